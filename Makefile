@@ -1,0 +1,39 @@
+# Seawall: `make run` starts it on embedded SQLite with a demo bank; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= $(or $(SEAWALL_DATA_DIR),./seawall-data)
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/seawall db upgrade
+	$(BIN)/seawall demo seed
+	@mkdir -p $(DATA); \
+	if [ ! -s $(DATA)/admin-api-key ]; then \
+	  umask 077; $(BIN)/seawall apikey create --role admin --name make-run 2>/dev/null | tail -n 1 > $(DATA)/admin-api-key; \
+	fi; \
+	echo ""; echo "Admin API key (also in $(DATA)/admin-api-key):"; cat $(DATA)/admin-api-key; \
+	echo "Console and API: http://127.0.0.1:8000  (API reference: http://127.0.0.1:8000/docs)"; echo ""
+	$(BIN)/seawall serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_hashing.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,55 @@
+"""Prometheus metrics, one registry per app so several apps can live in one process (tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from seawall.domain.models import Item
+from seawall.engine import Engine
+
+
+class _IndexCollector(Collector):
+    """Reads index sizes at scrape time instead of keeping gauges in step on every write."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        entries = GaugeMetricFamily("seawall_index_entries", "Entries in the in-memory index", labels=["signal_type"])
+        memory = GaugeMetricFamily("seawall_index_memory_bytes", "Memory held by the in-memory index",
+                                   labels=["signal_type"])
+        for name, size in self.engine.indexes.sizes().items():
+            entries.add_metric([name], size)
+        for name, size in self.engine.indexes.memory_bytes().items():
+            memory.add_metric([name], size)
+        yield entries
+        yield memory
+
+
+class Metrics:
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.registry.register(_IndexCollector(engine))
+        self.items = Counter("seawall_items_total", "Items checked", ["content_type", "verdict"],
+                             registry=self.registry)
+        self.matches = Counter("seawall_matches_total", "Bank matches found", ["signal_type", "bank_kind"],
+                               registry=self.registry)
+        self.latency = Histogram(
+            "seawall_item_seconds", "Time from request to verdict", ["content_type"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.up = Gauge("seawall_up", "1 while the API serves", registry=self.registry)
+        self.up.set(1)
+
+    def observe_item(self, item: Item, seconds: float) -> None:
+        self.items.labels(item.content_type, item.verdict.verdict).inc()
+        self.latency.labels(item.content_type).observe(seconds)
+        for m in item.verdict.matches:
+            self.matches.labels(m.signal_type, m.bank_kind).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

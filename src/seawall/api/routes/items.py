@@ -1,0 +1,139 @@
+"""``/v1/items``: submit an upload and get its verdict within the request; read it back later."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from seawall.api.auth import require
+from seawall.api.schemas import ErrorBody, ItemOut, ItemText
+from seawall.apikeys import Principal
+from seawall.domain.models import CONTENT_TYPES
+from seawall.engine import Engine
+from seawall.errors import InvalidInput, UnsupportedMedia
+from seawall.media.image import sniff_image
+
+router = APIRouter(prefix="/v1/items", tags=["items"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody} for s in (401, 403, 404, 413, 415, 422)
+}
+
+
+def _content_type_for(declared: str | None, mime: str | None, data: bytes) -> str:
+    """Declared type wins; else the part's MIME type; else sniff for an image; else a plain file."""
+    if declared:
+        if declared not in CONTENT_TYPES:
+            raise InvalidInput(f"content_type: must be one of {', '.join(CONTENT_TYPES)}",
+                               code="invalid_content_type")
+        return declared
+    if mime and mime.startswith("image/"):
+        return "image"
+    if mime and mime.startswith("video/"):
+        return "video"
+    return "image" if sniff_image(data) else "file"
+
+
+@router.post(
+    "",
+    status_code=200,
+    response_model=None,
+    responses={200: {"model": ItemOut}, **ERRORS},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["content_id"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "text": {"type": "string"},
+                            "content_id": {"type": "string"},
+                            "account_id": {"type": "string"},
+                            "content_type": {"type": "string", "enum": list(CONTENT_TYPES)},
+                        },
+                    }
+                },
+                "application/json": {"schema": ItemText.model_json_schema()},
+            }
+        }
+    },
+)
+async def submit_item(request: Request, principal: Principal = Depends(require("submitter"))) -> JSONResponse:
+    """Check an upload against every bank before it is published.
+
+    Send either multipart form data (``file`` and/or ``text`` with ``content_id`` and ``account_id``)
+    or JSON ``{"content_id", "account_id", "text"}``. Images and text get their verdict in this response.
+    """
+    engine: Engine = request.app.state.engine
+    started = time.perf_counter()
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=20)
+        try:
+            upload = form.get("file")
+            text = form.get("text")
+            fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type")}
+            if upload is not None and not isinstance(upload, UploadFile):
+                raise InvalidInput("file: must be a file part", code="invalid_field")
+            if text is not None and not isinstance(text, str):
+                raise InvalidInput("text: must be a text field", code="invalid_field")
+            for key, value in fields.items():
+                if value is not None and not isinstance(value, str):
+                    raise InvalidInput(f"{key}: must be a text field", code="invalid_field")
+            if upload is None and text is None:
+                raise InvalidInput("send a 'file' part or a 'text' field", code="missing_content")
+            if upload is not None:
+                data = await upload.read()
+                kind = _content_type_for(fields["content_type"], upload.content_type, data)  # type: ignore[arg-type]
+                if kind == "text":
+                    raise InvalidInput("content_type: text items are sent as a 'text' field", code="invalid_field")
+                content = engine.content(kind, data=data)
+            else:
+                content = engine.content("text", text=text)  # type: ignore[arg-type]
+        finally:
+            await form.close()
+        content_id, account_id = fields["content_id"], fields["account_id"]
+    elif ctype.startswith("application/json"):
+        try:
+            payload = ItemText.model_validate_json(await request.body())
+        except ValueError as exc:
+            raise InvalidInput(_first_error(exc), code="invalid_request") from None
+        content = engine.content("text", text=payload.text)
+        content_id, account_id = payload.content_id, payload.account_id
+    else:
+        raise UnsupportedMedia(
+            "send multipart/form-data (a file) or application/json (text)", code="unsupported_media_type"
+        )
+    item = await run_in_threadpool(
+        engine.submit, content, content_id=content_id or "", account_id=account_id,  # type: ignore[arg-type]
+        submitted_by=principal.key_id,
+    )
+    request.app.state.metrics.observe_item(item, time.perf_counter() - started)
+    return JSONResponse(item.to_dict())
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        errs = errors()
+        if errs:
+            loc = ".".join(str(p) for p in errs[0].get("loc", ())) or "body"
+            return f"{loc}: {errs[0].get('msg', 'invalid')}"
+    return "the JSON body is invalid"
+
+
+@router.get("/{item_id}", response_model=None, responses={200: {"model": ItemOut}, **ERRORS})
+async def get_item(item_id: str, request: Request,
+                   _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
+    """An item as stored: its signals, matches, verdict and the reasons for it."""
+    engine: Engine = request.app.state.engine
+    item = await run_in_threadpool(engine.items.get, item_id)
+    return JSONResponse(item.to_dict())
+

@@ -1,0 +1,49 @@
+"""Health, metrics and the landing page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from seawall import __version__
+from seawall.engine import Engine
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> JSONResponse:
+    """``ok`` when the store answers; 503 otherwise, so a load balancer stops sending traffic."""
+    engine: Engine = request.app.state.engine
+
+    def probe() -> None:
+        with engine.db.session() as s:
+            s.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(probe)
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "database": f"error: {type(exc).__name__}"}, status_code=503)
+    return JSONResponse({
+        "status": "ok",
+        "version": __version__,
+        "database": engine.db.dialect,
+        "index": engine.indexes.sizes(),
+    })
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", include_in_schema=False)
+async def home(request: Request) -> HTMLResponse:
+    engine: Engine = request.app.state.engine
+    html = request.app.state.templates.get_template("home.html").render(
+        version=__version__, index=engine.indexes.sizes(), database=engine.db.dialect,
+    )
+    return HTMLResponse(html)

@@ -1,0 +1,125 @@
+"""Request and response shapes for the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable error code")
+    message: str = Field(description="A sentence for people")
+    detail: Any | None = None
+
+
+class ItemText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content_id: str = Field(min_length=1, max_length=300, description="The platform's id for this upload")
+    account_id: str | None = Field(default=None, max_length=300, description="Uploader's pseudonymous id")
+    text: str = Field(max_length=1_000_000)
+    content_type: Literal["text"] = "text"
+
+
+class SignalOut(BaseModel):
+    type: str
+    value: str
+    quality: int | None = None
+
+
+class MatchOut(BaseModel):
+    bank: str
+    bank_kind: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    labels: list[str]
+    action: str
+    variant: str | None = None
+
+
+class ItemOut(BaseModel):
+    id: str
+    content_id: str
+    account_id: str | None
+    content_type: str
+    received_at: datetime
+    size_bytes: int | None
+    signals: list[SignalOut]
+    verdict: Literal["allow", "block", "review", "label"]
+    matches: list[MatchOut]
+    reasons: list[str]
+
+
+class BankCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    description: str = ""
+    kind: Literal["block", "allow"] = "block"
+    default_action: Literal["block", "review", "label"] = "block"
+    labels: list[str] = Field(default_factory=list)
+    thresholds: dict[str, int] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class BankPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = None
+    kind: Literal["block", "allow"] | None = None
+    default_action: Literal["block", "review", "label"] | None = None
+    labels: list[str] | None = None
+    thresholds: dict[str, int] | None = None
+    enabled: bool | None = None
+
+
+class BankOut(BaseModel):
+    name: str
+    description: str
+    kind: str
+    default_action: str
+    labels: list[str]
+    thresholds: dict[str, int]
+    enabled: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+    entry_count: int | None
+
+
+class EntryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    signal_type: str = Field(min_length=1, max_length=32)
+    value: str = Field(min_length=1, max_length=10_000)
+    labels: list[str] = Field(default_factory=list)
+    source: str = Field(default="", max_length=200)
+    first_seen: datetime | None = None
+    note: str = Field(default="", max_length=10_000)
+
+
+class EntryOut(BaseModel):
+    id: int
+    signal_type: str
+    value: str
+    labels: list[str]
+    source: str
+    first_seen: datetime | None
+    added_by: str
+    note: str
+    created_at: datetime | None
+    meta: dict[str, Any]
+    created: bool | None = None
+
+
+class ImportOut(BaseModel):
+    lines_read: int
+    added: int
+    duplicates: int
+    rejected: int
+    rejected_lines: list[dict[str, Any]]
+    rejected_lines_truncated: bool
+
+
+class LookupOut(BaseModel):
+    signal_type: str
+    value: str
+    matches: list[MatchOut]

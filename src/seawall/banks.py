@@ -1,0 +1,196 @@
+"""Bank and bank-entry operations. Every write is one transaction and refreshes the local indexes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from seawall.domain.labels import validate_labels
+from seawall.domain.models import ACTIONS, BANK_KINDS, Bank, BankEntry
+from seawall.errors import Conflict, InvalidInput, NotFound
+from seawall.plugins import Registry
+from seawall.store.convert import bank_from_row, entry_from_row
+from seawall.store.db import Database
+from seawall.store.tables import BankEntryRow, BankRow, utcnow
+
+_BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(slots=True)
+class EntryInput:
+    signal_type: str
+    value: str
+    labels: list[str]
+    source: str = ""
+    first_seen: datetime | None = None
+    note: str = ""
+    meta: dict[str, Any] | None = None
+
+
+def validate_bank_name(name: str) -> str:
+    if not isinstance(name, str) or not _BANK_NAME.match(name):
+        raise InvalidInput(
+            "name: a bank name is 1–100 characters of letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit",
+            code="invalid_bank_name",
+        )
+    return name
+
+
+class BankService:
+    def __init__(self, db: Database, registry: Registry) -> None:
+        self.db = db
+        self.registry = registry
+
+    # --- banks -------------------------------------------------------------------------------
+    def _validate_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        out = dict(fields)
+        if "kind" in out and out["kind"] not in BANK_KINDS:
+            raise InvalidInput(f"kind: must be one of {', '.join(BANK_KINDS)}", code="invalid_bank_kind")
+        if "default_action" in out and out["default_action"] not in ACTIONS:
+            raise InvalidInput(f"default_action: must be one of {', '.join(ACTIONS)}", code="invalid_action")
+        if "labels" in out:
+            out["labels"] = validate_labels(out["labels"] or [])
+        if "thresholds" in out:
+            checked: dict[str, int] = {}
+            for sig_name, value in (out["thresholds"] or {}).items():
+                sig = self.registry.signal(sig_name)
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= sig.max_threshold:
+                    raise InvalidInput(
+                        f"thresholds.{sig_name}: must be an integer from 0 to {sig.max_threshold}",
+                        code="invalid_threshold",
+                    )
+                checked[sig_name] = value
+            out["thresholds"] = checked
+        return out
+
+    def create(self, name: str, *, description: str = "", kind: str = "block", default_action: str = "block",
+               labels: list[str] | None = None, thresholds: dict[str, int] | None = None,
+               enabled: bool = True) -> Bank:
+        validate_bank_name(name)
+        fields = self._validate_fields({
+            "description": description, "kind": kind, "default_action": default_action,
+            "labels": labels or [], "thresholds": thresholds or {}, "enabled": enabled,
+        })
+        try:
+            with self.db.session() as s:
+                row = BankRow(name=name, **fields)
+                s.add(row)
+                s.flush()
+                return bank_from_row(row, entry_count=0)
+        except IntegrityError:
+            raise Conflict(f"a bank named {name!r} already exists", code="bank_exists") from None
+
+    def list(self) -> list[Bank]:
+        with self.db.session() as s:
+            counts = dict(
+                s.execute(select(BankEntryRow.bank_id, func.count()).group_by(BankEntryRow.bank_id)).all()
+            )
+            return [bank_from_row(r, counts.get(r.id, 0)) for r in s.scalars(select(BankRow).order_by(BankRow.name))]
+
+    def get(self, name: str) -> Bank:
+        with self.db.session() as s:
+            row = s.scalar(select(BankRow).where(BankRow.name == name))
+            if row is None:
+                raise NotFound(f"no bank named {name!r}", code="bank_not_found")
+            count = s.scalar(select(func.count()).select_from(BankEntryRow).where(BankEntryRow.bank_id == row.id))
+            return bank_from_row(row, int(count or 0))
+
+    def update(self, name: str, changes: dict[str, Any]) -> Bank:
+        allowed = {"description", "kind", "default_action", "labels", "thresholds", "enabled"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="invalid_field")
+        fields = self._validate_fields(changes)
+        with self.db.session() as s:
+            row = s.scalar(select(BankRow).where(BankRow.name == name))
+            if row is None:
+                raise NotFound(f"no bank named {name!r}", code="bank_not_found")
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            s.flush()
+            return bank_from_row(row)
+
+    def delete(self, name: str) -> list[tuple[int, str, str]]:
+        """Delete a bank and its entries; returns the removed (id, signal type, value) for the indexes."""
+        with self.db.session() as s:
+            row = s.scalar(select(BankRow).where(BankRow.name == name))
+            if row is None:
+                raise NotFound(f"no bank named {name!r}", code="bank_not_found")
+            gone = [
+                (int(i), t, v)
+                for i, t, v in s.execute(
+                    select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value).where(
+                        BankEntryRow.bank_id == row.id
+                    )
+                )
+            ]
+            s.execute(delete(BankEntryRow).where(BankEntryRow.bank_id == row.id))
+            s.delete(row)
+            return gone
+
+    # --- entries -----------------------------------------------------------------------------
+    def normalize_entry(self, entry: EntryInput) -> EntryInput:
+        sig = self.registry.signal(entry.signal_type)
+        return EntryInput(
+            signal_type=sig.name,
+            value=sig.normalize(entry.value),
+            labels=validate_labels(entry.labels),
+            source=(entry.source or "")[:200],
+            first_seen=entry.first_seen,
+            note=entry.note or "",
+            meta=entry.meta or {},
+        )
+
+    def add_entry(self, bank_name: str, entry: EntryInput, *, added_by: str) -> tuple[BankEntry, bool]:
+        """Add one entry; an identical (signal type, value) already in the bank is returned as it is."""
+        e = self.normalize_entry(entry)
+        bank = self.get(bank_name)
+        with self.db.session() as s:
+            existing = s.scalar(
+                select(BankEntryRow).where(
+                    BankEntryRow.bank_id == bank.id,
+                    BankEntryRow.signal_type == e.signal_type,
+                    BankEntryRow.value == e.value,
+                )
+            )
+            if existing is not None:
+                return entry_from_row(existing), False
+            row = BankEntryRow(
+                bank_id=bank.id, signal_type=e.signal_type, value=e.value, labels=e.labels, source=e.source,
+                first_seen=e.first_seen, added_by=added_by, note=e.note, meta=e.meta or {},
+            )
+            s.add(row)
+            s.flush()
+            return entry_from_row(row), True
+
+    def get_entry(self, bank_name: str, entry_id: int) -> BankEntry:
+        bank = self.get(bank_name)
+        with self.db.session() as s:
+            row = s.get(BankEntryRow, entry_id)
+            if row is None or row.bank_id != bank.id:
+                raise NotFound(f"bank {bank_name!r} has no entry {entry_id}", code="entry_not_found")
+            return entry_from_row(row)
+
+    def delete_entry(self, bank_name: str, entry_id: int) -> BankEntry:
+        entry = self.get_entry(bank_name, entry_id)
+        with self.db.session() as s:
+            s.execute(delete(BankEntryRow).where(BankEntryRow.id == entry_id))
+        return entry
+
+    def list_entries(self, bank_name: str, *, after_id: int = 0, limit: int = 100) -> list[BankEntry]:
+        bank = self.get(bank_name)
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(BankEntryRow)
+                .where(BankEntryRow.bank_id == bank.id, BankEntryRow.id > after_id)
+                .order_by(BankEntryRow.id)
+                .limit(limit)
+            )
+            return [entry_from_row(r) for r in rows]

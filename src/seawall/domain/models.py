@@ -1,0 +1,155 @@
+"""Plain dataclasses for the core records; storage and transport convert to and from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+BankKind = Literal["block", "allow"]
+VerdictName = Literal["allow", "block", "review", "label"]
+
+BANK_KINDS: tuple[str, ...] = ("block", "allow")
+#: What a match in a block bank proposes; ``allow`` banks always propose ``allow``.
+ACTIONS: tuple[str, ...] = ("block", "review", "label")
+VERDICTS: tuple[str, ...] = ("allow", "block", "review", "label")
+CONTENT_TYPES: tuple[str, ...] = ("image", "file", "text", "video")
+
+#: When several block banks match, the strongest proposal wins.
+ACTION_SEVERITY: dict[str, int] = {"allow": 0, "label": 1, "review": 2, "block": 3}
+
+
+@dataclass(slots=True)
+class Bank:
+    """A named collection of known material, either to block or to always allow (known false positives)."""
+
+    id: int
+    name: str
+    description: str = ""
+    kind: str = "block"
+    default_action: str = "block"
+    labels: list[str] = field(default_factory=list)
+    thresholds: dict[str, int] = field(default_factory=dict)
+    enabled: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    entry_count: int | None = None
+
+    def threshold_for(self, signal_type: str, default: int) -> int:
+        """Per-bank override of the signal type's default distance threshold."""
+        return int(self.thresholds.get(signal_type, default))
+
+
+@dataclass(slots=True)
+class BankEntry:
+    id: int
+    bank_id: int
+    signal_type: str
+    value: str
+    labels: list[str] = field(default_factory=list)
+    source: str = ""
+    first_seen: datetime | None = None
+    added_by: str = ""
+    note: str = ""
+    created_at: datetime | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "signal_type": self.signal_type,
+            "value": self.value,
+            "labels": self.labels,
+            "source": self.source,
+            "first_seen": self.first_seen.isoformat() if self.first_seen else None,
+            "added_by": self.added_by,
+            "note": self.note,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "meta": self.meta,
+        }
+
+
+@dataclass(slots=True)
+class ComputedSignal:
+    """A signal computed from content. ``variants`` are extra query forms (PDQ's eight rotations/flips)."""
+
+    type: str
+    value: str
+    quality: int | None = None
+    variants: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "value": self.value}
+        if self.quality is not None:
+            out["quality"] = self.quality
+        return out
+
+
+@dataclass(slots=True)
+class Match:
+    bank_id: int
+    bank_name: str
+    bank_kind: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    labels: list[str]
+    action: str
+    variant: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bank": self.bank_name,
+            "bank_kind": self.bank_kind,
+            "entry_id": self.entry_id,
+            "signal_type": self.signal_type,
+            "distance": self.distance,
+            "labels": self.labels,
+            "action": self.action,
+        }
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The decision for one item and every reason that led to it, kept so it can be explained later."""
+
+    verdict: str
+    matches: list[Match] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "matches": [m.to_dict() for m in self.matches],
+            "reasons": self.reasons,
+        }
+
+
+@dataclass(slots=True)
+class Item:
+    """A platform's upload as Seawall saw it."""
+
+    id: str
+    content_id: str
+    account_id: str | None
+    content_type: str
+    received_at: datetime
+    signals: list[ComputedSignal]
+    verdict: Verdict
+    size_bytes: int | None = None
+    submitted_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "content_id": self.content_id,
+            "account_id": self.account_id,
+            "content_type": self.content_type,
+            "received_at": self.received_at.isoformat(),
+            "size_bytes": self.size_bytes,
+            "signals": [s.to_dict() for s in self.signals],
+            **self.verdict.to_dict(),
+        }

@@ -1,0 +1,146 @@
+"""Wires settings, store, registry, indexes and services into one object every shell uses.
+
+API, CLI and (later) workers are thin: they translate their input, call the engine and render the
+result. Writes that change bank entries refresh the local indexes before returning, so a new hash is
+matchable as soon as the write is acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+from seawall.apikeys import ApiKeys
+from seawall.banks import BankService, EntryInput
+from seawall.config import Settings
+from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
+from seawall.index.manager import Candidate, IndexSet
+from seawall.ingest import ItemService, compute_signals
+from seawall.matching import Matcher
+from seawall.media.content import Content
+from seawall.media.image import DecodeLimits
+from seawall.plugins import Registry, registry
+from seawall.sharing.importer import ImportReport, export_lines, import_entries
+from seawall.store.db import Database, upgrade
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, migrate: bool = True, reg: Registry | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.effective_database_url
+        if migrate:
+            upgrade(url)
+        self.db = Database(url)
+        self.registry = reg or registry()
+        self.indexes = IndexSet(self.registry)
+        self.matcher = Matcher(
+            self.db, self.registry, self.indexes, min_quality=settings.pdq_min_quality,
+            default_thresholds={"pdq": settings.pdq_threshold},
+        )
+        self.banks = BankService(self.db, self.registry)
+        self.items = ItemService(self.db, self.registry, self.matcher)
+        self.api_keys = ApiKeys(self.db)
+        self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+        self.refresh()
+
+    # --- index freshness -----------------------------------------------------------------------
+    def refresh(self) -> int:
+        """Pull entries and bank settings written since the last refresh (by anyone) into memory."""
+        n = self.indexes.refresh(self.db)
+        self.matcher.reload_banks()
+        return n
+
+    def start_background_refresh(self, interval: float = 1.0) -> None:
+        """Follow writes made by other processes (a CLI import, another node) every ``interval`` s."""
+        if self._refresher is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:
+                    log.exception("index refresh failed; retrying")
+
+        self._refresher = threading.Thread(target=loop, name="seawall-index-refresh", daemon=True)
+        self._refresher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+        self.db.dispose()
+
+    # --- banks ---------------------------------------------------------------------------------
+    def update_bank(self, name: str, changes: dict[str, object]) -> Bank:
+        bank = self.banks.update(name, dict(changes))
+        self.matcher.reload_banks()
+        return bank
+
+    def delete_bank(self, name: str) -> None:
+        gone = self.banks.delete(name)
+        self.indexes.remove(gone)
+        self.matcher.reload_banks()
+
+    def add_entry(self, bank_name: str, entry: EntryInput, *, added_by: str) -> tuple[BankEntry, bool]:
+        result = self.banks.add_entry(bank_name, entry, added_by=added_by)
+        self.refresh()
+        return result
+
+    def add_entries_from_content(self, bank_name: str, content: Content, *, labels: list[str], note: str,
+                                 source: str, added_by: str) -> tuple[list[tuple[BankEntry, bool]], list[str]]:
+        """Hash content and add every trustworthy signal; low-quality PDQ hashes are refused with a reason."""
+        results: list[tuple[BankEntry, bool]] = []
+        refused: list[str] = []
+        for sig in compute_signals(self.registry, content, for_query=False):
+            if sig.quality is not None and sig.quality < self.settings.pdq_min_quality:
+                refused.append(
+                    f"{sig.type} quality {sig.quality} is below {self.settings.pdq_min_quality}: not added"
+                )
+                continue
+            results.append(self.banks.add_entry(
+                bank_name, EntryInput(sig.type, sig.value, labels, source=source, note=note), added_by=added_by,
+            ))
+        self.refresh()
+        return results, refused
+
+    def delete_entry(self, bank_name: str, entry_id: int) -> None:
+        e = self.banks.delete_entry(bank_name, entry_id)
+        self.indexes.remove([(e.id, e.signal_type, e.value)])
+
+    def import_entries(self, bank_name: str, fmt_name: str, lines: Iterable[str], *, added_by: str,
+                       source: str = "", labels: list[str] | None = None, strict: bool = False,
+                       progress: Callable[[int], None] | None = None) -> ImportReport:
+        bank = self.banks.get(bank_name)
+        fmt = self.registry.hashlist_format(fmt_name)
+        report = import_entries(self.db, self.registry, bank, fmt, lines, added_by=added_by, source=source,
+                                labels=labels, strict=strict, progress=progress)
+        self.refresh()
+        return report
+
+    def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:
+        bank = self.banks.get(bank_name)
+        return export_lines(self.db, bank, self.registry.hashlist_format(fmt_name))
+
+    # --- items and lookups ---------------------------------------------------------------------
+    def content(self, content_type: str, data: bytes = b"", text: str | None = None) -> Content:
+        return Content(content_type=content_type, data=data, text=text, limits=self.limits)
+
+    def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
+               submitted_by: str | None = None) -> Item:
+        return self.items.submit(content, content_id=content_id, account_id=account_id,
+                                 submitted_by=submitted_by)
+
+    def lookup(self, signal_type: str, value: str) -> list[Match]:
+        """Matches for one signal value computed elsewhere (a platform's own hasher, a partner's list)."""
+        sig = self.registry.signal(signal_type)
+        v = sig.normalize(value)
+        radius = self.matcher.radius(sig.name) if sig.index_kind == "hamming256" else 0
+        cands: list[Candidate] = self.indexes.search(sig.name, [v], radius)
+        return self.matcher.resolve([(ComputedSignal(sig.name, v), c, ["original"]) for c in cands])

@@ -1,0 +1,67 @@
+"""Errors that cross the service boundary carry a stable machine code, a human sentence and an HTTP status.
+
+The API and CLI render the same error the same way, so clients can branch on ``code`` and people can
+read ``message``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SeawallError(Exception):
+    """A refusal the caller can act on (bad input, missing object, limit exceeded)."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.detail = detail
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.detail is not None:
+            body["detail"] = self.detail
+        return body
+
+
+class InvalidInput(SeawallError):
+    status = 422
+    code = "invalid_input"
+
+
+class NotFound(SeawallError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(SeawallError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(SeawallError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMedia(SeawallError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Unauthorized(SeawallError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(SeawallError):
+    status = 403
+    code = "forbidden"

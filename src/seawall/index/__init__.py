@@ -1,0 +1,1 @@
+"""In-memory match indexes: exact digests and PDQ Hamming-radius search."""

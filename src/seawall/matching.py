@@ -1,0 +1,116 @@
+"""Turns computed signals into matches: index search, then resolution against the store.
+
+Resolution keeps the indexes simple and the answers correct: an index hit only counts if its entry
+still exists in an enabled bank and is within that bank's own threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from seawall.domain.models import Bank, ComputedSignal, Match
+from seawall.index.manager import Candidate, IndexSet
+from seawall.plugins import Registry
+from seawall.signals.pdq import DIHEDRAL_NAMES
+from seawall.store.convert import bank_from_row
+from seawall.store.db import Database
+from seawall.store.tables import BankEntryRow, BankRow
+
+
+@dataclass(slots=True)
+class MatchOutcome:
+    matches: list[Match]
+    notes: list[str]
+
+
+class Matcher:
+    def __init__(self, db: Database, registry: Registry, indexes: IndexSet, *, min_quality: int,
+                 default_thresholds: dict[str, int]) -> None:
+        self.db = db
+        self.registry = registry
+        self.indexes = indexes
+        self.min_quality = min_quality
+        self.default_thresholds = default_thresholds
+        self._radius: dict[str, int] = {}
+
+    def threshold_default(self, signal_type: str) -> int:
+        sig = self.registry.signal(signal_type)
+        return self.default_thresholds.get(signal_type, sig.default_threshold)
+
+    def reload_banks(self) -> None:
+        """Recompute the widest radius any enabled bank asks for, per signal type."""
+        with self.db.session() as s:
+            banks = [bank_from_row(r) for r in s.scalars(select(BankRow).where(BankRow.enabled))]
+        radius: dict[str, int] = {}
+        for name, sig in self.registry.signal_types.items():
+            if sig.index_kind != "hamming256":
+                continue
+            default = self.threshold_default(name)
+            radius[name] = max([default] + [b.threshold_for(name, default) for b in banks])
+        self._radius = radius
+
+    def radius(self, signal_type: str) -> int:
+        if signal_type not in self._radius:
+            self.reload_banks()
+        return self._radius.get(signal_type, self.threshold_default(signal_type))
+
+    def match(self, signals: Sequence[ComputedSignal]) -> MatchOutcome:
+        notes: list[str] = []
+        hits: list[tuple[ComputedSignal, Candidate, list[str]]] = []
+        for sig in signals:
+            if sig.quality is not None and sig.quality < self.min_quality:
+                notes.append(
+                    f"{sig.type} quality {sig.quality} is below {self.min_quality}: the hash is not "
+                    "trustworthy (near-uniform image) and was not matched"
+                )
+                continue
+            values = [sig.value, *sig.variants]
+            names = list(DIHEDRAL_NAMES) if sig.variants else ["original"]
+            kind = self.registry.signal(sig.type).index_kind
+            radius = self.radius(sig.type) if kind == "hamming256" else 0
+            for cand in self.indexes.search(sig.type, values, radius):
+                hits.append((sig, cand, names))
+        return MatchOutcome(self.resolve(hits), notes)
+
+    def resolve(self, hits: list[tuple[ComputedSignal, Candidate, list[str]]]) -> list[Match]:
+        """Keep hits whose entry exists in an enabled bank within its threshold; best distance per entry."""
+        if not hits:
+            return []
+        ids = sorted({c.entry_id for _, c, _ in hits})
+        with self.db.session() as s:
+            rows = s.execute(
+                select(BankEntryRow.id, BankEntryRow.labels, BankRow)
+                .join(BankRow, BankRow.id == BankEntryRow.bank_id)
+                .where(BankEntryRow.id.in_(ids))
+            ).all()
+        details: dict[int, tuple[list[str], Bank]] = {
+            int(r[0]): (list(r[1] or []), bank_from_row(r[2])) for r in rows
+        }
+        best: dict[int, Match] = {}
+        for sig, cand, names in hits:
+            det = details.get(cand.entry_id)
+            if det is None:
+                continue
+            labels, bank = det
+            if not bank.enabled:
+                continue
+            if cand.distance > bank.threshold_for(sig.type, self.threshold_default(sig.type)):
+                continue
+            prev = best.get(cand.entry_id)
+            if prev is not None and prev.distance <= cand.distance:
+                continue
+            best[cand.entry_id] = Match(
+                bank_id=bank.id,
+                bank_name=bank.name,
+                bank_kind=bank.kind,
+                entry_id=cand.entry_id,
+                signal_type=sig.type,
+                distance=cand.distance,
+                labels=sorted(set(labels) | set(bank.labels)),
+                action="allow" if bank.kind == "allow" else bank.default_action,
+                variant=names[cand.query_index] if len(names) > 1 else None,
+            )
+        return sorted(best.values(), key=lambda m: (m.distance, m.bank_name, m.entry_id))

@@ -1,0 +1,1 @@
+"""Safe handling of uploaded media: limits first, decoding second."""

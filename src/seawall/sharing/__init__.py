@@ -1,0 +1,1 @@
+"""Hash-list formats the field exchanges, and (later) federation between instances."""

@@ -1,0 +1,1 @@
+"""Signal types: one file each, all implementing :class:`seawall.signals.base.SignalType`."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, Alembic migrations and repositories (same code on SQLite and PostgreSQL)."""

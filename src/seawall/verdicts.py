@@ -1,0 +1,33 @@
+"""From matches to a verdict. Pure: the same matches always give the same verdict and reasons.
+
+An allow bank holds known false positives (news photos, research, counter-speech) and always wins;
+otherwise the strongest proposal among matched block banks decides.
+"""
+
+from __future__ import annotations
+
+from seawall.domain.models import ACTION_SEVERITY, Match, Verdict
+
+
+def decide(matches: list[Match], notes: list[str] | None = None) -> Verdict:
+    reasons = list(notes or [])
+    allow = [m for m in matches if m.bank_kind == "allow"]
+    block = [m for m in matches if m.bank_kind == "block"]
+    if allow:
+        banks = ", ".join(sorted({m.bank_name for m in allow}))
+        reasons.append(f"matched allow bank(s) {banks}: known false positive, allow wins")
+        if block:
+            others = ", ".join(sorted({m.bank_name for m in block}))
+            reasons.append(f"block bank match(es) in {others} overridden by the allow bank")
+        return Verdict("allow", matches, reasons)
+    if not block:
+        reasons.append("no bank matched")
+        return Verdict("allow", matches, reasons)
+    strongest = max(block, key=lambda m: (ACTION_SEVERITY.get(m.action, 0), -m.distance))
+    for m in sorted(block, key=lambda m: (m.bank_name, m.distance)):
+        reasons.append(
+            f"{m.signal_type} matched entry {m.entry_id} of bank {m.bank_name} at distance {m.distance}"
+            + (f" ({m.variant})" if m.variant and m.variant != "original" else "")
+            + f" → {m.action}"
+        )
+    return Verdict(strongest.action, matches, reasons)
