@@ -53,6 +53,8 @@ class BankEntryRow(Base):
     __table_args__ = (
         UniqueConstraint("bank_id", "signal_type", "value", name="uq_bank_entries_bank_signal_value"),
         Index("ix_bank_entries_signal_value", "signal_type", "value"),
+        # Ids are never reused: indexes follow new entries by an id cursor.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

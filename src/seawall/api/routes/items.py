@@ -74,7 +74,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
     engine: Engine = request.app.state.engine
     started = time.perf_counter()
     ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/form-data"):
+    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         form = await request.form(max_files=1, max_fields=20)
         try:
             upload = form.get("file")

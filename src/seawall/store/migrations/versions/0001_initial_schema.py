@@ -75,7 +75,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('bank_id', 'signal_type', 'value', name='uq_bank_entries_bank_signal_value')
+    sa.UniqueConstraint('bank_id', 'signal_type', 'value', name='uq_bank_entries_bank_signal_value'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('bank_entries', schema=None) as batch_op:
         batch_op.create_index('ix_bank_entries_signal_value', ['signal_type', 'value'], unique=False)
