@@ -45,7 +45,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", f"{field}: {first.get('msg', 'invalid')}", detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            message = f"there is no endpoint {request.method} {request.url.path}; see /docs"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        else:
+            message = exc.detail if isinstance(exc.detail, str) else "the request failed"
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))

@@ -1,0 +1,187 @@
+"""Every refusal is a 4xx with a stable code and a sentence, and leaves the store as it was."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from seawall.engine import Engine
+from seawall.store.tables import BankEntryRow, ItemRow
+
+from .conftest import auth, encode, textured_image
+
+
+def _counts(engine: Engine) -> tuple[int, int]:
+    with engine.db.session() as s:
+        items = s.scalar(select(func.count()).select_from(ItemRow)) or 0
+        entries = s.scalar(select(func.count()).select_from(BankEntryRow)) or 0
+    return int(items), int(entries)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width``×``height`` with a tiny, valid IDAT: a decompression-bomb shape."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def _error(r: object, status: int, code: str) -> None:
+    resp = r  # httpx.Response
+    assert resp.status_code == status, resp.text  # type: ignore[attr-defined]
+    body = resp.json()  # type: ignore[attr-defined]
+    assert body["code"] == code, body
+    assert isinstance(body["message"], str) and len(body["message"]) > 10
+
+
+@pytest.fixture
+def seeded(client: TestClient, keys: dict[str, str], engine: Engine) -> tuple[int, int]:
+    """A bank with one image in it; returns the store counts every failing request must leave alone."""
+    client.post("/v1/banks", json={"name": "tvec"}, headers=auth(keys["admin"]))
+    client.post("/v1/banks/tvec/entries", files={"file": ("a.jpg", encode(textured_image(3)), "image/jpeg")},
+                headers=auth(keys["admin"]))
+    client.post("/v1/items", json={"content_id": "ok", "text": "fine"}, headers=auth(keys["submitter"]))
+    return _counts(engine)
+
+
+def test_non_image_sent_as_image_is_415(client: TestClient, keys: dict[str, str], engine: Engine,
+                                        seeded: tuple[int, int]) -> None:
+    h = auth(keys["submitter"])
+    r = client.post("/v1/items", files={"file": ("x.jpg", b"this is plain text, not a picture", "image/jpeg")},
+                    data={"content_id": "c"}, headers=h)
+    _error(r, 415, "unsupported_media_type")
+    r = client.post("/v1/items", files={"file": ("x.bin", b"\x00\x01garbage", "application/octet-stream")},
+                    data={"content_id": "c", "content_type": "image"}, headers=h)
+    _error(r, 415, "unsupported_media_type")
+    r = client.post("/v1/items", content=b"raw", headers={**h, "Content-Type": "application/octet-stream"})
+    _error(r, 415, "unsupported_media_type")
+    assert _counts(engine) == seeded
+
+
+def test_truncated_image_is_422(client: TestClient, keys: dict[str, str], engine: Engine,
+                                seeded: tuple[int, int]) -> None:
+    data = encode(textured_image(5, (800, 600)), quality=90)
+    for cut in (data[: len(data) // 3], encode(textured_image(5), "PNG")[:400]):
+        r = client.post("/v1/items", files={"file": ("t.jpg", cut, "image/jpeg")}, data={"content_id": "c"},
+                        headers=auth(keys["submitter"]))
+        _error(r, 422, "corrupt_image")
+    assert _counts(engine) == seeded
+
+
+def test_oversized_body_is_413_before_reading(client: TestClient, keys: dict[str, str], engine: Engine,
+                                             seeded: tuple[int, int]) -> None:
+    limit = engine.settings.max_upload_bytes
+    big = b"\xff\xd8\xff" + b"\x00" * (limit + 10)
+    r = client.post("/v1/items", files={"file": ("big.jpg", big, "image/jpeg")}, data={"content_id": "c"},
+                    headers=auth(keys["submitter"]))
+    _error(r, 413, "too_large")
+
+    def chunks() -> object:
+        for _ in range(limit // (1 << 20) + 2):
+            yield b"\x00" * (1 << 20)
+
+    r = client.post("/v1/items", content=chunks(),  # type: ignore[arg-type]
+                    headers={**auth(keys["submitter"]), "Content-Type": "multipart/form-data; boundary=x"})
+    _error(r, 413, "too_large")
+    assert _counts(engine) == seeded
+
+
+def test_pixel_limit_and_bomb_are_413(client: TestClient, keys: dict[str, str], engine: Engine,
+                                      seeded: tuple[int, int]) -> None:
+    bomb = _png_header_only(40_000, 40_000)  # 1.6 GP claimed in 100 bytes
+    assert len(bomb) < 200
+    r = client.post("/v1/items", files={"file": ("b.png", bomb, "image/png")}, data={"content_id": "c"},
+                    headers=auth(keys["submitter"]))
+    _error(r, 413, "image_too_large")
+    assert "over the limit" in r.json()["message"]
+    # the same refusal when adding to a bank
+    r = client.post("/v1/banks/tvec/entries", files={"file": ("b.png", bomb, "image/png")},
+                    headers=auth(keys["admin"]))
+    _error(r, 413, "image_too_large")
+    assert _counts(engine) == seeded
+
+
+def test_malformed_hashes_name_the_field(client: TestClient, keys: dict[str, str], engine: Engine,
+                                         seeded: tuple[int, int]) -> None:
+    h = auth(keys["admin"])
+    cases = [
+        ({"signal_type": "pdq", "value": "abc"}, "invalid_signal_value", "pdq"),
+        ({"signal_type": "pdq", "value": "g" * 64}, "invalid_signal_value", "pdq"),
+        ({"signal_type": "md5", "value": "0" * 31}, "invalid_signal_value", "md5"),
+        ({"signal_type": "sha256", "value": "0" * 63}, "invalid_signal_value", "sha256"),
+        ({"signal_type": "nope", "value": "0" * 32}, "unknown_signal_type", "nope"),
+        ({"signal_type": "md5"}, "invalid_request", "value"),
+        ({"signal_type": "md5", "value": "0" * 32, "labels": ["behaviour:not-a-thing"]}, "invalid_label",
+         "labels"),
+    ]
+    for body, code, mention in cases:
+        r = client.post("/v1/banks/tvec/entries", json=body, headers=h)
+        _error(r, 422, code)
+        assert mention in r.json()["message"], r.json()
+    r = client.get("/v1/lookup", params={"signal_type": "pdq", "value": "12"}, headers=h)
+    _error(r, 422, "invalid_signal_value")
+    r = client.get("/v1/lookup", params={"signal_type": "pdq"}, headers=h)
+    _error(r, 422, "invalid_request")
+    assert "value" in r.json()["message"]
+    r = client.post("/v1/banks", json={"name": "bad name!"}, headers=h)
+    _error(r, 422, "invalid_bank_name")
+    r = client.post("/v1/banks", json={"name": "x", "thresholds": {"pdq": 500}}, headers=h)
+    _error(r, 422, "invalid_threshold")
+    r = client.patch("/v1/banks/tvec", json={"kind": "maybe"}, headers=h)
+    _error(r, 422, "invalid_request")
+    r = client.post("/v1/items", json={"text": "no id"}, headers=auth(keys["submitter"]))
+    _error(r, 422, "invalid_request")
+    assert "content_id" in r.json()["message"]
+    r = client.post("/v1/items", data={"account_id": "a"}, files={"file": ("a.jpg", b"x", "image/jpeg")},
+                    headers=auth(keys["submitter"]))
+    _error(r, 422, "missing_field")
+    assert _counts(engine) == seeded
+
+
+def test_unknown_bank_is_404(client: TestClient, keys: dict[str, str]) -> None:
+    h = auth(keys["admin"])
+    for method, path, kw in (
+        ("GET", "/v1/banks/ghost", {}),
+        ("PATCH", "/v1/banks/ghost", {"json": {"enabled": False}}),
+        ("DELETE", "/v1/banks/ghost", {}),
+        ("POST", "/v1/banks/ghost/entries", {"json": {"signal_type": "md5", "value": "0" * 32}}),
+        ("POST", "/v1/banks/ghost/import", {"content": b"md5 " + b"0" * 32}),
+        ("GET", "/v1/banks/ghost/export", {}),
+        ("GET", "/v1/items/ffffffffffffffffffffffffffffffff", {}),
+    ):
+        r = client.request(method, path, headers=h, **kw)  # type: ignore[arg-type]
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["code"] in ("bank_not_found", "item_not_found")
+
+
+def test_auth_and_roles(client: TestClient, keys: dict[str, str], engine: Engine) -> None:
+    r = client.get("/v1/banks")
+    _error(r, 401, "missing_api_key")
+    assert r.headers["www-authenticate"] == "Bearer"
+    _error(client.get("/v1/banks", headers=auth("sw_nothere_secret")), 401, "invalid_api_key")
+    _error(client.get("/v1/banks", headers=auth("garbage")), 401, "invalid_api_key")
+    admin_key = keys["admin"]
+    forged = admin_key[:-3] + ("aaa" if not admin_key.endswith("aaa") else "bbb")
+    _error(client.get("/v1/banks", headers=auth(forged)), 401, "invalid_api_key")
+    _error(client.post("/v1/banks", json={"name": "x"}, headers=auth(keys["submitter"])), 403, "forbidden")
+    _error(client.post("/v1/banks", json={"name": "x"}, headers=auth(keys["reviewer"])), 403, "forbidden")
+    _error(client.get("/v1/banks", headers=auth(keys["submitter"])), 403, "forbidden")
+    _error(client.post("/v1/items", json={"content_id": "c", "text": "t"}, headers=auth(keys["reviewer"])), 403,
+           "forbidden")
+    assert client.get("/v1/banks", headers=auth(keys["reviewer"])).status_code == 200
+    # a revoked key stops working at once in this process
+    key_id = keys["submitter"].split("_")[1]
+    assert client.post("/v1/items", json={"content_id": "c", "text": "t"}, headers=auth(keys["submitter"])).status_code == 200
+    engine.api_keys.revoke(key_id)
+    _error(client.post("/v1/items", json={"content_id": "c", "text": "t"}, headers=auth(keys["submitter"])), 401,
+           "invalid_api_key")
+
+
+def test_unknown_route_and_method_have_error_bodies(client: TestClient) -> None:
+    _error(client.get("/v1/nothing"), 404, "not_found")
+    _error(client.put("/healthz"), 405, "method_not_allowed")
