@@ -1,0 +1,124 @@
+"""The ``seawall`` command as operators script it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seawall.signals.pdq import pdq_from_pixels
+
+from .conftest import encode, textured_image
+
+
+def run(args: list[str], env: dict[str, str], *, ok: bool = True,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "seawall", *args], env=env, capture_output=True, text=True,
+                          input=stdin, timeout=120)
+    if ok:
+        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    e["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
+    e["COLUMNS"] = "200"
+    return e
+
+
+def test_hash_text_and_json(tmp_path: Path, env: dict[str, str]) -> None:
+    img = textured_image(1)
+    path = tmp_path / "a.png"
+    path.write_bytes(encode(img, "PNG"))
+    other = tmp_path / "b.bin"
+    other.write_bytes(b"not an image")
+    out = run(["hash", str(path)], env).stdout.splitlines()
+    import hashlib
+
+    import numpy as np
+
+    expected_pdq, quality = pdq_from_pixels(np.asarray(img))
+    assert out == [
+        f"md5 {hashlib.md5(path.read_bytes()).hexdigest()}",
+        f"sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}",
+        f"pdq {expected_pdq}",
+    ]
+    lines = run(["hash", "--json", str(path), str(other)], env).stdout.splitlines()
+    first, second = (json.loads(x) for x in lines)
+    assert first["path"] == str(path)
+    assert {"type": "pdq", "value": expected_pdq, "quality": quality} in first["signals"]
+    assert [s["type"] for s in second["signals"]] == ["md5", "sha256"]
+
+
+def test_hash_errors_exit_nonzero(tmp_path: Path, env: dict[str, str]) -> None:
+    proc = run(["hash", str(tmp_path / "missing.jpg")], env, ok=False)
+    assert proc.returncode != 0 and "no such file" in proc.stderr
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(encode(textured_image(2), "JPEG")[:300])
+    proc = run(["hash", str(broken)], env, ok=False)
+    assert proc.returncode != 0 and "corrupt_image" in proc.stderr
+
+
+def test_bank_lifecycle_import_export_match(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["db", "upgrade"], env)
+    run(["bank", "create", "tvec", "--label", "behaviour:recruitment", "--threshold", "pdq=31"], env)
+    proc = run(["bank", "create", "tvec"], env, ok=False)
+    assert proc.returncode == 2 and "bank_exists" in proc.stderr
+    img = textured_image(4)
+    known = tmp_path / "known.jpg"
+    known.write_bytes(encode(img, quality=95))
+    import numpy as np
+
+    pdq, _ = pdq_from_pixels(np.asarray(img))
+    hashes = [secrets.token_hex(32) for _ in range(200)] + [pdq]
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"pdq {h}\n" for h in hashes) + "pdq zzz\n")
+    proc = run(["bank", "import", "tvec", str(listing)], env, ok=False)
+    assert proc.returncode == 3, proc.stderr  # some lines rejected, the rest imported
+    assert "added 201" in proc.stdout and "rejected 1" in proc.stdout and "line 202" in proc.stderr
+    proc = run(["bank", "import", "tvec", str(listing)], env, ok=False)
+    assert "added 0" in proc.stdout and "already present 201" in proc.stdout
+    exported = tmp_path / "out.txt"
+    run(["bank", "export", "tvec", "--output", str(exported)], env)
+    assert sorted(exported.read_text().splitlines()) == sorted(f"pdq {h}" for h in hashes)
+    listing_json = json.loads(run(["bank", "list", "--json"], env).stdout)
+    assert listing_json[0]["name"] == "tvec" and listing_json[0]["entry_count"] == 201
+    rotated = tmp_path / "rotated.jpg"
+    rotated.write_bytes(encode(img.rotate(270, expand=True), quality=70))
+    unrelated = tmp_path / "unrelated.jpg"
+    unrelated.write_bytes(encode(textured_image(77)))
+    out = run(["match", "--json", str(rotated), str(unrelated)], env).stdout.splitlines()
+    verdicts = [json.loads(x) for x in out]
+    assert verdicts[0]["verdict"] == "block" and verdicts[0]["matches"][0]["labels"] == ["behaviour:recruitment"]
+    assert verdicts[1]["verdict"] == "allow"
+    proc = run(["bank", "import", "ghost", str(listing)], env, ok=False)
+    assert proc.returncode == 2 and "bank_not_found" in proc.stderr
+
+
+def test_apikey_create_prints_key_last(env: dict[str, str]) -> None:
+    proc = run(["apikey", "create", "--role", "submitter", "--name", "forum"], env)
+    key = proc.stdout.strip().splitlines()[-1]
+    assert key.startswith("sw_") and len(key) > 40
+    listed = run(["apikey", "list"], env).stdout
+    assert key.split("_")[1] in listed and "submitter" in listed
+    assert key.split("_")[2] not in listed  # secrets are never shown again
+    proc = run(["apikey", "create", "--role", "god"], env, ok=False)
+    assert proc.returncode == 2 and "invalid_role" in proc.stderr
+
+
+def test_demo_seed_blocks_copies_and_allows_others(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["demo", "seed"], env)
+    run(["demo", "seed"], env)  # idempotent
+    demo = Path(env["SEAWALL_DATA_DIR"]) / "demo"
+    out = run(["match", *(str(demo / n) for n in ("known.jpg", "known-reencoded.jpg", "known-rotated.jpg",
+                                                  "unrelated.jpg", "news.jpg"))], env).stdout.splitlines()
+    verdicts = [line.split("\t")[0] for line in out]
+    assert verdicts == ["block", "block", "block", "allow", "allow"]
+    assert "demo-allow" in out[4]
