@@ -24,9 +24,21 @@ Image.MAX_IMAGE_PIXELS = None
 #: The JPEG decoder may scale by 1/2, 1/4 or 1/8 while decoding; PDQ only needs ~this many pixels a side.
 DRAFT_MIN_SIDE = 256
 
+#: Pillow formats an upload may be parsed as. Pillow can open dozens of formats (EPS hands the file to
+#: Ghostscript, others are rarely used parsers); an upload pipeline only needs the ones people post, and
+#: every parser left out is attack surface removed. Anything else is refused as unsupported media.
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
+
 
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
+    """Per-upload decoding limits.
+
+    ``max_pixels`` is checked against the header before any pixel is decoded, so it bounds memory.
+    ``jpeg_draft`` lets the JPEG decoder downscale by a power of two while decoding: far cheaper for
+    large photos, at the cost of a few PDQ bits (the same as hashing a resized copy).
+    """
+
     max_pixels: int = 50_000_000
     jpeg_draft: bool = True
 
@@ -37,7 +49,7 @@ def _open(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError as exc:
         raise UnsupportedMedia(
             "the file is not an image format Seawall can decode (JPEG, PNG, GIF, WebP, BMP, TIFF…)",
@@ -63,6 +75,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         if mode.startswith("I;16"):
             arr = arr / 257.0
         else:
+            # NaN/inf ("no data" in float TIFFs) would poison min/max and cast to garbage: paint them
+            # with the darkest finite value instead.
+            finite = np.isfinite(arr)
+            if not finite.all():
+                fill = float(arr[finite].min()) if finite.any() else 0.0
+                arr = np.where(finite, arr, fill)
             lo, hi = float(arr.min()), float(arr.max())
             if mode == "F" and lo >= 0.0 and hi <= 1.0:
                 arr = arr * 255.0
@@ -111,10 +129,19 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None) -> npt.NDArray
         img.close()
 
 
+#: Leading bytes of the image formats uploads use; a file that starts like one but does not decode is a
+#: broken image (422), not an opaque file.
+IMAGE_MAGIC: tuple[bytes, ...] = (
+    b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
+)
+
+
 def sniff_image(data: bytes) -> bool:
-    """Whether the bytes start like an image Pillow can open (reads the header only)."""
+    """Whether the bytes start like an image (magic bytes, else a header Pillow can open)."""
     if not data:
         return False
+    if data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
