@@ -27,7 +27,11 @@ DRAFT_MIN_SIDE = 256
 #: Pillow formats an upload may be parsed as. Pillow can open dozens of formats (EPS hands the file to
 #: Ghostscript, others are rarely used parsers); an upload pipeline only needs the ones people post, and
 #: every parser left out is attack surface removed. Anything else is refused as unsupported media.
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
+#: (Multi-picture JPEGs from cameras open through the JPEG plugin; AVIF only when Pillow was built with it.)
+Image.init()
+ALLOWED_FORMATS: tuple[str, ...] = tuple(
+    f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF") if f in Image.OPEN
+)
 
 
 @dataclass(frozen=True, slots=True)
