@@ -28,7 +28,8 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
 
 
 def _error(r: object, status: int, code: str) -> None:
@@ -176,7 +177,8 @@ def test_auth_and_roles(client: TestClient, keys: dict[str, str], engine: Engine
     assert client.get("/v1/banks", headers=auth(keys["reviewer"])).status_code == 200
     # a revoked key stops working at once in this process
     key_id = keys["submitter"].split("_")[1]
-    assert client.post("/v1/items", json={"content_id": "c", "text": "t"}, headers=auth(keys["submitter"])).status_code == 200
+    ok = client.post("/v1/items", json={"content_id": "c", "text": "t"}, headers=auth(keys["submitter"]))
+    assert ok.status_code == 200
     engine.api_keys.revoke(key_id)
     _error(client.post("/v1/items", json={"content_id": "c", "text": "t"}, headers=auth(keys["submitter"])), 401,
            "invalid_api_key")

@@ -59,7 +59,7 @@ class ApiKeys:
         with self._lock:
             self._cache = {k: v for k, v in self._cache.items() if v[0].key_id != key_id}
 
-    def list(self) -> list[dict[str, object]]:
+    def list_keys(self) -> list[dict[str, object]]:
         with self.db.session() as s:
             return [
                 {"key_id": r.key_id, "role": r.role, "name": r.name, "created_at": r.created_at.isoformat(),

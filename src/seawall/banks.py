@@ -86,7 +86,7 @@ class BankService:
         except IntegrityError:
             raise Conflict(f"a bank named {name!r} already exists", code="bank_exists") from None
 
-    def list(self) -> list[Bank]:
+    def list_banks(self) -> list[Bank]:
         with self.db.session() as s:
             counts = dict(
                 s.execute(select(BankEntryRow.bank_id, func.count()).group_by(BankEntryRow.bank_id)).all()

@@ -157,7 +157,7 @@ def bank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List banks with their entry counts."""
     engine = _engine()
     try:
-        banks = engine.banks.list()
+        banks = engine.banks.list_banks()
     finally:
         engine.close()
     if as_json:
@@ -255,7 +255,7 @@ def apikey_list() -> None:
     """List API keys (ids and roles, never secrets)."""
     engine = _engine()
     try:
-        for k in engine.api_keys.list():
+        for k in engine.api_keys.list_keys():
             sys.stdout.write(f"{k['key_id']}\t{k['role']}\t{'revoked' if k['revoked'] else 'active'}\t{k['name']}\n")
     finally:
         engine.close()

@@ -7,6 +7,7 @@ an unrelated image.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
@@ -53,10 +54,8 @@ def seed(engine: Engine, out_dir: Path, *, count: int = 5) -> str:
                                                                                  "group:demo"]),
         (ALLOW_BANK, "allow", "Generated stand-ins for news photos that must never be removed", []),
     ):
-        try:
+        with contextlib.suppress(Conflict):
             engine.banks.create(name, description=desc, kind=kind, labels=labels)
-        except Conflict:
-            pass
     out_dir.mkdir(parents=True, exist_ok=True)
     for i in range(1, count + 1):
         data = jpeg_bytes(synthetic_poster(i))

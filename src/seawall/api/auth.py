@@ -19,9 +19,10 @@ async def principal_from(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", code="missing_api_key")
     keys = request.app.state.engine.api_keys
-    principal: Principal | None = keys.cached(token)
-    if principal is None:
-        principal = await run_in_threadpool(keys.authenticate, token)
+    cached: Principal | None = keys.cached(token)
+    if cached is not None:
+        return cached
+    principal: Principal = await run_in_threadpool(keys.authenticate, token)
     return principal
 
 

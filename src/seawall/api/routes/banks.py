@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import codecs
+import io
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -34,7 +34,7 @@ def _engine(request: Request) -> Engine:
 
 @router.get("", response_model=list[BankOut], responses=ERRORS)
 async def list_banks(request: Request, _: Principal = Depends(reader)) -> JSONResponse:
-    banks = await run_in_threadpool(_engine(request).banks.list)
+    banks = await run_in_threadpool(_engine(request).banks.list_banks)
     return JSONResponse([bank_dict(b) for b in banks])
 
 
@@ -187,7 +187,7 @@ async def _spool_body(request: Request) -> IO[bytes]:
 
 
 def _lines(raw: IO[bytes]) -> Iterator[str]:
-    reader = codecs.getreader("utf-8")(raw, errors="replace")
+    reader = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
     for line in reader:
         yield line.rstrip("\r\n").lstrip("\ufeff")
 

@@ -96,7 +96,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
                     raise InvalidInput("content_type: text items are sent as a 'text' field", code="invalid_field")
                 content = engine.content(kind, data=data)
             else:
-                content = engine.content("text", text=text)  # type: ignore[arg-type]
+                content = engine.content("text", text=text)
         finally:
             await form.close()
         content_id, account_id = fields["content_id"], fields["account_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from seawall.store.db import make_engine
 from seawall.store.tables import Base
 
