@@ -47,6 +47,12 @@ class DecodeLimits:
     jpeg_draft: bool = True
 
 
+def _starts_like_image(data: bytes) -> bool:
+    """Whether the leading bytes are an image signature: such a file that Pillow cannot identify is a
+    cut-off or damaged image (422), not some other kind of file (415), wherever the cut falls."""
+    return data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
 def _open(data: bytes) -> Image.Image:
     if not data:
         raise InvalidInput("the uploaded file is empty", code="empty_file")
@@ -55,6 +61,10 @@ def _open(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore")
             return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError as exc:
+        if _starts_like_image(data):
+            raise InvalidInput(
+                "the file starts like an image but its header is truncated or corrupt", code="corrupt_image"
+            ) from exc
         raise UnsupportedMedia(
             "the file is not an image format Seawall can decode (JPEG, PNG, GIF, WebP, BMP, TIFF…)",
             code="unsupported_media_type",

@@ -20,7 +20,13 @@ from seawall.signals.base import SignalType
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
-#: Names of the dihedral variants in the order ``pdqhash.compute_dihedral`` returns them.
+#: Names of the dihedral variants in the order ``pdqhash.compute_dihedral`` returns them (the C++
+#: reference's order). Variant *name* approximates the hash of the pixels after that transform:
+#: ``rotate90`` a quarter turn counter-clockwise (``np.rot90(x, 1)``), ``rotate270`` clockwise,
+#: ``flip_x`` top↔bottom (``x[::-1]``), ``flip_y`` left↔right (``x[:, ::-1]``), ``flip_plus1`` the
+#: transpose and ``flip_minus1`` the anti-transpose. So a query matching through ``rotate90`` is the banked
+#: picture turned a quarter clockwise. The variants come from the DCT, not from re-hashing transformed
+#: pixels: within a few bits of the latter when ceil(side / 128) is odd, up to ~60 bits off when it is even.
 DIHEDRAL_NAMES: tuple[str, ...] = (
     "original", "rotate90", "rotate180", "rotate270", "flip_x", "flip_y", "flip_plus1", "flip_minus1",
 )
