@@ -88,9 +88,13 @@ class Engine:
         self.indexes.remove(gone)
         self.matcher.reload_banks()
 
+    def _index_entries(self, entries: list[BankEntry]) -> None:
+        """Make this process's own writes matchable at once, whatever order ids commit in."""
+        self.indexes.add([(e.id, e.signal_type, e.value) for e in entries])
+
     def add_entry(self, bank_name: str, entry: EntryInput, *, added_by: str) -> tuple[BankEntry, bool]:
         result = self.banks.add_entry(bank_name, entry, added_by=added_by)
-        self.refresh()
+        self._index_entries([result[0]])
         return result
 
     def add_entries_from_content(self, bank_name: str, content: Content, *, labels: list[str], note: str,
@@ -107,7 +111,7 @@ class Engine:
             results.append(self.banks.add_entry(
                 bank_name, EntryInput(sig.type, sig.value, labels, source=source, note=note), added_by=added_by,
             ))
-        self.refresh()
+        self._index_entries([e for e, _ in results])
         return results, refused
 
     def delete_entry(self, bank_name: str, entry_id: int) -> None:
@@ -141,6 +145,6 @@ class Engine:
         """Matches for one signal value computed elsewhere (a platform's own hasher, a partner's list)."""
         sig = self.registry.signal(signal_type)
         v = sig.normalize(value)
-        radius = self.matcher.radius(sig.name) if sig.index_kind == "hamming256" else 0
+        radius = self.matcher.radius(sig.name) if sig.uses_distance else 0
         cands: list[Candidate] = self.indexes.search(sig.name, [v], radius)
         return self.matcher.resolve([(ComputedSignal(sig.name, v), c, ["original"]) for c in cands])

@@ -46,7 +46,7 @@ class Matcher:
             banks = [bank_from_row(r) for r in s.scalars(select(BankRow).where(BankRow.enabled))]
         radius: dict[str, int] = {}
         for name, sig in self.registry.signal_types.items():
-            if sig.index_kind != "hamming256":
+            if not sig.uses_distance:
                 continue
             default = self.threshold_default(name)
             radius[name] = max([default] + [b.threshold_for(name, default) for b in banks])
@@ -69,8 +69,7 @@ class Matcher:
                 continue
             values = [sig.value, *sig.variants]
             names = list(DIHEDRAL_NAMES) if sig.variants else ["original"]
-            kind = self.registry.signal(sig.type).index_kind
-            radius = self.radius(sig.type) if kind == "hamming256" else 0
+            radius = self.radius(sig.type) if self.registry.signal(sig.type).uses_distance else 0
             for cand in self.indexes.search(sig.type, values, radius):
                 hits.append((sig, cand, names))
         return MatchOutcome(self.resolve(hits), notes)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from seawall.index.base import Candidate
 
 
 class ExactIndex:
@@ -17,7 +19,18 @@ class ExactIndex:
     def __len__(self) -> int:
         return self._count
 
-    def add(self, entry_id: int, value: str) -> None:
+    def add(self, rows: Sequence[tuple[int, str]]) -> None:
+        for entry_id, value in rows:
+            self.add_one(entry_id, value)
+
+    def remove(self, rows: Sequence[tuple[int, str]]) -> None:
+        for entry_id, value in rows:
+            self.remove_one(entry_id, value)
+
+    def search(self, values: Sequence[str], radius: int = 0) -> list[Candidate]:
+        return [Candidate(qi, eid, 0) for qi, v in enumerate(values) for eid in self.get(v)]
+
+    def add_one(self, entry_id: int, value: str) -> None:
         with self._lock:
             cur = self._by_value.get(value)
             if cur is None:
@@ -32,7 +45,7 @@ class ExactIndex:
                 cur.append(entry_id)
             self._count += 1
 
-    def remove(self, entry_id: int, value: str) -> None:
+    def remove_one(self, entry_id: int, value: str) -> None:
         with self._lock:
             cur = self._by_value.get(value)
             if cur is None:

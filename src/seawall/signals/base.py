@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from seawall.domain.models import ComputedSignal
+from seawall.index.base import SignalIndex
 from seawall.media.content import Content
 
 
@@ -19,7 +20,8 @@ class SignalType(ABC):
 
     #: Name used in APIs, hash lists and storage (``pdq``, ``md5``…).
     name: ClassVar[str]
-    #: ``exact`` (dictionary lookup) or ``hamming256`` (radius search over 256-bit hashes).
+    #: Built-in index layouts: ``exact`` (dictionary lookup) or ``hamming256`` (radius search over
+    #: 256-bit hashes). A signal with another layout overrides :meth:`create_index`.
     index_kind: ClassVar[str] = "exact"
     #: Content types this signal is computed from.
     content_types: ClassVar[tuple[str, ...]] = ()
@@ -42,3 +44,20 @@ class SignalType(ABC):
 
     def applies_to(self, content_type: str) -> bool:
         return content_type in self.content_types
+
+    @property
+    def uses_distance(self) -> bool:
+        """Whether matching searches a radius (perceptual) rather than equal values (digests)."""
+        return self.max_threshold > 0
+
+    def create_index(self) -> SignalIndex:
+        """A new, empty index for this signal's values; override for a signal with its own index."""
+        if self.index_kind == "exact":
+            from seawall.index.exact import ExactIndex
+
+            return ExactIndex()
+        if self.index_kind == "hamming256":
+            from seawall.index.hamming import Hamming256Index
+
+            return Hamming256Index()
+        raise NotImplementedError(f"signal type {self.name!r} must provide create_index()")

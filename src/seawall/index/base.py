@@ -1,0 +1,33 @@
+"""The small interface every signal index implements, so a new signal type brings its own index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An index hit before it is checked against the store and bank thresholds."""
+
+    query_index: int
+    entry_id: int
+    distance: int
+
+
+class SignalIndex(Protocol):
+    """Entries of one signal type, searchable by value (and, for perceptual types, by distance)."""
+
+    def add(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Add (entry id, normalised value) pairs; ids already present are ignored."""
+
+    def remove(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Forget (entry id, value) pairs."""
+
+    def search(self, values: Sequence[str], radius: int) -> list[Candidate]:
+        """Hits for each query value (``query_index`` = position in ``values``) within ``radius``."""
+
+    def __len__(self) -> int: ...
+
+    def memory_bytes(self) -> int: ...
