@@ -193,10 +193,9 @@ def test_each_dihedral_variant_is_the_hash_of_its_transform(h: int, w: int, seed
 
 @pytest.mark.parametrize(("h", "w", "seed"), [(129, 129, 7), (256, 256, 4), (240, 320, 5), (512, 512, 6)])
 def test_dihedral_variant_is_nearest_its_transform_for_any_size(h: int, w: int, seed: int) -> None:
-    """With an even downscaling window the reference's box filter is off-centre by half a pixel, so a
-    variant computed from the DCT differs from hashing the transformed pixels by up to ~60 bits on
-    smooth images (a property of the reference, not of Seawall). The label must still be right: its
-    own transform is by far the nearest."""
+    """Each variant must carry the right name: its own transform is the nearest. (The reference's
+    DCT-derived variants can be far off at some sizes; ``pdq_dihedral_from_pixels`` corrects them, and
+    tests/test_pdq_dihedral.py holds the tight distance bounds.)"""
     pixels = photo_like(h, w, seed)
     variants, _ = pdq_dihedral_from_pixels(pixels)
     transformed = {name: _hash_of_transformed(pixels, name) for name in TRANSFORMS}
