@@ -57,7 +57,7 @@ def _truncate(url: str) -> None:
     db = Database(url)
     try:
         with db.session() as s:
-            tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+            tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "store_identity")
             s.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     finally:
         db.dispose()

@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
+from sqlalchemy import select
+
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
@@ -23,8 +25,12 @@ from seawall.media.image import DecodeLimits
 from seawall.plugins import Registry, registry
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
 from seawall.store.db import Database, upgrade
+from seawall.store.tables import StoreIdentityRow
 
 log = logging.getLogger(__name__)
+
+#: Snapshot an index in the background once this many entries changed since its last snapshot.
+SNAPSHOT_AFTER_CHANGES = 100_000
 
 
 class Engine:
@@ -36,7 +42,7 @@ class Engine:
             upgrade(url)
         self.db = Database(url)
         self.registry = reg or registry()
-        self.indexes = IndexSet(self.registry)
+        self.indexes = IndexSet(self.registry, snapshot_dir=settings.data_dir / "index" / self._store_id())
         self.matcher = Matcher(
             self.db, self.registry, self.indexes, min_quality=settings.pdq_min_quality,
             default_thresholds={"pdq": settings.pdq_threshold},
@@ -47,7 +53,15 @@ class Engine:
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        loaded = self.indexes.load_snapshots(self.db)
+        if loaded:
+            log.info("index snapshots loaded: %s", loaded)
         self.refresh()
+
+    def _store_id(self) -> str:
+        with self.db.session() as s:
+            store_id = s.scalar(select(StoreIdentityRow.store_id).where(StoreIdentityRow.id == 1))
+        return store_id or "unidentified"
 
     # --- index freshness -----------------------------------------------------------------------
     def refresh(self) -> int:
@@ -65,6 +79,7 @@ class Engine:
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
+                    self.indexes.save_snapshots(min_changes=SNAPSHOT_AFTER_CHANGES)
                 except Exception:
                     log.exception("index refresh failed; retrying")
 
@@ -74,7 +89,11 @@ class Engine:
     def close(self) -> None:
         self._stop.set()
         if self._refresher is not None:
-            self._refresher.join(timeout=5)
+            self._refresher.join(timeout=30)
+        try:
+            self.indexes.save_snapshots(min_changes=1)
+        except Exception:
+            log.exception("could not save index snapshots; they will be rebuilt from the store")
         self.db.dispose()
 
     # --- banks ---------------------------------------------------------------------------------

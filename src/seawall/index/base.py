@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +32,13 @@ class SignalIndex(Protocol):
     def __len__(self) -> int: ...
 
     def memory_bytes(self) -> int: ...
+
+
+@runtime_checkable
+class SnapshotIndex(SignalIndex, Protocol):
+    """An index that can be saved to and loaded from a file, so a restart need not rebuild it."""
+
+    def save(self, path: Path) -> None: ...
+
+    @classmethod
+    def load(cls, path: Path) -> SnapshotIndex: ...

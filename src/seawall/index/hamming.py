@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -42,3 +43,12 @@ class Hamming256Index:
 
     def memory_bytes(self) -> int:
         return int(self.index.memory_bytes())
+
+    def save(self, path: Path) -> None:
+        """Checksummed snapshot (see :mod:`seawall.index.snapshot`), written then renamed into place."""
+        self.index.save(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Hamming256Index:
+        """Load a snapshot; :class:`seawall.index.SnapshotError` when it cannot be trusted."""
+        return cls(PdqIndex.load(path))

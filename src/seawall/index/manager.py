@@ -1,21 +1,28 @@
 """Keeps one in-memory index per signal type in step with the bank entries in the store.
 
-The store is the truth; the indexes are a cache of it. ``refresh`` reads entries newer than the last
-one loaded (a cursor over the entry id), so the same call serves start-up and writes made by other
-processes (a CLI import, another node). Writes made through this process are added directly as they
-are inserted. Deleted entries that linger in an index are harmless: matches are resolved against the
-store, where they no longer exist.
+The store is the truth; the indexes are a cache of it. ``refresh`` reads, per signal type, entries
+newer than the last one loaded (a cursor over the entry id), so the same call serves start-up and
+writes made by other processes (a CLI import, another node). Writes made through this process are
+added directly as they are inserted. Deleted entries that linger in an index are harmless: matches
+are resolved against the store, where they no longer exist.
+
+Indexes that support snapshots are saved to ``<snapshot_dir>/<signal_type>-<cursor>.snap``; at start-up
+the newest one is loaded and only entries after its cursor are read from the store. A snapshot that
+fails its checks is deleted and the index is rebuilt from the store — it is never trusted blindly.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from seawall.index.base import Candidate, SignalIndex
+from seawall.index.base import Candidate, SignalIndex, SnapshotIndex
+from seawall.index.snapshot import SnapshotError
 from seawall.plugins import Registry
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow
@@ -23,22 +30,26 @@ from seawall.store.tables import BankEntryRow
 log = logging.getLogger(__name__)
 
 REFRESH_CHUNK = 200_000
+_SNAPSHOT_NAME = re.compile(r"^(?P<signal>[a-z0-9_]+)-(?P<cursor>\d+)\.snap$")
 
 __all__ = ["Candidate", "IndexSet"]
 
 
 class IndexSet:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, snapshot_dir: Path | None = None) -> None:
         self._registry = registry
         self._indexes: dict[str, SignalIndex] = {}
-        self._cursor = 0
+        self._cursors: dict[str, int] = {}
+        self._unsaved: dict[str, int] = {}
+        self._snapshot_dir = snapshot_dir
         self._refresh_lock = threading.Lock()
         self._create_lock = threading.Lock()
+        self._save_lock = threading.Lock()
+        self._max_id: dict[str, int] = {}
 
-    @property
-    def cursor(self) -> int:
-        """Id of the newest entry loaded by ``refresh``."""
-        return self._cursor
+    def cursor(self, signal_type: str) -> int:
+        """Id of the newest entry of this type loaded by ``refresh`` or a snapshot."""
+        return self._cursors.get(signal_type, 0)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(ix) for name, ix in self._indexes.items()}
@@ -68,6 +79,7 @@ class IndexSet:
             ix = self.index_for(signal_type)
             if ix is not None:
                 ix.add(pairs)
+                self._unsaved[signal_type] = self._unsaved.get(signal_type, 0) + len(pairs)
 
     def remove(self, rows: Sequence[tuple[int, str, str]]) -> None:
         by_type: dict[str, list[tuple[int, str]]] = {}
@@ -77,26 +89,33 @@ class IndexSet:
             ix = self._indexes.get(signal_type)
             if ix is not None:
                 ix.remove(pairs)
+                self._unsaved[signal_type] = self._unsaved.get(signal_type, 0) + len(pairs)
 
     def refresh(self, db: Database) -> int:
-        """Load entries added since the last refresh; returns how many were read."""
+        """Load entries added since the last refresh, per signal type; returns how many were read."""
+        total = 0
         with self._refresh_lock:
-            total = 0
-            while True:
-                with db.session() as s:
-                    rows = s.execute(
-                        select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value)
-                        .where(BankEntryRow.id > self._cursor)
-                        .order_by(BankEntryRow.id)
-                        .limit(REFRESH_CHUNK)
-                    ).all()
-                if not rows:
-                    return total
-                self.add([(int(r[0]), r[1], r[2]) for r in rows])
-                self._cursor = int(rows[-1][0])
-                total += len(rows)
-                if len(rows) < REFRESH_CHUNK:
-                    return total
+            for signal_type in list(self._registry.signal_types):
+                while True:
+                    cursor = self._cursors.get(signal_type, 0)
+                    with db.session() as s:
+                        rows = s.execute(
+                            select(BankEntryRow.id, BankEntryRow.value)
+                            .where(BankEntryRow.signal_type == signal_type, BankEntryRow.id > cursor)
+                            .order_by(BankEntryRow.id)
+                            .limit(REFRESH_CHUNK)
+                        ).all()
+                    if not rows:
+                        break
+                    ix = self.index_for(signal_type)
+                    if ix is not None:
+                        ix.add([(int(r[0]), r[1]) for r in rows])
+                        self._unsaved[signal_type] = self._unsaved.get(signal_type, 0) + len(rows)
+                    self._cursors[signal_type] = int(rows[-1][0])
+                    total += len(rows)
+                    if len(rows) < REFRESH_CHUNK:
+                        break
+        return total
 
     def search(self, signal_type: str, values: Sequence[str], radius: int) -> list[Candidate]:
         """Hits for each query value (index into ``values``) within ``radius`` (ignored for exact types)."""
@@ -104,3 +123,65 @@ class IndexSet:
         if ix is None or len(ix) == 0:
             return []
         return ix.search(values, radius)
+
+    # --- snapshots -------------------------------------------------------------------------------
+    def _snapshot_files(self, signal_type: str) -> list[tuple[int, Path]]:
+        if self._snapshot_dir is None or not self._snapshot_dir.is_dir():
+            return []
+        found = []
+        for path in self._snapshot_dir.iterdir():
+            m = _SNAPSHOT_NAME.match(path.name)
+            if m and m.group("signal") == signal_type:
+                found.append((int(m.group("cursor")), path))
+        return sorted(found)
+
+    def load_snapshots(self, db: Database) -> dict[str, int]:
+        """Load the newest trustworthy snapshot per signal type; returns the entries loaded per type."""
+        loaded: dict[str, int] = {}
+        with db.session() as s:
+            self._max_id = {
+                t: int(m or 0)
+                for t, m in s.execute(
+                    select(BankEntryRow.signal_type, func.max(BankEntryRow.id)).group_by(BankEntryRow.signal_type)
+                )
+            }
+        for signal_type, sig in self._registry.signal_types.items():
+            probe = sig.create_index()
+            if not isinstance(probe, SnapshotIndex):
+                continue
+            for cursor, path in reversed(self._snapshot_files(signal_type)):
+                try:
+                    if cursor > self._max_id.get(signal_type, 0):
+                        raise SnapshotError(f"cursor {cursor} is past the newest {signal_type} entry in the store")
+                    ix = type(probe).load(path)
+                except (SnapshotError, OSError) as exc:
+                    log.warning("snapshot %s rejected (%s); rebuilding from the store", path, exc)
+                    path.unlink(missing_ok=True)
+                    continue
+                self._indexes[signal_type] = ix
+                self._cursors[signal_type] = cursor
+                self._unsaved[signal_type] = 0
+                loaded[signal_type] = len(ix)
+                break
+        return loaded
+
+    def save_snapshots(self, *, min_changes: int = 1) -> list[Path]:
+        """Snapshot every index with at least ``min_changes`` changes since its last snapshot."""
+        if self._snapshot_dir is None:
+            return []
+        written: list[Path] = []
+        with self._save_lock:
+            self._snapshot_dir.mkdir(parents=True, exist_ok=True)
+            for signal_type, ix in list(self._indexes.items()):
+                if not isinstance(ix, SnapshotIndex) or self._unsaved.get(signal_type, 0) < min_changes:
+                    continue
+                with self._refresh_lock:
+                    cursor = self._cursors.get(signal_type, 0)
+                    self._unsaved[signal_type] = 0
+                path = self._snapshot_dir / f"{signal_type}-{cursor}.snap"
+                ix.save(path)
+                for _, old in self._snapshot_files(signal_type):
+                    if old != path:
+                        old.unlink(missing_ok=True)
+                written.append(path)
+        return written

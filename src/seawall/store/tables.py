@@ -53,6 +53,7 @@ class BankEntryRow(Base):
     __table_args__ = (
         UniqueConstraint("bank_id", "signal_type", "value", name="uq_bank_entries_bank_signal_value"),
         Index("ix_bank_entries_signal_value", "signal_type", "value"),
+        Index("ix_bank_entries_signal_id", "signal_type", "id"),
         # Ids are never reused: indexes follow new entries by an id cursor.
         {"sqlite_autoincrement": True},
     )
@@ -67,6 +68,16 @@ class BankEntryRow(Base):
     added_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     note: Mapped[str] = mapped_column(Text, default="", nullable=False)
     meta: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class StoreIdentityRow(Base):
+    """One row naming this database, so files derived from it (index snapshots) never outlive it."""
+
+    __tablename__ = "store_identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(32), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
