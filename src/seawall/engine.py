@@ -18,11 +18,13 @@ from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
 from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.index.manager import Candidate, IndexSet
-from seawall.ingest import ItemService, compute_signals
+from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.image import DecodeLimits
 from seawall.plugins import Registry, registry
+from seawall.queue.base import WorkQueue
+from seawall.queue.inprocess import InProcessQueue
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import StoreIdentityRow
@@ -48,7 +50,9 @@ class Engine:
             default_thresholds={"pdq": settings.pdq_threshold},
         )
         self.banks = BankService(self.db, self.registry)
-        self.items = ItemService(self.db, self.registry, self.matcher)
+        self.items = ItemService(self.db, self.registry, self.matcher, settings.data_dir / "spool",
+                                 lambda kind, data: self.content(kind, data=data))
+        self.queue: WorkQueue | None = None
         self.api_keys = ApiKeys(self.db)
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
@@ -86,7 +90,20 @@ class Engine:
         self._refresher = threading.Thread(target=loop, name="seawall-index-refresh", daemon=True)
         self._refresher.start()
 
+    def start_workers(self, queue: WorkQueue | None = None) -> None:
+        """Process deferred items (video) in the background, starting with any left pending by a restart."""
+        if self.queue is not None:
+            return
+        self.queue = queue or InProcessQueue(workers=self.settings.workers)
+        self.queue.register(STAGE_SIGNALS, self.items.process)
+        self.items.enqueue = self.queue.submit
+        for item_id in self.items.pending_ids():
+            self.queue.submit(STAGE_SIGNALS, item_id)
+
     def close(self) -> None:
+        if self.queue is not None:
+            self.items.enqueue = None
+            self.queue.close()
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(timeout=30)

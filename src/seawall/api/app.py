@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if follow_writes:
             eng.start_background_refresh()
+        eng.start_workers()
         yield
         if owns_engine:
             eng.close()

@@ -141,10 +141,14 @@ class Item:
     verdict: Verdict
     size_bytes: int | None = None
     submitted_by: str | None = None
+    #: ``complete``, ``pending`` (processed in the background) or ``failed`` (see ``error``).
+    status: str = "complete"
+    error: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
+            "status": self.status,
             "content_id": self.content_id,
             "account_id": self.account_id,
             "content_type": self.content_type,
@@ -153,3 +157,8 @@ class Item:
             "signals": [s.to_dict() for s in self.signals],
             **self.verdict.to_dict(),
         }
+        if self.status != "complete":
+            out["verdict"] = None
+        if self.error is not None:
+            out["error"] = self.error
+        return out

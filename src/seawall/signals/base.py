@@ -29,6 +29,9 @@ class SignalType(ABC):
     default_threshold: ClassVar[int] = 0
     #: Largest distance a bank may configure.
     max_threshold: ClassVar[int] = 0
+    #: Too slow to compute within the upload request (video): items it applies to are processed in the
+    #: background and the API answers 202 at once.
+    deferred: ClassVar[bool] = False
 
     @abstractmethod
     def normalize(self, value: str) -> str:

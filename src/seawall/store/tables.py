@@ -87,6 +87,7 @@ class ItemRow(Base):
         Index("ix_items_content_id", "content_id"),
         Index("ix_items_account_id", "account_id"),
         Index("ix_items_received_at", "received_at"),
+        Index("ix_items_status", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -96,9 +97,12 @@ class ItemRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     signals: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
-    verdict: Mapped[str] = mapped_column(String(16), nullable=False)
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reasons: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
     submitted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: ``complete`` (verdict set), ``pending`` (queued for background processing) or ``failed``.
+    status: Mapped[str] = mapped_column(String(16), default="complete", server_default="complete", nullable=False)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
 
 
 class MatchRow(Base):

@@ -115,6 +115,8 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         engine.submit, content, content_id=content_id or "", account_id=account_id,  # type: ignore[arg-type]
         submitted_by=principal.key_id,
     )
+    if item.status == "pending":
+        return JSONResponse(item.to_dict(), status_code=202, headers={"Location": f"/v1/items/{item.id}"})
     request.app.state.metrics.observe_item(item, time.perf_counter() - started)
     return JSONResponse(item.to_dict())
 

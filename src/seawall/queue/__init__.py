@@ -1,0 +1,1 @@
+"""Work queues for background stages (video hashing and later ones)."""

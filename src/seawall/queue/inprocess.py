@@ -1,0 +1,56 @@
+"""The embedded queue: a bounded pool of threads in the serving process.
+
+Durability comes from the store, not the queue: an item waiting for background work is stored as
+``pending`` with its upload spooled to disk, and start-up re-queues every pending item, so a crash or
+restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from seawall.queue.base import Handler
+
+log = logging.getLogger(__name__)
+
+
+class InProcessQueue:
+    def __init__(self, workers: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seawall-worker")
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        self._inflight: set[tuple[str, str]] = set()
+        self._closed = False
+
+    def register(self, stage: str, handler: Handler) -> None:
+        self._handlers[stage] = handler
+
+    def submit(self, stage: str, item_id: str) -> None:
+        if stage not in self._handlers:
+            raise KeyError(f"no handler for stage {stage!r}")
+        key = (stage, item_id)
+        with self._lock:
+            if self._closed or key in self._inflight:
+                return
+            self._inflight.add(key)
+        self._pool.submit(self._run, stage, item_id)
+
+    def _run(self, stage: str, item_id: str) -> None:
+        try:
+            self._handlers[stage](item_id)
+        except Exception:
+            log.exception("background stage %s failed for item %s", stage, item_id)
+        finally:
+            with self._lock:
+                self._inflight.discard((stage, item_id))
+
+    def depth(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
