@@ -30,11 +30,12 @@ def cli(args: list[str], env: dict[str, str]) -> str:
     return proc.stdout
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
     port = free_port()
-    env.update(SEAWALL_DATA_DIR=str(tmp_path / "data"), SEAWALL_PORT=str(port), SEAWALL_HOST="127.0.0.1")
+    env.update(SEAWALL_DATA_DIR=str(tmp_path / "data"), SEAWALL_PORT=str(port), SEAWALL_HOST="127.0.0.1",
+               SEAWALL_API_WORKERS=str(request.param))
     proc = subprocess.Popen([sys.executable, "-m", "seawall", "serve"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -80,6 +81,14 @@ def test_serves_and_follows_writes_from_other_processes(server: tuple[str, dict[
         matches = r.json()["matches"]
         time.sleep(0.1)
     assert matches, "an entry imported by the CLI never became matchable in the running server"
+    # a hash added through the API is matchable on every server process within a second
+    fresh = secrets.token_hex(32)
+    r = httpx.post(f"{base}/v1/banks/partner/entries", json={"signal_type": "pdq", "value": fresh}, headers=headers)
+    assert r.status_code == 201
+    time.sleep(1.0)
+    for _ in range(20):
+        got = httpx.get(f"{base}/v1/lookup", params={"signal_type": "pdq", "value": fresh}, headers=headers)
+        assert got.json()["matches"], "a process did not see the new entry within a second"
     metrics = httpx.get(f"{base}/metrics").text
-    assert 'seawall_index_entries{signal_type="pdq"} 1.0' in metrics
+    assert 'seawall_index_entries{signal_type="pdq"} 2.0' in metrics
     assert "process_resident_memory_bytes" in metrics

@@ -61,16 +61,25 @@ def _read(path: Path) -> bytes:
 
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
-          port: Annotated[int, typer.Option(help="Port to listen on")] = 0) -> None:
+          port: Annotated[int, typer.Option(help="Port to listen on")] = 0,
+          workers: Annotated[int, typer.Option(help="Server processes (default SEAWALL_API_WORKERS)")] = 0) -> None:
     """Serve the API and console (embedded SQLite unless SEAWALL_DATABASE_URL says otherwise)."""
     import uvicorn
 
     from seawall.api.app import create_app
+    from seawall.store.db import upgrade
 
     settings = Settings()
-    application = _run(lambda: create_app(settings))
-    uvicorn.run(application, host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level, access_log=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _run(lambda: upgrade(settings.effective_database_url))
+    processes = workers or settings.api_workers
+    options: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
+                               "log_level": settings.log_level, "access_log": False}
+    if processes > 1:
+        # each process builds its own engine and index from the store (or its snapshot)
+        uvicorn.run("seawall.api.app:create_app", factory=True, workers=processes, **options)
+    else:
+        uvicorn.run(_run(lambda: create_app(settings)), **options)
 
 
 @app.command("hash")

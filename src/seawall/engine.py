@@ -74,10 +74,11 @@ class Engine:
         self.matcher.reload_banks()
         return n
 
-    def start_background_refresh(self, interval: float = 1.0) -> None:
+    def start_background_refresh(self, interval: float | None = None) -> None:
         """Follow writes made by other processes (a CLI import, another node) every ``interval`` s."""
         if self._refresher is not None:
             return
+        interval = interval or self.settings.index_refresh_seconds
 
         def loop() -> None:
             while not self._stop.wait(interval):

@@ -21,8 +21,10 @@ from seawall.errors import InvalidInput, TooLarge, UnsupportedMedia
 # Seawall does its own pixel check with a clear error; Pillow's global guard would only warn or raise late.
 Image.MAX_IMAGE_PIXELS = None
 
-#: The JPEG decoder may scale by 1/2, 1/4 or 1/8 while decoding; PDQ only needs ~this many pixels a side.
-DRAFT_MIN_SIDE = 256
+#: The JPEG decoder may scale by 1/2, 1/4 or 1/8 while decoding, never below this many pixels a side.
+#: Measured (benchmarks/bench_hashing.py): at 256 a 1024² photo's PDQ moved up to 26 bits, too close to
+#: the match threshold of 31; at 512 at most 10 bits, still several times faster than a full decode.
+DRAFT_MIN_SIDE = 512
 
 #: Pillow formats an upload may be parsed as. Pillow can open dozens of formats (EPS hands the file to
 #: Ghostscript, others are rarely used parsers); an upload pipeline only needs the ones people post, and

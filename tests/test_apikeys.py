@@ -1,0 +1,76 @@
+"""API keys: argon2 at rest, one verification per key, revocation seen by other processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from argon2 import PasswordHasher
+
+from seawall import apikeys
+from seawall.apikeys import ApiKeys
+from seawall.engine import Engine
+from seawall.errors import Unauthorized
+from seawall.store.tables import ApiKeyRow
+
+
+class CountingHasher:
+    """The real argon2 hasher, counting verifications (to prove the cache avoids them)."""
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.calls = 0
+
+    def hash(self, secret: str) -> str:
+        return self.real.hash(secret)
+
+    def verify(self, hash_: str, secret: str) -> bool:
+        self.calls += 1
+        return bool(self.real.verify(hash_, secret))
+
+
+def test_secret_is_stored_only_as_argon2(engine: Engine) -> None:
+    key, principal = engine.api_keys.create("submitter", "forum")
+    with engine.db.session() as s:
+        row = s.query(ApiKeyRow).filter_by(key_id=principal.key_id).one()
+    secret = key.split("_", 2)[2]
+    assert row.secret_hash.startswith("$argon2") and secret not in row.secret_hash
+
+
+def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    key, _ = engine.api_keys.create("submitter")
+    monkeypatch.setattr(apikeys, "CACHE_SECONDS", 0.05)
+    other_process = ApiKeys(engine.db)  # another server sharing the store
+    assert other_process.authenticate(key).role == "submitter"  # verified with argon2 once
+    counter = CountingHasher(apikeys._hasher)
+    monkeypatch.setattr(apikeys, "_hasher", counter)
+    assert other_process.cached(key) is not None
+    time.sleep(0.06)
+    assert other_process.cached(key) is None
+    other_process.authenticate(key)  # expired: revocation re-read, no argon2
+    assert counter.calls == 0
+    engine.api_keys.revoke(key.split("_")[1])
+    time.sleep(0.06)
+    with pytest.raises(Unauthorized):
+        other_process.authenticate(key)
+
+
+def test_concurrent_first_use_verifies_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    key, _ = engine.api_keys.create("reviewer")
+    keys = ApiKeys(engine.db)
+    counter = CountingHasher(apikeys._hasher)
+    monkeypatch.setattr(apikeys, "_hasher", counter)
+    threads = [threading.Thread(target=keys.authenticate, args=(key,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counter.calls == 1
+
+
+def test_wrong_secret_for_a_known_key_id_is_refused(engine: Engine) -> None:
+    key, _ = engine.api_keys.create("admin")
+    prefix, key_id, _secret = key.split("_", 2)
+    with pytest.raises(Unauthorized):
+        ApiKeys(engine.db).authenticate(f"{prefix}_{key_id}_not-the-secret")
