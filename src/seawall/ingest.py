@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from seawall.domain.models import CONTENT_TYPES, ComputedSignal, Item, Match, Verdict
@@ -164,28 +164,30 @@ class ItemService:
 
     # --- storage -------------------------------------------------------------------------------
     def _insert(self, item: Item) -> None:
+        """One Core INSERT per table (no ORM unit of work): this runs on every upload."""
+        complete = item.status == "complete"
         with self.db.session() as s:
-            complete = item.status == "complete"
-            s.add(ItemRow(
-                id=item.id, content_id=item.content_id, account_id=item.account_id,
-                content_type=item.content_type, received_at=item.received_at, size_bytes=item.size_bytes,
-                signals=[sig.to_dict() for sig in item.signals],
-                verdict=item.verdict.verdict if complete else None,
-                reasons=item.verdict.reasons if complete else [], submitted_by=item.submitted_by,
-                status=item.status,
-            ))
-            s.flush()
+            s.execute(insert(ItemRow), [{
+                "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
+                "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
+                "signals": [sig.to_dict() for sig in item.signals],
+                "verdict": item.verdict.verdict if complete else None,
+                "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
+                "status": item.status, "error": None,
+            }])
             if complete:
                 self._insert_matches(s, item)
 
     @staticmethod
     def _insert_matches(s: Session, item: Item) -> None:
-        for m in item.verdict.matches:
-            s.add(MatchRow(
-                item_id=item.id, bank_id=m.bank_id, bank_name=m.bank_name, bank_kind=m.bank_kind,
-                entry_id=m.entry_id, signal_type=m.signal_type, distance=m.distance, labels=m.labels,
-                action=m.action, variant=m.variant,
-            ))
+        if not item.verdict.matches:
+            return
+        s.execute(insert(MatchRow), [
+            {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
+             "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
+             "action": m.action, "variant": m.variant}
+            for m in item.verdict.matches
+        ])
 
     def get(self, item_id: str) -> Item:
         with self.db.session() as s:
