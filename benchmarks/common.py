@@ -312,11 +312,15 @@ class Server:
         self.stop()
 
 
+#: Server processes for ``seawall serve`` in the API benchmarks (``--workers``); one per core here.
+SERVER_WORKERS = int(os.environ.get("SEAWALL_BENCH_WORKERS", "2"))
+
+
 def seawall_server(data_dir: Path, log_path: Path, *, database_url: str | None = None) -> Server:
     """``seawall serve`` exactly as an operator starts it, on a free loopback port."""
     port = free_port()
-    return Server([seawall_exe(), "serve"], seawall_env(data_dir, port=port, database_url=database_url), port,
-                  log_path)
+    return Server([seawall_exe(), "serve", "--workers", str(SERVER_WORKERS)],
+                  seawall_env(data_dir, port=port, database_url=database_url), port, log_path)
 
 
 def baseline_server(hash_file: Path, log_path: Path) -> Server:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -26,17 +26,21 @@ async def principal_from(request: Request) -> Principal:
     return principal
 
 
+def ensure_role(principal: Principal, roles: Iterable[str]) -> Principal:
+    """403 unless the principal has one of ``roles`` (``admin`` is always admitted)."""
+    allowed = set(roles) | {"admin"}
+    if principal.role not in allowed:
+        raise Forbidden(
+            f"the {principal.role!r} role may not do this; needs one of {', '.join(sorted(allowed))}",
+            code="forbidden",
+        )
+    return principal
+
+
 def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency admitting only the given roles (``admin`` is always admitted)."""
-    allowed = set(roles) | {"admin"}
 
     async def dependency(request: Request) -> Principal:
-        principal = await principal_from(request)
-        if principal.role not in allowed:
-            raise Forbidden(
-                f"the {principal.role!r} role may not do this; needs one of {', '.join(sorted(allowed))}",
-                code="forbidden",
-            )
-        return principal
+        return ensure_role(await principal_from(request), roles)
 
     return dependency
