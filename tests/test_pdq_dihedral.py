@@ -10,7 +10,6 @@ So the sizes here are chosen to include those. Every image is generated; none is
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -22,38 +21,14 @@ from seawall.media.content import Content
 from seawall.media.image import decode_image
 from seawall.signals.pdq import DIHEDRAL_NAMES, PdqSignal, bits_to_hex, mirror_shift, pdq_from_pixels
 
+from .imaging import TRANSFORMS, photo_like
+
 U8 = npt.NDArray[np.uint8]
 THRESHOLD = 31
 
-#: What each variant name means, in numpy terms, written independently of the module under test.
-TRANSFORMS: dict[str, Callable[[U8], U8]] = {
-    "original": lambda x: x,
-    "rotate90": lambda x: np.rot90(x, 1),
-    "rotate180": lambda x: np.rot90(x, 2),
-    "rotate270": lambda x: np.rot90(x, 3),
-    "flip_x": lambda x: x[::-1],
-    "flip_y": lambda x: x[:, ::-1],
-    "flip_plus1": lambda x: x.transpose(1, 0, 2),
-    "flip_minus1": lambda x: np.rot90(x, 2).transpose(1, 0, 2),
-}
 #: The transform that undoes each one: a quarter turn one way is undone by a quarter turn the other way.
 UNDO = {name: name for name in TRANSFORMS} | {"rotate90": "rotate270", "rotate270": "rotate90"}
 
-
-def photo_like(h: int, w: int, seed: int) -> U8:
-    """Colour detail at several scales but few sharp features: the kind of picture on which a
-    half-pixel shift of PDQ's sampling grid moves the most bits."""
-    rng = np.random.default_rng(seed)
-    img: Image.Image | None = None
-    amp, total = 1.0, 0.0
-    for cells in (4, 12, 40, 130):
-        grid = Image.fromarray(rng.integers(0, 256, (max(2, cells * h // max(h, w)), cells, 3), dtype=np.uint8))
-        layer = grid.resize((w, h), Image.Resampling.BICUBIC)
-        total += amp
-        img = layer if img is None else Image.blend(img, layer, amp / total)
-        amp *= 0.55
-    assert img is not None
-    return np.asarray(img)
 
 
 def encode(pixels: U8, fmt: str, **kw: object) -> bytes:

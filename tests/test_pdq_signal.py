@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -31,23 +30,11 @@ from seawall.signals.pdq import (
     pdq_from_pixels,
 )
 
+from .imaging import TRANSFORMS, photo_like
+
 U8 = npt.NDArray[np.uint8]
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
-
-def photo_like(h: int, w: int, seed: int = 0) -> U8:
-    """A colour image with detail at several scales (roughly like a photograph), so quality is high."""
-    rng = np.random.default_rng(seed)
-    img: Image.Image | None = None
-    amp, total = 1.0, 0.0
-    for cells in (4, 12, 40, 130):
-        grid = Image.fromarray(rng.integers(0, 256, (max(2, cells * h // max(h, w)), cells, 3), dtype=np.uint8))
-        layer = grid.resize((w, h), Image.Resampling.BICUBIC)
-        total += amp
-        img = layer if img is None else Image.blend(img, layer, amp / total)
-        amp *= 0.55
-    assert img is not None
-    return np.asarray(img)
 
 
 def encode(pixels: U8, fmt: str = "PNG", **kw: object) -> bytes:
@@ -146,19 +133,6 @@ def test_quality_is_low_for_near_uniform_pixels() -> None:
 # dihedral variants
 
 
-#: What each name means geometrically, in numpy terms, on an (h, w, 3) array. ``rotate90`` is a quarter
-#: turn counter-clockwise (``np.rot90``); ``flip_x`` mirrors about the horizontal axis (top↔bottom);
-#: ``flip_plus1`` mirrors about the main diagonal (transpose), ``flip_minus1`` about the other diagonal.
-TRANSFORMS: dict[str, Callable[[U8], U8]] = {
-    "original": lambda x: x,
-    "rotate90": lambda x: np.rot90(x, 1),
-    "rotate180": lambda x: np.rot90(x, 2),
-    "rotate270": lambda x: np.rot90(x, 3),
-    "flip_x": lambda x: x[::-1],
-    "flip_y": lambda x: x[:, ::-1],
-    "flip_plus1": lambda x: x.transpose(1, 0, 2),
-    "flip_minus1": lambda x: np.rot90(x, 2).transpose(1, 0, 2),
-}
 
 
 def _hash_of_transformed(pixels: U8, name: str) -> str:
