@@ -27,6 +27,8 @@ app.add_typer(bank_app, name="bank")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+rules_app = typer.Typer(help="Policy rules: show, set, validate, dry-run.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 out = Console()
 err = Console(stderr=True)
@@ -62,14 +64,21 @@ def _read(path: Path) -> bytes:
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
           port: Annotated[int, typer.Option(help="Port to listen on")] = 0,
-          workers: Annotated[int, typer.Option(help="Server processes (default SEAWALL_API_WORKERS)")] = 0) -> None:
+          workers: Annotated[int, typer.Option(help="Server processes (default SEAWALL_API_WORKERS)")] = 0,
+          api_only: Annotated[bool, typer.Option(
+              "--api-only", help="Enqueue background work for `seawall worker` processes instead of doing it "
+                                 "here (needs SEAWALL_NATS_URL)")] = False) -> None:
     """Serve the API and console (embedded SQLite unless SEAWALL_DATABASE_URL says otherwise)."""
     import uvicorn
 
     from seawall.api.app import create_app
     from seawall.store.db import upgrade
 
+    if api_only:
+        os.environ["SEAWALL_API_ONLY"] = "true"  # read again by every server process uvicorn starts
     settings = Settings()
+    if settings.api_only and not settings.nats_url:
+        _fail("--api-only needs SEAWALL_NATS_URL: without a shared queue nothing would process background work")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _run(lambda: upgrade(settings.effective_database_url))
     processes = workers or settings.api_workers
@@ -82,21 +91,77 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
         uvicorn.run(_run(lambda: create_app(settings)), **options)
 
 
+@app.command()
+def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (default SEAWALL_WORKERS)")] = 0) -> None:
+    """Run background stages from the NATS queue (video hashing and matching, webhook delivery); no HTTP.
+
+    Run as many as the load needs, on any machine that reaches the database and NATS; stop with SIGTERM
+    (running jobs finish and are acknowledged; a killed worker's jobs go to another after the ack wait).
+    """
+    import logging
+    import signal
+    import threading
+
+    from seawall.engine import Engine
+
+    overrides: dict[str, Any] = {"api_only": False}
+    if concurrency:
+        overrides["workers"] = concurrency
+    settings = Settings(**overrides)
+    if not settings.nats_url:
+        _fail("seawall worker needs SEAWALL_NATS_URL; without it `seawall serve` does background work itself")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    engine = _run(lambda: Engine(settings))
+    try:
+        engine.start_background_refresh()
+        _run(lambda: engine.start_workers(consume=True))
+        engine.start_webhook_delivery()
+        err.print(f"worker: {settings.workers} job(s) at a time from {settings.nats_url} "
+                  f"(prefix {settings.nats_prefix})", highlight=False)
+        stop.wait()
+    finally:
+        engine.close()
+
+
 @app.command("hash")
 def hash_cmd(paths: Annotated[list[Path], typer.Argument(help="Files to hash")],
-             as_json: Annotated[bool, typer.Option("--json", help="JSON Lines, one object per file")] = False) -> None:
+             as_json: Annotated[bool, typer.Option("--json", help="JSON Lines, one object per file")] = False,
+             fmt: Annotated[str, typer.Option("--format", help="'signals', or 'vpdq': the reference vPDQ "
+                                              "lines of one video")] = "signals",
+             seconds_per_hash: Annotated[float | None, typer.Option(
+                 "--seconds-per-hash", help="With --format vpdq: seconds between hashed frames (0: every frame)",
+                 min=0)] = None) -> None:
     """Print the signals of each file: '<signal_type> <signal>' lines, or JSON Lines with --json."""
     from seawall.ingest import compute_signals
     from seawall.media.content import Content
     from seawall.media.image import DecodeLimits, sniff_image
+    from seawall.media.video import sniff_video
     from seawall.plugins import registry
 
+    if fmt == "vpdq":
+        from seawall.media.video import VideoLimits
+        from seawall.signals.vpdq import VpdqSettings, frames_to_lines, hash_video
+
+        if len(paths) != 1 or as_json:
+            _fail("--format vpdq hashes exactly one video and prints its reference lines (no --json)")
+        vs = VpdqSettings()
+        frames = _run(lambda: hash_video(_read(paths[0]), vs.seconds_per_hash if seconds_per_hash is None
+                                         else seconds_per_hash, VideoLimits.from_settings(),
+                                         max_side=vs.hash_max_side))
+        sys.stdout.write("".join(line + "\n" for line in frames_to_lines(frames)))
+        return
+    if fmt != "signals" or seconds_per_hash is not None:
+        _fail("--format is 'signals' or 'vpdq'; --seconds-per-hash goes with --format vpdq")
     settings = Settings()
     limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
     failed = False
     for path in paths:
         data = _read(path)
-        content = Content("image" if sniff_image(data) else "file", data=data, limits=limits)
+        kind = "video" if sniff_video(data) else "image" if sniff_image(data) else "file"
+        content = Content(kind, data=data, limits=limits)
         try:
             signals = compute_signals(registry(), content, for_query=False)
         except SeawallError as exc:
@@ -117,12 +182,13 @@ def match(paths: Annotated[list[Path], typer.Argument(help="Files to check")],
           as_json: Annotated[bool, typer.Option("--json", help="JSON Lines output")] = False) -> None:
     """Check files against the local banks and print each verdict."""
     from seawall.media.image import sniff_image
+    from seawall.media.video import sniff_video
 
     engine = _engine()
     try:
         for path in paths:
             data = _read(path)
-            kind = "image" if sniff_image(data) else "file"
+            kind = "video" if sniff_video(data) else "image" if sniff_image(data) else "file"
             item = _run(lambda d=data, k=kind, p=path: engine.submit(  # type: ignore[misc]
                 engine.content(k, data=d), content_id=str(p), submitted_by="cli"))
             if as_json:
@@ -303,6 +369,107 @@ def demo_seed(output: Annotated[Path | None, typer.Option(help="Where to write s
     finally:
         engine.close()
     out.print(summary, highlight=False)
+
+
+def _print_rule_errors(exc: SeawallError) -> None:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    for e in exc.detail or []:
+        err.print(f"  line {e['line']}: {e['message']}", highlight=False)
+
+
+@rules_app.command("show")
+def rules_show(version: Annotated[int | None, typer.Option(help="An older version (0 = built-in)")] = None,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the rules in force (their YAML source), or an older version."""
+    from seawall.rules.service import rules_dict
+
+    engine = _engine()
+    try:
+        rules = _run(lambda: engine.rules.current() if version is None else engine.rules.version(version))
+    finally:
+        engine.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rules_dict(rules)) + "\n")
+        return
+    err.print(f"rules version {rules.version} ({rules.created_by or 'built-in'})", highlight=False)
+    sys.stdout.write(rules.source if rules.source.endswith("\n") else rules.source + "\n")
+
+
+@rules_app.command("validate")
+def rules_validate(path: Annotated[Path, typer.Argument(help="YAML rules file")]) -> None:
+    """Check a rules file without saving it; errors are printed with their line numbers (exit 2)."""
+    source = _read(path).decode("utf-8", errors="replace")
+    engine = _engine()
+    try:
+        rules = engine.rules.parse(source)
+    except SeawallError as exc:
+        _print_rule_errors(exc)
+        raise typer.Exit(2) from None
+    finally:
+        engine.close()
+    out.print(f"{path}: {len(rules.rules)} rule(s), valid", highlight=False)
+
+
+@rules_app.command("set")
+def rules_set(path: Annotated[Path, typer.Argument(help="YAML rules file")],
+              note: Annotated[str, typer.Option(help="Why the rules changed")] = "") -> None:
+    """Validate and store a rules file as the new version in force; invalid rules change nothing (exit 2)."""
+    source = _read(path).decode("utf-8", errors="replace")
+    engine = _engine()
+    try:
+        rules = engine.rules.save(source, created_by="cli", note=note)
+    except SeawallError as exc:
+        _print_rule_errors(exc)
+        raise typer.Exit(2) from None
+    finally:
+        engine.close()
+    out.print(f"rules version {rules.version} in force: {len(rules.rules)} rule(s)", highlight=False)
+
+
+@rules_app.command("dry-run")
+def rules_dry_run(
+    item: Annotated[str | None, typer.Option("--item", help="A stored item id")] = None,
+    facts: Annotated[Path | None, typer.Option("--facts", help="JSON file with made-up facts")] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="Candidate rules instead of those in force")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show which rules fire for an item (or made-up facts), why, and what would be done. Changes nothing."""
+    from pydantic import ValidationError
+
+    from seawall.rules.facts import FactsIn
+
+    if (item is None) == (facts is None):
+        _fail("give --item ID or --facts FILE")
+    made_up = None
+    if facts is not None:
+        try:
+            made_up = FactsIn.model_validate_json(_read(facts)).to_facts()
+        except ValidationError as exc:
+            _fail(f"{facts}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+    source = _read(rules).decode("utf-8", errors="replace") if rules is not None else None
+    engine = _engine()
+    try:
+        result = engine.dry_run(item_id=item, facts=made_up, source=source)
+    except SeawallError as exc:
+        if exc.code == "invalid_rules":
+            _print_rule_errors(exc)
+            raise typer.Exit(2) from None
+        _fail(f"{exc.message} ({exc.code})", 2)
+        return
+    finally:
+        engine.close()
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    sys.stdout.write(f"verdict: {result['verdict']}\n")
+    for a in result["actions"]:
+        opts = ", ".join(f"{k}={v}" for k, v in a.items() if k not in ("type", "rule"))
+        sys.stdout.write(f"action: {a['type']}" + (f" ({opts})" if opts else "") + f"  [rule {a['rule']}]\n")
+    for t in result["rules"]:
+        mark = "FIRES" if t["fired"] else "no   "
+        sys.stdout.write(f"{mark} {t['rule']} (line {t['line']}): {t['because']}\n")
+    for n in result["notes"]:
+        sys.stdout.write(f"note: {n}\n")
 
 
 def main() -> None:

@@ -37,6 +37,63 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default=1, ge=1, le=64, description="Background worker threads (video processing).")
     log_level: str = "info"
+    crisis_mode: bool = Field(
+        default=False, description="Crisis mode for the rules (also switchable at run time via /v1/rules/crisis-mode)."
+    )
+    strike_expiry_days: float = Field(default=90, gt=0, description="A strike counts for this many days.")
+    strikes_for_temporary_suspension: int = Field(
+        default=3, ge=1, description="Active strikes that suspend an account temporarily."
+    )
+    strikes_for_permanent_suspension: int = Field(
+        default=5, ge=1, description="Active strikes that suspend an account for good."
+    )
+    suspension_days: float = Field(default=7, gt=0, description="Length of a temporary suspension.")
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="Comma-separated host names, IPs or CIDRs webhooks may reach although they are private.",
+    )
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=120, description="Per webhook delivery attempt.")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts before dead-lettering.")
+    webhook_retry_base_seconds: float = Field(default=10, gt=0, description="First retry delay; doubles each time.")
+    webhook_retry_max_seconds: float = Field(default=3600, gt=0, description="Longest delay between retries.")
+    webhook_poll_seconds: float = Field(default=0.5, gt=0, le=60, description="How often the sender looks for work.")
+    nats_url: str | None = Field(
+        default=None,
+        description="NATS JetStream server(s), e.g. nats://127.0.0.1:4222; unset = the embedded in-process queue.",
+    )
+    nats_prefix: str = Field(
+        default="seawall", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Prefix of every stream, consumer and subject, so several deployments share one server.",
+    )
+    nats_max_deliveries: int = Field(
+        default=5, ge=1, le=1000, description="Deliveries of one job before it is dead-lettered and its item failed.",
+    )
+    nats_ack_wait_seconds: float = Field(
+        default=30, gt=0, le=3600,
+        description="A job whose worker went silent this long (crashed) is delivered to another worker.",
+    )
+    nats_sweep_seconds: float = Field(
+        default=10, gt=0, le=3600,
+        description="How often workers re-queue pending items that never reached the queue (broker was down).",
+    )
+    queue_max_depth: int = Field(
+        default=100_000, ge=1, description="Deferred uploads are refused (503 queue_full) beyond this many jobs.",
+    )
+    queue_degraded_depth: int = Field(
+        default=1_000, ge=1, description="/healthz reports 'degraded' while more jobs than this wait.",
+    )
+    api_only: bool = Field(
+        default=False, description="Serve the API and enqueue background work, but leave it to `seawall worker`.",
+    )
+    plugins: str = Field(
+        default="",
+        description="Comma-separated module:function hooks called with the registry, besides the entry points.",
+    )
+
+    @property
+    def webhook_allow_list(self) -> list[str]:
+        """The operator's SSRF exceptions, one host name, address or CIDR each."""
+        return [h.strip() for h in self.webhook_allow_hosts.split(",") if h.strip()]
 
     @property
     def effective_database_url(self) -> str:

@@ -10,13 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
+from seawall.accounts import AccountPolicy, AccountService
+from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
-from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
+from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match, Verdict
+from seawall.errors import InvalidInput, QueueFull
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
@@ -25,9 +30,13 @@ from seawall.media.image import DecodeLimits
 from seawall.plugins import Registry, registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
+from seawall.rules.facts import AccountFact, Facts, match_facts
+from seawall.rules.service import RuleService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import StoreIdentityRow
+from seawall.verdicts import decide
+from seawall.webhooks import DeliveryConfig, TargetPolicy, WebhookSender, WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +61,18 @@ class Engine:
         self.banks = BankService(self.db, self.registry)
         self.items = ItemService(self.db, self.registry, self.matcher, settings.data_dir / "spool",
                                  lambda kind, data: self.content(kind, data=data))
+        self.items.spool_in_store = settings.nats_url is not None  # a worker elsewhere must read the upload
         self.queue: WorkQueue | None = None
         self.api_keys = ApiKeys(self.db)
+        # decide → act: rules turn matches into actions, the runner carries them out with the item's write
+        self.accounts = AccountService(self.db, AccountPolicy.from_settings(settings))
+        self.rules = RuleService(self.db, self.registry, crisis_default=settings.crisis_mode)
+        self.webhooks = WebhookService(self.db, TargetPolicy(settings.webhook_allow_list))
+        self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox)
+        self.sender: WebhookSender | None = None
+        self.items.decider = self._decide_item
+        self.items.after_write = self.actions.record
+        self.items.on_events = self._events_queued
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -72,6 +91,8 @@ class Engine:
         """Pull entries and bank settings written since the last refresh (by anyone) into memory."""
         n = self.indexes.refresh(self.db)
         self.matcher.reload_banks()
+        self.rules.refresh()
+        self.webhooks.outbox.reload()
         return n
 
     def start_background_refresh(self, interval: float | None = None) -> None:
@@ -91,17 +112,77 @@ class Engine:
         self._refresher = threading.Thread(target=loop, name="seawall-index-refresh", daemon=True)
         self._refresher.start()
 
-    def start_workers(self, queue: WorkQueue | None = None) -> None:
-        """Process deferred items (video) in the background, starting with any left pending by a restart."""
+    def start_workers(self, queue: WorkQueue | None = None, *, consume: bool | None = None) -> None:
+        """Process deferred items (video) in the background, starting with any left pending by a restart.
+
+        Without ``SEAWALL_NATS_URL`` a thread pool in this process does the work. With it, jobs go
+        through JetStream: this node enqueues, and consumes too unless ``consume`` is false (default:
+        not ``SEAWALL_API_ONLY``); consuming nodes also re-queue pending items the broker never got.
+        """
         if self.queue is not None:
             return
-        self.queue = queue or InProcessQueue(workers=self.settings.workers)
+        if queue is None:
+            consume = not self.settings.api_only if consume is None else consume
+            queue = self._nats_queue(consume) if self.settings.nats_url else InProcessQueue(
+                workers=self.settings.workers)
+        self.queue = queue
         self.queue.register(STAGE_SIGNALS, self.items.process)
-        self.items.enqueue = self.queue.submit
-        for item_id in self.items.pending_ids():
-            self.queue.submit(STAGE_SIGNALS, item_id)
+        self.items.enqueue = self._enqueue
+        if isinstance(self.queue, InProcessQueue):
+            for item_id in self.items.pending_ids():
+                self.queue.submit(STAGE_SIGNALS, item_id)
+
+    def _nats_queue(self, consume: bool) -> WorkQueue:
+        from seawall.queue.nats import NatsQueue, NatsQueueConfig
+
+        s = self.settings
+        assert s.nats_url is not None
+        grace = timedelta(seconds=max(5.0, s.nats_sweep_seconds))
+        return NatsQueue(
+            NatsQueueConfig(url=s.nats_url, prefix=s.nats_prefix, max_deliveries=s.nats_max_deliveries,
+                            ack_wait=s.nats_ack_wait_seconds, concurrency=s.workers, max_depth=s.queue_max_depth,
+                            sweep_interval=s.nats_sweep_seconds),
+            consume=consume,
+            on_dead=lambda stage, item_id, message: self.items.give_up(item_id, message),
+            recover=lambda stage: self.items.pending_ids(older_than=grace, limit=10_000),
+        )
+
+    def _enqueue(self, stage: str, item_id: str) -> None:
+        """Queue a stored pending item; if the broker is away it stays pending and a worker's sweep queues it."""
+        assert self.queue is not None
+        try:
+            self.queue.submit(stage, item_id)
+        except Exception as exc:
+            log.warning("could not queue %s for item %s (%s); it stays pending until a worker re-queues it",
+                        stage, item_id, exc)
+
+    def queue_status(self) -> dict[str, Any]:
+        """Backend, depth and whether workers lag (``degraded`` health, still serving), for /healthz and /metrics."""
+        if self.queue is None:
+            return {"backend": "none", "depth": 0, "lagging": False}
+        status = self.queue.status()
+        status["lagging"] = status.get("depth", 0) > self.settings.queue_degraded_depth
+        return status
+
+    def start_webhook_delivery(self) -> None:
+        """Deliver webhook events from the outbox in the background, including any left by a restart."""
+        if self.sender is not None or self.settings.api_only:  # API-only nodes leave delivery to workers
+            return
+        s = self.settings
+        self.sender = WebhookSender(self.db, self.webhooks.policy, DeliveryConfig(
+            timeout=s.webhook_timeout_seconds, max_attempts=s.webhook_max_attempts,
+            retry_base=s.webhook_retry_base_seconds, retry_max=s.webhook_retry_max_seconds,
+            poll=s.webhook_poll_seconds))
+        self.sender.start()
+
+    def _events_queued(self) -> None:
+        if self.sender is not None:
+            self.sender.wake()
 
     def close(self) -> None:
+        if self.sender is not None:
+            self.sender.close()
+            self.sender = None
         if self.queue is not None:
             self.items.enqueue = None
             self.queue.close()
@@ -175,6 +256,10 @@ class Engine:
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
                submitted_by: str | None = None) -> Item:
+        if (self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type)
+                and self.queue.depth() >= self.settings.queue_max_depth):
+            raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
+                            detail={"retry_after_seconds": 30})
         return self.items.submit(content, content_id=content_id, account_id=account_id,
                                  submitted_by=submitted_by)
 
@@ -185,3 +270,49 @@ class Engine:
         radius = self.matcher.radius(sig.name) if sig.uses_distance else 0
         cands: list[Candidate] = self.indexes.search(sig.name, [v], radius)
         return self.matcher.resolve([(ComputedSignal(sig.name, v), c, ["original"]) for c in cands])
+
+    # --- decide and act ------------------------------------------------------------------------
+    def facts_for(self, item: Item, matches: list[Match], *, deferred: bool = False,
+                  history: bool | None = None) -> Facts:
+        """What the rules may know about an item: matches, account history, crisis mode, content type.
+
+        Account history costs a query per upload, so it is read only when some rule looks at it.
+        """
+        if history is None:
+            history = self.rules.current().needs_account
+        account = None
+        if item.account_id:
+            account = (self.accounts.snapshot(item.account_id) if history
+                       else AccountFact(item.account_id, looked_up=False))
+        return Facts(matches=match_facts(matches), account=account, crisis_mode=self.rules.crisis_mode(),
+                     content_type=item.content_type, deferred=deferred)
+
+    def _decide_item(self, item: Item, matches: list[Match], notes: list[str], deferred: bool) -> Verdict:
+        return decide(matches, notes, policy=self.rules, facts=self.facts_for(item, matches, deferred=deferred))
+
+    def dry_run(self, *, item_id: str | None = None, facts: Facts | None = None,
+                source: str | None = None) -> dict[str, Any]:
+        """Which rules would fire for a stored item (or made-up facts), why, and what would be done."""
+        if (item_id is None) == (facts is None):
+            raise InvalidInput("give either item_id or facts", code="invalid_request")
+        if item_id is not None:
+            item = self.items.get(item_id)
+            facts = self.facts_for(item, item.verdict.matches, history=True)
+        assert facts is not None
+        rules = self.rules.parse(source) if source is not None else self.rules.current()
+        outcome = self.rules.evaluate(facts, rules)
+        return {"rule_set_version": None if source is not None else rules.version, "item_id": item_id,
+                "verdict": outcome.verdict, "actions": [a.to_dict() for a in outcome.actions],
+                "fired": [t.rule for t in outcome.fired], "rules": [t.to_dict() for t in outcome.trace],
+                "notes": outcome.notes, "facts": facts.to_dict()}
+
+    def appeal(self, account_id: str, *, text: str, item_id: str | None = None,
+               submitted_by: str | None = None) -> dict[str, Any]:
+        """Record an appeal and announce it (``account.appealed``) in one transaction."""
+        with self.db.session() as s:
+            appeal = self.accounts.appeal(s, account_id, text=text, item_id=item_id, submitted_by=submitted_by)
+            queued = self.webhooks.outbox.emit(s, [("account.appealed", {"account_id": account_id,
+                                                                         "appeal": appeal})])
+        if queued:
+            self._events_queued()
+        return appeal

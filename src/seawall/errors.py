@@ -65,3 +65,21 @@ class Unauthorized(SeawallError):
 class Forbidden(SeawallError):
     status = 403
     code = "forbidden"
+
+
+class Retryable(SeawallError):
+    """A failure worth trying again later (a remote service or the database was briefly unavailable).
+
+    Raised by a background stage (or a signal plugin it calls) so the queue redelivers the job instead
+    of marking the item failed; after the configured number of deliveries it is dead-lettered.
+    """
+
+    status = 503
+    code = "retry_later"
+
+
+class QueueFull(SeawallError):
+    """Background work is too far behind to accept more; the client should retry later."""
+
+    status = 503
+    code = "queue_full"

@@ -11,25 +11,32 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import CONTENT_TYPES, ComputedSignal, Item, Match, Verdict
-from seawall.errors import InvalidInput, NotFound, SeawallError
+from seawall.domain.models import CONTENT_TYPES, Action, ComputedSignal, Item, Match, Verdict
+from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
 from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.plugins import Registry
 from seawall.store.convert import aware
 from seawall.store.db import Database
-from seawall.store.tables import ItemRow, MatchRow, utcnow
+from seawall.store.tables import ActionRow, ItemRow, ItemUploadRow, MatchRow, utcnow
 from seawall.verdicts import decide
 
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 300
 STAGE_SIGNALS = "signals"
+
+#: Errors that say nothing about the item: the store went away for a moment. The job is retried, not failed.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    Retryable, sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError,
+)
 
 
 def compute_signals(registry: Registry, content: Content, *, for_query: bool) -> list[ComputedSignal]:
@@ -60,6 +67,14 @@ class ItemService:
         self.spool_dir = spool_dir
         self.content_factory = content_factory
         self.enqueue: Callable[[str, str], None] | None = None
+        #: Keep deferred uploads in the store (scale-out: any worker may process them) instead of spool_dir.
+        self.spool_in_store = False
+        #: The decide stage: (item, matches, notes, deferred) → verdict; the bank defaults when unset.
+        self.decider: Callable[[Item, list[Match], list[str], bool], Verdict] | None = None
+        #: The act stage, run inside the transaction that stores the item; returns webhook deliveries queued.
+        self.after_write: Callable[[Session, Item], int] | None = None
+        #: Told after a commit that queued webhook deliveries, so they go out without waiting for a poll.
+        self.on_events: Callable[[], None] | None = None
 
     def is_deferred(self, content_type: str) -> bool:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())
@@ -85,9 +100,12 @@ class ItemService:
             submitted_by=submitted_by,
         )
         if self.is_deferred(content.content_type) and self.enqueue is not None:
-            self._spool(item.id, content.raw_bytes)
             item.status = "pending"
-            self._insert(item)
+            if self.spool_in_store:
+                self._insert(item, upload=content.raw_bytes)
+            else:
+                self._spool(item.id, content.raw_bytes)
+                self._insert(item)
             self.enqueue(STAGE_SIGNALS, item.id)
             return item
         self._decide(item, content)
@@ -97,7 +115,10 @@ class ItemService:
     def _decide(self, item: Item, content: Content) -> None:
         signals = compute_signals(self.registry, content, for_query=True)
         outcome = self.matcher.match(signals)
-        item.verdict = decide(outcome.matches, outcome.notes)
+        if self.decider is not None:
+            item.verdict = self.decider(item, outcome.matches, outcome.notes, item.status == "pending")
+        else:
+            item.verdict = decide(outcome.matches, outcome.notes)
         item.signals = [ComputedSignal(s.type, s.value, s.quality) for s in signals]
         item.status = "complete"
 
@@ -115,33 +136,58 @@ class ItemService:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
 
-    def pending_ids(self) -> list[str]:
+    def pending_ids(self, older_than: timedelta | None = None, limit: int | None = None) -> list[str]:
+        """Items still waiting for their background stage (received before now - ``older_than``)."""
+        q = select(ItemRow.id).where(ItemRow.status == "pending")
+        if older_than is not None:
+            q = q.where(ItemRow.received_at < utcnow() - older_than)
+        q = q.order_by(ItemRow.received_at)
+        if limit is not None:
+            q = q.limit(limit)
         with self.db.session() as s:
-            return list(s.scalars(select(ItemRow.id).where(ItemRow.status == "pending").order_by(ItemRow.received_at)))
+            return list(s.scalars(q))
+
+    def _load_upload(self, item_id: str) -> bytes | None:
+        if self.spool_in_store:
+            with self.db.session() as s:
+                return s.scalar(select(ItemUploadRow.data).where(ItemUploadRow.item_id == item_id))
+        path = self._spool_path(item_id)
+        return path.read_bytes() if path.exists() else None
 
     def process(self, item_id: str) -> None:
-        """Compute, match and decide a pending item. Idempotent: a finished item is left as it is."""
+        """Compute, match and decide a pending item. Idempotent: a finished item is left as it is.
+
+        A transient failure (the store or a remote service briefly gone, see ``TRANSIENT_ERRORS``) is
+        raised so the queue delivers the job again, and the upload is kept for that attempt; any other
+        failure is the item's own and marks it failed.
+        """
         with self.db.session() as s:
             row = s.get(ItemRow, item_id)
             if row is None or row.status != "pending":
                 self._spool_path(item_id).unlink(missing_ok=True)
                 return
             content_type = row.content_type
-        path = self._spool_path(item_id)
         try:
-            if not path.exists():
+            data = self._load_upload(item_id)
+            if data is None:
                 raise SeawallError("the upload was lost before it could be processed", code="upload_lost",
                                    status=500)
             item = self.get(item_id)
-            self._decide(item, self.content_factory(content_type, path.read_bytes()))
+            self._decide(item, self.content_factory(content_type, data))
             self._finish(item)
+        except TRANSIENT_ERRORS:
+            raise
         except SeawallError as exc:
             self._fail(item_id, exc.code, exc.message)
         except Exception as exc:
             log.exception("processing item %s failed", item_id)
             self._fail(item_id, "processing_failed", f"processing failed: {type(exc).__name__}")
-        finally:
-            path.unlink(missing_ok=True)
+        self._spool_path(item_id).unlink(missing_ok=True)
+
+    def give_up(self, item_id: str, message: str) -> None:
+        """Mark a pending item failed because its job was dead-lettered (it kept failing or crashing workers)."""
+        self._fail(item_id, "dead_letter", message)
+        self._spool_path(item_id).unlink(missing_ok=True)
 
     def _finish(self, item: Item) -> None:
         with self.db.session() as s:
@@ -153,6 +199,10 @@ class ItemService:
             row.reasons = item.verdict.reasons
             row.signals = [sig.to_dict() for sig in item.signals]
             self._insert_matches(s, item)
+            s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item.id))
+            queued = self.after_write(s, item) if self.after_write is not None else 0
+        if queued and self.on_events is not None:
+            self.on_events()
 
     def _fail(self, item_id: str, code: str, message: str) -> None:
         with self.db.session() as s:
@@ -161,9 +211,10 @@ class ItemService:
                 return
             row.status = "failed"
             row.error = {"code": code, "message": message}
+            s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item_id))
 
     # --- storage -------------------------------------------------------------------------------
-    def _insert(self, item: Item) -> None:
+    def _insert(self, item: Item, upload: bytes | None = None) -> None:
         """One Core INSERT per table (no ORM unit of work): this runs on every upload."""
         complete = item.status == "complete"
         with self.db.session() as s:
@@ -175,8 +226,13 @@ class ItemService:
                 "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
                 "status": item.status, "error": None,
             }])
+            if upload is not None:
+                s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])
             if complete:
                 self._insert_matches(s, item)
+            queued = self.after_write(s, item) if self.after_write is not None else 0
+        if queued and self.on_events is not None:
+            self.on_events()
 
     @staticmethod
     def _insert_matches(s: Session, item: Item) -> None:
@@ -197,6 +253,10 @@ class ItemService:
             match_rows: Sequence[MatchRow] = s.scalars(
                 select(MatchRow).where(MatchRow.item_id == item_id).order_by(MatchRow.id)
             ).all()
+            action_rows: Sequence[ActionRow] = s.scalars(
+                select(ActionRow).where(ActionRow.item_id == item_id).order_by(ActionRow.id)
+            ).all()
+        actions = [Action(a.type, dict(a.params), a.rule_id) for a in action_rows]
         matches = [
             Match(bank_id=m.bank_id, bank_name=m.bank_name, bank_kind=m.bank_kind, entry_id=m.entry_id,
                   signal_type=m.signal_type, distance=m.distance, labels=list(m.labels), action=m.action,
@@ -210,7 +270,7 @@ class ItemService:
             content_type=row.content_type,
             received_at=aware(row.received_at) or utcnow(),
             signals=[ComputedSignal(d["type"], d["value"], d.get("quality")) for d in row.signals],
-            verdict=Verdict(row.verdict or "allow", matches, list(row.reasons)),
+            verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
             size_bytes=row.size_bytes,
             submitted_by=row.submitted_by,
             status=row.status,

@@ -72,7 +72,11 @@ class Matcher:
             radius = self.radius(sig.type) if self.registry.signal(sig.type).uses_distance else 0
             for cand in self.indexes.search(sig.type, values, radius):
                 hits.append((sig, cand, names))
-        return MatchOutcome(self.resolve(hits), notes)
+        matches = self.resolve(hits)
+        details = {c.entry_id: c.detail for _, c, _ in hits if c.detail}
+        notes.extend(f"{m.signal_type} entry {m.entry_id} of bank {m.bank_name}: {details[m.entry_id]}"
+                     for m in matches if m.entry_id in details)
+        return MatchOutcome(matches, notes)
 
     def resolve(self, hits: list[tuple[ComputedSignal, Candidate, list[str]]]) -> list[Match]:
         """Keep hits whose entry exists in an enabled bank within its threshold; best distance per entry."""

@@ -1,15 +1,36 @@
-"""From matches to a verdict. Pure: the same matches always give the same verdict and reasons.
+"""From matches to a verdict. Pure: the same matches (and facts) always give the same verdict and reasons.
 
 An allow bank holds known false positives (news photos, research, counter-speech) and always wins;
-otherwise the strongest proposal among matched block banks decides.
+otherwise the strongest proposal among matched block banks decides. With a policy (the rules), the
+rules decide the verdict and its actions from the facts; the match reasons are kept either way.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from seawall.domain.models import ACTION_SEVERITY, Match, Verdict
+from seawall.rules.evaluate import Outcome
+from seawall.rules.facts import Facts, match_facts
 
 
-def decide(matches: list[Match], notes: list[str] | None = None) -> Verdict:
+class Policy(Protocol):
+    def evaluate(self, facts: Facts) -> Outcome: ...
+
+
+def decide(matches: list[Match], notes: list[str] | None = None, *, policy: Policy | None = None,
+           facts: Facts | None = None) -> Verdict:
+    """The bank-default verdict, or, given a policy, the rules' verdict and actions over ``facts``."""
+    base = _bank_verdict(matches, notes)
+    if policy is None:
+        return base
+    facts = facts if facts is not None else Facts(matches=match_facts(matches))
+    outcome = policy.evaluate(facts)
+    return Verdict(outcome.verdict, matches, base.reasons + outcome.reasons(), outcome.actions,
+                   outcome.explanation(facts))
+
+
+def _bank_verdict(matches: list[Match], notes: list[str] | None) -> Verdict:
     reasons = list(notes or [])
     allow = [m for m in matches if m.bank_kind == "allow"]
     block = [m for m in matches if m.bank_kind == "block"]

@@ -13,7 +13,7 @@ from seawall import __version__
 from seawall.api.errors import install_error_handlers
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.metrics import Metrics
-from seawall.api.routes import banks, items, lookup, system
+from seawall.api.routes import accounts, banks, decisions, items, lookup, queue, rules, system, webhooks
 from seawall.config import Settings
 from seawall.engine import Engine
 
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if follow_writes:
             eng.start_background_refresh()
         eng.start_workers()
+        eng.start_webhook_delivery()
         yield
         if owns_engine:
             eng.close()
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
-    for r in (system.router, items.router, banks.router, lookup.router):
+    for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
+              accounts.router, queue.router, decisions.router):
         app.include_router(r)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")
     return app

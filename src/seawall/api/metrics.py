@@ -27,6 +27,14 @@ class _IndexCollector(Collector):
             memory.add_metric([name], size)
         yield entries
         yield memory
+        queue = self.engine.queue_status()
+        depth = GaugeMetricFamily("seawall_queue_depth", "Background jobs waiting or in flight (all workers)",
+                                  labels=["backend"])
+        depth.add_metric([str(queue.get("backend", ""))], float(queue.get("depth", 0)))
+        yield depth
+        lagging = GaugeMetricFamily("seawall_queue_lagging", "1 while more jobs wait than SEAWALL_QUEUE_DEGRADED_DEPTH")
+        lagging.add_metric([], 1.0 if queue.get("lagging") else 0.0)
+        yield lagging
 
 
 class Metrics:

@@ -50,6 +50,9 @@ class ItemOut(BaseModel):
     verdict: Literal["allow", "block", "review", "label"]
     matches: list[MatchOut]
     reasons: list[str]
+    actions: list[dict[str, Any]] = Field(
+        default_factory=list, description="What the rules decided: {type, options…, rule}, in execution order"
+    )
 
 
 class BankCreate(BaseModel):

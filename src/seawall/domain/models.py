@@ -113,18 +113,35 @@ class Match:
 
 
 @dataclass(slots=True)
+class Action:
+    """Something to do about an item (``block``, ``label``, ``strike``…), and the rule that asked for it."""
+
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    rule: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **self.params, "rule": self.rule}
+
+
+@dataclass(slots=True)
 class Verdict:
     """The decision for one item and every reason that led to it, kept so it can be explained later."""
 
     verdict: str
     matches: list[Match] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    #: What the rules decided to do, in the order the actions are carried out.
+    actions: list[Action] = field(default_factory=list)
+    #: How the rules reached it (rule set version, rules fired, facts seen); stored with the decision.
+    explanation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
             "matches": [m.to_dict() for m in self.matches],
             "reasons": self.reasons,
+            "actions": [a.to_dict() for a in self.actions],
         }
 
 

@@ -15,6 +15,8 @@ class Candidate:
     query_index: int
     entry_id: int
     distance: int
+    #: What the distance alone cannot say (a video match's shares and time ranges); becomes a verdict reason.
+    detail: str | None = None
 
 
 class SignalIndex(Protocol):

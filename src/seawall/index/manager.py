@@ -6,6 +6,14 @@ writes made by other processes (a CLI import, another node). Writes made through
 added directly as they are inserted. Deleted entries that linger in an index are harmless: matches
 are resolved against the store, where they no longer exist.
 
+On PostgreSQL, ids come from a sequence and are handed out when a row is inserted, not when its
+transaction commits, so a slow transaction can commit an id below the cursor after the cursor passed
+it. Every entry records its transaction id (``tx_id``), and each refresh also reads the entries whose
+transaction finished since the previous refresh — those below the oldest transaction still running
+(``pg_snapshot_xmin``) — and adds the ones the cursor skipped. The horizon is read before the id feed,
+so any entry the id feed could not see yet is in a transaction at or above it. A late entry is
+matchable one refresh after its commit; SQLite serialises writers, so its ids commit in order.
+
 Indexes that support snapshots are saved to ``<snapshot_dir>/<signal_type>-<cursor>.snap``; at start-up
 the newest one is loaded and only entries after its cursor are read from the store. A snapshot that
 fails its checks is deleted and the index is rebuilt from the store — it is never trusted blindly.
@@ -19,7 +27,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import ProgrammingError
 
 from seawall.index.base import Candidate, SignalIndex, SnapshotIndex
 from seawall.index.snapshot import SnapshotError
@@ -46,6 +55,9 @@ class IndexSet:
         self._create_lock = threading.Lock()
         self._save_lock = threading.Lock()
         self._max_id: dict[str, int] = {}
+        #: Oldest transaction still running at the previous refresh (PostgreSQL); None before the first.
+        self._horizon: int | None = None
+        self._late_feed = True
 
     def cursor(self, signal_type: str) -> int:
         """Id of the newest entry of this type loaded by ``refresh`` or a snapshot."""
@@ -95,6 +107,8 @@ class IndexSet:
         """Load entries added since the last refresh, per signal type; returns how many were read."""
         total = 0
         with self._refresh_lock:
+            horizon = self._commit_horizon(db)
+            before = dict(self._cursors)
             for signal_type in list(self._registry.signal_types):
                 while True:
                     cursor = self._cursors.get(signal_type, 0)
@@ -115,7 +129,47 @@ class IndexSet:
                     total += len(rows)
                     if len(rows) < REFRESH_CHUNK:
                         break
+            if horizon is not None:
+                if self._horizon is not None and horizon > self._horizon:
+                    total += self._read_late(db, self._horizon, horizon, before)
+                if self._horizon is None or horizon > self._horizon:
+                    self._horizon = horizon
         return total
+
+    def _commit_horizon(self, db: Database) -> int | None:
+        """Every transaction below this id has finished (PostgreSQL only)."""
+        if not self._late_feed or db.dialect != "postgresql":
+            return None
+        with db.session() as s:
+            return int(s.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0)
+
+    def _read_late(self, db: Database, low: int, high: int, cursors: dict[str, int]) -> int:
+        """Entries committed by transactions in [low, high) with ids at or below the cursor of the time."""
+        read = 0
+        for signal_type, cursor in cursors.items():
+            try:
+                with db.session() as s:
+                    rows = s.execute(
+                        text("SELECT id, value FROM bank_entries WHERE tx_id >= (:low)::text::xid8 "
+                             "AND tx_id < (:high)::text::xid8 AND signal_type = :t AND id <= :c"),
+                        {"low": low, "high": high, "t": signal_type, "c": cursor},
+                    ).all()
+            except ProgrammingError:
+                log.warning("bank_entries has no tx_id column (old schema?); late commits are not followed")
+                self._late_feed = False
+                return read
+            if not rows:
+                continue
+            ix = self.index_for(signal_type)
+            if ix is None:
+                continue
+            size = len(ix)
+            ix.add([(int(r[0]), r[1]) for r in rows])
+            if len(ix) > size:
+                log.info("picked up %d %s entries committed after newer ones", len(ix) - size, signal_type)
+                self._unsaved[signal_type] = self._unsaved.get(signal_type, 0) + len(ix) - size
+            read += len(rows)
+        return read
 
     def search(self, signal_type: str, values: Sequence[str], radius: int) -> list[Candidate]:
         """Hits for each query value (index into ``values``) within ``radius`` (ignored for exact types)."""

@@ -6,7 +6,7 @@ Handlers are idempotent by (item id, stage), so a queue may deliver a job more t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 Handler = Callable[[str], None]
 
@@ -20,6 +20,12 @@ class WorkQueue(Protocol):
 
     def depth(self) -> int:
         """Jobs waiting or running, for /metrics and /healthz."""
+
+    def status(self) -> dict[str, Any]:
+        """Backend name, depth and connection state, for /healthz."""
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Jobs given up on after repeated failures, newest first (empty where the backend keeps none)."""
 
     def close(self) -> None:
         """Stop taking jobs and wait for running ones."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from seawall.queue.base import Handler
 
@@ -49,6 +50,13 @@ class InProcessQueue:
     def depth(self) -> int:
         with self._lock:
             return len(self._inflight)
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": "in-process", "depth": self.depth(), "consuming": True}
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """None: a failing job marks its item failed, and a crash leaves it pending for the next start."""
+        return []
 
     def close(self) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -105,6 +106,19 @@ class ItemRow(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
 
 
+class ItemUploadRow(Base):
+    """The bytes of a deferred upload until its background stage finishes (scale-out mode).
+
+    Kept in the store rather than on a node's disk so any worker can process the item; deleted in the
+    transaction that writes the item's final state.
+    """
+
+    __tablename__ = "item_uploads"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
 class MatchRow(Base):
     __tablename__ = "matches"
     __table_args__ = (Index("ix_matches_item_id", "item_id"), Index("ix_matches_entry_id", "entry_id"))
@@ -132,3 +146,196 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# --- rules, decisions and actions -------------------------------------------------------------------
+
+
+class RuleSetRow(Base):
+    """One version of the policy rules. Never updated: a change is a new row, the highest id is active."""
+
+    __tablename__ = "rule_sets"
+    # Versions are never reused, even after the newest one is deleted by hand.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    note: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class RuntimeFlagRow(Base):
+    """Operator switches that every node must see at once (crisis mode), kept in the store, not in env."""
+
+    __tablename__ = "runtime_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class DecisionRow(Base):
+    """Why an item got its verdict: the rule set version, the rules that fired, the facts they saw."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_item_id", "item_id"), Index("ix_decisions_account_id", "account_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), nullable=False)
+    account_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    verdict: Mapped[str] = mapped_column(String(16), nullable=False)
+    automated: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    rule_set_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    fired: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
+    facts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    reasons: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class ActionRow(Base):
+    """One action carried out for a decision and what came of it."""
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_item_id", "item_id"), Index("ix_actions_decision_id", "decision_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"), nullable=False)
+    item_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    account_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    rule_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: ``done`` or ``skipped`` (e.g. a strike for an item without an account).
+    status: Mapped[str] = mapped_column(String(16), default="done", nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+# --- accounts ------------------------------------------------------------------------------------------
+
+
+class AccountRow(Base):
+    """A platform's pseudonymous account id, first seen when it uploaded something."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class StrikeRow(Base):
+    __tablename__ = "strikes"
+    __table_args__ = (Index("ix_strikes_account_expires", "account_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    item_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    rule_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SuspensionRow(Base):
+    __tablename__ = "suspensions"
+    __table_args__ = (Index("ix_suspensions_account_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    #: ``temporary`` (ends at ``ends_at``) or ``permanent``.
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    rule_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AppealRow(Base):
+    __tablename__ = "appeals"
+    __table_args__ = (Index("ix_appeals_account_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    item_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    #: ``received`` until the review console decides it.
+    status: Mapped[str] = mapped_column(String(16), default="received", nullable=False)
+    submitted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+# --- webhooks and their outbox ------------------------------------------------------------------------
+
+
+class WebhookRow(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: ``whsec_…``; kept in clear because signing needs it.
+    secret: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class WebhookEventRow(Base):
+    """The outbox: written in the same transaction as the decision that caused it."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The ``webhook-id`` header: the same for every retry and redelivery, so receivers can deduplicate.
+    message_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class WebhookDeliveryRow(Base):
+    """One event to one subscriber; ``pending`` until delivered or dead-lettered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "webhook_id", name="uq_webhook_deliveries_event_webhook"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    #: ``pending``, ``delivered`` or ``dead`` (gave up after the configured number of attempts).
+    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: A sender holds a delivery until this time; a sender that died releases it by letting it pass.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class WebhookAttemptRow(Base):
+    """The delivery log: every attempt, its outcome and how long it took."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+                                             nullable=False)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

@@ -17,6 +17,7 @@ from seawall.domain.models import CONTENT_TYPES
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, UnsupportedMedia
 from seawall.media.image import sniff_image
+from seawall.media.video import sniff_video
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
@@ -26,12 +27,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _content_type_for(declared: str | None, mime: str | None, data: bytes) -> str:
-    """Declared type wins; else the part's MIME type; else sniff for an image; else a plain file."""
+    """Declared type wins; else a recognisable video (animated GIF/WebP included, whatever the MIME type
+    says); else the part's MIME type; else sniff for an image; else a plain file."""
     if declared:
         if declared not in CONTENT_TYPES:
             raise InvalidInput(f"content_type: must be one of {', '.join(CONTENT_TYPES)}",
                                code="invalid_content_type")
         return declared
+    if sniff_video(data):
+        return "video"
     if mime and mime.startswith("image/"):
         return "image"
     if mime and mime.startswith("video/"):

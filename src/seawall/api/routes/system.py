@@ -16,7 +16,11 @@ router = APIRouter(tags=["system"])
 
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
-    """``ok`` when the store answers; 503 otherwise, so a load balancer stops sending traffic."""
+    """``ok`` when the store answers; 503 otherwise, so a load balancer stops sending traffic.
+
+    ``degraded`` (still 200) when background work lags or the queue broker is unreachable: image and
+    text verdicts are still answered in the request, so the node must stay in rotation.
+    """
     engine: Engine = request.app.state.engine
 
     def probe() -> None:
@@ -27,8 +31,11 @@ async def healthz(request: Request) -> JSONResponse:
         await run_in_threadpool(probe)
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "database": f"error: {type(exc).__name__}"}, status_code=503)
+    queue = await run_in_threadpool(engine.queue_status)
+    degraded = queue.get("lagging") or queue.get("connected") is False
     return JSONResponse({
-        "status": "ok",
+        "status": "degraded" if degraded else "ok",
+        "queue": queue,
         "version": __version__,
         "database": engine.db.dialect,
         "index": engine.indexes.sizes(),

@@ -1,0 +1,28 @@
+"""``escalate``: an imminent threat. Urgent review (via precedence) and an ``item.escalated`` alert now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
+from seawall.domain.models import Action
+
+
+class EscalateAction(ActionExecutor):
+    name = "escalate"
+    verdict = "review"
+    description = "Imminent threat: urgent review queue and an item.escalated alert; optional note."
+
+    def parse_params(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, str) or len(value) > 500:
+            raise ValueError("the option is a note of at most 500 characters")
+        return {"note": value}
+
+    def execute(self, ctx: ActionContext, action: Action) -> ActionResult:
+        labels = sorted({lb for m in ctx.item.verdict.matches for lb in m.labels})
+        ctx.emit("item.escalated", {**ctx.item_ref(), "rule": action.rule, "decision_id": ctx.decision_id,
+                                    "note": action.params.get("note"), "labels": labels,
+                                    "reasons": ctx.item.verdict.reasons})
+        return ActionResult()

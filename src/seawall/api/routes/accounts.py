@@ -1,0 +1,47 @@
+"""``/v1/accounts``: an account's history (items, strikes, suspensions) and the appeal path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from seawall.api.auth import require
+from seawall.api.schemas import ErrorBody
+from seawall.apikeys import Principal
+from seawall.engine import Engine
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422)}
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=10_000, description="The user's own words")
+    item_id: str | None = Field(default=None, max_length=32, description="The decision appealed, if one item")
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+@router.get("/{account_id}", responses=ERRORS)
+async def get_account(account_id: str, request: Request, limit: int = Query(100, ge=1, le=1000),
+                      _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
+    """Status (active or suspended), active strikes, and the history of items, strikes, suspensions, appeals."""
+    engine = _engine(request)
+    return JSONResponse(await run_in_threadpool(lambda: engine.accounts.history(account_id, limit=limit)))
+
+
+@router.post("/{account_id}/appeal", status_code=201, responses=ERRORS)
+async def appeal(account_id: str, body: AppealIn, request: Request,
+                 principal: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
+    """Record the account holder's appeal (forwarded by the platform) for review."""
+    engine = _engine(request)
+    result = await run_in_threadpool(lambda: engine.appeal(account_id, text=body.text, item_id=body.item_id,
+                                                           submitted_by=principal.key_id))
+    return JSONResponse(result, status_code=201)

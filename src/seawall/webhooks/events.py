@@ -1,0 +1,20 @@
+"""The events a webhook can subscribe to, and the envelope every one is sent in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+EVENT_TYPES: dict[str, str] = {
+    "item.verdict": "An item was decided (every automated decision, with its actions and reasons).",
+    "item.removed": "A published item must be taken down (decided after upload, or by a later decision).",
+    "item.escalated": "An imminent threat: urgent review and a person should be alerted now.",
+    "account.strike": "An account got a strike.",
+    "account.suspended": "An account was suspended, temporarily or for good.",
+    "account.appealed": "An account appealed a decision.",
+}
+
+
+def envelope(event_type: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The Standard Webhooks payload shape: type, timestamp, data."""
+    return {"type": event_type, "timestamp": at.isoformat(), "data": data}
