@@ -45,7 +45,7 @@ from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.sharing.base import RejectedLine
 from seawall.sharing.importer import import_entries
-from seawall.store.tables import BankEntryRow, utcnow
+from seawall.store.tables import BankEntryRow, utcnow, value_digest
 
 GOAL_LINES_PER_S = 50_000
 GOAL_MATCHABLE_S = 1.0
@@ -72,11 +72,13 @@ def naive_import(engine: Engine, bank_name: str, path: Path) -> tuple[int, float
                 continue
             sig = sigs[parsed.signal_type]
             value = sig.normalize(parsed.value)
+            digest = value_digest(value)
             exists = s.scalar(select(BankEntryRow.id).where(
-                BankEntryRow.bank_id == bank.id, BankEntryRow.signal_type == sig.name, BankEntryRow.value == value))
+                BankEntryRow.bank_id == bank.id, BankEntryRow.signal_type == sig.name,
+                BankEntryRow.value_digest == digest))
             if exists is None:
-                s.add(BankEntryRow(bank_id=bank.id, signal_type=sig.name, value=value, labels=[], source="naive",
-                                   added_by="bench", note="", meta={}, created_at=utcnow()))
+                s.add(BankEntryRow(bank_id=bank.id, signal_type=sig.name, value=value, value_digest=digest, labels=[],
+                                   source="naive", added_by="bench", note="", meta={}, created_at=utcnow()))
                 s.flush()
                 added += 1
     return added, time.perf_counter() - t0

@@ -22,7 +22,7 @@ from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.plugins import PluginError, Registry, configured_hooks
 from seawall.queue.nats import NatsQueue, NatsQueueConfig
-from seawall.store.tables import BankEntryRow, BankRow
+from seawall.store.tables import BankEntryRow, BankRow, value_digest
 
 from . import scaleout_plugin
 from .conftest import _truncate, auth
@@ -185,7 +185,8 @@ def test_entry_committed_after_a_newer_one_is_still_indexed(pg_url: str, tmp_pat
         low_value, high_value = "1" * 32, "2" * 32
 
         def row(value: str) -> dict[str, object]:
-            return {"bank_id": bank.id, "signal_type": "md5", "value": value, "labels": [], "meta": {}}
+            return {"bank_id": bank.id, "signal_type": "md5", "value": value, "value_digest": value_digest(value),
+                    "labels": [], "meta": {}}
 
         slow = eng.db.sessions()
         slow.begin()
@@ -220,3 +221,49 @@ def test_plugin_hooks_from_settings() -> None:
         configured_hooks("tests.scaleout_plugin:nope")
     with pytest.raises(PluginError, match="module:function"):
         configured_hooks("tests.scaleout_plugin")
+
+
+def test_a_job_that_keeps_crashing_workers_is_dead_lettered_without_running_again() -> None:
+    cfg = NatsQueueConfig(url=NATS_URL, prefix=_prefix(), max_deliveries=3, ack_wait=1, concurrency=1)
+    api = NatsQueue(cfg, consume=False)
+    calls: list[str] = []
+    dead: list[str] = []
+    worker: NatsQueue | None = None
+    try:
+        api.register("signals", calls.append)
+        api.submit("signals", "crasher")
+
+        async def crash_three_times() -> None:  # delivered, never acknowledged: a worker killed mid-job, 3 times
+            assert api._js is not None
+            sub = await api._js.pull_subscribe_bind(durable=api._durable("signals"), stream=api.work_stream)
+            for _ in range(3):
+                assert len(await sub.fetch(1, timeout=5)) == 1
+            await sub.unsubscribe()
+
+        api._call(crash_three_times(), timeout=30)
+        worker = NatsQueue(cfg, consume=True, on_dead=lambda stage, item_id, msg: dead.append(msg))
+        worker.register("signals", calls.append)
+        _wait(lambda: bool(dead))
+        assert calls == []
+        assert dead == ["gave up after 3 deliveries: no worker finished it in 3 deliveries (crashed or timed out)"]
+        assert [d["item_id"] for d in api.dead_letters()] == ["crasher"]
+    finally:
+        if worker is not None:
+            worker.close()
+        api.delete_streams()
+        api.close()
+
+
+def test_cli_refuses_scale_out_roles_without_nats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from seawall.cli import app
+
+    monkeypatch.setenv("SEAWALL_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SEAWALL_NATS_URL", raising=False)
+    monkeypatch.setenv("SEAWALL_API_ONLY", "false")  # restored after the test: serve --api-only sets it
+    runner = CliRunner()
+    worker = runner.invoke(app, ["worker"])
+    assert worker.exit_code == 1 and "needs SEAWALL_NATS_URL" in worker.output
+    serve = runner.invoke(app, ["serve", "--api-only"])
+    assert serve.exit_code == 1 and "--api-only needs SEAWALL_NATS_URL" in serve.output

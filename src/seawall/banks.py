@@ -16,7 +16,7 @@ from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.plugins import Registry
 from seawall.store.convert import bank_from_row, entry_from_row
 from seawall.store.db import Database
-from seawall.store.tables import BankEntryRow, BankRow, utcnow
+from seawall.store.tables import BankEntryRow, BankRow, utcnow, value_digest
 
 _BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -157,14 +157,15 @@ class BankService:
                 select(BankEntryRow).where(
                     BankEntryRow.bank_id == bank.id,
                     BankEntryRow.signal_type == e.signal_type,
-                    BankEntryRow.value == e.value,
+                    BankEntryRow.value_digest == value_digest(e.value),
                 )
             )
             if existing is not None:
                 return entry_from_row(existing), False
             row = BankEntryRow(
-                bank_id=bank.id, signal_type=e.signal_type, value=e.value, labels=e.labels, source=e.source,
-                first_seen=e.first_seen, added_by=added_by, note=e.note, meta=e.meta or {},
+                bank_id=bank.id, signal_type=e.signal_type, value=e.value, value_digest=value_digest(e.value),
+                labels=e.labels, source=e.source, first_seen=e.first_seen, added_by=added_by, note=e.note,
+                meta=e.meta or {},
             )
             s.add(row)
             s.flush()

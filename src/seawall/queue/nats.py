@@ -218,7 +218,7 @@ class NatsQueue:
     def depth(self) -> int:
         """Jobs waiting or in flight across every worker (cached for a second; last value if unreachable)."""
         at, value = self._depth_cache
-        if time.monotonic() - at < _DEPTH_CACHE_SECONDS:
+        if time.monotonic() - at < _DEPTH_CACHE_SECONDS or not self.connected:  # never stall a health probe
             return value
         try:
             value = self._call(self._depth(), timeout=2)

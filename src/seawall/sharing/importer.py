@@ -2,14 +2,14 @@
 
 Imports stream: lines are parsed, normalised and inserted in batches inside one transaction, so a
 file of millions of lines needs constant memory, a crash leaves nothing half-written, and a re-import
-adds nothing (the unique key on bank, signal type and value absorbs duplicates).
+adds nothing (the unique key on bank, signal type and value digest absorbs duplicates).
 
 Batches bypass the ORM: at millions of lines, per-row ORM bookkeeping costs more than the database.
 SQLite gets multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` with the per-import constants
-bound once per statement, and each batch is inserted in value order, because the two indexes on the
-hash value are B-trees that split pages far more often under random-order inserts (ids within one
-batch therefore follow value order, not line order). PostgreSQL gets ``COPY`` into a temporary
-table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`` per batch, in line order.
+bound once per statement, and each batch is inserted in key order (signal type, value digest), because
+the unique key is a B-tree that splits pages far more often under random-order inserts (ids within
+one batch therefore follow key order, not line order). PostgreSQL gets ``COPY`` into a temporary
+table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`` per batch, in key order.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from seawall.plugins import Registry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 from seawall.store.convert import entry_from_row
 from seawall.store.db import Database
-from seawall.store.tables import BankEntryRow, utcnow
+from seawall.store.tables import BankEntryRow, utcnow, value_digest
 
 BATCH = 50_000
 MAX_REPORTED_REJECTS = 1_000
@@ -117,26 +117,28 @@ class _SqliteWriter(_Writer):
     def _statement(self, n: int) -> str:
         sql = self._sql.get(n)
         if sql is None:
-            # ?1…?5 are the per-import constants; each row binds five values of its own.
+            # ?1…?5 are the per-import constants; each row binds six values of its own.
             rows = ",".join(
-                f"(?1,?{6 + 5 * i},?{7 + 5 * i},?{8 + 5 * i},?2,?{9 + 5 * i},?3,?5,?{10 + 5 * i},?4)" for i in range(n)
+                f"(?1,?{6 + 6 * i},?{7 + 6 * i},?{8 + 6 * i},?{9 + 6 * i},?2,?{10 + 6 * i},?3,?5,?{11 + 6 * i},?4)"
+                for i in range(n)
             )
             sql = self._sql[n] = (
-                "INSERT INTO bank_entries (bank_id, signal_type, value, labels, source, first_seen, added_by, "
-                f"note, meta, created_at) VALUES {rows} "
-                "ON CONFLICT (bank_id, signal_type, value) DO NOTHING RETURNING id"
+                "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
+                f"added_by, note, meta, created_at) VALUES {rows} "
+                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id"
             )
         return sql
 
     def insert(self, rows: list[_Row]) -> list[int]:
-        rows.sort(key=lambda r: (r[1], r[2]))
+        keyed = sorted(((r[1], value_digest(r[2])), r) for r in rows)
         ids: list[int] = []
         step = SQLITE_ROWS_PER_STATEMENT
-        for start in range(0, len(rows), step):
-            chunk = rows[start:start + step]
+        for start in range(0, len(keyed), step):
+            chunk = keyed[start:start + step]
             params: list[Any] = list(self._consts)
-            for _, sig, value, labels, first_seen, meta in chunk:
-                params += (sig, value, self._bind_json(labels), self._bind_dt(first_seen), self._bind_json(meta))
+            for (_, digest), (_, sig, value, labels, first_seen, meta) in chunk:
+                params += (sig, value, digest, self._bind_json(labels), self._bind_dt(first_seen),
+                           self._bind_json(meta))
             ids.extend(r[0] for r in self._cur.execute(self._statement(len(chunk)), params).fetchall())
         return ids
 
@@ -156,23 +158,24 @@ class _PostgresWriter(_Writer):
         self._cur = dbapi.cursor()
         self._cur.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self._STAGE} (line_no bigint, signal_type text, value text, "
-            "labels jsonb, first_seen timestamptz, meta jsonb) ON COMMIT DROP"
+            "value_digest text, labels jsonb, first_seen timestamptz, meta jsonb) ON COMMIT DROP"
         )
 
     def insert(self, rows: list[_Row]) -> list[int]:
         cur = self._cur
         cur.execute(f"TRUNCATE {self._STAGE}")
         empty_list, empty_map = "[]", "{}"
-        with cur.copy(f"COPY {self._STAGE} (line_no, signal_type, value, labels, first_seen, meta) FROM STDIN") as cp:
+        columns = "line_no, signal_type, value, value_digest, labels, first_seen, meta"
+        with cur.copy(f"COPY {self._STAGE} ({columns}) FROM STDIN") as cp:
             for line_no, sig, value, labels, first_seen, meta in rows:
-                cp.write_row((line_no, sig, value, json.dumps(labels) if labels else empty_list, first_seen,
-                              json.dumps(meta) if meta else empty_map))
+                cp.write_row((line_no, sig, value, value_digest(value), json.dumps(labels) if labels else empty_list,
+                              first_seen, json.dumps(meta) if meta else empty_map))
         cur.execute(
-            "INSERT INTO bank_entries (bank_id, signal_type, value, labels, source, first_seen, added_by, note, "
-            "meta, created_at) "
-            f"SELECT %s, signal_type, value, labels, %s, first_seen, %s, '', meta, %s FROM {self._STAGE} "
-            "ORDER BY signal_type, value "
-            "ON CONFLICT (bank_id, signal_type, value) DO NOTHING RETURNING id",
+            "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
+            "added_by, note, meta, created_at) "
+            f"SELECT %s, signal_type, value, value_digest, labels, %s, first_seen, %s, '', meta, %s "
+            f"FROM {self._STAGE} ORDER BY signal_type, value_digest "
+            "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id",
             (self.bank_id, self.source, self.added_by, self.now),
         )
         return [int(r[0]) for r in cur.fetchall()]

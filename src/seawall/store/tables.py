@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def value_digest(value: str) -> str:
+    """The key bank entries are unique by: 128 bits of SHA-256 of the normalised value."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -52,8 +58,8 @@ class BankRow(Base):
 class BankEntryRow(Base):
     __tablename__ = "bank_entries"
     __table_args__ = (
-        UniqueConstraint("bank_id", "signal_type", "value", name="uq_bank_entries_bank_signal_value"),
-        Index("ix_bank_entries_signal_value", "signal_type", "value"),
+        # unique by a digest: values such as a video's frame list are too long for a B-tree key
+        UniqueConstraint("bank_id", "signal_type", "value_digest", name="uq_bank_entries_bank_signal_digest"),
         Index("ix_bank_entries_signal_id", "signal_type", "id"),
         # Ids are never reused: indexes follow new entries by an id cursor.
         {"sqlite_autoincrement": True},
@@ -63,6 +69,8 @@ class BankEntryRow(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False)
     signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+    #: :func:`value_digest` of ``value``.
+    value_digest: Mapped[str] = mapped_column(String(32), nullable=False)
     labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
     source: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
