@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.builtin import register
@@ -43,6 +44,7 @@ from seawall.signals.vpdq import (
     match_percentages,
     parse_value,
 )
+from seawall.store.tables import ItemRow
 
 from .conftest import auth
 
@@ -338,12 +340,12 @@ def test_video_upload_is_matched_in_the_background(client: TestClient, keys: dic
 
     broken = client.post("/v1/items", files={"file": ("b.mp4", original[:5000], "video/mp4")},
                          data={"content_id": "b"}, headers=sub)
-    failed = _wait(client, keys["submitter"], broken.json()["id"])
-    assert failed["status"] == "failed" and failed["error"]["code"] == "corrupt_video"  # type: ignore[index]
+    # refused at upload: the header check runs before the item is queued
+    assert broken.status_code == 422 and broken.json()["code"] == "corrupt_video", broken.text
     assert list((engine.settings.data_dir / "spool").iterdir()) == []
 
 
-def test_over_long_video_fails_with_a_code(settings: Settings, original: bytes) -> None:
+def test_over_long_video_is_refused_at_upload(settings: Settings, original: bytes) -> None:
     reg = Registry()
     register(reg)
     reg.add_signal_type(VpdqSignal(limits=VideoLimits(max_seconds=4)))
@@ -353,10 +355,9 @@ def test_over_long_video_fails_with_a_code(settings: Settings, original: bytes) 
         with TestClient(create_app(engine=eng, follow_writes=False)) as client:
             r = client.post("/v1/items", files={"file": ("v.mp4", original, "video/mp4")}, data={"content_id": "x"},
                             headers=auth(admin))
-            assert r.status_code == 202
-            failed = _wait(client, admin, r.json()["id"])
-            assert failed["status"] == "failed"
-            assert failed["error"]["code"] == "video_too_long"  # type: ignore[index]
+            assert r.status_code == 413 and r.json()["code"] == "video_too_long", r.text
+            with eng.db.session() as s:
+                assert s.scalar(select(func.count()).select_from(ItemRow)) == 0  # nothing stored
     finally:
         eng.close()
 

@@ -100,6 +100,9 @@ class ItemService:
             submitted_by=submitted_by,
         )
         if self.is_deferred(content.content_type) and self.enqueue is not None:
+            for sig in self.registry.signal_types.values():
+                if sig.deferred and sig.applies_to(content.content_type):
+                    sig.precheck(content)
             item.status = "pending"
             if self.spool_in_store:
                 self._insert(item, upload=content.raw_bytes)

@@ -45,7 +45,7 @@ from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
-from seawall.media.video import VideoFrame, VideoLimits, VideoSettings, sample_frames
+from seawall.media.video import VideoFrame, VideoLimits, VideoSettings, probe_video, sample_frames
 from seawall.signals.base import SignalType
 
 TOKEN_PREFIX = "v1."
@@ -277,6 +277,10 @@ class VpdqSignal(SignalType):
                             max_side=self.settings.hash_max_side)
         frames = _canonical(frames, self.settings.max_frames)
         return [ComputedSignal(type=self.name, value=encode_frames(frames), quality=max(f.quality for f in frames))]
+
+    def precheck(self, content: Content) -> None:
+        """Container, codec, resolution and declared duration from the header only."""
+        probe_video(content.data, self.limits)
 
     def distance(self, a: str, b: str) -> int:
         q, t = match_percentages(decode_frames(a), decode_frames(b), frame_distance=self.settings.frame_distance,
