@@ -48,6 +48,7 @@ class SignalType(ABC):
     def precheck(self, content: Content) -> None:
         """Cheap checks run before a deferred item is accepted (headers, limits), so an upload that can
         never be processed gets its 4xx at once instead of a ``failed`` item later."""
+        return None
 
     def applies_to(self, content_type: str) -> bool:
         return content_type in self.content_types
