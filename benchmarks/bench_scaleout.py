@@ -85,11 +85,11 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(timeout=10)
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
@@ -134,8 +134,8 @@ def run(name: str, *, workers: int, items: int, work_ms: float, concurrency: int
             for i in range(workers):
                 procs.append(start(["worker"], {**env, "SEAWALL_DATA_DIR": str(tmp / f"{name}-w{i}")},
                                    tmp / f"{name}-w{i}.log"))
-        for api, proc in zip(apis, procs, strict=False):
-            wait_http(api, proc)
+        for i, (api, proc) in enumerate(zip(apis, procs, strict=False)):
+            wait_http(api, proc, tmp / (f"{name}-serve.log" if workers == 0 else f"{name}-api{i}.log"))
         h = {"Authorization": f"Bearer {key}"}
         videos = [f"bench video {name} {i} ".encode() * 40 for i in range(items)]
         httpx.post(f"{apis[0]}/v1/banks", headers=h, json={"name": "videos"}).raise_for_status()
@@ -155,8 +155,10 @@ def run(name: str, *, workers: int, items: int, work_ms: float, concurrency: int
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
 
+        client = httpx.Client(limits=httpx.Limits(max_connections=32))  # one client: no TLS set-up per request
+
         def submit(i: int) -> None:
-            r = httpx.post(f"{apis[i % len(apis)]}/v1/items", headers=h, timeout=60, data={"content_id": f"b{i}"},
+            r = client.post(f"{apis[i % len(apis)]}/v1/items", headers=h, timeout=60, data={"content_id": f"b{i}"},
                            files={"file": ("v.mp4", videos[i], "video/mp4")})
             if r.status_code != 202:
                 raise RuntimeError(f"{r.status_code}: {r.text}")
@@ -165,6 +167,7 @@ def run(name: str, *, workers: int, items: int, work_ms: float, concurrency: int
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(submit, range(items)))
         submitted = time.monotonic()
+        client.close()
         with psycopg.connect(dsn, autocommit=True) as conn:
             while conn.execute("SELECT count(*) FROM items WHERE status = 'pending'").fetchone()[0]:  # type: ignore[index]
                 if time.monotonic() - started > 1800:

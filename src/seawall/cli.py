@@ -29,6 +29,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 rules_app = typer.Typer(help="Policy rules: show, set, validate, dry-run.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+user_app = typer.Typer(help="Review console users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 out = Console()
 err = Console(stderr=True)
@@ -89,6 +91,24 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
         uvicorn.run("seawall.api.app:create_app", factory=True, workers=processes, **options)
     else:
         uvicorn.run(_run(lambda: create_app(settings)), **options)
+
+
+@user_app.command("create")
+def user_create(username: str,
+                role: Annotated[str, typer.Option(help="reviewer, senior or admin")] = "reviewer") -> None:
+    """Create a console user; the password is read from stdin when piped (never from the command line)."""
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    from seawall.review.users import ConsoleUsers
+
+    engine = _engine()
+    try:
+        user = _run(lambda: ConsoleUsers(engine.db).create(username, password, role))
+    finally:
+        engine.close()
+    err.print(f"created {user.role} {user.username}")
 
 
 @app.command()

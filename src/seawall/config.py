@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         default=0.25, gt=0, le=60, description="How often a server picks up bank entries written by other processes."
     )
     workers: int = Field(default=1, ge=1, le=64, description="Background worker threads (video processing).")
+    ocr_enabled: bool | None = Field(
+        default=None,
+        description="Read text in images with Tesseract for the text signals; unset = on when tesseract is installed.",
+    )
+    ocr_timeout_seconds: float = Field(default=10, gt=0, le=300, description="Tesseract is stopped after this long.")
+    ocr_max_side: int = Field(default=2000, ge=100, le=10000, description="Images are shrunk to this side for OCR.")
+    ocr_languages: str = Field(
+        default="eng+ara", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$", description="Tesseract language packs to read with."
+    )
     log_level: str = "info"
     crisis_mode: bool = Field(
         default=False, description="Crisis mode for the rules (also switchable at run time via /v1/rules/crisis-mode)."
@@ -48,6 +57,10 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Active strikes that suspend an account for good."
     )
     suspension_days: float = Field(default=7, gt=0, description="Length of a temporary suspension.")
+    reappearance_threshold: float = Field(
+        default=0.7, gt=0, le=1,
+        description="Re-appearance score (0–1) from which a new account resembling a suspended one is flagged.",
+    )
     webhook_allow_hosts: str = Field(
         default="",
         description="Comma-separated host names, IPs or CIDRs webhooks may reach although they are private.",

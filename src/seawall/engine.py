@@ -27,9 +27,12 @@ from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.image import DecodeLimits
+from seawall.media.ocr import OcrOptions
 from seawall.plugins import Registry, registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
+from seawall.review.media import holding as holding_upload
+from seawall.review.media import publish as publish_upload
 from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
@@ -60,7 +63,7 @@ class Engine:
         )
         self.banks = BankService(self.db, self.registry)
         self.items = ItemService(self.db, self.registry, self.matcher, settings.data_dir / "spool",
-                                 lambda kind, data: self.content(kind, data=data))
+                                 lambda kind, data: self.content(kind, data=publish_upload(data)))
         self.items.spool_in_store = settings.nats_url is not None  # a worker elsewhere must read the upload
         self.queue: WorkQueue | None = None
         self.api_keys = ApiKeys(self.db)
@@ -252,7 +255,8 @@ class Engine:
 
     # --- items and lookups ---------------------------------------------------------------------
     def content(self, content_type: str, data: bytes = b"", text: str | None = None) -> Content:
-        return Content(content_type=content_type, data=data, text=text, limits=self.limits)
+        return Content(content_type=content_type, data=data, text=text, limits=self.limits,
+                       ocr=OcrOptions.from_settings(self.settings))
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
                submitted_by: str | None = None) -> Item:
@@ -260,8 +264,9 @@ class Engine:
                 and self.queue.depth() >= self.settings.queue_max_depth):
             raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
                             detail={"retry_after_seconds": 30})
-        return self.items.submit(content, content_id=content_id, account_id=account_id,
-                                 submitted_by=submitted_by)
+        with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
+            return self.items.submit(content, content_id=content_id, account_id=account_id,
+                                     submitted_by=submitted_by)
 
     def lookup(self, signal_type: str, value: str) -> list[Match]:
         """Matches for one signal value computed elsewhere (a platform's own hasher, a partner's list)."""
@@ -285,7 +290,8 @@ class Engine:
             account = (self.accounts.snapshot(item.account_id) if history
                        else AccountFact(item.account_id, looked_up=False))
         return Facts(matches=match_facts(matches), account=account, crisis_mode=self.rules.crisis_mode(),
-                     content_type=item.content_type, deferred=deferred)
+                     content_type=item.content_type, deferred=deferred,
+                     language=item.language["code"] if item.language else None)
 
     def _decide_item(self, item: Item, matches: list[Match], notes: list[str], deferred: bool) -> Verdict:
         return decide(matches, notes, policy=self.rules, facts=self.facts_for(item, matches, deferred=deferred))

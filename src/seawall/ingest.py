@@ -22,6 +22,7 @@ from seawall.domain.models import CONTENT_TYPES, Action, ComputedSignal, Item, M
 from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
 from seawall.matching import Matcher
 from seawall.media.content import Content
+from seawall.media.language import language_from_reasons, language_reason
 from seawall.plugins import Registry
 from seawall.store.convert import aware
 from seawall.store.db import Database
@@ -118,10 +119,14 @@ class ItemService:
     def _decide(self, item: Item, content: Content) -> None:
         signals = compute_signals(self.registry, content, for_query=True)
         outcome = self.matcher.match(signals)
+        lang = content.language()
+        item.language = lang.to_dict() if lang is not None else None
+        # OCR remarks and the language ride in the reasons, which are stored: no extra column is needed.
+        notes = [*outcome.notes, *content.notes, *([language_reason(lang)] if lang is not None else [])]
         if self.decider is not None:
-            item.verdict = self.decider(item, outcome.matches, outcome.notes, item.status == "pending")
+            item.verdict = self.decider(item, outcome.matches, notes, item.status == "pending")
         else:
-            item.verdict = decide(outcome.matches, outcome.notes)
+            item.verdict = decide(outcome.matches, notes)
         item.signals = [ComputedSignal(s.type, s.value, s.quality) for s in signals]
         item.status = "complete"
 
@@ -150,10 +155,9 @@ class ItemService:
         with self.db.session() as s:
             return list(s.scalars(q))
 
-    def _load_upload(self, item_id: str) -> bytes | None:
+    def _load_upload(self, s: Session, item_id: str) -> bytes | None:
         if self.spool_in_store:
-            with self.db.session() as s:
-                return s.scalar(select(ItemUploadRow.data).where(ItemUploadRow.item_id == item_id))
+            return s.scalar(select(ItemUploadRow.data).where(ItemUploadRow.item_id == item_id))
         path = self._spool_path(item_id)
         return path.read_bytes() if path.exists() else None
 
@@ -164,14 +168,14 @@ class ItemService:
         raised so the queue delivers the job again, and the upload is kept for that attempt; any other
         failure is the item's own and marks it failed.
         """
-        with self.db.session() as s:
-            row = s.get(ItemRow, item_id)
-            if row is None or row.status != "pending":
-                self._spool_path(item_id).unlink(missing_ok=True)
-                return
-            content_type = row.content_type
         try:
-            data = self._load_upload(item_id)
+            with self.db.session() as s:
+                row = s.get(ItemRow, item_id)
+                if row is None or row.status != "pending":
+                    self._spool_path(item_id).unlink(missing_ok=True)
+                    return
+                content_type = row.content_type
+                data = self._load_upload(s, item_id)
             if data is None:
                 raise SeawallError("the upload was lost before it could be processed", code="upload_lost",
                                    status=500)
@@ -278,4 +282,5 @@ class ItemService:
             submitted_by=row.submitted_by,
             status=row.status,
             error=row.error,
+            language=language_from_reasons(row.reasons),
         )

@@ -6,6 +6,8 @@ from typing import Any
 
 from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
 from seawall.domain.models import Action
+from seawall.review.cases import open_case
+from seawall.review.media import current_upload
 
 
 class EscalateAction(ActionExecutor):
@@ -25,4 +27,8 @@ class EscalateAction(ActionExecutor):
         ctx.emit("item.escalated", {**ctx.item_ref(), "rule": action.rule, "decision_id": ctx.decision_id,
                                     "note": action.params.get("note"), "labels": labels,
                                     "reasons": ctx.item.verdict.reasons})
-        return ActionResult()
+        note = action.params.get("note")
+        case_id = open_case(ctx.session, ctx.item, source=self.name,
+                            reason=f"escalated by rule {action.rule or '-'}" + (f": {note}" if note else ""),
+                            tier="urgent", media=current_upload())
+        return ActionResult(detail={"case_id": case_id})

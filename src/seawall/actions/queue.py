@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from seawall.actions.base import ActionExecutor
+from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
+from seawall.domain.models import Action
+from seawall.review.cases import open_case
+from seawall.review.media import current_upload
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 
@@ -20,3 +23,9 @@ class QueueAction(ActionExecutor):
         if value not in PRIORITIES:
             raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, not {value!r}")
         return {"priority": value}
+
+    def execute(self, ctx: ActionContext, action: Action) -> ActionResult:
+        """Open the review case in the decision's transaction, keeping the upload's bytes for the reviewer."""
+        case_id = open_case(ctx.session, ctx.item, source=self.name, reason=f"rule {action.rule or '-'}",
+                            tier=action.params.get("priority", "normal"), media=current_upload())
+        return ActionResult(detail={"case_id": case_id})

@@ -13,7 +13,19 @@ from seawall import __version__
 from seawall.api.errors import install_error_handlers
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.metrics import Metrics
-from seawall.api.routes import accounts, banks, decisions, items, lookup, queue, rules, system, webhooks
+from seawall.api.routes import (
+    accounts,
+    banks,
+    decisions,
+    items,
+    lookup,
+    profiles,
+    queue,
+    rules,
+    system,
+    webhooks,
+)
+from seawall.api.routes.console import install as install_console
 from seawall.config import Settings
 from seawall.engine import Engine
 
@@ -53,7 +65,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
-              accounts.router, queue.router, decisions.router):
+              accounts.router, profiles.router, queue.router, decisions.router):
         app.include_router(r)
+    install_console(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")
     return app

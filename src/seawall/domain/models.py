@@ -161,6 +161,8 @@ class Item:
     #: ``complete``, ``pending`` (processed in the background) or ``failed`` (see ``error``).
     status: str = "complete"
     error: dict[str, Any] | None = None
+    #: ``{"code": "ar", "confidence": 0.97}`` of the text (or text read from the image); None when too little text.
+    language: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -173,6 +175,7 @@ class Item:
             "size_bytes": self.size_bytes,
             "signals": [s.to_dict() for s in self.signals],
             **self.verdict.to_dict(),
+            "language": self.language,
         }
         if self.status != "complete":
             out["verdict"] = None

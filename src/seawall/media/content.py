@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from seawall.media.image import DecodeLimits, decode_image
+
+if TYPE_CHECKING:
+    from seawall.media.language import Language
+    from seawall.media.ocr import OcrOptions
 
 
 @dataclass
@@ -18,13 +23,58 @@ class Content:
     data: bytes = b""
     text: str | None = None
     limits: DecodeLimits = field(default_factory=DecodeLimits)
+    #: How text in images is read; None: from the process settings (``SEAWALL_OCR_*``).
+    ocr: OcrOptions | None = None
+    #: Remarks for the verdict reasons from optional steps that did not run (OCR skipped, timed out…).
+    notes: list[str] = field(default_factory=list)
     _pixels: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
+    _ocr_done: bool = field(default=False, repr=False)
+    _ocr_text: str | None = field(default=None, repr=False)
+    _language: tuple[Language | None] | None = field(default=None, repr=False)
 
     def pixels(self) -> npt.NDArray[np.uint8]:
         """RGB pixels (h, w, 3), decoded once under the configured limits."""
         if self._pixels is None:
             self._pixels = decode_image(self.data, self.limits)
         return self._pixels
+
+    def ocr_text(self) -> str | None:
+        """Text read from an image, at most once per upload (OCR is the slow step); None for other content.
+
+        OCR trouble (timeout, Tesseract missing or failing) gives None plus a note, never an error: the
+        image's other signals still decide the upload.
+        """
+        if self.content_type != "image":
+            return None
+        if not self._ocr_done:
+            from seawall.media.ocr import OcrOptions, read_text
+
+            result = read_text(self.pixels(), self.ocr if self.ocr is not None else OcrOptions.from_settings())
+            self._ocr_done = True
+            self._ocr_text = result.text
+            if result.note:
+                self.notes.append(result.note)
+        return self._ocr_text
+
+    def signal_text(self, *, for_query: bool = True) -> str | None:
+        """What the text signals hash: the text of a text item, or the text read from an uploaded image.
+
+        A bank image (``for_query=False``) gets no text entries from OCR: its captions and watermarks are not
+        necessarily what was banned, and would match unrelated uploads; curators add the slogan as text.
+        """
+        if self.content_type == "text":
+            return self.text
+        if self.content_type == "image" and for_query:
+            return self.ocr_text()
+        return None
+
+    def language(self) -> Language | None:
+        """Language of :meth:`signal_text` (computed once), None when there is too little text."""
+        if self._language is None:
+            from seawall.media.language import detect_language
+
+            self._language = (detect_language(self.signal_text()),)
+        return self._language[0]
 
     @property
     def raw_bytes(self) -> bytes:

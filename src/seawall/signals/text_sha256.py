@@ -22,7 +22,8 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 class TextSha256Signal(SignalType):
     name = "text_sha256"
     index_kind = "exact"
-    content_types = ("text",)
+    #: Images: the text OCR reads in an uploaded image (see :meth:`Content.signal_text`).
+    content_types = ("text", "image")
 
     def normalize(self, value: str) -> str:
         v = value.strip().lower() if isinstance(value, str) else ""
@@ -31,9 +32,10 @@ class TextSha256Signal(SignalType):
         return v
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not content.text:
+        text = content.signal_text(for_query=for_query)
+        if not text:
             return []
-        norm = matching_text(content.text)
+        norm = matching_text(text)
         if not norm:
             return []
         return [ComputedSignal(type=self.name, value=text_sha256(norm))]

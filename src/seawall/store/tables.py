@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -347,3 +348,147 @@ class WebhookAttemptRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+
+
+# --- review console ----------------------------------------------------------------------------------
+
+
+class ConsoleUserRow(Base):
+    """A person using the review console; passwords are argon2 hashes, repeated failures lock the account."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    #: ``reviewer``, ``senior`` or ``admin``.
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in browser. Only a SHA-256 of the cookie's random token is kept, so a leaked table logs no one in."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class CaseRow(Base):
+    """An item waiting for (or given) a human decision; one per item, its priority raised by later reasons."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_priority", "status", "priority", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    #: The action that opened it: ``queue`` or ``escalate``.
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: 0 low, 1 normal, 2 high, 3 urgent.
+    priority: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: ``open``, ``assigned`` or ``decided``.
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"),
+                                                    nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    sla_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CaseMediaRow(Base):
+    """The uploaded bytes of a case's item, kept so reviewers can see it and decisions can hash it into banks."""
+
+    __tablename__ = "case_media"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class CaseDecisionRow(Base):
+    """What a reviewer decided on a case, and which bank (if any) learned from it."""
+
+    __tablename__ = "case_decisions"
+    __table_args__ = (Index("ix_case_decisions_case_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    username: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: ``violating`` or ``not_violating``.
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    bank_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    entries_added: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    note: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class AuditRow(Base):
+    """Append-only: every login, media reveal, decision and bank change made through the console."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor_action", "actor", "action", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    object_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    object_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+
+
+# --- re-appearance of suspended accounts -----------------------------------------------------------------
+
+
+class AccountProfileRow(Base):
+    """What identifies an account beyond its id, kept so a suspended account is recognised when it returns.
+
+    The name keys, avatar hash and accumulated item features are stored rather than recomputed so the
+    in-memory candidate index of suspended accounts can be rebuilt from this table alone.
+    """
+
+    __tablename__ = "account_profiles"
+    __table_args__ = (Index("ix_account_profiles_updated_at", "updated_at"),)
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    display_name: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    #: Folded name variants (see :func:`seawall.accounts.names.name_keys`).
+    name_keys: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: PDQ of the avatar as uploaded, then its seven rotations/flips; empty without a usable avatar.
+    avatar_pdq: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    avatar_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    domains: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    text_minhashes: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: Block-bank entry ids the account's items matched.
+    entry_ids: Mapped[list[int]] = mapped_column(JsonType, default=list, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class ReappearanceAlertRow(Base):
+    """A review signal: this account looks like suspended account(s), with the evidence for each."""
+
+    __tablename__ = "reappearance_alerts"
+    __table_args__ = (Index("ix_reappearance_alerts_account_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    top_score: Mapped[float] = mapped_column(Float, nullable=False)
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
+    #: ``open`` until a reviewer decides it.
+    status: Mapped[str] = mapped_column(String(16), default="open", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)

@@ -12,6 +12,7 @@ EVENT_TYPES: dict[str, str] = {
     "account.strike": "An account got a strike.",
     "account.suspended": "An account was suspended, temporarily or for good.",
     "account.appealed": "An account appealed a decision.",
+    "account.reappearance": "A new account looks like a suspended one come back (candidates and evidence).",
 }
 
 

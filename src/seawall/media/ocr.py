@@ -1,0 +1,169 @@
+"""Text written in images, read with Tesseract, so that a banned slogan rendered into a picture still
+meets the text signals (``text_sha256``, ``text_minhash``, ``tlsh``).
+
+OCR is the slowest step an image upload can take, and it reads attacker-chosen pixels, so it is bounded
+twice: the image is shrunk to at most ``max_side`` pixels on its longest side before Tesseract sees it,
+and the Tesseract process is killed after ``timeout_seconds``. Nothing here raises for a bad image or a
+missing/broken Tesseract: the caller gets no text and a short note for the verdict reasons, because an
+upload must never fail only because the optional OCR step did.
+
+Words Tesseract itself is unsure of (confidence below ``min_word_confidence``) are dropped: on photos and
+textures it otherwise "reads" stray letters, which would give language guesses and text signals for
+images that contain no text.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+if TYPE_CHECKING:
+    from seawall.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Below this standard deviation of grey levels an image is flat (no strokes): OCR is skipped.
+FLAT_STD = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class OcrOptions:
+    """How OCR runs; ``enabled=None`` means "on when Tesseract is installed"."""
+
+    enabled: bool | None = None
+    timeout_seconds: float = 10.0
+    max_side: int = 2000
+    languages: str = "eng+ara"
+    min_word_confidence: float = 50.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> OcrOptions:
+        """The given settings, or the process settings (``SEAWALL_OCR_*``)."""
+        from seawall.config import get_settings
+
+        s = settings if settings is not None else get_settings()
+        return cls(enabled=s.ocr_enabled, timeout_seconds=s.ocr_timeout_seconds, max_side=s.ocr_max_side,
+                   languages=s.ocr_languages)
+
+
+@dataclass(frozen=True, slots=True)
+class OcrResult:
+    """The text read (None when OCR did not run or found nothing), a note for the verdict, and the time taken."""
+
+    text: str | None
+    note: str | None = None
+    seconds: float = 0.0
+
+
+_warned_missing = threading.Event()
+
+
+@lru_cache(maxsize=1)
+def tesseract_version() -> str | None:
+    """Installed Tesseract version, or None when the binary is missing (checked once per process)."""
+    import pytesseract
+
+    if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
+        return None
+    try:
+        return str(pytesseract.get_tesseract_version())
+    except Exception:  # any failure to run it means "not usable"
+        return None
+
+
+@lru_cache(maxsize=8)
+def _usable_languages(requested: str) -> str | None:
+    """The requested ``eng+ara`` languages that have installed data, so a missing pack degrades, not fails."""
+    import pytesseract
+
+    try:
+        installed = set(pytesseract.get_languages(config=""))
+    except Exception:  # unreadable data dir: treat as none installed
+        return None
+    wanted = [lang for lang in requested.split("+") if lang]
+    have = [lang for lang in wanted if lang in installed]
+    missing = [lang for lang in wanted if lang not in installed]
+    if missing:
+        log.warning("Tesseract language data missing for %s; OCR uses %s", "+".join(missing), "+".join(have) or "none")
+    return "+".join(have) or None
+
+
+def ocr_available() -> bool:
+    """Whether Tesseract can be run here; logs once when it cannot."""
+    if tesseract_version() is not None:
+        return True
+    if not _warned_missing.is_set():
+        _warned_missing.set()
+        log.warning("tesseract is not installed: text in images is not read (apt-get install tesseract-ocr)")
+    return False
+
+
+def prepare(pixels: npt.NDArray[np.uint8], max_side: int) -> Image.Image | None:
+    """Greyscale image no larger than ``max_side``, or None when it is flat (nothing to read)."""
+    img = Image.fromarray(pixels).convert("L")
+    if float(np.asarray(img, dtype=np.float32).std()) < FLAT_STD:
+        return None
+    longest = max(img.size)
+    if longest > max_side:
+        scale = max_side / longest
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.LANCZOS)
+    return img
+
+
+def read_text(pixels: npt.NDArray[np.uint8], options: OcrOptions) -> OcrResult:
+    """The confident words Tesseract reads in the image, line by line; never raises."""
+    if options.enabled is False:
+        return OcrResult(None)
+    if not ocr_available():
+        return OcrResult(None, "ocr skipped: tesseract is not installed")
+    langs = _usable_languages(options.languages)
+    if langs is None:
+        return OcrResult(None, "ocr skipped: no tesseract language data")
+    import pytesseract
+
+    start = time.perf_counter()
+    try:
+        img = prepare(pixels, options.max_side)
+        if img is None:
+            return OcrResult(None, seconds=time.perf_counter() - start)
+        data = pytesseract.image_to_data(img, lang=langs, timeout=options.timeout_seconds,
+                                         output_type=pytesseract.Output.DICT)
+    except RuntimeError as e:
+        took = time.perf_counter() - start
+        if "timeout" in str(e).lower():
+            log.info("OCR timed out after %.1f s", took)
+            return OcrResult(None, f"ocr timed out after {options.timeout_seconds:g} s; text in the image not checked",
+                             took)
+        log.warning("OCR failed: %s", e)
+        return OcrResult(None, "ocr failed; text in the image not checked", took)
+    except Exception as e:  # Tesseract errors must not fail the upload
+        log.warning("OCR failed: %s", e)
+        return OcrResult(None, "ocr failed; text in the image not checked", time.perf_counter() - start)
+    text = _confident_lines(data, options.min_word_confidence)
+    return OcrResult(text or None, seconds=time.perf_counter() - start)
+
+
+def _confident_lines(data: dict[str, list[object]], min_conf: float) -> str:
+    """Join the words at or above ``min_conf``, one output line per Tesseract line."""
+    lines: dict[tuple[int, int, int], list[str]] = {}
+    for i, word in enumerate(data.get("text", [])):
+        w = str(word).strip()
+        try:
+            conf = float(str(data["conf"][i]))
+        except (KeyError, IndexError, ValueError):
+            continue
+        if not w or conf < min_conf:
+            continue
+        key = (int(str(data["block_num"][i])), int(str(data["par_num"][i])), int(str(data["line_num"][i])))
+        lines.setdefault(key, []).append(w)
+    return "\n".join(" ".join(words) for _, words in sorted(lines.items()))
