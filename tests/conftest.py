@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,17 @@ def keys(engine: Engine) -> dict[str, str]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def wait_for_item(client: TestClient, key: str, item_id: str, timeout: float = 30) -> dict[str, object]:
+    """Poll an item processed in the background until it leaves ``pending``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, object] = client.get(f"/v1/items/{item_id}", headers=auth(key)).json()
+        if body["status"] != "pending":
+            return body
+        time.sleep(0.05)
+    raise AssertionError("item never left pending")
 
 
 def textured_image(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:

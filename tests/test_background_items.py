@@ -25,7 +25,7 @@ from seawall.media.content import Content
 from seawall.plugins import Registry
 from seawall.signals.digest import DigestSignal
 
-from .conftest import auth
+from .conftest import auth, wait_for_item
 
 
 class SlowVideoDigest(DigestSignal):
@@ -58,15 +58,6 @@ def video_engine(settings: Settings) -> Iterator[Engine]:
         eng.close()
 
 
-def _wait(client: TestClient, key: str, item_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        body: dict[str, object] = client.get(f"/v1/items/{item_id}", headers=auth(key)).json()
-        if body["status"] != "pending":
-            return body
-        time.sleep(0.05)
-    raise AssertionError("item never left pending")
-
 
 def test_video_item_is_accepted_then_decided(video_engine: Engine) -> None:
     admin = video_engine.api_keys.create("admin")[0]
@@ -80,13 +71,13 @@ def test_video_item_is_accepted_then_decided(video_engine: Engine) -> None:
         assert r.status_code == 202, r.text
         assert r.json()["status"] == "pending" and r.json()["verdict"] is None
         assert r.headers["location"] == f"/v1/items/{r.json()['id']}"
-        done = _wait(client, admin, r.json()["id"])
+        done = wait_for_item(client, admin, r.json()["id"])
         assert done["status"] == "complete" and done["verdict"] == "block"
         assert [m["signal_type"] for m in done["matches"]] == ["video_sha1"]  # type: ignore[union-attr]
         assert {s["type"] for s in done["signals"]} == {"md5", "sha256", "video_sha1"}  # type: ignore[union-attr]
         bad = client.post("/v1/items", files={"file": ("e.mp4", b"\x00" * 64, "video/mp4")},
                           data={"content_id": "v2"}, headers=auth(admin))
-        failed = _wait(client, admin, bad.json()["id"])
+        failed = wait_for_item(client, admin, bad.json()["id"])
         assert failed["status"] == "failed" and failed["error"] == {
             "code": "empty_video", "message": "the video has no frames"}
     assert list((video_engine.settings.data_dir / "spool").iterdir()) == []

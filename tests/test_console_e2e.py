@@ -6,12 +6,7 @@ re-encoded copy uploaded through the API is blocked; a reviewer cannot open the 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,53 +14,29 @@ import httpx
 import pytest
 
 from tests.conftest import encode, textured_image
-from tests.test_server import cli, free_port
+from tests.processes import cli, running_server, seawall_env
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 
-sync_api = pytest.importorskip("playwright.sync_api")
-if not shutil.which(CHROMIUM):
-    pytest.skip("Debian chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+if not shutil.which(CHROMIUM):  # installed by .ci/run; a browser test without a browser proves nothing
+    raise RuntimeError("Debian chromium is not installed: apt-get install -y chromium")
+from playwright import sync_api  # noqa: E402
 
 
 def _user(env: dict[str, str], name: str, role: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "seawall", "user", "create", name, "--role", role], env=env,
-                          input=PASSWORD + "\n", capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    cli(["user", "create", name, "--role", role], env, stdin=PASSWORD + "\n")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    port = free_port()
-    env.update(SEAWALL_DATA_DIR=str(tmp_path / "data"), SEAWALL_PORT=str(port), SEAWALL_HOST="127.0.0.1")
+    env = seawall_env(tmp_path / "data")
     cli(["db", "upgrade"], env)
     _user(env, "sam", "senior")
     _user(env, "rita", "reviewer")
-    proc = subprocess.Popen([sys.executable, "-m", "seawall", "serve"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
-            time.sleep(0.1)
+    with running_server(env) as base:
         yield base, env
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_review_flow_in_chromium(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,50 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def cli(args: list[str], env: dict[str, str]) -> str:
-    proc = subprocess.run([sys.executable, "-m", "seawall", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+from tests.processes import cli, running_server, seawall_env
 
 
 @pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    port = free_port()
-    env.update(SEAWALL_DATA_DIR=str(tmp_path / "data"), SEAWALL_PORT=str(port), SEAWALL_HOST="127.0.0.1",
-               SEAWALL_API_WORKERS=str(request.param))
-    proc = subprocess.Popen([sys.executable, "-m", "seawall", "serve"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"server did not start: {out}")
-            time.sleep(0.1)
+    env = seawall_env(tmp_path / "data", SEAWALL_API_WORKERS=str(request.param))
+    with running_server(env) as base:
         yield base, env
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_serves_and_follows_writes_from_other_processes(server: tuple[str, dict[str, str]],

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -46,7 +45,7 @@ from seawall.signals.vpdq import (
 )
 from seawall.store.tables import ItemRow
 
-from .conftest import auth
+from .conftest import auth, wait_for_item
 
 LINE = re.compile(r"^\d+,\d{1,3},[0-9a-f]{64},\d+\.\d{3}$")
 
@@ -296,15 +295,6 @@ def test_animated_gif_is_a_video() -> None:
 
 # --- end to end ------------------------------------------------------------------------------------
 
-def _wait(client: TestClient, key: str, item_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        body: dict[str, object] = client.get(f"/v1/items/{item_id}", headers=auth(key)).json()
-        if body["status"] != "pending":
-            return body
-        time.sleep(0.05)
-    raise AssertionError("item never left pending")
-
 
 def test_video_upload_is_matched_in_the_background(client: TestClient, keys: dict[str, str], engine: Engine,
                                                    original: bytes) -> None:
@@ -325,7 +315,7 @@ def test_video_upload_is_matched_in_the_background(client: TestClient, keys: dic
                     data={"content_id": "c1"}, headers=sub)
     assert r.status_code == 202 and r.json()["status"] == "pending", r.text
     assert r.json()["content_type"] == "video"
-    done = _wait(client, keys["submitter"], r.json()["id"])
+    done = wait_for_item(client, keys["submitter"], r.json()["id"])
     assert done["status"] == "complete" and done["verdict"] == "block", done
     matches = done["matches"]
     assert isinstance(matches, list) and [(m["signal_type"], m["entry_id"]) for m in matches] == [("vpdq", entry_id)]
@@ -336,7 +326,7 @@ def test_video_upload_is_matched_in_the_background(client: TestClient, keys: dic
     unrelated = encode_video(render(21, seconds=4))
     r = client.post("/v1/items", files={"file": ("u.mp4", unrelated, "video/mp4")}, data={"content_id": "u"},
                     headers=sub)
-    assert _wait(client, keys["submitter"], r.json()["id"])["verdict"] == "allow"
+    assert wait_for_item(client, keys["submitter"], r.json()["id"])["verdict"] == "allow"
 
     broken = client.post("/v1/items", files={"file": ("b.mp4", original[:5000], "video/mp4")},
                          data={"content_id": "b"}, headers=sub)
