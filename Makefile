@@ -25,6 +25,7 @@ run: $(STAMP)
 	$(BIN)/seawall serve
 
 test: $(STAMP)
+	bash scripts/test-prereqs
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
