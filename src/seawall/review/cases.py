@@ -147,13 +147,7 @@ class ReviewService:
     def take(self, case_id: int, user: ConsoleUser) -> None:
         """Assign an open case to oneself, so two reviewers never work the same case."""
         with self.db.session() as s:
-            row = s.get(CaseRow, case_id, with_for_update=True)
-            if row is None:
-                raise NotFound(f"case {case_id} does not exist", code="case_not_found")
-            if row.status == "decided":
-                raise Conflict("this case is already decided", code="case_decided")
-            if row.assignee_id not in (None, user.id):
-                raise Conflict("this case is assigned to someone else", code="case_assigned")
+            row = _lock_open_case(s, case_id, user)
             row.assignee_id = user.id
             row.status = "assigned"
             record(s, user.username, "case.take", "case", case_id)
@@ -197,13 +191,7 @@ class ReviewService:
                 raise InvalidInput(f"bank: {bank!r} is a {kind} bank; a {outcome.replace('_', ' ')} decision "
                                    f"may only add to a {want} bank", code="wrong_bank_kind")
         with self.db.session() as s:
-            row = s.get(CaseRow, case_id, with_for_update=True)
-            if row is None:
-                raise NotFound(f"case {case_id} does not exist", code="case_not_found")
-            if row.status == "decided":
-                raise Conflict("this case is already decided", code="case_decided")
-            if row.assignee_id not in (None, user.id):
-                raise Conflict("this case is assigned to someone else", code="case_assigned")
+            row = _lock_open_case(s, case_id, user)
             media = s.get(CaseMediaRow, case_id)
             if bank is not None and media is None:
                 raise InvalidInput("this case has no stored media to add to a bank", code="no_media")
@@ -233,3 +221,15 @@ class ReviewService:
                 record(s, user.username, "bank.add", "bank", bank,
                        {"case_id": case_id, "entries": [e.id for e, _ in added], "refused": refused})
         return result
+
+
+def _lock_open_case(s: Session, case_id: int, user: ConsoleUser) -> CaseRow:
+    """The case row, locked, if it is still open and not assigned to someone else; else 404/409."""
+    row = s.get(CaseRow, case_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"case {case_id} does not exist", code="case_not_found")
+    if row.status == "decided":
+        raise Conflict("this case is already decided", code="case_decided")
+    if row.assignee_id not in (None, user.id):
+        raise Conflict("this case is assigned to someone else", code="case_assigned")
+    return row
