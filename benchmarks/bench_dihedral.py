@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -35,7 +34,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import encode_jpeg, machine_summary, markdown_table, percentile, synthetic_image
+from common import encode_jpeg, machine_summary, markdown_table, percentile, synthetic_image, time_per_call
 from seawall.media.content import Content
 from seawall.media.image import decode_image
 from seawall.signals.pdq import (
@@ -178,16 +177,6 @@ def ms(samples: list[float]) -> str:
     return f"{percentile(samples, 50) * 1e3:.2f}"
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    fn()
-    out: list[float] = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def cost_table(sizes: list[tuple[int, int]], quick: bool) -> str:
     """Median ms for the eight query hashes of raw pixels, and decode + query hashes of a JPEG."""
     rows: list[list[object]] = []
@@ -206,14 +195,14 @@ def cost_table(sizes: list[tuple[int, int]], quick: bool) -> str:
 
         rows.append([
             f"{h}×{w}",
-            ms(timed(partial(pdqhash.compute, img), repeat)),
-            ms(timed(partial(old_dihedral, img), repeat)),
-            ms(timed(partial(new_dihedral, img), repeat)),
-            ms(timed(partial(pixel_dihedral, img), max(1, repeat // 3))),
+            ms(time_per_call(partial(pdqhash.compute, img), repeat=repeat, warmup=1)),
+            ms(time_per_call(partial(old_dihedral, img), repeat=repeat, warmup=1)),
+            ms(time_per_call(partial(new_dihedral, img), repeat=repeat, warmup=1)),
+            ms(time_per_call(partial(pixel_dihedral, img), repeat=max(1, repeat // 3), warmup=1)),
             f"{decoded.shape[0]}×{decoded.shape[1]}",
-            ms(timed(partial(decode_image, jpeg), repeat)),
-            ms(timed(partial(query_old, jpeg), repeat)),
-            ms(timed(partial(query_new, jpeg), repeat)),
+            ms(time_per_call(partial(decode_image, jpeg), repeat=repeat, warmup=1)),
+            ms(time_per_call(partial(query_old, jpeg), repeat=repeat, warmup=1)),
+            ms(time_per_call(partial(query_new, jpeg), repeat=repeat, warmup=1)),
         ])
     return markdown_table(
         ["image", "raw: compute (1 hash)", "raw: old (compute_dihedral)", "raw: seawall", "raw: 8× pixels",
