@@ -198,3 +198,82 @@ def test_flat_avatar_is_not_hashed(engine: Engine) -> None:
     Image.fromarray(np.full((64, 64, 3), 128, dtype=np.uint8)).save(flat, "PNG")
     profile = register(svc, "flat", "someone", "", flat.getvalue())["profile"]
     assert profile["avatar_pdq"] is None and profile["avatar_quality"] < 50
+
+
+# --- screening new accounts as they upload ------------------------------------------------------------
+
+RALLY = "join us at hxxp://rally-point-example[.]org/meet and spread the word about the gathering tonight"
+
+
+def _alerts(engine: Engine, account_id: str) -> list[ReappearanceAlertRow]:
+    with engine.db.session() as s:
+        return list(s.scalars(select(ReappearanceAlertRow).where(ReappearanceAlertRow.account_id == account_id)))
+
+
+SLOGAN = "the banner of the generated movement will rise over every city, join the ranks today"
+
+
+def _suspended_poster(engine: Engine) -> None:
+    """An account that posted an outlet link and a banked slogan, then was suspended."""
+    engine.banks.create("slogans")
+    engine.add_entries_from_content("slogans", engine.content("text", text=SLOGAN), labels=[], note="", source="test",
+                                    added_by="test")
+    engine.submit(engine.content("text", text=RALLY), content_id="old-p1", account_id="old-u")
+    engine.submit(engine.content("text", text=SLOGAN), content_id="old-p0", account_id="old-u")
+    suspend(engine, "old-u")
+
+
+def test_new_account_uploading_like_a_suspended_one_is_flagged_without_a_profile(engine: Engine) -> None:
+    engine.webhooks.create(url="https://93.184.215.14/hook", event_types=["account.reappearance"])
+    engine.webhooks.outbox.reload()
+    _suspended_poster(engine)
+    engine.submit(engine.content("text", text=RALLY + " now"), content_id="new-p1", account_id="new-u")
+    engine.submit(engine.content("text", text=SLOGAN + "!"), content_id="new-p0", account_id="new-u")
+    engine.submit(engine.content("text", text="a recipe for lentil soup with cumin and lemon, serves four people"),
+                  content_id="inn-p1", account_id="innocent-u")
+    assert engine.upload_watch.idle(30)
+    alerts = _alerts(engine, "new-u")
+    assert len(alerts) == 1
+    top = alerts[0].candidates[0]
+    assert top["account_id"] == "old-u"
+    assert top["evidence"]["domains"]["shared"] == ["rally-point-example.org"]
+    assert _alerts(engine, "innocent-u") == []
+    with engine.db.session() as s:
+        events = s.scalars(select(WebhookEventRow).where(WebhookEventRow.type == "account.reappearance")).all()
+    assert [e.payload["data"]["account_id"] for e in events] == ["new-u"]
+    # a second upload in the same vein repeats no alert: the open one already names the same candidates
+    engine.submit(engine.content("text", text=RALLY + " again"), content_id="new-p2", account_id="new-u")
+    assert engine.upload_watch.idle(30)
+    assert len(_alerts(engine, "new-u")) == 1
+    assert engine.upload_watch.stats()["alerts"] == 1
+
+
+def test_only_new_accounts_are_screened_and_suspended_ones_never(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from seawall.store.tables import AccountRow, utcnow
+
+    _suspended_poster(engine)
+    engine.submit(engine.content("text", text=RALLY), content_id="old-p2", account_id="old-u")  # the suspended itself
+    with engine.db.session() as s:
+        s.add(AccountRow(id="veteran-u", first_seen=utcnow() - timedelta(days=400)))
+    engine.submit(engine.content("text", text=RALLY + " now"), content_id="vet-p1", account_id="veteran-u")
+    engine.submit(engine.content("text", text=SLOGAN), content_id="vet-p2", account_id="veteran-u")
+    assert engine.upload_watch.idle(30)
+    assert _alerts(engine, "old-u") == [] and _alerts(engine, "veteran-u") == []
+    # the explicit check still scores the veteran: screening limits cost, not what a reviewer may ask
+    assert engine.reappearance.check("veteran-u")["flagged"]
+
+
+def test_upload_screening_alert_is_visible_through_the_api(engine: Engine, client: TestClient,
+                                                          keys: dict[str, str]) -> None:
+    _suspended_poster(engine)
+    for n, text in enumerate((RALLY + "!!", SLOGAN)):
+        r = client.post("/v1/items", json={"content_id": f"api-p{n}", "account_id": "new-api", "text": text},
+                        headers=auth(keys["submitter"]))
+        assert r.status_code == 200, r.text
+    assert engine.upload_watch.idle(30)
+    body = client.get("/v1/accounts/new-api/reappearance", headers=auth(keys["reviewer"])).json()
+    assert [a["candidates"][0]["account_id"] for a in body["alerts"]] == ["old-u"]
+    metrics = client.get("/metrics").text
+    assert 'seawall_reappearance_screening{state="alerts"} 1.0' in metrics

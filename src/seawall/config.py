@@ -61,6 +61,14 @@ class Settings(BaseSettings):
         default=0.7, gt=0, le=1,
         description="Re-appearance score (0–1) from which a new account resembling a suspended one is flagged.",
     )
+    reappearance_new_account_days: float = Field(
+        default=30, ge=0,
+        description="Uploads of accounts first seen within this many days are screened against suspended accounts.",
+    )
+    reappearance_upload_checks: int = Field(
+        default=20, ge=0,
+        description="Screen a new account's uploads while it has at most this many items (0 = only profiles).",
+    )
     webhook_allow_hosts: str = Field(
         default="",
         description="Comma-separated host names, IPs or CIDRs webhooks may reach although they are private.",

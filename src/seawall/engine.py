@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from seawall.accounts import AccountPolicy, AccountService
+from seawall.accounts.recidivism import ReappearanceService
+from seawall.accounts.watch import UploadWatch, WatchPolicy
 from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
@@ -73,6 +75,13 @@ class Engine:
         self.webhooks = WebhookService(self.db, TargetPolicy(settings.webhook_allow_list))
         self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox)
         self.sender: WebhookSender | None = None
+        # stopping re-appearance: profiles are checked when sent, new accounts' uploads in the background
+        self.reappearance = ReappearanceService(self.db, self.webhooks.outbox,
+                                                threshold=settings.reappearance_threshold,
+                                                min_quality=settings.pdq_min_quality)
+        self.upload_watch = UploadWatch(self.reappearance, WatchPolicy(
+            window=timedelta(days=settings.reappearance_new_account_days),
+            max_items=settings.reappearance_upload_checks), on_alert=self._events_queued)
         self.items.decider = self._decide_item
         self.items.after_write = self.actions.record
         self.items.on_events = self._events_queued
@@ -183,6 +192,7 @@ class Engine:
             self.sender.wake()
 
     def close(self) -> None:
+        self.upload_watch.close()
         if self.sender is not None:
             self.sender.close()
             self.sender = None
@@ -265,8 +275,10 @@ class Engine:
             raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
                             detail={"retry_after_seconds": 30})
         with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
-            return self.items.submit(content, content_id=content_id, account_id=account_id,
+            item = self.items.submit(content, content_id=content_id, account_id=account_id,
                                      submitted_by=submitted_by)
+        self.upload_watch.note(item.account_id)
+        return item
 
     def lookup(self, signal_type: str, value: str) -> list[Match]:
         """Matches for one signal value computed elsewhere (a platform's own hasher, a partner's list)."""

@@ -360,6 +360,20 @@ class ReappearanceService:
         result["alerts"] = stored
         return result
 
+    def screen(self, account_id: str) -> dict[str, Any] | None:
+        """Check an uploading account and raise an alert if it resembles a suspended one.
+
+        None when there is nothing to compare with (no suspended accounts), the account is unknown,
+        or it is itself suspended (it has not come back; it never left).
+        """
+        if not len(self.index()):
+            return None
+        with self.db.session() as s:
+            if s.get(AccountRow, account_id) is None or _suspended_kinds(s, [account_id], utcnow()):
+                return None
+            profile = _load_profiles(s, [account_id])[0]
+        return self._check(profile, alert=True)
+
     # --- scoring --------------------------------------------------------------------------------
     def rank(self, profile: Profile) -> list[Candidate]:
         """Every candidate suspended account scored, best first."""
@@ -379,14 +393,15 @@ class ReappearanceService:
         return out
 
     def _raise(self, account_id: str, over: list[Candidate]) -> dict[str, Any] | None:
-        """Record the alert and emit ``account.reappearance``; an identical open alert is not repeated."""
+        """Record the alert and emit ``account.reappearance``; an identical open alert is not repeated
+        (it is returned marked ``repeated``)."""
         ids = [c.account_id for c in over]
         with self.db.session() as s:
             last = s.scalars(select(ReappearanceAlertRow).where(ReappearanceAlertRow.account_id == account_id,
                                                                ReappearanceAlertRow.status == "open")
                              .order_by(ReappearanceAlertRow.id.desc()).limit(1)).first()
             if last is not None and [c["account_id"] for c in last.candidates] == ids:
-                return alert_dict(last)
+                return {**alert_dict(last), "repeated": True}
             row = ReappearanceAlertRow(account_id=account_id, top_score=over[0].score, status="open",
                                        candidates=[c.to_dict() for c in over], created_at=utcnow())
             s.add(row)

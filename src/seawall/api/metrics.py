@@ -35,6 +35,12 @@ class _IndexCollector(Collector):
         lagging = GaugeMetricFamily("seawall_queue_lagging", "1 while more jobs wait than SEAWALL_QUEUE_DEGRADED_DEPTH")
         lagging.add_metric([], 1.0 if queue.get("lagging") else 0.0)
         yield lagging
+        screening = GaugeMetricFamily("seawall_reappearance_screening",
+                                      "New accounts' uploads screened against suspended accounts since start",
+                                      labels=["state"])
+        for state, value in self.engine.upload_watch.stats().items():
+            screening.add_metric([state], float(value))
+        yield screening
 
 
 class Metrics:

@@ -26,15 +26,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401
 
 
 def service(request: Request) -> ReappearanceService:
-    """One service per app: it holds the in-memory index of suspended accounts."""
-    svc: ReappearanceService | None = getattr(request.app.state, "reappearance", None)
-    if svc is None:
-        engine: Engine = request.app.state.engine
-        svc = ReappearanceService(engine.db, engine.webhooks.outbox,
-                                  threshold=engine.settings.reappearance_threshold,
-                                  min_quality=engine.settings.pdq_min_quality)
-        request.app.state.reappearance = svc
-    return svc
+    """The engine's service: it holds the in-memory index of suspended accounts."""
+    engine: Engine = request.app.state.engine
+    return engine.reappearance
 
 
 @router.post(
