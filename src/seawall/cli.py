@@ -222,6 +222,31 @@ def match(paths: Annotated[list[Path], typer.Argument(help="Files to check")],
         engine.close()
 
 
+@app.command()
+def retro(days: Annotated[float, typer.Option(help="Items received within this many days (0 = the configured "
+                                                    "SEAWALL_RETRO_WINDOW_DAYS)", min=0)] = 0,
+          since_entry: Annotated[int | None, typer.Option(help="Re-run every block entry above this id, whatever "
+                                                               "the cursor (after widening the window)", min=0)] = None,
+          as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False) -> None:
+    """Match past items against bank entries added since the last pass, and act on what they catch."""
+    from datetime import timedelta
+
+    engine = _engine()
+    try:
+        report = _run(lambda: engine.retro.run(window=timedelta(days=days) if days else None,
+                                               since_entry_id=since_entry))
+    finally:
+        engine.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+    elif report.skipped:
+        sys.stdout.write(f"skipped: {report.skipped}\n")
+    else:
+        sys.stdout.write(f"{report.entries} new entries, {report.items_scanned} past items scanned, "
+                         f"{report.items_matched} matched ({report.matches} matches, {report.actions} actions) "
+                         f"in {report.seconds:.2f} s\n")
+
+
 @bank_app.command("create")
 def bank_create(
     name: str,

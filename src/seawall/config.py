@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         default=20, ge=0,
         description="Screen a new account's uploads while it has at most this many items (0 = only profiles).",
     )
+    retro_window_days: float = Field(
+        default=180, ge=0,
+        description="Items received within this many days are matched against bank entries added later (0 = off).",
+    )
+    retro_interval_seconds: float = Field(
+        default=10, gt=0, le=3600, description="How often new bank entries are looked for to match past items.",
+    )
     webhook_allow_hosts: str = Field(
         default="",
         description="Comma-separated host names, IPs or CIDRs webhooks may reach although they are private.",

@@ -33,6 +33,7 @@ from seawall.media.ocr import OcrOptions
 from seawall.plugins import Registry, registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
+from seawall.retro import RetroLoop, RetroMatcher
 from seawall.review.media import holding as holding_upload
 from seawall.review.media import publish as publish_upload
 from seawall.rules.facts import AccountFact, Facts, match_facts
@@ -82,6 +83,14 @@ class Engine:
         self.upload_watch = UploadWatch(self.reappearance, WatchPolicy(
             window=timedelta(days=settings.reappearance_new_account_days),
             max_items=settings.reappearance_upload_checks), on_alert=self._events_queued)
+        # bank entries added later are matched against past items (retro-matching)
+        self.retro = RetroMatcher(self.db, self.registry, self.matcher,
+                                  decide=lambda item, matches, notes: self._decide_item(item, matches, notes, False),
+                                  load_item=self.items.get, runner=self.actions, outbox=self.webhooks.outbox,
+                                  window=timedelta(days=settings.retro_window_days),
+                                  min_quality=settings.pdq_min_quality)
+        self.retro.on_events = self._events_queued
+        self._retro_loop: RetroLoop | None = None
         self.items.decider = self._decide_item
         self.items.after_write = self.actions.record
         self.items.on_events = self._events_queued
@@ -133,8 +142,10 @@ class Engine:
         """
         if self.queue is not None:
             return
+        consume = not self.settings.api_only if consume is None else consume
+        if consume and self.settings.retro_window_days > 0:
+            self._retro_loop = RetroLoop(self.retro, self.settings.retro_interval_seconds)
         if queue is None:
-            consume = not self.settings.api_only if consume is None else consume
             queue = self._nats_queue(consume) if self.settings.nats_url else InProcessQueue(
                 workers=self.settings.workers)
         self.queue = queue
@@ -193,6 +204,9 @@ class Engine:
 
     def close(self) -> None:
         self.upload_watch.close()
+        if self._retro_loop is not None:
+            self._retro_loop.close()
+            self._retro_loop = None
         if self.sender is not None:
             self.sender.close()
             self.sender = None
@@ -222,6 +236,8 @@ class Engine:
     def _index_entries(self, entries: list[BankEntry]) -> None:
         """Make this process's own writes matchable at once, whatever order ids commit in."""
         self.indexes.add([(e.id, e.signal_type, e.value) for e in entries])
+        if entries and self._retro_loop is not None:
+            self._retro_loop.wake()
 
     def add_entry(self, bank_name: str, entry: EntryInput, *, added_by: str) -> tuple[BankEntry, bool]:
         result = self.banks.add_entry(bank_name, entry, added_by=added_by)
@@ -257,6 +273,8 @@ class Engine:
         report = import_entries(self.db, self.registry, bank, fmt, lines, added_by=added_by, source=source,
                                 labels=labels, strict=strict, progress=progress)
         self.refresh()
+        if report.added and self._retro_loop is not None:
+            self._retro_loop.wake()
         return report
 
     def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:

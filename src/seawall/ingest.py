@@ -127,7 +127,7 @@ class ItemService:
             item.verdict = self.decider(item, outcome.matches, notes, item.status == "pending")
         else:
             item.verdict = decide(outcome.matches, notes)
-        item.signals = [ComputedSignal(s.type, s.value, s.quality) for s in signals]
+        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants)) for s in signals]
         item.status = "complete"
 
     # --- background stage ----------------------------------------------------------------------
@@ -204,7 +204,7 @@ class ItemService:
             row.status = "complete"
             row.verdict = item.verdict.verdict
             row.reasons = item.verdict.reasons
-            row.signals = [sig.to_dict() for sig in item.signals]
+            row.signals = [sig.stored_dict() for sig in item.signals]
             self._insert_matches(s, item)
             s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item.id))
             queued = self.after_write(s, item) if self.after_write is not None else 0
@@ -228,7 +228,7 @@ class ItemService:
             s.execute(insert(ItemRow), [{
                 "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
                 "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
-                "signals": [sig.to_dict() for sig in item.signals],
+                "signals": [sig.stored_dict() for sig in item.signals],
                 "verdict": item.verdict.verdict if complete else None,
                 "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
                 "status": item.status, "error": None,
@@ -276,7 +276,8 @@ class ItemService:
             account_id=row.account_id,
             content_type=row.content_type,
             received_at=aware(row.received_at) or utcnow(),
-            signals=[ComputedSignal(d["type"], d["value"], d.get("quality")) for d in row.signals],
+            signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []))
+                     for d in row.signals],
             verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
             size_bytes=row.size_bytes,
             submitted_by=row.submitted_by,

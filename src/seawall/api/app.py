@@ -21,6 +21,7 @@ from seawall.api.routes import (
     lookup,
     profiles,
     queue,
+    retro,
     rules,
     system,
     webhooks,
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
-              accounts.router, profiles.router, queue.router, decisions.router):
+              accounts.router, profiles.router, queue.router, decisions.router, retro.router):
         app.include_router(r)
     install_console(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")

@@ -84,6 +84,14 @@ class ComputedSignal:
             out["quality"] = self.quality
         return out
 
+    def stored_dict(self) -> dict[str, Any]:
+        """What an item keeps: the variants too, so an entry banked later can be matched against this
+        item in any of its rotations/flips (retro-matching) without the pixels."""
+        out = self.to_dict()
+        if self.variants:
+            out["variants"] = list(self.variants)
+        return out
+
 
 @dataclass(slots=True)
 class Match:

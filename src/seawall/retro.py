@@ -1,0 +1,359 @@
+"""Retroactive matching: when a bank learns a new entry, find the past uploads it would have caught.
+
+Hash lists arrive after the fact: a partner shares a list today that describes a video uploaded last
+week, a reviewer banks an image whose earlier copies were allowed because nobody knew it yet. Those
+copies are still up. Retro-matching finds them and puts them through the same decide-and-act path as
+a new upload.
+
+How it stays cheap: the entries added since the last run (an id cursor kept in the store) are put in
+small temporary indexes of their own, one per signal type, and the stored signals of past items
+inside a window are streamed through them once. One pass over the items serves every entry added
+since the last run — a 100,000-line import costs one scan, not 100,000 — and the live match
+indexes are never touched.
+
+What it does to a hit: the item's new matches are stored and the item is decided again by the current
+rules with all its matches, in one transaction with its actions and events (``item.retro_match``
+plus whatever the actions emit). The item is already published, so ``block`` is carried out as
+``remove``; an action already carried out on the item is not repeated. Only enabled block banks
+count: an allow entry is no reason to revisit anything.
+
+Crash and concurrency safety: (item, entry) pairs already recorded are skipped, so a run repeated
+after a crash repeats work, never actions; the cursor advances after the pass. On PostgreSQL one run
+at a time is guaranteed by an advisory lock (any node may try; the others skip), and entries whose
+transaction committed after a newer id was seen are picked up through the same commit-horizon feed
+the match indexes use. That feed may hand an entry over a second time (when another transaction was
+open during the first pass); the second pass then finds its pairs recorded and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from seawall.actions.runner import ActionRunner
+from seawall.domain.models import Action, ComputedSignal, Item, Match, Verdict
+from seawall.index.base import Candidate, SignalIndex
+from seawall.matching import Matcher
+from seawall.plugins import Registry
+from seawall.signals.pdq import DIHEDRAL_NAMES
+from seawall.store.db import Database
+from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
+from seawall.webhooks.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+#: Where the cursor lives (a row of the shared runtime-state table).
+STATE_NAME = "retro_match"
+#: Items read per query while scanning.
+ITEM_BATCH = 2_000
+#: Entries taken into one run; a larger import is worked off over several runs.
+ENTRY_LIMIT = 200_000
+#: ``pg_try_advisory_lock`` key: any constant the other parts of Seawall do not use.
+_PG_LOCK_KEY = 0x5EA_3A11
+
+
+@dataclass(slots=True)
+class RetroReport:
+    """What one run did."""
+
+    entries: int = 0
+    items_scanned: int = 0
+    items_matched: int = 0
+    matches: int = 0
+    actions: int = 0
+    cursor: int = 0
+    seconds: float = 0.0
+    skipped: str | None = None
+    started_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class _State:
+    entry_id: int = 0
+    horizon: int | None = None
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+Decider = Callable[[Item, list[Match], list[str]], Verdict]
+
+
+class RetroMatcher:
+    """Runs retro-matching passes; see the module docstring for the why of each step."""
+
+    def __init__(self, db: Database, registry: Registry, matcher: Matcher, *, decide: Decider,
+                 load_item: Callable[[str], Item], runner: ActionRunner, outbox: Outbox,
+                 window: timedelta, min_quality: int) -> None:
+        self.db = db
+        self.registry = registry
+        self.matcher = matcher
+        self.decide = decide
+        self.load_item = load_item
+        self.runner = runner
+        self.outbox = outbox
+        self.window = window
+        self.min_quality = min_quality
+        self.on_events: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    # --- state ----------------------------------------------------------------------------------
+    def _load_state(self, s: Session) -> _State:
+        row = s.get(RuntimeFlagRow, STATE_NAME)
+        value = dict(row.value or {}) if row is not None else {}
+        return _State(entry_id=int(value.get("entry_id", 0)), horizon=value.get("horizon"),
+                      last=dict(value.get("last") or {}))
+
+    def _save_state(self, state: _State) -> None:
+        value = {"entry_id": state.entry_id, "horizon": state.horizon, "last": state.last}
+        with self.db.session() as s:
+            row = s.get(RuntimeFlagRow, STATE_NAME)
+            if row is None:
+                s.add(RuntimeFlagRow(name=STATE_NAME, value=value, updated_by="retro", updated_at=utcnow()))
+            else:
+                row.value, row.updated_at = value, utcnow()
+
+    def status(self) -> dict[str, Any]:
+        """The cursor, how many block-bank entries wait for a pass, and the last run's report."""
+        with self.db.session() as s:
+            state = self._load_state(s)
+            waiting = s.scalar(select(func.count()).select_from(BankEntryRow)
+                               .join(BankRow, BankRow.id == BankEntryRow.bank_id)
+                               .where(BankEntryRow.id > state.entry_id, BankRow.kind == "block", BankRow.enabled))
+        return {"cursor": state.entry_id, "pending_entries": int(waiting or 0),
+                "window_days": self.window.total_seconds() / 86400, "last_run": state.last or None}
+
+    def has_work(self) -> bool:
+        """Entries past the cursor, or (PostgreSQL) entries below it whose transaction committed since."""
+        with self.db.session() as s:
+            state = self._load_state(s)
+            newest = s.scalar(select(BankEntryRow.id).order_by(BankEntryRow.id.desc()).limit(1))
+            if newest is not None and int(newest) > state.entry_id:
+                return True
+            if self.db.dialect != "postgresql" or state.horizon is None:
+                return False
+            late = s.scalar(select(BankEntryRow.id).where(
+                BankEntryRow.id <= state.entry_id,
+                text("bank_entries.tx_id >= (:low)::text::xid8")).limit(1), {"low": state.horizon})
+        return late is not None
+
+    # --- a run ----------------------------------------------------------------------------------
+    def run(self, *, window: timedelta | None = None, since_entry_id: int | None = None,
+            entry_limit: int = ENTRY_LIMIT) -> RetroReport:
+        """One pass: new entries against the items received within ``window`` (default: the configured one).
+
+        ``since_entry_id`` re-runs every block entry above that id whatever the cursor says (after
+        widening the window, say); pairs already recorded are skipped, so nothing is acted on twice.
+        """
+        report = RetroReport(started_at=utcnow().isoformat())
+        t0 = time.perf_counter()
+        with self._lock, self._exclusive() as mine:
+            if not mine:
+                report.skipped = "another node is running retro-matching"
+                return report
+            with self.db.session() as s:
+                state = self._load_state(s)
+            horizon = self._commit_horizon()
+            if since_entry_id is not None:
+                entries, new_cursor = self._new_entries(_State(entry_id=since_entry_id), None, entry_limit)
+                new_cursor = max(state.entry_id, new_cursor) if len(entries) < entry_limit else state.entry_id
+                horizon = state.horizon
+            else:
+                entries, new_cursor = self._new_entries(state, horizon, entry_limit)
+            report.entries = len(entries)
+            if entries:
+                self._scan(entries, window or self.window, report)
+            report.cursor = new_cursor
+            report.seconds = round(time.perf_counter() - t0, 3)
+            changed = entries or new_cursor != state.entry_id or (horizon is not None and horizon != state.horizon)
+            if changed:
+                state.entry_id = new_cursor
+                if horizon is not None:
+                    state.horizon = horizon
+                if entries:
+                    state.last = report.to_dict()
+                self._save_state(state)
+        if report.items_matched:
+            log.info("retro-matching: %d new entries matched %d past items (%d actions)", report.entries,
+                     report.items_matched, report.actions)
+        return report
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[bool]:
+        """One run at a time across nodes (PostgreSQL advisory lock); SQLite has one process."""
+        if self.db.dialect != "postgresql":
+            yield True
+            return
+        with self.db.engine.connect() as conn:
+            got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LOCK_KEY}))
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.commit()
+
+    def _commit_horizon(self) -> int | None:
+        if self.db.dialect != "postgresql":
+            return None
+        with self.db.session() as s:
+            return int(s.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0)
+
+    def _new_entries(self, state: _State, horizon: int | None,
+                     limit: int) -> tuple[list[tuple[int, str, str]], int]:
+        """Block-bank entries past the cursor, plus (PostgreSQL) ones committed late below it."""
+        base = (select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value)
+                .join(BankRow, BankRow.id == BankEntryRow.bank_id)
+                .where(BankRow.kind == "block", BankRow.enabled))
+        with self.db.session() as s:
+            fresh = s.execute(base.where(BankEntryRow.id > state.entry_id).order_by(BankEntryRow.id)
+                              .limit(limit)).all()
+            # the newest id at all (allow banks included) moves the cursor when nothing of interest is new
+            newest = s.scalar(select(BankEntryRow.id).order_by(BankEntryRow.id.desc()).limit(1)) or 0
+            late: list[Any] = []
+            if horizon is not None and state.horizon is not None and horizon > state.horizon:
+                late = list(s.execute(base.where(
+                    BankEntryRow.id <= state.entry_id,
+                    text("bank_entries.tx_id >= (:low)::text::xid8 AND bank_entries.tx_id < (:high)::text::xid8"),
+                ), {"low": state.horizon, "high": horizon}).all())
+        rows = [(int(r[0]), str(r[1]), str(r[2])) for r in [*late, *fresh]]
+        cursor = int(fresh[-1][0]) if len(fresh) == limit else max(state.entry_id, int(newest))
+        return rows, cursor
+
+    def _scan(self, entries: list[tuple[int, str, str]], window: timedelta, report: RetroReport) -> None:
+        by_type: dict[str, list[tuple[int, str]]] = {}
+        for entry_id, signal_type, value in entries:
+            by_type.setdefault(signal_type, []).append((entry_id, value))
+        indexes: dict[str, SignalIndex] = {}
+        for signal_type, pairs in by_type.items():
+            kind = self.registry.signal_types.get(signal_type)
+            if kind is not None:
+                indexes[signal_type] = kind.create_index()
+                indexes[signal_type].add(pairs)
+        if not indexes:
+            return
+        radius = {t: self.matcher.radius(t) if self.registry.signal(t).uses_distance else 0 for t in indexes}
+        since = utcnow() - window
+        for rows in self._item_batches(since):
+            report.items_scanned += len(rows)
+            hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]] = {}
+            for item_id, signals in rows:
+                for d in signals or []:
+                    ix = indexes.get(d.get("type", ""))
+                    if ix is None or (d.get("quality") is not None and int(d["quality"]) < self.min_quality):
+                        continue
+                    variants = list(d.get("variants") or [])
+                    computed = ComputedSignal(d["type"], d["value"], d.get("quality"), variants)
+                    names = list(DIHEDRAL_NAMES) if variants else ["original"]
+                    for cand in ix.search([computed.value, *variants], radius[computed.type]):
+                        hits_by_item.setdefault(item_id, []).append((computed, cand, names))
+            if hits_by_item:
+                self._apply_batch(hits_by_item, report)
+
+    def _item_batches(self, since: datetime) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
+        """Complete items received since ``since``, oldest first, keyset-paged by (received_at, id)."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            q = (select(ItemRow.received_at, ItemRow.id, ItemRow.signals)
+                 .where(ItemRow.status == "complete", ItemRow.received_at >= since)
+                 .order_by(ItemRow.received_at, ItemRow.id).limit(ITEM_BATCH))
+            if after is not None:
+                q = q.where((ItemRow.received_at > after[0]) | ((ItemRow.received_at == after[0])
+                                                                 & (ItemRow.id > after[1])))
+            with self.db.session() as s:
+                rows = s.execute(q).all()
+            if not rows:
+                return
+            after = (rows[-1][0], rows[-1][1])
+            yield [(str(r[1]), list(r[2] or [])) for r in rows]
+            if len(rows) < ITEM_BATCH:
+                return
+
+    def _apply_batch(self, hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]],
+                     report: RetroReport) -> None:
+        with self.db.session() as s:
+            known: dict[str, set[int]] = {}
+            for item_id, entry_id in s.execute(select(MatchRow.item_id, MatchRow.entry_id)
+                                               .where(MatchRow.item_id.in_(list(hits_by_item)))):
+                known.setdefault(str(item_id), set()).add(int(entry_id))
+        for item_id, hits in hits_by_item.items():
+            fresh = [m for m in self.matcher.resolve(hits) if m.entry_id not in known.get(item_id, set())
+                     and m.bank_kind == "block"]
+            if fresh:
+                report.actions += self._apply(item_id, fresh)
+                report.items_matched += 1
+                report.matches += len(fresh)
+
+    def _apply(self, item_id: str, fresh: list[Match]) -> int:
+        """Store the new matches, decide the item again and act, in one transaction; returns actions taken."""
+        item = self.load_item(item_id)
+        done = {a.type for a in item.verdict.actions}
+        notes = [f"retro-match: {m.signal_type} entry {m.entry_id} of bank {m.bank_name} was added after this "
+                 "item was received" for m in fresh]
+        verdict = self.decide(item, [*item.verdict.matches, *fresh], notes)
+        actions: list[Action] = []
+        for a in verdict.actions:
+            kind = "remove" if a.type == "block" else a.type  # already published: take it down
+            if kind not in done and all(kind != b.type for b in actions):
+                actions.append(Action(kind, dict(a.params), a.rule))
+        verdict.actions = actions
+        item.verdict = verdict
+        with self.db.session() as s:
+            s.execute(insert(MatchRow), [
+                {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
+                 "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
+                 "action": m.action, "variant": m.variant} for m in fresh])
+            s.execute(update(ItemRow).where(ItemRow.id == item.id)
+                      .values(verdict=verdict.verdict, reasons=verdict.reasons))
+            queued = self.runner.record(s, item)
+            queued += self.outbox.emit(s, [("item.retro_match", {
+                "item_id": item.id, "content_id": item.content_id, "account_id": item.account_id,
+                "verdict": verdict.verdict, "matches": [m.to_dict() for m in fresh],
+                "actions": [a.to_dict() for a in actions], "reasons": verdict.reasons,
+            })])
+        if queued and self.on_events is not None:
+            self.on_events()
+        return len(actions)
+
+
+class RetroLoop:
+    """Runs :meth:`RetroMatcher.run` whenever new entries wait, every ``interval`` seconds, on one thread."""
+
+    def __init__(self, retro: RetroMatcher, interval: float) -> None:
+        self.retro = retro
+        self.interval = interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="seawall-retro-match", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New entries were added here: run soon instead of at the next tick."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                if self.retro.has_work():
+                    self.retro.run()
+            except Exception:
+                log.exception("retro-matching failed; retrying at the next tick")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
