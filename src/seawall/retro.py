@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -247,16 +247,27 @@ class RetroMatcher:
         for rows in self._item_batches(since):
             report.items_scanned += len(rows)
             hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]] = {}
+            # one batched search per signal type per batch of items: the index's batch path is far cheaper
+            # than a call per item
+            queries: dict[str, list[str]] = {t: [] for t in indexes}
+            owners: dict[str, list[tuple[str, dict[str, Any], int]]] = {t: [] for t in indexes}
             for item_id, signals in rows:
                 for d in signals or []:
-                    ix = indexes.get(d.get("type", ""))
-                    if ix is None or (d.get("quality") is not None and int(d["quality"]) < self.min_quality):
+                    stype = str(d.get("type", ""))
+                    if stype not in indexes or (d.get("quality") is not None and int(d["quality"]) < self.min_quality):
                         continue
+                    forms = [d["value"], *(d.get("variants") or [])]
+                    queries[stype].extend(forms)
+                    owners[stype].extend((item_id, d, k) for k in range(len(forms)))
+            for signal_type, values in queries.items():
+                if not values:
+                    continue
+                for cand in indexes[signal_type].search(values, radius[signal_type]):
+                    item_id, d, k = owners[signal_type][cand.query_index]
                     variants = list(d.get("variants") or [])
-                    computed = ComputedSignal(d["type"], d["value"], d.get("quality"), variants)
+                    computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants)
                     names = list(DIHEDRAL_NAMES) if variants else ["original"]
-                    for cand in ix.search([computed.value, *variants], radius[computed.type]):
-                        hits_by_item.setdefault(item_id, []).append((computed, cand, names))
+                    hits_by_item.setdefault(item_id, []).append((computed, replace(cand, query_index=k), names))
             if hits_by_item:
                 self._apply_batch(hits_by_item, report)
 
