@@ -138,6 +138,7 @@ def _configure(python: Path, directory: Path, modules: list[dict[str, Any]]) -> 
                    cwd=directory, check=True, capture_output=True, timeout=120)
     config = yaml.safe_load(config_path.read_text())
     port = free_port()
+    modules = yaml.safe_load(yaml.safe_dump(modules).replace("{synapse_port}", str(port)))
     config.update({
         "listeners": [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
                        "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}],
@@ -190,7 +191,10 @@ def _stop(hs: Homeserver) -> None:
 
 @contextmanager
 def running_homeservers(specs: list[tuple[Path, list[dict[str, Any]]]]) -> Iterator[list[Homeserver]]:
-    """Homeservers started side by side (``(directory, modules)`` each), ready when yielded, stopped on exit."""
+    """Homeservers started side by side (``(directory, modules)`` each), ready when yielded, stopped on exit.
+
+    ``{synapse_port}`` in a module's settings becomes the homeserver's port (e.g. for ``synapse_url``).
+    """
     python = synapse_python()
     servers = [_configure(python, directory, modules) for directory, modules in specs]
     try:

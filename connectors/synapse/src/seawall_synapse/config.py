@@ -20,6 +20,7 @@ class Settings:
     seawall_url: str
     api_key: str
     timeout_s: float = 1.0
+    media_timeout_s: float = 10.0
     fail_closed: bool = False
     keep_content: bool = True
     check_media: bool = True
@@ -123,6 +124,7 @@ def parse(raw: dict[str, Any] | None) -> Settings:
         seawall_url=_url(raw.get("seawall_url"), "seawall_url"),
         api_key=api_key,
         timeout_s=_seconds(raw.get("timeout_s"), "timeout_s", 1.0),
+        media_timeout_s=_seconds(raw.get("media_timeout_s"), "media_timeout_s", 10.0),
         fail_closed=_flag(raw.get("fail_closed"), "fail_closed", False),
         keep_content=_flag(raw.get("keep_content"), "keep_content", True),
         check_media=_flag(raw.get("check_media"), "check_media", True),

@@ -70,7 +70,8 @@ class SeawallClient:
     async def check_media(self, *, content_id: str, data: bytes, context: dict[str, Any]) -> dict[str, Any]:
         """Seawall's item for an upload; SeawallError on any failure or timeout."""
         try:
-            item = await within(self._settings.timeout_s, self._post_media, content_id, data, context)
+            # images take longer (decoding, PDQ, reading their text), and an upload is not a chat line
+            item = await within(self._settings.media_timeout_s, self._post_media, content_id, data, context)
         except Exception as exc:
             raise SeawallError(f"{type(exc).__name__}: {exc}") from exc
         return self._item(item)
