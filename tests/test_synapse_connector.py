@@ -325,3 +325,9 @@ def test_fail_closed_refuses_within_the_modules_deadline(unreachable: dict[str, 
     assert "unavailable" in r.json()["org.seawall.reason"]
     assert elapsed < 30, "the 1 s deadline did not apply (Synapse's own client waits 60 s)"
     assert clara.upload(encode(textured_image(3))).status_code == 400
+
+
+def test_a_wrong_setting_stops_synapse_at_start_up(tmp_path: Path) -> None:
+    modules = [{"module": "seawall_synapse.SeawallModule", "config": {"seawall_url": "http://127.0.0.1:9"}}]
+    with pytest.raises(RuntimeError, match="api_key: is required"), running_homeservers([(tmp_path / "bad", modules)]):
+        pass
