@@ -174,8 +174,8 @@ class ItemService:
                 raise NotFound(f"no item {item_id!r}", code="item_not_found")
             row = s.get(ItemContentRow, item_id)
             if row is None:
-                raise NotFound(f"item {item_id!r} was allowed and its content was not kept",
-                               code="content_not_kept")
+                raise NotFound(f"the content of item {item_id!r} was not kept: it was allowed when submitted "
+                               "and the submitter did not ask to keep it", code="content_not_kept")
             return {"item_id": item_id, "media_type": row.media_type, "data": row.data, "context": row.context,
                     "reason": row.reason, "created_at": aware(row.created_at)}
 
