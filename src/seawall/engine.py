@@ -287,14 +287,15 @@ class Engine:
                        ocr=OcrOptions.from_settings(self.settings))
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
-               submitted_by: str | None = None) -> Item:
+               submitted_by: str | None = None, keep: bool = False, context: dict[str, Any] | None = None,
+               once: bool = False) -> Item:
         if (self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type)
                 and self.queue.depth() >= self.settings.queue_max_depth):
             raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
                             detail={"retry_after_seconds": 30})
         with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
             item = self.items.submit(content, content_id=content_id, account_id=account_id,
-                                     submitted_by=submitted_by)
+                                     submitted_by=submitted_by, keep=keep, context=context, once=once)
         self.upload_watch.note(item.account_id)
         return item
 
@@ -341,6 +342,23 @@ class Engine:
                 "verdict": outcome.verdict, "actions": [a.to_dict() for a in outcome.actions],
                 "fired": [t.rule for t in outcome.fired], "rules": [t.to_dict() for t in outcome.trace],
                 "notes": outcome.notes, "facts": facts.to_dict()}
+
+    def decide_later(self, item_id: str, actions: list[Any], *, decided_by: str, note: str = "") -> dict[str, Any]:
+        """A decision taken after upload (a reviewer, a removal order): run its actions and announce them.
+
+        The platform learns of it through the actions' webhook events (``item.removed``,
+        ``item.labelled``, ``account.suspended``…), exactly as for automated decisions.
+        """
+        item = self.items.get(item_id)
+        if item.status != "complete":
+            raise InvalidInput("this item has no verdict yet; decide it after its background stage",
+                               code="item_pending")
+        with self.db.session() as s:
+            decision = self.actions.decide_later(s, item, self.actions.parse(actions), decided_by=decided_by,
+                                                 note=note)
+        if decision["queued"]:
+            self._events_queued()
+        return decision
 
     def appeal(self, account_id: str, *, text: str, item_id: str | None = None,
                submitted_by: str | None = None) -> dict[str, Any]:

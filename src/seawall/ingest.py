@@ -7,12 +7,14 @@ written when ready; the spool file is removed whatever the outcome.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy import exc as sa_exc
@@ -24,14 +26,17 @@ from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.plugins import Registry
+from seawall.review.media import sniff_media_type
 from seawall.store.convert import aware
 from seawall.store.db import Database
-from seawall.store.tables import ActionRow, ItemRow, ItemUploadRow, MatchRow, utcnow
+from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
 from seawall.verdicts import decide
 
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 300
+#: Largest platform context kept with an item's content, as compact JSON (a Matrix event is at most 64 KiB).
+MAX_CONTEXT_BYTES = 100_000
 STAGE_SIGNALS = "signals"
 
 #: Errors that say nothing about the item: the store went away for a moment. The job is retried, not failed.
@@ -59,6 +64,21 @@ def _check_id(value: str | None, field: str, *, required: bool) -> str | None:
     return value
 
 
+def _check_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
+    if context is None:
+        return None
+    if not isinstance(context, dict):
+        raise InvalidInput("context: must be a JSON object", code="invalid_field")
+    if len(json.dumps(context, separators=(",", ":"))) > MAX_CONTEXT_BYTES:
+        raise InvalidInput(f"context: at most {MAX_CONTEXT_BYTES:,} bytes as JSON", code="invalid_field")
+    return context
+
+
+def _kept_row(item: Item, data: bytes, context: dict[str, Any] | None, reason: str) -> dict[str, Any]:
+    return {"item_id": item.id, "media_type": sniff_media_type(data, item.content_type), "data": data,
+            "context": context or {}, "reason": reason, "created_at": utcnow()}
+
+
 class ItemService:
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, spool_dir: Path,
                  content_factory: Callable[[str, bytes], Content]) -> None:
@@ -81,10 +101,23 @@ class ItemService:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None,
-               submitted_by: str | None) -> Item:
+               submitted_by: str | None, keep: bool = False, context: dict[str, Any] | None = None,
+               once: bool = False) -> Item:
+        """Decide an upload and store it.
+
+        ``keep`` stores the content even if it is allowed (so a later removal has its evidence);
+        content that is not allowed is always kept. ``context`` is the platform's record of the upload,
+        kept with the content. ``once`` returns the stored item when this submitter already sent this
+        ``content_id``, so a platform that re-sends an upload (retries, federation) gets one decision.
+        """
         cid = _check_id(content_id, "content_id", required=True)
         aid = _check_id(account_id, "account_id", required=False)
         assert cid is not None
+        context = _check_context(context)
+        if once:
+            earlier = self.find_submitted(cid, submitted_by)
+            if earlier is not None:
+                return earlier
         if content.content_type not in CONTENT_TYPES:
             raise InvalidInput(
                 f"content_type: must be one of {', '.join(CONTENT_TYPES)}", code="invalid_content_type"
@@ -105,16 +138,46 @@ class ItemService:
                 if sig.deferred and sig.applies_to(content.content_type):
                     sig.precheck(content)
             item.status = "pending"
+            kept = _kept_row(item, content.raw_bytes, context, "asked") if keep else None
             if self.spool_in_store:
-                self._insert(item, upload=content.raw_bytes)
+                self._insert(item, upload=content.raw_bytes, kept=kept)
             else:
                 self._spool(item.id, content.raw_bytes)
-                self._insert(item)
+                self._insert(item, kept=kept)
             self.enqueue(STAGE_SIGNALS, item.id)
             return item
         self._decide(item, content)
-        self._insert(item)
+        flagged = item.verdict.verdict != "allow"
+        self._insert(item, kept=_kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked")
+                     if flagged or keep else None)
         return item
+
+    def find_submitted(self, content_id: str, submitted_by: str | None) -> Item | None:
+        """The newest item this submitter sent under ``content_id``, if any (one indexed read)."""
+        with self.db.session() as s:
+            item_id = s.scalar(select(ItemRow.id).where(ItemRow.content_id == content_id,
+                                                        ItemRow.submitted_by == submitted_by)
+                               .order_by(ItemRow.received_at.desc()).limit(1))
+        return self.get(item_id) if item_id is not None else None
+
+    def find_by_content_id(self, content_id: str, limit: int = 20) -> list[Item]:
+        """Items stored under a platform's content id, newest first (a platform knows only its own ids)."""
+        with self.db.session() as s:
+            ids = list(s.scalars(select(ItemRow.id).where(ItemRow.content_id == content_id)
+                                 .order_by(ItemRow.received_at.desc()).limit(limit)))
+        return [self.get(i) for i in ids]
+
+    def kept_content(self, item_id: str) -> dict[str, Any]:
+        """The kept bytes or text of an item and its context; 404 when the item or its content is not kept."""
+        with self.db.session() as s:
+            if s.get(ItemRow, item_id) is None:
+                raise NotFound(f"no item {item_id!r}", code="item_not_found")
+            row = s.get(ItemContentRow, item_id)
+            if row is None:
+                raise NotFound(f"the content of item {item_id!r} was not kept: it was allowed when submitted "
+                               "and the submitter did not ask to keep it", code="content_not_kept")
+            return {"item_id": item_id, "media_type": row.media_type, "data": row.data, "context": row.context,
+                    "reason": row.reason, "created_at": aware(row.created_at)}
 
     def _decide(self, item: Item, content: Content) -> None:
         signals = compute_signals(self.registry, content, for_query=True)
@@ -181,7 +244,7 @@ class ItemService:
                                    status=500)
             item = self.get(item_id)
             self._decide(item, self.content_factory(content_type, data))
-            self._finish(item)
+            self._finish(item, data)
         except TRANSIENT_ERRORS:
             raise
         except SeawallError as exc:
@@ -196,11 +259,13 @@ class ItemService:
         self._fail(item_id, "dead_letter", message)
         self._spool_path(item_id).unlink(missing_ok=True)
 
-    def _finish(self, item: Item) -> None:
+    def _finish(self, item: Item, data: bytes) -> None:
         with self.db.session() as s:
             row = s.get(ItemRow, item.id, with_for_update=True)
             if row is None or row.status != "pending":
                 return
+            if item.verdict.verdict != "allow" and s.get(ItemContentRow, item.id) is None:
+                s.execute(insert(ItemContentRow), [_kept_row(item, data, None, "flagged")])
             row.status = "complete"
             row.verdict = item.verdict.verdict
             row.reasons = item.verdict.reasons
@@ -221,7 +286,7 @@ class ItemService:
             s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item_id))
 
     # --- storage -------------------------------------------------------------------------------
-    def _insert(self, item: Item, upload: bytes | None = None) -> None:
+    def _insert(self, item: Item, upload: bytes | None = None, kept: dict[str, Any] | None = None) -> None:
         """One Core INSERT per table (no ORM unit of work): this runs on every upload."""
         complete = item.status == "complete"
         with self.db.session() as s:
@@ -235,6 +300,8 @@ class ItemService:
             }])
             if upload is not None:
                 s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])
+            if kept is not None:
+                s.execute(insert(ItemContentRow), [kept])
             if complete:
                 self._insert_matches(s, item)
             queued = self.after_write(s, item) if self.after_write is not None else 0

@@ -32,7 +32,8 @@ class ActionContext:
         self.events.append((event_type, data))
 
     def item_ref(self) -> dict[str, Any]:
-        return {"item_id": self.item.id, "content_id": self.item.content_id, "account_id": self.item.account_id}
+        return {"item_id": self.item.id, "content_id": self.item.content_id, "account_id": self.item.account_id,
+                "content_type": self.item.content_type}
 
 
 @dataclass(slots=True)

@@ -1,10 +1,11 @@
-"""``label: "text"``: publish behind a warning interstitial showing the text."""
+"""``label: "text"``: publish behind a warning interstitial showing the text, announced by ``item.labelled``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from seawall.actions.base import ActionExecutor
+from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
+from seawall.domain.models import Action
 
 MAX_LABEL_CHARS = 500
 
@@ -20,3 +21,9 @@ class LabelAction(ActionExecutor):
         if len(value) > MAX_LABEL_CHARS:
             raise ValueError(f"text is longer than {MAX_LABEL_CHARS} characters")
         return {"text": value.strip()}
+
+    def execute(self, ctx: ActionContext, action: Action) -> ActionResult:
+        """Announce the label with its text, so a platform that acts on events (not on the verdict) can show it."""
+        ctx.emit("item.labelled", {**ctx.item_ref(), "text": action.params.get("text", ""), "rule": action.rule,
+                                   "decision_id": ctx.decision_id})
+        return ActionResult()

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from seawall.accounts.service import AccountService
 from seawall.actions.base import ActionContext, ActionResult
-from seawall.domain.models import Item
+from seawall.domain.models import ACTION_SEVERITY, Action, Item
+from seawall.errors import InvalidInput
 from seawall.plugins import Registry
-from seawall.store.tables import ActionRow, DecisionRow, utcnow
+from seawall.rules.precedence import resolve
+from seawall.store.tables import ActionRow, DecisionRow, ItemRow, utcnow
 from seawall.webhooks.outbox import Outbox
 
 
@@ -40,9 +42,19 @@ class ActionRunner:
             "fired": explanation.get("fired", []), "actions": [a.to_dict() for a in verdict.actions],
             "facts": explanation.get("facts", {}), "reasons": verdict.reasons, "created_at": now,
         }).scalar_one())
+        ctx = self._execute(s, item, decision_id, verdict.actions)
+        ctx.events.insert(0, ("item.verdict", {
+            "item": {k: v for k, v in item.to_dict().items() if k != "signals"}, "decision_id": decision_id,
+            "rule_set_version": explanation.get("rule_set_version", 0),
+        }))
+        return self.outbox.emit(s, ctx.events)
+
+    def _execute(self, s: Session, item: Item, decision_id: int, actions: list[Action]) -> ActionContext:
+        """Run each action and record its result; the context collects the events they emit."""
+        now = utcnow()
         ctx = ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts)
         rows: list[dict[str, Any]] = []
-        for action in verdict.actions:
+        for action in actions:
             result = self.registry.action(action.type).execute(ctx, action) if action.type in \
                 self.registry.action_types else ActionResult("skipped", {"why": "no such action is installed"})
             rows.append({"decision_id": decision_id, "item_id": item.id, "account_id": item.account_id,
@@ -50,8 +62,58 @@ class ActionRunner:
                          "status": result.status, "result": result.detail, "created_at": now})
         if rows:
             s.execute(insert(ActionRow), rows)
-        ctx.events.insert(0, ("item.verdict", {
-            "item": {k: v for k, v in item.to_dict().items() if k != "signals"}, "decision_id": decision_id,
-            "rule_set_version": explanation.get("rule_set_version", 0),
-        }))
-        return self.outbox.emit(s, ctx.events)
+        return ctx
+
+    def parse(self, specs: list[Any]) -> list[Action]:
+        """Actions written as in a rule: a word (``remove``) or one ``{name: option}`` pair (``{"label": "…"}``)."""
+        if not isinstance(specs, list) or not specs:
+            raise InvalidInput("actions: give at least one action", code="invalid_field")
+        out: list[Action] = []
+        for spec in specs:
+            if isinstance(spec, str):
+                name, value = spec, None
+            elif isinstance(spec, dict) and len(spec) == 1:
+                name, value = next(iter(spec.items()))
+            else:
+                raise InvalidInput('actions: each is a word ("remove") or one {"name": option} pair',
+                                   code="invalid_field")
+            if name == "allow":
+                raise InvalidInput("actions: allow is an upload-time outcome; a later decision takes actions",
+                                   code="invalid_field")
+            try:
+                params = self.registry.action(name).parse_params(value)
+            except ValueError as exc:
+                raise InvalidInput(f"actions: {name}: {exc}", code="invalid_field") from None
+            out.append(Action(name, params, None))
+        return out
+
+    def decide_later(self, s: Session, item: Item, actions: list[Action], *, decided_by: str,
+                     note: str) -> dict[str, Any]:
+        """Record a decision taken after upload and carry out its actions in this transaction.
+
+        ``block`` becomes ``remove`` (the item is already published). The item's stored verdict takes
+        the decision's verdict when it has one, so reading the item back shows where it stands now.
+        """
+        final, notes = resolve(actions, deferred=True)
+        verdict = item.verdict.verdict
+        strongest = max((self.registry.action(a.type).verdict or "allow" for a in final),
+                        key=lambda v: ACTION_SEVERITY.get(v, 0), default="allow")
+        if strongest != "allow":
+            verdict = strongest
+        reasons = [f"decided later by {decided_by}" + (f": {note}" if note else ""), *notes]
+        now = utcnow()
+        decision_id = int(s.execute(insert(DecisionRow).returning(DecisionRow.id), {
+            "item_id": item.id, "account_id": item.account_id, "verdict": verdict, "automated": False,
+            "rule_set_version": 0, "fired": [], "actions": [a.to_dict() for a in final], "facts": {},
+            "reasons": reasons, "created_at": now,
+        }).scalar_one())
+        if verdict != item.verdict.verdict:
+            s.execute(update(ItemRow).where(ItemRow.id == item.id).values(verdict=verdict)
+                      .execution_options(synchronize_session=False))
+            item.verdict.verdict = verdict
+        if item.account_id:
+            self.accounts.ensure(s, item.account_id)
+        ctx = self._execute(s, item, decision_id, final)
+        queued = self.outbox.emit(s, ctx.events)
+        return {"decision_id": decision_id, "item_id": item.id, "verdict": verdict,
+                "actions": [a.to_dict() for a in final], "reasons": reasons, "queued": queued}

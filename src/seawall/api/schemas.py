@@ -20,6 +20,10 @@ class ItemText(BaseModel):
     account_id: str | None = Field(default=None, max_length=300, description="Uploader's pseudonymous id")
     text: str = Field(max_length=1_000_000)
     content_type: Literal["text"] = "text"
+    keep: bool = Field(default=False, description="Keep the text even if allowed (evidence for a later removal)")
+    once: bool = Field(default=False, description="Return the stored item if this content_id was already sent")
+    context: dict[str, Any] | None = Field(default=None, description="The platform's record of the upload, kept "
+                                           "with the content (e.g. the full Matrix event)")
 
 
 class SignalOut(BaseModel):
@@ -126,3 +130,10 @@ class LookupOut(BaseModel):
     signal_type: str
     value: str
     matches: list[MatchOut]
+
+
+class LaterDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actions: list[Any] = Field(min_length=1, max_length=20, description='Actions as in a rule: "remove", '
+                               '{"label": "text"}, {"suspend": 7}, "strike"')
+    note: str = Field(default="", max_length=2000, description="Why, for the record and the user")

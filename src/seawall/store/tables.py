@@ -128,6 +128,26 @@ class ItemUploadRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
+class ItemContentRow(Base):
+    """What an item was (its bytes, or its text as UTF-8) and the platform's context for it, kept as evidence.
+
+    Written for every item that was not allowed, and for any item whose submitter asked to keep it, so
+    that what is blocked or later removed can be shown to a reviewer, explained in an appeal and
+    preserved for the six months the EU TCO Regulation (Art. 6) requires after a removal.
+    """
+
+    __tablename__ = "item_content"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: The platform's own record of the upload (e.g. the full Matrix event), as it sent it.
+    context: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    #: ``flagged`` (kept because the verdict was not allow) or ``asked`` (the submitter asked to keep it).
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
 class MatchRow(Base):
     __tablename__ = "matches"
     __table_args__ = (Index("ix_matches_item_id", "item_id"), Index("ix_matches_entry_id", "entry_id"))

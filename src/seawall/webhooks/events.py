@@ -9,6 +9,7 @@ EVENT_TYPES: dict[str, str] = {
     "item.verdict": "An item was decided (every automated decision, with its actions and reasons).",
     "item.removed": "A published item must be taken down (decided after upload, or by a later decision).",
     "item.retro_match": "A past item matched a bank entry added after it was received, and was decided again.",
+    "item.labelled": "An item is to be shown behind a warning label (its text is in the event).",
     "item.escalated": "An imminent threat: urgent review and a person should be alerted now.",
     "account.strike": "An account got a strike.",
     "account.suspended": "An account was suspended, temporarily or for good.",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from seawall.api.auth import require
-from seawall.api.schemas import ErrorBody, ItemOut, ItemText
+from seawall.api.schemas import ErrorBody, ItemOut, ItemText, LaterDecision
 from seawall.apikeys import Principal
 from seawall.domain.models import CONTENT_TYPES
 from seawall.engine import Engine
@@ -61,6 +63,9 @@ def _content_type_for(declared: str | None, mime: str | None, data: bytes) -> st
                             "content_id": {"type": "string"},
                             "account_id": {"type": "string"},
                             "content_type": {"type": "string", "enum": list(CONTENT_TYPES)},
+                            "keep": {"type": "boolean"},
+                            "once": {"type": "boolean"},
+                            "context": {"type": "string", "description": "a JSON object"},
                         },
                     }
                 },
@@ -83,7 +88,8 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         try:
             upload = form.get("file")
             text = form.get("text")
-            fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type")}
+            fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type", "keep", "once",
+                                               "context")}
             if upload is not None and not isinstance(upload, UploadFile):
                 raise InvalidInput("file: must be a file part", code="invalid_field")
             if text is not None and not isinstance(text, str):
@@ -104,6 +110,8 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         finally:
             await form.close()
         content_id, account_id = fields["content_id"], fields["account_id"]
+        keep, once = _flag(fields["keep"], "keep"), _flag(fields["once"], "once")
+        context = _json_object(fields["context"])
     elif ctype.startswith("application/json"):
         try:
             payload = ItemText.model_validate_json(await request.body())
@@ -111,18 +119,39 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
             raise InvalidInput(_first_error(exc), code="invalid_request") from None
         content = engine.content("text", text=payload.text)
         content_id, account_id = payload.content_id, payload.account_id
+        keep, once, context = payload.keep, payload.once, payload.context
     else:
         raise UnsupportedMedia(
             "send multipart/form-data (a file) or application/json (text)", code="unsupported_media_type"
         )
     item = await run_in_threadpool(
         engine.submit, content, content_id=content_id or "", account_id=account_id,  # type: ignore[arg-type]
-        submitted_by=principal.key_id,
+        submitted_by=principal.key_id, keep=keep, context=context, once=once,
     )
     if item.status == "pending":
         return JSONResponse(item.to_dict(), status_code=202, headers={"Location": f"/v1/items/{item.id}"})
     request.app.state.metrics.observe_item(item, time.perf_counter() - started)
     return JSONResponse(item.to_dict())
+
+
+def _flag(value: object, name: str) -> bool:
+    if value is None or value in ("", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise InvalidInput(f"{name}: must be true or false", code="invalid_field")
+
+
+def _json_object(value: object) -> dict[str, Any] | None:
+    if value is None or value == "":
+        return None
+    try:
+        parsed = json.loads(str(value))
+    except ValueError:
+        raise InvalidInput("context: must be a JSON object", code="invalid_field") from None
+    if not isinstance(parsed, dict):
+        raise InvalidInput("context: must be a JSON object", code="invalid_field")
+    return parsed
 
 
 def _first_error(exc: ValueError) -> str:
@@ -143,3 +172,44 @@ async def get_item(item_id: str, request: Request,
     item = await run_in_threadpool(engine.items.get, item_id)
     return JSONResponse(item.to_dict())
 
+
+
+@router.get("", response_model=None, responses=ERRORS)
+async def find_items(request: Request, content_id: str = Query(min_length=1, max_length=300),
+                     _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
+    """Items stored under the platform's own id for an upload, newest first (e.g. a Matrix event id)."""
+    engine: Engine = request.app.state.engine
+    items = await run_in_threadpool(engine.items.find_by_content_id, content_id)
+    return JSONResponse([i.to_dict() for i in items])
+
+
+@router.get("/{item_id}/content", responses=ERRORS)
+async def item_content(item_id: str, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+    """The kept text or bytes of an item and the platform's context: evidence for review, appeals and
+    the six-month preservation of removed content. Content of items that were allowed is kept only
+    when the submitter asked (``keep``)."""
+    engine: Engine = request.app.state.engine
+    kept = await run_in_threadpool(engine.items.kept_content, item_id)
+    data: bytes = kept.pop("data")
+    if kept["media_type"].startswith("text/"):
+        kept["text"] = data.decode("utf-8", errors="replace")
+    else:
+        kept["data_base64"] = base64.b64encode(data).decode()
+    kept["size_bytes"] = len(data)
+    kept["created_at"] = kept["created_at"].isoformat() if kept["created_at"] else None
+    return JSONResponse(kept)
+
+
+@router.post("/{item_id}/actions", status_code=201, responses=ERRORS)
+async def decide_later(item_id: str, body: LaterDecision, request: Request,
+                       principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
+    """Decide about an item after upload (``remove``, ``label: "text"``, ``suspend: 7``, ``strike``…).
+
+    The actions run as they would from a rule and announce themselves through webhooks, so a connected
+    platform takes the item down, labels it or suspends its uploader.
+    """
+    engine: Engine = request.app.state.engine
+    decision = await run_in_threadpool(lambda: engine.decide_later(item_id, body.actions, note=body.note,
+                                                                   decided_by=f"key:{principal.key_id}"))
+    decision.pop("queued", None)
+    return JSONResponse(decision, status_code=201)
