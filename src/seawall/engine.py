@@ -21,7 +21,7 @@ from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
 from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match, Verdict
-from seawall.errors import InvalidInput, QueueFull
+from seawall.errors import InvalidInput, QueueFull, QueueUnavailable
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
@@ -144,7 +144,7 @@ class Engine:
         return NatsQueue(
             NatsQueueConfig(url=s.nats_url, prefix=s.nats_prefix, max_deliveries=s.nats_max_deliveries,
                             ack_wait=s.nats_ack_wait_seconds, concurrency=s.workers, max_depth=s.queue_max_depth,
-                            sweep_interval=s.nats_sweep_seconds),
+                            sweep_interval=s.nats_sweep_seconds, reconnect_backoff_max=s.nats_reconnect_max_seconds),
             consume=consume,
             on_dead=lambda stage, item_id, message: self.items.give_up(item_id, message),
             recover=lambda stage: self.items.pending_ids(older_than=grace, limit=10_000),
@@ -162,10 +162,32 @@ class Engine:
     def queue_status(self) -> dict[str, Any]:
         """Backend, depth and whether workers lag (``degraded`` health, still serving), for /healthz and /metrics."""
         if self.queue is None:
-            return {"backend": "none", "depth": 0, "lagging": False}
+            return {"backend": "none", "connected": True, "depth": 0, "lagging": False}
         status = self.queue.status()
         status["lagging"] = status.get("depth", 0) > self.settings.queue_degraded_depth
+        status["degraded_depth"] = self.settings.queue_degraded_depth
         return status
+
+    def _admit_deferred(self) -> None:
+        """Refuse a deferred upload the queue cannot take: too deep, or the broker away and its backlog full.
+
+        While the broker is unreachable, deferred uploads wait in the store as ``pending`` (uploads in
+        ``item_uploads``) and a worker queues them once it is back; ``queue_offline_max_pending`` bounds
+        that backlog so an outage cannot fill the database.
+        """
+        assert self.queue is not None
+        if not self.queue.connected:
+            waiting = self.items.pending_count()
+            limit = self.settings.queue_offline_max_pending
+            if waiting >= limit:
+                reason = self.queue.status().get("error", "not connected")
+                raise QueueUnavailable(
+                    f"the work queue is unreachable ({reason}) and {waiting:,} uploads already wait for it "
+                    f"(limit {limit:,}); retry later", detail={"retry_after_seconds": 30, "pending": waiting})
+            return
+        if self.queue.depth() >= self.settings.queue_max_depth:
+            raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
+                            detail={"retry_after_seconds": 30})
 
     def start_webhook_delivery(self) -> None:
         """Deliver webhook events from the outbox in the background, including any left by a restart."""
@@ -260,10 +282,8 @@ class Engine:
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
                submitted_by: str | None = None) -> Item:
-        if (self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type)
-                and self.queue.depth() >= self.settings.queue_max_depth):
-            raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
-                            detail={"retry_after_seconds": 30})
+        if self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type):
+            self._admit_deferred()
         with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
             return self.items.submit(content, content_id=content_id, account_id=account_id,
                                      submitted_by=submitted_by)
