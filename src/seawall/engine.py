@@ -79,6 +79,8 @@ class Engine:
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        #: The background refresh asks for a snapshot once an index has this many unsaved changes.
+        self.snapshot_after_changes = SNAPSHOT_AFTER_CHANGES
         loaded = self.indexes.load_snapshots(self.db)
         if loaded:
             log.info("index snapshots loaded: %s", loaded)
@@ -108,7 +110,8 @@ class Engine:
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
-                    self.indexes.save_snapshots(min_changes=SNAPSHOT_AFTER_CHANGES)
+                    # saved by the snapshot thread: neither this loop nor any lookup waits for it
+                    self.indexes.request_snapshots(min_changes=self.snapshot_after_changes)
                 except Exception:
                     log.exception("index refresh failed; retrying")
 
@@ -214,6 +217,7 @@ class Engine:
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(timeout=30)
+        self.indexes.close_snapshots(timeout=300)
         try:
             self.indexes.save_snapshots(min_changes=1)
         except Exception:
