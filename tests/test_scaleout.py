@@ -75,13 +75,16 @@ def _nats_pid() -> int | None:
 def _nats_ready() -> bool:
     if not _reachable(4222):
         return False
+    q = NatsQueue(NatsQueueConfig(url=NATS_URL, prefix="swtest_probe", request_timeout=2), consume=False)
     try:
-        q = NatsQueue(NatsQueueConfig(url=NATS_URL, prefix="swtest_probe", request_timeout=2), consume=False)
+        if not q.wait_ready(2):  # a node starts degraded rather than failing: ask whether it got through
+            return False
+        q.delete_streams()
+        return True
     except Exception:
         return False
-    q.delete_streams()
-    q.close()
-    return True
+    finally:
+        q.close()
 
 
 def stop_nats() -> None:

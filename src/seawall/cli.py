@@ -112,11 +112,15 @@ def user_create(username: str,
 
 
 @app.command()
-def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (default SEAWALL_WORKERS)")] = 0) -> None:
-    """Run background stages from the NATS queue (video hashing and matching, webhook delivery); no HTTP.
+def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (default SEAWALL_WORKERS)")] = 0,
+           health_port: Annotated[int, typer.Option(help="Serve /healthz and /metrics on this port (0: none)",
+                                                    min=0, max=65535)] = 0,
+           health_host: Annotated[str, typer.Option(help="Address for --health-port")] = "127.0.0.1") -> None:
+    """Run background stages from the NATS queue (video hashing and matching, webhook delivery); no API.
 
     Run as many as the load needs, on any machine that reaches the database and NATS; stop with SIGTERM
     (running jobs finish and are acknowledged; a killed worker's jobs go to another after the ack wait).
+    If NATS is unreachable the worker starts anyway, degraded, and connects when it can.
     """
     import logging
     import signal
@@ -134,15 +138,28 @@ def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (defa
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from seawall.queue.nats import redact_url
+
     engine = _run(lambda: Engine(settings))
+    server = None
     try:
         engine.start_background_refresh()
         _run(lambda: engine.start_workers(consume=True))
         engine.start_webhook_delivery()
-        err.print(f"worker: {settings.workers} job(s) at a time from {settings.nats_url} "
-                  f"(prefix {settings.nats_prefix})", highlight=False)
+        if health_port:
+            from seawall.healthserver import HealthServer
+
+            server = HealthServer(engine, health_host, health_port)
+            server.start()
+        assert engine.queue is not None
+        state = "" if engine.queue.connected else (
+            f"; NATS unreachable ({engine.queue.status().get('error')}), degraded, retrying in the background")
+        err.print(f"worker: {settings.workers} job(s) at a time from {redact_url(settings.nats_url or '')} "
+                  f"(prefix {settings.nats_prefix}){state}", highlight=False)
         stop.wait()
     finally:
+        if server is not None:
+            server.close()
         engine.close()
 
 

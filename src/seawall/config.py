@@ -104,8 +104,17 @@ class Settings(BaseSettings):
         default=10, gt=0, le=3600,
         description="How often workers re-queue pending items that never reached the queue (broker was down).",
     )
+    nats_reconnect_max_seconds: float = Field(
+        default=5, gt=0, le=300,
+        description="Longest wait between tries while NATS is unreachable at start (0.5 s, doubling up to this).",
+    )
     queue_max_depth: int = Field(
         default=100_000, ge=1, description="Deferred uploads are refused (503 queue_full) beyond this many jobs.",
+    )
+    queue_offline_max_pending: int = Field(
+        default=1_000, ge=0,
+        description="While NATS is unreachable, deferred uploads wait in the store as pending up to this many "
+                    "items (all nodes together); beyond, they are refused with 503 queue_unavailable.",
     )
     queue_degraded_depth: int = Field(
         default=1_000, ge=1, description="/healthz reports 'degraded' while more jobs than this wait.",

@@ -23,7 +23,7 @@ from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
 from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match, Verdict
-from seawall.errors import InvalidInput, QueueFull
+from seawall.errors import InvalidInput, QueueFull, QueueUnavailable
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
@@ -97,6 +97,8 @@ class Engine:
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        #: The background refresh asks for a snapshot once an index has this many unsaved changes.
+        self.snapshot_after_changes = SNAPSHOT_AFTER_CHANGES
         loaded = self.indexes.load_snapshots(self.db)
         if loaded:
             log.info("index snapshots loaded: %s", loaded)
@@ -126,7 +128,8 @@ class Engine:
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
-                    self.indexes.save_snapshots(min_changes=SNAPSHOT_AFTER_CHANGES)
+                    # saved by the snapshot thread: neither this loop nor any lookup waits for it
+                    self.indexes.request_snapshots(min_changes=self.snapshot_after_changes)
                 except Exception:
                     log.exception("index refresh failed; retrying")
 
@@ -164,7 +167,7 @@ class Engine:
         return NatsQueue(
             NatsQueueConfig(url=s.nats_url, prefix=s.nats_prefix, max_deliveries=s.nats_max_deliveries,
                             ack_wait=s.nats_ack_wait_seconds, concurrency=s.workers, max_depth=s.queue_max_depth,
-                            sweep_interval=s.nats_sweep_seconds),
+                            sweep_interval=s.nats_sweep_seconds, reconnect_backoff_max=s.nats_reconnect_max_seconds),
             consume=consume,
             on_dead=lambda stage, item_id, message: self.items.give_up(item_id, message),
             recover=lambda stage: self.items.pending_ids(older_than=grace, limit=10_000),
@@ -182,10 +185,32 @@ class Engine:
     def queue_status(self) -> dict[str, Any]:
         """Backend, depth and whether workers lag (``degraded`` health, still serving), for /healthz and /metrics."""
         if self.queue is None:
-            return {"backend": "none", "depth": 0, "lagging": False}
+            return {"backend": "none", "connected": True, "depth": 0, "lagging": False}
         status = self.queue.status()
         status["lagging"] = status.get("depth", 0) > self.settings.queue_degraded_depth
+        status["degraded_depth"] = self.settings.queue_degraded_depth
         return status
+
+    def _admit_deferred(self) -> None:
+        """Refuse a deferred upload the queue cannot take: too deep, or the broker away and its backlog full.
+
+        While the broker is unreachable, deferred uploads wait in the store as ``pending`` (uploads in
+        ``item_uploads``) and a worker queues them once it is back; ``queue_offline_max_pending`` bounds
+        that backlog so an outage cannot fill the database.
+        """
+        assert self.queue is not None
+        if not self.queue.connected:
+            waiting = self.items.pending_count()
+            limit = self.settings.queue_offline_max_pending
+            if waiting >= limit:
+                reason = self.queue.status().get("error", "not connected")
+                raise QueueUnavailable(
+                    f"the work queue is unreachable ({reason}) and {waiting:,} uploads already wait for it "
+                    f"(limit {limit:,}); retry later", detail={"retry_after_seconds": 30, "pending": waiting})
+            return
+        if self.queue.depth() >= self.settings.queue_max_depth:
+            raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
+                            detail={"retry_after_seconds": 30})
 
     def start_webhook_delivery(self) -> None:
         """Deliver webhook events from the outbox in the background, including any left by a restart."""
@@ -216,6 +241,7 @@ class Engine:
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(timeout=30)
+        self.indexes.close_snapshots(timeout=300)
         try:
             self.indexes.save_snapshots(min_changes=1)
         except Exception:
@@ -289,10 +315,8 @@ class Engine:
     def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
                submitted_by: str | None = None, keep: bool = False, context: dict[str, Any] | None = None,
                once: bool = False) -> Item:
-        if (self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type)
-                and self.queue.depth() >= self.settings.queue_max_depth):
-            raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
-                            detail={"retry_after_seconds": 30})
+        if self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type):
+            self._admit_deferred()
         with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
             item = self.items.submit(content, content_id=content_id, account_id=account_id,
                                      submitted_by=submitted_by, keep=keep, context=context, once=once)

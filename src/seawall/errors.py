@@ -83,3 +83,14 @@ class QueueFull(SeawallError):
 
     status = 503
     code = "queue_full"
+
+
+class QueueUnavailable(SeawallError):
+    """The work queue's broker cannot be reached (and, for uploads, the offline backlog is full).
+
+    Images and text are still decided in the request; only work that must go through the queue is
+    refused, with a ``Retry-After`` where a retry makes sense.
+    """
+
+    status = 503
+    code = "queue_unavailable"

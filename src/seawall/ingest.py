@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -217,6 +217,11 @@ class ItemService:
             q = q.limit(limit)
         with self.db.session() as s:
             return list(s.scalars(q))
+
+    def pending_count(self) -> int:
+        """Items waiting for their background stage, in the whole store."""
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.status == "pending")) or 0)
 
     def _load_upload(self, s: Session, item_id: str) -> bytes | None:
         if self.spool_in_store:

@@ -9,6 +9,7 @@ from prometheus_client.registry import Collector
 
 from seawall.domain.models import Item
 from seawall.engine import Engine
+from seawall.health import DEGRADED_REASONS, degraded_reasons
 
 
 class _IndexCollector(Collector):
@@ -41,6 +42,30 @@ class _IndexCollector(Collector):
         for state, value in self.engine.upload_watch.stats().items():
             screening.add_metric([state], float(value))
         yield screening
+        connected = GaugeMetricFamily("seawall_queue_connected", "1 while jobs can be queued (broker reachable)")
+        connected.add_metric([], 0.0 if queue.get("connected") is False else 1.0)
+        yield connected
+        lag = GaugeMetricFamily("seawall_queue_consumer_lag",
+                                "Jobs in the stream not yet handed to any worker, per stage (JetStream num_pending)",
+                                labels=["stage"])
+        in_flight = GaugeMetricFamily("seawall_queue_in_flight",
+                                      "Jobs handed to a worker and not yet acknowledged, per stage", labels=["stage"])
+        redelivered = GaugeMetricFamily("seawall_queue_redelivered",
+                                        "Jobs delivered more than once and not yet acknowledged, per stage",
+                                        labels=["stage"])
+        for stage, figures in sorted(queue.get("stages", {}).items()):
+            lag.add_metric([stage], float(figures.get("waiting", 0)))
+            in_flight.add_metric([stage], float(figures.get("in_flight", 0)))
+            redelivered.add_metric([stage], float(figures.get("redelivered", 0)))
+        yield lag
+        yield in_flight
+        yield redelivered
+        reasons = {r["code"] for r in degraded_reasons(queue)}
+        degraded = GaugeMetricFamily("seawall_degraded", "1 while the node is degraded for this reason (see /healthz)",
+                                     labels=["reason"])
+        for code in DEGRADED_REASONS:
+            degraded.add_metric([code], 1.0 if code in reasons else 0.0)
+        yield degraded
 
 
 class Metrics:

@@ -17,11 +17,18 @@ matchable one refresh after its commit; SQLite serialises writers, so its ids co
 Indexes that support snapshots are saved to ``<snapshot_dir>/<signal_type>-<cursor>.snap``; at start-up
 the newest one is loaded and only entries after its cursor are read from the store. A snapshot that
 fails its checks is deleted and the index is rebuilt from the store — it is never trusted blindly.
+
+Saving a large index (hundreds of MB of checksummed arrays, then fsync) takes seconds, so while serving
+it happens on one dedicated low-priority thread (:meth:`IndexSet.request_snapshots`): lookups and
+refreshes never wait for it, and it never runs twice at once. Searches read a published view of the
+index without locks; a save only holds the index's update lock while it copies the small mutable parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -58,6 +65,13 @@ class IndexSet:
         #: Oldest transaction still running at the previous refresh (PostgreSQL); None before the first.
         self._horizon: int | None = None
         self._late_feed = True
+        # the snapshot thread: one at most, started on the first request
+        self._snap_cond = threading.Condition()
+        self._snap_wanted: int | None = None
+        self._snap_running = False
+        self._snap_closed = False
+        self._snap_thread: threading.Thread | None = None
+        self._snap_saved = 0
 
     def cursor(self, signal_type: str) -> int:
         """Id of the newest entry of this type loaded by ``refresh`` or a snapshot."""
@@ -239,3 +253,75 @@ class IndexSet:
                         old.unlink(missing_ok=True)
                 written.append(path)
         return written
+
+    # --- snapshots in the background -------------------------------------------------------------
+    def _snapshot_due(self, min_changes: int) -> bool:
+        return any(isinstance(ix, SnapshotIndex) and self._unsaved.get(t, 0) >= min_changes
+                   for t, ix in list(self._indexes.items()))
+
+    def request_snapshots(self, *, min_changes: int) -> bool:
+        """Have the snapshot thread save indexes with at least ``min_changes`` unsaved changes; returns at once.
+
+        True if a save was asked for. A request made while a save runs is remembered and served after
+        it, so saves never overlap and never pile up.
+        """
+        if self._snapshot_dir is None or not self._snapshot_due(min_changes):
+            return False
+        with self._snap_cond:
+            if self._snap_closed:
+                return False
+            self._snap_wanted = min_changes if self._snap_wanted is None else min(self._snap_wanted, min_changes)
+            if self._snap_thread is None:
+                self._snap_thread = threading.Thread(target=self._snapshot_loop, name="seawall-index-snapshot",
+                                                     daemon=True)
+                self._snap_thread.start()
+            self._snap_cond.notify_all()
+        return True
+
+    def _snapshot_loop(self) -> None:
+        _lower_thread_priority()
+        while True:
+            with self._snap_cond:
+                while self._snap_wanted is None and not self._snap_closed:
+                    self._snap_cond.wait()
+                if self._snap_wanted is None:
+                    return
+                wanted, self._snap_wanted = self._snap_wanted, None
+                self._snap_running = True
+            try:
+                written = self.save_snapshots(min_changes=wanted)
+                if written:
+                    log.info("index snapshots saved: %s", ", ".join(p.name for p in written))
+            except Exception:
+                log.exception("saving index snapshots failed; the next request tries again")
+            finally:
+                with self._snap_cond:
+                    self._snap_running = False
+                    self._snap_saved += 1
+                    self._snap_cond.notify_all()
+
+    @property
+    def snapshot_saving(self) -> bool:
+        """Whether the snapshot thread is saving (or about to); for tests and health pages."""
+        with self._snap_cond:
+            return self._snap_running or self._snap_wanted is not None
+
+    def wait_for_snapshots(self, timeout: float | None = None) -> bool:
+        """Block until no background save is running or asked for; False on timeout."""
+        with self._snap_cond:
+            return self._snap_cond.wait_for(lambda: self._snap_wanted is None and not self._snap_running, timeout)
+
+    def close_snapshots(self, timeout: float | None = None) -> None:
+        """Finish what was asked for and stop the snapshot thread (before a final synchronous save)."""
+        with self._snap_cond:
+            self._snap_closed = True
+            self._snap_cond.notify_all()
+            thread = self._snap_thread
+        if thread is not None:
+            thread.join(timeout)
+
+
+def _lower_thread_priority() -> None:
+    """Let request threads win the CPU over a save: on Linux a nice value applies to one thread."""
+    with contextlib.suppress(AttributeError, OSError):  # elsewhere the save still runs off the request path
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)

@@ -21,6 +21,10 @@ class WorkQueue(Protocol):
     def depth(self) -> int:
         """Jobs waiting or running, for /metrics and /healthz."""
 
+    @property
+    def connected(self) -> bool:
+        """Whether jobs can be queued now (False while a broker is unreachable)."""
+
     def status(self) -> dict[str, Any]:
         """Backend name, depth and connection state, for /healthz."""
 

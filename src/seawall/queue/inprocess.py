@@ -51,8 +51,13 @@ class InProcessQueue:
         with self._lock:
             return len(self._inflight)
 
+    @property
+    def connected(self) -> bool:
+        """Always: there is no broker to lose."""
+        return True
+
     def status(self) -> dict[str, Any]:
-        return {"backend": "in-process", "depth": self.depth(), "consuming": True}
+        return {"backend": "in-process", "connected": True, "depth": self.depth(), "consuming": True}
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """None: a failing job marks its item failed, and a crash leaves it pending for the next start."""

@@ -27,6 +27,14 @@ fetcher only asks for a job when it has a free thread) and ``max_ack_pending`` j
 Jobs that never reached the stream (the broker was down when an item was stored as pending) are not
 lost: the item is in the store, and a consuming node re-queues pending items that are older than
 ``sweep_grace`` whenever its consumer has nothing waiting and nothing in flight.
+
+A node never refuses to start because the broker is away: the first connection is tried once at
+construction (so a healthy broker is in use before the node serves), and if that fails a background
+task keeps trying with a growing delay (0.5 s doubling up to ``reconnect_backoff_max``). Until then the
+queue reports ``state: "connecting"`` and the last error in :meth:`status`, ``submit`` fails fast with
+:class:`QueueUnavailable`, and consumers and sweeps start as soon as the streams could be set up. Once
+connected, the NATS client itself reconnects forever after any later outage, and every reconnect
+re-creates missing streams and consumers (a broker restarted with an empty store).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -46,16 +55,20 @@ from typing import Any, TypeVar
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.errors import NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
+from seawall.errors import QueueUnavailable
 from seawall.queue.base import Handler
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+__all__ = ["NatsQueue", "NatsQueueConfig", "QueueUnavailable", "redact_url"]
 
 #: Called with (stage, item id, reason) when a job is dead-lettered; must be idempotent.
 DeadHandler = Callable[[str, str, str], None]
@@ -66,10 +79,6 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 DEAD_LETTER_MAX_AGE_SECONDS = 30 * 24 * 3600.0
 DEAD_LETTER_MAX_MSGS = 100_000
 _DEPTH_CACHE_SECONDS = 1.0
-
-
-class QueueUnavailable(RuntimeError):
-    """The broker did not answer in time."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class NatsQueueConfig:
     sweep_interval: float = 10.0
     sweep_grace: float = 5.0
     request_timeout: float = 5.0
+    reconnect_backoff_max: float = 5.0
 
 
 class NatsQueue:
@@ -110,11 +120,17 @@ class NatsQueue:
         self._thread.start()
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
-        try:
-            self._call(self._connect(), timeout=config.request_timeout * 3)
-        except BaseException:
-            self._stop_loop()
-            raise
+        self._consuming: set[str] = set()
+        #: Set once streams and consumers exist; cleared never (later outages are the client's reconnects).
+        self._ready = threading.Event()
+        self._first_attempt = threading.Event()
+        self._error: str | None = None
+        self._client_error: str | None = None
+        self._attempts = 0
+        self._stats_cache: tuple[float, dict[str, Any]] = (0.0, {})
+        self._connector = asyncio.run_coroutine_threadsafe(self._connect_forever(), self._loop)
+        # a reachable broker answers within connect_timeout: serve with it; an absent one is retried behind
+        self._first_attempt.wait(config.request_timeout * 3)
 
     # --- bridge between the synchronous callers and the loop ----------------------------------------
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -130,6 +146,37 @@ class NatsQueue:
         self._thread.join(timeout=10)
 
     # --- set-up --------------------------------------------------------------------------------
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until streams and consumers are set up; False if the broker was not reached in time."""
+        return self._ready.wait(timeout)
+
+    async def _connect_forever(self) -> None:
+        """Try to connect and set up until it works, waiting longer after each failure."""
+        delay = 0.5
+        while not self._stopping:
+            self._attempts += 1
+            self._client_error = None
+            try:
+                await self._connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # "no servers available" says less than the refusal or timeout the client reported first
+                self._error = (self._client_error if isinstance(exc, NoServersError) and self._client_error
+                               else _describe(exc))
+                log.warning("NATS at %s is unavailable (%s); degraded, retrying in %.1f s",
+                            redact_url(self.config.url), self._error, delay)
+                self._first_attempt.set()
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.config.reconnect_backoff_max)
+                continue
+            self._error = None
+            self._first_attempt.set()
+            if self._attempts > 1:
+                log.info("NATS at %s reached after %d attempts; queue in service", redact_url(self.config.url),
+                         self._attempts)
+            return
+
     async def _connect(self) -> None:
         async def disconnected() -> None:
             if not self._stopping:
@@ -137,16 +184,48 @@ class NatsQueue:
 
         async def reconnected() -> None:
             log.info("NATS connection re-established")
+            self._error = None
+            asyncio.get_running_loop().create_task(self._re_ensure())
 
         async def error(exc: Exception) -> None:  # one line, not the client's traceback per reconnect attempt
-            if not self._stopping:
-                log.warning("NATS: %s: %s", type(exc).__name__, exc)
+            if self._stopping:
+                return
+            self._client_error = self._error = _describe(exc)
+            if self._ready.is_set():
+                log.warning("NATS: %s", self._error)
 
-        self._nc = await nats.connect(self.config.url, name=f"seawall-{self.config.prefix}",
-                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                      disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error,
-                                      connect_timeout=self.config.request_timeout)
-        self._js = self._nc.jetstream(timeout=self.config.request_timeout)
+        # Two quick tries per call (the client's smallest bounded setting); the back-off between calls is
+        # ours. Once connected, the client reconnects forever.
+        nc = await nats.connect(self.config.url, name=f"seawall-{self.config.prefix}",
+                                max_reconnect_attempts=1, reconnect_time_wait=0.5,
+                                disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error,
+                                connect_timeout=self.config.request_timeout)
+        try:
+            nc.options["max_reconnect_attempts"] = -1
+            self._nc = nc
+            self._js = nc.jetstream(timeout=self.config.request_timeout)
+            await self._ensure_streams()
+            while set(self._handlers) - self._consuming:  # stages registered while this ran are set up too
+                for stage in sorted(set(self._handlers) - self._consuming):
+                    await self._set_up_stage(stage)
+        except BaseException:
+            self._nc = self._js = None
+            self._consuming.clear()
+            with contextlib.suppress(Exception):
+                await nc.close()
+            raise
+        self._ready.set()  # no await between the last stage check and this: register() sees one or the other
+
+    async def _re_ensure(self) -> None:
+        """After a reconnect: bring back streams and consumers a broker restarted without its store lost."""
+        try:
+            await self._ensure_streams()
+            for stage in list(self._handlers):
+                await self._ensure_consumer(stage)
+        except Exception as exc:
+            log.warning("could not check streams after reconnecting (%s); fetchers will retry", _describe(exc))
+
+    async def _ensure_streams(self) -> None:
         await self._ensure_stream(StreamConfig(
             name=self.work_stream, subjects=[f"{self.config.prefix}.work.*"],
             retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE, max_msgs=self.config.max_depth,
@@ -191,12 +270,21 @@ class NatsQueue:
 
     # --- WorkQueue -------------------------------------------------------------------------------
     def register(self, stage: str, handler: Handler) -> None:
+        """Route ``stage`` jobs to ``handler``; its consumer is set up now, or on connecting if the broker is away."""
         if not stage.replace("_", "").isalnum():
             raise ValueError(f"stage names are letters, digits and underscores: {stage!r}")
+        self._call(self._register(stage, handler))
+
+    async def _register(self, stage: str, handler: Handler) -> None:
         self._handlers[stage] = handler
-        self._call(self._ensure_consumer(stage))
-        if self.consume:
-            self._call(self._start_consuming(stage))
+        if self._ready.is_set() and stage not in self._consuming:
+            await self._set_up_stage(stage)
+
+    async def _set_up_stage(self, stage: str) -> None:
+        await self._ensure_consumer(stage)
+        if self.consume and stage not in self._consuming:
+            await self._start_consuming(stage)
+        self._consuming.add(stage)
 
     def submit(self, stage: str, item_id: str) -> None:
         """Publish one job and wait for JetStream to store it.
@@ -209,44 +297,77 @@ class NatsQueue:
         self._call(self._publish(stage, item_id))
 
     async def _publish(self, stage: str, item_id: str) -> None:
-        assert self._js is not None and self._nc is not None
-        if not self._nc.is_connected:  # fail fast: the item is stored as pending and a sweep queues it later
-            raise QueueUnavailable("not connected to the NATS server")
+        if self._js is None or self._nc is None or not self._nc.is_connected:
+            # fail fast: the item is stored as pending and a sweep queues it later
+            raise QueueUnavailable(f"not connected to the NATS server ({self._error or 'connecting'})")
         await self._js.publish(f"{self.config.prefix}.work.{stage}", item_id.encode(),
                                headers={"Nats-Msg-Id": f"{stage}:{item_id}"})
 
     def depth(self) -> int:
         """Jobs waiting or in flight across every worker (cached for a second; last value if unreachable)."""
-        at, value = self._depth_cache
-        if time.monotonic() - at < _DEPTH_CACHE_SECONDS or not self.connected:  # never stall a health probe
+        return int(self.stats().get("depth", 0))
+
+    def stats(self) -> dict[str, Any]:
+        """Per stage, from JetStream's consumer state: jobs not yet handed to any worker (``waiting``, the
+        consumer lag), handed out and not yet acknowledged (``in_flight``), and redelivered; plus the
+        stream's message count and bytes. Cached for a second; the last known figures while unreachable,
+        so a health probe or a scrape never stalls on the broker."""
+        at, value = self._stats_cache
+        if time.monotonic() - at < _DEPTH_CACHE_SECONDS or not self.connected:
             return value
         try:
-            value = self._call(self._depth(), timeout=2)
+            value = self._call(self._stats(), timeout=2)
         except Exception as exc:  # report the last known value rather than fail a scrape
-            log.debug("queue depth unavailable: %s", exc)
+            log.debug("queue figures unavailable: %s", exc)
             return value
-        self._depth_cache = (time.monotonic(), value)
+        self._stats_cache = (time.monotonic(), value)
         return value
 
-    async def _depth(self) -> int:
+    async def _stats(self) -> dict[str, Any]:
         assert self._js is not None
-        total = 0
-        for stage in self._handlers:
+        stages: dict[str, dict[str, int]] = {}
+        for stage in list(self._handlers):
             info = await self._js.consumer_info(self.work_stream, self._durable(stage))
-            total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-        return total
+            stages[stage] = {"waiting": int(info.num_pending or 0), "in_flight": int(info.num_ack_pending or 0),
+                             "redelivered": int(info.num_redelivered or 0)}
+        stream = await self._js.stream_info(self.work_stream)
+        return {
+            "depth": sum(s["waiting"] + s["in_flight"] for s in stages.values()),
+            "lag": sum(s["waiting"] for s in stages.values()),
+            "stages": stages,
+            "stream_messages": int(stream.state.messages or 0),
+            "stream_bytes": int(stream.state.bytes or 0),
+        }
 
     @property
     def connected(self) -> bool:
-        return self._nc is not None and self._nc.is_connected
+        """Streams set up and the connection up: jobs can be queued now."""
+        return self._ready.is_set() and self._nc is not None and self._nc.is_connected
+
+    @property
+    def state(self) -> str:
+        """``connected``; ``connecting`` before the first successful set-up; ``reconnecting`` after losing it."""
+        if not self._ready.is_set():
+            return "connecting"
+        return "connected" if self.connected else "reconnecting"
 
     def status(self) -> dict[str, Any]:
-        """What /healthz says about the queue."""
-        return {"backend": "nats", "connected": self.connected, "depth": self.depth(),
-                "consuming": self.consume, "stream": self.work_stream}
+        """What /healthz says about the queue: state, the last broker error while not connected, depth, lag."""
+        stats = self.stats()
+        out: dict[str, Any] = {"backend": "nats", "connected": self.connected, "state": self.state,
+                               "depth": int(stats.get("depth", 0)), "lag": int(stats.get("lag", 0)),
+                               "consuming": self.consume, "stream": self.work_stream,
+                               "stages": stats.get("stages", {}), "max_depth": self.config.max_depth,
+                               "max_in_flight": self.config.max_ack_pending}
+        if not self.connected:
+            out["error"] = self._error or "not connected"
+            out["connect_attempts"] = self._attempts
+        return out
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest dead-lettered jobs, newest first."""
+        """The newest dead-lettered jobs, newest first; :class:`QueueUnavailable` while the broker is away."""
+        if not self.connected:
+            raise QueueUnavailable(f"not connected to the NATS server ({self._error or 'connecting'})")
         return self._call(self._dead_letters(limit))
 
     async def _dead_letters(self, limit: int) -> list[dict[str, Any]]:
@@ -275,6 +396,7 @@ class NatsQueue:
         if self._stopping:
             return
         self._stopping = True
+        self._connector.cancel()
         try:
             self._call(self._shutdown(), timeout=self.config.ack_wait + 30)
         except Exception:
@@ -301,7 +423,8 @@ class NatsQueue:
     def delete_streams(self) -> None:
         """Remove this prefix's streams (and so its consumers): for tests and decommissioning."""
         async def delete() -> None:
-            assert self._js is not None
+            if self._js is None:
+                raise QueueUnavailable(f"not connected to the NATS server ({self._error or 'connecting'})")
             for name in (self.work_stream, self.dead_stream):
                 with contextlib.suppress(NotFoundError):
                     await self._js.delete_stream(name)
@@ -330,7 +453,9 @@ class NatsQueue:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("fetching %s jobs failed (%s); retrying", stage, exc)
+                if not self._stopping:
+                    log.warning("fetching %s jobs failed (%s); retrying", stage, _describe(exc))
+                sub = None  # bind again: the consumer may have been re-created after a broker restart
                 await asyncio.sleep(0.5)
                 continue
             for msg in msgs:
@@ -416,3 +541,20 @@ class NatsQueue:
             except Exception as exc:
                 log.warning("sweep for lost %s jobs failed (%s); retrying", stage, exc)
             await asyncio.sleep(self.config.sweep_interval)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for logs and /healthz: the error's type and first line (never a traceback or a credential)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+
+
+def redact_url(url: str) -> str:
+    """The broker URL(s) without user names, passwords or tokens, for logs and status."""
+    out = []
+    for part in url.split(","):
+        scheme, sep, rest = part.strip().partition("://")
+        if sep and "@" in rest:
+            rest = rest.rsplit("@", 1)[1]
+        out.append(f"{scheme}{sep}{rest}")
+    return ",".join(out)

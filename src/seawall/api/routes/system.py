@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from seawall import __version__
+from seawall import __version__, health
 from seawall.engine import Engine
 
 router = APIRouter(tags=["system"])
@@ -18,28 +17,12 @@ router = APIRouter(tags=["system"])
 async def healthz(request: Request) -> JSONResponse:
     """``ok`` when the store answers; 503 otherwise, so a load balancer stops sending traffic.
 
-    ``degraded`` (still 200) when background work lags or the queue broker is unreachable: image and
-    text verdicts are still answered in the request, so the node must stay in rotation.
+    ``degraded`` (still 200, with ``reasons``) when background work lags or the queue broker is
+    unreachable: image and text verdicts are still answered in the request, so the node must stay in
+    rotation.
     """
-    engine: Engine = request.app.state.engine
-
-    def probe() -> None:
-        with engine.db.session() as s:
-            s.execute(text("SELECT 1"))
-
-    try:
-        await run_in_threadpool(probe)
-    except Exception as exc:
-        return JSONResponse({"status": "unavailable", "database": f"error: {type(exc).__name__}"}, status_code=503)
-    queue = await run_in_threadpool(engine.queue_status)
-    degraded = queue.get("lagging") or queue.get("connected") is False
-    return JSONResponse({
-        "status": "degraded" if degraded else "ok",
-        "queue": queue,
-        "version": __version__,
-        "database": engine.db.dialect,
-        "index": engine.indexes.sizes(),
-    })
+    status, body = await run_in_threadpool(health.report, request.app.state.engine)
+    return JSONResponse(body, status_code=status)
 
 
 @router.get("/metrics", include_in_schema=False)
