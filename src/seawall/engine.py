@@ -182,6 +182,10 @@ class Engine:
         if self.sender is not None:
             self.sender.wake()
 
+    def events_queued(self) -> None:
+        """Tell the webhook sender that a commit queued deliveries (reviewer decisions, appeals)."""
+        self._events_queued()
+
     def close(self) -> None:
         if self.sender is not None:
             self.sender.close()
@@ -259,14 +263,14 @@ class Engine:
                        ocr=OcrOptions.from_settings(self.settings))
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
-               submitted_by: str | None = None) -> Item:
+               submitted_by: str | None = None, reach: int | None = None) -> Item:
         if (self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type)
                 and self.queue.depth() >= self.settings.queue_max_depth):
             raise QueueFull(f"{self.queue.depth():,} uploads are waiting for background processing; retry later",
                             detail={"retry_after_seconds": 30})
         with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
             return self.items.submit(content, content_id=content_id, account_id=account_id,
-                                     submitted_by=submitted_by)
+                                     submitted_by=submitted_by, reach=reach)
 
     def lookup(self, signal_type: str, value: str) -> list[Match]:
         """Matches for one signal value computed elsewhere (a platform's own hasher, a partner's list)."""

@@ -49,6 +49,10 @@ def compute_signals(registry: Registry, content: Content, *, for_query: bool) ->
     return out
 
 
+#: Views/followers beyond this are not a real platform's numbers.
+MAX_REACH = 10**12
+
+
 def _check_id(value: str | None, field: str, *, required: bool) -> str | None:
     if value is None or value == "":
         if required:
@@ -81,8 +85,10 @@ class ItemService:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None,
-               submitted_by: str | None) -> Item:
+               submitted_by: str | None, reach: int | None = None) -> Item:
         cid = _check_id(content_id, "content_id", required=True)
+        if reach is not None and (isinstance(reach, bool) or not 0 <= reach <= MAX_REACH):
+            raise InvalidInput(f"reach: a whole number from 0 to {MAX_REACH}", code="invalid_field")
         aid = _check_id(account_id, "account_id", required=False)
         assert cid is not None
         if content.content_type not in CONTENT_TYPES:
@@ -99,6 +105,7 @@ class ItemService:
             verdict=Verdict("allow"),
             size_bytes=len(content.raw_bytes),
             submitted_by=submitted_by,
+            reach=reach,
         )
         if self.is_deferred(content.content_type) and self.enqueue is not None:
             for sig in self.registry.signal_types.values():
@@ -231,7 +238,7 @@ class ItemService:
                 "signals": [sig.to_dict() for sig in item.signals],
                 "verdict": item.verdict.verdict if complete else None,
                 "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
-                "status": item.status, "error": None,
+                "status": item.status, "error": None, "reach": item.reach,
             }])
             if upload is not None:
                 s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])
@@ -283,4 +290,5 @@ class ItemService:
             status=row.status,
             error=row.error,
             language=language_from_reasons(row.reasons),
+            reach=row.reach,
         )

@@ -20,6 +20,7 @@ class ItemText(BaseModel):
     account_id: str | None = Field(default=None, max_length=300, description="Uploader's pseudonymous id")
     text: str = Field(max_length=1_000_000)
     content_type: Literal["text"] = "text"
+    reach: int | None = Field(default=None, ge=0, le=10**12, description="Views or followers, if known")
 
 
 class SignalOut(BaseModel):

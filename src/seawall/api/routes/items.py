@@ -61,6 +61,8 @@ def _content_type_for(declared: str | None, mime: str | None, data: bytes) -> st
                             "content_id": {"type": "string"},
                             "account_id": {"type": "string"},
                             "content_type": {"type": "string", "enum": list(CONTENT_TYPES)},
+                            "reach": {"type": "integer", "minimum": 0,
+                                      "description": "Views or followers, if known (raises review priority)"},
                         },
                     }
                 },
@@ -83,7 +85,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         try:
             upload = form.get("file")
             text = form.get("text")
-            fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type")}
+            fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type", "reach")}
             if upload is not None and not isinstance(upload, UploadFile):
                 raise InvalidInput("file: must be a file part", code="invalid_field")
             if text is not None and not isinstance(text, str):
@@ -104,6 +106,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         finally:
             await form.close()
         content_id, account_id = fields["content_id"], fields["account_id"]
+        reach = _reach(fields["reach"])  # type: ignore[arg-type]
     elif ctype.startswith("application/json"):
         try:
             payload = ItemText.model_validate_json(await request.body())
@@ -111,18 +114,27 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
             raise InvalidInput(_first_error(exc), code="invalid_request") from None
         content = engine.content("text", text=payload.text)
         content_id, account_id = payload.content_id, payload.account_id
+        reach = payload.reach
     else:
         raise UnsupportedMedia(
             "send multipart/form-data (a file) or application/json (text)", code="unsupported_media_type"
         )
     item = await run_in_threadpool(
         engine.submit, content, content_id=content_id or "", account_id=account_id,  # type: ignore[arg-type]
-        submitted_by=principal.key_id,
+        submitted_by=principal.key_id, reach=reach,
     )
     if item.status == "pending":
         return JSONResponse(item.to_dict(), status_code=202, headers={"Location": f"/v1/items/{item.id}"})
     request.app.state.metrics.observe_item(item, time.perf_counter() - started)
     return JSONResponse(item.to_dict())
+
+
+def _reach(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise InvalidInput("reach: a whole number of views or followers", code="invalid_field")
+    return int(value)
 
 
 def _first_error(exc: ValueError) -> str:
