@@ -126,6 +126,8 @@ def test_upheld_appeal_reverses_the_decision(client: TestClient, engine: Engine,
     assert "own news report" in page and '<strong id="contested-by">senior</strong>' in page
     r = client.post(f"/console/cases/{case_id}/appeal", data={"csrf_token": csrf, "outcome": "upheld"})
     assert r.status_code == 403 and "different reviewer" in r.text
+    r = client.post(f"/console/cases/{case_id}/take", data={"csrf_token": csrf})
+    assert r.status_code == 403 and "different reviewer" in r.text
     csrf = sign_in(client, "reviewer")
     r = client.post(f"/console/cases/{case_id}/appeal", data={"csrf_token": csrf, "outcome": "upheld"})
     assert r.status_code == 403

@@ -31,6 +31,7 @@ from seawall.review.priority import Score, score
 from seawall.review.thumbs import thumbnail
 from seawall.review.users import ConsoleUser, aware
 from seawall.store.tables import (
+    AppealRow,
     BankEntryMediaRow,
     CaseDecisionRow,
     CaseMediaRow,
@@ -187,6 +188,9 @@ class ReviewService:
         """Assign an open case to oneself, so two reviewers never work the same case."""
         with self.db.session() as s:
             row = _lock_open_case(s, case_id, user)
+            if row.kind == "appeal" and _decided_by(s, row) == user.id:
+                raise Forbidden("you made the decision under appeal; a different reviewer must take the appeal",
+                                code="same_reviewer")
             row.assignee_id = user.id
             row.status = "assigned"
             record(s, user.username, "case.take", "case", case_id)
@@ -332,6 +336,12 @@ def _verdict_after(outcome: str, actions: list[Action], current: str) -> str:
     if "label" in kinds:
         return "label"
     return current
+
+
+def _decided_by(s: Session, row: CaseRow) -> int | None:
+    """The console user whose decision an appeal case contests (None for an automated decision)."""
+    return s.scalar(select(CaseDecisionRow.user_id).join(AppealRow, AppealRow.case_decision_id == CaseDecisionRow.id)
+                    .where(AppealRow.id == row.appeal_id))
 
 
 def _lock_open_case(s: Session, case_id: int, user: ConsoleUser) -> CaseRow:
