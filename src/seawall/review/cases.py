@@ -1,8 +1,9 @@
 """Cases: items held for people, their queue order and SLA clock, safe viewing, and decisions that teach banks.
 
 A case is opened inside the transaction that stores the item's automated decision (by the ``queue``
-and ``escalate`` actions), so an item held for review always has its case. One case per item: a
-second reason for the same item raises the priority of the existing case rather than queueing twice.
+and ``escalate`` actions), so an item held for review always has its case. One open case per item
+(appeals aside): a second reason or a user report for the same item raises the priority of the
+existing case rather than queueing twice.
 
 Priority is ``tier × 10 + severity``: the tier comes from the action (low … urgent), the severity
 from the matched labels' taxonomy, so a glorification match outranks a logo at the same tier. The
