@@ -58,7 +58,7 @@ def test_reports_of_one_item_share_a_case_and_raise_its_priority(client: TestCli
     once = _allowed_item(client, keys["submitter"], "p-once")
     many = _allowed_item(client, keys["submitter"], "p-many")
     h = auth(keys["submitter"])
-    r = client.post("/v1/reports", json={"item_id": once, "category": "glorification"}, headers=h)
+    r = client.post("/v1/reports", json={"item_id": once, "category": "recruitment"}, headers=h)
     assert r.status_code == 201 and r.json()["report_count"] == 1
     case_ids = set()
     for n, ref in enumerate(({"item_id": many}, {"content_id": "p-many"}, {"content_id": "p-many"})):
@@ -75,6 +75,11 @@ def test_reports_of_one_item_share_a_case_and_raise_its_priority(client: TestCli
     with engine.db.session() as s:
         assert s.scalar(select(func.count()).select_from(ReportRow)) == 4
     assert events(engine, "report.received") == 4
+    threat = _allowed_item(client, keys["submitter"], "p-threat")
+    r = client.post("/v1/reports", json={"item_id": threat, "category": "imminent-credible-threat"}, headers=h)
+    queue = ReviewService(engine).queue()
+    assert [c.item_id for c in queue] == [many, threat, once]  # a threat outranks a lone report, not a pile
+    assert queue[1].tier == "high" and queue[2].tier == "normal"
 
 
 def test_a_report_joins_the_open_review_case(client: TestClient, engine: Engine, users: ConsoleUsers,

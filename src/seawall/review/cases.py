@@ -62,14 +62,14 @@ def tier_of(priority: int) -> str:
 
 
 def open_case(s: Session, item: Item, *, source: str, reason: str, tier: str, media: bytes | None,
-              kind: str = "review") -> int:
+              kind: str = "review", labels: tuple[str, ...] = ()) -> int:
     """Open (or raise the priority of) the case for an item, in the caller's transaction; returns its id.
 
     An item has at most one open review-or-report case: a rule and a user report about the same item
-    end up in one case, so two reviewers never judge it twice.
+    end up in one case, so two reviewers never judge it twice. ``labels`` add to the matches' labels
+    for the severity (a report's category).
     """
-    labels = sorted({lb for m in item.verdict.matches for lb in m.labels})
-    priority = TIERS.index(tier) * 10 + severity(labels)
+    priority = TIERS.index(tier) * 10 + severity([*labels, *(lb for m in item.verdict.matches for lb in m.labels)])
     now = utcnow()
     row = s.scalar(select(CaseRow).where(CaseRow.item_id == item.id, CaseRow.status != "decided",
                                          CaseRow.kind != "appeal").order_by(CaseRow.id).limit(1).with_for_update())

@@ -5,7 +5,7 @@ and with it its place in the queue; see :mod:`seawall.review.priority`), so a hu
 one piece of work, not a hundred. A report names the item by Seawall's item id or by the
 platform's ``content_id`` (the newest item with that id), so the item must have been submitted
 before; categories are the taxonomy's behaviours plus ``other``, so reports speak the labels'
-language.
+language and a reported threat is ranked by that behaviour's severity.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import taxonomy
+from seawall.domain.labels import severity, taxonomy
 from seawall.errors import InvalidInput, NotFound
 from seawall.review.audit import record
 from seawall.review.cases import open_case
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from seawall.engine import Engine
 
 MAX_REPORT_TEXT = 5_000
-#: A report on its own is normal work; the report count then moves it up.
+#: A report on its own is normal work (the report count then moves it up); a report of a behaviour this
+#: severe (an imminent threat, graphic violence) is high-tier work with a 4-hour clock.
 REPORT_TIER = "normal"
+HIGH_TIER_SEVERITY = 5
 
 
 def categories() -> list[str]:
@@ -66,8 +68,10 @@ class ReportService:
         with self.db.session() as s:
             # one writer per item at a time, so two simultaneous first reports cannot open two cases
             s.execute(select(ItemRow.id).where(ItemRow.id == item.id).with_for_update())
-            case_id = open_case(s, item, source="report", reason=f"user report: {category}", tier=REPORT_TIER,
-                                media=_earlier_media(s, item.id), kind="report")
+            tier = "high" if severity([f"behaviour:{category}"]) >= HIGH_TIER_SEVERITY else REPORT_TIER
+            case_id = open_case(s, item, source="report", reason=f"user report: {category}", tier=tier,
+                                media=_earlier_media(s, item.id), kind="report",
+                                labels=(f"behaviour:{category}",))
             case = s.get(CaseRow, case_id, with_for_update=True)
             assert case is not None
             case.report_count += 1
