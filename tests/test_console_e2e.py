@@ -2,6 +2,9 @@
 
 Sign in, see the case's media shielded, reveal it, decide violating into a block bank, then a
 re-encoded copy uploaded through the API is blocked; a reviewer cannot open the audit log.
+Appeals: a senior decides violating (remove + strike), the user appeals through the API, the same
+senior is refused, a second senior upholds it, and the API shows the item restored and the strike
+withdrawn; the dashboard draws its charts; a reviewer cannot reach the admin pages.
 """
 
 from __future__ import annotations
@@ -35,22 +38,121 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     cli(["db", "upgrade"], env)
     _user(env, "sam", "senior")
     _user(env, "rita", "reviewer")
+    _user(env, "bea", "senior")
     with running_server(env) as base:
         yield base, env
+
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"]
+
+
+def _sign_in(browser: sync_api.Browser, base: str, name: str) -> sync_api.Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/queue")
+    return page
+
+
+def test_appeal_flow_and_dashboard_in_chromium(server: tuple[str, dict[str, str]]) -> None:
+    base, env = server
+    key = cli(["apikey", "create", "--role", "admin"], env).strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {key}"}
+    api = httpx.Client(timeout=60)  # a loaded machine can be slow on the first argon2 key check
+    data = encode(textured_image(777), quality=90)
+    assert api.post(f"{base}/v1/banks", json={"name": "watch", "default_action": "review"},
+                      headers=headers).status_code == 201
+    r = api.post(f"{base}/v1/banks/watch/entries", headers=headers, data={"labels": "behaviour:glorification"},
+                   files={"file": ("o.jpg", data, "image/jpeg")})
+    assert r.status_code in (200, 201), r.text
+    up = api.post(f"{base}/v1/items", headers=headers, data={"content_id": "post-9", "account_id": "acct-e2e",
+                                                               "reach": "25000"},
+                    files={"file": ("o.jpg", data, "image/jpeg")})
+    item_id = up.json()["id"]
+    assert up.json()["verdict"] == "review", up.text
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            sam = _sign_in(browser, base, "sam")
+            sam.click("table.queue a")
+            sam.check("input[value='behaviour:glorification']")
+            sam.check("#act-remove")
+            sam.check("#act-strike")
+            sam.click("#decide-violating")
+            sam.wait_for_selector("#actions-done")
+            assert "strike: done" in sam.locator("#actions-done").inner_text()
+            account = api.get(f"{base}/v1/accounts/acct-e2e", headers=headers).json()
+            assert account["active_strikes"] == 1
+            assert api.get(f"{base}/v1/items/{item_id}", headers=headers).json()["verdict"] == "block"
+
+            appeal = api.post(f"{base}/v1/appeals", headers=headers, json={
+                "item_id": item_id, "statement": "This is footage from my own news report."})
+            assert appeal.status_code == 201, appeal.text
+            appeal_id, case_id = appeal.json()["id"], appeal.json()["case_id"]
+
+            sam.goto(f"{base}/console/cases/{case_id}")
+            assert "own news report" in sam.locator("#appeal-statement").inner_text()
+            sam.click("#appeal-uphold")
+            sam.wait_for_selector("p.error")
+            assert "different reviewer" in sam.locator("p.error").inner_text()
+            assert api.get(f"{base}/v1/appeals/{appeal_id}", headers=headers).json()["status"] == "received"
+
+            bea = _sign_in(browser, base, "bea")
+            bea.goto(f"{base}/console/queue?queue=senior")
+            bea.click(f"a[href='/console/cases/{case_id}']")
+            assert bea.locator("#case-kind").inner_text() == "appeal"
+            assert bea.locator("#contested-by").inner_text() == "sam"
+            media = bea.locator("[data-testid=media]")
+            assert "blur" in media.evaluate("e => getComputedStyle(e).filter")
+            bea.screenshot(path=str(SHOTS / "appeal-case.png"), full_page=True)
+            bea.click("#appeal-uphold")
+            bea.wait_for_selector("#decided")
+            assert "reversed" in bea.locator("#decided").inner_text()
+
+            out = api.get(f"{base}/v1/appeals/{appeal_id}", headers=headers).json()
+            assert out["outcome"] == "upheld" and out["reversal"]["item_restored"]
+            assert api.get(f"{base}/v1/items/{item_id}", headers=headers).json()["verdict"] == "allow"
+            account = api.get(f"{base}/v1/accounts/acct-e2e", headers=headers).json()
+            assert account["active_strikes"] == 0 and not account["strikes"][0]["active"]
+
+            waiting = api.post(f"{base}/v1/items", headers=headers, data={"content_id": "post-10"},
+                               files={"file": ("o.jpg", data, "image/jpeg")})
+            assert waiting.json()["verdict"] == "review"
+            bea.goto(f"{base}/console/dashboard")
+            assert bea.locator("#open-total").inner_text() == "1"
+            assert bea.locator("svg.chart").count() == 3
+            assert bea.locator("#decided-total").inner_text() == "2"
+            assert bea.locator("svg.bar-chart rect").count() >= 4
+            bea.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+
+            rita = _sign_in(browser, base, "rita")
+            for path in ("/console/admin/users", "/console/admin/keys", "/console/admin/banks"):
+                resp = rita.goto(f"{base}{path}")
+                assert resp is not None and resp.status == 403
+            assert rita.locator("#nav-users").count() == 0
+        finally:
+            browser.close()
+            api.close()
 
 
 def test_review_flow_in_chromium(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     base, env = server
     key = cli(["apikey", "create", "--role", "admin"], env).strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {key}"}
+    api = httpx.Client(timeout=60)
     img = textured_image(4242)
     original = encode(img, quality=95)
     for bank in ({"name": "watch", "default_action": "review"}, {"name": "known"}):
-        assert httpx.post(f"{base}/v1/banks", json=bank, headers=headers).status_code in (200, 201)
-    r = httpx.post(f"{base}/v1/banks/watch/entries", headers=headers, data={"labels": "behaviour:glorification"},
+        assert api.post(f"{base}/v1/banks", json=bank, headers=headers).status_code in (200, 201)
+    r = api.post(f"{base}/v1/banks/watch/entries", headers=headers, data={"labels": "behaviour:glorification"},
                    files={"file": ("o.jpg", original, "image/jpeg")})
     assert r.status_code in (200, 201), r.text
-    up = httpx.post(f"{base}/v1/items", headers=headers, data={"content_id": "post-1"},
+    up = api.post(f"{base}/v1/items", headers=headers, data={"content_id": "post-1"},
                     files={"file": ("o.jpg", original, "image/jpeg")})
     assert up.json()["verdict"] == "review", up.text
 
@@ -86,7 +188,7 @@ def test_review_flow_in_chromium(server: tuple[str, dict[str, str]], tmp_path: P
 
             reencoded = encode(img.resize((600, 450)), quality=60)
             assert reencoded != original
-            again = httpx.post(f"{base}/v1/items", headers=headers, data={"content_id": "post-2"},
+            again = api.post(f"{base}/v1/items", headers=headers, data={"content_id": "post-2"},
                                files={"file": ("c.jpg", reencoded, "image/jpeg")})
             assert again.json()["verdict"] == "block", again.text
 
@@ -100,6 +202,7 @@ def test_review_flow_in_chromium(server: tuple[str, dict[str, str]], tmp_path: P
             assert resp is not None and resp.status == 403
         finally:
             browser.close()
+            api.close()
     # the audit page as an admin sees it, for the README
     _user(env, "ada", "admin")
     with sync_api.sync_playwright() as pw:

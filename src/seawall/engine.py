@@ -227,6 +227,10 @@ class Engine:
         if self.sender is not None:
             self.sender.wake()
 
+    def events_queued(self) -> None:
+        """Tell the webhook sender that a commit queued deliveries (reviewer decisions, appeals)."""
+        self._events_queued()
+
     def close(self) -> None:
         self.upload_watch.close()
         if self._retro_loop is not None:
@@ -314,12 +318,13 @@ class Engine:
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None = None,
                submitted_by: str | None = None, keep: bool = False, context: dict[str, Any] | None = None,
-               once: bool = False) -> Item:
+               once: bool = False, reach: int | None = None) -> Item:
         if self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type):
             self._admit_deferred()
         with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
             item = self.items.submit(content, content_id=content_id, account_id=account_id,
-                                     submitted_by=submitted_by, keep=keep, context=context, once=once)
+                                     submitted_by=submitted_by, keep=keep, context=context, once=once,
+                                     reach=reach)
         self.upload_watch.note(item.account_id)
         return item
 

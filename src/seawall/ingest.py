@@ -54,6 +54,10 @@ def compute_signals(registry: Registry, content: Content, *, for_query: bool) ->
     return out
 
 
+#: Views/followers beyond this are not a real platform's numbers.
+MAX_REACH = 10**12
+
+
 def _check_id(value: str | None, field: str, *, required: bool) -> str | None:
     if value is None or value == "":
         if required:
@@ -102,15 +106,18 @@ class ItemService:
 
     def submit(self, content: Content, *, content_id: str, account_id: str | None,
                submitted_by: str | None, keep: bool = False, context: dict[str, Any] | None = None,
-               once: bool = False) -> Item:
+               once: bool = False, reach: int | None = None) -> Item:
         """Decide an upload and store it.
 
         ``keep`` stores the content even if it is allowed (so a later removal has its evidence);
         content that is not allowed is always kept. ``context`` is the platform's record of the upload,
         kept with the content. ``once`` returns the stored item when this submitter already sent this
         ``content_id``, so a platform that re-sends an upload (retries, federation) gets one decision.
+        ``reach`` (views or followers, if the platform knows them) raises a review case's priority.
         """
         cid = _check_id(content_id, "content_id", required=True)
+        if reach is not None and (isinstance(reach, bool) or not 0 <= reach <= MAX_REACH):
+            raise InvalidInput(f"reach: a whole number from 0 to {MAX_REACH}", code="invalid_field")
         aid = _check_id(account_id, "account_id", required=False)
         assert cid is not None
         context = _check_context(context)
@@ -132,6 +139,7 @@ class ItemService:
             verdict=Verdict("allow"),
             size_bytes=len(content.raw_bytes),
             submitted_by=submitted_by,
+            reach=reach,
         )
         if self.is_deferred(content.content_type) and self.enqueue is not None:
             for sig in self.registry.signal_types.values():
@@ -301,7 +309,7 @@ class ItemService:
                 "signals": [sig.stored_dict() for sig in item.signals],
                 "verdict": item.verdict.verdict if complete else None,
                 "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
-                "status": item.status, "error": None,
+                "status": item.status, "error": None, "reach": item.reach,
             }])
             if upload is not None:
                 s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])
@@ -356,4 +364,5 @@ class ItemService:
             status=row.status,
             error=row.error,
             language=language_from_reasons(row.reasons),
+            reach=row.reach,
         )

@@ -80,8 +80,10 @@ def suspension_dict(r: SuspensionRow, now: datetime | None = None) -> dict[str, 
 
 
 def appeal_dict(r: AppealRow) -> dict[str, Any]:
+    """What the appellant (through the platform) may see: their statement, the status and the outcome."""
     return {"id": r.id, "account_id": r.account_id, "item_id": r.item_id, "text": r.text, "status": r.status,
-            "created_at": _iso(r.created_at)}
+            "created_at": _iso(r.created_at), "case_id": r.case_id, "outcome": r.outcome,
+            "decided_at": _iso(r.decided_at), "reversal": r.reversal}
 
 
 def _suspension_active(r: SuspensionRow, now: datetime) -> bool:
@@ -181,6 +183,34 @@ class AccountService:
         s.add(row)
         s.flush()
         return suspension_dict(row, now)
+
+    def withdraw_strike(self, s: Session, strike_id: int, *, why: str,
+                        now: datetime | None = None) -> dict[str, Any] | None:
+        """End a strike now (it stays on record, marked withdrawn); None if it had already ended."""
+        now = now or utcnow()
+        row = s.get(StrikeRow, strike_id, with_for_update=True)
+        if row is None:
+            return None
+        expires = aware(row.expires_at)
+        if expires is not None and expires <= now:
+            return None
+        row.expires_at = now
+        row.reason = f"{row.reason} [withdrawn: {why}]"[:5000]
+        return strike_dict(row, now)
+
+    def lift_suspension(self, s: Session, suspension_id: int, *, why: str,
+                        now: datetime | None = None) -> dict[str, Any] | None:
+        """Lift a running suspension; None if it was not running (ended or lifted before)."""
+        now = now or utcnow()
+        row = s.get(SuspensionRow, suspension_id, with_for_update=True)
+        if row is None or not _suspension_active(row, now):
+            return None
+        row.lifted_at = now
+        row.reason = f"{row.reason} [lifted: {why}]"[:5000]
+        return suspension_dict(row, now)
+
+    def active_strikes(self, s: Session, account_id: str, now: datetime | None = None) -> int:
+        return self._active_strikes(s, account_id, now or utcnow())
 
     # --- reads -----------------------------------------------------------------------------------
     def snapshot(self, account_id: str | None) -> AccountFact | None:

@@ -42,27 +42,50 @@ class ActionRunner:
             "fired": explanation.get("fired", []), "actions": [a.to_dict() for a in verdict.actions],
             "facts": explanation.get("facts", {}), "reasons": verdict.reasons, "created_at": now,
         }).scalar_one())
-        ctx = self._execute(s, item, decision_id, verdict.actions)
+        ctx = ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts)
+        self._execute(s, ctx, verdict.actions)
         ctx.events.insert(0, ("item.verdict", {
             "item": {k: v for k, v in item.to_dict().items() if k != "signals"}, "decision_id": decision_id,
             "rule_set_version": explanation.get("rule_set_version", 0),
         }))
         return self.outbox.emit(s, ctx.events)
 
-    def _execute(self, s: Session, item: Item, decision_id: int, actions: list[Action]) -> ActionContext:
-        """Run each action and record its result; the context collects the events they emit."""
+    def _execute(self, s: Session, ctx: ActionContext, actions: list[Action]) -> list[dict[str, Any]]:
+        """Carry out actions in order and store each one's result; returns the stored action rows."""
         now = utcnow()
-        ctx = ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts)
         rows: list[dict[str, Any]] = []
         for action in actions:
             result = self.registry.action(action.type).execute(ctx, action) if action.type in \
                 self.registry.action_types else ActionResult("skipped", {"why": "no such action is installed"})
-            rows.append({"decision_id": decision_id, "item_id": item.id, "account_id": item.account_id,
+            rows.append({"decision_id": ctx.decision_id, "item_id": ctx.item.id, "account_id": ctx.item.account_id,
                          "type": action.type, "params": action.params, "rule_id": action.rule,
                          "status": result.status, "result": result.detail, "created_at": now})
         if rows:
             s.execute(insert(ActionRow), rows)
-        return ctx
+        return rows
+
+    def apply(self, s: Session, item: Item, actions: list[Action], *, verdict: str, reasons: list[str],
+              facts: dict[str, Any],
+              events: list[tuple[str, dict[str, Any]]]) -> tuple[int, list[dict[str, Any]], int]:
+        """A person's decision about a stored item, acted on exactly like an automated one.
+
+        Reviewer decisions go through the same executors as rules do, so a reviewer's strike counts
+        towards the same thresholds and announces the same events; the decision is stored with
+        ``automated = false``. ``events`` (e.g. ``case.decided``) are queued after the actions' own,
+        all in the caller's transaction. Returns the decision id, the stored action rows and the
+        number of webhook deliveries queued.
+        """
+        if item.account_id:
+            self.accounts.ensure(s, item.account_id)
+        decision_id = int(s.execute(insert(DecisionRow).returning(DecisionRow.id), {
+            "item_id": item.id, "account_id": item.account_id, "verdict": verdict, "automated": False,
+            "rule_set_version": 0, "fired": [], "actions": [a.to_dict() for a in actions], "facts": facts,
+            "reasons": reasons, "created_at": utcnow(),
+        }).scalar_one())
+        ctx = ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts)
+        rows = self._execute(s, ctx, actions)
+        queued = self.outbox.emit(s, [*ctx.events, *[(t, {**d, "decision_id": decision_id}) for t, d in events]])
+        return decision_id, rows, queued
 
     def parse(self, specs: list[Any]) -> list[Action]:
         """Actions written as in a rule: a word (``remove``) or one ``{name: option}`` pair (``{"label": "…"}``)."""
@@ -101,19 +124,10 @@ class ActionRunner:
         if strongest != "allow":
             verdict = strongest
         reasons = [f"decided later by {decided_by}" + (f": {note}" if note else ""), *notes]
-        now = utcnow()
-        decision_id = int(s.execute(insert(DecisionRow).returning(DecisionRow.id), {
-            "item_id": item.id, "account_id": item.account_id, "verdict": verdict, "automated": False,
-            "rule_set_version": 0, "fired": [], "actions": [a.to_dict() for a in final], "facts": {},
-            "reasons": reasons, "created_at": now,
-        }).scalar_one())
         if verdict != item.verdict.verdict:
             s.execute(update(ItemRow).where(ItemRow.id == item.id).values(verdict=verdict)
                       .execution_options(synchronize_session=False))
             item.verdict.verdict = verdict
-        if item.account_id:
-            self.accounts.ensure(s, item.account_id)
-        ctx = self._execute(s, item, decision_id, final)
-        queued = self.outbox.emit(s, ctx.events)
+        decision_id, _, queued = self.apply(s, item, final, verdict=verdict, reasons=reasons, facts={}, events=[])
         return {"decision_id": decision_id, "item_id": item.id, "verdict": verdict,
                 "actions": [a.to_dict() for a in final], "reasons": reasons, "queued": queued}

@@ -15,12 +15,14 @@ from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.metrics import Metrics
 from seawall.api.routes import (
     accounts,
+    appeals,
     banks,
     decisions,
     items,
     lookup,
     profiles,
     queue,
+    reports,
     retro,
     rules,
     system,
@@ -66,7 +68,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
-              accounts.router, profiles.router, queue.router, decisions.router, retro.router):
+              accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
+              appeals.router):
         app.include_router(r)
     install_console(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")

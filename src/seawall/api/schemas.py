@@ -24,6 +24,7 @@ class ItemText(BaseModel):
     once: bool = Field(default=False, description="Return the stored item if this content_id was already sent")
     context: dict[str, Any] | None = Field(default=None, description="The platform's record of the upload, kept "
                                            "with the content (e.g. the full Matrix event)")
+    reach: int | None = Field(default=None, ge=0, le=10**12, description="Views or followers, if known")
 
 
 class SignalOut(BaseModel):

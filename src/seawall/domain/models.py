@@ -171,6 +171,8 @@ class Item:
     error: dict[str, Any] | None = None
     #: ``{"code": "ar", "confidence": 0.97}`` of the text (or text read from the image); None when too little text.
     language: dict[str, Any] | None = None
+    #: Views or followers the platform reported with the upload (None when it sent none).
+    reach: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -184,6 +186,7 @@ class Item:
             "signals": [s.to_dict() for s in self.signals],
             **self.verdict.to_dict(),
             "language": self.language,
+            "reach": self.reach,
         }
         if self.status != "complete":
             out["verdict"] = None

@@ -65,6 +65,14 @@ class AuditLog:
                 AuditRow.actor == actor, AuditRow.action == action, AuditRow.at >= since)) or 0)
 
 
+def counts_by_actor(db: Database, *, action: str, since: datetime) -> dict[str, int]:
+    """How often each person did something since a moment (the admin's view of daily exposure)."""
+    with db.session() as s:
+        rows = s.execute(select(AuditRow.actor, func.count()).where(AuditRow.action == action, AuditRow.at >= since)
+                         .group_by(AuditRow.actor)).all()
+    return {actor: int(n) for actor, n in rows}
+
+
 def to_csv(entries: Iterable[AuditEntry]) -> str:
     """CSV for auditors' spreadsheets; cells that a spreadsheet would run as formulas are quoted with '."""
     import json

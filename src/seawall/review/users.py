@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from seawall.errors import InvalidInput
+from seawall.errors import Forbidden, InvalidInput, NotFound
 from seawall.review.audit import record
 from seawall.store.db import Database
 from seawall.store.tables import ConsoleSessionRow, ConsoleUserRow, utcnow
@@ -50,14 +50,30 @@ def csrf_for(token: str) -> str:
     return hmac.new(token.encode("utf-8"), b"seawall-console-csrf", hashlib.sha256).hexdigest()
 
 
+#: How media is shielded until a reveal. There is deliberately no "off": seeing a piece unshielded is
+#: always a per-item, audited reveal. ``grey`` (greyscale only, no blur) is the lightest shield and
+#: needs an admin's consent per user, for people whose work needs detail at a glance.
+SHIELDS: dict[str, str] = {"blur": "Blur and greyscale (default)", "heavy": "Heavy blur, greyscale and darkened",
+                           "grey": "Greyscale only (needs an admin's consent)"}
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleUser:
     id: int
     username: str
     role: str
+    shield: str = "blur"
+    light_shield_allowed: bool = False
 
     def has(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
+
+    @property
+    def effective_shield(self) -> str:
+        """The stored preference, unless consent for the light shield was withdrawn since."""
+        if self.shield == "grey" and not self.light_shield_allowed:
+            return "blur"
+        return self.shield if self.shield in SHIELDS else "blur"
 
 
 class LoginFailed(Exception):
@@ -68,7 +84,7 @@ class ConsoleUsers:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, username: str, password: str, role: str) -> ConsoleUser:
+    def create(self, username: str, password: str, role: str, *, actor: str = "system") -> ConsoleUser:
         if role not in ROLES:
             raise InvalidInput(f"role: must be one of {', '.join(ROLES)}", code="invalid_role")
         username = username.strip()
@@ -82,7 +98,7 @@ class ConsoleUsers:
                                      failed_logins=0, created_at=utcnow())
                 s.add(row)
                 s.flush()
-                record(s, "system", "user.create", "user", username, {"role": role})
+                record(s, actor, "user.create", "user", username, {"role": role})
                 return ConsoleUser(row.id, row.username, row.role)
         except IntegrityError as exc:
             raise InvalidInput(f"user {username!r} already exists", code="user_exists") from exc
@@ -98,6 +114,9 @@ class ConsoleUsers:
                     _hasher.verify(_DUMMY_HASH, password)
                 record(s, username[:100] or "-", "login.failed", "user", username[:100], {"why": "unknown user"})
                 failure = "wrong username or password"
+            elif row.disabled_at is not None:
+                record(s, row.username, "login.refused", "user", row.username, {"why": "disabled"})
+                failure = "this account is disabled; ask an administrator"
             elif row.locked_until is not None and aware(row.locked_until) > now:
                 record(s, row.username, "login.refused", "user", row.username, {"why": "locked"})
                 failure = "this account is locked after repeated failures; try again later"
@@ -121,7 +140,7 @@ class ConsoleUsers:
                 s.add(ConsoleSessionRow(token_hash=_token_hash(token), user_id=row.id, created_at=now,
                                         expires_at=now + SESSION_LIFETIME))
                 record(s, row.username, "login", "user", row.username)
-                user = ConsoleUser(row.id, row.username, row.role)
+                user = ConsoleUser(row.id, row.username, row.role, row.shield, row.light_shield_allowed)
         if failure is not None:
             raise LoginFailed(failure)
         return user, token
@@ -132,13 +151,14 @@ class ConsoleUsers:
             return None
         with self.db.session() as s:
             found = s.execute(
-                select(ConsoleSessionRow.expires_at, ConsoleUserRow.id, ConsoleUserRow.username, ConsoleUserRow.role)
+                select(ConsoleSessionRow.expires_at, ConsoleUserRow.id, ConsoleUserRow.username, ConsoleUserRow.role,
+                       ConsoleUserRow.shield, ConsoleUserRow.light_shield_allowed, ConsoleUserRow.disabled_at)
                 .join(ConsoleUserRow, ConsoleUserRow.id == ConsoleSessionRow.user_id)
                 .where(ConsoleSessionRow.token_hash == _token_hash(token))
             ).first()
-        if found is None or aware(found.expires_at) <= utcnow():
+        if found is None or aware(found.expires_at) <= utcnow() or found.disabled_at is not None:
             return None
-        return ConsoleUser(found.id, found.username, found.role)
+        return ConsoleUser(found.id, found.username, found.role, found.shield, found.light_shield_allowed)
 
     def logout(self, token: str, user: ConsoleUser) -> None:
         with self.db.session() as s:
@@ -151,3 +171,49 @@ class ConsoleUsers:
             uid = s.scalar(select(ConsoleUserRow.id).where(ConsoleUserRow.username == username))
             s.execute(update(ConsoleSessionRow).where(ConsoleSessionRow.user_id == uid)
                       .values(expires_at=utcnow() - timedelta(seconds=1)))
+
+    # --- administration (admin pages) ---------------------------------------------------------
+    def list_users(self) -> list[dict[str, object]]:
+        with self.db.session() as s:
+            return [{"id": r.id, "username": r.username, "role": r.role, "shield": r.shield,
+                     "light_shield_allowed": r.light_shield_allowed, "disabled": r.disabled_at is not None,
+                     "locked": r.locked_until is not None and aware(r.locked_until) > utcnow(),
+                     "created_at": aware(r.created_at)}
+                    for r in s.scalars(select(ConsoleUserRow).order_by(ConsoleUserRow.username))]
+
+    def update(self, username: str, *, actor: ConsoleUser, role: str | None = None, disabled: bool | None = None,
+               light_shield_allowed: bool | None = None) -> None:
+        """An admin changes a user's role, access or shield consent; disabling ends their sessions at once."""
+        if role is not None and role not in ROLES:
+            raise InvalidInput(f"role: must be one of {', '.join(ROLES)}", code="invalid_role")
+        if username == actor.username and (disabled or (role is not None and role != actor.role)):
+            raise InvalidInput("you cannot disable yourself or change your own role", code="self_change")
+        with self.db.session() as s:
+            row = s.scalar(select(ConsoleUserRow).where(ConsoleUserRow.username == username).with_for_update())
+            if row is None:
+                raise NotFound(f"no console user {username!r}", code="user_not_found")
+            changes: dict[str, object] = {}
+            if role is not None and role != row.role:
+                row.role = changes["role"] = role
+            if disabled is not None and disabled != (row.disabled_at is not None):
+                row.disabled_at = utcnow() if disabled else None
+                changes["disabled"] = disabled
+                if disabled:
+                    s.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.user_id == row.id))
+            if light_shield_allowed is not None and light_shield_allowed != row.light_shield_allowed:
+                row.light_shield_allowed = changes["light_shield_allowed"] = light_shield_allowed
+            if changes:
+                record(s, actor.username, "user.update", "user", username, changes)
+
+    def set_shield(self, user: ConsoleUser, shield: str) -> None:
+        """A reviewer's own shield preference; the light one only with an admin's consent."""
+        if shield not in SHIELDS:
+            raise InvalidInput(f"shield: one of {', '.join(SHIELDS)}", code="invalid_shield")
+        with self.db.session() as s:
+            row = s.get(ConsoleUserRow, user.id)
+            if row is None:
+                raise NotFound("no such user", code="user_not_found")
+            if shield == "grey" and not row.light_shield_allowed:
+                raise Forbidden("the greyscale-only shield needs an admin's consent", code="forbidden")
+            row.shield = shield
+            record(s, user.username, "user.shield", "user", user.username, {"shield": shield})

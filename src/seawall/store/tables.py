@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -113,6 +114,8 @@ class ItemRow(Base):
     #: ``complete`` (verdict set), ``pending`` (queued for background processing) or ``failed``.
     status: Mapped[str] = mapped_column(String(16), default="complete", server_default="complete", nullable=False)
     error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    #: Views or followers the platform reported, if it did: how far the item could spread (review priority).
+    reach: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ItemUploadRow(Base):
@@ -296,6 +299,45 @@ class AppealRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="received", nullable=False)
     submitted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: The appeal's case in the review queue, and the reviewer decision it contests (if a person decided).
+    case_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    case_decision_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The ``decisions`` row contested (automated or a reviewer's): its actions are what an upheld appeal undoes.
+    decision_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: ``upheld`` (the user was right: actions reversed) or ``rejected`` (the decision stands).
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: What an upheld appeal undid: restored item, withdrawn strikes, lifted suspensions, removed entries.
+    reversal: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+
+
+class ReportRow(Base):
+    """A user's report of an item, forwarded by the platform; reports of one item share one open case."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_case_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    item_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    reporter_account: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    category: Mapped[str] = mapped_column(String(64), nullable=False)
+    text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    submitted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class BankEntryMediaRow(Base):
+    """A small thumbnail of the media a reviewer decision added to a bank, for side-by-side comparison."""
+
+    __tablename__ = "bank_entry_media"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    case_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 # --- webhooks and their outbox ------------------------------------------------------------------------
@@ -386,6 +428,11 @@ class ConsoleUserRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: How media is shielded before a reveal: ``blur`` (blur + greyscale, default), ``heavy`` or ``grey``.
+    shield: Mapped[str] = mapped_column(String(16), default="blur", server_default="blur", nullable=False)
+    #: Whether an admin let this user choose the light ``grey`` (greyscale only) shield.
+    light_shield_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ConsoleSessionRow(Base):
@@ -404,10 +451,11 @@ class CaseRow(Base):
     """An item waiting for (or given) a human decision; one per item, its priority raised by later reasons."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_priority", "status", "priority", "created_at"),)
+    __table_args__ = (Index("ix_cases_status_priority", "status", "priority", "created_at"),
+                      Index("ix_cases_item_kind", "item_id", "kind"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True, nullable=False)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     #: The action that opened it: ``queue`` or ``escalate``.
     source: Mapped[str] = mapped_column(String(32), nullable=False)
@@ -420,6 +468,12 @@ class CaseRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     sla_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: ``review`` (opened by a rule), ``report`` (users reported it) or ``appeal`` (a user contests a decision).
+    kind: Mapped[str] = mapped_column(String(16), default="review", server_default="review", nullable=False)
+    #: ``standard`` or ``senior`` (escalations and appeals: senior reviewers only).
+    queue: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard", nullable=False)
+    report_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    appeal_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class CaseMediaRow(Base):
@@ -449,6 +503,11 @@ class CaseDecisionRow(Base):
     entries_added: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     note: Mapped[str] = mapped_column(Text, default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: The actions the reviewer chose (``[{"type": "remove"}, …]``) and the ``decisions`` row they ran under.
+    actions: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType, nullable=True)
+    decision_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Bank entries this decision created (not ones that existed already): an upheld appeal removes them.
+    entry_ids: Mapped[list[int] | None] = mapped_column(JsonType, nullable=True)
 
 
 class AuditRow(Base):

@@ -14,6 +14,12 @@ EVENT_TYPES: dict[str, str] = {
     "account.strike": "An account got a strike.",
     "account.suspended": "An account was suspended, temporarily or for good.",
     "account.appealed": "An account appealed a decision.",
+    "case.decided": "A reviewer decided a case (outcome, labels, the actions carried out).",
+    "item.restored": "A removed or labelled item may be shown again: an appeal against its decision was upheld.",
+    "account.strike_withdrawn": "A strike was withdrawn because an appeal against its decision was upheld.",
+    "account.unsuspended": "A suspension was lifted because the decision behind it was reversed on appeal.",
+    "appeal.decided": "An appeal was decided: upheld (actions reversed) or rejected (the decision stands).",
+    "report.received": "A user report opened (or joined) a review case.",
     "account.reappearance": "A new account looks like a suspended one come back (candidates and evidence).",
 }
 

@@ -17,8 +17,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from seawall.errors import SeawallError
+from seawall.review.appeals import AppealService
 from seawall.review.audit import to_csv
 from seawall.review.cases import ReviewService
+from seawall.review.choices import reviewer_actions
+from seawall.review.context import case_context, entry_thumbnail
+from seawall.review.reports import ReportService
 from seawall.review.users import ConsoleUser, ConsoleUsers, LoginFailed, csrf_for
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -87,8 +91,13 @@ async def _form(request: Request, token: str | None) -> dict[str, Any]:
     return {k: form.getlist(k) if k == "labels" else str(v) for k, v in form.items()}
 
 
+def _appeals(request: Request) -> AppealService:
+    appeals: AppealService = request.app.state.appeals
+    return appeals
+
+
 def _page(request: Request, user: ConsoleUser, token: str, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    return _render(request, name, status, user=user, csrf=csrf_for(token),
+    return _render(request, name, status, user=user, csrf=csrf_for(token), shield=f"shield-{user.effective_shield}",
                    exposure=_review(request).exposure_today(user.username), **ctx)
 
 
@@ -132,9 +141,12 @@ def console_root() -> Response:
 
 
 @router.get("/queue")
-def queue_page(request: Request) -> HTMLResponse:
+def queue_page(request: Request, queue: str = "") -> HTMLResponse:
     user, token = _user(request)
-    return _page(request, user, token, "queue.html", cases=_review(request).queue())
+    if queue not in ("", "standard", "senior"):
+        raise Denied(400, "queue: standard or senior")
+    return _page(request, user, token, "queue.html", cases=_review(request).queue(queue=queue or None),
+                 selected=queue)
 
 
 @router.get("/cases/{case_id}")
@@ -148,10 +160,25 @@ def case_page(request: Request, case_id: int) -> HTMLResponse:
         media = review.media(case_id)
         text = media[1].decode("utf-8", "replace")[:20_000] if media else None
     banks = review.engine.banks.list_banks()
+    reports: ReportService = request.app.state.reports
     return _page(request, user, token, "case.html", case=case, item=item, text=text,
                  revealed=review.revealed(case_id, user), labels=_label_choices(),
                  block_banks=[b.name for b in banks if b.kind == "block"],
-                 allow_banks=[b.name for b in banks if b.kind == "allow"])
+                 allow_banks=[b.name for b in banks if b.kind == "allow"],
+                 context=case_context(review.engine, item), reports=reports.for_case(case_id),
+                 appeal=_appeals(request).for_case(case_id) if case.kind == "appeal" else None)
+
+
+@router.get("/entries/{entry_id}/thumbnail")
+def entry_thumb(request: Request, entry_id: int) -> Response:
+    """The thumbnail kept with a bank entry a reviewer created; shown shielded like case media."""
+    _user(request)
+    found = entry_thumbnail(_review(request).engine, entry_id)
+    if found is None:
+        raise Denied(404, "this bank entry has no stored thumbnail")
+    return Response(found[1], media_type=found[0], headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
 
 
 @router.get("/cases/{case_id}/media")
@@ -191,9 +218,22 @@ async def decide(request: Request, case_id: int) -> Response:
     extra = [x.strip() for x in form.get("group", "").split(",") if x.strip()]
     labels += [x if ":" in x else f"group:{x}" for x in extra]
     bank = form.get("block_bank" if outcome == "violating" else "allow_bank") or None
-    result = _call(lambda: _review(request).decide(case_id, user, outcome=outcome, labels=labels, bank=bank,
-                                                   note=form.get("note", "")))
-    return _page(request, user, token, "decided.html", case=_review(request).get(case_id), result=result)
+    review = _review(request)
+    actions = _call(lambda: reviewer_actions(
+        review.engine.registry, user.username, remove=bool(form.get("remove")), label=form.get("label_text", ""),
+        strike=bool(form.get("strike")), suspend=form.get("suspend", "")))
+    result = _call(lambda: review.decide(case_id, user, outcome=outcome, labels=labels, actions=actions,
+                                         bank=bank, note=form.get("note", "")))
+    return _page(request, user, token, "decided.html", case=review.get(case_id), result=result)
+
+
+@router.post("/cases/{case_id}/appeal")
+async def decide_appeal(request: Request, case_id: int) -> Response:
+    user, token = _user(request)
+    form = await _form(request, token)
+    appeal = _call(lambda: _appeals(request).decide(case_id, user, outcome=form.get("outcome", ""),
+                                                    note=form.get("note", "")))
+    return _page(request, user, token, "appeal_decided.html", case=_review(request).get(case_id), appeal=appeal)
 
 
 @router.get("/audit")
@@ -242,6 +282,8 @@ def install(app: FastAPI) -> None:
     engine = app.state.engine
     app.state.console_users = ConsoleUsers(engine.db)
     app.state.review = ReviewService(engine)
+    app.state.reports = ReportService(engine)
+    app.state.appeals = AppealService(engine)
 
     async def login_required(request: Request, exc: Exception) -> Response:
         return RedirectResponse("/console/login", status_code=303)
@@ -253,4 +295,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(Denied, denied)
     app.include_router(router)
+    from seawall.api.routes.console_admin import router as admin_router
+
+    app.include_router(admin_router)
 

@@ -66,6 +66,8 @@ def _content_type_for(declared: str | None, mime: str | None, data: bytes) -> st
                             "keep": {"type": "boolean"},
                             "once": {"type": "boolean"},
                             "context": {"type": "string", "description": "a JSON object"},
+                            "reach": {"type": "integer", "minimum": 0,
+                                      "description": "Views or followers, if known (raises review priority)"},
                         },
                     }
                 },
@@ -89,7 +91,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
             upload = form.get("file")
             text = form.get("text")
             fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type", "keep", "once",
-                                               "context")}
+                                               "context", "reach")}
             if upload is not None and not isinstance(upload, UploadFile):
                 raise InvalidInput("file: must be a file part", code="invalid_field")
             if text is not None and not isinstance(text, str):
@@ -112,6 +114,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         content_id, account_id = fields["content_id"], fields["account_id"]
         keep, once = _flag(fields["keep"], "keep"), _flag(fields["once"], "once")
         context = _json_object(fields["context"])
+        reach = _reach(fields["reach"])  # type: ignore[arg-type]
     elif ctype.startswith("application/json"):
         try:
             payload = ItemText.model_validate_json(await request.body())
@@ -120,13 +123,14 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         content = engine.content("text", text=payload.text)
         content_id, account_id = payload.content_id, payload.account_id
         keep, once, context = payload.keep, payload.once, payload.context
+        reach = payload.reach
     else:
         raise UnsupportedMedia(
             "send multipart/form-data (a file) or application/json (text)", code="unsupported_media_type"
         )
     item = await run_in_threadpool(
         engine.submit, content, content_id=content_id or "", account_id=account_id,  # type: ignore[arg-type]
-        submitted_by=principal.key_id, keep=keep, context=context, once=once,
+        submitted_by=principal.key_id, keep=keep, context=context, once=once, reach=reach,
     )
     if item.status == "pending":
         return JSONResponse(item.to_dict(), status_code=202, headers={"Location": f"/v1/items/{item.id}"})
@@ -152,6 +156,12 @@ def _json_object(value: object) -> dict[str, Any] | None:
     if not isinstance(parsed, dict):
         raise InvalidInput("context: must be a JSON object", code="invalid_field")
     return parsed
+def _reach(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise InvalidInput("reach: a whole number of views or followers", code="invalid_field")
+    return int(value)
 
 
 def _first_error(exc: ValueError) -> str:

@@ -1,7 +1,7 @@
 """Item content kept as evidence: the bytes or text of blocked items, and of items a submitter asked to keep.
 
-Revision ID: 0012
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-28 08:00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0012"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

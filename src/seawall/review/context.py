@@ -1,0 +1,70 @@
+"""What a reviewer needs beside the media: the bank entries it matched, the account, related items.
+
+Gathered in one place so the case page stays a template: the matched entries with their labels,
+bank, source and distance (and the entry's own thumbnail when a reviewer decision created it), the
+account's strikes and suspensions, other items that matched the same entries (the same or nearly
+the same material), and the account's other items.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from seawall.domain.models import Item
+from seawall.errors import NotFound
+from seawall.store.tables import BankEntryMediaRow, BankEntryRow, BankRow, ItemRow, MatchRow
+
+if TYPE_CHECKING:
+    from seawall.engine import Engine
+
+RELATED_LIMIT = 20
+
+
+def case_context(engine: Engine, item: Item) -> dict[str, Any]:
+    entry_ids = sorted({m.entry_id for m in item.verdict.matches})
+    entries: list[dict[str, Any]] = []
+    related: list[dict[str, Any]] = []
+    with engine.db.session() as s:
+        if entry_ids:
+            rows = {e.id: (e, bank) for e, bank in s.execute(
+                select(BankEntryRow, BankRow.name).join(BankRow, BankRow.id == BankEntryRow.bank_id)
+                .where(BankEntryRow.id.in_(entry_ids)))}
+            thumbs = set(s.scalars(select(BankEntryMediaRow.entry_id).where(BankEntryMediaRow.entry_id.in_(entry_ids))))
+            seen: set[int] = set()
+            for m in sorted(item.verdict.matches, key=lambda m: m.distance):
+                if m.entry_id in seen:
+                    continue
+                seen.add(m.entry_id)
+                found = rows.get(m.entry_id)
+                entry = found[0] if found else None
+                entries.append({
+                    "entry_id": m.entry_id, "bank": found[1] if found else m.bank_name, "bank_kind": m.bank_kind,
+                    "signal_type": m.signal_type, "distance": m.distance, "variant": m.variant,
+                    "labels": list(entry.labels) if entry else list(m.labels),
+                    "source": entry.source if entry else "(entry deleted since)",
+                    "added_by": entry.added_by if entry else "", "note": entry.note if entry else "",
+                    "thumbnail": m.entry_id in thumbs})
+            related = [{"id": r.id, "content_id": r.content_id, "account_id": r.account_id, "verdict": r.verdict,
+                        "received_at": r.received_at}
+                       for r in s.execute(
+                           select(ItemRow.id, ItemRow.content_id, ItemRow.account_id, ItemRow.verdict,
+                                  ItemRow.received_at)
+                           .where(ItemRow.id.in_(select(MatchRow.item_id).where(MatchRow.entry_id.in_(entry_ids))),
+                                  ItemRow.id != item.id)
+                           .order_by(ItemRow.received_at.desc()).limit(RELATED_LIMIT))]
+    account = None
+    if item.account_id:
+        try:
+            account = engine.accounts.history(item.account_id, limit=RELATED_LIMIT)
+        except NotFound:
+            account = None
+    same_account = [i for i in (account or {}).get("items", []) if i["id"] != item.id]
+    return {"entries": entries, "related": related, "account": account, "same_account": same_account}
+
+
+def entry_thumbnail(engine: Engine, entry_id: int) -> tuple[str, bytes] | None:
+    with engine.db.session() as s:
+        row = s.get(BankEntryMediaRow, entry_id)
+        return (row.media_type, row.data) if row is not None else None

@@ -1,0 +1,102 @@
+"""User reports: people flag an item on the platform; the platform forwards it; a case opens.
+
+Reports of one item gather in its one open case (a second report raises the case's report count,
+and with it its place in the queue; see :mod:`seawall.review.priority`), so a hundred reports make
+one piece of work, not a hundred. A report names the item by Seawall's item id or by the
+platform's ``content_id`` (the newest item with that id), so the item must have been submitted
+before; categories are the taxonomy's behaviours plus ``other``, so reports speak the labels'
+language and a reported threat is ranked by that behaviour's severity.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from seawall.domain.labels import severity, taxonomy
+from seawall.errors import InvalidInput, NotFound
+from seawall.review.audit import record
+from seawall.review.cases import open_case
+from seawall.store.tables import CaseMediaRow, CaseRow, ItemRow, ReportRow, utcnow
+
+if TYPE_CHECKING:
+    from seawall.engine import Engine
+
+MAX_REPORT_TEXT = 5_000
+#: A report on its own is normal work (the report count then moves it up); a report of a behaviour this
+#: severe (an imminent threat, graphic violence) is high-tier work with a 4-hour clock.
+REPORT_TIER = "normal"
+HIGH_TIER_SEVERITY = 5
+
+
+def categories() -> list[str]:
+    return [*taxonomy()["behaviour"], "other"]
+
+
+class ReportService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.db = engine.db
+
+    def _resolve(self, item_id: str | None, content_id: str | None) -> str:
+        if bool(item_id) == bool(content_id):
+            raise InvalidInput("give either item_id or content_id", code="invalid_request")
+        with self.db.session() as s:
+            if item_id:
+                found = s.scalar(select(ItemRow.id).where(ItemRow.id == item_id))
+            else:
+                found = s.scalar(select(ItemRow.id).where(ItemRow.content_id == content_id)
+                                 .order_by(ItemRow.received_at.desc()).limit(1))
+        if found is None:
+            raise NotFound(f"no item {item_id or content_id!r}; submit the item before reporting it",
+                           code="item_not_found")
+        return str(found)
+
+    def report(self, *, item_id: str | None = None, content_id: str | None = None, category: str,
+               reporter_account: str | None = None, text: str = "", submitted_by: str | None = None) -> dict[str, Any]:
+        """Store the report and put its item in the queue (new case, or one more report on the open one)."""
+        if category not in categories():
+            raise InvalidInput(f"category: one of {', '.join(categories())}", code="invalid_category")
+        if len(text) > MAX_REPORT_TEXT:
+            raise InvalidInput(f"text: at most {MAX_REPORT_TEXT} characters", code="invalid_field")
+        if reporter_account is not None and len(reporter_account) > 300:
+            raise InvalidInput("reporter_account: at most 300 characters", code="invalid_field")
+        resolved = self._resolve(item_id, content_id)
+        item = self.engine.items.get(resolved)
+        with self.db.session() as s:
+            # one writer per item at a time, so two simultaneous first reports cannot open two cases
+            s.execute(select(ItemRow.id).where(ItemRow.id == item.id).with_for_update())
+            tier = "high" if severity([f"behaviour:{category}"]) >= HIGH_TIER_SEVERITY else REPORT_TIER
+            case_id = open_case(s, item, source="report", reason=f"user report: {category}", tier=tier,
+                                media=_earlier_media(s, item.id), kind="report",
+                                labels=(f"behaviour:{category}",))
+            case = s.get(CaseRow, case_id, with_for_update=True)
+            assert case is not None
+            case.report_count += 1
+            if case.report_count > 1 and f"user report: {category}" not in case.reason:
+                case.reason = f"{case.reason}; user report: {category}"[:5000]
+            row = ReportRow(case_id=case_id, item_id=item.id, reporter_account=reporter_account, category=category,
+                            text=text, submitted_by=submitted_by, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            out = {"id": row.id, "item_id": item.id, "case_id": case_id, "category": category,
+                   "report_count": case.report_count}
+            record(s, "system", "report.received", "case", case_id, {"report_id": row.id, "category": category})
+            queued = self.engine.webhooks.outbox.emit(s, [("report.received", out)])
+        if queued:
+            self.engine.events_queued()
+        return out
+
+    def for_case(self, case_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return [{"category": r.category, "text": r.text, "reporter": r.reporter_account, "at": r.created_at}
+                    for r in s.scalars(select(ReportRow).where(ReportRow.case_id == case_id)
+                                       .order_by(ReportRow.id.desc()).limit(limit))]
+
+
+def _earlier_media(s: Session, item_id: str) -> bytes | None:
+    """The item's bytes if an earlier case kept them (items themselves keep no bytes)."""
+    return s.scalar(select(CaseMediaRow.data).join(CaseRow, CaseRow.id == CaseMediaRow.case_id)
+                    .where(CaseRow.item_id == item_id).order_by(CaseRow.id.desc()).limit(1))
