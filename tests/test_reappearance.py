@@ -16,7 +16,7 @@ from sqlalchemy import select
 from seawall.accounts.names import name_keys, skeleton
 from seawall.accounts.recidivism import ReappearanceService
 from seawall.engine import Engine
-from seawall.store.tables import ReappearanceAlertRow, WebhookEventRow
+from seawall.store.tables import CaseRow, ItemRow, ReappearanceAlertRow, WebhookEventRow
 from tests.conftest import auth, encode
 
 CYRILLIC_A = "\u0430"
@@ -238,6 +238,11 @@ def test_new_account_uploading_like_a_suspended_one_is_flagged_without_a_profile
     assert top["account_id"] == "old-u"
     assert top["evidence"]["domains"]["shared"] == ["rally-point-example.org"]
     assert _alerts(engine, "innocent-u") == []
+    with engine.db.session() as s:  # reviewers get it as a case on the account's newest upload
+        cases = s.execute(select(CaseRow.source, CaseRow.reason, ItemRow.account_id)
+                          .join(ItemRow, ItemRow.id == CaseRow.item_id)).all()
+    assert [(c.source, c.account_id) for c in cases] == [("reappearance", "new-u")]
+    assert "suspended account old-u" in cases[0].reason and "domains" in cases[0].reason
     with engine.db.session() as s:
         events = s.scalars(select(WebhookEventRow).where(WebhookEventRow.type == "account.reappearance")).all()
     assert [e.payload["data"]["account_id"] for e in events] == ["new-u"]

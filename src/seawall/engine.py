@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from seawall.accounts import AccountPolicy, AccountService
 from seawall.accounts.recidivism import ReappearanceService
@@ -34,13 +35,14 @@ from seawall.plugins import Registry, registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
 from seawall.retro import RetroLoop, RetroMatcher
+from seawall.review.cases import open_case
 from seawall.review.media import holding as holding_upload
 from seawall.review.media import publish as publish_upload
 from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
 from seawall.store.db import Database, upgrade
-from seawall.store.tables import StoreIdentityRow
+from seawall.store.tables import ItemRow, StoreIdentityRow
 from seawall.verdicts import decide
 from seawall.webhooks import DeliveryConfig, TargetPolicy, WebhookSender, WebhookService
 
@@ -80,6 +82,7 @@ class Engine:
         self.reappearance = ReappearanceService(self.db, self.webhooks.outbox,
                                                 threshold=settings.reappearance_threshold,
                                                 min_quality=settings.pdq_min_quality)
+        self.reappearance.on_alert = self._reappearance_case
         self.upload_watch = UploadWatch(self.reappearance, WatchPolicy(
             window=timedelta(days=settings.reappearance_new_account_days),
             max_items=settings.reappearance_upload_checks), on_alert=self._events_queued)
@@ -135,6 +138,23 @@ class Engine:
 
         self._refresher = threading.Thread(target=loop, name="seawall-index-refresh", daemon=True)
         self._refresher.start()
+
+    def _reappearance_case(self, s: Session, account_id: str, alert: dict[str, Any]) -> None:
+        """Put a re-appearance alert in front of reviewers, as a case on the account's newest item.
+
+        A reviewer judging the case sees the candidate old account and the evidence in its reason and
+        can suspend the new account through the usual decision. An account known only from a profile
+        (nothing uploaded yet) has no item to review: its alert stays an API record and a webhook event.
+        """
+        item_id = s.scalar(select(ItemRow.id).where(ItemRow.account_id == account_id)
+                           .order_by(ItemRow.received_at.desc()).limit(1))
+        if item_id is None:
+            return
+        top = alert["candidates"][0]
+        reason = (f"re-appearance: account {account_id} resembles suspended account {top['account_id']} "
+                  f"(score {top['score']:.2f}; evidence: {', '.join(sorted(top.get('evidence', {})))}; "
+                  f"alert {alert['id']})")
+        open_case(s, self.items.get(item_id), source="reappearance", reason=reason, tier="high", media=None)
 
     def start_workers(self, queue: WorkQueue | None = None, *, consume: bool | None = None) -> None:
         """Process deferred items (video) in the background, starting with any left pending by a restart.

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -293,6 +293,8 @@ class ReappearanceService:
         self.threshold = threshold
         self.weights = weights or Weights()
         self.min_quality = min_quality
+        #: Called in the alert's transaction (session, account id, alert) — the engine opens a review case.
+        self.on_alert: Callable[[Session, str, dict[str, Any]], None] | None = None
         self._lock = threading.Lock()
         self._index: SuspendedIndex | None = None
         self._index_key: tuple[Any, ...] | None = None
@@ -409,6 +411,8 @@ class ReappearanceService:
             result = alert_dict(row)
             if self.outbox is not None:
                 self.outbox.emit(s, [("account.reappearance", {"account_id": account_id, "alert": result})])
+            if self.on_alert is not None:
+                self.on_alert(s, account_id, result)
         return result
 
     # --- the index of suspended accounts ----------------------------------------------------------
