@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw, ImageFont
 
 from seawall.engine import Engine
@@ -19,7 +20,7 @@ from seawall.media import ocr
 from seawall.media.content import Content
 from seawall.media.language import detect_language
 from seawall.media.ocr import OcrOptions, read_text
-from tests.conftest import encode, textured_image
+from tests.conftest import auth, encode, textured_image
 
 if ocr.tesseract_version() is None:  # installed by .ci/run; without it these tests would prove nothing
     raise RuntimeError("tesseract-ocr is not installed: apt-get install -y tesseract-ocr tesseract-ocr-eng "
@@ -93,7 +94,7 @@ def test_image_without_text_gets_no_text_signals(engine: Engine) -> None:
                     engine.content("image", data=encode(Image.new("RGB", (300, 200), "white"), "PNG"))):
         item = engine.submit(content, content_id="plain")
         assert item.verdict.verdict == "allow"
-        assert not {s.type for s in item.signals} & {"text_sha256", "text_minhash", "tlsh"}
+        assert not {s.type for s in item.signals} & {"text_sha256", "text_minhash", "tlsh", "url", "domain"}
         assert item.language is None
         assert not [r for r in item.verdict.reasons if r.startswith(("ocr", "language"))]
 
@@ -126,6 +127,49 @@ def test_ocr_caps_image_size_and_reads_large_images() -> None:
     assert max(ocr.prepare(np.asarray(big.convert("RGB")), 2000).size) == 2000  # type: ignore[union-attr]
     result = read_text(np.asarray(big.convert("RGB")), OcrOptions(max_side=2000))
     assert result.text is not None and result.text.lower().split() == slogan(11).lower().split()
+
+
+def line_image(text: str, size: tuple[int, int] = (1900, 200), font_size: int = 40) -> bytes:
+    """One line of black text on white."""
+    img = Image.new("RGB", size, "white")
+    ImageDraw.Draw(img).text((30, 60), text, font=font(font_size), fill="black")
+    return encode(img, "PNG")
+
+
+def test_defanged_link_in_image_matches_url_and_domain_banks(client: TestClient, keys: dict[str, str]) -> None:
+    admin, sub = auth(keys["admin"]), auth(keys["submitter"])
+    assert client.post("/v1/banks", json={"name": "outlets"}, headers=admin).status_code == 201
+    for st, value in (("url", "https://media-outlet.example.org/v/clip42"), ("domain", "mirror-outlet.example.net")):
+        r = client.post("/v1/banks/outlets/entries", json={"signal_type": st, "value": value}, headers=admin)
+        assert r.status_code == 201, r.text
+
+    def submit(data: bytes, cid: str) -> dict[str, object]:
+        r = client.post("/v1/items", files={"file": ("u.png", data, "image/png")}, data={"content_id": cid},
+                        headers=sub)
+        assert r.status_code == 200, r.text
+        body: dict[str, object] = r.json()
+        return body
+
+    cases = {
+        "url": ("Full video: hxxps://media-outlet[.]example[.]org/v/clip42", {"url"}),
+        "domain": ("Mirror: www.mirror-outlet[.]example[.]net/latest", {"domain"}),
+    }
+    for cid, (text, expected) in cases.items():
+        v = submit(line_image(text), cid)
+        assert v["verdict"] == "block", (cid, v)
+        assert {m["signal_type"] for m in v["matches"]} == expected, (cid, v)  # type: ignore[attr-defined]
+    for cid, text in {"other-clip": "Full video: hxxps://media-outlet[.]example[.]org/v/clip43",
+                      "lookalike": "Mirror: www.mirror-outlet[.]example[.]com/latest"}.items():
+        v = submit(line_image(text), cid)
+        assert v["verdict"] == "allow" and v["matches"] == [], (cid, v)
+        assert "url" in {s["type"] for s in v["signals"]}, v  # type: ignore[attr-defined]
+
+
+def test_misread_defanged_dots_are_repaired() -> None:
+    """Tesseract often reads the ``]`` of ``[.]`` as ``J``; the link must still be found, prose left alone."""
+    repaired = ocr.repair_defanged_dots("outlet[.]example[.Jorg/v/1 and x(.|com")
+    assert repaired == "outlet[.]example[.]org/v/1 and x(.)com"
+    assert ocr.repair_defanged_dots("see [.J and [.]Jack") == "see [.J and [.]Jack"
 
 
 VOCAB = {

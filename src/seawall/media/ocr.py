@@ -10,11 +10,17 @@ upload must never fail only because the optional OCR step did.
 Words Tesseract itself is unsure of (confidence below ``min_word_confidence``) are dropped: on photos and
 textures it otherwise "reads" stray letters, which would give language guesses and text signals for
 images that contain no text.
+
+The text also feeds the URL signals (``url``, ``url_prefix``, ``domain``): a banned outlet's address written
+into a picture, often defanged (``hxxps://outlet[.]example``), is matched like a link in a post. Tesseract
+often reads the closing bracket of ``[.]`` as ``J``, ``|`` or ``l``; :func:`repair_defanged_dots` puts it back
+so that such a link is still recognised.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -149,8 +155,17 @@ def read_text(pixels: npt.NDArray[np.uint8], options: OcrOptions) -> OcrResult:
     except Exception as e:  # Tesseract errors must not fail the upload
         log.warning("OCR failed: %s", e)
         return OcrResult(None, "ocr failed; text in the image not checked", time.perf_counter() - start)
-    text = _confident_lines(data, options.min_word_confidence)
+    text = repair_defanged_dots(_confident_lines(data, options.min_word_confidence))
     return OcrResult(text or None, seconds=time.perf_counter() - start)
+
+
+#: A label, ``[.`` or ``(.``, a misread closing bracket, and the next (lowercase) label of a host name.
+_MISREAD_DEFANG = re.compile(r"(?<=[A-Za-z0-9-])([\[(])\s?\.\s?[J|l1I](?=[a-z0-9])")
+
+
+def repair_defanged_dots(text: str) -> str:
+    """``site[.Jorg`` → ``site[.]org``: undo Tesseract's usual misreading of a defanged dot's bracket."""
+    return _MISREAD_DEFANG.sub(lambda m: "[.]" if m.group(1) == "[" else "(.)", text)
 
 
 def _confident_lines(data: dict[str, list[object]], min_conf: float) -> str:
