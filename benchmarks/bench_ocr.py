@@ -3,11 +3,10 @@
 Why: OCR is the slowest step an image upload can take, and it reads attacker-chosen pixels. This
 measures, on generated images with text, how long Seawall's path takes per image (``read_text``:
 greyscale, flat-image check, shrink to ``SEAWALL_OCR_MAX_SIDE``, Tesseract's ``tsv`` output with word
-confidences on an uncompressed file, one OpenMP thread, confident words only) against the peer a platform would write first: the
-``tesseract`` command on the image file (PNG) with the same languages and its default threads, printing
-plain text. Both read the same
-generated images in the same run; word recall (share of the generated words found in the output)
-tells whether a speed difference is bought with lost text.
+confidences on an uncompressed file, one OpenMP thread, confident words only) against the peer a
+platform would write first: the ``tesseract`` command on the image file (PNG) with the same languages
+and its default threads, printing plain text. Both read the same generated images in the same run; word
+recall (share of the generated words found in the output) tells whether a speed difference is bought with lost text.
 
 It then checks the cap: with ``--cap`` seconds as the OCR timeout, dense large images must come back
 (with an "ocr timed out" note) after about the cap, never much later.

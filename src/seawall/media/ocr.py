@@ -125,15 +125,20 @@ def ocr_available() -> bool:
 
 
 def prepare(pixels: npt.NDArray[np.uint8], max_side: int) -> Image.Image | None:
-    """Greyscale image no larger than ``max_side``, or None when it is flat (nothing to read)."""
+    """Greyscale image no larger than ``max_side``, or None when it is flat (nothing to read).
+
+    Kept cheap because it counts against the OCR time budget: the flatness test looks at every fourth
+    pixel of every fourth row, and a large image is shrunk by area averaging (box filter), less than half
+    the cost of Lanczos and just as legible to Tesseract at these scales.
+    """
     img = Image.fromarray(pixels).convert("L")
-    if float(np.asarray(img, dtype=np.float32).std()) < FLAT_STD:
+    if float(np.asarray(img)[::4, ::4].std()) < FLAT_STD:
         return None
     longest = max(img.size)
     if longest > max_side:
         scale = max_side / longest
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                         Image.Resampling.LANCZOS)
+                         Image.Resampling.BOX)
     return img
 
 
