@@ -5,7 +5,8 @@ Urdu, Persian, Pashto, Kurdish, Somali, Hausa, Indonesian and Malay among them),
 file both ship in the wheel under that licence, so nothing is downloaded and nothing copyleft is
 bundled. ``benchmarks/bench_language.py`` compares it with the other permissively licensed detectors
 on generated texts in nine languages: among those fast enough for the upload path it was the most accurate
-on short phrases, and it alone also knows Pashto, Somali, Kurdish, Hausa and Malay.
+on short phrases, and unlike whatlang (as accurate on sentences) it also knows Pashto, Somali, Kurdish,
+Hausa and Malay.
 
 The model is loaded once per process (about two seconds, ~80 MB); :func:`warm_up` lets a server do that
 before its first request instead of during it. Very short inputs carry too little signal to name a
