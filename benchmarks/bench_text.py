@@ -24,7 +24,9 @@ nothing real is read.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import itertools
 import random
 import sys
 import time
@@ -95,8 +97,14 @@ def zipf_weights(n: int) -> list[float]:
     return [1.0 / (i + 1) ** 0.9 for i in range(n)]
 
 
+@functools.cache
+def _cum_weights(lang: str) -> list[float]:
+    """Cumulative Zipf weights (what ``random.choices`` builds from ``weights`` on every call; same draws)."""
+    return list(itertools.accumulate(zipf_weights(len(WORDS[lang]))))
+
+
 def sentence(rng: random.Random, lang: str, n_words: int) -> str:
-    words = rng.choices(WORDS[lang], weights=zipf_weights(len(WORDS[lang])), k=n_words)
+    words = rng.choices(WORDS[lang], cum_weights=_cum_weights(lang), k=n_words)
     s = " ".join(words)
     end = "؟" if lang == "ar" and rng.random() < 0.1 else "."
     return (s[0].upper() + s[1:] if lang != "ar" else s) + end
