@@ -11,7 +11,11 @@ matched, and how fast Seawall's path is against naive peers in the same run:
 It also prints the distance distributions the default thresholds were chosen from, compares rensa
 with datasketch for the MinHash signatures, and checks LSH recall against an exhaustive scan.
 
-    .venv/bin/python benchmarks/bench_text.py [--quick] [--seed N]
+    .venv/bin/python benchmarks/bench_text.py [--quick] [--seed N] [--tlsh-sizes 10000,100000] [--only-tlsh]
+
+The "TLSH index" section measures lookups per second at each bank size against two peers in the same run:
+``tlsh.diff`` called on every banked digest (the naive loop) and a numpy scan of the body lower bound
+over every digest (Seawall's previous layout).
 
 Every text is generated from small per-language word lists (English, Arabic, French, Indonesian);
 nothing real is read.
@@ -20,7 +24,9 @@ nothing real is read.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import itertools
 import random
 import sys
 import time
@@ -29,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import tlsh
 
 from seawall.index.minhash import MinHashIndex, candidate_probability
 from seawall.index.tlsh import TlshIndex
@@ -90,8 +97,14 @@ def zipf_weights(n: int) -> list[float]:
     return [1.0 / (i + 1) ** 0.9 for i in range(n)]
 
 
+@functools.cache
+def _cum_weights(lang: str) -> list[float]:
+    """Cumulative Zipf weights (what ``random.choices`` builds from ``weights`` on every call; same draws)."""
+    return list(itertools.accumulate(zipf_weights(len(WORDS[lang]))))
+
+
 def sentence(rng: random.Random, lang: str, n_words: int) -> str:
-    words = rng.choices(WORDS[lang], weights=zipf_weights(len(WORDS[lang])), k=n_words)
+    words = rng.choices(WORDS[lang], cum_weights=_cum_weights(lang), k=n_words)
     s = " ".join(words)
     end = "؟" if lang == "ar" and rng.random() < 0.1 else "."
     return (s[0].upper() + s[1:] if lang != "ar" else s) + end
@@ -322,13 +335,78 @@ def compare_minhash_libraries(text_pairs: list[tuple[str, str]]) -> list[list[st
     return rows
 
 
+def tlsh_bank(seed: int, n: int) -> tuple[list[tuple[str, str]], list[str]]:
+    """``n`` generated (language, text) pairs from one sentence to a few pages (lengths vary as in a real
+    bank) and their TLSH digests."""
+    rng = random.Random(seed)
+    texts: list[tuple[str, str]] = []
+    out: list[str] = []
+    while len(out) < n:
+        lang = rng.choice(LANGS)
+        text = " ".join(sentence(rng, lang, rng.randint(8, 16)) for _ in range(int(2 ** rng.uniform(0, 5.5))))
+        d = tlsh_digest(text.encode("utf-8"))
+        if d:
+            texts.append((lang, text))
+            out.append(d)
+    return texts, out
+
+
+def _numpy_scan(bodies: np.ndarray, digests: list[str], q: str, radius: int) -> list[int]:
+    """Seawall's previous TLSH search: the body lower bound for every row with numpy, then ``tlsh.diff``."""
+    from seawall.index.tlsh import body_table
+
+    qb = np.frombuffer(bytes.fromhex(q[-64:]), dtype=np.uint8)
+    bound = body_table()[qb[None, :], bodies].sum(axis=1)
+    return [int(r) for r in np.flatnonzero(bound <= radius) if tlsh.diff(q, digests[int(r)]) <= radius]
+
+
+def bench_tlsh_index(sizes: list[int], seed: int) -> None:
+    """Lookups/s of the TLSH index against the naive loop and the previous numpy scan, same bank and queries."""
+    rows = []
+    for n in sizes:
+        texts, digests = tlsh_bank(seed + n, n)
+        ix = TlshIndex()
+        ix.add(list(enumerate(digests)))
+        bodies = np.stack([np.frombuffer(bytes.fromhex(d[-64:]), dtype=np.uint8) for d in digests])
+        rng = random.Random(seed)
+        edited = [insert_words(rng, lang, text) for lang, text in rng.sample(texts, 100)]
+        queries = [d for t in edited if (d := tlsh_digest(t.encode("utf-8")))] + tlsh_bank(seed + n + 1, 100)[1]
+        for radius in (40, 120):
+            ix.search(queries[:2], radius)  # compile / warm
+            t0 = time.perf_counter()
+            found = sum(len(ix.search([q], radius)) for q in queries)
+            sw = len(queries) / (time.perf_counter() - t0)
+            nq = queries[:20]
+            t0 = time.perf_counter()
+            np_found = sum(len(_numpy_scan(bodies, digests, q, radius)) for q in nq)
+            npr = len(nq) / (time.perf_counter() - t0)
+            few = queries[: max(2, 200_000 // n)]
+            t0 = time.perf_counter()
+            naive_found = sum(sum(tlsh.diff(q, d) <= radius for d in digests) for q in few)
+            naive = len(few) / (time.perf_counter() - t0)
+            check = sum(len(ix.search([q], radius)) for q in few)
+            assert check == naive_found, "TLSH index disagrees with the naive loop"
+            assert sum(len(ix.search([q], radius)) for q in nq) == np_found
+            rows.append([f"{n:,}", str(radius), f"{sw:,.0f}", f"{npr:,.0f}", f"{naive:,.1f}", f"{sw / naive:,.0f}×",
+                         f"{sw / npr:.1f}×", f"{found / len(queries):.2f}"])
+    print("TLSH index (one core, lookups/s; queries: 100 edited banked texts and 100 unrelated ones):")
+    print(table(["banked digests", "radius", "seawall", "numpy body scan", "naive tlsh.diff loop",
+                 "× naive", "× numpy", "hits/query"], rows))
+    print()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller set (a few seconds)")
     ap.add_argument("--seed", type=int, default=20240501)
     ap.add_argument("--known", type=int, default=250, help="banked texts per language")
     ap.add_argument("--unrelated", type=int, default=2500, help="unrelated texts per language")
+    ap.add_argument("--tlsh-sizes", default="10000,100000", help="bank sizes for the TLSH index section")
+    ap.add_argument("--only-tlsh", action="store_true", help="run only the TLSH index section")
     args = ap.parse_args()
+    bench_tlsh_index([int(x) for x in args.tlsh_sizes.split(",") if x], args.seed)
+    if args.only_tlsh:
+        return 0
     n_known, n_unrel = (60, 500) if args.quick else (args.known, args.unrelated)
     corpus = generate(args.seed, n_known, n_unrel)
     mh_t = TextMinHashSignal.default_threshold

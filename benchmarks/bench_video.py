@@ -7,6 +7,14 @@ list the same frames with the same timestamps, with PDQ hashes a few bits apart 
 conversion differs only in YUV→RGB details).
 
     .venv/bin/python benchmarks/bench_video.py [--seconds 10] [--reference-python /tmp/vpdqvenv/bin/python]
+    .venv/bin/python benchmarks/bench_video.py --reference-samples DIR
+
+``--reference-samples DIR`` checks agreement with the hashes the reference project publishes for its own
+sample clips instead: ``DIR/videos/*.mp4`` are that project's sample videos and ``DIR/hashes/<name>.txt``
+its sample hash files (``frame_number,quality,pdq_hex,timestamp`` lines, every frame). Each clip is
+hashed here at every frame and compared frame for frame: frame count, frame numbers, timestamps, per-frame
+PDQ distance (over frames where both qualities are ≥ 50, as the reference's own regression test does,
+which allows up to 31 bits) and quality. The clips are not part of Seawall; fetch them yourself.
 
 The reference (``pip install vpdq``, which builds against the system FFmpeg -dev packages) runs in
 its own interpreter, given by ``--reference-python``; without it only Seawall is measured. Clips are
@@ -108,16 +116,70 @@ def agreement(ours: list[VpdqFrame], ref: list[VpdqFrame]) -> dict[str, object]:
     }
 
 
+def read_reference_lines(path: Path) -> list[VpdqFrame]:
+    """A reference sample hash file: ``frame_number,quality,pdq_hex,timestamp`` per line."""
+    frames = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            n, q, h, t = line.strip().split(",")
+            frames.append(VpdqFrame(int(n), int(q), h.strip().lower(), float(t)))
+    return frames
+
+
+def reference_samples(root: Path) -> int:
+    """Hash every sample clip at every frame and compare with the reference's published hashes."""
+    videos = sorted((root / "videos").glob("*.mp4"))
+    if not videos:
+        raise SystemExit(f"no sample videos in {root / 'videos'}")
+    rows: list[list[object]] = []
+    all_dist: list[int] = []
+    limits = VideoLimits(threads=2)
+    for video in videos:
+        ref_path = root / "hashes" / f"{video.stem}.txt"
+        if not ref_path.is_file():
+            rows.append([video.name, "no reference hash file", "", "", "", "", "", "", ""])
+            continue
+        ref = read_reference_lines(ref_path)
+        t0 = time.perf_counter()
+        ours = hash_video(video.read_bytes(), 0.0, limits)
+        took = time.perf_counter() - t0
+        by_number = {f.number: f for f in ours}
+        pairs = [(by_number[r.number], r) for r in ref if r.number in by_number]
+        same_numbers = [f.number for f in ours] == [r.number for r in ref]
+        same_times = all(f"{a.timestamp:.3f}" == f"{b.timestamp:.3f}" for a, b in pairs) and same_numbers
+        good = [(a, b) for a, b in pairs if a.quality >= 50 and b.quality >= 50]
+        dist = [(int(a.pdq, 16) ^ int(b.pdq, 16)).bit_count() for a, b in good]
+        all_dist += dist
+        rows.append([
+            video.name, f"{len(ours)}/{len(ref)}", same_numbers, same_times,
+            f"{sum(d == 0 for d in dist) * 100 / max(1, len(dist)):.1f}%",
+            f"{np.mean(dist):.2f}" if dist else "-", max(dist) if dist else "-",
+            f"{sum(d <= 31 for d in dist)}/{len(dist)}",
+            f"{sum(a.quality == b.quality for a, b in pairs)}/{len(pairs)}", f"{took:.1f} s",
+        ])
+    print(markdown_table(["sample", "frames (ours/ref)", "numbers equal", "timestamps equal", "identical hashes",
+                          "mean bits", "max bits", "frames ≤ 31 bits", "quality equal", "time"], rows))
+    if all_dist:
+        print(f"\nall samples: {len(all_dist)} frames compared, {sum(d == 0 for d in all_dist)} identical, "
+              f"mean {np.mean(all_dist):.3f} bits, p99 {np.percentile(all_dist, 99):.0f}, max {max(all_dist)}, "
+              f"{sum(d <= 31 for d in all_dist) * 100 / len(all_dist):.2f}% within the reference's 31-bit tolerance")
+    return 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each generated clip")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per measurement (best is kept)")
     ap.add_argument("--reference-python", default=os.environ.get("VPDQ_PYTHON", ""),
                     help="interpreter with the reference 'vpdq' package installed")
+    ap.add_argument("--reference-samples", type=Path, default=None, metavar="DIR",
+                    help="compare with the reference's sample hashes (DIR/videos/*.mp4, DIR/hashes/*.txt)")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
     print(machine_summary())
+    if args.reference_samples is not None:
+        sys.exit(reference_samples(args.reference_samples))
     print(f"clips: {args.seconds:g} s at 30 frames/s, H.264; 1 hash per second unless stated; decoder threads 2\n")
     speed_rows: list[list[object]] = []
     agree_rows: list[list[object]] = []

@@ -187,3 +187,100 @@ def test_auth_and_roles(client: TestClient, keys: dict[str, str], engine: Engine
 def test_unknown_route_and_method_have_error_bodies(client: TestClient) -> None:
     _error(client.get("/v1/nothing"), 404, "not_found")
     _error(client.put("/healthz"), 405, "method_not_allowed")
+
+
+# --- text, links, containers --------------------------------------------------------------------
+
+
+def _multipart_text(raw: bytes, content_id: str = "t") -> tuple[bytes, str]:
+    """A multipart body whose ``text`` field carries exactly these bytes (a client may send any)."""
+    boundary = "seawall-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content_id"\r\n\r\n{content_id}\r\n'.encode(),
+        f'--{boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\n'.encode() + raw + b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ]
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def test_invalid_utf8_text_is_422(client: TestClient, keys: dict[str, str], engine: Engine,
+                                  seeded: tuple[int, int]) -> None:
+    sub = auth(keys["submitter"])
+    bad = b"join us \xff\xfe\xc3( at dawn"
+    body, ctype = _multipart_text(bad)
+    _error(client.post("/v1/items", content=body, headers={**sub, "Content-Type": ctype}), 422, "invalid_text")
+    raw_json = b'{"content_id": "t", "text": "join us ' + b"\xff\xfe" + b'"}'
+    r = client.post("/v1/items", content=raw_json, headers={**sub, "Content-Type": "application/json"})
+    _error(r, 422, "invalid_request")
+    lone = b'{"content_id": "t", "text": "join \\ud800 us"}'  # a JSON escape for half a surrogate pair
+    r = client.post("/v1/items", content=lone, headers={**sub, "Content-Type": "application/json"})
+    _error(r, 422, "invalid_request")
+    assert _counts(engine) == seeded
+    # Valid UTF-8 whose characters all fit in Latin-1 is not mistaken for an undecodable field.
+    body, ctype = _multipart_text("Rendez-vous au café à l'aube".encode(), "fr")
+    r = client.post("/v1/items", content=body, headers={**sub, "Content-Type": ctype})
+    assert r.status_code == 200, r.text
+
+
+def test_text_over_one_megabyte_is_413(client: TestClient, keys: dict[str, str], engine: Engine,
+                                       seeded: tuple[int, int]) -> None:
+    sub = auth(keys["submitter"])
+    # 400,000 Arabic letters: under a million characters but 800,000 bytes … and 600,000 of them: over 1 MB.
+    fits, over = "ب" * 400_000, "ب" * 600_000
+    r = client.post("/v1/items", json={"content_id": "fits", "text": fits}, headers=sub)
+    assert r.status_code == 200, r.text
+    seeded = _counts(engine)
+    _error(client.post("/v1/items", json={"content_id": "big", "text": over}, headers=sub), 413, "text_too_large")
+    body, ctype = _multipart_text(over.encode(), "big-form")
+    _error(client.post("/v1/items", content=body, headers={**sub, "Content-Type": ctype}), 413, "text_too_large")
+    assert _counts(engine) == seeded
+
+
+def test_bad_link_entries_are_422_and_nothing_is_stored(client: TestClient, keys: dict[str, str], engine: Engine,
+                                                        seeded: tuple[int, int]) -> None:
+    admin = auth(keys["admin"])
+    for st, value in (("url", "http://user:secret@outlet.example/v/1"), ("url", "ftp://outlet.example/v/1"),
+                      ("url", "javascript:alert(1)"), ("url_prefix", "https://a@outlet.example/u/x"),
+                      ("domain", "ftp://outlet.example"), ("domain", "co.uk")):
+        r = client.post("/v1/banks/tvec/entries", json={"signal_type": st, "value": value}, headers=admin)
+        _error(r, 422, "invalid_signal_value")
+    lines = "url https://ok.example/v/1\nurl ftp://outlet.example/v/2\n"
+    r = client.post("/v1/banks/tvec/import?strict=true", content=lines.encode(), headers=admin)
+    _error(r, 422, "import_rejected")
+    assert "only http and https" in r.json()["detail"][0]["reason"]
+    assert _counts(engine) == seeded  # strict: the good line is not kept either
+    # A link with user info in a *post* is matched by the host it really opens, never refused.
+    r = client.post("/v1/items", json={"content_id": "p", "text": "see http://trusted.example@evil.example/x"},
+                    headers=auth(keys["submitter"]))
+    assert r.status_code == 200, r.text
+    assert "http://evil.example/x" in {s["value"] for s in r.json()["signals"] if s["type"] == "url"}
+
+
+def test_zip_and_compressed_containers_are_files_never_unpacked(client: TestClient, keys: dict[str, str],
+                                                                engine: Engine, seeded: tuple[int, int]) -> None:
+    """An archive (even a zip bomb) is only digested as bytes: nothing is unpacked, so nothing can explode."""
+    import gzip
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.bin", b"\x00" * 50_000_000)  # 50 MB of zeros in ~50 KB
+    bomb = buf.getvalue()
+    assert len(bomb) < 100_000
+    sub = auth(keys["submitter"])
+    for name, data, mime in (("a.zip", bomb, "application/zip"),
+                             ("b.gz", gzip.compress(b"\x00" * 10_000_000), "application/gzip")):
+        r = client.post("/v1/items", files={"file": (name, data, mime)}, data={"content_id": name}, headers=sub)
+        assert r.status_code == 200, r.text
+        assert r.json()["content_type"] == "file"
+        assert {s["type"] for s in r.json()["signals"]} == {"md5", "sha256"}
+    # Declared as an image or a video, an archive is refused with a clear code, and nothing is stored.
+    before = _counts(engine)
+    r = client.post("/v1/items", files={"file": ("a.zip", bomb, "image/png")}, data={"content_id": "z"}, headers=sub)
+    assert r.status_code in (415, 422), r.text
+    assert r.json()["code"] in ("unsupported_media_type", "corrupt_image", "not_an_image"), r.json()
+    r = client.post("/v1/items", files={"file": ("a.zip", bomb, "video/mp4")},
+                    data={"content_id": "z", "content_type": "video"}, headers=sub)
+    assert r.status_code in (415, 422), r.text
+    assert _counts(engine) == before

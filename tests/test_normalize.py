@@ -206,3 +206,12 @@ def test_extract_urls_is_bounded_and_deduplicated() -> None:
     text = " ".join(f"site{i}.com" for i in range(300)) + " site1.com SITE1.com"
     urls = extract_urls(text, limit=100)
     assert len(urls) == 100 and len({u.url for u in urls}) == 100
+
+
+def test_megabyte_long_words_normalise_in_linear_time() -> None:
+    """One "word" of hundreds of thousands of letters (no look-alike, no digit) is matched once, not once per
+    letter: the earlier patterns re-scanned such a word from every position and took hours on a 1 MB text."""
+    for text in ("ب" * 300_000, "a" * 300_000, "a-" * 150_000, " " * 300_000 + "x"):
+        out = normalize_text(text)
+        assert len(out) <= len(text)
+    assert normalize_text("ب" * 300_000 + " h3ll0 wоrld").endswith(" " + normalize_text("hello world"))

@@ -159,14 +159,19 @@ def test_tlsh_only_for_texts_of_50_bytes_or_more() -> None:
         sig.normalize("T1XYZ")
 
 
+def _length(seed: int) -> int:
+    """Texts from a dozen words to a few pages, so the length part of the distance varies too."""
+    return 12 + (seed * 37) % 700
+
+
 def test_tlsh_index_is_exact_against_brute_force() -> None:
     ix = TlshIndex()
-    digests = [tlsh_digest(normalize_text(make_text(s, n_words=60)).encode()) for s in range(300)]
+    digests = [tlsh_digest(normalize_text(make_text(s, n_words=_length(s))).encode()) for s in range(300)]
     rows = [(i, d) for i, d in enumerate(digests) if d]
     ix.add(rows)
-    for radius in (40, 120, 250):
+    for radius in (40, 120, 250, 300):
         for qi in range(0, 300, 25):
-            q = tlsh_digest(normalize_text(edit(make_text(qi, n_words=60), qi)).encode())
+            q = tlsh_digest(normalize_text(edit(make_text(qi, n_words=_length(qi)), qi)).encode())
             assert q is not None
             got = {(c.entry_id, c.distance) for c in ix.search([q], radius)}
             want = {(i, tlsh.diff(q, d)) for i, d in rows if tlsh.diff(q, d) <= radius}
@@ -250,3 +255,26 @@ def test_text_content_banked_through_the_engine(engine: Engine) -> None:
     item = engine.submit(engine.content("text", text=disguise(edit(text, 3))), content_id="x")
     assert item.verdict.verdict == "block"
     assert engine.submit(engine.content("text", text=make_text(56)), content_id="y").verdict.verdict == "allow"
+
+
+def test_tlsh_header_and_body_parts_add_up_to_the_distance() -> None:
+    """The index's pruning is exact only if its parts sum to ``tlsh.diff``; check that on varied pairs."""
+    from seawall.index.tlsh import body_table, parse
+
+    table = body_table()
+    digests = [d for s in range(120) if (d := tlsh_digest(normalize_text(make_text(s, n_words=_length(s))).encode()))]
+
+    def ring(x: int, y: int, r: int) -> int:
+        return min(abs(x - y), r - abs(x - y))
+
+    for a, b in zip(digests, digests[7:] + digests[:7], strict=True):
+        pa, pb = parse(a), parse(b)
+        assert pa is not None and pb is not None
+        (ha, ba), (hb, bb) = pa, pb
+        ld = ring(int(ha[1]), int(hb[1]), 256)
+        total = ld if ld <= 1 else ld * 12
+        for k in (2, 3):
+            qd = ring(int(ha[k]), int(hb[k]), 16)
+            total += qd if qd <= 1 else (qd - 1) * 12
+        total += int(ha[0] != hb[0]) + int(table[ba, bb].sum())
+        assert total == tlsh.diff(a, b)

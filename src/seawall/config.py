@@ -40,7 +40,10 @@ class Settings(BaseSettings):
         default=None,
         description="Read text in images with Tesseract for the text signals; unset = on when tesseract is installed.",
     )
-    ocr_timeout_seconds: float = Field(default=10, gt=0, le=300, description="Tesseract is stopped after this long.")
+    ocr_timeout_seconds: float = Field(default=10, gt=0, le=300,
+                                       description="OCR of one image (shrinking included) is stopped after this long.")
+    ocr_threads: int = Field(default=1, ge=1, le=64,
+                             description="Threads one Tesseract run may use (OMP_THREAD_LIMIT); 1 suits busy servers.")
     ocr_max_side: int = Field(default=2000, ge=100, le=10000, description="Images are shrunk to this side for OCR.")
     ocr_languages: str = Field(
         default="eng+ara", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$", description="Tesseract language packs to read with."

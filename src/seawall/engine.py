@@ -28,7 +28,7 @@ from seawall.errors import InvalidInput, QueueFull, QueueUnavailable
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
-from seawall.media.content import Content
+from seawall.media.content import Content, check_text
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
 from seawall.plugins import Registry, registry
@@ -333,6 +333,9 @@ class Engine:
 
     # --- items and lookups ---------------------------------------------------------------------
     def content(self, content_type: str, data: bytes = b"", text: str | None = None) -> Content:
+        """What the signals are computed from; a text over the size limit is refused here, before any work."""
+        if text is not None:
+            check_text(text)
         return Content(content_type=content_type, data=data, text=text, limits=self.limits,
                        ocr=OcrOptions.from_settings(self.settings))
 

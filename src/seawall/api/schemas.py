@@ -18,7 +18,7 @@ class ItemText(BaseModel):
     model_config = ConfigDict(extra="forbid")
     content_id: str = Field(min_length=1, max_length=300, description="The platform's id for this upload")
     account_id: str | None = Field(default=None, max_length=300, description="Uploader's pseudonymous id")
-    text: str = Field(max_length=1_000_000)
+    text: str = Field(description="At most 1,000,000 bytes of UTF-8 (longer: 413 text_too_large)")
     content_type: Literal["text"] = "text"
     keep: bool = Field(default=False, description="Keep the text even if allowed (evidence for a later removal)")
     once: bool = Field(default=False, description="Return the stored item if this content_id was already sent")

@@ -8,11 +8,33 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from seawall.errors import InvalidInput, TooLarge
 from seawall.media.image import DecodeLimits, decode_image
 
 if TYPE_CHECKING:
     from seawall.media.language import Language
     from seawall.media.ocr import OcrOptions
+
+
+#: Largest text item, in bytes of UTF-8. Longer posts are not what text banks hold, and every text signal
+#: (normalisation, shingles, TLSH, link extraction) is linear in it: this bounds the work of one upload.
+MAX_TEXT_BYTES = 1_000_000
+
+
+def check_text(text: str) -> None:
+    """Refuse a text item over :data:`MAX_TEXT_BYTES` (413 ``text_too_large``) or one that cannot be UTF-8 at
+    all (lone surrogates, which JSON escapes can carry: 422 ``invalid_text``), before anything is computed."""
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidInput("text: contains unpaired surrogates, which are not valid UTF-8",
+                               code="invalid_text") from None
+    if size > MAX_TEXT_BYTES:
+        raise TooLarge(f"the text is {size:,} bytes, over the limit of {MAX_TEXT_BYTES:,} bytes of UTF-8",
+                       code="text_too_large")
 
 
 @dataclass

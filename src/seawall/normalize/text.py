@@ -145,8 +145,10 @@ def _confusables() -> tuple[dict[str, str], dict[int, str], re.Pattern[str]]:
     to_latin = {k: v for k, v in conf["to_latin"].items() if not k.startswith("_")}
     lookalikes = {ord(k): v for k, v in conf["latin_lookalikes"].items() if not k.startswith("_")}
     chars = re.escape("".join(to_latin))
-    # a word (letters and marks) that contains at least one look-alike; all other words are skipped
-    word = re.compile(rf"[^\W\d_]*[{chars}][^\W\d_]*")
+    # a word (letters and marks) that contains at least one look-alike; all other words are skipped. The
+    # lookbehind lets a match start only where a word starts: without it a long word with no look-alike is
+    # re-scanned from every one of its letters (quadratic time on a megabyte-long "word").
+    word = re.compile(rf"(?<![^\W\d_])[^\W\d_]*?[{chars}][^\W\d_]*")
     return to_latin, lookalikes, word
 
 
@@ -215,8 +217,9 @@ def normalize_arabic(text: str) -> str:
 
 # --- leet --------------------------------------------------------------------------------------
 
-# only tokens that contain a leet character need a look; the rest of the text is skipped at C speed
-_LEET_TOKEN = re.compile(r"[\w@$]*[0-9@$][\w@$]*")
+# only tokens that contain a leet character need a look; the rest of the text is skipped at C speed (a
+# match starts only at a token's start, so a long token without one is scanned once, not once per character)
+_LEET_TOKEN = re.compile(r"(?<![\w@$])[\w@$]*?[0-9@$][\w@$]*")
 
 
 @cache

@@ -56,8 +56,9 @@ def _extractor() -> tldextract.TLDExtract:
 _REFANG: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bh(?:xx|\*\*)p(s?)(?=\W)", re.I), r"http\1"),
     (re.compile(r"\[\s*:\s*\]\s*//|\[\s*://\s*\]|\(\s*://\s*\)"), "://"),
-    (re.compile(r"\s*(?:\[\s*(?:\.|dot)\s*\]|\(\s*(?:\.|dot)\s*\)|\{\s*(?:\.|dot)\s*\}|<\s*(?:\.|dot)\s*>)\s*", re.I),
-     "."),
+    # (?<!\s): a match starts where a run of spaces starts, so a long run is scanned once, not once per space
+    (re.compile(r"(?<!\s)\s*(?:\[\s*(?:\.|dot)\s*\]|\(\s*(?:\.|dot)\s*\)|\{\s*(?:\.|dot)\s*\}|<\s*(?:\.|dot)\s*>)\s*",
+                re.I), "."),
     (re.compile(r"\[\s*/\s*\]"), "/"),
 )
 # "example . com": a dot with spaces on both sides counts only before a suffix from a short list (see

@@ -4,7 +4,8 @@ Entries may be a registrable domain (``example.co.uk``, found with the public-su
 ``tldextract``) or any host below one (``channel.example.co.uk``). A bare public suffix (``com``,
 ``co.uk``, ``blogspot.com``) is refused: it would block a whole registry. Values are canonical hosts:
 lowercase, IDNA (punycode), without ``www.``; a URL given as a value is reduced to its host.
-Like ``url``, computed for queries only: the host of every link in a text item.
+Like ``url``, computed for queries only: the host of every link in a text item or in the text OCR reads in
+an uploaded image.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from seawall.signals.base import SignalType
 
 class DomainSignal(SignalType):
     name = "domain"
-    content_types = ("text",)
+    #: Images: links written in the picture, read by OCR (see :meth:`Content.signal_text`).
+    content_types = ("text", "image")
 
     def normalize(self, value: str) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -39,9 +41,12 @@ class DomainSignal(SignalType):
         return host
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not content.text or not for_query:
+        if not for_query:
             return []
-        hosts = dict.fromkeys(cu.host for cu in links_in(content.text))
+        text = content.signal_text(for_query=True)
+        if not text:
+            return []
+        hosts = dict.fromkeys(cu.host for cu in links_in(text))
         return [ComputedSignal(type=self.name, value=h) for h in hosts]
 
     def distance(self, a: str, b: str) -> int:

@@ -1,4 +1,5 @@
-"""Exact URL: every link in a text item, canonicalised, against URLs in the banks.
+"""Exact URL: every link in a text item, or written in an uploaded image (read by OCR), canonicalised,
+against URLs in the banks.
 
 Canonical form (see :func:`seawall.normalize.urls.canonicalize_url`): defanged spellings undone,
 lowercase IDNA host without ``www.``, no default port, fragment or tracking parameters, sorted query,
@@ -20,7 +21,8 @@ from seawall.signals.base import SignalType
 
 class UrlSignal(SignalType):
     name = "url"
-    content_types = ("text",)
+    #: Images: links written in the picture, read by OCR (see :meth:`Content.signal_text`).
+    content_types = ("text", "image")
 
     def normalize(self, value: str) -> str:
         if not isinstance(value, str):
@@ -31,9 +33,12 @@ class UrlSignal(SignalType):
             raise InvalidInput(f"url: {exc.message}", code="invalid_signal_value") from None
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not content.text or not for_query:
+        if not for_query:
             return []
-        return [ComputedSignal(type=self.name, value=cu.url) for cu in links_in(content.text)]
+        text = content.signal_text(for_query=True)
+        if not text:
+            return []
+        return [ComputedSignal(type=self.name, value=cu.url) for cu in links_in(text)]
 
     def distance(self, a: str, b: str) -> int:
         return 0 if canonicalize_url(a).key == canonicalize_url(b).key else 1

@@ -23,7 +23,8 @@ def _without_query(cu: CanonicalUrl) -> str:
 
 class UrlPrefixSignal(SignalType):
     name = "url_prefix"
-    content_types = ("text",)
+    #: Images: links written in the picture, read by OCR (see :meth:`Content.signal_text`).
+    content_types = ("text", "image")
 
     def normalize(self, value: str) -> str:
         if not isinstance(value, str):
@@ -34,9 +35,12 @@ class UrlPrefixSignal(SignalType):
             raise InvalidInput(f"url_prefix: {exc.message}", code="invalid_signal_value") from None
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not content.text or not for_query:
+        if not for_query:
             return []
-        values = dict.fromkeys(_without_query(cu) for cu in links_in(content.text))
+        text = content.signal_text(for_query=True)
+        if not text:
+            return []
+        values = dict.fromkeys(_without_query(cu) for cu in links_in(text))
         return [ComputedSignal(type=self.name, value=v) for v in values]
 
     def distance(self, a: str, b: str) -> int:

@@ -11,13 +11,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from seawall.api.auth import require
 from seawall.api.schemas import ErrorBody, ItemOut, ItemText, LaterDecision
 from seawall.apikeys import Principal
 from seawall.domain.models import CONTENT_TYPES
 from seawall.engine import Engine
-from seawall.errors import InvalidInput, UnsupportedMedia
+from seawall.errors import InvalidInput, TooLarge, UnsupportedMedia
+from seawall.media.content import MAX_TEXT_BYTES
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
 
@@ -86,7 +88,17 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
     started = time.perf_counter()
     ctype = request.headers.get("content-type", "")
     if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form(max_files=1, max_fields=20)
+        # A text-sized body is kept as bytes: the form parser silently reads a field that is not UTF-8 as
+        # Latin-1, and only the bytes can tell that apart from a genuine "café" (see _check_form_text).
+        length = request.headers.get("content-length", "")
+        raw = await request.body() if length.isdigit() and int(length) <= _RAW_FORM_LIMIT else None
+        try:
+            form = await request.form(max_files=1, max_fields=20)
+        except HTTPException as exc:  # the parser caps a non-file field at 1 MiB: only a text can reach it
+            if exc.status_code == 400 and "maximum size" in str(exc.detail):
+                raise TooLarge(f"the text is over the limit of {MAX_TEXT_BYTES:,} bytes of UTF-8",
+                               code="text_too_large") from None
+            raise
         try:
             upload = form.get("file")
             text = form.get("text")
@@ -108,6 +120,8 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
                     raise InvalidInput("content_type: text items are sent as a 'text' field", code="invalid_field")
                 content = engine.content(kind, data=data)
             else:
+                assert text is not None
+                _check_form_text(text, raw)
                 content = engine.content("text", text=text)
         finally:
             await form.close()
@@ -156,12 +170,35 @@ def _json_object(value: object) -> dict[str, Any] | None:
     if not isinstance(parsed, dict):
         raise InvalidInput("context: must be a JSON object", code="invalid_field")
     return parsed
+
+
 def _reach(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     if not value.isdigit():
         raise InvalidInput("reach: a whole number of views or followers", code="invalid_field")
     return int(value)
+
+
+#: Form bodies up to this size are read whole first (a text item and its fields; files are larger).
+_RAW_FORM_LIMIT = MAX_TEXT_BYTES + 64 * 1024
+
+
+def _check_form_text(text: str, raw: bytes | None) -> None:
+    """422 ``invalid_text`` when the form's text field was not UTF-8.
+
+    The parser falls back to Latin-1 for such a field, which yields only characters up to U+00FF. The
+    field was really invalid exactly when those characters, as Latin-1 bytes, are not UTF-8 *and* occur in
+    the body as sent; a valid "café" arrives as ``caf\xc3\xa9`` and is never mistaken for ``caf\xe9``.
+    """
+    if raw is None or text.isascii() or max(map(ord, text)) > 0xFF:
+        return
+    latin1 = text.encode("latin-1")
+    try:
+        latin1.decode("utf-8")
+    except UnicodeDecodeError:
+        if latin1 in raw:
+            raise InvalidInput("text: is not valid UTF-8", code="invalid_text") from None
 
 
 def _first_error(exc: ValueError) -> str:
