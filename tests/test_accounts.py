@@ -135,12 +135,17 @@ def test_explicit_suspend_action_and_events(strict: tuple[TestClient, dict[str, 
 def test_appeal_and_bad_input(strict: tuple[TestClient, dict[str, str], Engine]) -> None:
     c, keys, _ = strict
     sub, rev = auth(keys["submitter"]), auth(keys["reviewer"])
-    item = _upload(c, keys["submitter"], "anything", account="acct-a")
+    _bank(c, keys["admin"], ["banned"])
+    allowed = _upload(c, keys["submitter"], "anything", account="acct-a", cid="fine")
+    r = c.post("/v1/accounts/acct-a/appeal", json={"text": "Why?", "item_id": allowed["id"]}, headers=sub)
+    assert (r.status_code, r.json()["code"]) == (409, "nothing_to_appeal")  # nothing was done to it
+    item = _upload(c, keys["submitter"], "banned", account="acct-a")
     other = _upload(c, keys["submitter"], "anything", account="acct-b")
     r = c.post("/v1/accounts/acct-a/appeal", json={"text": "That was a news report.", "item_id": item["id"]},
                headers=sub)
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "received" and r.json()["item_id"] == item["id"]
+    assert r.json()["case_id"]  # the same appeal case in the senior queue as POST /v1/appeals opens
     assert c.get("/v1/accounts/acct-a", headers=rev).json()["appeals"][0]["text"] == "That was a news report."
     for path, body, status, code in [
         ("/v1/accounts/nobody/appeal", {"text": "x"}, 404, "account_not_found"),

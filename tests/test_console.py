@@ -168,6 +168,7 @@ def test_escalation_opens_an_urgent_case_with_a_one_hour_clock(engine: Engine) -
     engine.submit(engine.content("image", data=data), content_id="p")
     [case] = ReviewService(engine).queue()
     assert case.tier == "urgent" and case.priority == 35 and case.sla_state() == "ok"
+    assert case.queue == "senior"  # imminent threats go to senior reviewers
     assert 3590 <= (case.sla_due_at - case.created_at).total_seconds() <= 3600
     assert case.sla_state(case.sla_due_at - (case.sla_due_at - case.created_at) * 0.1) == "amber"
     assert case.sla_state(case.sla_due_at.replace(year=case.sla_due_at.year + 1)) == "red"

@@ -1,4 +1,4 @@
-"""``escalate``: an imminent threat. Urgent review (via precedence) and an ``item.escalated`` alert now."""
+"""``escalate``: an imminent threat. Urgent review by a senior reviewer and an ``item.escalated`` alert now."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from seawall.review.media import current_upload
 class EscalateAction(ActionExecutor):
     name = "escalate"
     verdict = "review"
-    description = "Imminent threat: urgent review queue and an item.escalated alert; optional note."
+    description = "Imminent threat: urgent senior review queue and an item.escalated alert; optional note."
 
     def parse_params(self, value: Any) -> dict[str, Any]:
         if value is None:
@@ -30,5 +30,5 @@ class EscalateAction(ActionExecutor):
         note = action.params.get("note")
         case_id = open_case(ctx.session, ctx.item, source=self.name,
                             reason=f"escalated by rule {action.rule or '-'}" + (f": {note}" if note else ""),
-                            tier="urgent", media=current_upload())
+                            tier="urgent", media=current_upload(), queue="senior")
         return ActionResult(detail={"case_id": case_id})

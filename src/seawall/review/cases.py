@@ -62,25 +62,27 @@ def tier_of(priority: int) -> str:
 
 
 def open_case(s: Session, item: Item, *, source: str, reason: str, tier: str, media: bytes | None,
-              kind: str = "review", labels: tuple[str, ...] = ()) -> int:
+              kind: str = "review", labels: tuple[str, ...] = (), queue: str = "standard") -> int:
     """Open (or raise the priority of) the case for an item, in the caller's transaction; returns its id.
 
     An item has at most one open review-or-report case: a rule and a user report about the same item
     end up in one case, so two reviewers never judge it twice. ``labels`` add to the matches' labels
-    for the severity (a report's category).
+    for the severity (a report's category). ``queue="senior"`` (escalations) moves an open case there too.
     """
     priority = TIERS.index(tier) * 10 + severity([*labels, *(lb for m in item.verdict.matches for lb in m.labels)])
     now = utcnow()
     row = s.scalar(select(CaseRow).where(CaseRow.item_id == item.id, CaseRow.status != "decided",
                                          CaseRow.kind != "appeal").order_by(CaseRow.id).limit(1).with_for_update())
     if row is not None:
+        if queue == "senior" and row.queue != "senior":
+            row.queue = "senior"
         if priority > row.priority:
             row.priority = priority
             row.sla_due_at = min(aware(row.sla_due_at), aware(row.created_at) + SLA[tier])
             row.reason = f"{row.reason}; {reason}"
         return row.id
     row = CaseRow(item_id=item.id, reason=reason, source=source, priority=priority, status="open",
-                  created_at=now, sla_due_at=now + SLA[tier], kind=kind, queue="standard", report_count=0)
+                  created_at=now, sla_due_at=now + SLA[tier], kind=kind, queue=queue, report_count=0)
     s.add(row)
     s.flush()
     if media is not None:

@@ -40,8 +40,19 @@ async def get_account(account_id: str, request: Request, limit: int = Query(100,
 @router.post("/{account_id}/appeal", status_code=201, responses=ERRORS)
 async def appeal(account_id: str, body: AppealIn, request: Request,
                  principal: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
-    """Record the account holder's appeal (forwarded by the platform) for review."""
+    """Record the account holder's appeal (forwarded by the platform).
+
+    With ``item_id`` this is the same as ``POST /v1/appeals``: an appeal case opens in the senior queue
+    and its outcome can reverse the decision. Without it (an appeal against a suspension as such) the
+    appeal is recorded and announced (``account.appealed``) for the platform's own process.
+    """
     engine = _engine(request)
-    result = await run_in_threadpool(lambda: engine.appeal(account_id, text=body.text, item_id=body.item_id,
-                                                           submitted_by=principal.key_id))
+    if body.item_id is not None:
+        appeals = request.app.state.appeals
+        result = await run_in_threadpool(lambda: appeals.submit(item_id=body.item_id, statement=body.text,
+                                                                account_id=account_id,
+                                                                submitted_by=principal.key_id))
+    else:
+        result = await run_in_threadpool(lambda: engine.appeal(account_id, text=body.text, item_id=None,
+                                                               submitted_by=principal.key_id))
     return JSONResponse(result, status_code=201)
