@@ -278,9 +278,9 @@ class RetroMatcher:
             q = (select(ItemRow.received_at, ItemRow.id, ItemRow.signals)
                  .where(ItemRow.status == "complete", ItemRow.received_at >= since)
                  .order_by(ItemRow.received_at, ItemRow.id).limit(ITEM_BATCH))
-            if after is not None:
-                q = q.where((ItemRow.received_at > after[0]) | ((ItemRow.received_at == after[0])
-                                                                 & (ItemRow.id > after[1])))
+            if after is not None:  # the plain range lets the received_at index start at the page boundary
+                q = q.where(ItemRow.received_at >= after[0],
+                            (ItemRow.received_at > after[0]) | (ItemRow.id > after[1]))
             with self.db.session() as s:
                 rows = s.execute(q).all()
             if not rows:
