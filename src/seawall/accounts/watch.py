@@ -81,7 +81,7 @@ class UploadWatch:
 
     def screen(self, account_id: str) -> dict[str, Any] | None:
         """Check one account now if it is new enough; the alert (if any), else None."""
-        if not self._is_new(account_id):
+        if not len(self.service.index()) or not self._is_new(account_id):  # nobody suspended: nothing to resemble
             return None
         result = self.service.screen(account_id)
         self.checked += 1
