@@ -163,7 +163,7 @@ class RetroMatcher:
                 return report
             with self.db.session() as s:
                 state = self._load_state(s)
-            horizon = self._commit_horizon()
+            horizon = self.db.commit_horizon()
             if since_entry_id is not None:
                 entries, new_cursor = self._new_entries(_State(entry_id=since_entry_id), None, entry_limit)
                 new_cursor = max(state.entry_id, new_cursor) if len(entries) < entry_limit else state.entry_id
@@ -202,12 +202,6 @@ class RetroMatcher:
                 if got:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
                 conn.commit()
-
-    def _commit_horizon(self) -> int | None:
-        if self.db.dialect != "postgresql":
-            return None
-        with self.db.session() as s:
-            return int(s.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0)
 
     def _new_entries(self, state: _State, horizon: int | None,
                      limit: int) -> tuple[list[tuple[int, str, str]], int]:

@@ -152,10 +152,7 @@ class IndexSet:
 
     def _commit_horizon(self, db: Database) -> int | None:
         """Every transaction below this id has finished (PostgreSQL only)."""
-        if not self._late_feed or db.dialect != "postgresql":
-            return None
-        with db.session() as s:
-            return int(s.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0)
+        return db.commit_horizon() if self._late_feed else None
 
     def _read_late(self, db: Database, low: int, high: int, cursors: dict[str, int]) -> int:
         """Entries committed by transactions in [low, high) with ids at or below the cursor of the time."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,6 +70,18 @@ class Database:
         """A transaction: committed when the block ends normally, rolled back on any error."""
         with self.sessions() as s, s.begin():
             yield s
+
+    def commit_horizon(self) -> int | None:
+        """PostgreSQL: every transaction with an id below this has finished (``pg_snapshot_xmin``).
+
+        Sequence ids are handed out at insert, not at commit, so feeds that follow new rows by id use
+        this to pick up rows that committed after a newer id was seen. None on SQLite, which commits
+        writers in order.
+        """
+        if self.dialect != "postgresql":
+            return None
+        with self.session() as s:
+            return int(s.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0)
 
     def dispose(self) -> None:
         self.engine.dispose()
