@@ -7,6 +7,7 @@ written when ready; the spool file is removed whatever the outcome.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -78,6 +79,14 @@ def _check_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
     return context
 
 
+def once_key(submitted_by: str | None, content_id: str) -> str:
+    """The store-wide key of a ``once`` upload: its uniqueness is what makes a re-send return the first item.
+
+    A digest, because a submitter and a content id together are too long for a portable unique index.
+    """
+    return hashlib.sha256(json.dumps([submitted_by, content_id]).encode("utf-8")).hexdigest()
+
+
 def _kept_row(item: Item, data: bytes, context: dict[str, Any] | None, reason: str) -> dict[str, Any]:
     return {"item_id": item.id, "media_type": sniff_media_type(data, item.content_type), "data": data,
             "context": context or {}, "reason": reason, "created_at": utcnow()}
@@ -112,7 +121,8 @@ class ItemService:
         ``keep`` stores the content even if it is allowed (so a later removal has its evidence);
         content that is not allowed is always kept. ``context`` is the platform's record of the upload,
         kept with the content. ``once`` returns the stored item when this submitter already sent this
-        ``content_id``, so a platform that re-sends an upload (retries, federation) gets one decision.
+        ``content_id``, so a platform that re-sends an upload (retries, federation) gets one decision;
+        a unique key in the store (:func:`once_key`) keeps that true for re-sends that arrive together.
         ``reach`` (views or followers, if the platform knows them) raises a review case's priority.
         """
         cid = _check_id(content_id, "content_id", required=True)
@@ -141,6 +151,7 @@ class ItemService:
             submitted_by=submitted_by,
             reach=reach,
         )
+        key = once_key(submitted_by, cid) if once else None
         if self.is_deferred(content.content_type) and self.enqueue is not None:
             for sig in self.registry.signal_types.values():
                 if sig.deferred and sig.applies_to(content.content_type):
@@ -148,17 +159,21 @@ class ItemService:
             item.status = "pending"
             kept = _kept_row(item, content.raw_bytes, context, "asked") if keep else None
             if self.spool_in_store:
-                self._insert(item, upload=content.raw_bytes, kept=kept)
+                first = self._insert(item, upload=content.raw_bytes, kept=kept, once=key)
             else:
                 self._spool(item.id, content.raw_bytes)
-                self._insert(item, kept=kept)
+                first = self._insert(item, kept=kept, once=key)
+                if first is not None:
+                    self._spool_path(item.id).unlink(missing_ok=True)
+            if first is not None:
+                return first
             self.enqueue(STAGE_SIGNALS, item.id)
             return item
         self._decide(item, content)
         flagged = item.verdict.verdict != "allow"
-        self._insert(item, kept=_kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked")
-                     if flagged or keep else None)
-        return item
+        first = self._insert(item, kept=_kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked")
+                             if flagged or keep else None, once=key)
+        return first if first is not None else item
 
     def find_submitted(self, content_id: str, submitted_by: str | None) -> Item | None:
         """The newest item this submitter sent under ``content_id``, if any (one indexed read)."""
@@ -299,8 +314,30 @@ class ItemService:
             s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item_id))
 
     # --- storage -------------------------------------------------------------------------------
-    def _insert(self, item: Item, upload: bytes | None = None, kept: dict[str, Any] | None = None) -> None:
-        """One Core INSERT per table (no ORM unit of work): this runs on every upload."""
+    def _insert(self, item: Item, upload: bytes | None = None, kept: dict[str, Any] | None = None,
+                once: str | None = None) -> Item | None:
+        """One Core INSERT per table (no ORM unit of work): this runs on every upload.
+
+        With a ``once`` key the item row goes first, so a concurrent re-send of the same upload blocks
+        on (PostgreSQL) or fails at (SQLite) the unique index before it has written anything; its
+        whole transaction (decision, actions, strikes, events) is rolled back and the item that won
+        is returned instead. Returns None when this item was stored.
+        """
+        try:
+            self._write(item, upload, kept, once)
+        except sa_exc.IntegrityError:
+            first = self._find_once(once) if once is not None else None
+            if first is None:
+                raise
+            return first
+        return None
+
+    def _find_once(self, key: str) -> Item | None:
+        with self.db.session() as s:
+            item_id = s.scalar(select(ItemRow.id).where(ItemRow.once_key == key))
+        return self.get(item_id) if item_id is not None else None
+
+    def _write(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None) -> None:
         complete = item.status == "complete"
         with self.db.session() as s:
             s.execute(insert(ItemRow), [{
@@ -309,7 +346,7 @@ class ItemService:
                 "signals": [sig.stored_dict() for sig in item.signals],
                 "verdict": item.verdict.verdict if complete else None,
                 "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
-                "status": item.status, "error": None, "reach": item.reach,
+                "status": item.status, "error": None, "reach": item.reach, "once_key": once,
             }])
             if upload is not None:
                 s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])

@@ -99,6 +99,8 @@ class ItemRow(Base):
         Index("ix_items_account_id", "account_id"),
         Index("ix_items_received_at", "received_at"),
         Index("ix_items_status", "status"),
+        # NULL for uploads sent without ``once``: only ``once`` uploads are unique per submitter and content id
+        Index("uq_items_once_key", "once_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -116,6 +118,8 @@ class ItemRow(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     #: Views or followers the platform reported, if it did: how far the item could spread (review priority).
     reach: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: :func:`seawall.ingest.once_key` for uploads sent with ``once``, so a re-send cannot store a second item.
+    once_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ItemUploadRow(Base):

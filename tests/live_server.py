@@ -1,0 +1,37 @@
+"""An app served by a real uvicorn server on a free loopback port in this process, always stopped.
+
+Tests that need real concurrent HTTP requests against an engine they also inspect use this instead of
+a ``TestClient`` (which serialises nothing but also shares nothing with a real network stack).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from tests.processes import free_port
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1; yields the base URL once it accepts connections."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on", limit_concurrency=1000, backlog=256))
+    thread = threading.Thread(target=server.run, name="seawall-test-server", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
