@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from seawall.domain.labels import validate_labels
@@ -107,14 +107,12 @@ class BankService:
         if unknown:
             raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="invalid_field")
         fields = self._validate_fields(changes)
+        # One UPDATE … RETURNING, not read-then-write: a bank deleted meanwhile is a 404, not a stale row.
         with self.db.session() as s:
-            row = s.scalar(select(BankRow).where(BankRow.name == name))
+            row = s.scalars(update(BankRow).where(BankRow.name == name).values(**fields, updated_at=utcnow())
+                            .returning(BankRow).execution_options(synchronize_session=False)).one_or_none()
             if row is None:
                 raise NotFound(f"no bank named {name!r}", code="bank_not_found")
-            for key, value in fields.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-            s.flush()
             return bank_from_row(row)
 
     def delete(self, name: str) -> list[tuple[int, str, str]]:

@@ -28,6 +28,7 @@ from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.plugins import Registry
 from seawall.review.media import sniff_media_type
+from seawall.storable import check_stored
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
@@ -66,7 +67,7 @@ def _check_id(value: str | None, field: str, *, required: bool) -> str | None:
         return None
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInput(f"{field}: at most {MAX_ID_LENGTH} characters", code="invalid_field")
-    return value
+    return str(check_stored(value, field))
 
 
 def _check_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -76,6 +77,7 @@ def _check_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
         raise InvalidInput("context: must be a JSON object", code="invalid_field")
     if len(json.dumps(context, separators=(",", ":"))) > MAX_CONTEXT_BYTES:
         raise InvalidInput(f"context: at most {MAX_CONTEXT_BYTES:,} bytes as JSON", code="invalid_field")
+    check_stored(context, "context")
     return context
 
 

@@ -11,9 +11,11 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from seawall import __version__
+from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.metrics import Metrics
+from seawall.api.openapi import install as install_openapi
 from seawall.api.routes import (
     accounts,
     appeals,
@@ -65,11 +67,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.templates = Environment(loader=PackageLoader("seawall.web", "templates"),
                                       autoescape=select_autoescape())
     install_error_handlers(app)
+    install_openapi(app)
 
     def limit_for(path: str) -> int:
         return settings.max_import_bytes if path.endswith("/import") else settings.max_upload_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(NulGuardMiddleware)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,

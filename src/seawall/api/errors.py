@@ -1,15 +1,23 @@
-"""Every error leaves the API as ``{"code": …, "message": …}`` with the right status."""
+"""Every error leaves the API as ``{"code": …, "message": …}`` with the right status.
+
+That includes the unexpected: an unhandled exception is logged with its traceback and answered as a
+JSON 500 (``internal_error``), so a client parses every failure the same way.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seawall.errors import SeawallError
+
+log = logging.getLogger(__name__)
 
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -45,6 +53,18 @@ def install_error_handlers(app: FastAPI) -> None:
         field = _field_name(tuple(first.get("loc", ())))
         detail = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
         return error_response(422, "invalid_request", f"{field}: {first.get('msg', 'invalid')}", detail)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
+        return error_response(409, "conflict", "the object was changed or deleted by another request while this "
+                                               "one ran; read it again and retry")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the traceback too; this line ties it to the request that failed.
+        log.error("unhandled %s in %s %s", type(exc).__name__, request.method, request.url.path)
+        return error_response(500, "internal_error", "the server failed to handle this request; the failure "
+                                                     "was logged for its operator")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from seawall.api.edge import MAX_INT32, StoredJson, StoredText
 
 
 class ErrorBody(BaseModel):
@@ -16,14 +18,15 @@ class ErrorBody(BaseModel):
 
 class ItemText(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    content_id: str = Field(min_length=1, max_length=300, description="The platform's id for this upload")
-    account_id: str | None = Field(default=None, max_length=300, description="Uploader's pseudonymous id")
+    content_id: StoredText = Field(min_length=1, max_length=300, description="The platform's id for this upload")
+    account_id: StoredText | None = Field(default=None, max_length=300, description="Uploader's pseudonymous id")
     text: str = Field(description="At most 1,000,000 bytes of UTF-8 (longer: 413 text_too_large)")
     content_type: Literal["text"] = "text"
     keep: bool = Field(default=False, description="Keep the text even if allowed (evidence for a later removal)")
     once: bool = Field(default=False, description="Return the stored item if this content_id was already sent")
-    context: dict[str, Any] | None = Field(default=None, description="The platform's record of the upload, kept "
-                                           "with the content (e.g. the full Matrix event)")
+    context: Annotated[dict[str, Any] | None, StoredJson] = Field(
+        default=None, description="The platform's record of the upload, kept with the content (e.g. the full "
+                                  "Matrix event)")
     reach: int | None = Field(default=None, ge=0, le=10**12, description="Views or followers, if known")
 
 
@@ -60,24 +63,28 @@ class ItemOut(BaseModel):
     )
 
 
+#: A bank's per-signal match distance (bits, or a score): bounded so it fits any integer column or index.
+Threshold = Annotated[int, Field(ge=0, le=MAX_INT32)]
+
+
 class BankCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    description: str = ""
+    name: StoredText = Field(min_length=1, max_length=100)
+    description: StoredText = ""
     kind: Literal["block", "allow"] = "block"
     default_action: Literal["block", "review", "label"] = "block"
-    labels: list[str] = Field(default_factory=list)
-    thresholds: dict[str, int] = Field(default_factory=dict)
+    labels: list[StoredText] = Field(default_factory=list)
+    thresholds: dict[StoredText, Threshold] = Field(default_factory=dict)
     enabled: bool = True
 
 
 class BankPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    description: str | None = None
+    description: StoredText | None = None
     kind: Literal["block", "allow"] | None = None
     default_action: Literal["block", "review", "label"] | None = None
-    labels: list[str] | None = None
-    thresholds: dict[str, int] | None = None
+    labels: list[StoredText] | None = None
+    thresholds: dict[StoredText, Threshold] | None = None
     enabled: bool | None = None
 
 
@@ -96,12 +103,12 @@ class BankOut(BaseModel):
 
 class EntryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    signal_type: str = Field(min_length=1, max_length=32)
-    value: str = Field(min_length=1, max_length=10_000)
-    labels: list[str] = Field(default_factory=list)
-    source: str = Field(default="", max_length=200)
+    signal_type: StoredText = Field(min_length=1, max_length=32)
+    value: StoredText = Field(min_length=1, max_length=10_000)
+    labels: list[StoredText] = Field(default_factory=list)
+    source: StoredText = Field(default="", max_length=200)
     first_seen: datetime | None = None
-    note: str = Field(default="", max_length=10_000)
+    note: StoredText = Field(default="", max_length=10_000)
 
 
 class EntryOut(BaseModel):
@@ -116,6 +123,13 @@ class EntryOut(BaseModel):
     created_at: datetime | None
     meta: dict[str, Any]
     created: bool | None = None
+
+
+class EntryBatchOut(BaseModel):
+    """What a file sent to a bank became: one entry per trustworthy signal, and the signals refused."""
+
+    entries: list[EntryOut]
+    refused: list[str] = Field(description="Why a signal was not added (e.g. PDQ quality below the minimum)")
 
 
 class ImportOut(BaseModel):
@@ -135,6 +149,7 @@ class LookupOut(BaseModel):
 
 class LaterDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actions: list[Any] = Field(min_length=1, max_length=20, description='Actions as in a rule: "remove", '
-                               '{"label": "text"}, {"suspend": 7}, "strike"')
-    note: str = Field(default="", max_length=2000, description="Why, for the record and the user")
+    actions: Annotated[list[Any], StoredJson] = Field(
+        min_length=1, max_length=20,
+        description='Actions as in a rule: "remove", {"label": "text"}, {"suspend": 7}, "strike"')
+    note: StoredText = Field(default="", max_length=2000, description="Why, for the record and the user")

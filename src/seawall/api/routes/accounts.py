@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
@@ -20,8 +21,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401
 
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=10_000, description="The user's own words")
-    item_id: str | None = Field(default=None, max_length=32, description="The decision appealed, if one item")
+    text: StoredText = Field(min_length=1, max_length=10_000, description="The user's own words")
+    item_id: StoredText | None = Field(default=None, max_length=32, description="The decision appealed, if one item")
 
 
 def _engine(request: Request) -> Engine:

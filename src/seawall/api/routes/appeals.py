@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import Id64, StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.review.appeals import AppealService
@@ -20,9 +21,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401
 
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    item_id: str = Field(min_length=1, max_length=32, description="The item whose decision the user contests")
-    account_id: str | None = Field(default=None, max_length=300, description="The appellant; must own the item")
-    statement: str = Field(min_length=1, max_length=10_000, description="The user's own words")
+    item_id: StoredText = Field(min_length=1, max_length=32, description="The item whose decision the user contests")
+    account_id: StoredText | None = Field(default=None, max_length=300, description="The appellant; must own the item")
+    statement: StoredText = Field(min_length=1, max_length=10_000, description="The user's own words")
 
 
 def _service(request: Request) -> AppealService:
@@ -42,7 +43,7 @@ async def create_appeal(body: AppealIn, request: Request,
 
 
 @router.get("/{appeal_id}", responses=ERRORS)
-async def get_appeal(appeal_id: int, request: Request,
+async def get_appeal(appeal_id: Id64, request: Request,
                      _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
     """Status (``received`` or ``decided``), outcome (``upheld`` / ``rejected``) and what was reversed."""
     service = _service(request)

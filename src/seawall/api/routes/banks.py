@@ -13,7 +13,17 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from seawall.api.auth import require
-from seawall.api.schemas import BankCreate, BankOut, BankPatch, EntryCreate, EntryOut, ErrorBody, ImportOut
+from seawall.api.edge import MAX_INT64, Id64, check_stored
+from seawall.api.schemas import (
+    BankCreate,
+    BankOut,
+    BankPatch,
+    EntryBatchOut,
+    EntryCreate,
+    EntryOut,
+    ErrorBody,
+    ImportOut,
+)
 from seawall.api.serialize import bank_dict
 from seawall.apikeys import Principal
 from seawall.banks import EntryInput
@@ -69,7 +79,7 @@ async def delete_bank(name: str, request: Request, _: Principal = Depends(admin)
 
 
 @router.get("/{name}/entries", response_model=list[EntryOut], responses=ERRORS)
-async def list_entries(name: str, request: Request, after: int = Query(0, ge=0),
+async def list_entries(name: str, request: Request, after: int = Query(0, ge=0, le=MAX_INT64),
                        limit: int = Query(100, ge=1, le=1000), _: Principal = Depends(reader)) -> JSONResponse:
     """Entries in id order; page with ``after`` = the last id seen."""
     entries = await run_in_threadpool(lambda: _engine(request).banks.list_entries(name, after_id=after, limit=limit))
@@ -80,7 +90,8 @@ async def list_entries(name: str, request: Request, after: int = Query(0, ge=0),
     "/{name}/entries",
     status_code=201,
     response_model=None,
-    responses={201: {"model": EntryOut}, 200: {"model": EntryOut}, **ERRORS},
+    # JSON adds one entry (EntryOut); a multipart file adds one per signal ({entries, refused}).
+    responses={201: {"model": EntryOut | EntryBatchOut}, 200: {"model": EntryOut | EntryBatchOut}, **ERRORS},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -121,6 +132,7 @@ async def add_entry(name: str, request: Request, principal: Principal = Depends(
             await form.close()
         if not all(isinstance(v, str) for v in (labels_raw, note, source)):
             raise InvalidInput("labels, note and source must be text fields", code="invalid_field")
+        check_stored([labels_raw, note, source], "labels, note and source")
         labels = [lab for lab in str(labels_raw).split(",") if lab.strip()]
         content = engine.content("image" if upload.content_type and upload.content_type.startswith("image/")
                                  else _sniff_kind(data), data=data)
@@ -154,13 +166,13 @@ def _sniff_kind(data: bytes) -> str:
 
 
 @router.get("/{name}/entries/{entry_id}", response_model=EntryOut, responses=ERRORS)
-async def get_entry(name: str, entry_id: int, request: Request, _: Principal = Depends(reader)) -> JSONResponse:
+async def get_entry(name: str, entry_id: Id64, request: Request, _: Principal = Depends(reader)) -> JSONResponse:
     entry = await run_in_threadpool(_engine(request).banks.get_entry, name, entry_id)
     return JSONResponse(entry.to_dict())
 
 
 @router.delete("/{name}/entries/{entry_id}", status_code=204, responses=ERRORS)
-async def delete_entry(name: str, entry_id: int, request: Request, _: Principal = Depends(admin)) -> None:
+async def delete_entry(name: str, entry_id: Id64, request: Request, _: Principal = Depends(admin)) -> None:
     await run_in_threadpool(_engine(request).delete_entry, name, entry_id)
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.review.reports import ReportService
@@ -20,11 +21,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401
 
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    item_id: str | None = Field(default=None, max_length=32, description="Seawall's item id")
-    content_id: str | None = Field(default=None, max_length=300, description="Or the platform's content id")
-    reporter_account: str | None = Field(default=None, max_length=300, description="Who reported (pseudonymous)")
-    category: str = Field(min_length=1, max_length=64, description="A behaviour slug of the taxonomy, or 'other'")
-    text: str = Field(default="", max_length=5_000, description="What the reporter wrote, if anything")
+    item_id: StoredText | None = Field(default=None, max_length=32, description="Seawall's item id")
+    content_id: StoredText | None = Field(default=None, max_length=300, description="Or the platform's content id")
+    reporter_account: StoredText | None = Field(default=None, max_length=300,
+                                                description="Who reported (pseudonymous)")
+    category: StoredText = Field(min_length=1, max_length=64,
+                                 description="A behaviour slug of the taxonomy, or 'other'")
+    text: StoredText = Field(default="", max_length=5_000, description="What the reporter wrote, if anything")
 
 
 @router.post("", status_code=201, responses=ERRORS)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import MAX_INT64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
@@ -27,7 +28,7 @@ class RunIn(BaseModel):
     window_days: float | None = Field(default=None, gt=0, le=3650,
                                       description="Items received within this many days "
                                                   "(default: SEAWALL_RETRO_WINDOW_DAYS)")
-    since_entry_id: int | None = Field(default=None, ge=0,
+    since_entry_id: int | None = Field(default=None, ge=0, le=MAX_INT64,
                                        description="Re-run every block entry above this id, whatever the cursor "
                                                    "(after widening the window); nothing is acted on twice")
 

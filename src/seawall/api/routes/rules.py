@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import MAX_INT32, check_stored
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
@@ -60,12 +61,14 @@ async def _source(request: Request) -> tuple[str, str]:
             raise InvalidInput("the JSON body is invalid", code="invalid_request") from None
         if not isinstance(body, dict) or not isinstance(body.get("source"), str):
             raise InvalidInput("source: required, the rules as YAML text", code="invalid_request")
-        return body["source"], str(body.get("note", ""))[:1000]
-    return text, request.query_params.get("note", "")[:1000]
+        source, note = body["source"], str(body.get("note", ""))[:1000]
+    else:
+        source, note = text, request.query_params.get("note", "")[:1000]
+    return check_stored(source, "source"), check_stored(note, "note")
 
 
 @router.get("", responses=ERRORS)
-async def get_rules(request: Request, version: int | None = Query(None, ge=0),
+async def get_rules(request: Request, version: int | None = Query(None, ge=0, le=MAX_INT32),
                     _: Principal = Depends(admin)) -> JSONResponse:
     """The rules in force (or an older ``version``; 0 is the built-in defaults), with their YAML source."""
     engine = _engine(request)

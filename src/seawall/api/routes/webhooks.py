@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import MAX_INT64, Id32, Id64, StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
@@ -23,20 +24,20 @@ admin = require("admin")
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2000)
-    event_types: list[str] = Field(min_length=1, max_length=50)
-    description: str = Field(default="", max_length=2000)
+    url: StoredText = Field(min_length=1, max_length=2000)
+    event_types: list[StoredText] = Field(min_length=1, max_length=50)
+    description: StoredText = Field(default="", max_length=2000)
     enabled: bool = True
-    secret: str | None = Field(default=None, max_length=200, description="whsec_… (generated when omitted)")
+    secret: StoredText | None = Field(default=None, max_length=200, description="whsec_… (generated when omitted)")
 
 
 class WebhookPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str | None = Field(default=None, min_length=1, max_length=2000)
-    event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    description: str | None = Field(default=None, max_length=2000)
+    url: StoredText | None = Field(default=None, min_length=1, max_length=2000)
+    event_types: list[StoredText] | None = Field(default=None, min_length=1, max_length=50)
+    description: StoredText | None = Field(default=None, max_length=2000)
     enabled: bool | None = None
-    secret: str | None = Field(default=None, max_length=200)
+    secret: StoredText | None = Field(default=None, max_length=200)
 
 
 def _engine(request: Request) -> Engine:
@@ -66,12 +67,12 @@ async def list_webhooks(request: Request, _: Principal = Depends(admin)) -> JSON
 
 
 @router.get("/{webhook_id}", responses=ERRORS)
-async def get_webhook(webhook_id: int, request: Request, _: Principal = Depends(admin)) -> JSONResponse:
+async def get_webhook(webhook_id: Id32, request: Request, _: Principal = Depends(admin)) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(_engine(request).webhooks.get, webhook_id))
 
 
 @router.patch("/{webhook_id}", responses=ERRORS)
-async def update_webhook(webhook_id: int, body: WebhookPatch, request: Request,
+async def update_webhook(webhook_id: Id32, body: WebhookPatch, request: Request,
                          _: Principal = Depends(admin)) -> JSONResponse:
     changes = body.model_dump(exclude_unset=True)
     for key, value in changes.items():
@@ -82,14 +83,14 @@ async def update_webhook(webhook_id: int, body: WebhookPatch, request: Request,
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=ERRORS)
-async def delete_webhook(webhook_id: int, request: Request, _: Principal = Depends(admin)) -> None:
+async def delete_webhook(webhook_id: Id32, request: Request, _: Principal = Depends(admin)) -> None:
     """Unsubscribe; undelivered events for it are dropped."""
     await run_in_threadpool(_engine(request).webhooks.delete, webhook_id)
 
 
 @router.get("/{webhook_id}/deliveries", responses=ERRORS)
-async def deliveries(webhook_id: int, request: Request, status: str | None = Query(None),
-                     after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+async def deliveries(webhook_id: Id32, request: Request, status: str | None = Query(None, max_length=16),
+                     after: int = Query(0, ge=0, le=MAX_INT64), limit: int = Query(100, ge=1, le=1000),
                      _: Principal = Depends(admin)) -> JSONResponse:
     """The delivery log, newest first: status, attempts and every attempt's outcome."""
     engine = _engine(request)
@@ -98,7 +99,7 @@ async def deliveries(webhook_id: int, request: Request, status: str | None = Que
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202, responses=ERRORS)
-async def redeliver(webhook_id: int, delivery_id: int, request: Request,
+async def redeliver(webhook_id: Id32, delivery_id: Id64, request: Request,
                     _: Principal = Depends(admin)) -> JSONResponse:
     """Queue a delivery again (same ``webhook-id``), e.g. a dead-lettered one after the receiver was fixed."""
     engine = _engine(request)

@@ -1,0 +1,57 @@
+"""The published OpenAPI document says what the API really answers, errors included.
+
+Every error leaves Seawall as ``{code, message, detail?}`` (see :mod:`seawall.api.errors`), but FastAPI
+documents its own validation body for 422 and nothing for the other failures. This rewrites the
+generated document once: each 422 points at the real error body, and every operation declares that
+body for any other 4xx and 5xx it may answer (authentication, limits, an unexpected failure), so
+clients and contract tests can rely on the shape of every response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from seawall.api.schemas import ErrorBody
+
+ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def truthful_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the real error body on every 422 and as every operation's 4XX/5XX answer."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for path_item in doc.get("paths", {}).values():
+        for method, op in path_item.items():
+            if method not in _METHODS:
+                continue
+            responses = op.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = _error_response("The request is invalid: `code` says how, `message` in a "
+                                                   "sentence, `detail` lists each field for a schema violation")
+            responses.setdefault("4XX", _error_response("Refused: `code` and `message` say why"))
+            responses.setdefault("5XX", _error_response("Failed or unavailable: `code` and `message` say why"))
+    for name in _FASTAPI_VALIDATION:
+        schemas.pop(name, None)
+    return doc
+
+
+def install(app: FastAPI) -> None:
+    """Serve the rewritten document at ``/openapi.json`` (and to ``/docs``)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = truthful_errors(get_openapi(
+                title=app.title, version=app.version, openapi_version=app.openapi_version,
+                description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
