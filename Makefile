@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= $(or $(SEAWALL_DATA_DIR),./seawall-data)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-prereqs
 	$(BIN)/python -m pytest -q
+
+# A longer schemathesis run than the one in `make test`, on both databases, in a private network namespace.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	bash scripts/test-prereqs
+	$(BIN)/python -m tests.fuzz_api --database sqlite --max-examples $(FUZZ_EXAMPLES)
+	$(BIN)/python -m tests.fuzz_api --database postgres --max-examples $(FUZZ_EXAMPLES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks connectors

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -90,8 +91,7 @@ def seed(base: str, admin_key: str) -> dict[str, list[Any]]:
     ids: dict[str, list[Any]] = {k: [] for k in set(BINDINGS.values())}
     call("PUT", "/v1/rules", content=RULES, headers={"content-type": "application/yaml"})
     for bank in ("tvec", "partner", "allowed"):
-        if bank != "tvec":
-            call("POST", "/v1/banks", json={"name": bank, "kind": "allow" if bank == "allowed" else "block"})
+        call("POST", "/v1/banks", json={"name": bank, "kind": "allow" if bank == "allowed" else "block"})
         ids["banks"].append(bank)
     entry = call("POST", "/v1/banks/tvec/entries",
                  json={"signal_type": "sha256", "value": hashlib.sha256(BANNED.encode()).hexdigest()})
@@ -149,13 +149,12 @@ def run(args: argparse.Namespace) -> int:
         data_dir = Path(tmp) / "data"
         with database(args.database, data_dir) as db_env:
             env = seawall_env(data_dir, SEAWALL_LOG_LEVEL="warning", **db_env)
-            cli(["db", "upgrade"], env)
             key = cli(["apikey", "create", "--role", "admin", "--name", "fuzz"], env).strip().splitlines()[-1]
-            cli(["bank", "create", "tvec"], env)
             with running_server(env) as base:
                 config = config_file(seed(base, key), Path(tmp) / "schemathesis.toml")
-                report = Path(args.report or Path(tmp) / "junit.xml")
-                proc = subprocess.run(schemathesis_command(base, key, args, report, config), env=env,
+                report = Path(args.report).resolve() if args.report else Path(tmp) / "junit.xml"
+                # run in the temporary directory: schemathesis keeps a crash cache in its working directory
+                proc = subprocess.run(schemathesis_command(base, key, args, report, config), env=env, cwd=tmp,
                                       timeout=args.timeout)
                 return proc.returncode
 
@@ -177,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     # re-run in a new network namespace where only loopback is up
     inner = [sys.executable, "-m", "tests.fuzz_api", "--inside", *(argv if argv is not None else sys.argv[1:])]
     script = 'ip link set lo up && exec "$@"'
-    return subprocess.run(["unshare", "--net", "sh", "-c", script, "sh", *inner]).returncode
+    # root may create the namespace directly; anyone else through a user namespace of their own
+    userns = [] if os.geteuid() == 0 else ["--map-root-user"]
+    return subprocess.run(["unshare", "--net", *userns, "sh", "-c", script, "sh", *inner]).returncode
 
 
 if __name__ == "__main__":
