@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from seawall.errors import SeawallError
+from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
 from seawall.review.audit import to_csv
 from seawall.review.cases import ReviewService
@@ -145,7 +146,9 @@ def queue_page(request: Request, queue: str = "") -> HTMLResponse:
     user, token = _user(request)
     if queue not in ("", "standard", "senior"):
         raise Denied(400, "queue: standard or senior")
-    return _page(request, user, token, "queue.html", cases=_review(request).queue(queue=queue or None),
+    _call(lambda: ensure_queue_visible(user, queue))
+    shown = queue or (None if user.has("senior") else "standard")  # reviewers never see senior cases listed
+    return _page(request, user, token, "queue.html", cases=_review(request).queue(queue=shown),
                  selected=queue)
 
 
@@ -153,6 +156,7 @@ def queue_page(request: Request, queue: str = "") -> HTMLResponse:
 def case_page(request: Request, case_id: int) -> HTMLResponse:
     user, token = _user(request)
     review = _review(request)
+    _call(lambda: ensure_case_open_to(review.db, case_id, user))
     case = _call(lambda: review.get(case_id))
     item = _call(lambda: review.engine.items.get(case.item_id))
     text = None
@@ -172,7 +176,8 @@ def case_page(request: Request, case_id: int) -> HTMLResponse:
 @router.get("/entries/{entry_id}/thumbnail")
 def entry_thumb(request: Request, entry_id: int) -> Response:
     """The thumbnail kept with a bank entry a reviewer created; shown shielded like case media."""
-    _user(request)
+    user, _token = _user(request)
+    _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
     found = entry_thumbnail(_review(request).engine, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
@@ -183,7 +188,8 @@ def entry_thumb(request: Request, entry_id: int) -> Response:
 
 @router.get("/cases/{case_id}/media")
 def case_media(request: Request, case_id: int) -> Response:
-    _user(request)
+    user, _token = _user(request)
+    _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
     media = _review(request).media(case_id)
     if media is None:
         raise Denied(404, "this case has no stored media")
@@ -197,6 +203,7 @@ def case_media(request: Request, case_id: int) -> Response:
 async def reveal(request: Request, case_id: int) -> Response:
     user, token = _user(request)
     await _form(request, token)
+    _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
     _call(lambda: _review(request).reveal(case_id, user))
     return RedirectResponse(f"/console/cases/{case_id}#media", status_code=303)
 
