@@ -11,7 +11,9 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from seawall import __version__
+from seawall.api import docs
 from seawall.api.errors import install_error_handlers
+from seawall.api.headers import SecurityHeadersMiddleware
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.metrics import Metrics
 from seawall.api.routes import (
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=__version__,
         description="Upload-time matching of terrorist and violent-extremist content against hash banks.",
         lifespan=lifespan,
+        docs_url=None,  # served by seawall.api.docs from bundled assets, never from a CDN
+        redoc_url=None,
     )
     app.state.engine = eng
     app.state.metrics = Metrics(eng)
@@ -70,11 +74,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return settings.max_import_bytes if path.endswith("/import") else settings.max_upload_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
               appeals.router):
         app.include_router(r)
     install_console(app)
+    docs.install(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")
     return app
