@@ -16,6 +16,7 @@ from seawall.api.errors import install_error_handlers
 from seawall.api.headers import SecurityHeadersMiddleware
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.metrics import Metrics
+from seawall.api.ratelimit import AddressRateLimitMiddleware, RateLimiter
 from seawall.api.routes import (
     accounts,
     appeals,
@@ -32,6 +33,7 @@ from seawall.api.routes import (
     webhooks,
 )
 from seawall.api.routes.console import install as install_console
+from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.media.language import warm_up
@@ -74,6 +76,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return settings.max_import_bytes if path.endswith("/import") else settings.max_upload_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(BodyReadTimeoutMiddleware, timeout=settings.body_read_timeout_seconds)
+    app.state.key_limiter = RateLimiter(settings.rate_limit_key_per_second, settings.rate_limit_key_burst)
+    app.add_middleware(AddressRateLimitMiddleware,
+                       api=RateLimiter(settings.rate_limit_address_per_second, settings.rate_limit_address_burst),
+                       login=RateLimiter(settings.login_rate_per_minute / 60, settings.login_rate_burst))
     app.add_middleware(SecurityHeadersMiddleware)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,

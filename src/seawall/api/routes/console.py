@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from seawall.api.ratelimit import client_address
 from seawall.errors import SeawallError
 from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
@@ -30,6 +31,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 SESSION_COOKIE = "seawall_session"
 LOGIN_CSRF_COOKIE = "seawall_login_csrf"
+#: Proves this browser signed in before: it is exempt from the account's back-off (see review.throttle).
+DEVICE_COOKIE = "seawall_device"
 T = TypeVar("T")
 
 
@@ -115,10 +118,17 @@ def login_page(request: Request, error: str | None = None, status: int = 200) ->
 async def login(request: Request) -> Response:
     form = await _form(request, None)
     try:
-        _, token = _users(request).login(form.get("username", "")[:100], form.get("password", "")[:1000])
+        user, token = _users(request).login(form.get("username", "")[:100], form.get("password", "")[:1000],
+                                            client=client_address(request.scope),
+                                            device=request.cookies.get(DEVICE_COOKIE))
     except LoginFailed as exc:
-        return login_page(request, error=str(exc), status=401)
+        page = login_page(request, error=str(exc), status=401)
+        if exc.retry_after > 0:
+            page.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return page
     resp = RedirectResponse("/console/queue", status_code=303)
+    resp.set_cookie(DEVICE_COOKIE, _users(request).device_cookie(user), httponly=True, samesite="strict",
+                    path="/console/login", secure=request.url.scheme == "https", max_age=180 * 86400)
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/",
                     secure=request.url.scheme == "https", max_age=8 * 3600)
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
@@ -287,7 +297,8 @@ def _label_choices() -> list[tuple[str, str]]:
 def install(app: FastAPI) -> None:
     """Register the console: its services, its routes, and how its refusals are shown (HTML, not JSON)."""
     engine = app.state.engine
-    app.state.console_users = ConsoleUsers(engine.db)
+    app.state.console_users = ConsoleUsers(engine.db, free_failures=engine.settings.login_free_failures,
+                                           backoff_max_seconds=engine.settings.login_backoff_max_seconds)
     app.state.review = ReviewService(engine)
     app.state.reports = ReportService(engine)
     app.state.appeals = AppealService(engine)
