@@ -40,8 +40,7 @@ def test_secret_is_stored_only_as_argon2(engine: Engine) -> None:
 
 def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     key, _ = engine.api_keys.create("submitter")
-    monkeypatch.setattr(apikeys, "CACHE_SECONDS", 0.05)
-    other_process = ApiKeys(engine.db)  # another server sharing the store
+    other_process = ApiKeys(engine.db, recheck_seconds=0.05)  # another server sharing the store
     assert other_process.authenticate(key).role == "submitter"  # verified with argon2 once
     counter = CountingHasher(apikeys._hasher)
     monkeypatch.setattr(apikeys, "_hasher", counter)

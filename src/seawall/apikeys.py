@@ -2,9 +2,11 @@
 
 A key reads ``sw_<key id>_<secret>``. The key id finds the row without scanning; argon2 makes a stolen
 database useless for forging keys. Verifying argon2 on every request would cost tens of
-milliseconds, so a successful check is remembered (by a SHA-256 of the whole key); after a minute
-only the revocation flag is read again, so a key revoked by another process stops working within a
-minute.
+milliseconds, so a successful check is remembered (by a SHA-256 of the whole key); after
+``recheck_seconds`` (``SEAWALL_API_KEY_RECHECK_SECONDS``, default 1 s) only the revocation flag is
+read again, so a key revoked by another process stops working within that time. The memory is an
+LRU of bounded size, and concurrent first checks share a fixed set of lock stripes, so a flood of
+bogus tokens cannot grow either.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -24,7 +27,9 @@ from seawall.store.db import Database
 from seawall.store.tables import ApiKeyRow, utcnow
 
 ROLES: tuple[str, ...] = ("admin", "submitter", "reviewer")
-CACHE_SECONDS = 60.0
+CACHE_SECONDS = 1.0
+CACHE_SIZE = 10_000
+GATE_STRIPES = 64
 
 _hasher = PasswordHasher()
 
@@ -37,11 +42,15 @@ class Principal:
 
 
 class ApiKeys:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, recheck_seconds: float = CACHE_SECONDS, cache_size: int = CACHE_SIZE) -> None:
         self.db = db
-        #: sha256(key) → (principal, fresh until). An expired entry still proves the secret was verified.
-        self._cache: dict[bytes, tuple[Principal, float]] = {}
-        self._gates: dict[bytes, threading.Lock] = {}
+        self.recheck_seconds = recheck_seconds
+        self.cache_size = max(1, cache_size)
+        #: sha256(key) → (principal, fresh until), least recently used first. An expired entry still
+        #: proves the secret was verified.
+        self._cache: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        #: Same key → same stripe, so concurrent first uses of one key run argon2 once.
+        self._gates = tuple(threading.Lock() for _ in range(GATE_STRIPES))
         self._lock = threading.Lock()
 
     def create(self, role: str, name: str = "") -> tuple[str, Principal]:
@@ -61,7 +70,8 @@ class ApiKeys:
                 raise NotFound(f"no API key {key_id!r}", code="api_key_not_found")
             row.revoked_at = utcnow()
         with self._lock:
-            self._cache = {k: v for k, v in self._cache.items() if v[0].key_id != key_id}
+            for digest in [k for k, v in self._cache.items() if v[0].key_id == key_id]:
+                del self._cache[digest]
 
     def list_keys(self) -> list[dict[str, object]]:
         with self.db.session() as s:
@@ -72,7 +82,7 @@ class ApiKeys:
             ]
 
     def cached(self, token: str) -> Principal | None:
-        """The principal if this key was checked within the last minute (no database, no argon2)."""
+        """The principal if this key was checked within ``recheck_seconds`` (no database, no argon2)."""
         hit = self._cache.get(hashlib.sha256(token.encode("utf-8", "replace")).digest())
         if hit and hit[1] > time.monotonic():
             return hit[0]
@@ -86,16 +96,14 @@ class ApiKeys:
         verification instead of each burning a core on argon2.
         """
         digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
-        with self._lock:
-            gate = self._gates.setdefault(digest, threading.Lock())
-        with gate:
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != "sw" or not parts[1] or not parts[2] or len(token) > 200:
+            raise Unauthorized("the API key is malformed", code="invalid_api_key")
+        with self._gates[digest[0] % GATE_STRIPES]:
             now = time.monotonic()
             cached = self._cache.get(digest)
             if cached and cached[1] > now:
                 return cached[0]
-            parts = token.split("_", 2)
-            if len(parts) != 3 or parts[0] != "sw" or not parts[1] or not parts[2]:
-                raise Unauthorized("the API key is malformed", code="invalid_api_key")
             with self.db.session() as s:
                 row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == parts[1]))
             if row is None or row.revoked_at is not None:
@@ -108,11 +116,15 @@ class ApiKeys:
                     raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key") from None
             principal = Principal(row.key_id, row.role, row.name)
             with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                    self._gates.clear()
-                self._cache[digest] = (principal, time.monotonic() + CACHE_SECONDS)
+                self._cache.pop(digest, None)
+                self._cache[digest] = (principal, time.monotonic() + self.recheck_seconds)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
             return principal
+
+    def cache_entries(self) -> int:
+        """How many verified keys this process remembers (bounded by ``cache_size``)."""
+        return len(self._cache)
 
     def _forget(self, digest: bytes) -> None:
         with self._lock:

@@ -84,8 +84,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _run(lambda: upgrade(settings.effective_database_url))
     processes = workers or settings.api_workers
+    from seawall.api.slowclients import PROTOCOL
+
     options: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
-                               "log_level": settings.log_level, "access_log": False}
+                               "log_level": settings.log_level, "access_log": False, "http": PROTOCOL}
     if processes > 1:
         # each process builds its own engine and index from the store (or its snapshot)
         uvicorn.run("seawall.api.app:create_app", factory=True, workers=processes, **options)

@@ -125,6 +125,39 @@ class Settings(BaseSettings):
     api_only: bool = Field(
         default=False, description="Serve the API and enqueue background work, but leave it to `seawall worker`.",
     )
+    rate_limit_key_per_second: float = Field(
+        default=100, ge=0, description="API requests one key may make per second and process (0 = unlimited).",
+    )
+    rate_limit_key_burst: int = Field(default=500, ge=1, description="Requests one key may make at once.")
+    rate_limit_address_per_second: float = Field(
+        default=200, ge=0,
+        description="API requests one client address may make per second and process (0 = unlimited).",
+    )
+    rate_limit_address_burst: int = Field(default=1000, ge=1, description="API requests one address may make at once.")
+    login_rate_per_minute: float = Field(
+        default=30, ge=0, description="Console sign-in attempts one address may make per minute (0 = unlimited).",
+    )
+    login_rate_burst: int = Field(default=30, ge=1,
+                                  description="Console sign-in attempts one address may make at once.")
+    login_free_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins (per address, and per account) before back-off starts.",
+    )
+    login_backoff_max_seconds: float = Field(
+        default=900, gt=0, description="Longest back-off after failed sign-ins (it doubles with every failure).",
+    )
+    api_key_recheck_seconds: float = Field(
+        default=1.0, gt=0, le=3600,
+        description="A verified API key's revocation flag is re-read after this long, so a key revoked in "
+                    "another process stops working within it.",
+    )
+    api_key_cache_size: int = Field(default=10_000, ge=1, description="Verified API keys remembered per process.")
+    header_read_timeout_seconds: float = Field(
+        default=10, gt=0, le=600,
+        description="A connection that has not sent complete request headers by then is closed.",
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30, gt=0, le=3600, description="A request body that stalls this long between chunks is refused (408).",
+    )
     plugins: str = Field(
         default="",
         description="Comma-separated module:function hooks called with the registry, besides the entry points.",

@@ -71,7 +71,8 @@ class Engine:
                                  lambda kind, data: self.content(kind, data=publish_upload(data)))
         self.items.spool_in_store = settings.nats_url is not None  # a worker elsewhere must read the upload
         self.queue: WorkQueue | None = None
-        self.api_keys = ApiKeys(self.db)
+        self.api_keys = ApiKeys(self.db, recheck_seconds=settings.api_key_recheck_seconds,
+                                cache_size=settings.api_key_cache_size)
         # decide → act: rules turn matches into actions, the runner carries them out with the item's write
         self.accounts = AccountService(self.db, AccountPolicy.from_settings(settings))
         self.rules = RuleService(self.db, self.registry, crisis_default=settings.crisis_mode)

@@ -94,3 +94,10 @@ class QueueUnavailable(SeawallError):
 
     status = 503
     code = "queue_unavailable"
+
+
+class RateLimited(SeawallError):
+    """Too many requests from one key or address; ``detail.retry_after_seconds`` says when to come back."""
+
+    status = 429
+    code = "rate_limited"

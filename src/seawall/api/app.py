@@ -11,11 +11,14 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from seawall import __version__
+from seawall.api import docs
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
+from seawall.api.headers import SecurityHeadersMiddleware
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.metrics import Metrics
 from seawall.api.openapi import install as install_openapi
+from seawall.api.ratelimit import AddressRateLimitMiddleware, RateLimiter
 from seawall.api.routes import (
     accounts,
     appeals,
@@ -32,6 +35,7 @@ from seawall.api.routes import (
     webhooks,
 )
 from seawall.api.routes.console import install as install_console
+from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.media.language import warm_up
@@ -61,6 +65,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=__version__,
         description="Upload-time matching of terrorist and violent-extremist content against hash banks.",
         lifespan=lifespan,
+        docs_url=None,  # served by seawall.api.docs from bundled assets, never from a CDN
+        redoc_url=None,
     )
     app.state.engine = eng
     app.state.metrics = Metrics(eng)
@@ -74,11 +80,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(BodyReadTimeoutMiddleware, timeout=settings.body_read_timeout_seconds)
+    app.state.key_limiter = RateLimiter(settings.rate_limit_key_per_second, settings.rate_limit_key_burst)
+    app.add_middleware(AddressRateLimitMiddleware,
+                       api=RateLimiter(settings.rate_limit_address_per_second, settings.rate_limit_address_burst),
+                       login=RateLimiter(settings.login_rate_per_minute / 60, settings.login_rate_burst))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
               appeals.router):
         app.include_router(r)
     install_console(app)
+    docs.install(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")
     return app

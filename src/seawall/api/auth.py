@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from seawall.api.ratelimit import RateLimiter
 from seawall.apikeys import Principal
 from seawall.errors import Forbidden, Unauthorized
 
@@ -20,9 +21,10 @@ async def principal_from(request: Request) -> Principal:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", code="missing_api_key")
     keys = request.app.state.engine.api_keys
     cached: Principal | None = keys.cached(token)
-    if cached is not None:
-        return cached
-    principal: Principal = await run_in_threadpool(keys.authenticate, token)
+    principal: Principal = cached if cached is not None else await run_in_threadpool(keys.authenticate, token)
+    limiter: RateLimiter | None = getattr(request.app.state, "key_limiter", None)
+    if limiter is not None:
+        limiter.check(f"key:{principal.key_id}", "API key")
     return principal
 
 

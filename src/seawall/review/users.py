@@ -1,4 +1,4 @@
-"""Console users, password sign-in with lockout, and server-side sessions.
+"""Console users, password sign-in with back-off (see ``throttle``), and server-side sessions.
 
 Sessions live in the store (not in a signed cookie) so signing out, expiry and locking an account
 take effect at once on every node. The cookie carries a random token; the store keeps its SHA-256.
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from seawall.errors import Forbidden, InvalidInput, NotFound
 from seawall.review.audit import record
+from seawall.review.throttle import AddressThrottle, backoff_seconds, device_matches, device_token
 from seawall.store.db import Database
 from seawall.store.tables import ConsoleSessionRow, ConsoleUserRow, utcnow
 
@@ -77,12 +78,20 @@ class ConsoleUser:
 
 
 class LoginFailed(Exception):
-    """Wrong name or password, or the account is locked; the message is safe to show."""
+    """Wrong name or password, or sign-in is backing off; the message is safe to show."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConsoleUsers:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, free_failures: int = MAX_FAILURES,
+                 backoff_max_seconds: float = LOCKOUT.total_seconds()) -> None:
         self.db = db
+        self.free_failures = free_failures
+        self.backoff_max_seconds = backoff_max_seconds
+        self.addresses = AddressThrottle(free_failures, backoff_max_seconds)
 
     def create(self, username: str, password: str, role: str, *, actor: str = "system") -> ConsoleUser:
         if role not in ROLES:
@@ -103,33 +112,47 @@ class ConsoleUsers:
         except IntegrityError as exc:
             raise InvalidInput(f"user {username!r} already exists", code="user_exists") from exc
 
-    def login(self, username: str, password: str) -> tuple[ConsoleUser, str]:
-        """Check a password and open a session; returns the user and the session token for the cookie."""
+    def login(self, username: str, password: str, *, client: str = "unknown",
+              device: str | None = None) -> tuple[ConsoleUser, str]:
+        """Check a password and open a session; returns the user and the session token for the cookie.
+
+        ``client`` is the caller's address (its failures back off that address); ``device`` the
+        device cookie, which exempts a known browser from the account's own back-off.
+        """
+        wait = self.addresses.wait(client)
+        if wait > 0:
+            raise LoginFailed(f"too many failed sign-ins from this address: temporarily locked, "
+                              f"try again in {int(wait) + 1} s", retry_after=wait)
         now = utcnow()
         failure: str | None = None  # raised after the commit, so the failure counter and audit row persist
+        retry_after = 0.0
         with self.db.session() as s:
             row = s.scalar(select(ConsoleUserRow).where(ConsoleUserRow.username == username).with_for_update())
+            known_device = row is not None and device_matches(device, row.username, row.password_hash)
             if row is None:
                 with contextlib.suppress(VerificationError, InvalidHashError):
                     _hasher.verify(_DUMMY_HASH, password)
-                record(s, username[:100] or "-", "login.failed", "user", username[:100], {"why": "unknown user"})
+                record(s, username[:100] or "-", "login.failed", "user", username[:100],
+                       {"why": "unknown user", "client": client})
                 failure = "wrong username or password"
             elif row.disabled_at is not None:
                 record(s, row.username, "login.refused", "user", row.username, {"why": "disabled"})
                 failure = "this account is disabled; ask an administrator"
-            elif row.locked_until is not None and aware(row.locked_until) > now:
-                record(s, row.username, "login.refused", "user", row.username, {"why": "locked"})
-                failure = "this account is locked after repeated failures; try again later"
+            elif row.locked_until is not None and aware(row.locked_until) > now and not known_device:
+                retry_after = (aware(row.locked_until) - now).total_seconds()
+                record(s, row.username, "login.refused", "user", row.username, {"why": "backing off", "client": client})
+                failure = (f"this account is temporarily locked after repeated failures; try again in "
+                           f"{int(retry_after) + 1} s")
             else:
                 try:
                     _hasher.verify(row.password_hash, password)
                 except (VerificationError, InvalidHashError):
                     row.failed_logins += 1
-                    detail: dict[str, object] = {"failures": row.failed_logins}
-                    if row.failed_logins >= MAX_FAILURES:
-                        row.locked_until = now + LOCKOUT
-                        row.failed_logins = 0
-                        detail["locked_until"] = row.locked_until.isoformat()
+                    detail: dict[str, object] = {"failures": row.failed_logins, "client": client}
+                    pause = backoff_seconds(row.failed_logins, self.free_failures, self.backoff_max_seconds)
+                    if pause > 0:
+                        row.locked_until = now + timedelta(seconds=pause)
+                        detail["backing_off_until"] = row.locked_until.isoformat()
                     record(s, row.username, "login.failed", "user", row.username, detail)
                     failure = "wrong username or password"
             if failure is None:
@@ -142,8 +165,16 @@ class ConsoleUsers:
                 record(s, row.username, "login", "user", row.username)
                 user = ConsoleUser(row.id, row.username, row.role, row.shield, row.light_shield_allowed)
         if failure is not None:
-            raise LoginFailed(failure)
+            if failure == "wrong username or password":
+                self.addresses.failed(client)
+            raise LoginFailed(failure, retry_after=retry_after)
         return user, token
+
+    def device_cookie(self, user: ConsoleUser) -> str:
+        """The device cookie for a browser that just signed in as ``user`` (see ``throttle``)."""
+        with self.db.session() as s:
+            password_hash = s.scalar(select(ConsoleUserRow.password_hash).where(ConsoleUserRow.id == user.id))
+        return device_token(user.username, password_hash or "")
 
     def resolve(self, token: str | None) -> ConsoleUser | None:
         """The user a session cookie stands for, or None if it is unknown, forged or expired."""

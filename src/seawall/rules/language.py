@@ -48,6 +48,11 @@ from seawall.rules.conditions import (
 MAX_SOURCE_BYTES = 256 * 1024
 MAX_RULES = 1000
 MAX_DEPTH = 8
+#: YAML nesting (mappings and lists inside each other) and node count a rules file may have. PyYAML's
+#: scanner is quadratic in flow nesting and its composer recursive, so both are checked on the event
+#: stream, which stops reading at the first offending event instead of building the whole tree.
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 50_000
 LANGUAGE_VERSION = 1
 RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -426,15 +431,35 @@ class _Parser:
         return None
 
 
+def _check_shape(source: str) -> None:
+    """Refuse aliases, deep nesting and huge node counts while streaming events, before any tree exists.
+
+    Aliases would let shared subtrees make evaluation cost unbounded; nesting and size limits keep the
+    recursive composer and the checker below within bounded time and stack.
+    """
+    depth = nodes = 0
+    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
+        if isinstance(event, yaml.AliasEvent):
+            raise RulesInvalid([RuleError(line, "YAML aliases (*name) are not allowed")])
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise RulesInvalid([RuleError(line, f"the rules are nested more than {MAX_YAML_DEPTH} levels deep")])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if isinstance(event, (yaml.CollectionStartEvent, yaml.ScalarEvent)):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise RulesInvalid([RuleError(line, f"the rules have more than {MAX_YAML_NODES:,} YAML values")])
+
+
 def parse_rules(source: str, kinds: Mapping[str, ActionKind]) -> RuleSet:
     """Parse and check rules; raise ``RulesInvalid`` listing every error with its line number."""
     if len(source.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
         raise RulesInvalid([RuleError(1, f"the rules are larger than {MAX_SOURCE_BYTES // 1024} KiB")])
     try:
-        for event in yaml.parse(source, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):  # shared subtrees make evaluation cost unbounded
-                line = event.start_mark.line + 1 if event.start_mark is not None else 1
-                raise RulesInvalid([RuleError(line, "YAML aliases (*name) are not allowed")])
+        _check_shape(source)
         root = yaml.compose(source, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

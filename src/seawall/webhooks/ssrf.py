@@ -55,11 +55,42 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _public(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+#: NAT64 prefixes (RFC 6052 well-known, RFC 8215 local use): the last 32 bits are the IPv4 reached.
+NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+#: Deprecated IPv4-compatible addresses (``::a.b.c.d``), still routed by some stacks.
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to through a transition mechanism, if any.
+
+    IPv4-mapped, IPv4-compatible, 6to4 (``2002::/16``), Teredo (``2001::/32``, the client address)
+    and NAT64 addresses all reach an IPv4 host; ``2002:7f00:1::`` is 127.0.0.1 in disguise.
+    """
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in net for net in (*NAT64_PREFIXES, IPV4_COMPATIBLE)) and int(ip) > 1:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _plain_public(ip: IPAddress) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local
                                  or ip.is_private or ip.is_unspecified)
+
+
+def _public(ip: IPAddress) -> bool:
+    """Public only if the address and any IPv4 address embedded in it are both public."""
+    inner = embedded_ipv4(ip)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return inner is not None and _plain_public(inner)
+    return _plain_public(ip) and (inner is None or _plain_public(inner))
 
 
 class TargetPolicy:
@@ -79,8 +110,8 @@ class TargetPolicy:
     def _permitted(self, ip: IPAddress) -> bool:
         if _public(ip):
             return True
-        plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-        return any(plain in net for net in self.networks)
+        plain = embedded_ipv4(ip) or ip
+        return any(plain in net for net in self.networks) or any(ip in net for net in self.networks)
 
     def parse(self, url: str) -> Target:
         """Syntax only: http(s), a host, no credentials in the URL."""

@@ -40,8 +40,11 @@ async def get_account(account_id: str, request: Request, limit: int = Query(100,
 
 @router.post("/{account_id}/appeal", status_code=201, responses=ERRORS)
 async def appeal(account_id: str, body: AppealIn, request: Request,
-                 principal: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
+                 principal: Principal = Depends(require("submitter"))) -> JSONResponse:
     """Record the account holder's appeal (forwarded by the platform).
+
+    Only the platform's submitter keys (and admins) file appeals, as for ``POST /v1/appeals``: a
+    reviewer key filing one would open senior-queue cases and reverse decisions on nobody's behalf.
 
     With ``item_id`` this is the same as ``POST /v1/appeals``: an appeal case opens in the senior queue
     and its outcome can reverse the decision. Without it (an appeal against a suspension as such) the

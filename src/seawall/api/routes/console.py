@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from seawall.api.ratelimit import client_address
 from seawall.errors import SeawallError
+from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
 from seawall.review.audit import to_csv
 from seawall.review.cases import ReviewService
@@ -29,6 +31,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 SESSION_COOKIE = "seawall_session"
 LOGIN_CSRF_COOKIE = "seawall_login_csrf"
+#: Proves this browser signed in before: it is exempt from the account's back-off (see review.throttle).
+DEVICE_COOKIE = "seawall_device"
 T = TypeVar("T")
 
 
@@ -114,10 +118,17 @@ def login_page(request: Request, error: str | None = None, status: int = 200) ->
 async def login(request: Request) -> Response:
     form = await _form(request, None)
     try:
-        _, token = _users(request).login(form.get("username", "")[:100], form.get("password", "")[:1000])
+        user, token = _users(request).login(form.get("username", "")[:100], form.get("password", "")[:1000],
+                                            client=client_address(request.scope),
+                                            device=request.cookies.get(DEVICE_COOKIE))
     except LoginFailed as exc:
-        return login_page(request, error=str(exc), status=401)
+        page = login_page(request, error=str(exc), status=401)
+        if exc.retry_after > 0:
+            page.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return page
     resp = RedirectResponse("/console/queue", status_code=303)
+    resp.set_cookie(DEVICE_COOKIE, _users(request).device_cookie(user), httponly=True, samesite="strict",
+                    path="/console/login", secure=request.url.scheme == "https", max_age=180 * 86400)
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/",
                     secure=request.url.scheme == "https", max_age=8 * 3600)
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
@@ -145,7 +156,9 @@ def queue_page(request: Request, queue: str = "") -> HTMLResponse:
     user, token = _user(request)
     if queue not in ("", "standard", "senior"):
         raise Denied(400, "queue: standard or senior")
-    return _page(request, user, token, "queue.html", cases=_review(request).queue(queue=queue or None),
+    _call(lambda: ensure_queue_visible(user, queue))
+    shown = queue or (None if user.has("senior") else "standard")  # reviewers never see senior cases listed
+    return _page(request, user, token, "queue.html", cases=_review(request).queue(queue=shown),
                  selected=queue)
 
 
@@ -153,6 +166,7 @@ def queue_page(request: Request, queue: str = "") -> HTMLResponse:
 def case_page(request: Request, case_id: int) -> HTMLResponse:
     user, token = _user(request)
     review = _review(request)
+    _call(lambda: ensure_case_open_to(review.db, case_id, user))
     case = _call(lambda: review.get(case_id))
     item = _call(lambda: review.engine.items.get(case.item_id))
     text = None
@@ -172,7 +186,8 @@ def case_page(request: Request, case_id: int) -> HTMLResponse:
 @router.get("/entries/{entry_id}/thumbnail")
 def entry_thumb(request: Request, entry_id: int) -> Response:
     """The thumbnail kept with a bank entry a reviewer created; shown shielded like case media."""
-    _user(request)
+    user, _token = _user(request)
+    _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
     found = entry_thumbnail(_review(request).engine, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
@@ -183,7 +198,8 @@ def entry_thumb(request: Request, entry_id: int) -> Response:
 
 @router.get("/cases/{case_id}/media")
 def case_media(request: Request, case_id: int) -> Response:
-    _user(request)
+    user, _token = _user(request)
+    _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
     media = _review(request).media(case_id)
     if media is None:
         raise Denied(404, "this case has no stored media")
@@ -197,6 +213,7 @@ def case_media(request: Request, case_id: int) -> Response:
 async def reveal(request: Request, case_id: int) -> Response:
     user, token = _user(request)
     await _form(request, token)
+    _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
     _call(lambda: _review(request).reveal(case_id, user))
     return RedirectResponse(f"/console/cases/{case_id}#media", status_code=303)
 
@@ -280,7 +297,8 @@ def _label_choices() -> list[tuple[str, str]]:
 def install(app: FastAPI) -> None:
     """Register the console: its services, its routes, and how its refusals are shown (HTML, not JSON)."""
     engine = app.state.engine
-    app.state.console_users = ConsoleUsers(engine.db)
+    app.state.console_users = ConsoleUsers(engine.db, free_failures=engine.settings.login_free_failures,
+                                           backoff_max_seconds=engine.settings.login_backoff_max_seconds)
     app.state.review = ReviewService(engine)
     app.state.reports = ReportService(engine)
     app.state.appeals = AppealService(engine)

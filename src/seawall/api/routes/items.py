@@ -18,10 +18,11 @@ from seawall.api.schemas import ErrorBody, ItemOut, ItemText, LaterDecision
 from seawall.apikeys import Principal
 from seawall.domain.models import CONTENT_TYPES
 from seawall.engine import Engine
-from seawall.errors import InvalidInput, TooLarge, UnsupportedMedia
+from seawall.errors import Forbidden, InvalidInput, TooLarge, UnsupportedMedia
 from seawall.media.content import MAX_TEXT_BYTES
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
+from seawall.review.access import item_in_senior_queue
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
@@ -231,11 +232,16 @@ async def find_items(request: Request, content_id: str = Query(min_length=1, max
 
 
 @router.get("/{item_id}/content", responses=ERRORS)
-async def item_content(item_id: str, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+async def item_content(item_id: str, request: Request,
+                       principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     """The kept text or bytes of an item and the platform's context: evidence for review, appeals and
     the six-month preservation of removed content. Content of items that were allowed is kept only
-    when the submitter asked (``keep``)."""
+    when the submitter asked (``keep``). An item with a senior-queue case (an escalation or appeal) is
+    admin-only, as its case is closed to plain reviewers in the console."""
     engine: Engine = request.app.state.engine
+    if principal.role != "admin" and await run_in_threadpool(item_in_senior_queue, engine.db, item_id):
+        raise Forbidden("this item has a case in the senior queue: its content needs the admin role",
+                        code="forbidden")
     kept = await run_in_threadpool(engine.items.kept_content, item_id)
     data: bytes = kept.pop("data")
     if kept["media_type"].startswith("text/"):

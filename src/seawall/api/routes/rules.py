@@ -89,7 +89,7 @@ async def put_rules(request: Request, principal: Principal = Depends(admin)) -> 
 async def validate_rules(request: Request, _: Principal = Depends(admin)) -> JSONResponse:
     """Check rules without saving them."""
     source, _note = await _source(request)
-    rules = _engine(request).rules.parse(source)
+    rules = await run_in_threadpool(_engine(request).rules.parse, source)
     return JSONResponse({"valid": True, "rules": [r.id for r in rules.rules]})
 
 
@@ -101,8 +101,12 @@ async def rules_history(request: Request, limit: int = Query(100, ge=1, le=1000)
 
 
 @router.post("/dry-run", responses=ERRORS)
-async def dry_run(body: DryRunIn, request: Request, _: Principal = Depends(reader)) -> JSONResponse:
-    """Which rule fires for a stored item or made-up facts, and why; nothing is stored or done."""
+async def dry_run(body: DryRunIn, request: Request, _: Principal = Depends(admin)) -> JSONResponse:
+    """Which rule fires for a stored item or made-up facts, and why; nothing is stored or done.
+
+    Admin only, like every other route that reads or tries rules: candidate rules are arbitrary YAML
+    and the answer discloses the policy in force.
+    """
     engine = _engine(request)
     try:
         facts = body.facts.to_facts() if body.facts is not None else None

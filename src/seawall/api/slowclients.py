@@ -1,0 +1,108 @@
+"""Slow clients are cut off: a deadline for request headers, an idle limit for request bodies.
+
+uvicorn closes idle keep-alive connections but has no limit on how long a client may take to send
+its headers, so a thousand sockets trickling one header byte at a time held a server's connections
+for as long as they liked (slowloris). ``HeaderDeadlineProtocol`` closes a connection whose request
+headers are not complete ``SEAWALL_HEADER_READ_TIMEOUT_SECONDS`` after its first byte (or after the
+connection opened); ``BodyReadTimeoutMiddleware`` answers 408 and closes when a request body stalls
+longer than ``SEAWALL_BODY_READ_TIMEOUT_SECONDS`` between chunks. ``seawall serve`` selects the
+protocol with ``http="seawall.api.slowclients:HeaderDeadlineProtocol"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from seawall.config import get_settings
+
+PROTOCOL = "seawall.api.slowclients:HeaderDeadlineProtocol"
+
+
+class HeaderDeadlineProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers."""
+
+    header_timeout: float | None = None  # None: read from the settings (each server process does)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._armed_for: object = None
+        if self.header_timeout is None:
+            self.header_timeout = get_settings().header_read_timeout_seconds
+
+    def _arm(self) -> None:
+        self._armed_for = self.cycle  # the headers are complete once a new request cycle exists
+        assert self.header_timeout is not None
+        self._header_timer = self.loop.call_later(self.header_timeout, self._header_deadline)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_deadline(self) -> None:
+        self._header_timer = None
+        if self.cycle is self._armed_for and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm()  # the first bytes of the next request on a kept-alive connection
+        super().data_received(data)
+        if self._header_timer is not None and self.cycle is not self._armed_for:
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+class _BodyStalled(Exception):
+    pass
+
+
+class BodyReadTimeoutMiddleware:
+    """408 and ``Connection: close`` when the client stops sending its request body."""
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def timed_receive() -> Message:
+            try:
+                return await asyncio.wait_for(receive(), self.timeout)
+            except TimeoutError:
+                raise _BodyStalled() from None
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except _BodyStalled:
+            if started:
+                raise
+            body = json.dumps({"code": "request_timeout",
+                               "message": f"the request body stalled for over {self.timeout:g} s"}).encode()
+            await send({"type": "http.response.start", "status": 408, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})

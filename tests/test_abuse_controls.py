@@ -1,0 +1,164 @@
+"""Abuse controls: rate limits per key and address, sign-in back-off that cannot lock others out,
+fast key revocation across processes, bounded key memory (SQLite and PostgreSQL where a store is used)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from seawall.api.app import create_app
+from seawall.api.ratelimit import RateLimiter
+from seawall.apikeys import ApiKeys
+from seawall.config import Settings
+from seawall.engine import Engine
+from seawall.errors import Unauthorized
+from seawall.review.throttle import AddressThrottle, backoff_seconds
+from seawall.review.users import ConsoleUsers
+from tests.conftest import auth
+
+PASSWORD = "correct horse battery"
+
+
+def test_token_bucket_admits_the_burst_then_says_when() -> None:
+    limiter = RateLimiter(rate=2, burst=3)
+    assert [limiter.retry_after("k", now=100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.retry_after("k", now=100.0) == pytest.approx(0.5)
+    assert limiter.retry_after("k", now=100.6) == 0.0  # refilled
+    assert limiter.retry_after("other", now=100.0) == 0.0  # buckets are separate
+
+
+def test_buckets_are_bounded() -> None:
+    limiter = RateLimiter(rate=1, burst=1, max_buckets=100)
+    for i in range(1000):
+        limiter.retry_after(f"addr:{i}")
+    assert len(limiter) == 100
+    throttle = AddressThrottle(max_addresses=50)
+    for i in range(500):
+        throttle.failed(f"10.0.{i // 256}.{i % 256}")
+    assert len(throttle._seen) == 50
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [backoff_seconds(n, 5, 60) for n in (0, 4, 5, 6, 7, 20)] == [0, 0, 1, 2, 4, 60]
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[tuple[Engine, Settings]]:
+    s = settings.model_copy(update={"rate_limit_key_per_second": 0.01, "rate_limit_key_burst": 3,
+                                    "rate_limit_address_per_second": 0.01, "rate_limit_address_burst": 8,
+                                    "login_rate_per_minute": 30, "login_rate_burst": 30})
+    eng = Engine(s)
+    try:
+        yield eng, s
+    finally:
+        eng.close()
+
+
+def test_api_rate_limit_per_key_and_per_address(limited: tuple[Engine, Settings]) -> None:
+    engine, _ = limited
+    first = engine.api_keys.create("reviewer", "one")[0]
+    second = engine.api_keys.create("reviewer", "two")[0]
+    with TestClient(create_app(engine=engine, follow_writes=False)) as client:
+        assert [client.get("/v1/banks", headers=auth(first)).status_code for _ in range(3)] == [200] * 3
+        r = client.get("/v1/banks", headers=auth(first))
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+        assert int(r.headers["retry-after"]) >= 1
+        # another key from the same address still has its own budget …
+        assert [client.get("/v1/banks", headers=auth(second)).status_code for _ in range(3)] == [200] * 3
+        # … until the address as a whole is over its limit, whatever key (or none) it sends
+        r = client.get("/v1/banks", headers=auth(second))
+        assert r.status_code == 429
+        r = client.get("/v1/banks")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert client.get("/healthz").status_code in (200, 503)  # health checks are never limited
+    with TestClient(create_app(engine=engine, follow_writes=False), client=("192.0.2.7", 1234)) as other:
+        # a different address is untouched (the key's own budget is still spent, so use the second key)
+        assert other.get("/v1/banks", headers=auth(engine.api_keys.create("reviewer", "three")[0])).status_code == 200
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
+def _attempt(client: TestClient, username: str, password: str) -> tuple[int, str]:
+    page = client.get("/console/login")
+    r = client.post("/console/login", data={"username": username, "password": password,
+                                            "csrf_token": _csrf(page.text)}, follow_redirects=False)
+    return r.status_code, r.text if r.status_code != 303 else ""
+
+
+def test_failed_sign_ins_back_off_the_address_not_the_account(limited: tuple[Engine, Settings]) -> None:
+    engine, _ = limited
+    users = ConsoleUsers(engine.db)
+    users.create("admin", PASSWORD, "admin")
+    users.create("kim", PASSWORD, "reviewer")
+    app = create_app(engine=engine, follow_writes=False)
+    with TestClient(app, client=("198.51.100.1", 1)) as admin_browser:
+        assert _attempt(admin_browser, "admin", PASSWORD)[0] == 303  # a known browser gets its device cookie
+        assert admin_browser.cookies.get("seawall_device")
+    # an attacker sprays from one address: after five failures that address backs off, for every account
+    with TestClient(app, client=("203.0.113.9", 1)) as attacker:
+        for name in ("admin", "kim", "admin", "kim", "nobody"):
+            assert _attempt(attacker, name, "wrong password!")[0] == 401
+        status, text = _attempt(attacker, "kim", PASSWORD)
+        assert status == 401 and "temporarily locked" in text
+    # another address is not affected by the first address's failures
+    with TestClient(app, client=("198.51.100.2", 1)) as colleague:
+        assert _attempt(colleague, "kim", PASSWORD)[0] == 303
+    # a distributed attack on the admin account: each address fails once, the account starts backing off …
+    for i in range(8):
+        with TestClient(app, client=(f"203.0.113.{100 + i}", 1)) as bot:
+            assert _attempt(bot, "admin", "wrong password!")[0] == 401
+    with TestClient(app, client=("203.0.113.200", 1)) as stranger:
+        status, text = _attempt(stranger, "admin", PASSWORD)
+        assert status == 401 and "temporarily locked" in text  # even with the right password
+    # … but the admin's own browser (device cookie) is not locked out
+    with TestClient(app, client=("198.51.100.1", 1),
+                    cookies={"seawall_device": admin_browser.cookies.get("seawall_device") or ""}) as again:
+        assert _attempt(again, "admin", PASSWORD)[0] == 303
+
+
+def test_login_requests_are_rate_limited_per_address(settings: Settings) -> None:
+    s = settings.model_copy(update={"login_rate_per_minute": 1, "login_rate_burst": 3})
+    engine = Engine(s)
+    try:
+        with TestClient(create_app(engine=engine, follow_writes=False)) as client:
+            codes = [_attempt(client, "nobody", "x" * 12)[0] for _ in range(4)]
+            assert codes[:3] == [401, 401, 401] and codes[3] == 429
+            page = client.get("/console/login")
+            r = client.post("/console/login", data={"username": "a", "password": "b", "csrf_token": _csrf(page.text)})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+            assert client.get("/console/login").status_code == 200  # the page itself is not limited
+    finally:
+        engine.close()
+
+
+def test_revocation_reaches_another_process_within_a_second(engine: Engine) -> None:
+    key, principal = engine.api_keys.create("submitter", "partner")
+    other = ApiKeys(engine.db)  # another server process sharing the store, default settings
+    assert other.authenticate(key).key_id == principal.key_id
+    engine.api_keys.revoke(principal.key_id)
+    time.sleep(Settings().api_key_recheck_seconds + 0.05)
+    assert other.cached(key) is None
+    with pytest.raises(Unauthorized):
+        other.authenticate(key)
+
+
+def test_key_memory_is_bounded_and_bogus_tokens_leave_nothing(engine: Engine) -> None:
+    keys = ApiKeys(engine.db, cache_size=3)
+    made = [engine.api_keys.create("reviewer", f"k{i}")[0] for i in range(5)]
+    for key in made:
+        keys.authenticate(key)
+    assert keys.cache_entries() == 3
+    assert keys.cached(made[-1]) is not None and keys.cached(made[0]) is None  # least recently used went first
+    for i in range(300):
+        for bogus in (f"sw_{i:012x}_nope", f"garbage-{i}"):
+            with pytest.raises(Unauthorized):
+                keys.authenticate(bogus)
+    assert keys.cache_entries() == 3
