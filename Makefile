@@ -1,11 +1,12 @@
-# Seawall: `make run` starts it on embedded SQLite with a demo bank; `make test` runs every test.
+# Seawall: `make run` starts it on embedded SQLite with a demo bank; `make test` runs every test;
+# `make test-fast` runs unit and API tests in parallel, leaving out those marked slow or e2e; `make docs` builds the site.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= $(or $(SEAWALL_DATA_DIR),./seawall-data)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test test-fast docs lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,11 @@ fuzz: $(STAMP)
 	bash scripts/test-prereqs
 	$(BIN)/python -m tests.fuzz_api --database sqlite --max-examples $(FUZZ_EXAMPLES)
 	$(BIN)/python -m tests.fuzz_api --database postgres --max-examples $(FUZZ_EXAMPLES)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e"
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks connectors

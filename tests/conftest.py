@@ -2,12 +2,22 @@
 
 The PostgreSQL database is created for the test run on 127.0.0.1:5432 and dropped afterwards; each
 test starts from empty tables, so tests never see each other's data.
+
+Migrations run once per test run, not once per test: SQLite tests copy a migrated template file (with
+a fresh store id), and each PostgreSQL database (one per pytest-xdist worker) is created from a
+migrated template database (``CREATE DATABASE … TEMPLATE``) made by the controlling process.
+
+Heavy tests carry a marker (``e2e``: a browser or a chat server; ``slow``: several processes or long
+media work) so ``make test-fast`` can leave them out; ``make test`` runs everything.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +37,53 @@ from seawall.store.db import Database, upgrade
 from seawall.store.tables import Base
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+#: Set by the controlling process to the migrated PostgreSQL template every worker copies.
+PG_TEMPLATE_ENV = "SEAWALL_TEST_PG_TEMPLATE"
+
+#: Modules whose every test is heavy, by marker. ``e2e``: drives a real browser or chat server;
+#: ``slow``: starts several Seawall processes, a private broker or database, or decodes video.
+HEAVY_MODULES: dict[str, str] = {
+    "test_console_e2e": "e2e",
+    "test_synapse_connector": "e2e",
+    "test_synapse_shim": "e2e",
+    "test_scaleout": "slow",
+    "test_queue_outage": "slow",
+    "test_vpdq": "slow",
+    "test_background_items": "slow",
+    "test_snapshot_background": "slow",
+    "test_ocr_language": "slow",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = HEAVY_MODULES.get(item.module.__name__.rpartition(".")[2]) if item.module else None
+        if marker:
+            item.add_marker(getattr(pytest.mark, marker))
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controlling process (or a plain run) migrates one PostgreSQL template for everyone."""
+    if not _is_controller(config) or os.environ.get(PG_TEMPLATE_ENV) or not _pg_reachable():
+        return
+    name = f"seawall_tmpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    upgrade(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    os.environ[PG_TEMPLATE_ENV] = name  # inherited by xdist workers, started after this hook
+    config._seawall_pg_template = name  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    name = getattr(config, "_seawall_pg_template", None)
+    if name:
+        os.environ.pop(PG_TEMPLATE_ENV, None)
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _pg_reachable() -> bool:
@@ -43,10 +100,14 @@ def pg_url() -> Iterator[str]:
     if not _pg_reachable():
         raise RuntimeError("PostgreSQL is not reachable on 127.0.0.1:5432; start it (see .ci/run)")
     name = f"seawall_test_{uuid.uuid4().hex[:12]}"
+    template = os.environ.get(PG_TEMPLATE_ENV)
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
+    if template:
+        with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}", autocommit=True) as conn:
+            conn.execute("UPDATE store_identity SET store_id = %s WHERE id = 1", (uuid.uuid4().hex,))
+    upgrade(url)  # at head already when copied: a version check
     try:
         yield url
     finally:
@@ -64,6 +125,24 @@ def _truncate(url: str) -> None:
         db.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once for this process; tests copy it instead of migrating again."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "seawall.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def copy_sqlite_template(template: Path, data_dir: Path) -> None:
+    """Put a migrated store where ``Settings(data_dir=…)`` looks for it, with its own store id."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "seawall.db"
+    shutil.copyfile(template, target)
+    with sqlite3.connect(target) as conn:
+        conn.execute("UPDATE store_identity SET store_id = ? WHERE id = 1", (uuid.uuid4().hex,))
+    conn.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for each backend; every store and API test runs on both."""
@@ -71,6 +150,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         url = request.getfixturevalue("pg_url")
         _truncate(url)
         return Settings(data_dir=tmp_path, database_url=url)
+    copy_sqlite_template(request.getfixturevalue("sqlite_template"), tmp_path)
     return Settings(data_dir=tmp_path)
 
 

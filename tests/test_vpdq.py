@@ -338,6 +338,7 @@ def test_video_upload_is_matched_in_the_background(client: TestClient, keys: dic
 def test_over_long_video_is_refused_at_upload(settings: Settings, original: bytes) -> None:
     reg = Registry()
     register(reg)
+    reg.remove("signal_type", "vpdq")  # replaced on purpose: a name registered twice is refused
     reg.add_signal_type(VpdqSignal(limits=VideoLimits(max_seconds=4)))
     eng = Engine(settings, reg=reg)
     try:

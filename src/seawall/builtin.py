@@ -1,8 +1,30 @@
-"""Registers Seawall's own signal types, formats and actions, exactly as a plugin package would."""
+"""Registers Seawall's own extensions, exactly as a plugin package would.
+
+Published as the ``builtin`` entry point of the ``seawall.plugins`` group and loaded first, through
+the same code as any third-party plugin (:func:`seawall.plugins.load_registry`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from seawall.plugins import Registry
+
+#: Kinds of upload the API accepts out of the box.
+CONTENT_TYPE_DESCRIPTIONS: dict[str, str] = {
+    "image": "A picture (JPEG, PNG, WebP, GIF…): digests, PDQ and its rotations, OCR text.",
+    "file": "Any file, matched by its digests only.",
+    "text": "A text: exact and near-duplicate text signals, links and domains.",
+    "video": "A video: digests at once, vPDQ frame hashes in the background.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorInfo:
+    """A connector shipped beside Seawall (it runs inside the platform, talking to the API)."""
+
+    name: str
+    description: str
 
 
 def register(reg: Registry) -> None:
@@ -34,6 +56,20 @@ def register(reg: Registry) -> None:
     reg.add_hashlist_format(TcapCsvFormat())
     reg.add_hashlist_format(VpdqLinesFormat())
     _register_actions(reg)
+    _register_content_and_events(reg)
+
+
+def _register_content_and_events(reg: Registry) -> None:
+    from seawall.domain.models import CONTENT_TYPES
+    from seawall.webhooks.events import EVENT_TYPES
+
+    for name in CONTENT_TYPES:
+        reg.add_content_type(name, CONTENT_TYPE_DESCRIPTIONS.get(name, ""))
+    for event, description in EVENT_TYPES.items():
+        reg.add_event_type(event, description)
+    reg.add_connector(ConnectorInfo(
+        "matrix-synapse", "Synapse module (connectors/synapse): checks uploads and messages before they are "
+        "stored, acts on item.removed and account.suspended events."))
 
 
 def _register_actions(reg: Registry) -> None:

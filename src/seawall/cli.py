@@ -165,6 +165,28 @@ def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (defa
         engine.close()
 
 
+@app.command("plugins")
+def plugins_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print the listing as JSON")] = False) -> None:
+    """List loaded plugins and every extension they registered (kind, name, plugin, package).
+
+    Loads plugins exactly as ``serve`` does, so a plugin that would stop start-up fails here too
+    (exit 2, naming it); with SEAWALL_PLUGINS_DEGRADED=true the failures are listed instead.
+    """
+    from seawall.api.routes.plugins import plugins_body
+    from seawall.plugins import registry
+
+    reg = _run(registry)
+    if as_json:
+        print(json.dumps(plugins_body(reg), indent=2))
+        return
+    table = Table("kind", "name", "plugin", "package")
+    for r in reg.registrations.values():
+        table.add_row(r.kind, r.name, r.plugin, r.package)
+    Console().print(table)
+    for f in reg.failures:
+        err.print(f"[bold red]not loaded:[/] plugin {f.plugin!r}: {f.error}", highlight=False)
+
+
 @app.command("hash")
 def hash_cmd(paths: Annotated[list[Path], typer.Argument(help="Files to hash")],
              as_json: Annotated[bool, typer.Option("--json", help="JSON Lines, one object per file")] = False,

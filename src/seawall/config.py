@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated module:function hooks called with the registry, besides the entry points.",
     )
+    plugins_degraded: bool = Field(
+        default=False,
+        description="Start without a plugin that fails to load (and report 'degraded' in /healthz) instead of "
+                    "refusing to start. Off by default: a missing matcher is lost coverage.",
+    )
 
     @property
     def webhook_allow_list(self) -> list[str]:

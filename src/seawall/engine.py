@@ -64,7 +64,7 @@ class Engine:
         self.indexes = IndexSet(self.registry, snapshot_dir=settings.data_dir / "index" / self._store_id())
         self.matcher = Matcher(
             self.db, self.registry, self.indexes, min_quality=settings.pdq_min_quality,
-            default_thresholds={"pdq": settings.pdq_threshold},
+            default_thresholds={name: sig.threshold_from(settings) for name, sig in self.registry.signal_types.items()},
         )
         self.banks = BankService(self.db, self.registry)
         self.items = ItemService(self.db, self.registry, self.matcher, settings.data_dir / "spool",
@@ -76,13 +76,14 @@ class Engine:
         # decide → act: rules turn matches into actions, the runner carries them out with the item's write
         self.accounts = AccountService(self.db, AccountPolicy.from_settings(settings))
         self.rules = RuleService(self.db, self.registry, crisis_default=settings.crisis_mode)
-        self.webhooks = WebhookService(self.db, TargetPolicy(settings.webhook_allow_list))
+        self.webhooks = WebhookService(self.db, TargetPolicy(settings.webhook_allow_list),
+                                       event_types=self.registry.event_types)
         self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox)
         self.sender: WebhookSender | None = None
         # stopping re-appearance: profiles are checked when sent, new accounts' uploads in the background
         self.reappearance = ReappearanceService(self.db, self.webhooks.outbox,
                                                 threshold=settings.reappearance_threshold,
-                                                min_quality=settings.pdq_min_quality)
+                                                min_quality=settings.pdq_min_quality, registry=self.registry)
         self.reappearance.on_alert = self._reappearance_case
         self.upload_watch = UploadWatch(self.reappearance, WatchPolicy(
             window=timedelta(days=settings.reappearance_new_account_days),

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from seawall.engine import Engine
 
 #: Machine codes of the reasons a node is degraded (also the ``reason`` label of ``seawall_degraded``).
-DEGRADED_REASONS = ("queue_unreachable", "queue_lagging")
+DEGRADED_REASONS = ("queue_unreachable", "queue_lagging", "plugin_failed")
 
 
 def degraded_reasons(queue: dict[str, Any]) -> list[dict[str, str]]:
@@ -33,6 +33,14 @@ def degraded_reasons(queue: dict[str, Any]) -> list[dict[str, str]]:
     return reasons
 
 
+def plugin_reasons(engine: Engine) -> list[dict[str, str]]:
+    """One reason per plugin left out by a degraded start (``SEAWALL_PLUGINS_DEGRADED``): lost coverage
+    must be visible to whoever watches the node, not only in a log line at start-up."""
+    return [{"code": "plugin_failed", "plugin": f.plugin,
+             "message": f"plugin {f.plugin!r}{f' ({f.package})' if f.package else ''} failed to load and is not "
+                        f"active: {f.error}"} for f in engine.registry.failures]
+
+
 def report(engine: Engine) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) for /healthz; blocking (a database round trip), so call it off the event loop."""
     try:
@@ -42,7 +50,7 @@ def report(engine: Engine) -> tuple[int, dict[str, Any]]:
         return 503, {"status": "unavailable", "database": f"error: {type(exc).__name__}",
                      "reasons": [{"code": "database_unreachable", "message": "the store does not answer"}]}
     queue = engine.queue_status()
-    reasons = degraded_reasons(queue)
+    reasons = degraded_reasons(queue) + plugin_reasons(engine)
     return 200, {
         "status": "degraded" if reasons else "ok",
         "reasons": reasons,

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import CONTENT_TYPES, Action, ComputedSignal, Item, Match, Verdict
+from seawall.domain.models import Action, ComputedSignal, Item, Match, Verdict
 from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
 from seawall.matching import Matcher
 from seawall.media.content import Content
@@ -137,10 +137,7 @@ class ItemService:
             earlier = self.find_submitted(cid, submitted_by)
             if earlier is not None:
                 return earlier
-        if content.content_type not in CONTENT_TYPES:
-            raise InvalidInput(
-                f"content_type: must be one of {', '.join(CONTENT_TYPES)}", code="invalid_content_type"
-            )
+        self.registry.check_content_type(content.content_type)
         item = Item(
             id=uuid.uuid4().hex,
             content_id=cid,

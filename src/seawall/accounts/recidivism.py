@@ -42,6 +42,8 @@ from seawall.errors import InvalidInput, NotFound
 from seawall.index.hamming import Hamming256Index
 from seawall.index.pdq import PdqIndex
 from seawall.media.image import DecodeLimits, decode_image
+from seawall.plugins import Registry
+from seawall.plugins import registry as default_registry
 from seawall.signals import text_minhash
 from seawall.signals.pdq import pdq_dihedral_from_pixels, pdq_from_pixels
 from seawall.store.convert import aware
@@ -287,8 +289,11 @@ class ReappearanceService:
     """Profiles, scoring against suspended accounts, and the review signal when the score is high."""
 
     def __init__(self, db: Database, outbox: Outbox | None, *, threshold: float = 0.7,
-                 weights: Weights | None = None, min_quality: int = 50) -> None:
+                 weights: Weights | None = None, min_quality: int = 50, registry: Registry | None = None) -> None:
         self.db = db
+        #: Which stored item signals are account evidence, and as what: signal name → ``domains`` / ``texts``
+        #: (each signal type declares its ``account_evidence``; the comparison of each role stays here).
+        self.evidence: dict[str, str] = evidence_signals(registry or default_registry())
         self.outbox = outbox
         self.threshold = threshold
         self.weights = weights or Weights()
@@ -338,7 +343,7 @@ class ReappearanceService:
             row.name_keys = name_keys(username, display_name)
             if avatar is not None:
                 row.avatar_pdq, row.avatar_quality = hashes, quality
-            features = _item_features(s, [account_id]).get(account_id, _Features())
+            features = _item_features(s, [account_id], self.evidence).get(account_id, _Features())
             row.domains, row.text_minhashes = sorted(features.domains), features.minhashes[:MAX_TEXTS]
             row.entry_ids = sorted(features.entries)
             row.updated_at = now
@@ -354,7 +359,7 @@ class ReappearanceService:
         with self.db.session() as s:
             if s.get(AccountRow, account_id) is None:
                 raise NotFound(f"no account {account_id!r}", code="account_not_found")
-            profile = _load_profiles(s, [account_id])[0]
+            profile = _load_profiles(s, [account_id], self.evidence)[0]
             alerts = s.scalars(select(ReappearanceAlertRow).where(ReappearanceAlertRow.account_id == account_id)
                                .order_by(ReappearanceAlertRow.id.desc()).limit(20)).all()
             stored = [alert_dict(a) for a in alerts]
@@ -373,7 +378,7 @@ class ReappearanceService:
         with self.db.session() as s:
             if s.get(AccountRow, account_id) is None or _suspended_kinds(s, [account_id], utcnow()):
                 return None
-            profile = _load_profiles(s, [account_id])[0]
+            profile = _load_profiles(s, [account_id], self.evidence)[0]
         return self._check(profile, alert=True)
 
     # --- scoring --------------------------------------------------------------------------------
@@ -432,7 +437,7 @@ class ReappearanceService:
                 return self._index
             with self.db.session() as s:
                 kinds = _suspended_kinds(s, None, now)
-                profiles = _load_profiles(s, sorted(kinds)) if kinds else []
+                profiles = _load_profiles(s, sorted(kinds), self.evidence) if kinds else []
             for p in profiles:
                 p.suspension = kinds[p.account_id]
             self._index, self._index_key = SuspendedIndex(profiles), key
@@ -465,12 +470,17 @@ def _suspended_kinds(s: Session, account_ids: list[str] | None, now: datetime) -
     return out
 
 
+def evidence_signals(reg: Registry) -> dict[str, str]:
+    """Signal name → evidence role, for every registered signal type that declares one."""
+    return {name: sig.account_evidence for name, sig in reg.signal_types.items() if sig.account_evidence}
+
+
 def _chunks(values: list[str], n: int = 500) -> Iterable[list[str]]:
     for i in range(0, len(values), n):
         yield values[i:i + n]
 
 
-def _item_features(s: Session, account_ids: list[str]) -> dict[str, _Features]:
+def _item_features(s: Session, account_ids: list[str], evidence: Mapping[str, str]) -> dict[str, _Features]:
     """Domains, text signatures and block-bank matches from the accounts' newest items."""
     out: dict[str, _Features] = defaultdict(_Features)
     per_account: Counter[str] = Counter()
@@ -483,9 +493,10 @@ def _item_features(s: Session, account_ids: list[str]) -> dict[str, _Features]:
             per_account[account_id] += 1
             f = out[account_id]
             for sig in signals or []:
-                if sig.get("type") == "domain":
+                role = evidence.get(sig.get("type", ""))
+                if role == "domains":
                     f.domains.add(sig["value"])
-                elif sig.get("type") == "text_minhash" and len(f.minhashes) < MAX_TEXTS:
+                elif role == "texts" and len(f.minhashes) < MAX_TEXTS:
                     f.minhashes.append(sig["value"])
         for account_id, entry_id in s.execute(
             select(ItemRow.account_id, MatchRow.entry_id).join(ItemRow, ItemRow.id == MatchRow.item_id)
@@ -509,10 +520,10 @@ def _profile_from(row: AccountProfileRow, extra: _Features | None = None) -> Pro
                    minhashes=texts[:MAX_TEXTS], entry_ids=frozenset(entries))
 
 
-def _load_profiles(s: Session, account_ids: list[str]) -> list[Profile]:
+def _load_profiles(s: Session, account_ids: list[str], evidence: Mapping[str, str]) -> list[Profile]:
     """Profiles for the accounts, their stored features merged with those of their current items;
     an account that never sent a profile is described by its items alone."""
-    features = _item_features(s, account_ids)
+    features = _item_features(s, account_ids, evidence)
     rows: dict[str, AccountProfileRow] = {}
     for chunk in _chunks(account_ids):
         rows.update((r.account_id, r) for r in s.scalars(select(AccountProfileRow)

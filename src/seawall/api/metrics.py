@@ -9,7 +9,7 @@ from prometheus_client.registry import Collector
 
 from seawall.domain.models import Item
 from seawall.engine import Engine
-from seawall.health import DEGRADED_REASONS, degraded_reasons
+from seawall.health import DEGRADED_REASONS, degraded_reasons, plugin_reasons
 
 
 class _IndexCollector(Collector):
@@ -60,7 +60,7 @@ class _IndexCollector(Collector):
         yield lag
         yield in_flight
         yield redelivered
-        reasons = {r["code"] for r in degraded_reasons(queue)}
+        reasons = {r["code"] for r in degraded_reasons(queue) + plugin_reasons(self.engine)}
         degraded = GaugeMetricFamily("seawall_degraded", "1 while the node is degraded for this reason (see /healthz)",
                                      labels=["reason"])
         for code in DEGRADED_REASONS:

@@ -8,11 +8,14 @@ code never needs to know a concrete signal by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from seawall.domain.models import ComputedSignal
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
+
+if TYPE_CHECKING:
+    from seawall.config import Settings
 
 
 class SignalType(ABC):
@@ -32,6 +35,13 @@ class SignalType(ABC):
     #: Too slow to compute within the upload request (video): items it applies to are processed in the
     #: background and the API answers 202 at once.
     deferred: ClassVar[bool] = False
+    #: Names of a query's forms in the order ``compute(for_query=True)`` returns them: the value first
+    #: (``original``), then each of ``ComputedSignal.variants`` (PDQ: its seven rotations and flips).
+    #: A match through a variant reports its name, so a reviewer knows the upload was transformed.
+    variant_names: ClassVar[tuple[str, ...]] = ("original",)
+    #: What an item's value of this signal says about its account when re-appearance is checked:
+    #: ``domains`` (linked sites) or ``texts`` (MinHash signatures of its texts); empty for none.
+    account_evidence: ClassVar[str] = ""
 
     @abstractmethod
     def normalize(self, value: str) -> str:
@@ -49,6 +59,20 @@ class SignalType(ABC):
         """Cheap checks run before a deferred item is accepted (headers, limits), so an upload that can
         never be processed gets its 4xx at once instead of a ``failed`` item later."""
         return None
+
+    def threshold_from(self, settings: Settings) -> int:
+        """The deployment's default match distance for this signal (a bank may set its own); a signal
+        with an operator setting (``SEAWALL_PDQ_THRESHOLD``) overrides this to read it."""
+        return self.default_threshold
+
+    def query_variant_names(self, variants: int) -> list[str]:
+        """Names for a query's value and its ``variants`` extra forms; generic names if the signal
+        computed more forms than it named."""
+        if variants == 0:
+            return ["original"]
+        if len(self.variant_names) == variants + 1:
+            return list(self.variant_names)
+        return ["original", *(f"variant{i}" for i in range(1, variants + 1))]
 
     def applies_to(self, content_type: str) -> bool:
         return content_type in self.content_types

@@ -9,6 +9,7 @@ those are not simply the reference's own dihedral hashes.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,9 @@ from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
 from seawall.signals.base import SignalType
+
+if TYPE_CHECKING:
+    from seawall.config import Settings
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -145,6 +149,7 @@ class PdqSignal(SignalType):
     content_types = ("image",)
     default_threshold = 31
     max_threshold = 63
+    variant_names = DIHEDRAL_NAMES
 
     def normalize(self, value: str) -> str:
         v = value.strip().lower() if isinstance(value, str) else ""
@@ -164,3 +169,6 @@ class PdqSignal(SignalType):
 
     def distance(self, a: str, b: str) -> int:
         return (int(a, 16) ^ int(b, 16)).bit_count()
+
+    def threshold_from(self, settings: Settings) -> int:
+        return settings.pdq_threshold

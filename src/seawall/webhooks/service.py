@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -36,12 +37,12 @@ def _check_secret(secret: str) -> str:
     return "whsec_" + raw
 
 
-def _check_events(event_types: list[str]) -> list[str]:
+def _check_events(event_types: list[str], known: Mapping[str, str] = EVENT_TYPES) -> list[str]:
     if not event_types:
         raise InvalidInput("event_types: subscribe to at least one event type", code="invalid_field")
-    unknown = [e for e in event_types if e not in EVENT_TYPES]
+    unknown = [e for e in event_types if e not in known]
     if unknown:
-        raise InvalidInput(f"event_types: unknown {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}",
+        raise InvalidInput(f"event_types: unknown {', '.join(unknown)}; known: {', '.join(known)}",
                            code="unknown_event_type")
     return sorted(set(event_types))
 
@@ -61,9 +62,11 @@ def webhook_dict(r: WebhookRow, *, with_secret: bool = False) -> dict[str, Any]:
 
 
 class WebhookService:
-    def __init__(self, db: Database, policy: TargetPolicy) -> None:
+    def __init__(self, db: Database, policy: TargetPolicy, event_types: Mapping[str, str] | None = None) -> None:
         self.db = db
         self.policy = policy
+        #: Subscribable event types: the registry's (built-in and plugins' events), else the built-in list.
+        self.event_types: Mapping[str, str] = EVENT_TYPES if event_types is None else event_types
         self.outbox = Outbox(db)
 
     def _get(self, s: Session, webhook_id: int) -> WebhookRow:
@@ -76,7 +79,7 @@ class WebhookService:
                secret: str | None = None, created_by: str = "") -> dict[str, Any]:
         """Save a subscription; the URL is checked against SSRF now and again before every delivery."""
         self.policy.check(url)
-        events = _check_events(event_types)
+        events = _check_events(event_types, self.event_types)
         now = utcnow()
         with self.db.session() as s:
             row = WebhookRow(url=url, event_types=events, secret=_check_secret(secret) if secret else new_secret(),
@@ -100,7 +103,7 @@ class WebhookService:
         if "url" in changes:
             self.policy.check(changes["url"])
         if "event_types" in changes:
-            changes["event_types"] = _check_events(changes["event_types"])
+            changes["event_types"] = _check_events(changes["event_types"], self.event_types)
         if "secret" in changes:
             changes["secret"] = _check_secret(changes["secret"])
         with self.db.session() as s:

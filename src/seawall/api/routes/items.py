@@ -23,6 +23,7 @@ from seawall.media.content import MAX_TEXT_BYTES
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
 from seawall.review.access import item_in_senior_queue
+from seawall.plugins import Registry
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
@@ -31,13 +32,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _content_type_for(declared: str | None, mime: str | None, data: bytes) -> str:
+def _content_type_for(registry: Registry, declared: str | None, mime: str | None, data: bytes) -> str:
     """Declared type wins; else a recognisable video (animated GIF/WebP included, whatever the MIME type
     says); else the part's MIME type; else sniff for an image; else a plain file."""
     if declared:
-        if declared not in CONTENT_TYPES:
-            raise InvalidInput(f"content_type: must be one of {', '.join(CONTENT_TYPES)}",
-                               code="invalid_content_type")
+        registry.check_content_type(declared)
         return declared
     if sniff_video(data):
         return "video"
@@ -65,7 +64,9 @@ def _content_type_for(declared: str | None, mime: str | None, data: bytes) -> st
                             "text": {"type": "string"},
                             "content_id": {"type": "string"},
                             "account_id": {"type": "string"},
-                            "content_type": {"type": "string", "enum": list(CONTENT_TYPES)},
+                            "content_type": {"type": "string", "description": (
+                                "A registered content type: " + ", ".join(CONTENT_TYPES)
+                                + " or one a plugin adds (GET /v1/plugins)")},
                             "keep": {"type": "boolean"},
                             "once": {"type": "boolean"},
                             "context": {"type": "string", "description": "a JSON object"},
@@ -116,7 +117,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
                 raise InvalidInput("send a 'file' part or a 'text' field", code="missing_content")
             if upload is not None:
                 data = await upload.read()
-                kind = _content_type_for(fields["content_type"], upload.content_type, data)  # type: ignore[arg-type]
+                kind = _content_type_for(engine.registry, fields["content_type"], upload.content_type, data)  # type: ignore[arg-type]
                 if kind == "text":
                     raise InvalidInput("content_type: text items are sent as a 'text' field", code="invalid_field")
                 content = engine.content(kind, data=data)

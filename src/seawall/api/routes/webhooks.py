@@ -15,7 +15,6 @@ from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
-from seawall.webhooks.events import EVENT_TYPES
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422)}
@@ -46,8 +45,9 @@ def _engine(request: Request) -> Engine:
 
 
 @router.get("/event-types", responses=ERRORS)
-async def event_types(_: Principal = Depends(admin)) -> JSONResponse:
-    return JSONResponse([{"type": k, "description": v} for k, v in EVENT_TYPES.items()])
+async def event_types(request: Request, _: Principal = Depends(admin)) -> JSONResponse:
+    known = request.app.state.engine.registry.event_types
+    return JSONResponse([{"type": k, "description": v} for k, v in known.items()])
 
 
 @router.post("", status_code=201, responses=ERRORS)
