@@ -22,8 +22,8 @@ from seawall.errors import Forbidden, InvalidInput, TooLarge, UnsupportedMedia
 from seawall.media.content import MAX_TEXT_BYTES
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
-from seawall.review.access import item_in_senior_queue
 from seawall.plugins import Registry
+from seawall.review.access import item_in_senior_queue
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
