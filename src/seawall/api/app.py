@@ -30,6 +30,7 @@ from seawall.api.routes import (
     webhooks,
 )
 from seawall.api.routes.console import install as install_console
+from seawall.api.routes.legal import install as install_legal
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.media.language import warm_up
@@ -48,9 +49,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             eng.start_background_refresh()
         eng.start_workers()
         eng.start_webhook_delivery()
+        legal.start()
         # The language model takes ~2 s to load: do it beside start-up, not inside the first upload.
         threading.Thread(target=warm_up, name="seawall-language-warm-up", daemon=True).start()
         yield
+        legal.close()
         if owns_engine:
             eng.close()
 
@@ -76,5 +79,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
               appeals.router):
         app.include_router(r)
     install_console(app)
+    legal = install_legal(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")
     return app

@@ -1,0 +1,18 @@
+"""Installs Seawall's legal features on the app: the service, its API routers and console pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from seawall.legal.service import LegalService
+
+
+def install(app: FastAPI) -> LegalService:
+    from seawall.api.routes import legal_console, preservation, removal_orders
+
+    legal = LegalService(app.state.engine)
+    app.state.legal = legal
+    app.include_router(removal_orders.router)
+    app.include_router(preservation.router)
+    app.include_router(legal_console.router)
+    return legal
