@@ -76,6 +76,7 @@ def pdf_text(pdf: bytes) -> str:
     Enough to check that a generated form says what the JSON says, without a PDF library.
     """
     import base64
+    import contextlib
     import re
     import zlib
 
@@ -85,10 +86,8 @@ def pdf_text(pdf: bytes) -> str:
         raw = m.group(1).strip()
         if raw.endswith(b"~>"):
             raw = base64.a85decode(raw, adobe=True)
-        try:
+        with contextlib.suppress(zlib.error):
             raw = zlib.decompress(raw)
-        except zlib.error:
-            pass
         for s in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", raw):
             out.append(re.sub(rb"\\(.)", rb"\1", s).decode("latin-1"))
     return " ".join(out)

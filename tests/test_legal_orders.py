@@ -14,17 +14,13 @@ from seawall.legal.clock import ManualClock
 from seawall.legal.intake_text import parse
 from seawall.legal.service import LegalService
 from seawall.store.tables import RemovalOrderRow
+from tests import legal_support
 from tests.console_support import auth, events
-from tests.legal_support import (  # noqa: F401
-    T0,
-    client,
-    clock,
-    engine,
-    legal,
-    order_body,
-    pdf_text,
-    post_text_item,
-)
+from tests.legal_support import T0, legal, order_body, pdf_text, post_text_item
+
+engine = legal_support.engine
+clock = legal_support.clock
+client = legal_support.client
 
 
 def _orders(engine: Engine) -> int:
