@@ -91,3 +91,15 @@ def pdf_text(pdf: bytes) -> str:
         for s in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", raw):
             out.append(re.sub(rb"\\(.)", rb"\1", s).decode("latin-1"))
     return " ".join(out)
+
+
+def blocked_text_item(engine: Engine, content_id: str, account: str = "acct-b") -> str:
+    """An item blocked at upload by a hash match (a generated text in a block bank): Seawall's own measure."""
+    if "tvec" not in {b.name for b in engine.banks.list_banks()}:
+        engine.banks.create("tvec", labels=["behaviour:glorification"])
+    text = f"generated extremist stand-in text number {content_id} " * 3
+    engine.add_entries_from_content("tvec", engine.content("text", text=text), labels=["behaviour:glorification"],
+                                    note="", source="test list", added_by="test")
+    item = engine.submit(engine.content("text", text=text), content_id=content_id, account_id=account, keep=True)
+    assert item.verdict.verdict == "block", item.verdict
+    return item.id

@@ -35,8 +35,10 @@ def order_notice_text(fields: dict[str, Any], *, complaint_days: int) -> str:
            if redress.get("body") else "")
         + ", and ask the authority of the Member State of our main establishment to scrutinise it (Art. 4(4)) "
         "within 48 hours of this notice.",
-        f"You may also complain to us; we answer within {complaint_days} days.",
     ]
+    if complaint_days:
+        lines.append(f"If Seawall's own measures (not the order) removed other content of yours, you may complain "
+                     f"to us; we answer within {complaint_days} days (Art. 10).")
     return "\n".join(lines)
 
 

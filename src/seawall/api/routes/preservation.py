@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from seawall.api.auth import require
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
-from seawall.legal import notices, preservation
+from seawall.legal import complaints, notices, preservation
 from seawall.legal.service import LegalService
 from seawall.store.tables import UploaderNoticeRow
 
@@ -84,3 +84,12 @@ async def list_notices(request: Request, item_id: str = Query(min_length=1, max_
             return [notices.notice_dict(r, now=now) for r in rows]
 
     return JSONResponse(await run_in_threadpool(run))
+
+
+@router.get("/complaints", responses=ERRORS)
+async def complaint_deadlines(request: Request, include_decided: bool = Query(default=False),
+                              _: Principal = Depends(staff)) -> JSONResponse:
+    """Open complaints (appeals) with the day each must be answered (TCO Art. 10: two weeks)."""
+    legal = _legal(request)
+    return JSONResponse(await run_in_threadpool(lambda: complaints.deadlines(
+        legal.db, legal.clock.now(), answer_days=legal.settings.complaint_days, include_decided=include_decided)))
