@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from seawall.legal import notices, preservation
+from seawall.legal import notices, preservation, statements
 from seawall.legal.clock import Clock, SystemClock
 from seawall.legal.orders import OrderService
 from seawall.legal.settings import LegalSettings
@@ -50,9 +50,16 @@ class LegalService:
             purged = preservation.purge(s, now)
             released = notices.release_due(s, now)
             queued = self.engine.webhooks.outbox.emit(s, released)
+        made: list[int] = []
+        if self.settings.sor_enabled:
+            made, events = statements.generate(self.db, self.settings, now)
+            if events:
+                with self.db.session() as s:
+                    queued += self.engine.webhooks.outbox.emit(s, events)
         if queued:
             self.engine.events_queued()
-        return {"alerts": alerts, "purged": purged, "notices_released": [d["id"] for _, d in released]}
+        return {"alerts": alerts, "purged": purged, "notices_released": [d["id"] for _, d in released],
+                "statements": made}
 
     def start(self) -> None:
         if self._thread is not None:

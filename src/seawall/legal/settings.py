@@ -24,3 +24,10 @@ class LegalSettings(BaseSettings):
     tdb_url: str = Field(default="", description="Transparency Database base URL (sandbox first).")
     tdb_token: str = Field(default="", description="Transparency Database API token (never logged).")
     platform_name: str = Field(default="", description="Platform name used in puids and reports.")
+    sor_ground: str = Field(default="incompatible", pattern="^(incompatible|illegal)$",
+                            description="Statements' ground: the terms of service, or the law (TCO Art. 2(7)).")
+    terms_ground: str = Field(default="Terms of service: terrorist and violent extremist content",
+                              description="The terms clause statements of reasons cite.")
+    terms_url: str = Field(default="", description="Where those terms are published (decision_ground_reference_url).")
+    territorial_scope: str = Field(default="", description="Comma-separated country codes; empty = all of the EEA.")
+    sor_enabled: bool = Field(default=True, description="Write a statement of reasons for every restriction.")

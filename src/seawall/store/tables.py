@@ -687,7 +687,8 @@ class StatementRow(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
     user_text: Mapped[str] = mapped_column(Text, default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    #: ``pending``, ``submitted`` or ``rejected`` (the database refused it; see ``error``).
+    #: ``pending``, ``submitted``, ``rejected`` (the database refused it; see ``error``) or ``not_required``
+    #: (the decision restricted nothing that needs a statement, e.g. a strike alone).
     status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     tdb_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -8,11 +8,12 @@ from seawall.legal.service import LegalService
 
 
 def install(app: FastAPI) -> LegalService:
-    from seawall.api.routes import legal_console, preservation, removal_orders
+    from seawall.api.routes import legal_console, preservation, removal_orders, statements
 
     legal = LegalService(app.state.engine)
     app.state.legal = legal
     app.include_router(removal_orders.router)
     app.include_router(preservation.router)
+    app.include_router(statements.router)
     app.include_router(legal_console.router)
     return legal
