@@ -40,7 +40,7 @@ class FakeTransparencyDatabase:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, {"message": "Unauthenticated."})
                 if self.path != "/api/v1/statements":
