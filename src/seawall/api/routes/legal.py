@@ -15,5 +15,7 @@ def install(app: FastAPI) -> LegalService:
     app.include_router(removal_orders.router)
     app.include_router(preservation.router)
     app.include_router(statements.router)
+    app.include_router(statements.reports_router)
     app.include_router(legal_console.router)
+    app.include_router(legal_console.transparency_router)
     return legal

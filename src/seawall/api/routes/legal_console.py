@@ -6,10 +6,10 @@ Uses the console's own session, CSRF and role helpers, so these pages behave lik
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from seawall.api.routes.console import Denied, _call, _form, _page, _user
@@ -19,7 +19,9 @@ from seawall.legal.deadline import IMPOSSIBILITY
 from seawall.legal.intake_text import parse
 from seawall.legal.orders import OrderService
 from seawall.legal.pdf import form_pdf
+from seawall.legal.report_render import charts, rows, to_pdf
 from seawall.legal.service import LegalService
+from seawall.legal.transparency import compute
 
 router = APIRouter(prefix="/console/removal-orders", include_in_schema=False)
 
@@ -155,3 +157,39 @@ def annex_pdf(request: Request, order_id: int, which: str) -> Response:
     return Response(form_pdf(form), media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="annex-{which}-order-{order_id}.pdf"',
         "Cache-Control": "no-store", "X-Generated-At": datetime.now().isoformat()})
+
+
+transparency_router = APIRouter(prefix="/console/transparency", include_in_schema=False)
+
+
+def _period(start: str, end: str) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    try:
+        begin = datetime.fromisoformat(start) if start else datetime(now.year - 1, 1, 1)
+        finish = datetime.fromisoformat(end) if end else datetime(begin.year + 1, 1, 1)
+    except ValueError:
+        raise Denied(400, "from/to: use a date such as 2026-01-01") from None
+    return begin.replace(tzinfo=UTC), finish.replace(tzinfo=UTC)
+
+
+@transparency_router.get("")
+def transparency_page(request: Request, start: str = Query("", alias="from"),
+                      end: str = Query("", alias="to")) -> HTMLResponse:
+    """The period's report with its charts; the previous calendar year unless another period is chosen."""
+    user, token = _user(request, "admin")
+    legal: LegalService = request.app.state.legal
+    begin, finish = _period(start, end)
+    report = _call(lambda: compute(legal.db, begin, finish, provider=legal.settings.provider_name))
+    return _page(request, user, token, "legal_transparency.html", r=report, charts=charts(report), rows=rows,
+                 start=begin.date().isoformat(), end=finish.date().isoformat())
+
+
+@transparency_router.get(".pdf")
+def transparency_pdf(request: Request, start: str = Query("", alias="from"),
+                     end: str = Query("", alias="to")) -> Response:
+    _user(request, "admin")
+    legal: LegalService = request.app.state.legal
+    begin, finish = _period(start, end)
+    report = _call(lambda: compute(legal.db, begin, finish, provider=legal.settings.provider_name))
+    return Response(to_pdf(report), media_type="application/pdf", headers={
+        "Content-Disposition": 'attachment; filename="transparency-report.pdf"', "Cache-Control": "no-store"})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -14,9 +15,11 @@ from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.errors import InvalidInput, NotFound
 from seawall.legal import tdb
+from seawall.legal.report_render import to_html, to_pdf
 from seawall.legal.service import LegalService
 from seawall.legal.sor_validate import validate
 from seawall.legal.statements import statement_dict
+from seawall.legal.transparency import compute
 from seawall.store.tables import StatementRow
 
 router = APIRouter(prefix="/v1/statements", tags=["legal"])
@@ -94,3 +97,33 @@ async def get_statement(statement_id: int, request: Request,
             return statement_dict(row)
 
     return JSONResponse(await run_in_threadpool(run))
+
+
+reports_router = APIRouter(prefix="/v1/reports", tags=["legal"])
+
+
+@reports_router.get("/transparency", responses=ERRORS)
+async def transparency(request: Request, start: str = Query(alias="from"), end: str = Query(alias="to"),
+                       format: str = Query(default="json"), _: Principal = Depends(require("admin"))) -> Response:
+    """The transparency report (TCO Art. 7; DSA Art. 15/24) for ``[from, to)`` as JSON, HTML or PDF."""
+    legal = _legal(request)
+    if format not in ("json", "html", "pdf"):
+        raise InvalidInput("format: json, html or pdf", code="invalid_format")
+    begin, finish = _when(start, "from"), _when(end, "to")
+    report = await run_in_threadpool(lambda: compute(legal.db, begin, finish,
+                                                     provider=legal.settings.provider_name))
+    if format == "html":
+        return HTMLResponse(to_html(report))
+    if format == "pdf":
+        pdf = await run_in_threadpool(to_pdf, report)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": 'attachment; filename="transparency-report.pdf"'})
+    return JSONResponse(report)
+
+
+def _when(value: str, name: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name}: use a date such as 2026-01-01", code="invalid_field") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
