@@ -17,9 +17,10 @@ from seawall.legal import tdb
 from seawall.legal.clock import ManualClock
 from seawall.legal.sor_fields import CATEGORIES
 from seawall.legal.sor_validate import validate
+from seawall.review.cases import ReviewService
 from seawall.store.tables import StatementRow
 from tests import legal_support
-from tests.console_support import auth, events
+from tests.console_support import PASSWORD, auth, events, held_image, make_users
 from tests.legal_support import T0, blocked_text_item, legal, order_body, post_text_item
 from tests.tdb_fake import FakeTransparencyDatabase
 
@@ -176,3 +177,22 @@ def test_batches_of_at_most_100_are_all_or_nothing(engine: Engine) -> None:
             "category: 'STATEMENT_CATEGORY_TERRORISM' is not one of " + ", ".join(CATEGORIES))}]}
     export = tdb.export(engine.db, status="submitted", size=50)
     assert [len(b["statements"]) for b in export["batches"]] == [50, 50, 50, 50, 3]
+
+
+def test_a_reviewers_restriction_gets_a_partly_automated_statement(
+        client: TestClient, engine: Engine, keys: dict[str, str]) -> None:
+    users = make_users(engine)
+    case_id, item_id = held_image(engine, 4242, account="acct-r")
+    senior, _ = users.login("senior", PASSWORD)
+    ReviewService(engine).decide(case_id, senior, outcome="violating", labels=["behaviour:glorification"],
+                                 actions=engine.actions.parse(["remove"]))
+    made = legal(client).tick()["statements"]
+    assert len(made) == 1
+    [st] = client.get(f"/v1/statements?item_id={item_id}", headers=auth(keys["reviewer"])).json()
+    rec = st["record"]
+    assert validate(rec) == [] and rec["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_REMOVED"]
+    assert (rec["automated_detection"], rec["automated_decision"]) == ("Yes", "AUTOMATED_DECISION_PARTIALLY")
+    assert rec["content_type"] == ["CONTENT_TYPE_IMAGE"]
+    assert "A person decided" not in st["user_text"] and "a person decided" in st["user_text"]
+    r = client.post("/v1/statements/validate", json={**rec, "puid": "bad puid"}, headers=auth(keys["reviewer"]))
+    assert r.json()["valid"] is False and r.json()["problems"][0]["field"] == "puid"
