@@ -15,7 +15,7 @@ from seawall.legal.intake_text import parse
 from seawall.legal.service import LegalService
 from seawall.store.tables import RemovalOrderRow
 from tests import legal_support
-from tests.console_support import auth, events
+from tests.console_support import auth, events, make_users, sign_in
 from tests.legal_support import T0, legal, order_body, pdf_text, post_text_item
 
 engine = legal_support.engine
@@ -89,6 +89,12 @@ def test_alerts_at_30_45_55_and_60_minutes_go_out_once(client: TestClient, engin
     got = client.get(f"/v1/removal-orders/{order['id']}", headers=auth(keys["reviewer"])).json()
     assert got["alert_level"] == 55 and got["remaining_seconds"] == 4 * 60 and not got["overdue"]
     assert events(engine, "removal_order.alert") == 3
+    make_users(engine)  # the console's order list shows the alert and the time left
+    sign_in(client, "reviewer")
+    page = client.get("/console/removal-orders").text
+    assert 'class="alert level-55"' in page and "04:00" in page and "https://social.example" not in page
+    detail = client.get(f"/console/removal-orders/{order['id']}").text
+    assert 'id="countdown"' in detail and "04:00" in detail and "alert_55" in detail
     # the platform removed it by URL two minutes before the hour ended: the time is the server's
     clock.advance(minutes=2)
     done = client.post(f"/v1/removal-orders/{order['id']}/removed", headers=auth(keys["submitter"])).json()
