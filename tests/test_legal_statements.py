@@ -196,3 +196,18 @@ def test_a_reviewers_restriction_gets_a_partly_automated_statement(
     assert "A person decided" not in st["user_text"] and "a person decided" in st["user_text"]
     r = client.post("/v1/statements/validate", json={**rec, "puid": "bad puid"}, headers=auth(keys["reviewer"]))
     assert r.json()["valid"] is False and r.json()["problems"][0]["field"] == "puid"
+
+
+def test_restrictions_from_before_the_first_start_are_not_announced(engine: Engine, clock: ManualClock) -> None:
+    """Upgrading an instance with years of blocks must not send every old uploader a statement now."""
+    from seawall.legal.service import LegalService
+
+    old = blocked_text_item(engine, "post-old-1", account="acct-old")
+    service = LegalService(engine, clock=clock)  # first start: the cursor begins after the newest action
+    assert service.tick()["statements"] == []
+    new = blocked_text_item(engine, "post-new-1", account="acct-new")
+    made = service.tick()["statements"]
+    with engine.db.session() as s:
+        items = [r.item_id for r in s.scalars(select(StatementRow).where(StatementRow.id.in_(made)))]
+    assert items == [new] and old not in items
+    assert LegalService(engine, clock=clock).tick()["statements"] == []  # a restart keeps its place

@@ -29,6 +29,8 @@ class LegalService:
         self.settings = settings or LegalSettings()
         self._clock: Clock = clock or SystemClock()
         self.orders = OrderService(engine, self._clock, self.settings)
+        if self.settings.sor_enabled:
+            statements.start_cursor(self.db)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

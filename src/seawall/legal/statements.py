@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, not_, or_, select
+from sqlalchemy import exists, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from seawall.legal import sor_fields as F
 from seawall.legal.clock import as_utc
 from seawall.legal.settings import LegalSettings
 from seawall.store.db import Database
-from seawall.store.tables import ActionRow, CaseRow, DecisionRow, ItemRow, MatchRow, StatementRow
+from seawall.store.tables import ActionRow, CaseRow, DecisionRow, ItemRow, MatchRow, RuntimeFlagRow, StatementRow
 
 RESTRICTING = ("remove", "block", "label", "suspend", "strike")
 VISIBILITY = {"remove": "DECISION_VISIBILITY_CONTENT_REMOVED", "block": "DECISION_VISIBILITY_CONTENT_DISABLED",
@@ -155,15 +155,37 @@ def user_text(rec: dict[str, Any], settings: LegalSettings) -> str:
     ])
 
 
-def _candidates(s: Session, limit: int) -> list[int]:
-    """Decisions with a restricting action and no statement yet (authority-order decisions excluded)."""
+CURSOR_FLAG = "legal.statements_cursor"
+#: Action ids below the cursor still looked at, for transactions that committed after a newer id was seen.
+LOOKBACK = 20_000
+
+
+def start_cursor(db: Database) -> None:
+    """On first start, begin after the newest action: restrictions decided before Seawall wrote statements
+    are not announced again to their users years later."""
+    with db.session() as s:
+        if s.get(RuntimeFlagRow, CURSOR_FLAG) is None:
+            newest = int(s.scalar(select(func.max(ActionRow.id))) or 0)
+            s.add(RuntimeFlagRow(name=CURSOR_FLAG, value={"after": newest, "floor": newest}, updated_by="system"))
+
+
+def _candidates(s: Session, limit: int) -> tuple[list[int], dict[str, int] | None]:
+    """Decisions with a restricting action and no statement yet (authority-order decisions excluded),
+    read by action id from the cursor (an index range, never the whole table); returns the new cursor."""
+    flag = s.get(RuntimeFlagRow, CURSOR_FLAG)
+    value = flag.value if flag is not None and isinstance(flag.value, dict) else {}
+    cursor, floor = int(value.get("after", 0)), int(value.get("floor", 0))
     has_statement = exists().where(StatementRow.decision_id == ActionRow.decision_id)
-    q = (select(ActionRow.decision_id).where(ActionRow.type.in_(RESTRICTING), ActionRow.status == "done",
-                                             or_(ActionRow.rule_id.is_(None),
-                                                 not_(ActionRow.rule_id.like("removal_order:%"))),
-                                             ~has_statement)
-         .group_by(ActionRow.decision_id).order_by(ActionRow.decision_id).limit(limit))
-    return [int(i) for i in s.scalars(q)]
+    rows = s.execute(select(ActionRow.id, ActionRow.decision_id)
+                     .where(ActionRow.id > max(floor, cursor - LOOKBACK), ActionRow.type.in_(RESTRICTING),
+                            ActionRow.status == "done",
+                            or_(ActionRow.rule_id.is_(None), not_(ActionRow.rule_id.like("removal_order:%"))),
+                            ~has_statement)
+                     .order_by(ActionRow.id).limit(limit)).all()
+    # a full page: continue after it next time; otherwise everything up to the newest action was seen
+    newest = int(rows[-1][0]) if len(rows) == limit else int(s.scalar(select(func.max(ActionRow.id))) or 0)
+    moved = {"after": newest, "floor": floor} if newest > cursor else None
+    return list(dict.fromkeys(int(d) for _, d in rows)), moved
 
 
 def generate(db: Database, settings: LegalSettings, now: datetime, *, limit: int = 1000) -> tuple[list[int], list[
@@ -173,7 +195,10 @@ def generate(db: Database, settings: LegalSettings, now: datetime, *, limit: int
     events: list[tuple[str, dict[str, Any]]] = []
     try:
         with db.session() as s:
-            for decision_id in _candidates(s, limit):
+            candidates, cursor = _candidates(s, limit)
+            if cursor is not None:
+                s.merge(RuntimeFlagRow(name=CURSOR_FLAG, value=cursor, updated_by="system", updated_at=as_utc(now)))
+            for decision_id in candidates:
                 decision = s.get(DecisionRow, decision_id)
                 if decision is None:
                     continue
