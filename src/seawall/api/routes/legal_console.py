@@ -156,7 +156,7 @@ def annex_pdf(request: Request, order_id: int, which: str) -> Response:
         raise Denied(404, "annex-ii or annex-iii")
     return Response(form_pdf(form), media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="annex-{which}-order-{order_id}.pdf"',
-        "Cache-Control": "no-store", "X-Generated-At": datetime.now().isoformat()})
+        "Cache-Control": "no-store"})
 
 
 transparency_router = APIRouter(prefix="/console/transparency", include_in_schema=False)
