@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"actions"},                                      # act
     {"matching", "verdicts", "banks", "ingest", "retro"},  # the upload pipeline and bank services
     {"review"},                                       # cases, queues, decisions, appeals
+    {"legal"},                                        # removal orders, preservation, statements of reasons, reports
     {"builtin", "engine", "health", "testing", "demo"},  # composition root and what wires it
     {"api", "web", "cli", "healthserver", "__main__"},  # shells
 ]

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from seawall.config import Settings
 from seawall.errors import SeawallError
+from seawall.legal.cli import report_app
 
 app = typer.Typer(help="Seawall: match uploads against banks of known terrorist and violent-extremist content.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -31,6 +32,7 @@ rules_app = typer.Typer(help="Policy rules: show, set, validate, dry-run.", no_a
 app.add_typer(rules_app, name="rules")
 user_app = typer.Typer(help="Review console users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(report_app, name="report")
 
 out = Console()
 err = Console(stderr=True)

@@ -37,6 +37,7 @@ from seawall.api.routes import (
 )
 from seawall.api.routes.console import install as install_console
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
+from seawall.api.routes.legal import install as install_legal
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.media.language import warm_up
@@ -55,9 +56,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             eng.start_background_refresh()
         eng.start_workers()
         eng.start_webhook_delivery()
+        legal.start()
         # The language model takes ~2 s to load: do it beside start-up, not inside the first upload.
         threading.Thread(target=warm_up, name="seawall-language-warm-up", daemon=True).start()
         yield
+        legal.close()
         if owns_engine:
             eng.close()
 
@@ -94,5 +97,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(r)
     install_console(app)
     docs.install(app)
+    legal = install_legal(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")
     return app

@@ -575,3 +575,125 @@ class ReappearanceAlertRow(Base):
     #: ``open`` until a reviewer decides it.
     status: Mapped[str] = mapped_column(String(16), default="open", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+# --- legal: TCO removal orders, preservation, notices, DSA statements of reasons ------------------------
+
+
+class RemovalOrderRow(Base):
+    """A TCO removal order as received (Annex I fields), its one-hour clock and what was done about it."""
+
+    __tablename__ = "removal_orders"
+    __table_args__ = (
+        # one authority's order reference is received once; a second delivery is the same order
+        UniqueConstraint("issuing_state", "authority_name", "reference", name="uq_removal_orders_reference"),
+        Index("ix_removal_orders_status", "status"),
+        Index("ix_removal_orders_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    issuing_state: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    authority_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    #: The Annex I fields exactly as received.
+    fields: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    #: ``running``, ``paused`` (Annex III sent), ``removed``, ``reversed`` (Art. 4 scrutiny).
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: Missing mandatory fields and manifest errors found on receipt.
+    flags: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: Taken from the server clock when the order arrived, never from the order's text.
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    received_via: Mapped[str] = mapped_column(String(16), nullable=False)
+    received_source: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    clock_epoch: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    clock_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    paused_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Items located and removed: ``[{"item_id", "decision_id"}]``.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
+    do_not_inform: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    notify_embargo_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reversal: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    #: The newest recorded event: later records never go before it (the clock never runs backwards).
+    last_event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(100), default="", nullable=False)
+
+
+class RemovalOrderEventRow(Base):
+    """The order's clock log: receipt, pauses, restarts, alerts, removal, forms sent, reversal."""
+
+    __tablename__ = "removal_order_events"
+    __table_args__ = (
+        # an alert (or a pause) happens at most once per clock epoch, whichever node notices it first
+        UniqueConstraint("order_id", "kind", "epoch", name="uq_removal_order_events_once"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("removal_orders.id", ondelete="CASCADE"), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    epoch: Mapped[int] = mapped_column(Integer, nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+
+
+class PreservedContentRow(Base):
+    """TCO Art. 6 vault: a removed item's content and related data, kept until ``preserve_until``."""
+
+    __tablename__ = "preserved_content"
+    __table_args__ = (Index("ix_preserved_content_until", "preserve_until"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: ``removal_order`` or ``specific_measure``.
+    basis: Mapped[str] = mapped_column(String(32), nullable=False)
+    media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: The item record, its matches, decisions and the platform's context, as they were at removal.
+    related: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    preserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    preserve_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: Extensions asked for by an authority or court: ``[{"until", "requested_by", "reason", "at"}]``.
+    extensions: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UploaderNoticeRow(Base):
+    """What the uploader is told about a removal (TCO Art. 11 / DSA Art. 17), held back during an embargo."""
+
+    __tablename__ = "uploader_notices"
+    __table_args__ = (Index("ix_uploader_notices_item", "item_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    account_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    statement_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: Art. 11(3): nothing is disclosed before this moment.
+    withheld_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StatementRow(Base):
+    """A DSA Art. 17 statement of reasons: the Transparency Database record and the user-facing text."""
+
+    __tablename__ = "statements_of_reasons"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The platform-unique id sent to the Transparency Database; never reused.
+    puid: Mapped[str] = mapped_column(String(500), unique=True, nullable=False)
+    decision_id: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    item_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    record: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    user_text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: ``pending``, ``submitted``, ``rejected`` (the database refused it; see ``error``) or ``not_required``
+    #: (the decision restricted nothing that needs a statement, e.g. a strike alone).
+    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    tdb_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)

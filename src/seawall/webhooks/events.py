@@ -21,6 +21,13 @@ EVENT_TYPES: dict[str, str] = {
     "appeal.decided": "An appeal was decided: upheld (actions reversed) or rejected (the decision stands).",
     "report.received": "A user report opened (or joined) a review case.",
     "account.reappearance": "A new account looks like a suspended one come back (candidates and evidence).",
+    "removal_order.received": "A TCO removal order arrived: its URLs must be removed within the hour.",
+    "removal_order.alert": "A removal order's hour is running out (30, 45, 55 minutes; 60 = overdue).",
+    "removal_order.removed": "A removal order was executed (the removal time is in the event).",
+    "removal_order.paused": "A removal order cannot be executed yet; its Annex III answer is in the event.",
+    "removal_order.resumed": "A paused removal order's hour restarted (obstacle ended or clarification received).",
+    "removal_order.reversed": "A removal order lost its effect on scrutiny (Art. 4): reinstate its content.",
+    "uploader.notice": "A notice to give the uploader about a removal (reasons, right to complain).",
 }
 
 
