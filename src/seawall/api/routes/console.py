@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from seawall.api.edge import Id64
 from seawall.errors import SeawallError
 from seawall.review.appeals import AppealService
 from seawall.review.audit import to_csv
@@ -150,7 +151,7 @@ def queue_page(request: Request, queue: str = "") -> HTMLResponse:
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int) -> HTMLResponse:
+def case_page(request: Request, case_id: Id64) -> HTMLResponse:
     user, token = _user(request)
     review = _review(request)
     case = _call(lambda: review.get(case_id))
@@ -170,7 +171,7 @@ def case_page(request: Request, case_id: int) -> HTMLResponse:
 
 
 @router.get("/entries/{entry_id}/thumbnail")
-def entry_thumb(request: Request, entry_id: int) -> Response:
+def entry_thumb(request: Request, entry_id: Id64) -> Response:
     """The thumbnail kept with a bank entry a reviewer created; shown shielded like case media."""
     _user(request)
     found = entry_thumbnail(_review(request).engine, entry_id)
@@ -182,7 +183,7 @@ def entry_thumb(request: Request, entry_id: int) -> Response:
 
 
 @router.get("/cases/{case_id}/media")
-def case_media(request: Request, case_id: int) -> Response:
+def case_media(request: Request, case_id: Id64) -> Response:
     _user(request)
     media = _review(request).media(case_id)
     if media is None:
@@ -194,7 +195,7 @@ def case_media(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/reveal")
-async def reveal(request: Request, case_id: int) -> Response:
+async def reveal(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     await _form(request, token)
     _call(lambda: _review(request).reveal(case_id, user))
@@ -202,7 +203,7 @@ async def reveal(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/take")
-async def take(request: Request, case_id: int) -> Response:
+async def take(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     await _form(request, token)
     _call(lambda: _review(request).take(case_id, user))
@@ -210,7 +211,7 @@ async def take(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/decide")
-async def decide(request: Request, case_id: int) -> Response:
+async def decide(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     form = await _form(request, token)
     outcome = form.get("outcome", "")
@@ -228,7 +229,7 @@ async def decide(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/appeal")
-async def decide_appeal(request: Request, case_id: int) -> Response:
+async def decide_appeal(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     form = await _form(request, token)
     appeal = _call(lambda: _appeals(request).decide(case_id, user, outcome=form.get("outcome", ""),
