@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--max-examples", type=int, default=25)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--phases", default=PHASES)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--include", action="append", help="only paths matching this regex (repeatable)")

@@ -8,6 +8,7 @@ decision, one strike and one set of webhook events, so a retry storm can never s
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -135,6 +136,24 @@ def test_fifty_concurrent_image_resends_are_one_upload(live: tuple[Engine, str, 
     responses = _all_at_once(lambda c: c.post(f"{base}/v1/items", data=form, headers=auth(key),
                                               files={"file": ("a.jpg", IMAGE, "image/jpeg")}))
     _check_one_upload(eng, base, key, receiver, responses, "mxc://hs/media", "@poster:hs")
+
+
+def test_concurrent_video_resends_store_one_pending_item(live: tuple[Engine, str, str, Receiver]) -> None:
+    """Deferred uploads (video, animated GIF) are stored pending and queued: duplicates queue nothing."""
+    eng, base, key, _ = live
+    frames = [textured_image(n, (64, 48)) for n in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    form = {"content_id": "mxc://hs/clip", "account_id": "@clipper:hs", "once": "true"}
+    responses = _all_at_once(lambda c: c.post(f"{base}/v1/items", data=form, headers=auth(key),
+                                              files={"file": ("a.gif", buf.getvalue(), "image/gif")}))
+    assert {r.status_code for r in responses} <= {200, 202}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert _count(eng, ItemRow, ItemRow.content_id == "mxc://hs/clip") == 1
+    _wait_for(lambda: _count(eng, ItemRow, ItemRow.status == "pending") == 0)
+    assert _count(eng, DecisionRow) == 1
+    spool = eng.settings.data_dir / "spool"
+    assert not spool.exists() or not any(spool.iterdir()), "a duplicate left its upload spooled"
 
 
 def test_once_is_per_submitter_and_resends_without_once_still_count(

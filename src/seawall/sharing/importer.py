@@ -28,6 +28,7 @@ from seawall.domain.models import Bank, BankEntry
 from seawall.errors import InvalidInput, SeawallError
 from seawall.plugins import Registry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
+from seawall.storable import NUL_MESSAGE, check_stored, has_nul
 from seawall.store.convert import entry_from_row
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, utcnow, value_digest
@@ -212,7 +213,8 @@ def import_entries(
     batch: list[_Row] = []
     seen_lines = 0
     sig_cache = dict(registry.signal_types)
-    source = source[:200]
+    source = str(check_stored(source, "source"))[:200]
+    check_stored(labels, "labels")
 
     with db.session() as s:
         writer = _writer(s, db.dialect, bank, source, added_by, now)
@@ -267,6 +269,9 @@ def _row(parsed: ParsedEntry, sigs: dict[str, Any], extra_labels: list[str], rep
         entry_labels = validate_labels([*parsed.labels, *extra_labels]) if parsed.labels else extra_labels
     except SeawallError as exc:
         report.reject(RejectedLine(parsed.line_no, exc.message))
+        return None
+    if has_nul([value, entry_labels, parsed.meta]):  # PostgreSQL can store neither: refuse the line, not the import
+        report.reject(RejectedLine(parsed.line_no, f"a field {NUL_MESSAGE}"))
         return None
     return (parsed.line_no, sig.name, value, entry_labels, parsed.first_seen, parsed.meta)
 

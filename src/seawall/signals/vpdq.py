@@ -50,6 +50,9 @@ from seawall.signals.base import SignalType
 
 TOKEN_PREFIX = "v1."
 _RECORD = struct.Struct(">IBI32s")
+#: What a stored record holds: the frame number and the timestamp in milliseconds are unsigned 32-bit.
+MAX_FRAME_NUMBER = 2**32 - 1
+MAX_TIMESTAMP_SECONDS = (2**32 - 1) // 1000
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -103,8 +106,10 @@ def parse_line(line: str) -> VpdqFrame:
     pdq = pdq_s.lower()
     if not _HEX64.match(pdq):
         raise _bad(f"frame {number}: the PDQ hash must be 64 hexadecimal characters")
-    if number < 0 or not 0 <= quality <= 100 or not (math.isfinite(ts) and ts >= 0):
-        raise _bad(f"frame {number}: frame number and timestamp must be ≥ 0 and quality 0–100")
+    if not 0 <= number <= MAX_FRAME_NUMBER or not 0 <= quality <= 100 or not (
+            math.isfinite(ts) and 0 <= ts <= MAX_TIMESTAMP_SECONDS):
+        raise _bad(f"frame {str(number)[:20]}: the frame number must be 0 to {MAX_FRAME_NUMBER:,}, the timestamp "
+                   f"0 to {MAX_TIMESTAMP_SECONDS:,} seconds and the quality 0–100")
     return VpdqFrame(number, quality, pdq, round(ts, 3))
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from seawall.api.edge import Id64
 from seawall.api.ratelimit import client_address
 from seawall.errors import SeawallError
 from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
@@ -163,7 +164,7 @@ def queue_page(request: Request, queue: str = "") -> HTMLResponse:
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int) -> HTMLResponse:
+def case_page(request: Request, case_id: Id64) -> HTMLResponse:
     user, token = _user(request)
     review = _review(request)
     _call(lambda: ensure_case_open_to(review.db, case_id, user))
@@ -184,7 +185,7 @@ def case_page(request: Request, case_id: int) -> HTMLResponse:
 
 
 @router.get("/entries/{entry_id}/thumbnail")
-def entry_thumb(request: Request, entry_id: int) -> Response:
+def entry_thumb(request: Request, entry_id: Id64) -> Response:
     """The thumbnail kept with a bank entry a reviewer created; shown shielded like case media."""
     user, _token = _user(request)
     _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
@@ -197,7 +198,7 @@ def entry_thumb(request: Request, entry_id: int) -> Response:
 
 
 @router.get("/cases/{case_id}/media")
-def case_media(request: Request, case_id: int) -> Response:
+def case_media(request: Request, case_id: Id64) -> Response:
     user, _token = _user(request)
     _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
     media = _review(request).media(case_id)
@@ -210,7 +211,7 @@ def case_media(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/reveal")
-async def reveal(request: Request, case_id: int) -> Response:
+async def reveal(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     await _form(request, token)
     _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
@@ -219,7 +220,7 @@ async def reveal(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/take")
-async def take(request: Request, case_id: int) -> Response:
+async def take(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     await _form(request, token)
     _call(lambda: _review(request).take(case_id, user))
@@ -227,7 +228,7 @@ async def take(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/decide")
-async def decide(request: Request, case_id: int) -> Response:
+async def decide(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     form = await _form(request, token)
     outcome = form.get("outcome", "")
@@ -245,7 +246,7 @@ async def decide(request: Request, case_id: int) -> Response:
 
 
 @router.post("/cases/{case_id}/appeal")
-async def decide_appeal(request: Request, case_id: int) -> Response:
+async def decide_appeal(request: Request, case_id: Id64) -> Response:
     user, token = _user(request)
     form = await _form(request, token)
     appeal = _call(lambda: _appeals(request).decide(case_id, user, outcome=form.get("outcome", ""),
