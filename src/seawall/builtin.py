@@ -34,6 +34,13 @@ def register(reg: Registry) -> None:
     reg.add_hashlist_format(TcapCsvFormat())
     reg.add_hashlist_format(VpdqLinesFormat())
     _register_actions(reg)
+    _register_exchanges(reg)
+
+
+def _register_exchanges(reg: Registry) -> None:
+    from seawall.sharing.exchanges.seawall import SeawallFeedExchange
+
+    reg.add_exchange(SeawallFeedExchange)
 
 
 def _register_actions(reg: Registry) -> None:

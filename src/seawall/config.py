@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     api_only: bool = Field(
         default=False, description="Serve the API and enqueue background work, but leave it to `seawall worker`.",
     )
+    source_sync: bool = Field(
+        default=True, description="Sync enabled sources (hash-sharing exchanges) in the background on this node.",
+    )
+    source_live_wait_seconds: float = Field(
+        default=20, gt=0, le=60, description="How long a live source (Seawall feed) holds one long poll open.",
+    )
     plugins: str = Field(
         default="",
         description="Comma-separated module:function hooks called with the registry, besides the entry points.",

@@ -19,6 +19,7 @@ from seawall.errors import InvalidInput, SeawallError
 if TYPE_CHECKING:
     from seawall.actions.base import ActionExecutor
     from seawall.sharing.base import HashListFormat
+    from seawall.sharing.exchanges.base import Exchange
     from seawall.signals.base import SignalType
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,17 @@ class Registry:
     signal_types: dict[str, SignalType] = field(default_factory=dict)
     hashlist_formats: dict[str, HashListFormat] = field(default_factory=dict)
     action_types: dict[str, ActionExecutor] = field(default_factory=dict)
+    exchanges: dict[str, type[Exchange]] = field(default_factory=dict)
 
     def add_signal_type(self, signal: SignalType) -> None:
         self.signal_types[signal.name] = signal
 
     def add_hashlist_format(self, fmt: HashListFormat) -> None:
         self.hashlist_formats[fmt.name] = fmt
+
+    def add_exchange(self, exchange: type[Exchange]) -> None:
+        """An exchange sources may pull from (a class: every source configures its own instance)."""
+        self.exchanges[exchange.name] = exchange
 
     def add_action(self, action: ActionExecutor) -> None:
         """An action the rules may name in ``then:`` (its executor runs when a rule chooses it)."""
