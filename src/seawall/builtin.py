@@ -38,9 +38,11 @@ def register(reg: Registry) -> None:
 
 
 def _register_exchanges(reg: Registry) -> None:
+    from seawall.sharing.exchanges.file import FileFeedExchange
     from seawall.sharing.exchanges.seawall import SeawallFeedExchange
 
     reg.add_exchange(SeawallFeedExchange)
+    reg.add_exchange(FileFeedExchange)
 
 
 def _register_actions(reg: Registry) -> None:

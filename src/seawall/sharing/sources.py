@@ -145,9 +145,12 @@ class SourceService:
             known = ", ".join(sorted(exchanges)) or "none"
             raise InvalidInput(f"kind: unknown exchange {kind!r}; known: {known}", code="unknown_exchange") from None
 
+    def _context(self, name: str) -> ExchangeContext:
+        return ExchangeContext(self.policy, source=name, registry=self.registry)
+
     def exchange_for(self, row: SourceRow) -> Exchange:
         ex = self.exchange_type(row.kind)()
-        ex.configure(dict(row.config or {}), ExchangeContext(self.policy, source=row.name))
+        ex.configure(dict(row.config or {}), self._context(row.name))
         return ex
 
     # --- management -----------------------------------------------------------------------------
@@ -215,7 +218,7 @@ class SourceService:
         given = body.get("config")
         raw_config: dict[str, Any] = given if isinstance(given, dict) else {
             k: v for k, v in body.items() if k not in managed and k != "config"}
-        config = ex_type().configure(dict(raw_config), ExchangeContext(self.policy, source=name))
+        config = ex_type().configure(dict(raw_config), self._context(name))
         banks = body.get("banks", body.get("bank", f"source-{name}"))
         fields = self._check_fields({
             "banks": banks, "label_map": body.get("label_map", {}), "action": body.get("action", "review"),
@@ -263,7 +266,7 @@ class SourceService:
                 if not isinstance(changes["config"], dict):
                     raise InvalidInput("config: an object", code="invalid_source_config")
                 merged = {**(row.config or {}), **changes["config"]}
-                row.config = ex_type().configure(merged, ExchangeContext(self.policy, source=name))
+                row.config = ex_type().configure(merged, self._context(name))
             if "checkpoint" in changes:  # an operator restarting a sync from scratch (null) or a known point
                 cp = changes["checkpoint"]
                 if cp is not None and not isinstance(cp, str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 import httpx
 
 from seawall.errors import InvalidInput, SeawallError
+from seawall.plugins import Registry
 from seawall.webhooks.ssrf import TargetPolicy
 
 
@@ -106,6 +108,8 @@ class ExchangeContext:
     timeout: float = 30.0
     #: The source's name, for the exchange's own bookkeeping and messages.
     source: str = ""
+    #: The plugin registry (hash-list formats, signal types) of the engine the source belongs to.
+    registry: Registry | None = None
 
 
 class Exchange(ABC):
@@ -182,4 +186,30 @@ def checked_get(context: ExchangeContext, url: str, *, headers: dict[str, str] |
                     after = None
                 raise ExchangeUnavailable(f"{target.host} answered HTTP {response.status_code}", retry_after=after)
             return response
+    raise ExchangeUnavailable(f"{target.host} is unreachable ({last})")
+
+
+@contextmanager
+def checked_stream(context: ExchangeContext, url: str, *, headers: dict[str, str] | None = None,
+                   timeout: float | None = None) -> Iterator[httpx.Response]:
+    """Like :func:`checked_get` but streamed, for lists too large to hold in memory."""
+    target, addresses = context.policy.check(url)
+    hdrs = {"host": target.host_header, **(headers or {})}
+    extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    last = "no address to connect to"
+    with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout or context.timeout) as client:
+        for address in addresses:
+            try:
+                request = client.build_request("GET", target.url_for(address), headers=hdrs, extensions=extensions)
+                response = client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            try:
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise ExchangeUnavailable(f"{target.host} answered HTTP {response.status_code}")
+                yield response
+            finally:
+                response.close()
+            return
     raise ExchangeUnavailable(f"{target.host} is unreachable ({last})")

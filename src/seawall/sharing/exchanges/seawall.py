@@ -57,7 +57,14 @@ class SeawallFeedExchange(Exchange):
         feed = require_str(config, "feed")
         key = public_text(public_key_from(require_str(config, "public_key")))
         token = require_str(config, "token")
-        self.config = {"url": url, "feed": feed, "public_key": key, "token": token}
+        size = config.get("page_size", PAGE_SIZE)
+        try:
+            size = int(size)
+        except (TypeError, ValueError):
+            size = 0
+        if not 10 <= size <= 5000:
+            raise InvalidInput("page_size: from 10 to 5000 entries", code="invalid_source_config")
+        self.config = {"url": url, "feed": feed, "public_key": key, "token": token, "page_size": size}
         self.context = context
         return dict(self.config)
 
@@ -71,7 +78,7 @@ class SeawallFeedExchange(Exchange):
         assert self.context is not None
         wait = max(0.0, min(wait, MAX_WAIT))
         while True:
-            params: dict[str, Any] = {"after": checkpoint or "", "limit": PAGE_SIZE}
+            params: dict[str, Any] = {"after": checkpoint or "", "limit": self.config["page_size"]}
             if wait:
                 params["wait"] = wait
             response = checked_get(self.context, self._url("entries"), headers=self._auth(), params=params,
