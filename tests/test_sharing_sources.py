@@ -6,6 +6,7 @@ Hashes are random or computed from made-up text; nothing real is ever fetched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -356,3 +357,42 @@ def test_publisher_key_is_stable_and_checkpoint_parse(pair: Pair) -> None:
 
     c = Cursor.parse("5.2.-.-.0.0")
     assert c.format() == "5.2.-.-.0.0" and c.not_behind(Cursor()) and not Cursor().not_behind(c)
+
+
+def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pair) -> None:
+    from seawall.review.cases import ReviewService
+    from seawall.review.users import ConsoleUsers
+    from seawall.sharing.runner import FeedbackSender
+
+    p = pair
+    feed = _publish(p)
+    blobs = [secrets.token_bytes(1024) for _ in range(2)]
+    ids = [_add(p, hashlib.md5(b).hexdigest()) for b in blobs]
+    _subscribe(p, feed, action="review")
+    assert p.b_api("POST", "/v1/sources/from-a/sync").json()["added"] == 2
+    reviewer = ConsoleUsers(p.b.db).create("rev", "correct horse battery", "reviewer")
+    review = ReviewService(p.b)
+    for blob, outcome in zip(blobs, ("violating", "not_violating"), strict=True):
+        item = p.b.submit(p.b.content("file", data=blob), content_id=f"post-{outcome}")
+        assert item.verdict.verdict == "review"
+        [case] = [c for c in review.queue() if c.item_id == item.id]
+        review.take(case.id, reviewer)
+        review.decide(case.id, reviewer, outcome=outcome,
+                      labels=["behaviour:recruitment"] if outcome == "violating" else [])
+    sender = FeedbackSender(p.b.db, p.b.sources)
+    assert sender.run_once() == {"decisions": 2, "sent": 2}
+    assert sender.run_once() == {"decisions": 0, "sent": 0}  # the cursor moved: nothing is sent twice
+
+    summary = p.a_api("GET", "/v1/feeds/tvec/feedback").json()
+    assert summary["partners"]["platform-b"]["true_positive"] == 1
+    assert summary["partners"]["platform-b"]["false_positive"] == 1
+    assert summary["partners"]["platform-b"]["precision"] == 0.5
+    opinions = {e["entry_id"]: e["opinions"][0]["opinion"] for e in summary["entries"]}
+    assert opinions == {ids[0]: "true_positive", ids[1]: "false_positive"}
+
+    # feedback whose signature does not match its body is refused
+    token = feed["partners"][0]["token"]
+    r = httpx.post(p.a_url + "/v1/feeds/tvec/feedback", headers={**auth(token), "seawall-feedback-signature": "0"},
+                   content=json.dumps({"opinions": [{"entry_id": ids[1], "opinion": "true_positive"}]}), timeout=10)
+    assert r.status_code == 401 and r.json()["code"] == "bad_feedback_signature"
+    assert p.a_api("GET", "/v1/feeds/tvec/feedback").json()["partners"]["platform-b"]["precision"] == 0.5
