@@ -40,9 +40,13 @@ def register(reg: Registry) -> None:
 def _register_exchanges(reg: Registry) -> None:
     from seawall.sharing.exchanges.file import FileFeedExchange
     from seawall.sharing.exchanges.seawall import SeawallFeedExchange
+    from seawall.sharing.exchanges.tat import TechAgainstTerrorismExchange
+    from seawall.sharing.exchanges.threatexchange import ThreatExchangeExchange
 
     reg.add_exchange(SeawallFeedExchange)
     reg.add_exchange(FileFeedExchange)
+    reg.add_exchange(TechAgainstTerrorismExchange)
+    reg.add_exchange(ThreatExchangeExchange)
 
 
 def _register_actions(reg: Registry) -> None:

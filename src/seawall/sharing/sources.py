@@ -369,34 +369,38 @@ class SourceService:
         ins = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         added_by = f"source:{row.name}"[:200]
         result.seen += len(entries)
+        entries_t = BankEntryRow.__table__
+        prov_t = BankEntrySourceRow.__table__
+        conn = s.connection()
+        # executemany with the driver's batched VALUES (compiled once), not one giant statement per chunk
+        stmt = ins(entries_t).on_conflict_do_nothing(
+            index_elements=["bank_id", "signal_type", "value_digest"]).returning(
+            entries_t.c.id, entries_t.c.signal_type, entries_t.c.value)
+        pstmt = ins(prov_t)
+        pstmt = pstmt.on_conflict_do_update(
+            index_elements=["entry_id", "source_id"],
+            set_={"last_seen": pstmt.excluded.last_seen, "remote_id": pstmt.excluded.remote_id,
+                  "labels": pstmt.excluded.labels})
         for start in range(0, len(entries), ROWS_PER_STATEMENT):
             chunk = entries[start:start + ROWS_PER_STATEMENT]
-            stmt = ins(BankEntryRow).values([
+            new = [(int(i), str(t), str(v)) for i, t, v in conn.execute(stmt, [
                 {"bank_id": bank_id, "signal_type": e["signal_type"], "value": e["value"],
                  "value_digest": e["digest"], "labels": e["labels"], "source": row.name[:200],
                  "first_seen": e["first_seen"], "added_by": added_by, "note": "", "meta": {}, "created_at": now}
-                for e in chunk
-            ]).on_conflict_do_nothing(index_elements=["bank_id", "signal_type", "value_digest"]).returning(
-                BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value)
-            new = [(int(i), str(t), str(v)) for i, t, v in s.execute(stmt).all()]
+                for e in chunk]).all()]
             result.new_rows.extend(new)
             result.added += len(new)
             ids: dict[tuple[str, str], int] = {}
             types = sorted({e["signal_type"] for e in chunk})
-            for i, t, d in s.execute(select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value_digest)
-                                     .where(BankEntryRow.bank_id == bank_id, BankEntryRow.signal_type.in_(types),
-                                            BankEntryRow.value_digest.in_([e["digest"] for e in chunk]))):
+            for i, t, d in conn.execute(select(entries_t.c.id, entries_t.c.signal_type, entries_t.c.value_digest)
+                                        .where(entries_t.c.bank_id == bank_id, entries_t.c.signal_type.in_(types),
+                                               entries_t.c.value_digest.in_([e["digest"] for e in chunk]))):
                 ids[(str(t), str(d))] = int(i)
             prov = [{"entry_id": ids[(e["signal_type"], e["digest"])], "source_id": row.id,
                      "remote_id": e["remote_id"], "labels": e["raw_labels"], "first_seen": now, "last_seen": now}
                     for e in chunk if (e["signal_type"], e["digest"]) in ids]
             if prov:
-                pstmt = ins(BankEntrySourceRow).values(prov)
-                pstmt = pstmt.on_conflict_do_update(
-                    index_elements=["entry_id", "source_id"],
-                    set_={"last_seen": pstmt.excluded.last_seen, "remote_id": pstmt.excluded.remote_id,
-                          "labels": pstmt.excluded.labels})
-                s.execute(pstmt)
+                conn.execute(pstmt, prov)
 
     def _tombstone(self, s: Session, row: SourceRow, bank_id: int, signal_type: str, value: str,
                    remote_id: str | None, result: ApplyResult) -> None:
