@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -369,8 +369,8 @@ class SourceService:
         ins = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         added_by = f"source:{row.name}"[:200]
         result.seen += len(entries)
-        entries_t = BankEntryRow.__table__
-        prov_t = BankEntrySourceRow.__table__
+        entries_t = cast(Table, BankEntryRow.__table__)
+        prov_t = cast(Table, BankEntrySourceRow.__table__)
         conn = s.connection()
         # executemany with the driver's batched VALUES (compiled once), not one giant statement per chunk
         stmt = ins(entries_t).on_conflict_do_nothing(

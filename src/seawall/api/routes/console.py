@@ -298,4 +298,7 @@ def install(app: FastAPI) -> None:
     from seawall.api.routes.console_admin import router as admin_router
 
     app.include_router(admin_router)
+    from seawall.api.routes.console_sources import router as sources_router
+
+    app.include_router(sources_router)
 
