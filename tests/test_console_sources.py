@@ -3,6 +3,7 @@ and the ``seawall source`` commands. Hashes are random."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from seawall.api.app import create_app
 from seawall.config import Settings
 from seawall.engine import Engine
+from seawall.review.cases import ReviewService
 from seawall.review.users import ConsoleUsers
 from seawall.store.tables import AuditRow
 from tests.console_support import PASSWORD, sign_in
@@ -31,7 +33,8 @@ def eng(tmp_path: Path) -> Iterator[Engine]:
 
 
 def test_admin_sees_syncs_and_trusts_sources(eng: Engine, tmp_path: Path) -> None:
-    values = [secrets.token_hex(16) for _ in range(7)]
+    blob = secrets.token_bytes(512)
+    values = [secrets.token_hex(16) for _ in range(6)] + [hashlib.md5(blob).hexdigest()]
     feed = tmp_path / "list.txt"
     feed.write_text("".join(f"md5 {v}\n" for v in values))
     eng.sources.create({"name": "partner-list", "kind": "file", "path": str(feed), "bank": "partner",
@@ -55,6 +58,12 @@ def test_admin_sees_syncs_and_trusts_sources(eng: Engine, tmp_path: Path) -> Non
         assert r.status_code == 200 and 'id="synced"' in r.text
         assert eng.banks.get("partner").entry_count == len(values)
         assert eng.banks.get("partner").default_action == "review"
+        # the case view says where a matched hash came from
+        item = eng.submit(eng.content("file", data=blob), content_id="post-1")
+        assert item.verdict.verdict == "review"
+        [case] = [c for c in ReviewService(eng).queue() if c.item_id == item.id]
+        view = client.get(f"/console/cases/{case.id}").text
+        assert 'data-testid="provenance"' in view and "partner-list" in view and "1 source(s)" in view
         client.post("/console/admin/sources/partner-list", data={"do": "trust", "csrf_token": csrf})
         assert eng.banks.get("partner").default_action == "block"  # trusted: its entries now block
         assert client.post("/console/admin/sources/nope", data={"do": "sync", "csrf_token": csrf}).status_code == 404

@@ -161,7 +161,10 @@ def case_page(request: Request, case_id: int) -> HTMLResponse:
         text = media[1].decode("utf-8", "replace")[:20_000] if media else None
     banks = review.engine.banks.list_banks()
     reports: ReportService = request.app.state.reports
+    from seawall.sharing.provenance import provenance
+
     return _page(request, user, token, "case.html", case=case, item=item, text=text,
+                 provenance=provenance(review.engine.db, [m.entry_id for m in item.verdict.matches]),
                  revealed=review.revealed(case_id, user), labels=_label_choices(),
                  block_banks=[b.name for b in banks if b.kind == "block"],
                  allow_banks=[b.name for b in banks if b.kind == "allow"],
