@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from seawall.api.app import create_app
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.rules.facts import FactsIn
+from seawall.sharing.feeds import Cursor
 from seawall.sharing.signing import canonical, public_text
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
 from tests.conftest import auth
@@ -48,11 +50,10 @@ class Pair:
         return httpx.request(method, self.b_url + path, headers=auth(self.b_admin), timeout=30, **kw)
 
 
-@pytest.fixture
-def pair(settings: Settings, tmp_path: Path) -> Iterator[Pair]:
-    """A (publisher, on the parametrised backend) and B (subscriber, SQLite); background syncing off so the
-    tests decide when B pulls."""
-    a = Engine(settings.model_copy(update={"source_sync": False}))
+@contextmanager
+def _pair(a_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
+    """A (publisher) and B (subscriber, SQLite); background syncing off so the tests decide when B pulls."""
+    a = Engine(a_settings.model_copy(update={"source_sync": False}))
     b = Engine(Settings(data_dir=tmp_path / "b", webhook_allow_hosts="127.0.0.1", source_sync=False))
     try:
         with served(create_app(engine=a, follow_writes=False)) as a_url, \
@@ -61,6 +62,20 @@ def pair(settings: Settings, tmp_path: Path) -> Iterator[Pair]:
     finally:
         a.close()
         b.close()
+
+
+@pytest.fixture
+def pair(settings: Settings, tmp_path: Path) -> Iterator[Pair]:
+    """The publisher on SQLite and on PostgreSQL (its feed cursor differs: commit horizon)."""
+    with _pair(settings, tmp_path) as p:
+        yield p
+
+
+@pytest.fixture
+def pair1(tmp_path: Path) -> Iterator[Pair]:
+    """Both on SQLite: for behaviour that does not depend on the publisher's database."""
+    with _pair(Settings(data_dir=tmp_path / "a"), tmp_path) as p:
+        yield p
 
 
 def _md5() -> str:
@@ -141,8 +156,8 @@ def test_publish_subscribe_tombstone_and_idempotent_resync(pair: Pair) -> None:
     assert facts.matches[0].sources == ["from-a"] and facts.matches[0].source_count == 1
 
 
-def test_label_limited_feed_and_label_mapping(pair: Pair) -> None:
-    p = pair
+def test_label_limited_feed_and_label_mapping(pair1: Pair) -> None:
+    p = pair1
     assert p.a_api("POST", "/v1/banks", json={"name": "a-known"}).status_code == 201
     r = p.a_api("POST", "/v1/feeds", json={"name": "tvec", "banks": ["a-known"], "partners": ["platform-b"],
                                             "labels": ["behaviour:recruitment"]})
@@ -157,8 +172,8 @@ def test_label_limited_feed_and_label_mapping(pair: Pair) -> None:
     assert entries[0].labels == ["group:mapped-here"]
 
 
-def test_retro_match_of_an_entry_arriving_from_a_source(pair: Pair) -> None:
-    p = pair
+def test_retro_match_of_an_entry_arriving_from_a_source(pair1: Pair) -> None:
+    p = pair1
     feed = _publish(p)
     earlier = p.b.submit(p.b.content("text", text=SLOGAN), content_id="old-post")
     assert earlier.verdict.verdict == "allow"
@@ -180,8 +195,8 @@ def _forged(p: Pair, body: dict[str, Any], key: Ed25519PrivateKey | None = None)
     return json.dumps({"page": body, "signature": sig}).encode()
 
 
-def test_bad_pages_are_refused_whole_and_bad_entries_alone(pair: Pair) -> None:
-    p = pair
+def test_bad_pages_are_refused_whole_and_bad_entries_alone(pair1: Pair) -> None:
+    p = pair1
     feed = _publish(p)
     good = [_md5() for _ in range(3)]
     for v in good:
@@ -273,8 +288,8 @@ def test_bad_pages_are_refused_whole_and_bad_entries_alone(pair: Pair) -> None:
         proxy.stop()
 
 
-def test_outages_back_off_and_show_in_health_and_metrics(pair: Pair) -> None:
-    p = pair
+def test_outages_back_off_and_show_in_health_and_metrics(pair1: Pair) -> None:
+    p = pair1
     feed = _publish(p)
     proxy = Proxy(p.a_url)
     try:
@@ -304,8 +319,8 @@ def test_outages_back_off_and_show_in_health_and_metrics(pair: Pair) -> None:
         proxy.stop()
 
 
-def test_partner_tokens_and_bad_requests(pair: Pair) -> None:
-    p = pair
+def test_partner_tokens_and_bad_requests(pair1: Pair) -> None:
+    p = pair1
     feed = _publish(p)
     token = feed["partners"][0]["token"]
     assert httpx.get(p.a_url + "/v1/feeds/tvec/entries", timeout=10).status_code == 401
@@ -332,7 +347,7 @@ def test_partner_tokens_and_bad_requests(pair: Pair) -> None:
     assert p.b_api("GET", "/v1/sources/from-a").status_code == 404
 
 
-def test_rules_can_require_two_sources(engine: Engine) -> None:
+def test_rules_can_require_two_sources(tmp_path: Path) -> None:
     rules = """\
 rules:
   - id: two-partners-agree
@@ -342,17 +357,19 @@ rules:
     when: {match: {bank_kind: block, source: ["partner-*"]}}
     then: [queue]
 """
+    engine = Engine(Settings(data_dir=tmp_path))
     parsed = engine.rules.parse(rules)
     two = FactsIn.model_validate({"matches": [{"bank": "b", "sources": ["partner-a", "partner-b"],
                                                "source_count": 2}]}).to_facts()
     one = FactsIn.model_validate({"matches": [{"bank": "b", "sources": ["partner-a"], "source_count": 1}]}).to_facts()
     assert engine.rules.evaluate(two, parsed).verdict == "block"
     assert engine.rules.evaluate(one, parsed).verdict == "review"
+    engine.close()
 
 
-def test_publisher_key_is_stable_and_checkpoint_parse(pair: Pair) -> None:
-    key = pair.a.feeds.signer.public()
-    assert pair.a.feeds.signer.public() == key
+def test_publisher_key_is_stable_and_checkpoint_parse(pair1: Pair) -> None:
+    key = pair1.a.feeds.signer.public()
+    assert pair1.a.feeds.signer.public() == key
     from seawall.sharing.feeds import Cursor
 
     c = Cursor.parse("5.2.-.-.0.0")
@@ -396,3 +413,47 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
                    content=json.dumps({"opinions": [{"entry_id": ids[1], "opinion": "true_positive"}]}), timeout=10)
     assert r.status_code == 401 and r.json()["code"] == "bad_feedback_signature"
     assert p.a_api("GET", "/v1/feeds/tvec/feedback").json()["partners"]["platform-b"]["precision"] == 0.5
+
+
+def test_feed_never_skips_an_entry_committed_after_a_newer_one(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL hands out ids at insert: a slow transaction can commit an id below the feed's cursor."""
+    from sqlalchemy import insert
+
+    from seawall.store.tables import utcnow, value_digest
+    from tests.conftest import _truncate
+
+    _truncate(pg_url)
+    eng = Engine(Settings(data_dir=tmp_path, database_url=pg_url, source_sync=False))
+    try:
+        bank = eng.banks.create("k")
+        feed = eng.feeds.create("f", ["k"], ["p"])
+        partner = eng.feeds.authenticate("f", "Bearer " + feed["partners"][0]["token"])
+        slow_value, fast_value = _md5(), _md5()
+        with eng.db.engine.connect() as conn:
+            tx = conn.begin()
+            conn.execute(insert(BankEntryRow).values(
+                bank_id=bank.id, signal_type="md5", value=slow_value, value_digest=value_digest(slow_value),
+                labels=[], source="", added_by="t", note="", meta={}, created_at=utcnow()))
+            from seawall.banks import EntryInput
+
+            eng.banks.add_entry("k", EntryInput("md5", fast_value, []), added_by="t")
+            first = eng.feeds.page(partner, None)["page"]
+            slow_xid = int(conn.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar() or 0)
+            assert [e["value"] for e in first["entries"]] == [fast_value]  # the slow one is not visible yet
+            tx.commit()
+        # the horizon is cluster-wide: it passes the slow transaction once every older one (any database's)
+        # has finished; until then the cursor must stay at or below it, so the entry is still owed
+        seen: list[str] = []
+        after = first["checkpoint"]
+        deadline = time.monotonic() + 20
+        while slow_value not in seen and time.monotonic() < deadline:
+            page = eng.feeds.page(partner, after)["page"]
+            seen += [e["value"] for e in page["entries"]]
+            assert Cursor.parse(page["checkpoint"]).not_behind(Cursor.parse(after))
+            after = page["checkpoint"]
+            time.sleep(0.2)
+        if slow_value not in seen:
+            horizon = Cursor.parse(after).h
+            assert horizon is not None and horizon <= slow_xid, "the cursor moved past an uncommitted entry"
+    finally:
+        eng.close()
