@@ -375,7 +375,7 @@ class SourceService:
         # executemany with the driver's batched VALUES (compiled once), not one giant statement per chunk
         stmt = ins(entries_t).on_conflict_do_nothing(
             index_elements=["bank_id", "signal_type", "value_digest"]).returning(
-            entries_t.c.id, entries_t.c.signal_type, entries_t.c.value)
+            entries_t.c.id, entries_t.c.signal_type, entries_t.c.value, entries_t.c.value_digest)
         pstmt = ins(prov_t)
         pstmt = pstmt.on_conflict_do_update(
             index_elements=["entry_id", "source_id"],
@@ -383,19 +383,23 @@ class SourceService:
                   "labels": pstmt.excluded.labels})
         for start in range(0, len(entries), ROWS_PER_STATEMENT):
             chunk = entries[start:start + ROWS_PER_STATEMENT]
-            new = [(int(i), str(t), str(v)) for i, t, v in conn.execute(stmt, [
+            inserted = conn.execute(stmt, [
                 {"bank_id": bank_id, "signal_type": e["signal_type"], "value": e["value"],
                  "value_digest": e["digest"], "labels": e["labels"], "source": row.name[:200],
                  "first_seen": e["first_seen"], "added_by": added_by, "note": "", "meta": {}, "created_at": now}
-                for e in chunk]).all()]
+                for e in chunk]).all()
+            new = [(int(i), str(t), str(v)) for i, t, v, _ in inserted]
             result.new_rows.extend(new)
             result.added += len(new)
-            ids: dict[tuple[str, str], int] = {}
-            types = sorted({e["signal_type"] for e in chunk})
-            for i, t, d in conn.execute(select(entries_t.c.id, entries_t.c.signal_type, entries_t.c.value_digest)
-                                        .where(entries_t.c.bank_id == bank_id, entries_t.c.signal_type.in_(types),
-                                               entries_t.c.value_digest.in_([e["digest"] for e in chunk]))):
-                ids[(str(t), str(d))] = int(i)
+            ids: dict[tuple[str, str], int] = {(str(t), str(d)): int(i) for i, t, _, d in inserted}
+            # entries the bank already had: look their ids up (none at all on a first sync)
+            known = [e for e in chunk if (e["signal_type"], e["digest"]) not in ids]
+            for signal_type in sorted({e["signal_type"] for e in known}):
+                digests = [e["digest"] for e in known if e["signal_type"] == signal_type]
+                for i, d in conn.execute(select(entries_t.c.id, entries_t.c.value_digest).where(
+                        entries_t.c.bank_id == bank_id, entries_t.c.signal_type == signal_type,
+                        entries_t.c.value_digest.in_(digests))):
+                    ids[(signal_type, str(d))] = int(i)
             prov = [{"entry_id": ids[(e["signal_type"], e["digest"])], "source_id": row.id,
                      "remote_id": e["remote_id"], "labels": e["raw_labels"], "first_seen": now, "last_seen": now}
                     for e in chunk if (e["signal_type"], e["digest"]) in ids]
