@@ -457,3 +457,24 @@ def test_feed_never_skips_an_entry_committed_after_a_newer_one(pg_url: str, tmp_
             assert horizon is not None and horizon <= slow_xid, "the cursor moved past an uncommitted entry"
     finally:
         eng.close()
+
+
+def test_resync_into_postgres_adds_nothing_and_keeps_one_provenance_row(pg_url: str, tmp_path: Path) -> None:
+    from tests.conftest import _truncate
+
+    _truncate(pg_url)
+    values = [_md5() for _ in range(2500)]
+    feed = tmp_path / "list.txt"
+    feed.write_text("".join(f"md5 {v}\n" for v in values))
+    eng = Engine(Settings(data_dir=tmp_path, database_url=pg_url, source_sync=False))
+    try:
+        eng.sources.create({"name": "f", "kind": "file", "path": str(feed), "bank": "b"}, created_by="t")
+        assert eng.sources.sync("f").added == len(values)
+        eng.sources.update("f", {"checkpoint": None})
+        again = eng.sources.sync("f")
+        assert (again.added, again.seen) == (0, len(values))
+        with eng.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(BankEntrySourceRow)) == len(values)
+        assert eng.banks.get("b").entry_count == len(values)
+    finally:
+        eng.close()

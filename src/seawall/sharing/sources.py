@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -396,9 +396,17 @@ class SourceService:
             known = [e for e in chunk if (e["signal_type"], e["digest"]) not in ids]
             for signal_type in sorted({e["signal_type"] for e in known}):
                 digests = [e["digest"] for e in known if e["signal_type"] == signal_type]
-                for i, d in conn.execute(select(entries_t.c.id, entries_t.c.value_digest).where(
+                if self.db.dialect == "postgresql":  # one index probe per digest, whatever the statistics say
+                    found = conn.execute(text(
+                        "SELECT x.id, d.v FROM unnest(CAST(:d AS varchar[])) AS d(v) CROSS JOIN LATERAL "
+                        "(SELECT e.id FROM bank_entries e WHERE e.bank_id = :b AND e.signal_type = :t "
+                        "AND e.value_digest = d.v LIMIT 1) x"),
+                        {"d": digests, "b": bank_id, "t": signal_type}).all()
+                else:
+                    found = conn.execute(select(entries_t.c.id, entries_t.c.value_digest).where(
                         entries_t.c.bank_id == bank_id, entries_t.c.signal_type == signal_type,
-                        entries_t.c.value_digest.in_(digests))):
+                        entries_t.c.value_digest.in_(digests))).all()
+                for i, d in found:
                     ids[(signal_type, str(d))] = int(i)
             prov = [{"entry_id": ids[(e["signal_type"], e["digest"])], "source_id": row.id,
                      "remote_id": e["remote_id"], "labels": e["raw_labels"], "first_seen": now, "last_seen": now}

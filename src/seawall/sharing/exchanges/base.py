@@ -116,6 +116,8 @@ class Exchange(ABC):
     """One exchange kind; a fresh instance per source, configured with that source's settings."""
 
     name: ClassVar[str]
+    #: One line for ``seawall plugins`` and the registry's listing.
+    description: ClassVar[str] = ""
     #: Keys that must never be shown back (tokens, API secrets): the API masks them.
     secret_keys: ClassVar[tuple[str, ...]] = ()
     #: Whether :meth:`feedback` does anything.

@@ -42,6 +42,7 @@ def _state(checkpoint: str | None) -> dict[str, Any]:
 
 class FileFeedExchange(Exchange):
     name = "file"
+    description = "A pytx text list, TCAP-style CSV or vPDQ file from a local path or http(s) URL."
 
     def configure(self, config: dict[str, Any], context: ExchangeContext) -> dict[str, Any]:
         path = config.get("path")

@@ -47,6 +47,7 @@ def _date(value: Any) -> datetime | None:
 
 class SeawallFeedExchange(Exchange):
     name = "seawall"
+    description = "Another Seawall instance's signed feed (live long poll, tombstones, feedback)."
     secret_keys = ("token",)
     supports_feedback = True
     live = True

@@ -54,6 +54,7 @@ def _slug(text: str) -> str:
 
 class TechAgainstTerrorismExchange(Exchange):
     name = "tat"
+    description = "Tech Against Terrorism hash list (TCAP), paged with a checkpoint."
     secret_keys = ("password",)
 
     def configure(self, config: dict[str, Any], context: ExchangeContext) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def _ts(value: Any) -> int | None:
 
 class ThreatExchangeExchange(Exchange):
     name = "threatexchange"
+    description = "Meta ThreatExchange threat updates of a privacy group, with reactions back."
     secret_keys = ("access_token",)
     supports_feedback = True
 
