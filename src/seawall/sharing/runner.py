@@ -121,9 +121,10 @@ class SourceRunner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                for name, live, _interval in self.sources.due():
+                due, any_source = self.sources.due_and_any()
+                for name, live, _interval in due:
                     self._start(name, live)
-                if self.feedback is not None:
+                if self.feedback is not None and any_source:  # no source, nobody to tell
                     self.feedback.run_once()
             except Exception:
                 log.exception("source supervisor failed; retrying")

@@ -557,10 +557,15 @@ class SourceService:
 
     def due(self) -> list[tuple[str, bool, float]]:
         """(name, live, interval) of enabled sources whose back-off has passed."""
+        return self.due_and_any()[0]
+
+    def due_and_any(self) -> tuple[list[tuple[str, bool, float]], bool]:
+        """The due sources, and whether there is any source at all (one query for the runner's tick)."""
         now = utcnow()
         out = []
         with self.db.session() as s:
-            rows = list(s.scalars(select(SourceRow).where(SourceRow.enabled)))
+            everything = list(s.scalars(select(SourceRow)))
+        rows = [r for r in everything if r.enabled]
         exchanges: dict[str, type[Exchange]] = getattr(self.registry, "exchanges", {})
         for r in rows:
             nxt = aware(r.next_attempt_at)
@@ -573,7 +578,7 @@ class SourceService:
             if not ex.live and last is not None and (now - last).total_seconds() < r.interval_seconds:
                 continue
             out.append((r.name, ex.live, r.interval_seconds))
-        return out
+        return out, bool(everything)
 
     def statuses(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
