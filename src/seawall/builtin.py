@@ -70,6 +70,19 @@ def _register_content_and_events(reg: Registry) -> None:
     reg.add_connector(ConnectorInfo(
         "matrix-synapse", "Synapse module (connectors/synapse): checks uploads and messages before they are "
         "stored, acts on item.removed and account.suspended events."))
+    _register_exchanges(reg)
+
+
+def _register_exchanges(reg: Registry) -> None:
+    from seawall.sharing.exchanges.file import FileFeedExchange
+    from seawall.sharing.exchanges.seawall import SeawallFeedExchange
+    from seawall.sharing.exchanges.tat import TechAgainstTerrorismExchange
+    from seawall.sharing.exchanges.threatexchange import ThreatExchangeExchange
+
+    reg.add_exchange(SeawallFeedExchange)
+    reg.add_exchange(FileFeedExchange)
+    reg.add_exchange(TechAgainstTerrorismExchange)
+    reg.add_exchange(ThreatExchangeExchange)
 
 
 def _register_actions(reg: Registry) -> None:

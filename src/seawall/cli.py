@@ -33,6 +33,8 @@ app.add_typer(rules_app, name="rules")
 user_app = typer.Typer(help="Review console users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(report_app, name="report")
+source_app = typer.Typer(help="Hash-sharing sources: add, list, sync, remove.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
 
 out = Console()
 err = Console(stderr=True)
@@ -558,6 +560,109 @@ def rules_dry_run(
         sys.stdout.write(f"{mark} {t['rule']} (line {t['line']}): {t['because']}\n")
     for n in result["notes"]:
         sys.stdout.write(f"note: {n}\n")
+
+
+@source_app.command("add")
+def source_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="Exchange: seawall, file, threatexchange, tat, …")],
+    bank: Annotated[list[str] | None, typer.Option(help="Target bank (repeatable; created if missing)")] = None,
+    action: Annotated[str, typer.Option(help="Action of its entries while not trusted")] = "review",
+    trusted_action: Annotated[str, typer.Option(help="Action once trusted")] = "block",
+    trusted: Annotated[bool, typer.Option(help="Trust it from the start")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between background syncs")] = 300.0,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o",
+                                                     help="Exchange setting KEY=VALUE (repeatable)")] = None,
+    label_map: Annotated[list[str] | None, typer.Option(help="REMOTE=LOCAL label mapping (repeatable)")] = None,
+) -> None:
+    """Add a source; run `seawall source sync NAME` for its first sync (or let the server do it)."""
+    config: dict[str, Any] = {}
+    for opt in option or []:
+        key, sep, value = opt.partition("=")
+        if not sep or not key:
+            _fail(f"--option {opt!r}: expected KEY=VALUE")
+        config[key] = value
+    mapping = {}
+    for m in label_map or []:
+        remote, sep, local = m.partition("=")
+        if not sep:
+            _fail(f"--label-map {m!r}: expected REMOTE=LOCAL")
+        mapping[remote] = local
+    body: dict[str, Any] = {"name": name, "kind": kind, "action": action, "trusted_action": trusted_action,
+                            "trusted": trusted, "interval_seconds": interval, "config": config, "label_map": mapping}
+    if bank:
+        body["banks"] = bank
+    engine = _engine()
+    try:
+        created = _run(lambda: engine.sources.create(body, created_by="cli"))
+    finally:
+        engine.close()
+    out.print(f"source {created['name']} ({created['kind']}) → bank {created['banks'][0]}, "
+              f"action {created['effective_action']}", highlight=False)
+
+
+@source_app.command("list")
+def source_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Sources with their counts, last success, lag and last error."""
+    engine = _engine()
+    try:
+        sources = engine.sources.list_sources()
+    finally:
+        engine.close()
+    if as_json:
+        sys.stdout.write(json.dumps(sources) + "\n")
+        return
+    table = Table("name", "kind", "bank", "action", "enabled", "added", "withdrawn", "last success", "lag s",
+                  "state")
+    for src in sources:
+        state = "failing: " + (src["last_error"] or "") if src["failing"] else ("stale" if src["stale"] else "ok")
+        table.add_row(src["name"], src["kind"], ", ".join(src["banks"]), src["effective_action"],
+                      "yes" if src["enabled"] else "no", f"{src['counts']['added']:,}",
+                      f"{src['counts']['tombstones']:,}", src["last_success_at"] or "never",
+                      "" if src["lag_seconds"] is None else f"{src['lag_seconds']:.0f}", state[:80])
+    out.print(table)
+
+
+@source_app.command("sync")
+def source_sync(name: str,
+                restart: Annotated[bool, typer.Option(help="Start again from the beginning (adds nothing twice)")]
+                = False) -> None:
+    """Sync now, with a progress bar and a summary; exit 1 if the exchange failed or a page was refused."""
+    engine = _engine()
+    try:
+        if restart:
+            _run(lambda: engine.sources.update(name, {"checkpoint": None}))
+        show = sys.stderr.isatty()
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} entries"),
+                            TimeRemainingColumn(), console=err, disable=not show)
+        with progress:
+            task = progress.add_task(f"syncing {name}", total=None)
+
+            def step(page: Any, result: Any) -> None:
+                if page.total is not None:
+                    progress.update(task, total=page.total)
+                progress.advance(task, len(page.entries) + len(page.tombstones))
+
+            report = _run(lambda: engine.sources.sync(name, progress=step))
+    finally:
+        engine.close()
+    out.print(f"{name}: {report.pages:,} page(s), {report.seen:,} entries seen, {report.added:,} added, "
+              f"{report.tombstones:,} withdrawn, {report.rejected:,} rejected", highlight=False)
+    for r in report.rejects[:20]:
+        err.print(f"  rejected at position {r['position']}: {r['reason']}", highlight=False)
+    if report.error:
+        _fail(("page refused: " if report.refused else "") + report.error)
+
+
+@source_app.command("remove")
+def source_remove(name: str) -> None:
+    """Remove a source and its provenance (entries stay in their bank)."""
+    engine = _engine()
+    try:
+        _run(lambda: engine.sources.delete(name))
+    finally:
+        engine.close()
+    out.print(f"removed source {name}", highlight=False)
 
 
 def main() -> None:

@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = Field(
         default=30, gt=0, le=3600, description="A request body that stalls this long between chunks is refused (408).",
     )
+    source_sync: bool = Field(
+        default=True, description="Sync enabled sources (hash-sharing exchanges) in the background on this node.",
+    )
+    source_live_wait_seconds: float = Field(
+        default=20, gt=0, le=60, description="How long a live source (Seawall feed) holds one long poll open.",
+    )
     plugins: str = Field(
         default="",
         description="Comma-separated module:function hooks called with the registry, besides the entry points.",

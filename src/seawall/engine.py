@@ -40,7 +40,12 @@ from seawall.review.media import holding as holding_upload
 from seawall.review.media import publish as publish_upload
 from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService
+from seawall.sharing.feeds import FeedService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
+from seawall.sharing.provenance import with_provenance
+from seawall.sharing.runner import FeedbackSender, SourceRunner
+from seawall.sharing.signing import Signer
+from seawall.sharing.sources import SourceService
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import ItemRow, StoreIdentityRow
 from seawall.verdicts import decide
@@ -96,6 +101,11 @@ class Engine:
                                   min_quality=settings.pdq_min_quality)
         self.retro.on_events = self._events_queued
         self._retro_loop: RetroLoop | None = None
+        # hash-sharing: sources pulled into banks (retro-matched like any new entry), feeds published
+        self.sources = SourceService(self.db, self.registry, TargetPolicy(settings.webhook_allow_list))
+        self.sources.on_change = self._source_changed
+        self.feeds = FeedService(self.db, Signer(self.db))
+        self._source_runner: SourceRunner | None = None
         self.items.decider = self._decide_item
         self.items.after_write = self.actions.record
         self.items.on_events = self._events_queued
@@ -170,6 +180,9 @@ class Engine:
         consume = not self.settings.api_only if consume is None else consume
         if consume and self.settings.retro_window_days > 0:
             self._retro_loop = RetroLoop(self.retro, self.settings.retro_interval_seconds)
+        if consume and self.settings.source_sync:
+            self._source_runner = SourceRunner(self.sources, FeedbackSender(self.db, self.sources),
+                                               live_wait=self.settings.source_live_wait_seconds)
         if queue is None:
             queue = self._nats_queue(consume) if self.settings.nats_url else InProcessQueue(
                 workers=self.settings.workers)
@@ -253,7 +266,19 @@ class Engine:
         """Tell the webhook sender that a commit queued deliveries (reviewer decisions, appeals)."""
         self._events_queued()
 
+    def _source_changed(self, added: list[tuple[int, str, str]], removed: list[tuple[int, str, str]]) -> None:
+        """A source's page was applied: make its entries matchable now and look for them in past items."""
+        if added:
+            self.indexes.add(added)
+        if removed:
+            self.indexes.remove(removed)
+        if added and self._retro_loop is not None:
+            self._retro_loop.wake()
+
     def close(self) -> None:
+        if self._source_runner is not None:
+            self._source_runner.close()
+            self._source_runner = None
         self.upload_watch.close()
         if self._retro_loop is not None:
             self._retro_loop.close()
@@ -374,7 +399,8 @@ class Engine:
         if item.account_id:
             account = (self.accounts.snapshot(item.account_id) if history
                        else AccountFact(item.account_id, looked_up=False))
-        return Facts(matches=match_facts(matches), account=account, crisis_mode=self.rules.crisis_mode(),
+        return Facts(matches=with_provenance(self.db, match_facts(matches)), account=account,
+                     crisis_mode=self.rules.crisis_mode(),
                      content_type=item.content_type, deferred=deferred,
                      language=item.language["code"] if item.language else None)
 

@@ -17,7 +17,22 @@ if TYPE_CHECKING:
     from seawall.engine import Engine
 
 #: Machine codes of the reasons a node is degraded (also the ``reason`` label of ``seawall_degraded``).
-DEGRADED_REASONS = ("queue_unreachable", "queue_lagging", "plugin_failed")
+DEGRADED_REASONS = ("queue_unreachable", "queue_lagging", "plugin_failed", "source_failing", "source_stale")
+
+
+def source_reasons(sources: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Sources (hash-sharing exchanges) that fail or have not synced for too long: matching still works,
+    but with banks that may be missing what partners know."""
+    reasons: list[dict[str, str]] = []
+    failing = [s for s in sources if s.get("failing")]
+    stale = [s for s in sources if s.get("stale")]
+    if failing:
+        reasons.append({"code": "source_failing", "message": "source(s) failing: " + "; ".join(
+            f"{s['name']}: {s.get('last_error') or 'error'}" for s in failing[:5])})
+    if stale:
+        reasons.append({"code": "source_stale", "message": "source(s) not synced recently: " + ", ".join(
+            f"{s['name']} (lag {s['lag_seconds']} s)" for s in stale[:5])})
+    return reasons
 
 
 def degraded_reasons(queue: dict[str, Any]) -> list[dict[str, str]]:
@@ -50,7 +65,8 @@ def report(engine: Engine) -> tuple[int, dict[str, Any]]:
         return 503, {"status": "unavailable", "database": f"error: {type(exc).__name__}",
                      "reasons": [{"code": "database_unreachable", "message": "the store does not answer"}]}
     queue = engine.queue_status()
-    reasons = degraded_reasons(queue) + plugin_reasons(engine)
+    sources = engine.sources.statuses()
+    reasons = degraded_reasons(queue) + plugin_reasons(engine) + source_reasons(sources)
     return 200, {
         "status": "degraded" if reasons else "ok",
         "reasons": reasons,
@@ -58,4 +74,5 @@ def report(engine: Engine) -> tuple[int, dict[str, Any]]:
         "version": __version__,
         "database": engine.db.dialect,
         "index": engine.indexes.sizes(),
+        "sources": sources,
     }

@@ -76,11 +76,11 @@ Hook = Callable[["Registry"], None]
 @runtime_checkable
 class Exchange(Protocol):
     """The least the registry needs of an exchange: its name. The full interface (pull pages from a
-    checkpoint, optional push and feedback) lives with the sharing code; any object that has a
-    ``name`` registers."""
+    checkpoint, optional push and feedback) lives in ``seawall.sharing.exchanges.base``; built-in
+    exchanges register their class (each source configures its own instance), and any object or
+    class that has a ``name`` registers."""
 
-    @property
-    def name(self) -> str: ...
+    name: str
 
 
 @runtime_checkable

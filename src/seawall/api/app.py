@@ -24,6 +24,7 @@ from seawall.api.routes import (
     appeals,
     banks,
     decisions,
+    feeds,
     items,
     lookup,
     plugins,
@@ -32,12 +33,13 @@ from seawall.api.routes import (
     reports,
     retro,
     rules,
+    sources,
     system,
     webhooks,
 )
 from seawall.api.routes.console import install as install_console
-from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.api.routes.legal import install as install_legal
+from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.media.language import warm_up
@@ -93,7 +95,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
-              appeals.router, plugins.router):
+              appeals.router, plugins.router, sources.router, feeds.router):
         app.include_router(r)
     install_console(app)
     docs.install(app)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
@@ -9,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from seawall.domain.models import Item
 from seawall.engine import Engine
-from seawall.health import DEGRADED_REASONS, degraded_reasons, plugin_reasons
+from seawall.health import DEGRADED_REASONS, degraded_reasons, plugin_reasons, source_reasons
 
 
 class _IndexCollector(Collector):
@@ -60,12 +63,30 @@ class _IndexCollector(Collector):
         yield lag
         yield in_flight
         yield redelivered
-        reasons = {r["code"] for r in degraded_reasons(queue) + plugin_reasons(self.engine)}
+        sources = self.engine.sources.statuses()
+        yield from _source_metrics(sources)
+        reasons = {r["code"] for r in degraded_reasons(queue) + plugin_reasons(self.engine) + source_reasons(sources)}
         degraded = GaugeMetricFamily("seawall_degraded", "1 while the node is degraded for this reason (see /healthz)",
                                      labels=["reason"])
         for code in DEGRADED_REASONS:
             degraded.add_metric([code], 1.0 if code in reasons else 0.0)
         yield degraded
+
+
+def _source_metrics(sources: list[dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
+    lag = GaugeMetricFamily("seawall_source_lag_seconds", "Seconds since the source's last successful sync",
+                            labels=["source"])
+    failing = GaugeMetricFamily("seawall_source_failing", "1 while the source's syncs fail", labels=["source"])
+    stale = GaugeMetricFamily("seawall_source_stale", "1 while the source has not synced for too long",
+                              labels=["source"])
+    added = GaugeMetricFamily("seawall_source_entries_added", "Bank entries the source added", labels=["source"])
+    for src in sources:
+        if src["lag_seconds"] is not None:
+            lag.add_metric([src["name"]], float(src["lag_seconds"]))
+        failing.add_metric([src["name"]], 1.0 if src["failing"] else 0.0)
+        stale.add_metric([src["name"]], 1.0 if src["stale"] else 0.0)
+        added.add_metric([src["name"]], float(src["entries_added"]))
+    yield from (lag, failing, stale, added)
 
 
 class Metrics:

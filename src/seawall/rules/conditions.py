@@ -33,6 +33,10 @@ class MatchCondition(Condition):
     label: list[str] | None = None
     signal_type: list[str] | None = None
     max_distance: int | None = None
+    #: Names of sources (exchanges, partners) one of which must have reported the entry (``*`` wildcards).
+    source: list[str] | None = None
+    #: At least this many sources reported the entry (e.g. block when two partners agree).
+    min_sources: int | None = None
 
     def _fits(self, m: MatchFact) -> bool:
         if self.bank is not None and not any(fnmatchcase(m.bank, p) for p in self.bank):
@@ -45,16 +49,22 @@ class MatchCondition(Condition):
             return False
         if self.signal_type is not None and m.signal_type not in self.signal_type:
             return False
+        if self.source is not None and not any(fnmatchcase(src, p) for src in m.sources for p in self.source):
+            return False
+        if self.min_sources is not None and m.source_count < self.min_sources:
+            return False
         return self.max_distance is None or m.distance <= self.max_distance
 
     def describe(self) -> str:
         parts = []
-        for name in ("bank", "bank_kind", "bank_action", "label", "signal_type"):
+        for name in ("bank", "bank_kind", "bank_action", "label", "signal_type", "source"):
             values = getattr(self, name)
             if values is not None:
                 parts.append(f"{name} {_names(values)}")
         if self.max_distance is not None:
             parts.append(f"distance ≤ {self.max_distance}")
+        if self.min_sources is not None:
+            parts.append(f"reported by ≥ {self.min_sources} source(s)")
         return ", ".join(parts) or "any bank"
 
     def test(self, facts: Facts) -> Result:

@@ -24,6 +24,9 @@ class MatchFact:
     distance: int
     signal_type: str
     entry_id: int | None = None
+    #: Sources (exchanges, partners) that reported the entry, and how many (provenance).
+    sources: list[str] = field(default_factory=list)
+    source_count: int = 0
 
 
 @dataclass(slots=True)
@@ -68,6 +71,8 @@ class MatchFactIn(BaseModel):
     distance: int = Field(default=0, ge=0, le=256)
     signal_type: str = Field(default="md5", min_length=1, max_length=32)
     entry_id: int | None = None
+    sources: list[str] = Field(default_factory=list, max_length=100)
+    source_count: int = Field(default=0, ge=0)
 
 
 class AccountFactIn(BaseModel):

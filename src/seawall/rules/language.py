@@ -329,8 +329,11 @@ class _Parser:
         cond = MatchCondition()
         for key, (k, v) in fields.items():
             sub = f"{what}.{key}"
-            if key in ("bank", "label", "signal_type"):
+            if key in ("bank", "label", "signal_type", "source"):
                 setattr(cond, key, self.words(v, sub))
+            elif key == "min_sources":
+                n = self.number(v, sub, integer=True, minimum=0, maximum=1000)
+                cond.min_sources = int(n) if n is not None else None
             elif key == "bank_kind":
                 cond.bank_kind = self.words(v, sub, ("block", "allow"))
             elif key == "bank_action":
@@ -340,7 +343,7 @@ class _Parser:
                 cond.max_distance = int(n) if n is not None else None
             else:
                 self.error(k, f"{what}: unknown match field {key!r}; expected bank, bank_kind, bank_action, "
-                              "label, signal_type, max_distance")
+                              "label, signal_type, max_distance, source, min_sources")
         return cond
 
     def scores(self, node: Node, what: str) -> AllCondition | None:

@@ -697,3 +697,124 @@ class StatementRow(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     tdb_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+
+
+# --- hash-sharing exchanges ------------------------------------------------------------------------------
+
+
+class SourceRow(Base):
+    """An exchange Seawall pulls bank entries from, with its checkpoint and how its last syncs went."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    #: The exchange's registered name (``seawall``, ``file``, ``threatexchange``, ``tat``…).
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: What the exchange needs to reach its service (URL, feed, token, public key…).
+    config: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
+    #: Target bank names; the first one receives entries.
+    banks: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: Remote label → local label (``""`` drops it); labels not listed pass through when valid.
+    label_map: Mapped[dict[str, str]] = mapped_column(JsonType, default=dict, nullable=False)
+    #: Action of the target bank while the source is not trusted, and once it is.
+    action: Mapped[str] = mapped_column(String(10), default="review", nullable=False)
+    trusted_action: Mapped[str] = mapped_column(String(10), default="block", nullable=False)
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    interval_seconds: Mapped[float] = mapped_column(Float, default=300.0, nullable=False)
+    #: Opaque to Seawall: whatever the exchange returned with the last page applied.
+    checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
+    entries_added: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    entries_seen: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    tombstones_applied: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    pages_refused: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Malformed entries of the last pages, with their positions (bounded).
+    last_rejects: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    newest_entry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Consecutive failed syncs; drives the back-off.
+    failures: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class BankEntrySourceRow(Base):
+    """Provenance: one source that reported a bank entry, when first and last, under which remote id."""
+
+    __tablename__ = "bank_entry_sources"
+    __table_args__ = (Index("ix_bank_entry_sources_source_remote", "source_id", "remote_id"),)
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+    remote_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class FeedRow(Base):
+    """Banks this instance publishes to partners as a signed, append-only feed."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    banks: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: Only entries carrying one of these labels are published (empty: all).
+    labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class FeedPartnerRow(Base):
+    """A partner allowed to read a feed; only a SHA-256 of its random token is kept."""
+
+    __tablename__ = "feed_partners"
+    __table_args__ = (UniqueConstraint("feed_id", "name", name="uq_feed_partners_feed_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FeedFeedbackRow(Base):
+    """A partner's latest opinion on one published entry (``true_positive``, ``false_positive``, ``seen``)."""
+
+    __tablename__ = "feed_feedback"
+    __table_args__ = (UniqueConstraint("partner_id", "entry_id", name="uq_feed_feedback_partner_entry"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("feed_partners.id", ondelete="CASCADE"), nullable=False)
+    entry_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    value_digest: Mapped[str] = mapped_column(String(32), nullable=False)
+    opinion: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class BankEntryTombstoneRow(Base):
+    """A deleted bank entry, written by a database trigger (migration 0012) on every delete, for feeds."""
+
+    __tablename__ = "bank_entry_tombstones"
+    __table_args__ = (Index("ix_bank_entry_tombstones_bank_id", "bank_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    bank_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    labels: Mapped[list[str] | None] = mapped_column(JsonType, nullable=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)

@@ -176,7 +176,10 @@ def case_page(request: Request, case_id: Id64) -> HTMLResponse:
         text = media[1].decode("utf-8", "replace")[:20_000] if media else None
     banks = review.engine.banks.list_banks()
     reports: ReportService = request.app.state.reports
+    from seawall.sharing.provenance import provenance
+
     return _page(request, user, token, "case.html", case=case, item=item, text=text,
+                 provenance=provenance(review.engine.db, [m.entry_id for m in item.verdict.matches]),
                  revealed=review.revealed(case_id, user), labels=_label_choices(),
                  block_banks=[b.name for b in banks if b.kind == "block"],
                  allow_banks=[b.name for b in banks if b.kind == "allow"],
@@ -317,4 +320,7 @@ def install(app: FastAPI) -> None:
     from seawall.api.routes.console_admin import router as admin_router
 
     app.include_router(admin_router)
+    from seawall.api.routes.console_sources import router as sources_router
+
+    app.include_router(sources_router)
 

@@ -1,0 +1,126 @@
+"""``/v1/feeds``: banks published to partner Seawall instances as signed feeds.
+
+Admins create feeds and partners; partners read ``/entries`` and send ``/feedback`` with their own
+token (a partner token opens its feed and nothing else). ``wait`` turns a read into a long poll: the
+answer comes as soon as something is new, which is the live channel subscribers keep open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from seawall.api.auth import require
+from seawall.api.schemas import ErrorBody
+from seawall.apikeys import Principal
+from seawall.engine import Engine
+from seawall.errors import InvalidInput, Unauthorized
+from seawall.sharing.feeds import FEEDBACK_HEADER, PAGE_MAX, feedback_signature
+
+router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422)}
+admin = require("admin")
+POLL_SECONDS = 0.1
+
+
+class FeedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    banks: list[str] = Field(min_length=1, max_length=100)
+    partners: list[str] = Field(default_factory=list, max_length=1000)
+    labels: list[str] = Field(default_factory=list, max_length=100,
+                              description="Publish only entries carrying one of these labels (empty: all)")
+
+
+class PartnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+@router.post("", status_code=201, responses=ERRORS)
+async def create_feed(body: FeedIn, request: Request, who: Principal = Depends(admin)) -> JSONResponse:
+    """Publish banks to partners; the answer holds each partner's token, shown this once only."""
+    engine = _engine(request)
+    out = await run_in_threadpool(lambda: engine.feeds.create(body.name, body.banks, body.partners,
+                                                              labels=body.labels, created_by=who.name))
+    return JSONResponse(out, status_code=201)
+
+
+@router.get("", responses=ERRORS)
+async def list_feeds(request: Request, _: Principal = Depends(admin)) -> list[dict[str, Any]]:
+    return await run_in_threadpool(_engine(request).feeds.list_feeds)
+
+
+@router.get("/{name}", responses=ERRORS)
+async def get_feed(name: str, request: Request, _: Principal = Depends(admin)) -> dict[str, Any]:
+    """The feed, its partners and the public key partners pin when they subscribe."""
+    return await run_in_threadpool(_engine(request).feeds.get, name)
+
+
+@router.delete("/{name}", status_code=204, responses=ERRORS)
+async def delete_feed(name: str, request: Request, _: Principal = Depends(admin)) -> None:
+    await run_in_threadpool(_engine(request).feeds.delete, name)
+
+
+@router.post("/{name}/partners", status_code=201, responses=ERRORS)
+async def add_partner(name: str, body: PartnerIn, request: Request, _: Principal = Depends(admin)) -> JSONResponse:
+    out = await run_in_threadpool(_engine(request).feeds.add_partner, name, body.name)
+    return JSONResponse(out, status_code=201)
+
+
+@router.get("/{name}/feedback", responses=ERRORS)
+async def feedback_summary(name: str, request: Request, _: Principal = Depends(admin)) -> dict[str, Any]:
+    """Partners' opinions per entry and each partner's precision."""
+    return await run_in_threadpool(_engine(request).feeds.feedback_summary, name)
+
+
+@router.get("/{name}/entries", responses=ERRORS)
+async def feed_entries(name: str, request: Request, after: str = Query("", max_length=200),
+                       limit: int = Query(1000, ge=1, le=PAGE_MAX),
+                       wait: float = Query(0, ge=0, le=30)) -> dict[str, Any]:
+    """A signed page of entries and tombstones after ``after``; with ``wait`` held open until news."""
+    feeds = _engine(request).feeds
+    partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
+    deadline = time.monotonic() + wait
+    while True:
+        page = await run_in_threadpool(lambda: feeds.page(partner, after or None, limit=limit))
+        body = page["page"]
+        if (body["entries"] or body["tombstones"] or body["more"] or time.monotonic() >= deadline
+                or await request.is_disconnected()):
+            return page
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@router.post("/{name}/feedback", responses=ERRORS)
+async def feed_feedback(name: str, request: Request) -> dict[str, Any]:
+    """A partner's opinions on entries (``true_positive``, ``false_positive``, ``seen``), signed with an
+    HMAC-SHA256 of the body under the SHA-256 of its token (header ``Seawall-Feedback-Signature``)."""
+    feeds = _engine(request).feeds
+    token_header = request.headers.get("authorization", "")
+    partner = await run_in_threadpool(feeds.authenticate, name, token_header)
+    raw = await request.body()
+    signature = request.headers.get(FEEDBACK_HEADER, "")
+    expected = feedback_signature(token_header.partition(" ")[2].strip(), raw)
+    if not hmac.compare_digest(signature, expected):
+        raise Unauthorized("the feedback signature does not match its body", code="bad_feedback_signature")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("the body is not JSON", code="invalid_body") from None
+    opinions = body.get("opinions") if isinstance(body, dict) else None
+    if not isinstance(opinions, list) or len(opinions) > 10_000:
+        raise InvalidInput("opinions: a list of at most 10,000 {entry_id, opinion}", code="invalid_opinion")
+    return await run_in_threadpool(feeds.feedback, partner, raw, signature, opinions)

@@ -1,0 +1,80 @@
+"""``/v1/sources``: exchanges this instance pulls bank entries from (admin only).
+
+The body of ``POST`` names the exchange (``kind``), the target bank(s) and the action policy, plus
+the exchange's own settings, either flat (``{"kind": "seawall", "url": …, "feed": …}``) or under
+``config``. Secrets (tokens) are never shown back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from seawall.api.auth import require
+from seawall.api.schemas import ErrorBody
+from seawall.apikeys import Principal
+from seawall.engine import Engine
+from seawall.errors import InvalidInput
+
+router = APIRouter(prefix="/v1/sources", tags=["sources"])
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422)}
+admin = require("admin")
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", code="invalid_body")
+    return body
+
+
+@router.post("", status_code=201, responses=ERRORS)
+async def create_source(request: Request, body: Any = Body(...), who: Principal = Depends(admin)) -> JSONResponse:
+    """Add a source; its first sync starts in the background (or run ``POST /v1/sources/{name}/sync``)."""
+    engine = _engine(request)
+    out = await run_in_threadpool(lambda: engine.sources.create(_object(body), created_by=who.name or who.key_id))
+    engine.matcher.reload_banks()
+    return JSONResponse(out, status_code=201)
+
+
+@router.get("", responses=ERRORS)
+async def list_sources(request: Request, _: Principal = Depends(admin)) -> list[dict[str, Any]]:
+    """Every source with its counts, checkpoint, last success, lag, last error and whether it is stale."""
+    return await run_in_threadpool(_engine(request).sources.list_sources)
+
+
+@router.get("/{name}", responses=ERRORS)
+async def get_source(name: str, request: Request, _: Principal = Depends(admin)) -> dict[str, Any]:
+    return await run_in_threadpool(_engine(request).sources.get, name)
+
+
+@router.patch("/{name}", responses=ERRORS)
+async def update_source(name: str, request: Request, body: Any = Body(...),
+                        _: Principal = Depends(admin)) -> dict[str, Any]:
+    """Change enabled, action / trusted_action / trusted (the bank's action follows), label_map, banks,
+    interval_seconds, config (merged) or checkpoint (null re-syncs from the start, adding nothing twice)."""
+    engine = _engine(request)
+    out = await run_in_threadpool(engine.sources.update, name, dict(_object(body)))
+    engine.matcher.reload_banks()
+    return out
+
+
+@router.delete("/{name}", status_code=204, responses=ERRORS)
+async def delete_source(name: str, request: Request, _: Principal = Depends(admin)) -> None:
+    await run_in_threadpool(_engine(request).sources.delete, name)
+
+
+@router.post("/{name}/sync", responses=ERRORS)
+async def sync_source(name: str, request: Request, max_pages: int | None = Query(None, ge=1),
+                      _: Principal = Depends(admin)) -> dict[str, Any]:
+    """Sync now and report pages, entries added and seen, withdrawals, rejects (with positions), errors."""
+    engine = _engine(request)
+    report = await run_in_threadpool(lambda: engine.sources.sync(name, max_pages=max_pages))
+    return report.to_dict()

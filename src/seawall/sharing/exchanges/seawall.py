@@ -1,0 +1,153 @@
+"""Subscribing to another Seawall instance's feed: signed pages, pinned key, live long poll.
+
+Each page is checked before anything is stored: it must be signed by the publisher key pinned when
+the source was added, name this feed and continue from exactly the checkpoint asked for, and its
+new checkpoint must not go back. Any failure refuses the whole page (the source's status says why);
+a malformed entry inside a good page is rejected alone, with its position.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from seawall.errors import InvalidInput, SeawallError
+from seawall.sharing.exchanges.base import (
+    Exchange,
+    ExchangeContext,
+    ExchangeUnavailable,
+    Opinion,
+    Page,
+    PageRefused,
+    Rejected,
+    RemoteEntry,
+    Tombstone,
+    checked_get,
+    require_str,
+)
+from seawall.sharing.feeds import FEEDBACK_HEADER, Cursor, feedback_signature
+from seawall.sharing.signing import public_key_from, public_text, verify
+
+PAGE_SIZE = 1000
+#: Longest a live pull holds one request open waiting for news.
+MAX_WAIT = 25.0
+
+
+def _date(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class SeawallFeedExchange(Exchange):
+    name = "seawall"
+    description = "Another Seawall instance's signed feed (live long poll, tombstones, feedback)."
+    secret_keys = ("token",)
+    supports_feedback = True
+    live = True
+
+    def configure(self, config: dict[str, Any], context: ExchangeContext) -> dict[str, Any]:
+        url = require_str(config, "url").rstrip("/")
+        context.policy.parse(url)  # syntax now; addresses are checked on every request
+        feed = require_str(config, "feed")
+        key = public_text(public_key_from(require_str(config, "public_key")))
+        token = require_str(config, "token")
+        size = config.get("page_size", PAGE_SIZE)
+        try:
+            size = int(size)
+        except (TypeError, ValueError):
+            size = 0
+        if not 10 <= size <= 5000:
+            raise InvalidInput("page_size: from 10 to 5000 entries", code="invalid_source_config")
+        self.config = {"url": url, "feed": feed, "public_key": key, "token": token, "page_size": size}
+        self.context = context
+        return dict(self.config)
+
+    def _url(self, suffix: str) -> str:
+        return f"{self.config['url']}/v1/feeds/{quote(self.config['feed'], safe='')}/{suffix}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.config['token']}"}
+
+    def pull(self, checkpoint: str | None, *, wait: float = 0.0) -> Iterator[Page]:
+        assert self.context is not None
+        wait = max(0.0, min(wait, MAX_WAIT))
+        while True:
+            params: dict[str, Any] = {"after": checkpoint or "", "limit": self.config["page_size"]}
+            if wait:
+                params["wait"] = wait
+            response = checked_get(self.context, self._url("entries"), headers=self._auth(), params=params,
+                                   timeout=self.context.timeout + wait)
+            if response.status_code != 200:
+                raise SeawallError(f"the publisher answered HTTP {response.status_code}: {response.text[:300]}",
+                                   code="exchange_refused")
+            try:
+                envelope = response.json()
+            except ValueError:
+                raise PageRefused("the publisher's answer is not JSON") from None
+            page = self._check(envelope, checkpoint)
+            yield page
+            checkpoint = page.checkpoint
+            if not page.more:
+                return
+
+    def _check(self, envelope: Any, checkpoint: str | None) -> Page:
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("page"), dict):
+            raise PageRefused("the answer carries no signed page")
+        body: dict[str, Any] = envelope["page"]
+        if body.get("public_key") != self.config["public_key"]:
+            raise PageRefused("the publisher's key changed: the page is signed by a key other than the one pinned "
+                              "for this source; confirm the new key with the publisher and update public_key")
+        if not isinstance(envelope.get("signature"), str) or not verify(
+                public_key_from(self.config["public_key"]), envelope["signature"], body):
+            raise PageRefused("bad signature: the page was not signed by the pinned publisher key")
+        if body.get("feed") != self.config["feed"]:
+            raise PageRefused(f"the page belongs to feed {body.get('feed')!r}, not {self.config['feed']!r}")
+        if (body.get("after") or "") != (checkpoint or ""):
+            raise PageRefused("replayed page: it continues from another checkpoint than the one asked for")
+        new = body.get("checkpoint")
+        if not isinstance(new, str):
+            raise PageRefused("the page has no checkpoint")
+        try:
+            if not Cursor.parse(new).not_behind(Cursor.parse(checkpoint)):
+                raise PageRefused("rolled-back checkpoint: the page would move this source backwards")
+        except InvalidInput:
+            raise PageRefused("the page's checkpoint is malformed") from None
+        entries: list[RemoteEntry] = []
+        rejected: list[Rejected] = []
+        for i, e in enumerate(body.get("entries") or []):
+            if (not isinstance(e, dict) or not isinstance(e.get("signal_type"), str)
+                    or not isinstance(e.get("value"), str) or not isinstance(e.get("labels", []), list)):
+                rejected.append(Rejected(i, "entry needs signal_type and value (strings) and labels (a list)"))
+                continue
+            entries.append(RemoteEntry(e["signal_type"], e["value"], [str(x) for x in e.get("labels") or []],
+                                       _date(e.get("first_seen")), str(e["id"]) if e.get("id") is not None else None,
+                                       i))
+        tombstones: list[Tombstone] = []
+        for i, t in enumerate(body.get("tombstones") or []):
+            if not isinstance(t, dict) or not isinstance(t.get("signal_type"), str) or not isinstance(
+                    t.get("value"), str):
+                rejected.append(Rejected(i, "tombstone needs signal_type and value (strings)"))
+                continue
+            tombstones.append(Tombstone(t["signal_type"], t["value"],
+                                        str(t["id"]) if t.get("id") is not None else None, i))
+        return Page(entries, tombstones, new, rejected, more=bool(body.get("more")))
+
+    def feedback(self, opinions: list[Opinion]) -> int:
+        assert self.context is not None
+        items = [{"entry_id": o.remote_id, "opinion": o.opinion} for o in opinions if o.remote_id]
+        if not items:
+            return 0
+        body = json.dumps({"opinions": items}, separators=(",", ":")).encode()
+        response = checked_get(self.context, self._url("feedback"), method="POST", headers={
+            **self._auth(), "content-type": "application/json",
+            FEEDBACK_HEADER: feedback_signature(self.config["token"], body)}, content=body)
+        if response.status_code != 200:
+            raise ExchangeUnavailable(f"the publisher refused feedback: HTTP {response.status_code}")
+        return int(response.json().get("recorded", 0))

@@ -1,0 +1,352 @@
+"""Seawall-to-Seawall federation, the publishing side: chosen banks served as signed, paged feeds.
+
+A feed's checkpoint is a cursor over two append-only sequences, bank entry ids and tombstone ids
+(tombstones are written by a database trigger on every delete). On PostgreSQL ids are handed out at
+insert, not at commit, so a slow transaction can commit an id below the cursor after the cursor
+passed it; the cursor therefore also carries the commit horizon (``pg_snapshot_xmin``) it was read
+under, and when the horizon moves the feed first serves, in pages, the rows whose transactions
+finished in between and sit below the cursor. Nothing committed is skipped; a row may be served
+twice, which subscribers absorb (entries are unique, tombstones name the publisher's entry id).
+
+Every page names the feed, the partner, the checkpoint it continues from and the one it leads to,
+and is signed with this instance's Ed25519 key, so a subscriber can refuse pages that are forged,
+replayed, or that roll its checkpoint back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from seawall.domain.labels import validate_labels
+from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from seawall.sharing.signing import Signer
+from seawall.store.convert import aware
+from seawall.store.db import Database
+from seawall.store.tables import (
+    BankEntryRow,
+    BankEntryTombstoneRow,
+    BankRow,
+    FeedFeedbackRow,
+    FeedPartnerRow,
+    FeedRow,
+    utcnow,
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+PAGE_MAX = 5000
+OPINIONS = ("true_positive", "false_positive", "seen")
+FEEDBACK_HEADER = "seawall-feedback-signature"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def feedback_signature(token: str, body: bytes) -> str:
+    """HMAC-SHA256 of the body under the SHA-256 of the partner's token (both sides can compute it)."""
+    return hmac.new(token_hash(token).encode("ascii"), body, hashlib.sha256).hexdigest()
+
+
+@dataclass(slots=True)
+class Cursor:
+    """``e.t.h.hn.l.lt``: entry id, tombstone id, commit horizon, horizon being caught up to, and the
+    entry/tombstone ids reached while catching up ('-' = none)."""
+
+    e: int = 0
+    t: int = 0
+    h: int | None = None
+    hn: int | None = None
+    le: int = 0
+    lt: int = 0
+
+    @classmethod
+    def parse(cls, value: str | None) -> Cursor:
+        if not value:
+            return cls()
+        parts = value.split(".")
+        try:
+            if len(parts) != 6:
+                raise ValueError
+            nums = [None if p == "-" else int(p) for p in parts]
+            if any(n is not None and n < 0 for n in nums) or nums[0] is None or nums[1] is None:
+                raise ValueError
+        except ValueError:
+            raise InvalidInput("after: not a checkpoint this feed issued", code="invalid_checkpoint") from None
+        return cls(int(nums[0]), int(nums[1]), nums[2], nums[3], int(nums[4] or 0), int(nums[5] or 0))
+
+    def format(self) -> str:
+        def f(v: int | None) -> str:
+            return "-" if v is None else str(v)
+
+        return ".".join([str(self.e), str(self.t), f(self.h), f(self.hn), str(self.le), str(self.lt)])
+
+    def not_behind(self, other: Cursor) -> bool:
+        """Whether this cursor is at or past ``other`` (a subscriber refuses checkpoints that go back)."""
+        if self.e < other.e or self.t < other.t:
+            return False
+        if other.h is not None and (self.h is None or self.h < other.h):
+            return False
+        if self.h == other.h and other.hn is not None:
+            if self.hn is None:
+                return True  # the catch-up finished
+            if self.hn < other.hn or (self.hn == other.hn and (self.le < other.le or self.lt < other.lt)):
+                return False
+        return True
+
+
+@dataclass(slots=True)
+class Partner:
+    id: int
+    name: str
+    feed_id: int
+    feed: str
+
+
+class FeedService:
+    def __init__(self, db: Database, signer: Signer) -> None:
+        self.db = db
+        self.signer = signer
+
+    # --- management -----------------------------------------------------------------------------
+    def create(self, name: str, banks: list[str], partners: list[str], *, labels: list[str] | None = None,
+               created_by: str = "") -> dict[str, Any]:
+        """Publish ``banks`` as feed ``name``; returns each partner's token, shown this once only."""
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidInput("name: 1–100 letters, digits, '.', '_' or '-'", code="invalid_feed_name")
+        if not banks or not all(isinstance(b, str) for b in banks):
+            raise InvalidInput("banks: one or more bank names", code="invalid_feed_banks")
+        if not all(isinstance(p, str) and _NAME.match(p) for p in partners):
+            raise InvalidInput("partners: names of 1–100 letters, digits, '.', '_' or '-'", code="invalid_partner")
+        feed_labels = validate_labels(labels or [])
+        tokens: dict[str, str] = {}
+        self.signer.public()  # made (and stored) before the feed's transaction, which must not wait on it
+        try:
+            with self.db.session() as s:
+                known = set(s.scalars(select(BankRow.name).where(BankRow.name.in_(banks))))
+                missing = [b for b in banks if b not in known]
+                if missing:
+                    raise NotFound(f"no bank named {missing[0]!r}", code="bank_not_found")
+                row = FeedRow(name=name, banks=list(dict.fromkeys(banks)), labels=feed_labels, enabled=True,
+                              created_by=created_by)
+                s.add(row)
+                s.flush()
+                for partner in dict.fromkeys(partners):
+                    tokens[partner] = self._add_partner(s, row.id, partner)
+                out = self._feed_dict(s, row)
+        except IntegrityError:
+            raise Conflict(f"a feed named {name!r} already exists", code="feed_exists") from None
+        out["partners"] = [{"name": p, "token": t} for p, t in tokens.items()]
+        return out
+
+    @staticmethod
+    def _add_partner(s: Session, feed_id: int, name: str) -> str:
+        token = f"swf_{secrets.token_urlsafe(32)}"
+        s.add(FeedPartnerRow(feed_id=feed_id, name=name, token_hash=token_hash(token)))
+        return token
+
+    def add_partner(self, feed: str, name: str) -> dict[str, str]:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidInput("name: 1–100 letters, digits, '.', '_' or '-'", code="invalid_partner")
+        try:
+            with self.db.session() as s:
+                row = self._row(s, feed)
+                return {"name": name, "token": self._add_partner(s, row.id, name)}
+        except IntegrityError:
+            raise Conflict(f"feed {feed!r} already has a partner {name!r}", code="partner_exists") from None
+
+    def _row(self, s: Session, name: str) -> FeedRow:
+        row = s.scalar(select(FeedRow).where(FeedRow.name == name))
+        if row is None:
+            raise NotFound(f"no feed named {name!r}", code="feed_not_found")
+        return row
+
+    def _feed_dict(self, s: Session, row: FeedRow) -> dict[str, Any]:
+        partners = list(s.scalars(select(FeedPartnerRow).where(FeedPartnerRow.feed_id == row.id)
+                                  .order_by(FeedPartnerRow.name)))
+        return {"name": row.name, "banks": list(row.banks), "labels": list(row.labels), "enabled": row.enabled,
+                "public_key": self.signer.public(),
+                "partners": [{"name": p.name, "revoked": p.revoked_at is not None,
+                              "last_pull_at": _iso(p.last_pull_at)} for p in partners]}
+
+    def list_feeds(self) -> list[dict[str, Any]]:
+        self.signer.public()
+        with self.db.session() as s:
+            return [self._feed_dict(s, r) for r in s.scalars(select(FeedRow).order_by(FeedRow.name))]
+
+    def get(self, name: str) -> dict[str, Any]:
+        self.signer.public()
+        with self.db.session() as s:
+            return self._feed_dict(s, self._row(s, name))
+
+    def delete(self, name: str) -> None:
+        with self.db.session() as s:
+            s.delete(self._row(s, name))
+
+    # --- partners -------------------------------------------------------------------------------
+    def authenticate(self, feed: str, authorization: str) -> Partner:
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("send the partner token as 'Authorization: Bearer <token>'", code="missing_token")
+        with self.db.session() as s:
+            got = s.execute(select(FeedPartnerRow, FeedRow.name).join(FeedRow, FeedRow.id == FeedPartnerRow.feed_id)
+                            .where(FeedPartnerRow.token_hash == token_hash(token))).first()
+        if got is None or got[0].revoked_at is not None:
+            raise Unauthorized("unknown or revoked partner token", code="invalid_token")
+        partner, feed_name = got
+        if feed_name != feed:
+            raise Forbidden(f"this token does not open feed {feed!r}", code="forbidden")
+        return Partner(partner.id, partner.name, partner.feed_id, feed_name)
+
+    # --- pages ----------------------------------------------------------------------------------
+    def page(self, partner: Partner, after: str | None, *, limit: int = 1000) -> dict[str, Any]:
+        """The signed page after ``after`` (see the module docstring); may be empty."""
+        limit = max(1, min(int(limit), PAGE_MAX))
+        self.signer.public()
+        start = Cursor.parse(after)
+        with self.db.session() as s:
+            feed = self._row(s, partner.feed)
+            bank_rows = list(s.execute(select(BankRow.id, BankRow.labels).where(BankRow.name.in_(feed.banks))))
+            s.execute(update(FeedPartnerRow).where(FeedPartnerRow.id == partner.id).values(last_pull_at=utcnow()))
+        bank_ids = [int(r[0]) for r in bank_rows]
+        bank_labels = {int(r[0]): list(r[1] or []) for r in bank_rows}
+        wanted = set(feed.labels or [])
+        cur = Cursor(start.e, start.t, start.h, start.hn, start.le, start.lt)
+        entries: list[Any] = []
+        tombs: list[Any] = []
+        more = False
+        horizon = self.db.commit_horizon()
+        if horizon is not None and cur.hn is None and cur.h is not None and horizon > cur.h:
+            cur.hn, cur.le, cur.lt = horizon, 0, 0
+        with self.db.session() as s:
+            if cur.hn is not None and bank_ids:
+                assert cur.h is not None
+                window = {"lo": cur.h, "hi": cur.hn}
+                entries = list(s.scalars(
+                    select(BankEntryRow).where(BankEntryRow.bank_id.in_(bank_ids), BankEntryRow.id <= cur.e,
+                                               BankEntryRow.id > cur.le,
+                                               text("bank_entries.tx_id >= (:lo)::text::xid8 AND "
+                                                    "bank_entries.tx_id < (:hi)::text::xid8"))
+                    .order_by(BankEntryRow.id).limit(limit), window))
+                tombs = list(s.scalars(
+                    select(BankEntryTombstoneRow).where(
+                        BankEntryTombstoneRow.bank_id.in_(bank_ids), BankEntryTombstoneRow.id <= cur.t,
+                        BankEntryTombstoneRow.id > cur.lt,
+                        text("bank_entry_tombstones.tx_id >= (:lo)::text::xid8 AND "
+                             "bank_entry_tombstones.tx_id < (:hi)::text::xid8"))
+                    .order_by(BankEntryTombstoneRow.id).limit(limit), window))
+                if len(entries) < limit and len(tombs) < limit:
+                    cur.h, cur.hn, cur.le, cur.lt = cur.hn, None, 0, 0  # caught up
+                else:
+                    cur.le = entries[-1].id if entries else cur.le
+                    cur.lt = tombs[-1].id if tombs else cur.lt
+                more = True
+            elif cur.hn is not None:
+                cur.h, cur.hn, cur.le, cur.lt = cur.hn, None, 0, 0
+            if not entries and not tombs and cur.hn is None:
+                more = False
+                if cur.h is None and horizon is not None:
+                    cur.h = horizon  # read before the id feed: anything it misses commits at or above it
+                if bank_ids:
+                    entries = list(s.scalars(select(BankEntryRow).where(
+                        BankEntryRow.bank_id.in_(bank_ids), BankEntryRow.id > cur.e)
+                        .order_by(BankEntryRow.id).limit(limit)))
+                    tombs = list(s.scalars(select(BankEntryTombstoneRow).where(
+                        BankEntryTombstoneRow.bank_id.in_(bank_ids), BankEntryTombstoneRow.id > cur.t)
+                        .order_by(BankEntryTombstoneRow.id).limit(limit)))
+                if entries:
+                    cur.e = entries[-1].id
+                if tombs:
+                    cur.t = tombs[-1].id
+                more = len(entries) >= limit or len(tombs) >= limit
+
+        def shown(labels: list[str], bank_id: int) -> bool:
+            return not wanted or bool(wanted & (set(labels) | set(bank_labels.get(bank_id, []))))
+
+        body = {
+            "feed": partner.feed, "partner": partner.name, "after": after or "", "checkpoint": cur.format(),
+            "more": more, "public_key": self.signer.public(), "signed_at": utcnow().isoformat(),
+            "entries": [{"id": e.id, "signal_type": e.signal_type, "value": e.value,
+                         "labels": sorted(set(e.labels or []) | set(bank_labels.get(e.bank_id, []))),
+                         "first_seen": _iso(e.first_seen or e.created_at)}
+                        for e in entries if shown(list(e.labels or []), e.bank_id)],
+            "tombstones": [{"id": t.entry_id, "signal_type": t.signal_type, "value": t.value,
+                            "deleted_at": _iso(t.deleted_at)}
+                           for t in tombs if shown(list(t.labels or []), t.bank_id)],
+        }
+        return {"page": body, "signature": self.signer.sign(body)}
+
+    # --- feedback -------------------------------------------------------------------------------
+    def feedback(self, partner: Partner, body: bytes, signature: str, opinions: list[Any]) -> dict[str, Any]:
+        """Record a partner's opinions on published entries; the body must carry the partner's HMAC."""
+        del body, signature  # checked by the caller, which holds the raw request
+        recorded = 0
+        now = utcnow()
+        with self.db.session() as s:
+            feed = self._row(s, partner.feed)
+            bank_ids = list(s.scalars(select(BankRow.id).where(BankRow.name.in_(feed.banks))))
+            op: Any
+            for i, op in enumerate(opinions):
+                if not isinstance(op, dict) or op.get("opinion") not in OPINIONS:
+                    raise InvalidInput(f"opinions[{i}]: needs 'opinion' ({', '.join(OPINIONS)}) and 'entry_id'",
+                                       code="invalid_opinion")
+                try:
+                    entry_id = int(op.get("entry_id"))  # type: ignore[arg-type]
+                except (TypeError, ValueError):
+                    raise InvalidInput(f"opinions[{i}].entry_id: an entry id from this feed",
+                                       code="invalid_opinion") from None
+                entry = s.get(BankEntryRow, entry_id)
+                if entry is None or entry.bank_id not in bank_ids:
+                    continue  # withdrawn meanwhile, or never in this feed: nothing to attach it to
+                row = s.scalar(select(FeedFeedbackRow).where(FeedFeedbackRow.partner_id == partner.id,
+                                                             FeedFeedbackRow.entry_id == entry_id))
+                if row is None:
+                    s.add(FeedFeedbackRow(partner_id=partner.id, entry_id=entry_id, signal_type=entry.signal_type,
+                                          value_digest=entry.value_digest, opinion=op["opinion"]))
+                elif op["opinion"] != "seen" or row.opinion == "seen":
+                    row.opinion, row.updated_at = op["opinion"], now
+                recorded += 1
+        return {"recorded": recorded}
+
+    def feedback_summary(self, name: str) -> dict[str, Any]:
+        """Per-partner precision (true / (true + false positives)) and per-entry opinions of a feed."""
+        with self.db.session() as s:
+            feed = self._row(s, name)
+            rows = s.execute(
+                select(FeedPartnerRow.name, FeedFeedbackRow.opinion, func.count())
+                .join(FeedFeedbackRow, FeedFeedbackRow.partner_id == FeedPartnerRow.id)
+                .where(FeedPartnerRow.feed_id == feed.id)
+                .group_by(FeedPartnerRow.name, FeedFeedbackRow.opinion)).all()
+            per_entry = s.execute(
+                select(FeedFeedbackRow.entry_id, FeedFeedbackRow.signal_type, FeedPartnerRow.name,
+                       FeedFeedbackRow.opinion, FeedFeedbackRow.updated_at)
+                .join(FeedPartnerRow, FeedPartnerRow.id == FeedFeedbackRow.partner_id)
+                .where(FeedPartnerRow.feed_id == feed.id)
+                .order_by(FeedFeedbackRow.updated_at.desc()).limit(500)).all()
+        partners: dict[str, dict[str, Any]] = {}
+        for partner, opinion, n in rows:
+            partners.setdefault(partner, {o: 0 for o in OPINIONS})[opinion] = int(n)
+        for counts in partners.values():
+            judged = counts["true_positive"] + counts["false_positive"]
+            counts["precision"] = round(counts["true_positive"] / judged, 4) if judged else None
+        entries: dict[int, dict[str, Any]] = {}
+        for entry_id, signal_type, partner, opinion, at in per_entry:
+            e = entries.setdefault(int(entry_id), {"entry_id": int(entry_id), "signal_type": signal_type,
+                                                   "opinions": []})
+            e["opinions"].append({"partner": partner, "opinion": opinion, "at": _iso(at)})
+        return {"feed": name, "partners": partners, "entries": list(entries.values())}
+
+
+def _iso(value: datetime | None) -> str | None:
+    dt = aware(value)
+    return dt.isoformat() if dt else None

@@ -1,0 +1,588 @@
+"""Sources: exchanges Seawall pulls bank entries from, and the one place their pages reach the store.
+
+Every page an exchange returns is applied in ONE transaction together with its new checkpoint, and
+only if the stored checkpoint is still the one the page was pulled from. A crash (even ``kill -9``)
+therefore resumes from the last page applied, never half of one; two nodes syncing the same source
+cannot both apply a page; a re-sync of an unchanged feed adds nothing (entries are unique per bank,
+signal type and value, provenance per entry and source). Network I/O happens outside transactions,
+and failures are recorded with an exponential back-off, so a slow or failing exchange never holds a
+lock an upload needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from seawall.domain.labels import validate_labels
+from seawall.domain.models import ACTIONS
+from seawall.errors import Conflict, InvalidInput, NotFound, SeawallError
+from seawall.plugins import Registry
+from seawall.sharing.exchanges.base import (
+    Exchange,
+    ExchangeContext,
+    ExchangeUnavailable,
+    Page,
+    PageRefused,
+    Rejected,
+)
+from seawall.store.convert import aware
+from seawall.store.db import Database
+from seawall.store.tables import BankEntryRow, BankEntrySourceRow, BankRow, SourceRow, utcnow, value_digest
+from seawall.webhooks.ssrf import TargetPolicy
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_REJECTS_KEPT = 100
+#: Rows per INSERT: 11 bound values a row stays under SQLite's 32,766-variable limit.
+ROWS_PER_STATEMENT = 1000
+BACKOFF_BASE = 5.0
+BACKOFF_MAX = 3600.0
+#: A source with no successful sync for this many intervals (at least STALE_MIN) is reported stale.
+STALE_INTERVALS = 3
+STALE_MIN = timedelta(minutes=10)
+
+#: (entry id, signal type, value) of entries the indexes must learn or forget.
+Rows = list[tuple[int, str, str]]
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    added: int = 0
+    seen: int = 0
+    tombstones: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    new_rows: Rows = field(default_factory=list)
+    removed_rows: Rows = field(default_factory=list)
+    #: False when another sync applied a page from this checkpoint first (nothing was written).
+    applied: bool = True
+
+
+@dataclass(slots=True)
+class SyncReport:
+    source: str
+    pages: int = 0
+    added: int = 0
+    seen: int = 0
+    tombstones: int = 0
+    rejected: int = 0
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    refused: bool = False
+    checkpoint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "pages": self.pages, "added": self.added, "seen": self.seen,
+                "tombstones": self.tombstones, "rejected": self.rejected, "rejects": self.rejects[:MAX_REJECTS_KEPT],
+                "error": self.error, "refused": self.refused, "checkpoint": self.checkpoint}
+
+
+def effective_action(row: SourceRow) -> str:
+    return row.trusted_action if row.trusted else row.action
+
+
+def source_status(row: SourceRow, now: datetime | None = None) -> dict[str, Any]:
+    """Health of one source: lag since the last success, and whether it is stale or failing."""
+    now = now or utcnow()
+    last = aware(row.last_success_at)
+    lag = (now - last).total_seconds() if last else None
+    stale_after = max(STALE_MIN, timedelta(seconds=row.interval_seconds * STALE_INTERVALS))
+    created = aware(row.created_at) or now
+    stale = row.enabled and ((last is None and now - created > stale_after)
+                             or (last is not None and now - last > stale_after))
+    return {"lag_seconds": round(lag, 3) if lag is not None else None, "stale": bool(stale),
+            "failing": bool(row.enabled and row.failures > 0)}
+
+
+def source_dict(row: SourceRow, exchange: type[Exchange] | None) -> dict[str, Any]:
+    secret = set(exchange.secret_keys) if exchange else set()
+    config = {k: ("***" if k in secret and v else v) for k, v in (row.config or {}).items()}
+
+    def iso(v: datetime | None) -> str | None:
+        dt = aware(v)
+        return dt.isoformat() if dt else None
+
+    return {
+        "id": row.id, "name": row.name, "kind": row.kind, "config": config, "banks": list(row.banks or []),
+        "label_map": dict(row.label_map or {}), "action": row.action, "trusted_action": row.trusted_action,
+        "trusted": row.trusted, "effective_action": effective_action(row), "enabled": row.enabled,
+        "interval_seconds": row.interval_seconds, "checkpoint": row.checkpoint,
+        "counts": {"added": row.entries_added, "seen": row.entries_seen, "tombstones": row.tombstones_applied,
+                   "rejected": row.rejected, "pages_refused": row.pages_refused},
+        "last_error": row.last_error, "last_error_at": iso(row.last_error_at), "last_rejects": row.last_rejects or [],
+        "last_attempt_at": iso(row.last_attempt_at), "last_success_at": iso(row.last_success_at),
+        "newest_entry_at": iso(row.newest_entry_at), "failures": row.failures,
+        "next_attempt_at": iso(row.next_attempt_at), "created_at": iso(row.created_at), **source_status(row),
+    }
+
+
+class SourceService:
+    """Create, change and sync sources; ``on_change`` tells the indexes and retro-matching what moved."""
+
+    def __init__(self, db: Database, registry: Registry, policy: TargetPolicy) -> None:
+        self.db = db
+        self.registry = registry
+        self.policy = policy
+        self.on_change: Callable[[Rows, Rows], None] | None = None
+
+    # --- exchanges ------------------------------------------------------------------------------
+    def exchange_type(self, kind: str) -> type[Exchange]:
+        exchanges: dict[str, type[Exchange]] = getattr(self.registry, "exchanges", {})
+        try:
+            return exchanges[kind]
+        except KeyError:
+            known = ", ".join(sorted(exchanges)) or "none"
+            raise InvalidInput(f"kind: unknown exchange {kind!r}; known: {known}", code="unknown_exchange") from None
+
+    def _context(self, name: str) -> ExchangeContext:
+        return ExchangeContext(self.policy, source=name, registry=self.registry)
+
+    def exchange_for(self, row: SourceRow) -> Exchange:
+        ex = self.exchange_type(row.kind)()
+        ex.configure(dict(row.config or {}), self._context(row.name))
+        return ex
+
+    # --- management -----------------------------------------------------------------------------
+    def _row(self, s: Session, name: str) -> SourceRow:
+        row = s.scalar(select(SourceRow).where(SourceRow.name == name))
+        if row is None:
+            raise NotFound(f"no source named {name!r}", code="source_not_found")
+        return row
+
+    def _check_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        out = dict(fields)
+        for key in ("action", "trusted_action"):
+            if key in out and out[key] not in ACTIONS:
+                raise InvalidInput(f"{key}: must be one of {', '.join(ACTIONS)}", code="invalid_action")
+        if "label_map" in out:
+            mapping = out["label_map"] or {}
+            if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in mapping.items()):
+                raise InvalidInput("label_map: an object of remote label → local label (\"\" drops it)",
+                                   code="invalid_label_map")
+            for remote, local in mapping.items():
+                if local:
+                    validate_labels([local], field=f"label_map.{remote}")
+            out["label_map"] = dict(mapping)
+        if "banks" in out:
+            banks = out["banks"]
+            if isinstance(banks, str):
+                banks = [banks]
+            if not isinstance(banks, list) or not banks or not all(isinstance(b, str) and _NAME.match(b)
+                                                                   for b in banks):
+                raise InvalidInput("bank: one or more bank names", code="invalid_bank_name")
+            out["banks"] = list(dict.fromkeys(banks))
+        if "interval_seconds" in out:
+            v = out["interval_seconds"]
+            if not isinstance(v, int | float) or isinstance(v, bool) or not 1 <= float(v) <= 86400:
+                raise InvalidInput("interval_seconds: from 1 to 86400", code="invalid_interval")
+            out["interval_seconds"] = float(v)
+        for key in ("enabled", "trusted"):
+            if key in out and not isinstance(out[key], bool):
+                raise InvalidInput(f"{key}: true or false", code="invalid_field")
+        return out
+
+    def _ensure_banks(self, s: Session, row: SourceRow) -> None:
+        """Create missing target banks; the first takes the source's action policy."""
+        for i, name in enumerate(row.banks):
+            bank = s.scalar(select(BankRow).where(BankRow.name == name))
+            if bank is None:
+                s.add(BankRow(name=name, description=f"entries from source {row.name}", kind="block",
+                              default_action=effective_action(row), labels=[], thresholds={}, enabled=True))
+            elif i == 0 and bank.kind == "block":
+                bank.default_action = effective_action(row)
+                bank.updated_at = utcnow()
+        s.flush()
+
+    def create(self, body: dict[str, Any], *, created_by: str) -> dict[str, Any]:
+        name = body.get("name") or ""
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidInput("name: 1–100 letters, digits, '.', '_' or '-'", code="invalid_source_name")
+        kind = body.get("kind")
+        if not isinstance(kind, str):
+            raise InvalidInput("kind: required (an exchange name)", code="invalid_source_kind")
+        ex_type = self.exchange_type(kind)
+        managed = {"name", "kind", "bank", "banks", "label_map", "action", "trusted_action", "trusted", "enabled",
+                   "interval_seconds"}
+        given = body.get("config")
+        raw_config: dict[str, Any] = given if isinstance(given, dict) else {
+            k: v for k, v in body.items() if k not in managed and k != "config"}
+        config = ex_type().configure(dict(raw_config), self._context(name))
+        banks = body.get("banks", body.get("bank", f"source-{name}"))
+        fields = self._check_fields({
+            "banks": banks, "label_map": body.get("label_map", {}), "action": body.get("action", "review"),
+            "trusted_action": body.get("trusted_action", "block"), "trusted": body.get("trusted", False),
+            "enabled": body.get("enabled", True), "interval_seconds": body.get("interval_seconds", 300.0),
+        })
+        try:
+            with self.db.session() as s:
+                row = SourceRow(name=name, kind=kind, config=config, created_by=created_by, last_rejects=[],
+                                **fields)
+                s.add(row)
+                s.flush()
+                self._ensure_banks(s, row)
+                return source_dict(row, ex_type)
+        except IntegrityError:
+            raise Conflict(f"a source named {name!r} already exists", code="source_exists") from None
+
+    def list_sources(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(SourceRow).order_by(SourceRow.name)))
+        return [source_dict(r, getattr(self.registry, "exchanges", {}).get(r.kind)) for r in rows]
+
+    def get(self, name: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            row = self._row(s, name)
+        return source_dict(row, getattr(self.registry, "exchanges", {}).get(row.kind))
+
+    def names(self) -> list[str]:
+        with self.db.session() as s:
+            return list(s.scalars(select(SourceRow.name).order_by(SourceRow.name)))
+
+    def update(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        allowed = {"banks", "bank", "label_map", "action", "trusted_action", "trusted", "enabled", "interval_seconds",
+                   "config", "checkpoint"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="invalid_field")
+        if "bank" in changes:
+            changes["banks"] = changes.pop("bank")
+        fields = self._check_fields({k: v for k, v in changes.items() if k not in ("config", "checkpoint")})
+        with self.db.session() as s:
+            row = self._row(s, name)
+            ex_type = self.exchange_type(row.kind)
+            if "config" in changes:
+                if not isinstance(changes["config"], dict):
+                    raise InvalidInput("config: an object", code="invalid_source_config")
+                merged = {**(row.config or {}), **changes["config"]}
+                row.config = ex_type().configure(merged, self._context(name))
+            if "checkpoint" in changes:  # an operator restarting a sync from scratch (null) or a known point
+                cp = changes["checkpoint"]
+                if cp is not None and not isinstance(cp, str):
+                    raise InvalidInput("checkpoint: a string or null", code="invalid_field")
+                row.checkpoint = cp
+            for key, value in fields.items():
+                setattr(row, key, value)
+            if fields.get("enabled"):
+                row.failures, row.next_attempt_at = 0, None
+            row.updated_at = utcnow()
+            s.flush()
+            self._ensure_banks(s, row)
+            return source_dict(row, ex_type)
+
+    def delete(self, name: str) -> None:
+        """Forget a source and its provenance; entries other sources or people reported stay."""
+        with self.db.session() as s:
+            row = self._row(s, name)
+            s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.source_id == row.id))
+            s.delete(row)
+
+    # --- applying pages -------------------------------------------------------------------------
+    def _map_labels(self, labels: list[str], mapping: dict[str, str]) -> list[str]:
+        out: list[str] = []
+        for raw in labels:
+            label = mapping.get(raw, raw) if isinstance(raw, str) else ""
+            if not label:
+                continue
+            try:
+                out.extend(validate_labels([label]))
+            except SeawallError:
+                continue  # a partner's taxonomy differs: keep the hash, drop what we cannot name
+        return list(dict.fromkeys(out))
+
+    def apply_page(self, source_id: int, expected: str | None, page: Page) -> ApplyResult:
+        """Apply one page and its checkpoint in one transaction (see the module docstring)."""
+        result = ApplyResult(rejected=list(page.rejected))
+        sigs = self.registry.signal_types
+        now = utcnow()
+        with self.db.session() as s:
+            q = select(SourceRow).where(SourceRow.id == source_id)
+            if self.db.dialect == "postgresql":
+                q = q.with_for_update()
+            row = s.scalar(q)
+            if row is None:
+                raise NotFound("the source was removed during the sync", code="source_not_found")
+            if row.checkpoint != expected:
+                result.applied = False
+                return result
+            bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
+            if bank is None:
+                self._ensure_banks(s, row)
+                bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
+                assert bank is not None
+            mapping = dict(row.label_map or {})
+            # normalise: a bad entry is rejected with its position, the rest apply
+            good: dict[tuple[str, str], dict[str, Any]] = {}
+            newest: datetime | None = None
+            for e in page.entries:
+                sig = sigs.get(str(e.signal_type).lower())
+                if sig is None:
+                    result.rejected.append(Rejected(e.position, f"unknown signal type {e.signal_type!r}"))
+                    continue
+                try:
+                    value = sig.normalize(e.value)
+                except SeawallError as exc:
+                    result.rejected.append(Rejected(e.position, exc.message))
+                    continue
+                except Exception as exc:  # a plugin's normaliser choking on junk is still junk input
+                    result.rejected.append(Rejected(e.position, f"{type(exc).__name__}: {exc}"))
+                    continue
+                key = (sig.name, value_digest(value))
+                good[key] = {"signal_type": sig.name, "value": value, "digest": key[1],
+                             "labels": self._map_labels(list(e.labels or []), mapping),
+                             "raw_labels": [str(x) for x in (e.labels or [])][:50],
+                             "first_seen": e.first_seen, "remote_id": e.remote_id}
+                if e.first_seen is not None and (newest is None or e.first_seen > newest):
+                    newest = e.first_seen
+            if good:
+                self._insert_entries(s, bank.id, row, list(good.values()), now, result)
+            for t in page.tombstones:
+                self._tombstone(s, row, bank.id, t.signal_type, t.value, t.remote_id, result)
+            row.checkpoint = page.checkpoint
+            row.entries_added += result.added
+            row.entries_seen += result.seen
+            row.tombstones_applied += result.tombstones
+            row.rejected += len(result.rejected)
+            if result.rejected:
+                row.last_rejects = [r.to_dict() for r in result.rejected][:MAX_REJECTS_KEPT]
+            row.last_success_at = now
+            row.last_error, row.failures, row.next_attempt_at = None, 0, None
+            if newest is not None:
+                current = aware(row.newest_entry_at)
+                if current is None or newest > current:
+                    row.newest_entry_at = newest
+        return result
+
+    def _insert_entries(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
+                        now: datetime, result: ApplyResult) -> None:
+        ins = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        added_by = f"source:{row.name}"[:200]
+        result.seen += len(entries)
+        if self.db.dialect == "postgresql":
+            self._insert_entries_pg(s, bank_id, row, entries, now, added_by, result)
+            return
+        entries_t = cast(Table, BankEntryRow.__table__)
+        prov_t = cast(Table, BankEntrySourceRow.__table__)
+        conn = s.connection()
+        # executemany with the driver's batched VALUES (compiled once), not one giant statement per chunk
+        stmt = ins(entries_t).on_conflict_do_nothing(
+            index_elements=["bank_id", "signal_type", "value_digest"]).returning(
+            entries_t.c.id, entries_t.c.signal_type, entries_t.c.value, entries_t.c.value_digest)
+        pstmt = ins(prov_t)
+        pstmt = pstmt.on_conflict_do_update(
+            index_elements=["entry_id", "source_id"],
+            set_={"last_seen": pstmt.excluded.last_seen, "remote_id": pstmt.excluded.remote_id,
+                  "labels": pstmt.excluded.labels})
+        for start in range(0, len(entries), ROWS_PER_STATEMENT):
+            chunk = entries[start:start + ROWS_PER_STATEMENT]
+            inserted = conn.execute(stmt, [
+                {"bank_id": bank_id, "signal_type": e["signal_type"], "value": e["value"],
+                 "value_digest": e["digest"], "labels": e["labels"], "source": row.name[:200],
+                 "first_seen": e["first_seen"], "added_by": added_by, "note": "", "meta": {}, "created_at": now}
+                for e in chunk]).all()
+            new = [(int(i), str(t), str(v)) for i, t, v, _ in inserted]
+            result.new_rows.extend(new)
+            result.added += len(new)
+            ids: dict[tuple[str, str], int] = {(str(t), str(d)): int(i) for i, t, _, d in inserted}
+            # entries the bank already had: look their ids up (none at all on a first sync)
+            known = [e for e in chunk if (e["signal_type"], e["digest"]) not in ids]
+            for signal_type in sorted({e["signal_type"] for e in known}):
+                digests = [e["digest"] for e in known if e["signal_type"] == signal_type]
+                if self.db.dialect == "postgresql":  # one index probe per digest, whatever the statistics say
+                    found = conn.execute(text(
+                        "SELECT x.id, d.v FROM unnest(CAST(:d AS varchar[])) AS d(v) CROSS JOIN LATERAL "
+                        "(SELECT e.id FROM bank_entries e WHERE e.bank_id = :b AND e.signal_type = :t "
+                        "AND e.value_digest = d.v LIMIT 1) x"),
+                        {"d": digests, "b": bank_id, "t": signal_type}).all()
+                else:
+                    found = conn.execute(select(entries_t.c.id, entries_t.c.value_digest).where(
+                        entries_t.c.bank_id == bank_id, entries_t.c.signal_type == signal_type,
+                        entries_t.c.value_digest.in_(digests))).all()
+                for i, d in found:
+                    ids[(signal_type, str(d))] = int(i)
+            prov = [{"entry_id": ids[(e["signal_type"], e["digest"])], "source_id": row.id,
+                     "remote_id": e["remote_id"], "labels": e["raw_labels"], "first_seen": now, "last_seen": now}
+                    for e in chunk if (e["signal_type"], e["digest"]) in ids]
+            if prov:
+                conn.execute(pstmt, prov)
+
+    def _insert_entries_pg(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
+                           now: datetime, added_by: str, result: ApplyResult) -> None:
+        """PostgreSQL: COPY the page into a temporary table, then one INSERT … SELECT for the entries and
+        one for their provenance (no per-row statement text to build, no id look-ups)."""
+        dbapi: Any = s.connection().connection.driver_connection
+        cur: Any = dbapi.cursor()
+        try:
+            cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS seawall_source_stage (signal_type text, value text, "
+                        "value_digest text, labels jsonb, raw_labels jsonb, first_seen timestamptz, remote_id text) "
+                        "ON COMMIT DROP")
+            cur.execute("TRUNCATE seawall_source_stage")
+            with cur.copy("COPY seawall_source_stage FROM STDIN") as cp:
+                for e in entries:
+                    cp.write_row((e["signal_type"], e["value"], e["digest"], json.dumps(e["labels"]),
+                                  json.dumps(e["raw_labels"]), e["first_seen"], e["remote_id"]))
+            cur.execute(
+                "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
+                "added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
+                "first_seen, %s, '', '{}'::jsonb, %s FROM seawall_source_stage ORDER BY signal_type, value_digest "
+                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
+                (bank_id, row.name[:200], added_by, now))
+            new = [(int(i), str(t), str(v)) for i, t, v in cur.fetchall()]
+            result.new_rows.extend(new)
+            result.added += len(new)
+            cur.execute(
+                "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+                "SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
+                "CROSS JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
+                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x "
+                "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
+                "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels",
+                (row.id, now, now, bank_id))
+        finally:
+            cur.close()
+
+    def _tombstone(self, s: Session, row: SourceRow, bank_id: int, signal_type: str, value: str,
+                   remote_id: str | None, result: ApplyResult) -> None:
+        """The source withdrew an entry: drop its provenance; drop the entry if no one else vouches for it."""
+        if remote_id is not None:
+            entry_ids = list(s.scalars(select(BankEntrySourceRow.entry_id).where(
+                BankEntrySourceRow.source_id == row.id, BankEntrySourceRow.remote_id == str(remote_id))))
+        else:
+            sig = self.registry.signal_types.get(str(signal_type).lower())
+            if sig is None:
+                return
+            try:
+                v = sig.normalize(value)
+            except Exception:
+                return
+            entry_ids = list(s.scalars(
+                select(BankEntrySourceRow.entry_id)
+                .join(BankEntryRow, BankEntryRow.id == BankEntrySourceRow.entry_id)
+                .where(BankEntrySourceRow.source_id == row.id, BankEntryRow.bank_id == bank_id,
+                       BankEntryRow.signal_type == sig.name, BankEntryRow.value_digest == value_digest(v))))
+        for entry_id in entry_ids:
+            s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.entry_id == entry_id,
+                                                       BankEntrySourceRow.source_id == row.id))
+            result.tombstones += 1
+            others = s.scalar(select(func.count()).select_from(BankEntrySourceRow)
+                              .where(BankEntrySourceRow.entry_id == entry_id))
+            entry = s.get(BankEntryRow, entry_id)
+            if entry is not None and not others and entry.added_by.startswith("source:"):
+                result.removed_rows.append((entry.id, entry.signal_type, entry.value))
+                s.delete(entry)
+
+    # --- syncing --------------------------------------------------------------------------------
+    def _fail(self, source_id: int, message: str, *, refused: bool = False, retry_after: float | None = None) -> None:
+        with self.db.session() as s:
+            row = s.get(SourceRow, source_id)
+            if row is None:
+                return
+            row.failures += 1
+            row.last_error, row.last_error_at = message[:2000], utcnow()
+            if refused:
+                row.pages_refused += 1
+            delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(row.failures - 1, 20))
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, BACKOFF_MAX))
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+
+    def sync(self, name: str, *, wait: float = 0.0, max_pages: int | None = None,
+             progress: Callable[[Page, ApplyResult], None] | None = None) -> SyncReport:
+        """Pull and apply pages until the exchange has no more (or ``max_pages``); never raises for the
+        exchange's faults — they are recorded on the source, with back-off, and returned in the report."""
+        with self.db.session() as s:
+            row = self._row(s, name)
+            s.execute(update(SourceRow).where(SourceRow.id == row.id).values(last_attempt_at=utcnow()))
+        report = SyncReport(source=name, checkpoint=row.checkpoint)
+        try:
+            exchange = self.exchange_for(row)
+        except SeawallError as exc:
+            report.error = exc.message
+            self._fail(row.id, exc.message)
+            return report
+        checkpoint = row.checkpoint
+        try:
+            for page in exchange.pull(checkpoint, wait=wait):
+                result = self.apply_page(row.id, checkpoint, page)
+                if not result.applied:
+                    report.error = "another sync of this source moved its checkpoint; stopped"
+                    break
+                checkpoint = page.checkpoint
+                report.pages += 1
+                report.added += result.added
+                report.seen += result.seen
+                report.tombstones += result.tombstones
+                report.rejected += len(result.rejected)
+                if len(report.rejects) < MAX_REJECTS_KEPT:
+                    report.rejects.extend(r.to_dict() for r in result.rejected)
+                report.checkpoint = checkpoint
+                if (result.new_rows or result.removed_rows) and self.on_change is not None:
+                    self.on_change(result.new_rows, result.removed_rows)
+                if progress is not None:
+                    progress(page, result)
+                if max_pages is not None and report.pages >= max_pages:
+                    break
+        except PageRefused as exc:
+            report.error, report.refused = exc.message, True
+            log.warning("source %s: page refused: %s", name, exc.message)
+            self._fail(row.id, f"page refused: {exc.message}", refused=True)
+        except ExchangeUnavailable as exc:
+            report.error = exc.message
+            self._fail(row.id, exc.message, retry_after=exc.retry_after)
+        except SeawallError as exc:
+            report.error = exc.message
+            self._fail(row.id, exc.message)
+        except Exception as exc:  # an exchange plugin's bug must not kill the runner
+            log.exception("source %s: sync failed", name)
+            report.error = f"{type(exc).__name__}: {exc}"
+            self._fail(row.id, report.error)
+        else:
+            if report.pages == 0:  # nothing new: still a successful contact
+                with self.db.session() as s:
+                    s.execute(update(SourceRow).where(SourceRow.id == row.id).values(
+                        last_success_at=utcnow(), last_error=None, failures=0, next_attempt_at=None))
+        return report
+
+    def due(self) -> list[tuple[str, bool, float]]:
+        """(name, live, interval) of enabled sources whose back-off has passed."""
+        return self.due_and_any()[0]
+
+    def due_and_any(self) -> tuple[list[tuple[str, bool, float]], bool]:
+        """The due sources, and whether there is any source at all (one query for the runner's tick)."""
+        now = utcnow()
+        out = []
+        with self.db.session() as s:
+            everything = list(s.scalars(select(SourceRow)))
+        rows = [r for r in everything if r.enabled]
+        exchanges: dict[str, type[Exchange]] = getattr(self.registry, "exchanges", {})
+        for r in rows:
+            nxt = aware(r.next_attempt_at)
+            if nxt is not None and nxt > now:
+                continue
+            ex = exchanges.get(r.kind)
+            if ex is None:
+                continue
+            last = aware(r.last_attempt_at)
+            if not ex.live and last is not None and (now - last).total_seconds() < r.interval_seconds:
+                continue
+            out.append((r.name, ex.live, r.interval_seconds))
+        return out, bool(everything)
+
+    def statuses(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            rows = list(s.scalars(select(SourceRow).order_by(SourceRow.name)))
+        now = utcnow()
+        return [{"name": r.name, "kind": r.kind, "enabled": r.enabled, "last_error": r.last_error,
+                 "entries_added": r.entries_added, **source_status(r, now)} for r in rows]
