@@ -5,12 +5,15 @@ BIN := $(VENV)/bin
 DATA ?= $(or $(SEAWALL_DATA_DIR),./seawall-data)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean lock vuln-check
 
-$(STAMP): pyproject.toml
+# Dependencies come only from requirements.lock (exact versions, hashes checked); `make lock` renews it.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -26,6 +29,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test-prereqs
+	$(BIN)/python scripts/vuln-check
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -35,6 +39,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_hashing.py
+
+vuln-check: $(STAMP)
+	$(BIN)/python scripts/vuln-check
+
+lock:
+	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
+	.lock-venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	  --no-header --quiet --upgrade -o requirements.lock
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
