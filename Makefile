@@ -6,12 +6,15 @@ BIN := $(VENV)/bin
 DATA ?= $(or $(SEAWALL_DATA_DIR),./seawall-data)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast docs lint bench fuzz clean
+.PHONY: run test test-fast docs lint bench fuzz clean lock vuln-check
 
-$(STAMP): pyproject.toml
+# Dependencies come only from requirements.lock (exact versions, hashes checked); `make lock` renews it.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -27,6 +30,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test-prereqs
+	$(BIN)/python scripts/vuln-check
 	$(BIN)/python -m pytest -q
 
 # A longer schemathesis run than the one in `make test`, on both databases, in a private network namespace.
@@ -35,6 +39,7 @@ fuzz: $(STAMP)
 	bash scripts/test-prereqs
 	$(BIN)/python -m tests.fuzz_api --database sqlite --max-examples $(FUZZ_EXAMPLES)
 	$(BIN)/python -m tests.fuzz_api --database postgres --max-examples $(FUZZ_EXAMPLES)
+
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e"
 
@@ -48,6 +53,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_hashing.py
+
+vuln-check: $(STAMP)
+	$(BIN)/python scripts/vuln-check
+
+lock:
+	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
+	.lock-venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	  --no-header --quiet --upgrade -o requirements.lock
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info

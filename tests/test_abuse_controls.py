@@ -162,3 +162,22 @@ def test_key_memory_is_bounded_and_bogus_tokens_leave_nothing(engine: Engine) ->
             with pytest.raises(Unauthorized):
                 keys.authenticate(bogus)
     assert keys.cache_entries() == 3
+
+
+def test_an_address_presenting_bad_keys_is_slowed_down(settings: Settings) -> None:
+    engine = Engine(settings.model_copy(update={"auth_failures_per_second": 0.01, "auth_failures_burst": 5}))
+    try:
+        good = engine.api_keys.create("reviewer", "good")[0]
+        with TestClient(create_app(engine=engine, follow_writes=False)) as client:
+            assert client.get("/v1/banks", headers=auth(good)).status_code == 200  # verified, remembered
+            codes = [client.get("/v1/banks", headers=auth(f"sw_{i:012x}_guess")).status_code for i in range(6)]
+            assert codes == [401] * 5 + [429]
+            r = client.get("/v1/banks", headers=auth("sw_000000000000_guess"))
+            assert r.status_code == 429 and r.json()["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
+            # a key this process already verified keeps working from that address, also after its recheck
+            time.sleep(Settings().api_key_recheck_seconds + 0.05)
+            assert client.get("/v1/banks", headers=auth(good)).status_code == 200
+        with TestClient(create_app(engine=engine, follow_writes=False), client=("192.0.2.8", 1)) as other:
+            assert other.get("/v1/banks", headers=auth("sw_000000000000_guess")).status_code == 401
+    finally:
+        engine.close()

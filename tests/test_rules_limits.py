@@ -75,3 +75,11 @@ def test_api_answers_422_for_deep_rules(client: TestClient, keys: dict[str, str]
         r = client.post("/v1/rules/dry-run", json={"facts": {}, "source": source}, headers=admin)
         assert r.status_code == 422 and r.json()["code"] == "invalid_rules"
     assert client.get("/v1/rules", headers=admin).json()["version"] == before  # nothing changed
+
+
+def test_brackets_in_quotes_and_comments_do_not_count_as_nesting() -> None:
+    many = "[" * (MAX_YAML_DEPTH + 5)
+    source = (f"# {many}\nversion: 1\nrules:\n  - id: quoted\n    description: \"{many}\"\n"
+              f"    when: {{language: ['{many}']}}\n    then: [block]\n")
+    rules = parse_rules(source, KINDS)
+    assert [r.id for r in rules.rules] == ["quoted"]

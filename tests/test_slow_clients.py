@@ -109,3 +109,35 @@ def _wait_closed(sock: socket.socket) -> bool:
             return True
         time.sleep(TRICKLE_PAUSE)
     return False
+
+
+def test_waiting_for_a_disconnect_after_the_body_is_not_a_stall() -> None:
+    """Streaming responses (bank exports) listen for a disconnect for as long as they stream."""
+    import asyncio
+
+    from seawall.api.slowclients import BodyReadTimeoutMiddleware
+
+    sent: list[dict[str, object]] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        first = await receive()  # type: ignore[operator]
+        assert first["type"] == "http.request"
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        later = await receive()  # type: ignore[operator]  # blocks past the body timeout
+        assert later["type"] == "http.disconnect"
+        await send({"type": "http.response.body", "body": b"done"})  # type: ignore[operator]
+
+    messages = [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+
+    async def receive() -> dict[str, object]:
+        message = messages.pop(0)
+        if message["type"] == "http.disconnect":
+            await asyncio.sleep(0.3)
+        return message
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(BodyReadTimeoutMiddleware(app, timeout=0.1)({"type": "http"}, receive, send))  # type: ignore[arg-type]
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200

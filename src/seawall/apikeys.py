@@ -88,6 +88,10 @@ class ApiKeys:
             return hit[0]
         return None
 
+    def verified_before(self, token: str) -> bool:
+        """Whether this process verified this exact key before (even if its entry is due a recheck)."""
+        return hashlib.sha256(token.encode("utf-8", "replace")).digest() in self._cache
+
     def authenticate(self, token: str) -> Principal:
         """The principal for a presented key, or 401.
 

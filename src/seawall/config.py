@@ -126,14 +126,21 @@ class Settings(BaseSettings):
         default=False, description="Serve the API and enqueue background work, but leave it to `seawall worker`.",
     )
     rate_limit_key_per_second: float = Field(
-        default=100, ge=0, description="API requests one key may make per second and process (0 = unlimited).",
+        default=0, ge=0,
+        description="API requests one key may make per second and process (0 = unlimited; set it a little above "
+                    "the platform's peak so a stolen or runaway key cannot starve others).",
     )
-    rate_limit_key_burst: int = Field(default=500, ge=1, description="Requests one key may make at once.")
+    rate_limit_key_burst: int = Field(default=1000, ge=1, description="Requests one key may make at once.")
     rate_limit_address_per_second: float = Field(
-        default=200, ge=0,
+        default=0, ge=0,
         description="API requests one client address may make per second and process (0 = unlimited).",
     )
-    rate_limit_address_burst: int = Field(default=1000, ge=1, description="API requests one address may make at once.")
+    rate_limit_address_burst: int = Field(default=2000, ge=1, description="API requests one address may make at once.")
+    auth_failures_per_second: float = Field(
+        default=1, ge=0,
+        description="Invalid API keys one address may present per second once its burst is spent (0 = unlimited).",
+    )
+    auth_failures_burst: int = Field(default=50, ge=1, description="Invalid API keys one address may present at once.")
     login_rate_per_minute: float = Field(
         default=30, ge=0, description="Console sign-in attempts one address may make per minute (0 = unlimited).",
     )

@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyReadTimeoutMiddleware, timeout=settings.body_read_timeout_seconds)
     app.state.key_limiter = RateLimiter(settings.rate_limit_key_per_second, settings.rate_limit_key_burst)
+    app.state.auth_failure_limiter = RateLimiter(settings.auth_failures_per_second, settings.auth_failures_burst)
     app.add_middleware(AddressRateLimitMiddleware,
                        api=RateLimiter(settings.rate_limit_address_per_second, settings.rate_limit_address_burst),
                        login=RateLimiter(settings.login_rate_per_minute / 60, settings.login_rate_burst))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from seawall.api.ratelimit import RateLimiter
+from seawall.api.ratelimit import RateLimiter, client_address
 from seawall.apikeys import Principal
-from seawall.errors import Forbidden, Unauthorized
+from seawall.errors import Forbidden, RateLimited, Unauthorized
 
 
 async def principal_from(request: Request) -> Principal:
@@ -21,7 +22,21 @@ async def principal_from(request: Request) -> Principal:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", code="missing_api_key")
     keys = request.app.state.engine.api_keys
     cached: Principal | None = keys.cached(token)
-    principal: Principal = cached if cached is not None else await run_in_threadpool(keys.authenticate, token)
+    if cached is not None:
+        principal = cached
+    else:
+        # an address that keeps presenting bad keys is slowed down before it costs a lookup or argon2
+        failures: RateLimiter | None = getattr(request.app.state, "auth_failure_limiter", None)
+        address = f"addr:{client_address(request.scope)}"
+        if failures is not None and not keys.verified_before(token) and (wait := failures.waiting(address)) > 0:
+            raise RateLimited(f"too many invalid API keys from this address; retry in {max(1, math.ceil(wait))} s",
+                              detail={"retry_after_seconds": max(1, math.ceil(wait))})
+        try:
+            principal = await run_in_threadpool(keys.authenticate, token)
+        except Unauthorized:
+            if failures is not None:
+                failures.retry_after(address)
+            raise
     limiter: RateLimiter | None = getattr(request.app.state, "key_limiter", None)
     if limiter is not None:
         limiter.check(f"key:{principal.key_id}", "API key")

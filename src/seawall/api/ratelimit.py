@@ -59,6 +59,18 @@ class RateLimiter:
                 return 0.0
             return (1 - bucket.tokens) / self.rate
 
+    def waiting(self, name: str, now: float | None = None) -> float:
+        """Like ``retry_after`` but takes nothing: 0 when a token is available."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                return 0.0
+            tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def __len__(self) -> int:
         return len(self._buckets)
 

@@ -82,12 +82,19 @@ class BodyReadTimeoutMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
+        body_done = False
 
         async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:  # later reads wait for a disconnect (streaming responses): no limit on those
+                return await receive()
             try:
-                return await asyncio.wait_for(receive(), self.timeout)
+                message = await asyncio.wait_for(receive(), self.timeout)
             except TimeoutError:
                 raise _BodyStalled() from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started

@@ -1,8 +1,13 @@
 """Bulk import and export of hash lists.
 
-Imports stream: lines are parsed, normalised and inserted in batches inside one transaction, so a
-file of millions of lines needs constant memory, a crash leaves nothing half-written, and a re-import
-adds nothing (the unique key on bank, signal type and value digest absorbs duplicates).
+Imports stream: lines are parsed, normalised and inserted in batches, so a file of millions of lines
+needs constant memory, and a re-import adds nothing (the unique key on bank, signal type and value
+digest absorbs duplicates). On PostgreSQL, and for strict imports everywhere, the whole import is one
+transaction: a crash leaves nothing half-written. On SQLite, whose single write lock would otherwise
+make every upload wait for the whole import (tens of seconds for a million lines), a non-strict
+import commits every ``SQLITE_COMMIT_SECONDS`` of writing and steps aside briefly so waiting writers
+get the lock; a crash then leaves the batches already committed, and running the import again
+completes it.
 
 Batches bypass the ORM: at millions of lines, per-row ORM bookkeeping costs more than the database.
 SQLite gets multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` with the per-import constants
@@ -15,7 +20,9 @@ table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`` per 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +41,10 @@ from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, utcnow, value_digest
 
 BATCH = 50_000
+#: SQLite, non-strict: rows per insert, longest time the write lock is held, pause after each commit.
+SQLITE_BATCH = 5_000
+SQLITE_COMMIT_SECONDS = 0.2
+SQLITE_YIELD_SECONDS = 0.02
 MAX_REPORTED_REJECTS = 1_000
 #: Rows per SQLite statement: 5 bound values a row stays well under SQLite's 32,766-variable limit.
 SQLITE_ROWS_PER_STATEMENT = 2_000
@@ -193,6 +204,46 @@ def _writer(s: Session, dialect: str, bank: Bank, source: str, added_by: str, no
     raise NotImplementedError(f"bulk import is not implemented for {dialect}")
 
 
+class _Transactions:
+    """One transaction for the whole import, or (``rotate``) a fresh one every ``SQLITE_COMMIT_SECONDS``."""
+
+    def __init__(self, db: Database, bank: Bank, source: str, added_by: str, now: datetime, *, rotate: bool) -> None:
+        self.db, self.bank, self.source, self.added_by, self.now = db, bank, source, added_by, now
+        self.rotate = rotate
+        self._stack: ExitStack | None = None
+        self._writer: _Writer | None = None
+        self._opened = 0.0
+
+    def _open(self) -> _Writer:
+        stack = ExitStack()
+        s = stack.enter_context(self.db.session())
+        writer = _writer(s, self.db.dialect, self.bank, self.source, self.added_by, self.now)
+        stack.callback(writer.close)
+        self._stack, self._writer, self._opened = stack, writer, time.monotonic()
+        return writer
+
+    def insert(self, rows: list[_Row]) -> list[int]:
+        writer = self._writer or self._open()
+        ids = writer.insert(rows)
+        if self.rotate and time.monotonic() - self._opened >= SQLITE_COMMIT_SECONDS:
+            self._commit()
+            time.sleep(SQLITE_YIELD_SECONDS)  # let a waiting upload take the write lock
+        return ids
+
+    def _commit(self) -> None:
+        stack, self._stack, self._writer = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+    def __enter__(self) -> _Transactions:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        stack, self._stack, self._writer = self._stack, None, None
+        if stack is not None:
+            stack.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+
+
 def import_entries(
     db: Database,
     registry: Registry,
@@ -216,45 +267,43 @@ def import_entries(
     source = str(check_stored(source, "source"))[:200]
     check_stored(labels, "labels")
 
-    with db.session() as s:
-        writer = _writer(s, db.dialect, bank, source, added_by, now)
-        try:
-            def flush() -> None:
-                if not batch:
-                    return
-                ids = writer.insert(batch)
-                report.added += len(ids)
-                report.duplicates += len(batch) - len(ids)
-                report.new_ids.extend(ids)
-                batch.clear()
+    rotate = db.dialect == "sqlite" and not strict
+    batch_size = SQLITE_BATCH if rotate else BATCH
+    with _Transactions(db, bank, source, added_by, now, rotate=rotate) as tx:
+        def flush() -> None:
+            if not batch:
+                return
+            ids = tx.insert(batch)
+            report.added += len(ids)
+            report.duplicates += len(batch) - len(ids)
+            report.new_ids.extend(ids)
+            batch.clear()
 
-            for parsed in fmt.parse(lines):
-                if isinstance(parsed, RejectedLine):
-                    report.reject(parsed)
-                    if strict:
-                        break
-                    continue
-                report.lines_read += 1
-                row = _row(parsed, sig_cache, extra_labels, report)
-                if row is None:
-                    if strict:
-                        break
-                    continue
-                batch.append(row)
-                if len(batch) >= BATCH:
-                    flush()
-                    if progress:
-                        progress(parsed.line_no - seen_lines)
-                        seen_lines = parsed.line_no
-            if strict and report.rejected:
-                raise InvalidInput(
-                    f"{report.rejected} line(s) rejected; nothing was imported (strict mode)",
-                    code="import_rejected",
-                    detail=[r.to_dict() for r in report.rejected_lines],
-                )
-            flush()
-        finally:
-            writer.close()
+        for parsed in fmt.parse(lines):
+            if isinstance(parsed, RejectedLine):
+                report.reject(parsed)
+                if strict:
+                    break
+                continue
+            report.lines_read += 1
+            row = _row(parsed, sig_cache, extra_labels, report)
+            if row is None:
+                if strict:
+                    break
+                continue
+            batch.append(row)
+            if len(batch) >= batch_size:
+                flush()
+                if progress:
+                    progress(parsed.line_no - seen_lines)
+                    seen_lines = parsed.line_no
+        if strict and report.rejected:
+            raise InvalidInput(
+                f"{report.rejected} line(s) rejected; nothing was imported (strict mode)",
+                code="import_rejected",
+                detail=[r.to_dict() for r in report.rejected_lines],
+            )
+        flush()
     report.lines_read += report.rejected
     return report
 
