@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from seawall.review.media import publish as publish_upload
 from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
+from seawall.stages import STAGE_TWO
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import ItemRow, StoreIdentityRow
 from seawall.verdicts import decide
@@ -97,6 +99,10 @@ class Engine:
         self.items.decider = self._decide_item
         self.items.after_write = self.actions.record
         self.items.on_events = self._events_queued
+        self.items.emit = self.webhooks.outbox.emit
+        self.items.on_final = self._stage_two_finished
+        self._final_lock = threading.Lock()
+        self._final_waiters: dict[str, threading.Event] = {}
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -173,10 +179,13 @@ class Engine:
                 workers=self.settings.workers)
         self.queue = queue
         self.queue.register(STAGE_SIGNALS, self.items.process)
+        self.queue.register(STAGE_TWO, self.items.process_stage_two)
         self.items.enqueue = self._enqueue
         if isinstance(self.queue, InProcessQueue):
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)
+            for item_id in self.items.stage_two_ids():
+                self.queue.submit(STAGE_TWO, item_id)
 
     def _nats_queue(self, consume: bool) -> WorkQueue:
         from seawall.queue.nats import NatsQueue, NatsQueueConfig
@@ -189,9 +198,46 @@ class Engine:
                             ack_wait=s.nats_ack_wait_seconds, concurrency=s.workers, max_depth=s.queue_max_depth,
                             sweep_interval=s.nats_sweep_seconds, reconnect_backoff_max=s.nats_reconnect_max_seconds),
             consume=consume,
-            on_dead=lambda stage, item_id, message: self.items.give_up(item_id, message),
-            recover=lambda stage: self.items.pending_ids(older_than=grace, limit=10_000),
+            on_dead=self._dead_letter,
+            recover=lambda stage: (self.items.stage_two_ids(older_than=grace, limit=10_000) if stage == STAGE_TWO
+                                   else self.items.pending_ids(older_than=grace, limit=10_000)),
         )
+
+    def _dead_letter(self, stage: str, item_id: str, message: str) -> None:
+        if stage == STAGE_TWO:
+            self.items.finish_stage_two(item_id, f"stage 2 given up: {message}; the stage-1 verdict stands")
+        else:
+            self.items.give_up(item_id, message)
+
+    # --- waiting for stage 2 -----------------------------------------------------------------------
+    def _stage_two_finished(self, item_id: str) -> None:
+        with self._final_lock:
+            waiter = self._final_waiters.get(item_id)
+        if waiter is not None:
+            waiter.set()
+
+    def wait_final(self, item: Item, timeout: float) -> Item:
+        """The item once its stage 2 finished, or as it stands after ``timeout`` seconds.
+
+        Stage 2 run by this process wakes the waiter at once; a worker elsewhere (JetStream) is noticed
+        by reading the item every 50 ms.
+        """
+        if item.final or timeout <= 0:
+            return item
+        event = threading.Event()
+        with self._final_lock:
+            event = self._final_waiters.setdefault(item.id, event)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                current = self.items.get(item.id)
+                left = deadline - time.monotonic()
+                if current.final or left <= 0:
+                    return current
+                event.wait(min(left, 0.05))
+        finally:
+            with self._final_lock:
+                self._final_waiters.pop(item.id, None)
 
     def _enqueue(self, stage: str, item_id: str) -> None:
         """Queue a stored pending item; if the broker is away it stays pending and a worker's sweep queues it."""
@@ -207,6 +253,10 @@ class Engine:
         if self.queue is None:
             return {"backend": "none", "connected": True, "depth": 0, "lagging": False}
         status = self.queue.status()
+        try:
+            status["stage2_backlog"] = self.items.stage_two_count()
+        except Exception:  # the store being away is /healthz's own finding; the queue status stays readable
+            status["stage2_backlog"] = None
         status["lagging"] = status.get("depth", 0) > self.settings.queue_degraded_depth
         status["degraded_depth"] = self.settings.queue_degraded_depth
         return status

@@ -99,6 +99,7 @@ class ItemRow(Base):
         Index("ix_items_account_id", "account_id"),
         Index("ix_items_received_at", "received_at"),
         Index("ix_items_status", "status"),
+        Index("ix_items_stage2_pending", "stage2_pending"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -116,10 +117,13 @@ class ItemRow(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     #: Views or followers the platform reported, if it did: how far the item could spread (review priority).
     reach: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Comma-separated stage-2 tasks (``ocr``…) still to run after the in-request verdict; NULL when final.
+    stage2_pending: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ItemUploadRow(Base):
-    """The bytes of a deferred upload until its background stage finishes (scale-out mode).
+    """The bytes of a deferred upload until its background stage finishes (scale-out mode), and of every
+    upload waiting for its stage-2 tasks (written in the item's own transaction, so a crash loses none).
 
     Kept in the store rather than on a node's disk so any worker can process the item; deleted in the
     transaction that writes the item's final state.
