@@ -57,6 +57,47 @@ def _engine() -> Any:
     return Engine(Settings())
 
 
+class _LazyRegistry:
+    """The plugin registry, built on first use: listing banks never needs the signal types (numpy, tldextract…)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from seawall.plugins import registry
+
+        return getattr(registry(), name)
+
+
+class _Store:
+    """The store alone, for commands that read or write a few rows (``bank list``, ``apikey create``).
+
+    Building an :class:`~seawall.engine.Engine` loads the match indexes and imports numba, the media
+    decoders and the rules; these commands need none of it and answer in a fraction of the time.
+    """
+
+    def __init__(self) -> None:
+        from seawall.store.db import Database, ensure_schema
+
+        settings = Settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.effective_database_url
+        _run(lambda: ensure_schema(url))
+        self.db = Database(url)
+
+    @property
+    def banks(self) -> Any:
+        from seawall.banks import BankService
+
+        return BankService(self.db, _LazyRegistry())  # type: ignore[arg-type]
+
+    @property
+    def api_keys(self) -> Any:
+        from seawall.apikeys import ApiKeys
+
+        return ApiKeys(self.db)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
 def _read(path: Path) -> bytes:
     if not path.is_file():
         _fail(f"{path}: no such file")
@@ -144,6 +185,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (defa
     server = None
     try:
         engine.start_background_refresh()
+        engine.start_warm_up()  # OCR models and match kernels load before the first stage-2 job needs them
         _run(lambda: engine.start_workers(consume=True))
         engine.start_webhook_delivery()
         if health_port:
@@ -292,7 +334,7 @@ def bank_create(
 @bank_app.command("list")
 def bank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List banks with their entry counts."""
-    engine = _engine()
+    engine = _Store()
     try:
         banks = engine.banks.list_banks()
     finally:
@@ -378,7 +420,7 @@ def bank_export(
 def apikey_create(role: Annotated[str, typer.Option(help="admin, submitter or reviewer")],
                   name: Annotated[str, typer.Option(help="Who or what uses the key")] = "") -> None:
     """Create an API key; the key is printed alone on the last line and never shown again."""
-    engine = _engine()
+    engine = _Store()
     try:
         key, principal = _run(lambda: engine.api_keys.create(role, name))
     finally:
@@ -390,7 +432,7 @@ def apikey_create(role: Annotated[str, typer.Option(help="admin, submitter or re
 @apikey_app.command("list")
 def apikey_list() -> None:
     """List API keys (ids and roles, never secrets)."""
-    engine = _engine()
+    engine = _Store()
     try:
         for k in engine.api_keys.list_keys():
             sys.stdout.write(f"{k['key_id']}\t{k['role']}\t{'revoked' if k['revoked'] else 'active'}\t{k['name']}\n")
@@ -401,7 +443,7 @@ def apikey_list() -> None:
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: str) -> None:
     """Revoke a key by its id."""
-    engine = _engine()
+    engine = _Store()
     try:
         _run(lambda: engine.api_keys.revoke(key_id))
     finally:

@@ -43,7 +43,7 @@ from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
 from seawall.stages import STAGE_TWO
-from seawall.store.db import Database, upgrade
+from seawall.store.db import Database, ensure_schema
 from seawall.store.tables import ItemRow, StoreIdentityRow
 from seawall.verdicts import decide
 from seawall.webhooks import DeliveryConfig, TargetPolicy, WebhookSender, WebhookService
@@ -60,7 +60,7 @@ class Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.effective_database_url
         if migrate:
-            upgrade(url)
+            ensure_schema(url)
         self.db = Database(url)
         self.registry = reg or registry()
         self.indexes = IndexSet(self.registry, snapshot_dir=settings.data_dir / "index" / self._store_id())
@@ -103,6 +103,9 @@ class Engine:
         self.items.on_final = self._stage_two_finished
         self._final_lock = threading.Lock()
         self._final_waiters: dict[str, threading.Event] = {}
+        #: Set once :meth:`warm_up` finished: the first upload then costs what the hundredth does.
+        self.ready = threading.Event()
+        self.warm_up_seconds: dict[str, float] = {}
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -112,6 +115,22 @@ class Engine:
         if loaded:
             log.info("index snapshots loaded: %s", loaded)
         self.refresh()
+
+    def warm_up(self) -> dict[str, float]:
+        """Load models and kernels now (see :mod:`seawall.warmup`); marks the engine ready."""
+        from seawall.warmup import warm_up
+
+        try:
+            self.warm_up_seconds = warm_up(self)
+        finally:
+            self.ready.set()
+        return self.warm_up_seconds
+
+    def start_warm_up(self) -> threading.Thread:
+        """Warm up beside start-up; /readyz answers 503 until it is done, /healthz says ``ready: false``."""
+        thread = threading.Thread(target=self.warm_up, name="seawall-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def _store_id(self) -> str:
         with self.db.session() as s:
