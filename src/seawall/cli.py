@@ -125,6 +125,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _run(lambda: upgrade(settings.effective_database_url))
     processes = workers or settings.api_workers
+    from seawall.threads import cap_threads
+
+    cap_threads(processes)  # inherited by every server process: together they use the cores once
     options: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
                                "log_level": settings.log_level, "access_log": False}
     if processes > 1:
