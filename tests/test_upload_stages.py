@@ -228,3 +228,83 @@ def test_stage_two_on_jetstream_workers(pg_url: str, tmp_path: Path, counted_ocr
         q = NatsQueue(NatsQueueConfig(url=NATS_URL, prefix=prefix), consume=False)
         q.delete_streams()
         q.close()
+
+
+def test_kill_9_during_stage_two_loses_nothing_and_acts_once(tmp_path: Path) -> None:
+    """A real ``seawall serve`` killed with SIGKILL while stage 2 works; the restarted server finishes it."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    import httpx
+
+    from seawall.media.content import Content
+    from seawall.plugins import registry
+
+    from .processes import cli, seawall_env
+
+    env = seawall_env(tmp_path / "data", SEAWALL_LOG_LEVEL="warning")
+    admin = cli(["apikey", "create", "--role", "admin"], env).strip().splitlines()[-1]
+    base = f"http://127.0.0.1:{env['SEAWALL_PORT']}"
+    headers = {"Authorization": f"Bearer {admin}"}
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "seawall", "serve"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("server never became ready")
+
+    phrases = [slogan(40 + i) for i in range(4)]
+    proc = start()
+    try:
+        assert httpx.post(f"{base}/v1/banks", json={"name": "slogans"}, headers=headers).status_code == 201
+        text_sig = registry().signal("text_sha256")
+        for phrase in phrases:
+            value = text_sig.compute(Content("text", text=phrase), for_query=False)[0].value
+            r = httpx.post(f"{base}/v1/banks/slogans/entries", json={"signal_type": "text_sha256", "value": value},
+                           headers=headers)
+            assert r.status_code == 201, r.text
+        ids = []
+        for i, phrase in enumerate(phrases):
+            r = httpx.post(f"{base}/v1/items", files={"file": ("u.png", text_image(phrase), "image/png")},
+                           data={"content_id": f"k{i}"}, headers=headers, timeout=60)
+            assert r.status_code == 200 and r.json()["final"] is False, r.text
+            ids.append(r.json()["id"])
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with sqlite3.connect(tmp_path / "data" / "seawall.db") as conn:
+        waiting = conn.execute("SELECT count(*) FROM items WHERE stage2_pending IS NOT NULL").fetchone()[0]
+        uploads = conn.execute("SELECT count(*) FROM item_uploads").fetchone()[0]
+    assert waiting >= 1 and uploads == waiting  # the kill hit while stage 2 had work; its bytes are stored
+    proc = start()
+    try:
+        def done() -> bool:
+            return all(httpx.get(f"{base}/v1/items/{i}", headers=headers).json()["final"] for i in ids)
+
+        _until(done, timeout=120)
+        for item_id in ids:
+            body = httpx.get(f"{base}/v1/items/{item_id}", headers=headers).json()
+            assert body["verdict"] == "block" and body["pending"] == [], body
+            assert [a["type"] for a in body["actions"]] == ["remove"], body
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    with sqlite3.connect(tmp_path / "data" / "seawall.db") as conn:
+        per_item = dict(conn.execute("SELECT item_id, count(*) FROM actions GROUP BY item_id").fetchall())
+        decisions = dict(conn.execute("SELECT item_id, count(*) FROM decisions GROUP BY item_id").fetchall())
+    assert all(per_item[i] == 1 and decisions[i] == 2 for i in ids), (per_item, decisions)
