@@ -15,17 +15,17 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seawall"
 
 #: Lowest first. A package may import its own layer's packages and any lower layer, never a higher one.
 LAYERS: list[set[str]] = [
-    {"seawall", "errors", "config", "data", "storable"},  # foundation: errors, settings, data, store limits
+    {"seawall", "errors", "config", "data", "storable", "threads"},  # foundation: errors, settings, data, limits
     {"domain", "plugins"},                            # domain objects; the registry (interfaces only)
     {"normalize", "media", "store", "queue"},         # text/URL normalisation, safe decoding, storage, work queue
     {"index"},                                        # match indexes
     {"signals"},                                      # signal types (each declares its index)
     {"rules", "webhooks", "apikeys", "sharing", "accounts"},  # decide, announce, keys, hash lists, accounts
     {"actions"},                                      # act
-    {"matching", "verdicts", "banks", "ingest", "retro"},  # the upload pipeline and bank services
+    {"stages", "matching", "verdicts", "banks", "ingest", "retro"},  # the upload pipeline and bank services
     {"review"},                                       # cases, queues, decisions, appeals
     {"legal"},                                        # removal orders, preservation, statements of reasons, reports
-    {"builtin", "engine", "health", "testing", "demo"},  # composition root and what wires it
+    {"builtin", "engine", "health", "testing", "demo", "warmup"},  # composition root and what wires it
     {"api", "web", "cli", "healthserver", "__main__"},  # shells
 ]
 

@@ -173,7 +173,8 @@ def test_api_only_node_refuses_deferred_uploads_when_the_queue_is_full(nats_sett
             assert health.json()["queue"]["depth"] == 2 and health.json()["queue"]["consuming"] is False
             # the lag comes from JetStream's consumer state: both jobs wait, none is handed out
             assert health.json()["queue"]["lag"] == 2
-            assert health.json()["queue"]["stages"] == {"signals": {"waiting": 2, "in_flight": 0, "redelivered": 0}}
+            assert health.json()["queue"]["stages"] == {"signals": {"waiting": 2, "in_flight": 0, "redelivered": 0},
+                                                     "stage2": {"waiting": 0, "in_flight": 0, "redelivered": 0}}
             assert [r["code"] for r in health.json()["reasons"]] == ["queue_lagging"]
             metrics = client.get("/metrics").text
             assert 'seawall_queue_consumer_lag{stage="signals"} 2.0' in metrics

@@ -144,8 +144,9 @@ def test_defanged_link_in_image_matches_url_and_domain_banks(client: TestClient,
         assert r.status_code == 201, r.text
 
     def submit(data: bytes, cid: str) -> dict[str, object]:
-        r = client.post("/v1/items", files={"file": ("u.png", data, "image/png")}, data={"content_id": cid},
-                        headers=sub)
+        # OCR runs in stage 2: this platform waits for the final verdict
+        r = client.post("/v1/items?wait=final&timeout_ms=30000", files={"file": ("u.png", data, "image/png")},
+                        data={"content_id": cid}, headers=sub)
         assert r.status_code == 200, r.text
         body: dict[str, object] = r.json()
         return body

@@ -30,7 +30,7 @@ from seawall.queue.nats import NatsQueue, NatsQueueConfig
 from seawall.store.db import upgrade
 
 from .conftest import PG_ADMIN_DSN
-from .test_scaleout import NATS_SERVER, NATS_URL, REPO, Node, _free_port, _registry
+from .test_scaleout import NATS_SERVER, NATS_URL, SOURCES, Node, _free_port, _registry
 
 RECOVERY_TIMEOUT = 40.0
 
@@ -91,7 +91,7 @@ def test_nodes_start_degraded_without_nats_and_recover_when_it_appears(database:
         "SEAWALL_DATABASE_URL": database, "SEAWALL_NATS_URL": f"nats://127.0.0.1:{nats_port}",
         "SEAWALL_NATS_PREFIX": f"swtest_{uuid.uuid4().hex[:10]}", "SEAWALL_NATS_RECONNECT_MAX_SECONDS": "1",
         "SEAWALL_NATS_SWEEP_SECONDS": "1", "SEAWALL_QUEUE_OFFLINE_MAX_PENDING": "2", "SEAWALL_WORKERS": "2",
-        "SEAWALL_PLUGINS": "tests.scaleout_plugin:register", "PYTHONPATH": str(REPO), "SEAWALL_LOG_LEVEL": "info",
+        "SEAWALL_PLUGINS": "tests.scaleout_plugin:register", "PYTHONPATH": SOURCES, "SEAWALL_LOG_LEVEL": "info",
     })
     api_port, health_port = _free_port(), _free_port()
     api = Node("api", ["serve", "--api-only", "--port", str(api_port)],

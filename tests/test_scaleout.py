@@ -39,6 +39,8 @@ from .conftest import PG_ADMIN_DSN
 from .webhook_receiver import Receiver
 
 REPO = Path(__file__).resolve().parents[1]
+#: Server processes run this checkout's sources (and the tests package for the plugin).
+SOURCES = os.pathsep.join([str(REPO / "src"), str(REPO)])
 NATS_URL = "nats://127.0.0.1:4222"
 NATS_SERVER = "/usr/sbin/nats-server"
 NATS_ARGS = ["-a", "127.0.0.1", "-p", "4222", "-js", "-sd", "/var/lib/nats-server", "-l", "/var/log/nats-server.log"]
@@ -234,7 +236,7 @@ def cluster(nats_running: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "SEAWALL_DATABASE_URL": db_url, "SEAWALL_NATS_URL": NATS_URL, "SEAWALL_NATS_PREFIX": prefix,
             "SEAWALL_NATS_ACK_WAIT_SECONDS": "2", "SEAWALL_NATS_SWEEP_SECONDS": "1",
             "SEAWALL_NATS_MAX_DELIVERIES": "5", "SEAWALL_WORKERS": "2",
-            "SEAWALL_PLUGINS": "tests.scaleout_plugin:register", "PYTHONPATH": str(REPO),
+            "SEAWALL_PLUGINS": "tests.scaleout_plugin:register", "PYTHONPATH": SOURCES,
             "SEAWALL_WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "SEAWALL_WEBHOOK_POLL_SECONDS": "0.2",
             "SEAWALL_WEBHOOK_RETRY_BASE_SECONDS": "0.5", "SEAWALL_LOG_LEVEL": "warning",
         })

@@ -331,3 +331,26 @@ def test_a_wrong_setting_stops_synapse_at_start_up(tmp_path: Path) -> None:
     modules = [{"module": "seawall_synapse.SeawallModule", "config": {"seawall_url": "http://127.0.0.1:9"}}]
     with pytest.raises(RuntimeError, match="api_key: is required"), running_homeservers([(tmp_path / "bad", modules)]):
         pass
+
+
+def test_slogan_read_in_an_image_by_stage_two_quarantines_the_media(matrix: Matrix, seawall: Seawall) -> None:
+    """The upload passes on its stage-1 verdict; stage 2 reads the slogan, decides again, and the module
+    takes the media down when Seawall's ``item.removed`` arrives."""
+    from seawall.media.content import Content
+    from seawall.plugins import registry
+    from tests.test_ocr_language import slogan, text_image
+
+    phrase = slogan(77)
+    value = registry().signal("text_sha256").compute(Content("text", text=phrase), for_query=False)[0].value
+    r = httpx.post(f"{seawall.base}/v1/banks/tvec/entries", headers=seawall.admin,
+                   json={"signal_type": "text_sha256", "value": value})
+    assert r.status_code == 201, r.text
+    erin = matrix.user("erin")
+    up = erin.upload(text_image(phrase))
+    assert up.status_code == 200, up.text  # stage 1 found nothing: the upload is published
+    uri = up.json()["content_uri"]
+    download = f"{matrix.hs.base}/_matrix/media/v3/download/{uri.removeprefix('mxc://')}"
+    wait_for(lambda: httpx.get(download, timeout=30).status_code == 404, seconds=60)
+    [item] = seawall.items_for(uri)
+    assert item["final"] is True and item["verdict"] == "block"
+    assert [a["type"] for a in item["actions"]] == ["remove"]

@@ -44,6 +44,16 @@ class Settings(BaseSettings):
                                        description="OCR of one image (shrinking included) is stopped after this long.")
     ocr_threads: int = Field(default=1, ge=1, le=64,
                              description="Threads one Tesseract run may use (OMP_THREAD_LIMIT); 1 suits busy servers.")
+    ocr_niceness: int = Field(default=10, ge=0, le=19,
+                              description="Niceness of Tesseract processes: OCR yields the CPU to in-request verdicts.")
+    stage2_wait: str = Field(
+        default="", pattern=r"^([a-z]+(,[a-z]+)*)?$",
+        description="Content types (comma-separated, e.g. image) whose uploads wait for stage 2 unless the "
+                    "request says otherwise; empty = answer after stage 1.",
+    )
+    stage2_wait_timeout_ms: int = Field(
+        default=2000, ge=0, le=60_000, description="Longest wait for stage 2 when an upload asks for a final verdict.",
+    )
     ocr_max_side: int = Field(default=2000, ge=100, le=10000, description="Images are shrunk to this side for OCR.")
     ocr_languages: str = Field(
         default="eng+ara", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$", description="Tesseract language packs to read with."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -46,7 +47,8 @@ from seawall.sharing.provenance import with_provenance
 from seawall.sharing.runner import FeedbackSender, SourceRunner
 from seawall.sharing.signing import Signer
 from seawall.sharing.sources import SourceService
-from seawall.store.db import Database, upgrade
+from seawall.stages import STAGE_TWO
+from seawall.store.db import Database, ensure_schema
 from seawall.store.tables import ItemRow, StoreIdentityRow
 from seawall.verdicts import decide
 from seawall.webhooks import DeliveryConfig, TargetPolicy, WebhookSender, WebhookService
@@ -63,7 +65,7 @@ class Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.effective_database_url
         if migrate:
-            upgrade(url)
+            ensure_schema(url)
         self.db = Database(url)
         self.registry = reg or registry()
         self.indexes = IndexSet(self.registry, snapshot_dir=settings.data_dir / "index" / self._store_id())
@@ -109,6 +111,13 @@ class Engine:
         self.items.decider = self._decide_item
         self.items.after_write = self.actions.record
         self.items.on_events = self._events_queued
+        self.items.emit = self.webhooks.outbox.emit
+        self.items.on_final = self._stage_two_finished
+        self._final_lock = threading.Lock()
+        self._final_waiters: dict[str, threading.Event] = {}
+        #: Set once :meth:`warm_up` finished: the first upload then costs what the hundredth does.
+        self.ready = threading.Event()
+        self.warm_up_seconds: dict[str, float] = {}
         self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -118,6 +127,22 @@ class Engine:
         if loaded:
             log.info("index snapshots loaded: %s", loaded)
         self.refresh()
+
+    def warm_up(self) -> dict[str, float]:
+        """Load models and kernels now (see :mod:`seawall.warmup`); marks the engine ready."""
+        from seawall.warmup import warm_up
+
+        try:
+            self.warm_up_seconds = warm_up(self)
+        finally:
+            self.ready.set()
+        return self.warm_up_seconds
+
+    def start_warm_up(self) -> threading.Thread:
+        """Warm up beside start-up; /readyz answers 503 until it is done, /healthz says ``ready: false``."""
+        thread = threading.Thread(target=self.warm_up, name="seawall-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def _store_id(self) -> str:
         with self.db.session() as s:
@@ -188,10 +213,13 @@ class Engine:
                 workers=self.settings.workers)
         self.queue = queue
         self.queue.register(STAGE_SIGNALS, self.items.process)
+        self.queue.register(STAGE_TWO, self.items.process_stage_two)
         self.items.enqueue = self._enqueue
         if isinstance(self.queue, InProcessQueue):
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)
+            for item_id in self.items.stage_two_ids():
+                self.queue.submit(STAGE_TWO, item_id)
 
     def _nats_queue(self, consume: bool) -> WorkQueue:
         from seawall.queue.nats import NatsQueue, NatsQueueConfig
@@ -204,9 +232,46 @@ class Engine:
                             ack_wait=s.nats_ack_wait_seconds, concurrency=s.workers, max_depth=s.queue_max_depth,
                             sweep_interval=s.nats_sweep_seconds, reconnect_backoff_max=s.nats_reconnect_max_seconds),
             consume=consume,
-            on_dead=lambda stage, item_id, message: self.items.give_up(item_id, message),
-            recover=lambda stage: self.items.pending_ids(older_than=grace, limit=10_000),
+            on_dead=self._dead_letter,
+            recover=lambda stage: (self.items.stage_two_ids(older_than=grace, limit=10_000) if stage == STAGE_TWO
+                                   else self.items.pending_ids(older_than=grace, limit=10_000)),
         )
+
+    def _dead_letter(self, stage: str, item_id: str, message: str) -> None:
+        if stage == STAGE_TWO:
+            self.items.finish_stage_two(item_id, f"stage 2 given up: {message}; the stage-1 verdict stands")
+        else:
+            self.items.give_up(item_id, message)
+
+    # --- waiting for stage 2 -----------------------------------------------------------------------
+    def _stage_two_finished(self, item_id: str) -> None:
+        with self._final_lock:
+            waiter = self._final_waiters.get(item_id)
+        if waiter is not None:
+            waiter.set()
+
+    def wait_final(self, item: Item, timeout: float) -> Item:
+        """The item once its stage 2 finished, or as it stands after ``timeout`` seconds.
+
+        Stage 2 run by this process wakes the waiter at once; a worker elsewhere (JetStream) is noticed
+        by reading the item every 50 ms.
+        """
+        if item.final or timeout <= 0:
+            return item
+        event = threading.Event()
+        with self._final_lock:
+            event = self._final_waiters.setdefault(item.id, event)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                current = self.items.get(item.id)
+                left = deadline - time.monotonic()
+                if current.final or left <= 0:
+                    return current
+                event.wait(min(left, 0.05))
+        finally:
+            with self._final_lock:
+                self._final_waiters.pop(item.id, None)
 
     def _enqueue(self, stage: str, item_id: str) -> None:
         """Queue a stored pending item; if the broker is away it stays pending and a worker's sweep queues it."""
@@ -222,6 +287,10 @@ class Engine:
         if self.queue is None:
             return {"backend": "none", "connected": True, "depth": 0, "lagging": False}
         status = self.queue.status()
+        try:
+            status["stage2_backlog"] = self.items.stage_two_count()
+        except Exception:  # the store being away is /healthz's own finding; the queue status stays readable
+            status["stage2_backlog"] = None
         status["lagging"] = status.get("depth", 0) > self.settings.queue_degraded_depth
         status["degraded_depth"] = self.settings.queue_degraded_depth
         return status

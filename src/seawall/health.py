@@ -70,6 +70,7 @@ def report(engine: Engine) -> tuple[int, dict[str, Any]]:
     return 200, {
         "status": "degraded" if reasons else "ok",
         "reasons": reasons,
+        "ready": engine.ready.is_set(),
         "queue": queue,
         "version": __version__,
         "database": engine.db.dialect,

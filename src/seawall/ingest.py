@@ -1,8 +1,11 @@
 """Upload → signals → matches → verdict → stored item, the path every platform upload takes.
 
-Images and text are decided within the request. Content that a deferred signal applies to (video) is
-stored as ``pending`` with its bytes spooled to disk, processed by a background stage, and its verdict
-written when ready; the spool file is removed whatever the outcome.
+Images and text are decided within the request (stage 1) from what is cheap and exact. Slow tasks that
+could still change the outcome (OCR, see :mod:`seawall.stages`) run afterwards on the work queue (stage
+2): the item is stored with its stage-1 verdict, ``final: false`` and its bytes, and stage 2 decides it
+again through the same rules and acts once if the outcome changed. Content that a deferred signal
+applies to (video) is stored as ``pending`` with its bytes spooled to disk, processed by a background
+stage, and its verdict written when ready; the spool file is removed whatever the outcome.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.plugins import Registry
 from seawall.review.media import sniff_media_type
+from seawall.stages import STAGE_TWO, SlowTask, by_names, tasks_for
 from seawall.storable import check_stored
 from seawall.store.convert import aware
 from seawall.store.db import Database
@@ -111,6 +115,13 @@ class ItemService:
         self.after_write: Callable[[Session, Item], int] | None = None
         #: Told after a commit that queued webhook deliveries, so they go out without waiting for a poll.
         self.on_events: Callable[[], None] | None = None
+        #: Stage-2 tasks (None: :data:`seawall.stages.STAGE_TWO_TASKS`); they run only when ``enqueue`` is set,
+        #: otherwise (no queue: tests, one-off CLI use) every step runs inside the request as one stage.
+        self.slow_tasks: list[SlowTask] | None = None
+        #: Queues webhook events in a session (the outbox), for the ``item.redecided`` event of stage 2.
+        self.emit: Callable[[Session, list[tuple[str, dict[str, Any]]]], int] | None = None
+        #: Told (with the item id) when an item's stage 2 finished, so requests waiting for it return at once.
+        self.on_final: Callable[[str], None] | None = None
 
     def is_deferred(self, content_type: str) -> bool:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())
@@ -168,11 +179,20 @@ class ItemService:
                 return first
             self.enqueue(STAGE_SIGNALS, item.id)
             return item
+        later = tasks_for(content, self.slow_tasks) if self.enqueue is not None else []
+        if later:  # stage 1 now, the slow tasks on the queue; the bytes wait in the item's own transaction
+            content.defer_slow = True
+            item.pending = [t.name for t in later]
         self._decide(item, content)
         flagged = item.verdict.verdict != "allow"
-        first = self._insert(item, kept=_kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked")
+        first = self._insert(item, upload=content.raw_bytes if later else None,
+                             kept=_kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked")
                              if flagged or keep else None, once=key)
-        return first if first is not None else item
+        if first is not None:
+            return first
+        if later and self.enqueue is not None:
+            self.enqueue(STAGE_TWO, item.id)
+        return item
 
     def find_submitted(self, content_id: str, submitted_by: str | None) -> Item | None:
         """The newest item this submitter sent under ``content_id``, if any (one indexed read)."""
@@ -312,6 +332,126 @@ class ItemService:
             row.error = {"code": code, "message": message}
             s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item_id))
 
+    # --- stage 2 -------------------------------------------------------------------------------
+    def stage_two_ids(self, older_than: timedelta | None = None, limit: int | None = None) -> list[str]:
+        """Items whose stage-2 tasks have not finished (received before now - ``older_than``), oldest first."""
+        q = select(ItemRow.id).where(ItemRow.stage2_pending.is_not(None))
+        if older_than is not None:
+            q = q.where(ItemRow.received_at < utcnow() - older_than)
+        q = q.order_by(ItemRow.received_at)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.db.session() as s:
+            return list(s.scalars(q))
+
+    def stage_two_count(self) -> int:
+        """Items waiting for stage 2, in the whole store (the backlog /metrics shows)."""
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(ItemRow)
+                                .where(ItemRow.stage2_pending.is_not(None))) or 0)
+
+    def process_stage_two(self, item_id: str) -> None:
+        """Run an item's pending stage-2 tasks, decide it again if they found something, act once.
+
+        Idempotent: an item whose stage 2 already finished is left as it is, and the finishing
+        transaction re-checks that under a row lock, so a redelivered job never acts twice. A transient
+        failure is raised for the queue to retry; any other failure finishes stage 2 with a note (the
+        stage-1 verdict stands and becomes final).
+        """
+        with self.db.session() as s:
+            row = s.get(ItemRow, item_id)
+            if row is None or not row.stage2_pending:
+                return
+            names = row.stage2_pending.split(",")
+            data = s.scalar(select(ItemUploadRow.data).where(ItemUploadRow.item_id == item_id))
+        try:
+            if data is None:
+                raise SeawallError("the upload was lost before stage 2", code="upload_lost", status=500)
+            item = self.get(item_id)
+            content = self.content_factory(item.content_type, data)
+            content.defer_slow = True  # a task doing slow work switches it off for itself
+            found: list[ComputedSignal] = []
+            for task in by_names(names, self.slow_tasks):
+                found.extend(task.run(self.registry, content, item.signals))
+            outcome = self.matcher.match(found)
+            lang = content.language()
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, SeawallError):
+                log.exception("stage 2 of item %s failed", item_id)
+            self.finish_stage_two(item_id, f"stage 2 ({', '.join(names)}) failed: {type(exc).__name__}; "
+                                           "the stage-1 verdict stands")
+            return
+        known = {m.entry_id for m in item.verdict.matches}
+        fresh = [m for m in outcome.matches if m.entry_id not in known]
+        notes = [*outcome.notes, *content.notes, *([language_reason(lang)] if lang is not None else [])]
+        if lang is not None:
+            item.language = lang.to_dict()
+        self._redecide(item, names, found, fresh, notes, data)
+
+    def _redecide(self, item: Item, names: list[str], found: list[ComputedSignal], fresh: list[Match],
+                  notes: list[str], data: bytes) -> None:
+        before = item.verdict
+        verdict = before
+        changed = False
+        if fresh:
+            # decided after the upload was accepted: a platform may have published it, so block becomes remove
+            matches = [*before.matches, *fresh]
+            verdict = (self.decider(item, matches, notes, True) if self.decider is not None
+                       else decide(matches, notes))
+            done = {a.type for a in before.actions}
+            if "block" in done:
+                done.add("remove")
+            verdict.actions = [a for a in verdict.actions if a.type not in done]
+            changed = verdict.verdict != before.verdict or bool(verdict.actions)
+        if not changed:
+            verdict = Verdict(before.verdict, [*before.matches, *fresh], [*before.reasons, *notes],
+                              before.actions, before.explanation)
+        signals = [*item.signals, *found]
+        queued = 0
+        with self.db.session() as s:
+            row = s.get(ItemRow, item.id, with_for_update=True)
+            if row is None or not row.stage2_pending:
+                return  # another delivery finished it first
+            row.stage2_pending = None
+            row.signals = [sig.stored_dict() for sig in signals]
+            row.reasons = verdict.reasons
+            row.verdict = verdict.verdict
+            if fresh:
+                item.verdict = Verdict(verdict.verdict, fresh)
+                self._insert_matches(s, item)
+            item.verdict, item.signals, item.pending = verdict, signals, []
+            if changed:
+                if verdict.verdict != "allow" and s.get(ItemContentRow, item.id) is None:
+                    s.execute(insert(ItemContentRow), [_kept_row(item, data, None, "flagged")])
+                queued = self.after_write(s, item) if self.after_write is not None else 0
+                if self.emit is not None:
+                    queued += self.emit(s, [("item.redecided", {
+                        "item_id": item.id, "content_id": item.content_id, "account_id": item.account_id,
+                        "stage": STAGE_TWO, "tasks": names, "previous_verdict": before.verdict,
+                        "verdict": verdict.verdict, "matches": [m.to_dict() for m in fresh],
+                        "actions": [a.to_dict() for a in verdict.actions], "reasons": verdict.reasons,
+                    })])
+            s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item.id))
+        if queued and self.on_events is not None:
+            self.on_events()
+        if self.on_final is not None:
+            self.on_final(item.id)
+
+    def finish_stage_two(self, item_id: str, note: str) -> None:
+        """End an item's stage 2 without running it (it failed, or its job was dead-lettered): the stage-1
+        verdict stands, with ``note`` among its reasons."""
+        with self.db.session() as s:
+            row = s.get(ItemRow, item_id, with_for_update=True)
+            if row is None or not row.stage2_pending:
+                return
+            row.stage2_pending = None
+            row.reasons = [*row.reasons, note]
+            s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item_id))
+        if self.on_final is not None:
+            self.on_final(item_id)
+
     # --- storage -------------------------------------------------------------------------------
     def _insert(self, item: Item, upload: bytes | None = None, kept: dict[str, Any] | None = None,
                 once: str | None = None) -> Item | None:
@@ -346,6 +486,7 @@ class ItemService:
                 "verdict": item.verdict.verdict if complete else None,
                 "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
                 "status": item.status, "error": None, "reach": item.reach, "once_key": once,
+                "stage2_pending": ",".join(item.pending) or None,
             }])
             if upload is not None:
                 s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])
@@ -401,4 +542,5 @@ class ItemService:
             error=row.error,
             language=language_from_reasons(row.reasons),
             reach=row.reach,
+            pending=row.stage2_pending.split(",") if row.stage2_pending else [],
         )

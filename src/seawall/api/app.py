@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,7 +41,6 @@ from seawall.api.routes.legal import install as install_legal
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.config import Settings
 from seawall.engine import Engine
-from seawall.media.language import warm_up
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
@@ -59,8 +57,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         eng.start_workers()
         eng.start_webhook_delivery()
         legal.start()
-        # The language model takes ~2 s to load: do it beside start-up, not inside the first upload.
-        threading.Thread(target=warm_up, name="seawall-language-warm-up", daemon=True).start()
+        # models and kernels load beside start-up, not inside the first upload; /readyz says when done
+        eng.start_warm_up()
         yield
         legal.close()
         if owns_engine:

@@ -36,6 +36,10 @@ class _IndexCollector(Collector):
                                   labels=["backend"])
         depth.add_metric([str(queue.get("backend", ""))], float(queue.get("depth", 0)))
         yield depth
+        backlog = GaugeMetricFamily("seawall_stage2_backlog",
+                                    "Uploads answered in the request whose stage-2 tasks (OCR…) have not finished")
+        backlog.add_metric([], float(queue.get("stage2_backlog") or 0))
+        yield backlog
         lagging = GaugeMetricFamily("seawall_queue_lagging", "1 while more jobs wait than SEAWALL_QUEUE_DEGRADED_DEPTH")
         lagging.add_metric([], 1.0 if queue.get("lagging") else 0.0)
         yield lagging

@@ -173,6 +173,13 @@ class Item:
     language: dict[str, Any] | None = None
     #: Views or followers the platform reported with the upload (None when it sent none).
     reach: int | None = None
+    #: Stage-2 tasks (``ocr``…) still to run; while any is, the verdict may still change (``final`` false).
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def final(self) -> bool:
+        """Whether the verdict can no longer change through the upload's own processing."""
+        return self.status != "pending" and not self.pending
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -187,6 +194,8 @@ class Item:
             **self.verdict.to_dict(),
             "language": self.language,
             "reach": self.reach,
+            "final": self.final,
+            "pending": ["signals"] if self.status == "pending" else list(self.pending),
         }
         if self.status != "complete":
             out["verdict"] = None

@@ -431,7 +431,12 @@ _POOL_LOCK = threading.Lock()
 
 
 def worker_count() -> int:
-    """Threads for batch work: one per usable core (kernels release the GIL)."""
+    """Threads for batch work: one per usable core (kernels release the GIL), or this process's share of
+    the cores when several server processes share them (``SEAWALL_THREADS_PER_PROCESS``, see
+    :mod:`seawall.threads`)."""
+    share = os.environ.get("SEAWALL_THREADS_PER_PROCESS", "")
+    if share.isdigit() and int(share) > 0:
+        return int(share)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux

@@ -49,6 +49,8 @@ class Content:
     ocr: OcrOptions | None = None
     #: Remarks for the verdict reasons from optional steps that did not run (OCR skipped, timed out…).
     notes: list[str] = field(default_factory=list)
+    #: Stage 1 of an upload: slow steps (OCR) are left to stage 2, so text read from images is None here.
+    defer_slow: bool = False
     _pixels: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
     _ocr_done: bool = field(default=False, repr=False)
     _ocr_text: str | None = field(default=None, repr=False)
@@ -66,7 +68,7 @@ class Content:
         OCR trouble (timeout, Tesseract missing or failing) gives None plus a note, never an error: the
         image's other signals still decide the upload.
         """
-        if self.content_type != "image":
+        if self.content_type != "image" or self.defer_slow:
             return None
         if not self._ocr_done:
             from seawall.media.ocr import OcrOptions, read_text
@@ -95,7 +97,10 @@ class Content:
         if self._language is None:
             from seawall.media.language import detect_language
 
-            self._language = (detect_language(self.signal_text()),)
+            text = self.signal_text()
+            if self.defer_slow and self.content_type == "image":
+                return None  # decided again with the OCR text in stage 2
+            self._language = (detect_language(text),)
         return self._language[0]
 
     @property

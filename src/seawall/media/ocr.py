@@ -61,6 +61,8 @@ class OcrOptions:
     languages: str = "eng+ara"
     min_word_confidence: float = 50.0
     threads: int = 1
+    #: Scheduling niceness of the Tesseract process (0: as the server): OCR runs in stage 2, behind verdicts.
+    niceness: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> OcrOptions:
@@ -69,7 +71,7 @@ class OcrOptions:
 
         s = settings if settings is not None else get_settings()
         return cls(enabled=s.ocr_enabled, timeout_seconds=s.ocr_timeout_seconds, max_side=s.ocr_max_side,
-                   languages=s.ocr_languages, threads=s.ocr_threads)
+                   languages=s.ocr_languages, threads=s.ocr_threads, niceness=s.ocr_niceness)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,7 @@ def read_text(pixels: npt.NDArray[np.uint8], options: OcrOptions) -> OcrResult:
         img = prepare(pixels, options.max_side)
         if img is None:
             return OcrResult(None, seconds=time.perf_counter() - start)
-        rows = _run_tesseract(img, langs, deadline, options.threads)
+        rows = _run_tesseract(img, langs, deadline, options.threads, options.niceness)
     except subprocess.TimeoutExpired:
         took = time.perf_counter() - start
         log.info("OCR timed out after %.1f s", took)
@@ -170,11 +172,13 @@ def read_text(pixels: npt.NDArray[np.uint8], options: OcrOptions) -> OcrResult:
     return OcrResult(text or None, seconds=time.perf_counter() - start)
 
 
-def _run_tesseract(img: Image.Image, langs: str, deadline: float, threads: int) -> dict[str, list[str]]:
+def _run_tesseract(img: Image.Image, langs: str, deadline: float, threads: int,
+                   niceness: int = 0) -> dict[str, list[str]]:
     """Tesseract's word table (``tsv``) for the image, columns by name; raises ``TimeoutExpired`` at the deadline.
 
     The image goes to Tesseract as an uncompressed PGM in a private temporary directory (PNG encoding of a
     large image costs more than the file write saves), and the process's own environment limits its threads.
+    A positive ``niceness`` starts it through ``nice``, so the kernel serves in-request verdicts first.
     """
     import pytesseract
 
@@ -185,8 +189,10 @@ def _run_tesseract(img: Image.Image, langs: str, deadline: float, threads: int) 
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise subprocess.TimeoutExpired("tesseract", 0)
+        nice = shutil.which("nice") if niceness > 0 else None
+        prefix = [nice, "-n", str(niceness)] if nice else []
         done = subprocess.run(
-            [pytesseract.pytesseract.tesseract_cmd, path, "stdout", "-l", langs, "tsv"],
+            [*prefix, pytesseract.pytesseract.tesseract_cmd, path, "stdout", "-l", langs, "tsv"],
             capture_output=True, env=env, timeout=remaining, check=False, stdin=subprocess.DEVNULL,
         )
     if done.returncode != 0:

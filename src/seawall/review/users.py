@@ -35,7 +35,14 @@ MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()
 #: Verified against when the username is unknown, so response time does not reveal which names exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+_dummy_hash: list[str] = []
+
+
+def _dummy() -> str:
+    """Made on first use, not at import: an argon2 hash costs half a second that light commands never need."""
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash(secrets.token_hex(16)))
+    return _dummy_hash[0]
 
 
 def aware(dt: datetime) -> datetime:
@@ -131,7 +138,7 @@ class ConsoleUsers:
             known_device = row is not None and device_matches(device, row.username, row.password_hash)
             if row is None:
                 with contextlib.suppress(VerificationError, InvalidHashError):
-                    _hasher.verify(_DUMMY_HASH, password)
+                    _hasher.verify(_dummy(), password)
                 record(s, username[:100] or "-", "login.failed", "user", username[:100],
                        {"why": "unknown user", "client": client})
                 failure = "wrong username or password"

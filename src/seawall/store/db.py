@@ -6,17 +6,20 @@ are switched on because SQLite leaves them off by default.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def make_engine(url: str) -> Engine:
@@ -41,6 +44,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     script_location = str(resources.files("seawall.store").joinpath("migrations"))
     cfg = Config()
     cfg.set_main_option("script_location", script_location)
@@ -50,7 +55,49 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (idempotent)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
+
+
+_REVISION = re.compile(r'^revision: str = "([^"]+)"', re.M)
+_DOWN = re.compile(r'^down_revision: str \| None = "([^"]+)"', re.M)
+
+
+def _head_revisions() -> set[str]:
+    """Revisions no other migration builds on, read from the migration files' text (no Alembic import)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in resources.files("seawall.store").joinpath("migrations", "versions").iterdir():
+        if not path.name.endswith(".py") or path.name.startswith("__"):
+            continue
+        source = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(source), _DOWN.search(source)
+        if rev:
+            revisions.add(rev.group(1))
+        if down:
+            parents.add(down.group(1))
+    return revisions - parents
+
+
+def ensure_schema(url: str) -> None:
+    """Upgrade only when the store is behind the newest migration.
+
+    Importing and running Alembic costs about half a second; a command that reads a few rows (``bank
+    list``) or a restarting server should not pay it when the schema is already current.
+    """
+    heads = _head_revisions()
+    current: set[str] = set()
+    db = make_engine(url)
+    try:
+        with db.connect() as conn:
+            current = {str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except sa_exc.DBAPIError:
+        current = set()  # a new store: no version table yet
+    finally:
+        db.dispose()
+    if len(heads) != 1 or current != heads:
+        upgrade(url)
 
 
 class Database:

@@ -101,6 +101,7 @@ class ItemRow(Base):
         Index("ix_items_status", "status"),
         # NULL for uploads sent without ``once``: only ``once`` uploads are unique per submitter and content id
         Index("uq_items_once_key", "once_key", unique=True),
+        Index("ix_items_stage2_pending", "stage2_pending"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -120,10 +121,13 @@ class ItemRow(Base):
     reach: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: :func:`seawall.ingest.once_key` for uploads sent with ``once``, so a re-send cannot store a second item.
     once_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Comma-separated stage-2 tasks (``ocr``…) still to run after the in-request verdict; NULL when final.
+    stage2_pending: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ItemUploadRow(Base):
-    """The bytes of a deferred upload until its background stage finishes (scale-out mode).
+    """The bytes of a deferred upload until its background stage finishes (scale-out mode), and of every
+    upload waiting for its stage-2 tasks (written in the item's own transaction, so a crash loses none).
 
     Kept in the store rather than on a node's disk so any worker can process the item; deleted in the
     transaction that writes the item's final state.

@@ -7,6 +7,7 @@ from typing import Any
 
 EVENT_TYPES: dict[str, str] = {
     "item.verdict": "An item was decided (every automated decision, with its actions and reasons).",
+    "item.redecided": "Stage 2 (OCR…) of an upload found more and decided it again: new verdict, matches, actions.",
     "item.removed": "A published item must be taken down (decided after upload, or by a later decision).",
     "item.retro_match": "A past item matched a bank entry added after it was received, and was decided again.",
     "item.labelled": "An item is to be shown behind a warning label (its text is in the event).",

@@ -53,6 +53,13 @@ def _content_type_for(registry: Registry, declared: str | None, mime: str | None
     response_model=None,
     responses={200: {"model": ItemOut}, **ERRORS},
     openapi_extra={
+        "parameters": [
+            {"name": "wait", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["final", "stage1"]},
+             "description": "final: wait for stage 2 (OCR…) up to timeout_ms; stage1: answer after stage 1"},
+            {"name": "timeout_ms", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": 60000}},
+        ],
         "requestBody": {
             "content": {
                 "multipart/form-data": {
@@ -84,7 +91,9 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
     """Check an upload against every bank before it is published.
 
     Send either multipart form data (``file`` and/or ``text`` with ``content_id`` and ``account_id``)
-    or JSON ``{"content_id", "account_id", "text"}``. Images and text get their verdict in this response.
+    or JSON ``{"content_id", "account_id", "text"}``. Images and text get their verdict in this response;
+    ``final: false`` with ``pending: ["ocr"]`` says stage 2 may still change it (then an ``item.redecided``
+    event follows). ``?wait=final&timeout_ms=2000`` waits for stage 2 instead.
     """
     engine: Engine = request.app.state.engine
     started = time.perf_counter()
@@ -144,14 +153,35 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         raise UnsupportedMedia(
             "send multipart/form-data (a file) or application/json (text)", code="unsupported_media_type"
         )
+    wait_s = _wait_seconds(request, engine, content.content_type)
     item = await run_in_threadpool(
         engine.submit, content, content_id=content_id or "", account_id=account_id,  # type: ignore[arg-type]
         submitted_by=principal.key_id, keep=keep, context=context, once=once, reach=reach,
     )
+    if wait_s > 0 and not item.final:
+        item = await run_in_threadpool(engine.wait_final, item, wait_s)
     if item.status == "pending":
         return JSONResponse(item.to_dict(), status_code=202, headers={"Location": f"/v1/items/{item.id}"})
     request.app.state.metrics.observe_item(item, time.perf_counter() - started)
     return JSONResponse(item.to_dict())
+
+
+def _wait_seconds(request: Request, engine: Engine, content_type: str) -> float:
+    """How long this request waits for stage 2: ``?wait=final`` (up to ``timeout_ms``), ``?wait=stage1`` (not
+    at all), or by default the ``SEAWALL_STAGE2_WAIT`` content types."""
+    wait = request.query_params.get("wait")
+    raw_timeout = request.query_params.get("timeout_ms")
+    settings = engine.settings
+    if wait not in (None, "final", "stage1"):
+        raise InvalidInput("wait: final (wait for stage 2) or stage1 (answer at once)", code="invalid_field")
+    timeout_ms = settings.stage2_wait_timeout_ms
+    if raw_timeout is not None:
+        if not raw_timeout.isdigit() or int(raw_timeout) > 60_000:
+            raise InvalidInput("timeout_ms: a whole number of milliseconds from 0 to 60000", code="invalid_field")
+        timeout_ms = int(raw_timeout)
+    if wait is None:
+        wait = "final" if content_type in {t for t in settings.stage2_wait.split(",") if t} else "stage1"
+    return timeout_ms / 1000 if wait == "final" else 0.0
 
 
 def _flag(value: object, name: str) -> bool:

@@ -25,6 +25,20 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """200 once the node has warmed up (models loaded, match kernels compiled), 503 ``warming_up`` before.
+
+    Point a load balancer's readiness check here so no upload pays for a cold start; ``/healthz`` stays
+    the liveness check.
+    """
+    engine: Engine = request.app.state.engine
+    if not engine.ready.is_set():
+        return JSONResponse({"status": "warming_up", "code": "warming_up",
+                             "message": "loading models and compiling match kernels"}, status_code=503)
+    return JSONResponse({"status": "ready", "warm_up_seconds": engine.warm_up_seconds})
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

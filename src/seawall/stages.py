@@ -1,0 +1,77 @@
+"""Stage 2 of an upload: the slow tasks that run on the work queue after the in-request verdict.
+
+Stage 1 (inside the request) decides from what is cheap and exact: digests, PDQ with its rotations,
+text signals over text the platform sent, links, bank rules. A verdict that a slow step could still
+change is returned with ``final: false`` and the names of the tasks still to run (``pending``).
+
+Stage 2 is this explicit list of tasks. Each one says whether it applies to an upload and, when run,
+returns the extra signals it found; the item service matches those, decides the item again through
+the same rules and acts once (see :meth:`seawall.ingest.ItemService.process_stage_two`). New slow work
+(extra crop/region image hashes, classifiers) joins by adding a :class:`SlowTask` to
+:data:`STAGE_TWO_TASKS` — nothing else in the request path needs to know about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from seawall.domain.models import ComputedSignal
+from seawall.media.content import Content
+from seawall.plugins import Registry
+
+#: The queue stage that runs an item's stage-2 tasks.
+STAGE_TWO = "stage2"
+
+
+@dataclass(frozen=True, slots=True)
+class SlowTask:
+    """One unit of stage-2 work; ``run`` gets the registry, the content and the signals stage 1 computed."""
+
+    name: str
+    applies: Callable[[Content], bool]
+    run: Callable[[Registry, Content, Sequence[ComputedSignal]], list[ComputedSignal]]
+
+
+def _ocr_applies(content: Content) -> bool:
+    """Images, when OCR is switched on and Tesseract is installed (otherwise stage 1 notes why it was skipped)."""
+    if content.content_type != "image":
+        return False
+    from seawall.media.ocr import OcrOptions, ocr_available
+
+    options = content.ocr if content.ocr is not None else OcrOptions.from_settings()
+    return options.enabled is not False and ocr_available()
+
+
+def image_text_signals(registry: Registry, content: Content, earlier: Sequence[ComputedSignal]) -> list[ComputedSignal]:
+    """Text in an image (OCR) and the text and link signals over it.
+
+    This is where image OCR runs. Signal types that already gave a value in stage 1 (PDQ, digests) are
+    not recomputed: only those that read text can gain something from it.
+    """
+    content.defer_slow = False
+    if not content.ocr_text():
+        return []
+    had = {s.type for s in earlier}
+    out: list[ComputedSignal] = []
+    for sig in registry.signal_types.values():
+        if sig.name not in had and not sig.deferred and sig.applies_to(content.content_type):
+            out.extend(sig.compute(content, for_query=True))
+    return out
+
+
+#: Every stage-2 task, in the order they run; extend this list to add slow work to uploads.
+STAGE_TWO_TASKS: list[SlowTask] = [
+    SlowTask("ocr", _ocr_applies, image_text_signals),
+]
+
+
+def tasks_for(content: Content, tasks: Sequence[SlowTask] | None = None) -> list[SlowTask]:
+    """The stage-2 tasks that apply to an upload."""
+    return [t for t in (STAGE_TWO_TASKS if tasks is None else tasks) if t.applies(content)]
+
+
+def by_names(names: Sequence[str], tasks: Sequence[SlowTask] | None = None) -> list[SlowTask]:
+    """The tasks an item recorded as pending, by name (an unknown name, from a newer release, is skipped)."""
+    known = {t.name: t for t in (STAGE_TWO_TASKS if tasks is None else tasks)}
+    return [known[n] for n in names if n in known]
