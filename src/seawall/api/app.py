@@ -18,6 +18,7 @@ from seawall.api.routes import (
     accounts,
     appeals,
     banks,
+    cases,
     decisions,
     items,
     lookup,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
-              appeals.router):
+              appeals.router, cases.router):
         app.include_router(r)
     install_console(app)
     app.mount("/static", StaticFiles(packages=[("seawall.web", "static")]), name="static")

@@ -227,12 +227,12 @@ def import_entries(
                 batch.clear()
 
             for parsed in fmt.parse(lines):
+                report.lines_read += 1  # each line once, whether parsed, refused by its format or by _row
                 if isinstance(parsed, RejectedLine):
                     report.reject(parsed)
                     if strict:
                         break
                     continue
-                report.lines_read += 1
                 row = _row(parsed, sig_cache, extra_labels, report)
                 if row is None:
                     if strict:
@@ -253,7 +253,6 @@ def import_entries(
             flush()
         finally:
             writer.close()
-    report.lines_read += report.rejected
     return report
 
 
