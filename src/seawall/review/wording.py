@@ -69,13 +69,14 @@ def human_age(since: datetime, now: datetime | None = None) -> str:
 def added_by(raw: str, key_names: Mapping[str, str]) -> str:
     """``console:sam`` → ``sam (console)``; a key id (bare or ``key:``) → ``API key “platform”``; else as is."""
     if raw in key_names:
-        return f"API key “{key_names[raw]}”"
+        return f"API key “{key_names[raw]}”" if key_names[raw] else f"an unnamed API key ({raw})"
     kind, sep, rest = raw.partition(":")
     if not sep:
         return raw
     if kind == "console":
         return f"{rest} (console)"
     if kind == "key":
-        name = key_names.get(rest)
-        return f"API key “{name}”" if name else "an API key since revoked or removed"
+        if rest in key_names:
+            return added_by(rest, key_names)
+        return "an API key since removed"
     return raw
