@@ -42,7 +42,7 @@ def _fill(url: str, items: int, cases: int) -> float:
                                reasons, submitted_by, status, error, reach)
             SELECT md5(i::text), 'post-' || i, 'acct-' || (i % 50000), 'image',
                    now() - (i || ' seconds')::interval, 1000, '[]', 'review', '[]', NULL, 'complete', NULL,
-                   CASE WHEN i % 3 = 0 THEN NULL ELSE (i * 7919) % 1000000 END
+                   CASE WHEN i % 3 = 0 THEN NULL ELSE (i::bigint * 7919) % 1000000 END
             FROM generate_series(1, {items}) AS i"""))
         c.execute(sa.text(f"""
             INSERT INTO matches (item_id, bank_id, bank_name, bank_kind, entry_id, signal_type, distance, labels,
