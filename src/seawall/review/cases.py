@@ -566,8 +566,8 @@ BAND_LOOKAHEAD = 200
 def _users_in(s: Session, rows: Sequence[Any]) -> list[CaseView]:
     """Views for many case rows with one query for all assignees' names (not one per row)."""
     ids = {r.assignee_id for r, _ in rows if r.assignee_id}
-    names = dict(s.execute(select(ConsoleUserRow.id, ConsoleUserRow.username).where(ConsoleUserRow.id.in_(ids)))
-                 .tuples().all()) if ids else {}
+    names = {uid: name for uid, name in s.execute(select(ConsoleUserRow.id, ConsoleUserRow.username)
+                                                  .where(ConsoleUserRow.id.in_(ids)))} if ids else {}
     out = []
     for r, reach in rows:
         v = CaseView(r.id, r.item_id, r.reason, r.source, r.priority, r.status, names.get(r.assignee_id),
