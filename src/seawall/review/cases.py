@@ -560,7 +560,7 @@ class ReviewService:
 
 
 #: Cases beyond a page's end read so the page's last priority band is ordered by score, not by age alone.
-BAND_LOOKAHEAD = 200
+BAND_LOOKAHEAD = 50
 
 
 def _users_in(s: Session, rows: Sequence[Any]) -> list[CaseView]:

@@ -479,6 +479,11 @@ class CaseRow(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+#: The queue's order over undecided cases only, so a page of the queue is an index walk (see review.search).
+Index("ix_cases_undecided_order", CaseRow.priority.desc(), CaseRow.created_at, CaseRow.id,
+      postgresql_where=CaseRow.status != "decided", sqlite_where=CaseRow.status != "decided")
+
+
 class CaseRevealRow(Base):
     """One reviewer's short-lived permission to see one case's original media.
 

@@ -158,12 +158,15 @@ def queue_page(request: Request, queue: str = "", kind: str = "", account_id: st
                    bank=bank.strip(), label=label.strip(), signal=signal.strip(), source=source, sla=sla, sort=sort,
                    status=status, assignee=assignee.strip())
     review = _review(request)
-    cases = _call(lambda: review.search(f, limit=200))
+    cases = _call(lambda: review.search(f, limit=QUEUE_PAGE))
     banks = [b.name for b in review.engine.banks.list_banks()]
     return _page(request, user, token, "queue.html", cases=cases, selected=queue, f=f, banks=banks,
                  labels=_label_choices(), reasons=review.reasons(cases), human_age=human_age,
-                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS)
+                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE)
 
+
+#: Cases on one queue page: the top of the queue is what gets worked; filters find the rest.
+QUEUE_PAGE = 50
 
 #: Views reviewers asked for most, one click from the queue (any filtered URL can be bookmarked too).
 SAVED_VIEWS: tuple[tuple[str, str], ...] = (

@@ -47,9 +47,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_case_notes_case_id", "case_notes", ["case_id"])
     op.create_index("ix_cases_assignee_status", "cases", ["status", "assigned_at"])
+    # the queue's order over undecided cases only: a page is an index walk, not a sort of the backlog
+    op.create_index("ix_cases_undecided_order", "cases", [sa.text("priority DESC"), "created_at", "id"],
+                    postgresql_where=sa.text("status <> 'decided'"), sqlite_where=sa.text("status <> 'decided'"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_undecided_order", table_name="cases")
     op.drop_index("ix_cases_assignee_status", table_name="cases")
     op.drop_index("ix_case_notes_case_id", table_name="case_notes")
     op.drop_table("case_notes")
