@@ -122,10 +122,12 @@ def test_decision_teaches_the_bank(client: TestClient, engine: Engine, users: Co
     csrf = login(client, "senior")
     page = client.get(f"/console/cases/{case_id}").text
     assert 'class="shielded"' in page
-    assert client.get(f"/console/cases/{case_id}/media").content == data
+    assert client.get(f"/console/cases/{case_id}/media").content != data  # a shielded rendition, not the upload
     client.post(f"/console/cases/{case_id}/reveal", data={"csrf_token": csrf})
     page = client.get(f"/console/cases/{case_id}").text
     assert 'class="revealed"' in page and '<strong id="exposure">1</strong>' in page
+    revealed = re.search(r'src="(/console/reveals/[^"]+)"', page)
+    assert revealed and client.get(revealed.group(1)).content == data
     r = client.post(f"/console/cases/{case_id}/decide", data={
         "csrf_token": csrf, "outcome": "violating", "labels": ["behaviour:glorification"], "block_bank": "known"})
     assert r.status_code == 200 and "bank entr" in r.text, r.text

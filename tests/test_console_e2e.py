@@ -221,3 +221,113 @@ def test_review_flow_in_chromium(server: tuple[str, dict[str, str]], tmp_path: P
             page.screenshot(path=str(SHOTS / "audit.png"))
         finally:
             browser.close()
+
+
+AXE = Path(__file__).resolve().parent / "assets" / "axe-4.14.1.min.js"
+
+
+def _axe_serious(page: sync_api.Page) -> list[str]:
+    """axe-core (served from the test's own copy, never a CDN) run over the page: serious or worse.
+
+    The script is answered by the test itself at a same-origin URL, so the console's Content-Security-
+    Policy (scripts from 'self' only) stays in force while axe runs.
+    """
+    page.route("**/__axe__.js", lambda route: route.fulfill(path=str(AXE), content_type="application/javascript"))
+    origin = page.evaluate("location.origin")
+    page.add_script_tag(url=f"{origin}/__axe__.js")
+    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                          ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+                          ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))")
+    return list(found)
+
+
+def test_keyboard_walkthrough_reports_cluster_reveal_and_accessibility(server: tuple[str, dict[str, str]]) -> None:
+    """A reviewer works a user report and a cluster with the keyboard alone; axe finds nothing serious."""
+    base, env = server
+    key = cli(["apikey", "create", "--role", "admin"], env).strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {key}"}
+    api = httpx.Client(timeout=60)
+    data = encode(textured_image(4343), quality=90)
+    assert api.post(f"{base}/v1/banks", json={"name": "watch", "default_action": "review",
+                                             "labels": ["behaviour:glorification"]},
+                    headers=headers).status_code == 201
+    r = api.post(f"{base}/v1/banks/watch/entries", headers=headers, data={"source": "partner list"},
+                 files={"file": ("o.jpg", data, "image/jpeg")})
+    assert r.status_code in (200, 201), r.text
+    items = []
+    for n in range(3):
+        up = api.post(f"{base}/v1/items", headers=headers, data={"content_id": f"copy-{n}", "account_id": f"a-{n}"},
+                      files={"file": ("o.jpg", data, "image/jpeg")})
+        assert up.json()["verdict"] == "review", up.text
+        items.append(up.json()["id"])
+    long_text = "A long post that must wrap. " * 120 + "END-OF-POST"
+    text_item = api.post(f"{base}/v1/items", headers=headers, json={
+        "content_id": "threat-1", "account_id": "acct-t", "text": long_text, "keep": True}).json()["id"]
+    r = api.post(f"{base}/v1/reports", headers=headers, json={"item_id": text_item,
+                                                              "category": "imminent-credible-threat"})
+    assert r.status_code == 201, r.text
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            rita = _sign_in(browser, base, "rita")
+            assert _axe_serious(rita) == []
+            rita.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
+            rita.keyboard.press("g")  # the most urgent case: the threat report, though it has no reach
+            rita.wait_for_selector("#case-kind")
+            assert rita.locator("#case-kind").inner_text() == "report"
+            post = rita.locator("[data-testid=media]")
+            assert "END-OF-POST" in post.inner_text()
+            assert post.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # long text wraps
+            assert _axe_serious(rita) == []
+            rita.keyboard.press("t")
+            rita.wait_for_selector("#release")
+            rita.keyboard.press("n")
+            assert rita.evaluate("document.activeElement.id") == "decide-not-violating"
+            rita.keyboard.press("Enter")  # two presses, and the next case opens by itself
+            rita.wait_for_selector("#case-kind")
+            assert rita.locator("#case-kind").inner_text() == "review"
+            assert "decided" in rita.locator("p.ok").inner_text()
+            media = rita.locator("[data-testid=media]")
+            src = media.get_attribute("src") or ""
+            assert src.endswith("/media") and "blur" in media.evaluate("e => getComputedStyle(e).filter")
+            shielded = api.get(f"{base}{src}", headers={"Cookie": _cookie(rita)}).content
+            assert shielded != data  # the plain media URL is a rendition, even outside the page
+            assert rita.locator(".entry-labels").first.inner_text() == "behaviour:glorification"
+            assert "partner list" in rita.locator(".entry-origin").first.inner_text()
+            assert rita.locator("#cluster-count").inner_text() == "2"
+            rita.screenshot(path=str(SHOTS / "case-shielded.png"), full_page=True)
+            rita.keyboard.press("r")
+            rita.wait_for_selector("img.revealed[data-testid=media]")
+            revealed = rita.locator("[data-testid=media]").get_attribute("src") or ""
+            assert "/console/reveals/" in revealed
+            assert rita.locator("#exposure").inner_text() == "1"
+            assert _axe_serious(rita) == []
+            rita.screenshot(path=str(SHOTS / "case-revealed.png"), full_page=True)
+            rita.check("#cluster")
+            rita.keyboard.press("v")
+            rita.keyboard.press("Enter")
+            rita.wait_for_selector("#decided")
+            assert "3 cases" in rita.locator("#decided").inner_text()
+            for item in items:
+                assert api.get(f"{base}/v1/items/{item}", headers=headers).json()["verdict"] == "block"
+
+            sam = _sign_in(browser, base, "sam")
+            sam.goto(f"{base}/console/exposure")
+            assert sam.locator("tr[data-user=rita] .exposure-today").inner_text() == "1"
+            assert _axe_serious(sam) == []
+            sam.screenshot(path=str(SHOTS / "exposure.png"), full_page=True)
+            sam.goto(f"{base}/console/accounts/a-0")
+            assert "copy-0" in sam.locator("#timeline").inner_text()
+            assert _axe_serious(sam) == []
+            sam.screenshot(path=str(SHOTS / "account.png"), full_page=True)
+            # a stranger with the reveal link gets nothing
+            stranger = api.get(f"{base}{revealed}", follow_redirects=False)
+            assert stranger.status_code == 303
+        finally:
+            browser.close()
+            api.close()
+
+
+def _cookie(page: sync_api.Page) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())

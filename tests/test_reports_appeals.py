@@ -78,8 +78,9 @@ def test_reports_of_one_item_share_a_case_and_raise_its_priority(client: TestCli
     threat = _allowed_item(client, keys["submitter"], "p-threat")
     r = client.post("/v1/reports", json={"item_id": threat, "category": "imminent-credible-threat"}, headers=h)
     queue = ReviewService(engine).queue()
-    assert [c.item_id for c in queue] == [many, threat, once]  # a threat outranks a lone report, not a pile
-    assert queue[1].tier == "high" and queue[2].tier == "normal"
+    # severity first: a credible threat (4-hour clock) outranks any pile of recruitment reports
+    assert [c.item_id for c in queue] == [threat, many, once]
+    assert queue[0].tier == "high" and queue[2].tier == "normal"
 
 
 def test_a_report_joins_the_open_review_case(client: TestClient, engine: Engine, users: ConsoleUsers,

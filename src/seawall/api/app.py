@@ -22,6 +22,7 @@ from seawall.api.routes import (
     accounts,
     appeals,
     banks,
+    cases,
     decisions,
     feeds,
     items,
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
-              appeals.router, plugins.router, sources.router, feeds.router):
+              appeals.router, plugins.router, sources.router, feeds.router, cases.router):
         app.include_router(r)
     install_console(app)
     docs.install(app)

@@ -105,11 +105,20 @@ class AppealService:
                 return None
             out = appeal_dict(row)
             d = s.get(CaseDecisionRow, row.case_decision_id) if row.case_decision_id else None
-            out["contested"] = ({"by": d.username, "outcome": d.outcome, "labels": d.labels,
-                                 "actions": d.actions or [], "bank": d.bank_name, "entries": d.entry_ids or [],
-                                 "case_id": d.case_id} if d is not None else
-                                {"by": "automated rules", "outcome": "", "labels": [], "actions": [], "bank": None,
-                                 "entries": [], "case_id": None})
+            if d is not None:
+                out["contested"] = {"by": d.username, "outcome": d.outcome, "labels": d.labels,
+                                    "actions": d.actions or [], "bank": d.bank_name, "entries": d.entry_ids or [],
+                                    "case_id": d.case_id, "reasons": [], "at": d.created_at}
+                return out
+            auto = s.get(DecisionRow, row.decision_id) if row.decision_id else None
+            labels = sorted({lb for labels in s.scalars(select(MatchRow.labels).where(MatchRow.item_id == row.item_id))
+                             for lb in labels})
+            out["contested"] = {
+                "by": "automated rules", "outcome": f"verdict {auto.verdict}" if auto else "",
+                "labels": labels, "actions": [{"type": a.get("type", "?"), **(a.get("params") or {})}
+                                              for a in (auto.actions if auto else [])],
+                "bank": None, "entries": [], "case_id": None,
+                "reasons": list(auto.reasons) if auto else [], "at": auto.created_at if auto else None}
             return out
 
     def decide(self, case_id: int, user: ConsoleUser, *, outcome: str, note: str = "") -> dict[str, Any]:

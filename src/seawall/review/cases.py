@@ -16,6 +16,8 @@ contests a decision; see :mod:`seawall.review.appeals`). Queues: ``standard`` an
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,10 +27,12 @@ from sqlalchemy.orm import Session
 
 from seawall.domain.labels import severity, validate_labels
 from seawall.domain.models import Action, Item
-from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
+from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallError
 from seawall.review.audit import AuditLog, record
 from seawall.review.media import sniff_media_type
 from seawall.review.priority import Score, score
+from seawall.review.search import MAX_LIMIT, CaseFilter, case_query
+from seawall.review.shield import shielded
 from seawall.review.thumbs import thumbnail
 from seawall.review.users import ConsoleUser, aware
 from seawall.store.tables import (
@@ -36,9 +40,13 @@ from seawall.store.tables import (
     BankEntryMediaRow,
     CaseDecisionRow,
     CaseMediaRow,
+    CaseNoteRow,
+    CaseRevealRow,
     CaseRow,
     ConsoleUserRow,
+    ItemContentRow,
     ItemRow,
+    MatchRow,
     utcnow,
 )
 
@@ -55,6 +63,12 @@ OUTCOMES = ("violating", "not_violating", "escalate")
 KINDS = ("review", "report", "appeal")
 #: A reveal lets the reviewer see the media unshielded for this long, then the shield returns.
 REVEAL_WINDOW = timedelta(minutes=10)
+#: Reveals one reviewer may make in a day (UTC); at the cap the console refuses and says why.
+DAILY_REVEAL_CAP = 60
+#: Every this many reveals in a day, the console asks the reviewer to take a break before the next.
+BREAK_EVERY = 15
+#: A taken case not decided within this long goes back to the queue, so nobody's holiday blocks work.
+TAKE_WINDOW = timedelta(minutes=30)
 
 
 def tier_of(priority: int) -> str:
@@ -111,6 +125,8 @@ class CaseView:
     appeal_id: int | None = None
     media_type: str | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    assigned_at: datetime | None = None
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def tier(self) -> str:
@@ -152,9 +168,14 @@ class ReviewService:
         v = CaseView(row.id, row.item_id, row.reason, row.source, row.priority, row.status, assignee,
                      aware(row.created_at), aware(row.sla_due_at),
                      aware(row.decided_at) if row.decided_at else None, kind=row.kind, queue=row.queue,
-                     report_count=row.report_count, reach=reach, appeal_id=row.appeal_id)
+                     report_count=row.report_count, reach=reach, appeal_id=row.appeal_id,
+                     assigned_at=aware(row.assigned_at) if row.assigned_at else None)
         if full:
-            v.media_type = s.scalar(select(CaseMediaRow.media_type).where(CaseMediaRow.case_id == row.id))
+            v.media_type = s.scalar(select(CaseMediaRow.media_type).where(CaseMediaRow.case_id == row.id)) \
+                or s.scalar(select(ItemContentRow.media_type).where(ItemContentRow.item_id == row.item_id))
+            v.notes = [{"username": n.username, "text": n.text, "at": aware(n.created_at)}
+                       for n in s.scalars(select(CaseNoteRow).where(CaseNoteRow.case_id == row.id)
+                                          .order_by(CaseNoteRow.id))]
             v.decisions = [{"id": d.id, "username": d.username, "outcome": d.outcome, "labels": d.labels,
                             "bank": d.bank_name, "entries_added": d.entries_added, "note": d.note,
                             "actions": d.actions or [], "at": aware(d.created_at)}
@@ -163,19 +184,61 @@ class ReviewService:
         return v
 
     def queue(self, limit: int = 200, *, queue: str | None = None) -> list[CaseView]:
-        """Undecided cases, highest score first (severity × reach × age; see ``priority``)."""
-        q = (select(CaseRow, ItemRow.reach).join(ItemRow, ItemRow.id == CaseRow.item_id)
-             .where(CaseRow.status != "decided").order_by(CaseRow.priority.desc(), CaseRow.created_at)
-             .limit(max(limit, 2000)))
-        if queue:
-            q = q.where(CaseRow.queue == queue)
+        """Undecided cases, most severe first; within one severity, by reach × age (see ``priority``)."""
+        return self.search(CaseFilter(queue=queue or ""), limit=limit)
+
+    def search(self, f: CaseFilter, *, limit: int = 200, offset: int = 0) -> list[CaseView]:
+        """A page of cases matching ``f``, filtered and ordered by the database (see :mod:`.search`).
+
+        With the priority order, the database returns one page plus the rest of the last priority band
+        on it (up to a bound), and the reach × age score orders cases within each band.
+        """
+        self.expire_taken()
+        limit = max(1, min(limit, MAX_LIMIT))
         now = utcnow()
+        q = case_query(f, now)
         with self.db.session() as s:
-            views = [self._view(s, r, reach=reach) for r, reach in s.execute(q).all()]
-        views.sort(key=lambda v: (-v.score(now).value, v.created_at, v.id))
+            if f.sort != "priority":
+                return _users_in(s, s.execute(q.offset(offset).limit(limit)).all())
+            rows = s.execute(q.offset(offset).limit(limit + BAND_LOOKAHEAD)).all()
+            views = _users_in(s, rows)
+        views.sort(key=lambda v: (-v.priority, -v.score(now).value, v.created_at, v.id))
         return views[:limit]
 
+    def thumbnailable(self, cases: list[CaseView]) -> set[int]:
+        """Which of these cases have image or video media to show as a shielded queue thumbnail."""
+        ids = [c.id for c in cases]
+        items = {c.item_id: c.id for c in cases}
+        if not ids:
+            return set()
+        visual = ("image/%", "video/%")
+        with self.db.session() as s:
+            own = set(s.scalars(select(CaseMediaRow.case_id).where(
+                CaseMediaRow.case_id.in_(ids), CaseMediaRow.media_type.like(visual[0])
+                | CaseMediaRow.media_type.like(visual[1]))))
+            kept = {items[i] for i in s.scalars(select(ItemContentRow.item_id).where(
+                ItemContentRow.item_id.in_(list(items)), ~ItemContentRow.media_type.like("text/%")))}
+        return own | kept
+
+    def reasons(self, cases: list[CaseView]) -> dict[int, str]:
+        """Each case's reason as banks and labels (one query for a page of cases), not rule ids."""
+        from types import SimpleNamespace
+
+        from seawall.review.wording import case_reason
+
+        item_ids = {c.item_id for c in cases}
+        if not item_ids:
+            return {}
+        by_item: dict[str, list[Any]] = {}
+        with self.db.session() as s:
+            for item_id, bank, labels in s.execute(select(MatchRow.item_id, MatchRow.bank_name, MatchRow.labels)
+                                                   .where(MatchRow.item_id.in_(item_ids))
+                                                   .order_by(MatchRow.distance)):
+                by_item.setdefault(item_id, []).append(SimpleNamespace(bank_name=bank, labels=labels or []))
+        return {c.id: case_reason(c.reason, by_item.get(c.item_id, [])) for c in cases}
+
     def get(self, case_id: int) -> CaseView:
+        self.expire_taken()
         with self.db.session() as s:
             row = s.get(CaseRow, case_id)
             if row is None:
@@ -183,9 +246,18 @@ class ReviewService:
             return self._view(s, row, full=True)
 
     def media(self, case_id: int) -> tuple[str, bytes] | None:
+        """The case's own copy of the media, else what Seawall kept of the item (reports, appeals)."""
         with self.db.session() as s:
             row = s.get(CaseMediaRow, case_id)
-            return (row.media_type, row.data) if row is not None else None
+            if row is not None:
+                return row.media_type, row.data
+            kept = s.scalar(select(ItemContentRow).join(CaseRow, CaseRow.item_id == ItemContentRow.item_id)
+                            .where(CaseRow.id == case_id))
+            if kept is None:
+                return None
+            media_type = kept.media_type if kept.media_type.startswith("text/") else \
+                sniff_media_type(kept.data, kept.media_type)
+            return media_type, kept.data
 
     def take(self, case_id: int, user: ConsoleUser) -> None:
         """Assign an open case to oneself, so two reviewers never work the same case."""
@@ -196,19 +268,137 @@ class ReviewService:
                                 code="same_reviewer")
             row.assignee_id = user.id
             row.status = "assigned"
+            row.assigned_at = utcnow()
             record(s, user.username, "case.take", "case", case_id)
 
-    def reveal(self, case_id: int, user: ConsoleUser) -> None:
-        """Record that a reviewer chose to see a case's media unshielded (and counts towards their exposure)."""
+    def release(self, case_id: int, user: ConsoleUser) -> None:
+        """Put a taken case back in the queue: its assignee, or a senior reviewer for anyone's case."""
+        with self.db.session() as s:
+            row = s.get(CaseRow, case_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"case {case_id} does not exist", code="case_not_found")
+            if row.status == "decided":
+                raise Conflict("this case is already decided", code="case_decided")
+            if row.assignee_id is None:
+                raise Conflict("this case is not taken by anyone", code="case_not_assigned")
+            if row.assignee_id != user.id and not user.has("senior"):
+                raise Forbidden("only the assignee or a senior reviewer may release this case", code="forbidden")
+            was = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id))
+            row.assignee_id = None
+            row.assigned_at = None
+            row.status = "open"
+            record(s, user.username, "case.release", "case", case_id, {"was_assigned_to": was})
+
+    def reassign(self, case_id: int, user: ConsoleUser, to_username: str) -> None:
+        """Give an undecided case to a named reviewer (senior role): for absences and specialist cases."""
+        if not user.has("senior"):
+            raise Forbidden("reassigning a case needs the senior or admin role", code="forbidden")
+        with self.db.session() as s:
+            row = s.get(CaseRow, case_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"case {case_id} does not exist", code="case_not_found")
+            if row.status == "decided":
+                raise Conflict("this case is already decided", code="case_decided")
+            target = s.scalar(select(ConsoleUserRow).where(ConsoleUserRow.username == to_username.strip()))
+            if target is None or target.disabled_at is not None:
+                raise InvalidInput(f"assignee: no active console user {to_username!r}", code="unknown_user")
+            if row.queue == "senior" and target.role == "reviewer":
+                raise InvalidInput(f"assignee: {target.username} is a reviewer; this case is in the senior queue",
+                                   code="wrong_role")
+            if row.kind == "appeal" and _decided_by(s, row) == target.id:
+                raise InvalidInput(f"assignee: {target.username} made the decision under appeal",
+                                   code="same_reviewer")
+            was = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
+                if row.assignee_id else None
+            row.assignee_id = target.id
+            row.assigned_at = utcnow()
+            row.status = "assigned"
+            record(s, user.username, "case.reassign", "case", case_id,
+                   {"from": was, "to": target.username})
+
+    def expire_taken(self, now: datetime | None = None) -> int:
+        """Return cases taken longer ago than ``TAKE_WINDOW`` to the queue, each audited; how many."""
+        cutoff = (now or utcnow()) - TAKE_WINDOW
+        with self.db.session() as s:
+            stale = s.execute(select(CaseRow.id, ConsoleUserRow.username)
+                              .join(ConsoleUserRow, ConsoleUserRow.id == CaseRow.assignee_id, isouter=True)
+                              .where(CaseRow.status == "assigned", CaseRow.assigned_at < cutoff)).all()
+            if not stale:
+                return 0
+            ids = [case_id for case_id, _ in stale]
+            s.execute(update(CaseRow).where(CaseRow.id.in_(ids), CaseRow.status == "assigned",
+                                            CaseRow.assigned_at < cutoff)
+                      .values(status="open", assignee_id=None, assigned_at=None))
+            for case_id, was in stale:
+                record(s, "system", "case.expire", "case", case_id, {"was_assigned_to": was})
+        return len(stale)
+
+    def add_note(self, case_id: int, user: ConsoleUser, text: str) -> None:
+        """A note for whoever opens the case next (context a decision note would come too late for)."""
+        text = text.strip()
+        if not text or len(text) > 2000:
+            raise InvalidInput("note: 1 to 2000 characters", code="invalid_field")
+        with self.db.session() as s:
+            row = s.get(CaseRow, case_id)
+            if row is None:
+                raise NotFound(f"case {case_id} does not exist", code="case_not_found")
+            if row.queue == "senior" and not user.has("senior"):
+                raise Forbidden("this case is in the senior queue: it needs the senior or admin role",
+                                code="forbidden")
+            s.add(CaseNoteRow(case_id=case_id, username=user.username, text=text, created_at=utcnow()))
+            record(s, user.username, "case.note", "case", case_id, {"text": text[:200]})
+
+    def reveal(self, case_id: int, user: ConsoleUser) -> str:
+        """Let one reviewer see one case's original media for ``REVEAL_WINDOW``; audited, counted, capped.
+
+        Returns the reveal token: the only way to the original bytes, valid with this reviewer's
+        session only and only until it expires. A reviewer at the day's cap is refused (429).
+        """
+        if self.exposure_today(user.username) >= DAILY_REVEAL_CAP:
+            raise SeawallError(f"you have revealed {DAILY_REVEAL_CAP} items today, the daily limit: please stop "
+                               "for today, or ask a lead to take over cases that need the original",
+                               code="exposure_cap", status=429)
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
         with self.db.session() as s:
             if s.get(CaseRow, case_id) is None:
                 raise NotFound(f"case {case_id} does not exist", code="case_not_found")
-            record(s, user.username, "media.reveal", "case", case_id)
+            row = CaseRevealRow(token=token, case_id=case_id, user_id=user.id, created_at=now,
+                                expires_at=now + REVEAL_WINDOW)
+            s.add(row)
+            s.flush()
+            record(s, user.username, "media.reveal", "case", case_id,
+                   {"reveal_id": row.id, "expires_at": (now + REVEAL_WINDOW).isoformat()})
+        return token
 
-    def revealed(self, case_id: int, user: ConsoleUser) -> bool:
-        """Whether this reviewer revealed this case's media recently: the server, not the URL, decides."""
-        return bool(self.audit.query(actor=user.username, action="media.reveal", object_id=str(case_id),
-                                     since=utcnow() - REVEAL_WINDOW, limit=1))
+    def revealed(self, case_id: int, user: ConsoleUser) -> str | None:
+        """This reviewer's live reveal token for this case, if any: the server, not the URL, decides."""
+        with self.db.session() as s:
+            return s.scalar(select(CaseRevealRow.token).where(
+                CaseRevealRow.case_id == case_id, CaseRevealRow.user_id == user.id,
+                CaseRevealRow.expires_at > utcnow()).order_by(CaseRevealRow.id.desc()).limit(1))
+
+    def revealed_media(self, token: str, user: ConsoleUser) -> tuple[int, tuple[str, bytes] | None]:
+        """The case and original media behind a live reveal token issued to this reviewer; else 404."""
+        with self.db.session() as s:
+            row = s.scalar(select(CaseRevealRow).where(CaseRevealRow.token == token))
+            if row is None or row.user_id != user.id or aware(row.expires_at) <= utcnow():
+                raise NotFound("this reveal link is not yours or has expired; reveal the item again",
+                               code="reveal_expired")
+            case_id = row.case_id
+        return case_id, self.media(case_id)
+
+    def shielded_media(self, case_id: int, strength: str) -> tuple[str, bytes] | None:
+        """The case's media as a shielded rendition (see :mod:`seawall.review.shield`); text stays text."""
+        media = self.media(case_id)
+        if media is None or media[0].startswith("text/"):
+            return media
+        return shielded(media[1], media[0], strength)
+
+    def break_prompted(self, user: ConsoleUser, done: int) -> None:
+        """Record that the console asked a reviewer to pause (leads see how often it happens)."""
+        with self.db.session() as s:
+            record(s, user.username, "exposure.break_prompt", "user", user.username, {"revealed_today": done})
 
     def exposure_today(self, username: str) -> int:
         start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -258,16 +448,17 @@ class ReviewService:
                                    f"may only add to a {want} bank", code="wrong_bank_kind")
         item_id = self._item_of(case_id)
         item = self.engine.items.get(item_id)
+        stored = self.media(case_id) if bank is not None else None
         with self.db.session() as s:
             row = _lock_open_case(s, case_id, user)
             if row.kind == "appeal":
                 raise InvalidInput("an appeal is decided as upheld or rejected, not as a new decision",
                                    code="wrong_case_kind")
-            media = s.get(CaseMediaRow, case_id)
-            if bank is not None and media is None:
+            if bank is not None and stored is None:
                 raise InvalidInput("this case has no stored media to add to a bank", code="no_media")
             row.status = "decided"
             row.assignee_id = user.id
+            row.assigned_at = None
             row.decided_at = utcnow()
             chosen = [a.to_dict() for a in actions]
             decision = CaseDecisionRow(case_id=case_id, user_id=user.id, username=user.username, outcome=outcome,
@@ -287,8 +478,7 @@ class ReviewService:
                 events=[("case.decided", event)])
             decision.decision_id = decision_id
             s.execute(update(ItemRow).where(ItemRow.id == item.id).values(verdict=verdict))
-            data = media.data if media is not None else b""
-            media_type = media.media_type if media is not None else ""
+            media_type, data = stored if stored is not None else ("", b"")
             record(s, user.username, "case.decide", "case", case_id,
                    {"outcome": outcome, "labels": labels, "bank": bank, "item_id": item.id, "actions": chosen,
                     "decision_id": decision_id})
@@ -300,6 +490,46 @@ class ReviewService:
         if bank is not None:
             result.update(self._teach_bank(case_id, case_decision_id, user, bank, item, data, media_type, labels))
         return result
+
+    def cluster(self, case_id: int, user: ConsoleUser, limit: int = 500) -> list[int]:
+        """Other undecided cases whose items matched any bank entry this case's item matched.
+
+        The same (or nearly the same) material posted many times is one judgement: the reviewer sees how
+        many cases it covers and may decide them all at once. Appeals, cases taken by someone else and
+        senior-queue cases a reviewer may not work are left out.
+        """
+        item_id = self._item_of(case_id)
+        with self.db.session() as s:
+            entries = select(MatchRow.entry_id).where(MatchRow.item_id == item_id)
+            q = (select(CaseRow.id).where(
+                CaseRow.id != case_id, CaseRow.status != "decided", CaseRow.kind != "appeal",
+                CaseRow.item_id.in_(select(MatchRow.item_id).where(MatchRow.entry_id.in_(entries))),
+                (CaseRow.assignee_id.is_(None)) | (CaseRow.assignee_id == user.id))
+                 .order_by(CaseRow.id).limit(limit))
+            if not user.has("senior"):
+                q = q.where(CaseRow.queue != "senior")
+            return list(s.scalars(q))
+
+    def decide_cluster(self, case_id: int, user: ConsoleUser, *, outcome: str, labels: list[str],
+                       actions: list[Action] | None = None, note: str = "") -> dict[str, Any]:
+        """Decide a case and every case of its cluster the same way: each decided, acted on and audited
+        on its own (a case someone took meanwhile is skipped and reported, not overridden)."""
+        if outcome not in ("violating", "not_violating"):
+            raise InvalidInput("outcome: a cluster is decided violating or not violating", code="invalid_outcome")
+        others = self.cluster(case_id, user)
+        first = self.decide(case_id, user, outcome=outcome, labels=labels, actions=actions, note=note)
+        decided, skipped = [case_id], []
+        for other in others:
+            try:
+                self.decide(other, user, outcome=outcome, labels=labels, actions=actions,
+                            note=(f"cluster of case {case_id}" + (f": {note}" if note else ""))[:2000])
+                decided.append(other)
+            except (Conflict, Forbidden, NotFound):
+                skipped.append(other)
+        with self.db.session() as s:
+            record(s, user.username, "case.cluster_decide", "case", case_id,
+                   {"outcome": outcome, "decided": decided, "skipped": skipped})
+        return {**first, "cluster_decided": decided, "cluster_skipped": skipped}
 
     def _item_of(self, case_id: int) -> str:
         with self.db.session() as s:
@@ -327,6 +557,25 @@ class ReviewService:
             record(s, user.username, "bank.add", "bank", bank,
                    {"case_id": case_id, "entries": [e.id for e, _ in added], "refused": refused})
         return {"added": len(new_ids), "refused": refused}
+
+
+#: Cases beyond a page's end read so the page's last priority band is ordered by score, not by age alone.
+BAND_LOOKAHEAD = 50
+
+
+def _users_in(s: Session, rows: Sequence[Any]) -> list[CaseView]:
+    """Views for many case rows with one query for all assignees' names (not one per row)."""
+    ids = {r.assignee_id for r, _ in rows if r.assignee_id}
+    names = {uid: name for uid, name in s.execute(select(ConsoleUserRow.id, ConsoleUserRow.username)
+                                                  .where(ConsoleUserRow.id.in_(ids)))} if ids else {}
+    out = []
+    for r, reach in rows:
+        v = CaseView(r.id, r.item_id, r.reason, r.source, r.priority, r.status, names.get(r.assignee_id),
+                     aware(r.created_at), aware(r.sla_due_at), aware(r.decided_at) if r.decided_at else None,
+                     kind=r.kind, queue=r.queue, report_count=r.report_count, reach=reach, appeal_id=r.appeal_id,
+                     assigned_at=aware(r.assigned_at) if r.assigned_at else None)
+        out.append(v)
+    return out
 
 
 def _verdict_after(outcome: str, actions: list[Action], current: str) -> str:
@@ -357,5 +606,7 @@ def _lock_open_case(s: Session, case_id: int, user: ConsoleUser) -> CaseRow:
     if row.queue == "senior" and not user.has("senior"):
         raise Forbidden("this case is in the senior queue: it needs the senior or admin role", code="forbidden")
     if row.assignee_id not in (None, user.id):
+        if row.assigned_at is not None and aware(row.assigned_at) < utcnow() - TAKE_WINDOW:
+            return row  # the take expired: the case is back in the queue
         raise Conflict("this case is assigned to someone else", code="case_assigned")
     return row

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from seawall.domain.models import Item
 from seawall.errors import NotFound
-from seawall.store.tables import BankEntryMediaRow, BankEntryRow, BankRow, ItemRow, MatchRow
+from seawall.review.wording import added_by
+from seawall.store.tables import ApiKeyRow, BankEntryMediaRow, BankEntryRow, BankRow, ItemRow, MatchRow
 
 if TYPE_CHECKING:
     from seawall.engine import Engine
@@ -29,8 +30,9 @@ def case_context(engine: Engine, item: Item) -> dict[str, Any]:
     with engine.db.session() as s:
         if entry_ids:
             rows = {e.id: (e, bank) for e, bank in s.execute(
-                select(BankEntryRow, BankRow.name).join(BankRow, BankRow.id == BankEntryRow.bank_id)
+                select(BankEntryRow, BankRow).join(BankRow, BankRow.id == BankEntryRow.bank_id)
                 .where(BankEntryRow.id.in_(entry_ids)))}
+            key_names = {k: n for k, n in s.execute(select(ApiKeyRow.key_id, ApiKeyRow.name))}
             thumbs = set(s.scalars(select(BankEntryMediaRow.entry_id).where(BankEntryMediaRow.entry_id.in_(entry_ids))))
             seen: set[int] = set()
             for m in sorted(item.verdict.matches, key=lambda m: m.distance):
@@ -38,13 +40,18 @@ def case_context(engine: Engine, item: Item) -> dict[str, Any]:
                     continue
                 seen.add(m.entry_id)
                 found = rows.get(m.entry_id)
-                entry = found[0] if found else None
+                entry, bank = found if found else (None, None)
+                # an entry's own labels, then its bank's: a bank-wide label is as much the entry's as its own
+                labels = [*(entry.labels if entry else m.labels), *(bank.labels if bank else [])]
                 entries.append({
-                    "entry_id": m.entry_id, "bank": found[1] if found else m.bank_name, "bank_kind": m.bank_kind,
+                    "entry_id": m.entry_id, "bank": bank.name if bank else m.bank_name, "bank_kind": m.bank_kind,
                     "signal_type": m.signal_type, "distance": m.distance, "variant": m.variant,
-                    "labels": list(entry.labels) if entry else list(m.labels),
+                    "labels": list(dict.fromkeys(labels)),
                     "source": entry.source if entry else "(entry deleted since)",
-                    "added_by": entry.added_by if entry else "", "note": entry.note if entry else "",
+                    "added_by": added_by(entry.added_by, key_names) if entry and entry.added_by else "",
+                    "added_at": entry.created_at if entry else None,
+                    "first_seen": entry.first_seen if entry else None,
+                    "note": entry.note if entry else "", "value": entry.value if entry else "",
                     "thumbnail": m.entry_id in thumbs})
             related = [{"id": r.id, "content_id": r.content_id, "account_id": r.account_id, "verdict": r.verdict,
                         "received_at": r.received_at}

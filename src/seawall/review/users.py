@@ -198,6 +198,14 @@ class ConsoleUsers:
             return None
         return ConsoleUser(found.id, found.username, found.role, found.shield, found.light_shield_allowed)
 
+    def by_name(self, username: str) -> ConsoleUser | None:
+        """An enabled console user by name: whom a platform's review tool acts for through the case API."""
+        with self.db.session() as s:
+            row = s.scalar(select(ConsoleUserRow).where(ConsoleUserRow.username == username[:100]))
+        if row is None or row.disabled_at is not None:
+            return None
+        return ConsoleUser(row.id, row.username, row.role, row.shield, row.light_shield_allowed)
+
     def logout(self, token: str, user: ConsoleUser) -> None:
         with self.db.session() as s:
             s.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.token_hash == _token_hash(token)))

@@ -280,12 +280,12 @@ def import_entries(
             batch.clear()
 
         for parsed in fmt.parse(lines):
+            report.lines_read += 1  # each line once, whether parsed, refused by its format or by _row
             if isinstance(parsed, RejectedLine):
                 report.reject(parsed)
                 if strict:
                     break
                 continue
-            report.lines_read += 1
             row = _row(parsed, sig_cache, extra_labels, report)
             if row is None:
                 if strict:
@@ -304,7 +304,6 @@ def import_entries(
                 detail=[r.to_dict() for r in report.rejected_lines],
             )
         flush()
-    report.lines_read += report.rejected
     return report
 
 

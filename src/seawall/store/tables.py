@@ -460,7 +460,8 @@ class CaseRow(Base):
 
     __tablename__ = "cases"
     __table_args__ = (Index("ix_cases_status_priority", "status", "priority", "created_at"),
-                      Index("ix_cases_item_kind", "item_id", "kind"))
+                      Index("ix_cases_item_kind", "item_id", "kind"),
+                      Index("ix_cases_assignee_status", "status", "assigned_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), nullable=False)
@@ -482,6 +483,45 @@ class CaseRow(Base):
     queue: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard", nullable=False)
     report_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     appeal_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: When the assignee took it: a taken case not decided within the take window returns to the queue.
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+#: The queue's order over undecided cases only, so a page of the queue is an index walk (see review.search).
+Index("ix_cases_undecided_order", CaseRow.priority.desc(), CaseRow.created_at, CaseRow.id,
+      postgresql_where=CaseRow.status != "decided", sqlite_where=CaseRow.status != "decided")
+
+
+class CaseRevealRow(Base):
+    """One reviewer's short-lived permission to see one case's original media.
+
+    The token is random (256 bits) and only works with the session of the reviewer it was issued to,
+    until it expires: the original is never at an address someone else could guess or reuse.
+    """
+
+    __tablename__ = "case_reveals"
+    __table_args__ = (UniqueConstraint("token", name="uq_case_reveals_token"),
+                      Index("ix_case_reveals_case_user", "case_id", "user_id", "expires_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(64), nullable=False)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class CaseNoteRow(Base):
+    """A reviewer's note on a case, for the next person who opens it (a decision's note is separate)."""
+
+    __tablename__ = "case_notes"
+    __table_args__ = (Index("ix_case_notes_case_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    username: Mapped[str] = mapped_column(String(100), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
 class CaseMediaRow(Base):

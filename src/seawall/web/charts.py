@@ -21,10 +21,22 @@ def _num(v: float) -> str:
     return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
 
 
+#: Width allowed per character of a bar label (12 px system-ui is at most about this wide on average).
+CHAR_WIDTH = 7.2
+
+
 def bar_chart(series: Sequence[tuple[str, float]], *, title: str, width: int = 520, bar: int = 22,
               label_width: int = 190) -> Markup:
-    """Horizontal bars, one per (label, value), scaled to the largest value; an empty series says so."""
+    """Horizontal bars, one per (label, value), scaled to the largest value; an empty series says so.
+
+    The label column grows to fit the longest label (never cut: a clipped label name is a wrong label),
+    and the chart widens with it so the bars keep their length.
+    """
     gap = 6
+    need = int(max((len(label) for label, _ in series), default=0) * CHAR_WIDTH) + 12
+    if need > label_width:
+        width += need - label_width
+        label_width = need
     height = 28 + max(1, len(series)) * (bar + gap)
     top = max((v for _, v in series), default=0) or 1
     span = width - label_width - 60
@@ -38,7 +50,7 @@ def bar_chart(series: Sequence[tuple[str, float]], *, title: str, width: int = 5
         w = max(1.0, span * value / top) if value else 0.0
         parts.append(f'<g class="bar"><title>{escape(label)}: {_num(value)}</title>'
                      f'<text x="{label_width - 6}" y="{y + bar * 0.7:.1f}" text-anchor="end" {FONT}>'
-                     f'{escape(label[:32])}</text>'
+                     f'{escape(label)}</text>'
                      f'<rect x="{label_width}" y="{y}" width="{w:.1f}" height="{bar}" fill="{BAR_COLOUR}"/>'
                      f'<text x="{label_width + w + 4:.1f}" y="{y + bar * 0.7:.1f}" {FONT}>{_num(value)}</text></g>')
     parts.append("</svg>")

@@ -21,12 +21,18 @@ from seawall.api.ratelimit import client_address
 from seawall.errors import SeawallError
 from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
-from seawall.review.audit import to_csv
-from seawall.review.cases import ReviewService
+from seawall.review.audit import counts_by_actor, to_csv
+from seawall.review.cases import BREAK_EVERY, DAILY_REVEAL_CAP, ReviewService
 from seawall.review.choices import reviewer_actions
 from seawall.review.context import case_context, entry_thumbnail
 from seawall.review.reports import ReportService
+from seawall.review.search import CaseFilter
+from seawall.review.shield import shielded
+from seawall.review.spans import text_spans
+from seawall.review.timeline import account_timeline
 from seawall.review.users import ConsoleUser, ConsoleUsers, LoginFailed, csrf_for
+from seawall.review.wording import case_reason, human_age, match_reasons
+from seawall.store.tables import utcnow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -153,19 +159,46 @@ def console_root() -> Response:
 
 
 @router.get("/queue")
-def queue_page(request: Request, queue: str = "") -> HTMLResponse:
+def queue_page(request: Request, queue: str = "", kind: str = "", account_id: str = "", content_id: str = "",
+               bank: str = "", label: str = "", signal: str = "", source: str = "", sla: str = "",
+               sort: str = "priority", status: str = "undecided", assignee: str = "") -> HTMLResponse:
+    """The queue, filtered and sorted by the database; a filtered view's URL is its saved view."""
     user, token = _user(request)
     if queue not in ("", "standard", "senior"):
         raise Denied(400, "queue: standard or senior")
     _call(lambda: ensure_queue_visible(user, queue))
-    shown = queue or (None if user.has("senior") else "standard")  # reviewers never see senior cases listed
-    return _page(request, user, token, "queue.html", cases=_review(request).queue(queue=shown),
-                 selected=queue)
+    shown = queue or ("" if user.has("senior") else "standard")  # reviewers never see senior cases listed
+    f = CaseFilter(queue=shown, kind=kind, account_id=account_id.strip(), content_id=content_id.strip(),
+                   bank=bank.strip(), label=label.strip(), signal=signal.strip(), source=source, sla=sla, sort=sort,
+                   status=status, assignee=assignee.strip())
+    review = _review(request)
+    cases = _call(lambda: review.search(f, limit=QUEUE_PAGE))
+    banks = [b.name for b in review.engine.banks.list_banks()]
+    return _page(request, user, token, "queue.html", cases=cases, selected=queue, f=f, banks=banks,
+                 labels=_label_choices(), reasons=review.reasons(cases), human_age=human_age,
+                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE)
+
+
+#: Cases on one queue page: the top of the queue is what gets worked; filters find the rest.
+QUEUE_PAGE = 50
+
+#: Views reviewers asked for most, one click from the queue (any filtered URL can be bookmarked too).
+SAVED_VIEWS: tuple[tuple[str, str], ...] = (
+    ("Overdue", "/console/queue?sla=red&sort=sla"), ("User reports", "/console/queue?kind=report"),
+    ("Appeals", "/console/queue?kind=appeal"), ("Taken", "/console/queue?status=assigned"),
+    ("Oldest first", "/console/queue?sort=oldest"))
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: Id64) -> HTMLResponse:
+def case_page(request: Request, case_id: Id64, decided: int | None = None) -> HTMLResponse:
     user, token = _user(request)
+    return _case_page(request, user, token, case_id, decided_prev=decided)
+
+
+def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *, status: int = 200,
+               error: str | None = None, posted: dict[str, Any] | None = None,
+               decided_prev: int | None = None) -> HTMLResponse:
+    """The case page; after a refused decision it is shown again with the message and what was entered."""
     review = _review(request)
     _call(lambda: ensure_case_open_to(review.db, case_id, user))
     case = _call(lambda: review.get(case_id))
@@ -176,50 +209,117 @@ def case_page(request: Request, case_id: Id64) -> HTMLResponse:
         text = media[1].decode("utf-8", "replace")[:20_000] if media else None
     banks = review.engine.banks.list_banks()
     reports: ReportService = request.app.state.reports
+    context = case_context(review.engine, item)
+    suggested = sorted({lb for e in context["entries"] if e["bank_kind"] == "block" for lb in e["labels"]})
+    rule_reasons = [r for r in item.verdict.reasons if r.startswith("rule ") or " matched entry " in r]
+    reveal_token = review.revealed(case_id, user)
     from seawall.sharing.provenance import provenance
 
-    return _page(request, user, token, "case.html", case=case, item=item, text=text,
+    return _page(request, user, token, "case.html", status, case=case, item=item, text=text,
+                 revealed=reveal_token is not None, labels=_label_choices(),
                  provenance=provenance(review.engine.db, [m.entry_id for m in item.verdict.matches]),
-                 revealed=review.revealed(case_id, user), labels=_label_choices(),
                  block_banks=[b.name for b in banks if b.kind == "block"],
                  allow_banks=[b.name for b in banks if b.kind == "allow"],
-                 context=case_context(review.engine, item), reports=reports.for_case(case_id),
-                 appeal=_appeals(request).for_case(case_id) if case.kind == "appeal" else None)
+                 context=context, reports=reports.for_case(case_id),
+                 appeal=_appeals(request).for_case(case_id) if case.kind == "appeal" else None,
+                 reason=case_reason(case.reason, item.verdict.matches),
+                 match_reasons=match_reasons(item.verdict.matches),
+                 other_reasons=[r for r in item.verdict.reasons if r not in rule_reasons],
+                 raw_reasons=rule_reasons, age=human_age(case.created_at), error=error, posted=posted or {},
+                 suggested=suggested, decided_prev=decided_prev,
+                 cluster=review.cluster(case_id, user) if case.status != "decided" and case.kind != "appeal" else [],
+                 reveal_url=f"/console/reveals/{reveal_token}" if reveal_token else None,
+                 highlight=text_spans(text, context["entries"]) if text else None)
+
+
+MEDIA_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'none'; sandbox", "Content-Disposition": "inline",
+                 "Referrer-Policy": "no-referrer"}
+
+
+@router.get("/accounts/{account_id}")
+def account_page(request: Request, account_id: str) -> HTMLResponse:
+    """An account's timeline: items, verdicts, strikes, suspensions, reports and appeals, each linked."""
+    user, token = _user(request)
+    found = _call(lambda: account_timeline(_review(request).engine, account_id[:300]))
+    return _page(request, user, token, "account.html", acc=found["account"], events=found["events"])
 
 
 @router.get("/entries/{entry_id}/thumbnail")
 def entry_thumb(request: Request, entry_id: Id64) -> Response:
-    """The thumbnail kept with a bank entry a reviewer created; shown shielded like case media."""
-    user, _token = _user(request)
+    """A bank entry's kept thumbnail, shielded on the server like case media (the original needs a reveal)."""
+    user, _ = _user(request)
     _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
     found = entry_thumbnail(_review(request).engine, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
-    return Response(found[1], media_type=found[0], headers={
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox"})
+    media_type, data = shielded(found[1], found[0], user.effective_shield)
+    return Response(data, media_type=media_type, headers=MEDIA_HEADERS)
 
 
 @router.get("/cases/{case_id}/media")
 def case_media(request: Request, case_id: Id64) -> Response:
-    user, _token = _user(request)
+    """The case's media as a shielded rendition made on the server: never the original (see reveals)."""
+    user, _ = _user(request)
     _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
-    media = _review(request).media(case_id)
+    media = _review(request).shielded_media(case_id, user.effective_shield)
     if media is None:
         raise Denied(404, "this case has no stored media")
-    media_type, data = media
-    return Response(data, media_type=media_type, headers={
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox", "Content-Disposition": "inline"})
+    return Response(media[1], media_type=media[0], headers=MEDIA_HEADERS)
+
+
+@router.get("/reveals/{token}")
+def revealed_media(request: Request, token: str) -> Response:
+    """The original media behind a reviewer's own live reveal; anyone else, or later, gets 404."""
+    user, _ = _user(request)
+    _, media = _call(lambda: _review(request).revealed_media(token[:100], user))
+    if media is None:
+        raise Denied(404, "this case has no stored media")
+    return Response(media[1], media_type=media[0], headers=MEDIA_HEADERS)
+
+
+@router.get("/reveals/{token}/entries/{entry_id}")
+def revealed_entry_thumb(request: Request, token: str, entry_id: int) -> Response:
+    """A matched bank entry's thumbnail unshielded, under the same reveal as the case it matched."""
+    user, _ = _user(request)
+    review = _review(request)
+    case_id, _ = _call(lambda: review.revealed_media(token[:100], user))
+    item = _call(lambda: review.engine.items.get(review.get(case_id).item_id))
+    if entry_id not in {m.entry_id for m in item.verdict.matches}:
+        raise Denied(404, "this bank entry is not one the revealed case matched")
+    found = entry_thumbnail(review.engine, entry_id)
+    if found is None:
+        raise Denied(404, "this bank entry has no stored thumbnail")
+    return Response(found[1], media_type=found[0], headers=MEDIA_HEADERS)
 
 
 @router.post("/cases/{case_id}/reveal")
 async def reveal(request: Request, case_id: Id64) -> Response:
+    """Reveal, unless a break is due: every ``BREAK_EVERY`` reveals the reviewer is asked to pause first."""
     user, token = _user(request)
-    await _form(request, token)
-    _call(lambda: ensure_case_open_to(_review(request).db, case_id, user))
-    _call(lambda: _review(request).reveal(case_id, user))
+    form = await _form(request, token)
+    review = _review(request)
+    _call(lambda: ensure_case_open_to(review.db, case_id, user))
+    done = review.exposure_today(user.username)
+    if done and done % BREAK_EVERY == 0 and not form.get("after_break"):
+        review.break_prompted(user, done)
+        return _page(request, user, token, "break.html", case_id=case_id, done=done, cap=DAILY_REVEAL_CAP)
+    _call(lambda: review.reveal(case_id, user))
     return RedirectResponse(f"/console/cases/{case_id}#media", status_code=303)
+
+
+@router.get("/exposure")
+def exposure_page(request: Request) -> HTMLResponse:
+    """Leads (senior and admin) see how much each reviewer revealed: today and over the last week."""
+    user, token = _user(request, "senior")
+    now = utcnow()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    db = _review(request).db
+    return _page(request, user, token, "exposure.html", users=_users(request).list_users(),
+                 today=counts_by_actor(db, action="media.reveal", since=today),
+                 week=counts_by_actor(db, action="media.reveal", since=today - timedelta(days=6)),
+                 breaks=counts_by_actor(db, action="exposure.break_prompt", since=today),
+                 cap=DAILY_REVEAL_CAP, break_every=BREAK_EVERY)
 
 
 @router.post("/cases/{case_id}/take")
@@ -228,6 +328,30 @@ async def take(request: Request, case_id: Id64) -> Response:
     await _form(request, token)
     _call(lambda: _review(request).take(case_id, user))
     return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/release")
+async def release(request: Request, case_id: Id64) -> Response:
+    user, token = _user(request)
+    await _form(request, token)
+    _call(lambda: _review(request).release(case_id, user))
+    return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/reassign")
+async def reassign(request: Request, case_id: Id64) -> Response:
+    user, token = _user(request)
+    form = await _form(request, token)
+    _call(lambda: _review(request).reassign(case_id, user, form.get("assignee", "")))
+    return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/notes")
+async def add_note(request: Request, case_id: Id64) -> Response:
+    user, token = _user(request)
+    form = await _form(request, token)
+    _call(lambda: _review(request).add_note(case_id, user, form.get("text", "")))
+    return RedirectResponse(f"/console/cases/{case_id}#notes", status_code=303)
 
 
 @router.post("/cases/{case_id}/decide")
@@ -240,12 +364,32 @@ async def decide(request: Request, case_id: Id64) -> Response:
     labels += [x if ":" in x else f"group:{x}" for x in extra]
     bank = form.get("block_bank" if outcome == "violating" else "allow_bank") or None
     review = _review(request)
-    actions = _call(lambda: reviewer_actions(
-        review.engine.registry, user.username, remove=bool(form.get("remove")), label=form.get("label_text", ""),
-        strike=bool(form.get("strike")), suspend=form.get("suspend", "")))
-    result = _call(lambda: review.decide(case_id, user, outcome=outcome, labels=labels, actions=actions,
-                                         bank=bank, note=form.get("note", "")))
+    try:
+        actions = _call(lambda: reviewer_actions(
+            review.engine.registry, user.username, remove=bool(form.get("remove")),
+            label=form.get("label_text", ""), strike=bool(form.get("strike")), suspend=form.get("suspend", "")))
+        if form.get("cluster") and outcome in ("violating", "not_violating") and bank is None:
+            result = _call(lambda: review.decide_cluster(case_id, user, outcome=outcome, labels=labels,
+                                                         actions=actions, note=form.get("note", "")))
+        else:
+            result = _call(lambda: review.decide(case_id, user, outcome=outcome, labels=labels, actions=actions,
+                                                 bank=bank, note=form.get("note", "")))
+    except Denied as exc:
+        if exc.status == 404:
+            raise
+        return _case_page(request, user, token, case_id, status=exc.status, error=exc.message, posted=form)
+    following = _next_case(request, user, after=case_id) if form.get("advance") else None
+    if following is not None:
+        return RedirectResponse(f"/console/cases/{following}?decided={case_id}", status_code=303)
     return _page(request, user, token, "decided.html", case=review.get(case_id), result=result)
+
+
+def _next_case(request: Request, user: ConsoleUser, *, after: int) -> int | None:
+    """The highest-priority open case this reviewer may work, other than the one just decided."""
+    for c in _review(request).queue(limit=50):
+        if c.id != after and c.status == "open" and (c.queue != "senior" or user.has("senior")):
+            return c.id
+    return None
 
 
 @router.post("/cases/{case_id}/appeal")
@@ -312,7 +456,13 @@ def install(app: FastAPI) -> None:
 
     async def denied(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Denied)
-        return _render(request, "error.html", exc.status, message=exc.message, user=None)
+        token = request.cookies.get(SESSION_COOKIE)
+        user = _users(request).resolve(token) if token else None
+        if user is None or token is None:
+            return _render(request, "error.html", exc.status, message=exc.message, user=None)
+        back = request.headers.get("referer", "")
+        back = back if back.startswith(str(request.base_url)) else ""
+        return _page(request, user, token, "error.html", exc.status, message=exc.message, back=back)
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(Denied, denied)

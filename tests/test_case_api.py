@@ -1,0 +1,118 @@
+"""``/v1/cases``: the console's queue and decisions for a platform's own tools, with the console's roles.
+
+Filters run in the database (bank, label, account, content id, hash, kind, queue, SLA, sort); every
+state change names the console user it acts for, whose console role applies exactly as in the console.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from seawall.config import Settings
+from seawall.engine import Engine
+from seawall.review.cases import ReviewService
+from seawall.review.users import ConsoleUsers
+from tests.console_support import auth, engine_for, held_image, make_users
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    yield from engine_for(settings)
+
+
+@pytest.fixture
+def users(engine: Engine) -> ConsoleUsers:
+    return make_users(engine)
+
+
+def _as(key: str, who: str | None = None) -> dict[str, str]:
+    return {**auth(key), **({"X-Seawall-Reviewer": who} if who else {})}
+
+
+def test_list_and_filter_cases_in_the_database(client: TestClient, engine: Engine, users: ConsoleUsers,
+                                               keys: dict[str, str]) -> None:
+    a, a_item = held_image(engine, 301, account="acct-a", content_id="ca")
+    b, _ = held_image(engine, 302, account="acct-b", content_id="cb", labels=("behaviour:recruitment",))
+    h = _as(keys["reviewer"])
+    assert client.get("/v1/cases", headers=auth(keys["submitter"])).status_code == 403
+    assert client.get("/v1/cases").status_code == 401
+    got = client.get("/v1/cases", headers=h).json()["cases"]
+    assert {c["id"] for c in got} == {a, b} and got[0]["priority"] >= got[1]["priority"]
+    assert [c["id"] for c in client.get("/v1/cases?account_id=acct-a", headers=h).json()["cases"]] == [a]
+    assert [c["id"] for c in client.get("/v1/cases?content_id=cb", headers=h).json()["cases"]] == [b]
+    assert [c["id"] for c in client.get("/v1/cases?label=behaviour:recruitment", headers=h).json()["cases"]] == [b]
+    assert {c["id"] for c in client.get("/v1/cases?bank=watch", headers=h).json()["cases"]} == {a, b}
+    assert client.get("/v1/cases?bank=elsewhere", headers=h).json()["cases"] == []
+    md5 = next(s.value for s in engine.items.get(a_item).signals if s.type == "md5")
+    assert [c["id"] for c in client.get(f"/v1/cases?signal={md5}", headers=h).json()["cases"]] == [a]
+    assert [c["id"] for c in client.get("/v1/cases?sort=oldest", headers=h).json()["cases"]] == [a, b]
+    assert [c["id"] for c in client.get("/v1/cases?sort=newest&limit=1", headers=h).json()["cases"]] == [b]
+    assert client.get("/v1/cases?sla=red", headers=h).json()["cases"] == []
+    bad = client.get("/v1/cases?sort=random", headers=h)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_field" and "sort" in bad.json()["message"]
+
+
+def test_take_note_release_decide_as_a_reviewer(client: TestClient, engine: Engine, users: ConsoleUsers,
+                                                keys: dict[str, str]) -> None:
+    case_id, _ = held_image(engine, 303)
+    key = keys["reviewer"]
+    nobody = client.post(f"/v1/cases/{case_id}/take", headers=_as(key))
+    assert nobody.status_code == 422 and nobody.json()["code"] == "reviewer_required"
+    assert client.post(f"/v1/cases/{case_id}/take", headers=_as(key, "ghost")).status_code == 401
+    r = client.post(f"/v1/cases/{case_id}/take", headers=_as(key, "reviewer"))
+    assert r.status_code == 200 and r.json()["assignee"] == "reviewer" and r.json()["status"] == "assigned"
+    assert client.post(f"/v1/cases/{case_id}/take", headers=_as(key, "reviewer2")).status_code == 409
+    assert client.post(f"/v1/cases/{case_id}/release", headers=_as(key, "reviewer2")).status_code == 403
+    r = client.post(f"/v1/cases/{case_id}/notes", headers=_as(key, "reviewer"), json={"text": "same as last week"})
+    assert r.status_code == 201 and r.json()["notes"][0]["text"] == "same as last week"
+    r = client.post(f"/v1/cases/{case_id}/release", headers=_as(key, "reviewer"))
+    assert r.status_code == 200 and r.json()["status"] == "open"
+    assert client.post(f"/v1/cases/{case_id}/reassign", headers=_as(key, "reviewer"),
+                       json={"assignee": "reviewer2"}).status_code == 403
+    engine.banks.create("known")
+    teach = client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "reviewer"), json={
+        "outcome": "violating", "labels": ["behaviour:glorification"], "bank": "known"})
+    assert teach.status_code == 403  # bank edits need a senior, as in the console
+    bad = client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "reviewer"), json={"outcome": "violating"})
+    assert bad.status_code == 422 and bad.json()["code"] == "labels_required"
+    r = client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "reviewer"), json={
+        "outcome": "violating", "labels": ["behaviour:glorification"], "remove": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["case"]["status"] == "decided" and r.json()["result"]["actions"][0]["type"] == "remove"
+    assert client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "reviewer"),
+                       json={"outcome": "not_violating"}).status_code == 409
+    audit = ReviewService(engine).audit.query(object_id=str(case_id))
+    assert {(e.actor, e.action) for e in audit} >= {("reviewer", "case.take"), ("reviewer", "case.note"),
+                                                    ("reviewer", "case.release"), ("reviewer", "case.decide")}
+
+
+def test_senior_queue_and_appeals_need_a_senior(client: TestClient, engine: Engine, users: ConsoleUsers,
+                                                keys: dict[str, str]) -> None:
+    case_id, item_id = held_image(engine, 304, account="acct-s")
+    key = keys["reviewer"]
+    r = client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "reviewer"),
+                    json={"outcome": "escalate", "note": "unsure"})
+    assert r.status_code == 200 and r.json()["case"]["queue"] == "senior"
+    assert client.post(f"/v1/cases/{case_id}/take", headers=_as(key, "reviewer")).status_code == 403
+    r = client.post(f"/v1/cases/{case_id}/reassign", headers=_as(key, "senior"), json={"assignee": "reviewer"})
+    assert r.status_code == 422 and r.json()["code"] == "wrong_role"
+    r = client.post(f"/v1/cases/{case_id}/reassign", headers=_as(key, "senior"), json={"assignee": "senior2"})
+    assert r.status_code == 200 and r.json()["assignee"] == "senior2"
+    r = client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "senior2"), json={
+        "outcome": "violating", "labels": ["behaviour:glorification"], "remove": True})
+    assert r.status_code == 200, r.text
+    appeal = client.post("/v1/appeals", headers=auth(keys["submitter"]),
+                         json={"item_id": item_id, "statement": "it was satire"}).json()
+    same = client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(key, "senior2"),
+                       json={"outcome": "upheld"})
+    assert same.status_code == 403 and same.json()["code"] == "same_reviewer"
+    assert client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(key, "reviewer"),
+                       json={"outcome": "upheld"}).status_code == 403
+    r = client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(keys["admin"], "senior"),
+                    json={"outcome": "upheld", "note": "satire"})
+    assert r.status_code == 200 and r.json()["result"]["appeal"]["outcome"] == "upheld"
+    listed = client.get("/v1/cases?kind=appeal&status=decided", headers=_as(key)).json()["cases"]
+    assert [c["id"] for c in listed] == [appeal["case_id"]]
