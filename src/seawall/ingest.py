@@ -27,6 +27,7 @@ from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.plugins import Registry
 from seawall.review.media import sniff_media_type
+from seawall.signals.pdq_regions import region_signals
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
@@ -51,6 +52,10 @@ def compute_signals(registry: Registry, content: Content, *, for_query: bool) ->
     for sig in registry.signal_types.values():
         if sig.applies_to(content.content_type):
             out.extend(sig.compute(content, for_query=for_query))
+    if for_query and content.content_type == "image" and "pdq" in registry.signal_types:
+        # Slow query-side region hashes (borders, screenshots, rotations, lost edges): queued work, like
+        # the OCR the text signals above run on images.
+        out.extend(region_signals(content))
     return out
 
 
@@ -198,7 +203,7 @@ class ItemService:
             item.verdict = self.decider(item, outcome.matches, notes, item.status == "pending")
         else:
             item.verdict = decide(outcome.matches, notes)
-        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants)) for s in signals]
+        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants), list(s.names)) for s in signals]
         item.status = "complete"
 
     # --- background stage ----------------------------------------------------------------------
@@ -356,8 +361,8 @@ class ItemService:
             account_id=row.account_id,
             content_type=row.content_type,
             received_at=aware(row.received_at) or utcnow(),
-            signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []))
-                     for d in row.signals],
+            signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []),
+                                    list(d.get("names") or [])) for d in row.signals],
             verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
             size_bytes=row.size_bytes,
             submitted_by=row.submitted_by,

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from seawall.domain.models import Bank, ComputedSignal, Match
 from seawall.index.manager import Candidate, IndexSet
 from seawall.plugins import Registry
-from seawall.signals.pdq import DIHEDRAL_NAMES
 from seawall.store.convert import bank_from_row
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow
@@ -68,7 +67,7 @@ class Matcher:
                 )
                 continue
             values = [sig.value, *sig.variants]
-            names = list(DIHEDRAL_NAMES) if sig.variants else ["original"]
+            names = sig.variant_names()
             radius = self.radius(sig.type) if self.registry.signal(sig.type).uses_distance else 0
             for cand in self.indexes.search(sig.type, values, radius):
                 hits.append((sig, cand, names))

@@ -44,7 +44,6 @@ from seawall.domain.models import Action, ComputedSignal, Item, Match, Verdict
 from seawall.index.base import Candidate, SignalIndex
 from seawall.matching import Matcher
 from seawall.plugins import Registry
-from seawall.signals.pdq import DIHEDRAL_NAMES
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
 from seawall.webhooks.outbox import Outbox
@@ -259,8 +258,9 @@ class RetroMatcher:
                 for cand in indexes[signal_type].search(values, radius[signal_type]):
                     item_id, d, k = owners[signal_type][cand.query_index]
                     variants = list(d.get("variants") or [])
-                    computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants)
-                    names = list(DIHEDRAL_NAMES) if variants else ["original"]
+                    computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants,
+                                              list(d.get("names") or []))
+                    names = computed.variant_names()
                     hits_by_item.setdefault(item_id, []).append((computed, replace(cand, query_index=k), names))
             if hits_by_item:
                 self._apply_batch(hits_by_item, report)

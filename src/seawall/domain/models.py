@@ -77,6 +77,17 @@ class ComputedSignal:
     value: str
     quality: int | None = None
     variants: list[str] = field(default_factory=list)
+    #: What ``value`` and each variant are, in order (``without uniform border``, ``rotated +5°``…), for
+    #: query forms other than PDQ's eight rotations/flips; empty means those (or just ``original``).
+    names: list[str] = field(default_factory=list)
+
+    def variant_names(self) -> list[str]:
+        """The name of ``value`` and of each variant, in order; a match reports the form that hit."""
+        if self.names:
+            return list(self.names)
+        from seawall.signals.pdq import DIHEDRAL_NAMES
+
+        return list(DIHEDRAL_NAMES) if self.variants else ["original"]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "value": self.value}
@@ -90,6 +101,8 @@ class ComputedSignal:
         out = self.to_dict()
         if self.variants:
             out["variants"] = list(self.variants)
+        if self.names:
+            out["names"] = list(self.names)
         return out
 
 

@@ -1,0 +1,163 @@
+"""Does Seawall find the re-uploads plain PDQ misses (crops, pads, rotations, screenshots, overlays), and at
+what false-match rate and cost?
+
+Builds an evaluation set in the run: bank originals are sample photographs shipped inside scikit-image and
+scikit-learn (half of them; the other half only feeds distractors) plus generated photo-like pictures;
+every transform family of ``tests/robust_media.py`` is applied at several strengths; distractors (new
+generated pictures, small crops, mosaics, blends and screenshots of the held-out photographs) are copies of
+nothing banked. Every query is sent as JPEG bytes, as an upload would be. Three matchers run on the same
+queries, against a bank padded with extra generated pictures:
+
+* **plain PDQ**: ``pdqhash`` of the upload against the banked hashes, distance ≤ 31;
+* **stage 1**: Seawall's in-request PDQ (decode + eight rotations/flips, ``PdqSignal.compute``);
+* **stage 1+2**: plus the queued region work (``seawall.signals.pdq_regions.region_signals``), its extra
+  hashes looked up with one batch call.
+
+Prints recall per family and strength, the false-match rate on the distractors, and the cost per upload of
+each stage.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_robust.py [--distractors 10000] [--synthetic 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.robust_media import FAMILIES, distractor, photo_like, sample_images
+
+from common import machine_summary, markdown_table
+from seawall.index.hamming import Hamming256Index
+from seawall.media.content import Content
+from seawall.signals.pdq import PdqSignal, pdq_from_pixels
+from seawall.signals.pdq_regions import region_signals
+
+U8 = npt.NDArray[np.uint8]
+RADIUS = 31
+MIN_QUALITY = 50
+
+
+def upload_bytes(a: U8) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a, "RGB").save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+class Matchers:
+    """The three matchers over one bank; each returns the set of entry ids an upload matched."""
+
+    def __init__(self, bank: list[U8]) -> None:
+        self.index = Hamming256Index()
+        self.index.add([(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)])
+        self.signal = PdqSignal()
+        self.cost: dict[str, float] = defaultdict(float)
+        self.calls = 0
+
+    def run(self, data: bytes) -> tuple[set[int], set[int], set[int]]:
+        self.calls += 1
+        t0 = time.perf_counter()
+        pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        value, quality = pdq_from_pixels(pixels)
+        plain = {c.entry_id for c in self.index.search([value], RADIUS)} if quality >= MIN_QUALITY else set()
+        t1 = time.perf_counter()
+        content = Content(content_type="image", data=data)
+        sig = self.signal.compute(content, for_query=True)[0]
+        stage1: set[int] = set()
+        if (sig.quality or 0) >= MIN_QUALITY:
+            stage1 = {c.entry_id for c in self.index.search([sig.value, *sig.variants], RADIUS)}
+        t2 = time.perf_counter()
+        stage2: set[int] = set()
+        for extra in region_signals(content):
+            stage2 |= {c.entry_id for c in self.index.search([extra.value, *extra.variants], RADIUS)}
+        t3 = time.perf_counter()
+        self.cost["plain"] += t1 - t0
+        self.cost["stage1"] += t2 - t1
+        self.cost["stage2"] += t3 - t2
+        return plain, stage1, stage1 | stage2
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--distractors", type=int, default=10_000)
+    ap.add_argument("--synthetic", type=int, default=24, help="generated bank originals")
+    ap.add_argument("--bank-padding", type=int, default=2_000, help="extra generated pictures in the bank")
+    ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--families", default="", help="comma-separated subset of families")
+    args = ap.parse_args()
+    rng = np.random.default_rng(args.seed)
+    print(machine_summary())
+
+    samples = sample_images()
+    names = sorted(samples)
+    banked_names, held_out = names[0::2], names[1::2]
+    originals: list[tuple[str, U8]] = [(n, samples[n]) for n in banked_names]
+    originals += [(f"generated{i}", photo_like(10_000 + i, int(rng.integers(360, 720)), int(rng.integers(360, 720))))
+                  for i in range(args.synthetic)]
+    pool = [samples[n] for n in held_out] + [photo_like(20_000 + i, 480, 640) for i in range(8)]
+    padding = [photo_like(30_000 + i, 96, 128) for i in range(args.bank_padding)]
+    bank = [a for _, a in originals] + padding
+    print(f"bank: {len(originals)} originals ({len(banked_names)} sample photographs: {', '.join(banked_names)}; "
+          f"{args.synthetic} generated) + {len(padding)} generated padding pictures; "
+          f"distractor pool: {', '.join(held_out)} + 8 generated")
+    m = Matchers(bank)
+
+    families = [f for f in FAMILIES if not args.families or f in args.families.split(",")]
+    found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for fam in families:
+        for strength, transform in FAMILIES[fam].items():
+            for entry_id, (_, original) in enumerate(originals):
+                query = transform(original, rng)
+                plain, s1, s12 = m.run(upload_bytes(query))
+                row = found[(fam, strength)]
+                row[0] += 1
+                row[1] += entry_id in plain
+                row[2] += entry_id in s1
+                row[3] += entry_id in s12
+    pos_calls = m.calls
+    pos_cost = dict(m.cost)
+
+    false = [0, 0, 0]
+    t0 = time.perf_counter()
+    for _ in range(args.distractors):
+        res = m.run(upload_bytes(distractor(rng, pool)))
+        for k in range(3):
+            false[k] += bool(res[k])
+    dis_time = time.perf_counter() - t0
+
+    rows = []
+    by_family: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (fam, strength), r in found.items():
+        rows.append([fam, strength, r[0], *(f"{100 * v / r[0]:.0f} %" for v in r[1:])])
+        for k in range(4):
+            by_family[fam][k] += r[k]
+    print("\n## Recall per transform and strength\n")
+    print(markdown_table(["family", "strength", "uploads", "plain PDQ", "stage 1", "stage 1+2"], rows))
+    print("\n## Recall per family\n")
+    print(markdown_table(["family", "uploads", "plain PDQ", "stage 1", "stage 1+2"],
+                         [[f, r[0], *(f"{100 * v / r[0]:.1f} %" for v in r[1:])] for f, r in by_family.items()]))
+    n = max(1, args.distractors)
+    print(f"\n## False matches on {args.distractors:,} distractor uploads (bank of {len(bank):,})\n")
+    print(markdown_table(["matcher", "distractors matched", "rate"],
+                         [[k, false[i], f"{100 * false[i] / n:.3f} %"]
+                          for i, k in enumerate(("plain PDQ", "stage 1", "stage 1+2"))]))
+    total_calls = m.calls
+    print(f"\n## Cost per upload ({total_calls:,} uploads; distractors took {dis_time:.0f} s)\n")
+    print(markdown_table(["step", "ms per upload", "× plain PDQ"],
+                         [[k, f"{1000 * m.cost[k] / total_calls:.2f}", f"{m.cost[k] / m.cost['plain']:.1f}"]
+                          for k in ("plain", "stage1", "stage2")]))
+    print(f"(transformed uploads only: stage 2 {1000 * pos_cost.get('stage2', 0) / max(1, pos_calls):.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()
