@@ -41,6 +41,7 @@ from common import machine_summary, markdown_table
 from seawall.index.hamming import Hamming256Index
 from seawall.media.content import Content
 from seawall.signals.pdq import PdqSignal, pdq_from_pixels
+from seawall.signals.pdq_crop import PdqCropSignal
 from seawall.signals.pdq_regions import region_signals
 
 U8 = npt.NDArray[np.uint8]
@@ -60,6 +61,11 @@ class Matchers:
     def __init__(self, bank: list[U8]) -> None:
         self.index = Hamming256Index()
         self.index.add([(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)])
+        # stage 1+2 also sees the crops Seawall banks with each picture (pdq_crop)
+        self.crops = Hamming256Index()
+        self.crops.add([(i, s.value) for i, a in enumerate(bank)
+                        for s in PdqCropSignal().compute(Content(content_type="image", data=b"", _pixels=a))
+                        if (s.quality or 0) >= MIN_QUALITY])
         self.signal = PdqSignal()
         self.cost: dict[str, float] = defaultdict(float)
         self.calls = 0
@@ -79,7 +85,8 @@ class Matchers:
         t2 = time.perf_counter()
         stage2: set[int] = set()
         for extra in region_signals(content):
-            stage2 |= {c.entry_id for c in self.index.search([extra.value, *extra.variants], RADIUS)}
+            index = self.crops if extra.type == "pdq_crop" else self.index
+            stage2 |= {c.entry_id for c in index.search([extra.value, *extra.variants], RADIUS)}
         t3 = time.perf_counter()
         self.cost["plain"] += t1 - t0
         self.cost["stage1"] += t2 - t1

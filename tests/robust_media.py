@@ -45,7 +45,7 @@ def _phrase(rng: np.random.Generator, n: int) -> str:
 # --- images --------------------------------------------------------------------------------------
 
 def photo_like(seed: int, h: int = 480, w: int = 640) -> U8:
-    """Colour detail at several scales plus a few hard shapes: photo-like for PDQ and JPEG."""
+    """Colour detail at several scales, a few hard shapes and grain: photo-like for PDQ and JPEG."""
     rng = np.random.default_rng(seed)
     acc = np.zeros((h, w, 3), dtype=np.float64)
     amp, total = 1.0, 0.0
@@ -60,7 +60,8 @@ def photo_like(seed: int, h: int = 480, w: int = 640) -> U8:
         x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
         x1, y1 = x0 + int(rng.integers(w // 12, w // 3)), y0 + int(rng.integers(h // 12, h // 3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=_colour(rng))
-    return _arr(im)
+    grain = rng.normal(0.0, 4.0, size=(h, w, 3))  # camera pictures have sensor grain; blurred fills do not
+    return np.clip(np.asarray(im, dtype=np.float64) + grain, 0, 255).astype(np.uint8)
 
 
 def sample_images() -> dict[str, U8]:

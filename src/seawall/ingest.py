@@ -55,7 +55,7 @@ def compute_signals(registry: Registry, content: Content, *, for_query: bool) ->
     if for_query and content.content_type == "image" and "pdq" in registry.signal_types:
         # Slow query-side region hashes (borders, screenshots, rotations, lost edges): queued work, like
         # the OCR the text signals above run on images.
-        out.extend(region_signals(content))
+        out.extend(s for s in region_signals(content) if s.type in registry.signal_types)
     return out
 
 

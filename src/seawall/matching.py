@@ -113,6 +113,6 @@ class Matcher:
                 distance=cand.distance,
                 labels=sorted(set(labels) | set(bank.labels)),
                 action="allow" if bank.kind == "allow" else bank.default_action,
-                variant=names[cand.query_index] if len(names) > 1 else None,
+                variant=names[cand.query_index] if len(names) > 1 or names[0] != "original" else None,
             )
         return sorted(best.values(), key=lambda m: (m.distance, m.bank_name, m.entry_id))

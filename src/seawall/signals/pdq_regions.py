@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
@@ -31,16 +31,21 @@ F32 = npt.NDArray[np.float32]
 #: Side of the reduced copy every guess is cut from. PDQ itself works on a 64×64 reduction, so a 256 px
 #: copy costs about a bit of hash distance and makes a reference call ~0.8 ms instead of ~40 ms at 1024 px.
 WORK_SIDE = 256
+#: Side every guess is reduced to before hashing: measured on the sample photographs, a 128 px copy is
+#: within 15 bits (mean) of the full picture's hash, closer than 96, 160 or 256 px copies, and 4× cheaper
+#: to hash than 256.
+HASH_SIDE = 128
 #: Hashes below this quality are not trustworthy (near-uniform crops) and are dropped.
 MIN_QUALITY = 50
-#: Rotations tried, in degrees either way. PDQ itself tolerates about ±1.5°.
-ANGLES: tuple[float, ...] = (2.5, 5.0, 7.5, 10.0)
+#: Rotations tried either way when the corners show no fill to read the angle from (PDQ itself
+#: tolerates about ±1.5°, and a 128 px hash a little more).
+ANGLES: tuple[float, ...] = (3.0, 6.0, 9.0)
 #: A region must keep at least this share of each side of the upload.
 MIN_SIDE_SHARE = 0.3
 #: Most rectangles tried per upload.
 MAX_RECTANGLES = 6
 #: Edge-lost guesses: how much of the original is assumed missing (share of that dimension).
-UNCROP_SHARES: tuple[float, ...] = (0.06, 0.12)
+UNCROP_SHARES: tuple[float, ...] = (0.08,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,8 @@ def _reduce(pixels: U8, side: int = WORK_SIDE) -> U8:
         return pixels
     scale = side / max(h, w)
     im = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
-    return np.asarray(im.resize((max(8, round(w * scale)), max(8, round(h * scale))), Image.Resampling.BOX))
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    return np.asarray(im.resize(size, Image.Resampling.BILINEAR))
 
 
 def _grey(a: U8) -> F32:
@@ -92,31 +98,36 @@ def _uniform_border(a: U8, tol: float = 24.0, share: float = 0.97) -> tuple[int,
     return top, max(bottom, top + 1), left, max(right, left + 1)
 
 
-def _smooth_border(g: F32, ratio: float = 0.25) -> tuple[int, int, int, int]:
-    """Like :func:`_uniform_border` but peeling rows/columns with little detail: blurred fills (a picture
-    over a blurred copy of itself) and gradients, not only one colour."""
-    dx = np.abs(np.diff(g, axis=1))
-    dy = np.abs(np.diff(g, axis=0))
-    row_e = dx.mean(axis=1)
-    row_e[:-1] += dy.mean(axis=1)
-    col_e = dy.mean(axis=0)
-    col_e[:-1] += dx.mean(axis=0)
+def _smooth_border(g: F32, ratio: float = 0.2) -> tuple[int, int, int, int]:
+    """Like :func:`_uniform_border` but peeling rows/columns with almost no fine detail (second
+    differences): blurred fills (a picture over a blurred, enlarged copy of itself) and gradients, not
+    only one colour. Measured against the detail of the middle half of the upload."""
+    lap = np.zeros_like(g)
+    lap[1:-1, 1:-1] = np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
 
     def span(e: F32) -> tuple[int, int]:
         n = len(e)
         ref = float(np.median(e[n // 4: 3 * n // 4])) + 1e-3
-        low = np.convolve(e, np.ones(3) / 3, mode="same") < ratio * ref
-        a = 0
+        low = np.convolve(e, np.ones(5) / 5, mode="same") < ratio * ref
+        a = 1
         while a < n // 2 and low[a]:
             a += 1
-        b = n
+        b = n - 1
         while b > n // 2 and low[b - 1]:
             b -= 1
-        return a, b
+        return (0 if a <= 2 else a), (n if b >= n - 2 else b)
 
-    t, b = span(row_e)
-    left, r = span(col_e)
+    t, b = span(lap.mean(axis=1))
+    left, r = span(lap.mean(axis=0))
     return t, b, left, r
+
+
+def _symmetric(box: tuple[int, int, int, int], h: int, w: int) -> tuple[int, int, int, int]:
+    """The box with each axis's larger margin applied to both ends: letterboxes are centred, and one of
+    the two edges of a fill is often found better than the other."""
+    t, b, left, r = box
+    dy, dx = max(t, h - b), max(left, w - r)
+    return dy, h - dy, dx, w - dx
 
 
 def _edge_maps(g: F32, step: float = 14.0, flat: float = 3.0) -> tuple[F32, F32]:
@@ -182,6 +193,52 @@ def _rectangles(g: F32) -> list[tuple[int, int, int, int]]:
     return [box for _, box in scored[:MAX_RECTANGLES]]
 
 
+def _dense_rectangles(a: U8, tol: int = 14) -> list[tuple[int, int, int, int]]:
+    """Rectangles of pixels unlike the screen's background colour (the commonest colour of its outer
+    ring): a picture on an app's page stands out as one dense block, while the page's text and icons are
+    sparse. Candidate sides are where the row and column densities jump; the best rectangles are dense
+    inside and sparse on the ring just outside."""
+    h, w = a.shape[:2]
+    ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]).astype(np.int16) // 8
+    keys, counts = np.unique(ring[:, 0] * 1024 + ring[:, 1] * 32 + ring[:, 2], return_counts=True)
+    k = int(keys[np.argmax(counts)])
+    bg = np.array([(k // 1024) * 8 + 4, (k // 32 % 32) * 8 + 4, (k % 32) * 8 + 4], dtype=np.int16)
+    mask = (np.abs(a.astype(np.int16) - bg).max(axis=-1) > tol).astype(np.float32)
+    if mask.mean() > 0.97 or mask.mean() < 0.1:
+        return []
+    integral = np.zeros((h + 1, w + 1), dtype=np.float64)
+    integral[1:, 1:] = mask.cumsum(0).cumsum(1)
+
+    def total(t: int, b: int, left: int, r: int) -> float:
+        return float(integral[b, r] - integral[t, r] - integral[b, left] + integral[t, left])
+
+    def cuts(profile: npt.NDArray[np.float32], n: int) -> list[int]:
+        sm = np.convolve(profile, np.ones(3) / 3, mode="same")
+        jump = np.abs(np.diff(sm, prepend=sm[0]))
+        return sorted(set(_peaks(jump.astype(np.float32), 8, 0.08, 2)) | {0, n})
+
+    rows, cols = cuts(mask.mean(axis=1), h), cuts(mask.mean(axis=0), w)
+    scored: list[tuple[float, tuple[int, int, int, int]]] = []
+    for ti, t in enumerate(rows):
+        for b in rows[ti + 1:]:
+            if b - t < MIN_SIDE_SHARE * h:
+                continue
+            for li, left in enumerate(cols):
+                for r in cols[li + 1:]:
+                    if r - left < MIN_SIDE_SHARE * w or (t, b, left, r) == (0, h, 0, w):
+                        continue
+                    area = (b - t) * (r - left)
+                    inside = total(t, b, left, r) / area
+                    if inside < 0.85:
+                        continue
+                    t2, b2, l2, r2 = max(0, t - 3), min(h, b + 3), max(0, left - 3), min(w, r + 3)
+                    ring_area = (b2 - t2) * (r2 - l2) - area
+                    outside = (total(t2, b2, l2, r2) - total(t, b, left, r)) / ring_area if ring_area else 0.0
+                    scored.append((inside - outside + 0.3 * area / (h * w), (t, b, left, r)))
+    scored.sort(reverse=True)
+    return [box for _, box in scored[:MAX_RECTANGLES] if _ > 0.5]
+
+
 def _reflect_fill(a: U8, side: str, share: float) -> U8:
     """The upload with a strip of ``share`` of that dimension added on ``side`` as a mirror of what is next
     to it: the lost edge of a crop, or the rows under a banner, guessed from their neighbours. PDQ keeps
@@ -214,14 +271,75 @@ def _text_band(a: U8, tol: float = 28.0, share: float = 0.55) -> tuple[int, int]
     return run(af), run(af[::-1])
 
 
+def _fill_angle(a: U8, tol: int = 30) -> float | None:
+    """The angle a picture was turned by, read from the fill triangles a turn leaves in the corners.
+
+    A turned picture on an upright canvas leaves a right triangle of fill colour in each corner whose
+    legs along the two edges are in the ratio tan(angle). The median over the corners with a triangle is
+    taken; None when no corner has one (then only the fixed angles are tried).
+    """
+    af = a.astype(np.int16)
+    angles: list[float] = []
+    for rows, cols in ((slice(None), slice(None)), (slice(None), slice(None, None, -1)),
+                       (slice(None, None, -1), slice(None)), (slice(None, None, -1), slice(None, None, -1))):
+        c = af[rows, cols]
+        corner = c[0, 0]
+        along_top = np.abs(c[0] - corner).max(axis=-1) > tol
+        along_side = np.abs(c[:, 0] - corner).max(axis=-1) > tol
+        x = int(np.argmax(along_top)) if along_top.any() else 0
+        y = int(np.argmax(along_side)) if along_side.any() else 0
+        if x >= 3 and y >= 3:
+            angles.append(float(np.degrees(np.arctan(min(x, y) / max(x, y)))))
+    if not angles:
+        return None
+    angle = float(np.median(angles))
+    return angle if 1.0 <= angle <= 15.0 else None
+
+
+def _inpaint(a: U8, weight: F32) -> U8:
+    """Pixels of low ``weight`` (0–1) replaced by a wide weighted blur of the others: enough for PDQ,
+    which keeps only the lowest frequencies, to see the lost corners as their surroundings."""
+    radius = max(4, max(a.shape[:2]) // 12)
+    w_img = Image.fromarray((weight * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
+    num = Image.fromarray((a * weight[..., None]).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
+    wb = np.asarray(w_img, dtype=np.float32)[..., None] / 255 + 1e-3
+    filled = np.clip(np.asarray(num, dtype=np.float32) / wb, 0, 255)
+    keep = weight[..., None] > 0.99
+    return np.where(keep, a, filled).astype(np.uint8)
+
+
+def _overlaid_text(a: U8) -> F32 | None:
+    """Where meme-style lettering is (white letters with a dark outline, or the reverse), as 0/1 weights;
+    None when there is none or too much to be lettering."""
+    lo, hi = a.min(axis=-1), a.max(axis=-1)
+    white = Image.fromarray(((lo > 225) * 255).astype(np.uint8))
+    black = Image.fromarray(((hi < 40) * 255).astype(np.uint8))
+    near_white = np.asarray(white.filter(ImageFilter.MaxFilter(5))) > 0
+    near_black = np.asarray(black.filter(ImageFilter.MaxFilter(5))) > 0
+    text = (near_white & near_black).astype(np.uint8) * 255
+    grown = np.asarray(Image.fromarray(text).filter(ImageFilter.MaxFilter(5)), dtype=np.float32) / 255
+    share = float(grown.mean())
+    return grown if 0.01 <= share <= 0.3 else None
+
+
 def _rotations(a: U8) -> list[tuple[str, U8]]:
-    """The upload turned back by each of :data:`ANGLES` either way, then stripped of the fill the turn left."""
+    """The upload turned back by the angle its corner fill shows and by each of :data:`ANGLES` either
+    way, then stripped of the fill the turns left."""
     im = Image.fromarray(np.ascontiguousarray(a), "RGB")
     corner = tuple(int(v) for v in np.median(np.stack([a[0, 0], a[0, -1], a[-1, 0], a[-1, -1]]), axis=0))
+    found = _fill_angle(a)
+    angles = [round(found, 1)] if found is not None else list(ANGLES)
     out: list[tuple[str, U8]] = []
-    for deg in ANGLES:
+    if found is not None:  # a turn that kept the canvas lost the corners: fill them from their neighbours
+        fill = np.array(corner, dtype=np.int16)
+        valid = Image.fromarray(((np.abs(a.astype(np.int16) - fill).max(axis=-1) > 30) * 255).astype(np.uint8))
         for sign in (1, -1):
-            turned = np.asarray(im.rotate(sign * deg, resample=Image.Resampling.BILINEAR, fillcolor=corner))
+            turned = im.rotate(sign * found, resample=Image.Resampling.BICUBIC, fillcolor=corner)
+            mask = np.asarray(valid.rotate(sign * found, resample=Image.Resampling.BILINEAR), dtype=np.float32)
+            out.append((f"rotated {sign * found:+.1f}°, corners filled", _inpaint(np.asarray(turned), mask / 255)))
+    for deg in angles:
+        for sign in (1, -1):
+            turned = np.asarray(im.rotate(sign * deg, resample=Image.Resampling.BICUBIC, fillcolor=corner))
             t, b, left, r = _uniform_border(turned)
             cut = turned[t:b, left:r] if (b - t) * (r - left) > 0.3 * a.shape[0] * a.shape[1] else turned
             out.append((f"rotated {sign * deg:+g}°", np.ascontiguousarray(cut)))
@@ -250,14 +368,33 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
         guesses.append((name, a[t:b, left:r]))
 
     add_box("without uniform border", _uniform_border(a))
-    add_box("without smooth border", _smooth_border(g))
-    for box in _rectangles(g):
-        add_box(f"inner rectangle {box[2]},{box[0]}-{box[3]},{box[1]} of {w}x{h}", box)
+    # fine detail is what a blurred fill lacks: look for it at twice the working resolution
+    fine = _grey(_reduce(pixels, 2 * WORK_SIDE))
+    k = fine.shape[0] / h
+    smooth = tuple(round(v / k) for v in _smooth_border(fine))
+    assert len(smooth) == 4
+    add_box("without smooth border", smooth)
+    add_box("without smooth border, centred", _symmetric(smooth, h, w))
+    for box in [*_rectangles(g), *_dense_rectangles(a)]:
+        name = f"inner rectangle {box[2]},{box[0]}-{box[3]},{box[1]} of {w}x{h}"
+        add_box(name, box)
+        t, b, left, r = box  # a step edge is found to a pixel or two: also try the box inset by two
+        add_box(name + " inset", (t + 2 * (t > 0), b - 2 * (b < h), left + 2 * (left > 0), r - 2 * (r < w)))
     top, bottom = _text_band(a)
-    if top >= 0.04 * h:
-        guesses.append(("top band filled", _reflect_fill(a[top:], "top", top / h)))
-    if bottom >= 0.04 * h:
-        guesses.append(("bottom band filled", _reflect_fill(a[: h - bottom], "bottom", bottom / h)))
+    for n, band in ((top, slice(0, top)), (bottom, slice(h - bottom, h))):
+        if n >= 0.04 * h:
+            where = "top" if band.start == 0 else "bottom"
+            weight = np.ones((h, w), dtype=np.float32)
+            weight[band] = 0
+            guesses.append((f"{where} band painted over", _inpaint(a, weight)))
+            add_box(f"{where} band cut", (n, h, 0, w) if where == "top" else (0, h - n, 0, w))
+    text = _overlaid_text(a)
+    if text is not None:
+        guesses.append(("overlaid text painted over", _inpaint(a, 1 - text)))
+        rows = np.flatnonzero(text.mean(axis=1) > 0.02)
+        upper, lower = rows[rows < 0.4 * h], rows[rows > 0.6 * h]
+        cut = (int(upper.max()) + 1 if upper.size else 0, int(lower.min()) if lower.size else h, 0, w)
+        add_box("overlaid text lines cut", cut)
     guesses.extend(_rotations(a))
     for share in UNCROP_SHARES:
         for side in ("top", "bottom", "left", "right"):
@@ -267,19 +404,32 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
                         _reflect_fill(_reflect_fill(both, "left", share / 2), "right", share / 2)))
     out: list[RegionHash] = []
     for name, region in guesses:
-        value, quality = pdq_from_pixels(np.ascontiguousarray(region))
+        value, quality = pdq_from_pixels(_reduce(np.ascontiguousarray(region), HASH_SIDE))
         if quality >= MIN_QUALITY:
             out.append(RegionHash(name, value, quality))
     return out
 
 
 def region_signals(content: Content) -> list[ComputedSignal]:
-    """The slow, queued part of an image's PDQ matching: one ``pdq`` query signal carrying every region
-    hash as a variant (looked up in one batch), with names saying which guess each one is."""
+    """The slow, queued part of an image's PDQ matching, as query signals for one batch lookup each.
+
+    ``pdq``: every region guess, as variants of one signal, with names saying which guess each is.
+    ``pdq_crop``: the whole upload and the same guesses, against the crops banked with each picture
+    (:mod:`seawall.signals.pdq_crop`), for copies that were cropped as well as framed.
+    """
     if content.content_type != "image":
         return []
-    regions = region_hashes(content.pixels())
+    pixels = content.pixels()
+    regions = region_hashes(pixels)
+    whole, whole_quality = pdq_from_pixels(_reduce(np.ascontiguousarray(pixels), HASH_SIDE))
+    if whole_quality >= MIN_QUALITY:
+        regions.insert(0, RegionHash("whole upload", whole, whole_quality))
     if not regions:
         return []
-    return [ComputedSignal("pdq", regions[0].value, min(r.quality for r in regions),
-                           [r.value for r in regions[1:]], names=[r.name for r in regions])]
+    values = [r.value for r in regions]
+    names = [r.name for r in regions]
+    quality = min(r.quality for r in regions)
+    out = [ComputedSignal("pdq_crop", values[0], quality, values[1:], names=names)]
+    if len(regions) > 1:  # the whole upload is already in the in-request pdq lookup
+        out.insert(0, ComputedSignal("pdq", values[1], quality, values[2:], names=names[1:]))
+    return out
