@@ -16,17 +16,27 @@ queries, against a bank padded with extra generated pictures:
 Prints recall per family and strength, the false-match rate on the distractors, and the cost per upload of
 each stage.
 
+Texts: generated in eight languages, each banked text re-posted with every evasion that applies to its
+script; recall of the whole-text signals (``text_sha256`` + ``text_minhash``) and of those plus
+``text_fingerprint``, and, with ``--baseline-src``, of another Seawall's whole-text signals (the main
+branch) in the same run.
+
     PYTHONPATH=src .venv/bin/python benchmarks/bench_robust.py [--distractors 10000] [--synthetic 24]
+        [--texts-only | --images-only] [--baseline-src /path/to/other/seawall/src]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
+import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,8 +51,6 @@ from common import machine_summary, markdown_table
 from seawall.index.hamming import Hamming256Index
 from seawall.media.content import Content
 from seawall.signals.pdq import PdqSignal, pdq_from_pixels
-from seawall.signals.pdq_crop import PdqCropSignal
-from seawall.signals.pdq_regions import region_signals
 
 U8 = npt.NDArray[np.uint8]
 RADIUS = 31
@@ -59,6 +67,8 @@ class Matchers:
     """The three matchers over one bank; each returns the set of entry ids an upload matched."""
 
     def __init__(self, bank: list[U8]) -> None:
+        from seawall.signals.pdq_crop import PdqCropSignal
+
         self.index = Hamming256Index()
         self.index.add([(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)])
         # stage 1+2 also sees the crops Seawall banks with each picture (pdq_crop)
@@ -71,6 +81,8 @@ class Matchers:
         self.calls = 0
 
     def run(self, data: bytes) -> tuple[set[int], set[int], set[int]]:
+        from seawall.signals.pdq_regions import region_signals
+
         self.calls += 1
         t0 = time.perf_counter()
         pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
@@ -94,16 +106,121 @@ class Matchers:
         return plain, stage1, stage1 | stage2
 
 
+def text_recall(per_lang: int, distractors: int, padding: int, seed: int) -> dict[str, Any]:
+    """Recall per evasion and false matches of the whole-text signals (``text_sha256`` + ``text_minhash``)
+    and of those plus ``text_fingerprint`` (when this Seawall has it), on generated texts in 8 languages."""
+    from tests.robust_texts import VOCAB, banked_text, evasions, sentence
+
+    from seawall.index.exact import ExactIndex
+    from seawall.index.minhash import MinHashIndex
+    from seawall.signals.text_minhash import TextMinHashSignal
+    from seawall.signals.text_sha256 import TextSha256Signal
+
+    try:
+        from seawall.signals.text_fingerprint import TextFingerprintSignal
+        fingerprint: Any = TextFingerprintSignal()
+    except ImportError:
+        fingerprint = None
+    rng = np.random.default_rng(seed)
+    whole: list[tuple[Any, Any]] = [(TextSha256Signal(), ExactIndex()), (TextMinHashSignal(), MinHashIndex())]
+    fp_index = fingerprint.create_index() if fingerprint is not None else None
+    bank: list[tuple[str, str]] = [(lang, banked_text(rng, lang)) for lang in VOCAB for _ in range(per_lang)]
+    langs = list(VOCAB)
+    bank += [(lang, banked_text(rng, lang)) for lang in rng.choice(langs, size=padding)]
+    for i, (_, text) in enumerate(bank):
+        content = Content(content_type="text", text=text)
+        for sig, index in whole:
+            index.add([(i, c.value) for c in sig.compute(content)])
+        if fingerprint is not None:
+            fp_index.add([(i, c.value) for c in fingerprint.compute(content)])
+
+    def found(text: str) -> tuple[set[int], set[int]]:
+        content = Content(content_type="text", text=text)
+        hits: set[int] = set()
+        for sig, index in whole:
+            for c in sig.compute(content, for_query=True):
+                hits |= {h.entry_id for h in index.search([c.value], sig.default_threshold)}
+        extra: set[int] = set()
+        if fingerprint is not None:
+            for c in fingerprint.compute(content, for_query=True):
+                extra = {h.entry_id for h in fp_index.search([c.value], fingerprint.default_threshold)}
+        return hits, hits | extra
+
+    recall: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for i, (lang, text) in enumerate(bank[: per_lang * len(VOCAB)]):
+        for name, evade in evasions(lang).items():
+            a, b = found(evade(text, rng))  # type: ignore[operator]
+            row = recall[name]
+            row[0] += 1
+            row[1] += i in a
+            row[2] += i in b
+    false = [0, 0]
+    for _ in range(distractors):
+        lang = str(rng.choice(langs))
+        a, b = found(sentence(rng, lang, int(rng.integers(8, 200))))
+        false[0] += bool(a)
+        false[1] += bool(b)
+    return {"recall": dict(recall), "false": false, "distractors": distractors, "bank": len(bank),
+            "fingerprint": fingerprint is not None}
+
+
+def print_texts(args: argparse.Namespace) -> None:
+    """Run the text evaluation here and, for comparison, under the main branch's Seawall (``--baseline-src``)."""
+    t0 = time.perf_counter()
+    mine = text_recall(args.texts_per_language, args.text_distractors, args.text_padding, args.seed)
+    took = time.perf_counter() - t0
+    base: dict[str, Any] | None = None
+    if args.baseline_src:
+        cmd = [sys.executable, __file__, "--texts-json", "--texts-per-language", str(args.texts_per_language),
+               "--text-distractors", str(args.text_distractors), "--text-padding", str(args.text_padding),
+               "--seed", str(args.seed)]
+        env = {**os.environ, "PYTHONPATH": args.baseline_src}
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        base = json.loads(out.strip().splitlines()[-1])
+    print(f"\n## Texts: {mine['bank']:,} banked texts (8 languages: {', '.join(VOCAB_NAMES)}), "
+          f"{mine['distractors']:,} unrelated posts ({took:.0f} s)\n")
+    headers = ["evasion", "cases"] + (["main: whole-text"] if base else []) + ["whole-text", "+ text_fingerprint"]
+    rows = []
+    for name, (n, a, b) in mine["recall"].items():
+        row: list[object] = [name, n]
+        if base:
+            bn, ba, _ = base["recall"].get(name, (n, 0, 0))
+            row.append(f"{100 * ba / max(1, bn):.1f} %")
+        rows += [[*row, f"{100 * a / n:.1f} %", f"{100 * b / n:.1f} %"]]
+    false_row: list[object] = ["false matches (unrelated posts)", mine["distractors"]]
+    if base:
+        false_row.append(f"{100 * base['false'][0] / max(1, base['distractors']):.2f} %")
+    false_row += [f"{100 * f / max(1, mine['distractors']):.2f} %" for f in mine["false"]]
+    print(markdown_table(headers, [*rows, false_row]))
+
+
+VOCAB_NAMES = ("English", "French", "German", "Spanish", "Russian", "Ukrainian", "Arabic", "Persian")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--texts-only", action="store_true", help="only the text evaluation")
+    ap.add_argument("--images-only", action="store_true", help="only the image evaluation")
+    ap.add_argument("--texts-json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--texts-per-language", type=int, default=60)
+    ap.add_argument("--text-distractors", type=int, default=5_000)
+    ap.add_argument("--text-padding", type=int, default=2_000)
+    ap.add_argument("--baseline-src", default="", help="src directory of another Seawall to compare texts with")
     ap.add_argument("--distractors", type=int, default=10_000)
     ap.add_argument("--synthetic", type=int, default=24, help="generated bank originals")
     ap.add_argument("--bank-padding", type=int, default=2_000, help="extra generated pictures in the bank")
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--families", default="", help="comma-separated subset of families")
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
+    if args.texts_json:
+        print(json.dumps(text_recall(args.texts_per_language, args.text_distractors, args.text_padding, args.seed)))
+        return
     print(machine_summary())
+    if not args.images_only:
+        print_texts(args)
+    if args.texts_only:
+        return
+    rng = np.random.default_rng(args.seed)
 
     samples = sample_images()
     names = sorted(samples)
