@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -63,19 +64,50 @@ def upload_bytes(a: U8) -> bytes:
     return buf.getvalue()
 
 
+def bank_hashes(bank: list[U8]) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(entry id, pdq) of each banked picture, and (entry id, pdq_crop) of its banked crops."""
+    from seawall.signals.pdq_crop import PdqCropSignal
+
+    crops = [(i, s.value) for i, a in enumerate(bank)
+             for s in PdqCropSignal().compute(Content(content_type="image", data=b"", _pixels=a))
+             if (s.quality or 0) >= MIN_QUALITY]
+    return [(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)], crops
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(hashes: list[tuple[int, str]], crops: list[tuple[int, str]], pool: list[U8]) -> None:
+    _WORKER["m"] = Matchers(hashes, crops)
+    _WORKER["pool"] = pool
+
+
+def _distractor_batch(seed: int, n: int) -> tuple[list[int], dict[str, float], int]:
+    """False matches of each matcher on ``n`` distractors made from ``seed`` (run in a worker process)."""
+    m: Matchers = _WORKER["m"]
+    rng = np.random.default_rng(seed)
+    false = [0, 0, 0]
+    for _ in range(n):
+        res = m.run(upload_bytes(distractor(rng, _WORKER["pool"], size=DISTRACTOR_SIDE)))
+        for k in range(3):
+            false[k] += bool(res[k])
+    return false, dict(m.cost), m.calls
+
+
+#: Distractors are at most this many pixels a side: what they show matters for false matches, not their
+#: size, and small ones keep ten thousand of them within minutes.
+DISTRACTOR_SIDE = 160
+
+
 class Matchers:
     """The three matchers over one bank; each returns the set of entry ids an upload matched."""
 
-    def __init__(self, bank: list[U8]) -> None:
-        from seawall.signals.pdq_crop import PdqCropSignal
-
+    def __init__(self, hashes: list[tuple[int, str]], crops: list[tuple[int, str]]) -> None:
         self.index = Hamming256Index()
-        self.index.add([(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)])
+        self.index.add(hashes)
         # stage 1+2 also sees the crops Seawall banks with each picture (pdq_crop)
         self.crops = Hamming256Index()
-        self.crops.add([(i, s.value) for i, a in enumerate(bank)
-                        for s in PdqCropSignal().compute(Content(content_type="image", data=b"", _pixels=a))
-                        if (s.quality or 0) >= MIN_QUALITY])
+        self.crops.add(crops)
         self.signal = PdqSignal()
         self.cost: dict[str, float] = defaultdict(float)
         self.calls = 0
@@ -210,6 +242,7 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=24, help="generated bank originals")
     ap.add_argument("--bank-padding", type=int, default=2_000, help="extra generated pictures in the bank")
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--workers", type=int, default=2, help="processes for the distractors")
     ap.add_argument("--families", default="", help="comma-separated subset of families")
     args = ap.parse_args()
     if args.texts_json:
@@ -234,7 +267,8 @@ def main() -> None:
     print(f"bank: {len(originals)} originals ({len(banked_names)} sample photographs: {', '.join(banked_names)}; "
           f"{args.synthetic} generated) + {len(padding)} generated padding pictures; "
           f"distractor pool: {', '.join(held_out)} + 8 generated")
-    m = Matchers(bank)
+    hashes, crops = bank_hashes(bank)
+    m = Matchers(hashes, crops)
 
     families = [f for f in FAMILIES if not args.families or f in args.families.split(",")]
     found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -253,10 +287,15 @@ def main() -> None:
 
     false = [0, 0, 0]
     t0 = time.perf_counter()
-    for _ in range(args.distractors):
-        res = m.run(upload_bytes(distractor(rng, pool)))
-        for k in range(3):
-            false[k] += bool(res[k])
+    batches = [(args.seed * 1000 + b, min(250, args.distractors - 250 * b))
+               for b in range((args.distractors + 249) // 250)]
+    with multiprocessing.get_context("spawn").Pool(args.workers, _init_worker, (hashes, crops, pool)) as workers:
+        for f, cost, calls in workers.starmap(_distractor_batch, batches):
+            for k in range(3):
+                false[k] += f[k]
+            for key, v in cost.items():
+                m.cost[key] += v
+            m.calls += calls
     dis_time = time.perf_counter() - t0
 
     rows = []

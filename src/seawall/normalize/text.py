@@ -167,7 +167,15 @@ def _word_script(word: str, to_latin: dict[str, str]) -> str | None:
             found.add(script)
     if found:
         return found.pop() if len(found) == 1 else "MIXED"
-    return "LATIN" if latin and all(script_of(ch) == "LATIN" for ch in word) else None
+    if latin and all(script_of(ch) == "LATIN" for ch in word):
+        # a word spelt only with letters Cyrillic and Greek have exact twins of may be a Russian word typed
+        # wholly in Latin look-alikes ("copok"): its neighbours decide
+        return None if all(ch in _LATIN_TWINS for ch in word) else "LATIN"
+    return None
+
+
+#: Latin letters that a Cyrillic or Greek letter reproduces exactly in common fonts.
+_LATIN_TWINS = frozenset("aceopxyijskABCEHIJKMOPSTXY")
 
 
 def map_confusables(text: str) -> str:

@@ -133,23 +133,17 @@ def _symmetric(box: tuple[int, int, int, int], h: int, w: int) -> tuple[int, int
 def _edge_maps(g: F32, step: float = 14.0, flat: float = 3.0) -> tuple[F32, F32]:
     """Where a row (column) boundary is a step edge with a flat side: the outline of a picture pasted on
     chrome, a frame or a letterbox. Entry [k, x] is about the boundary above row k (left of column k)."""
-    h, w = g.shape
-    p = np.pad(g, 3, mode="edge")
-    H = np.zeros((h + 1, w), dtype=np.float32)
-    V = np.zeros((w + 1, h), dtype=np.float32)
-    for k in range(h + 1):
-        y = k + 3  # padded index of row k
-        s = np.abs(p[y + 1, 3:-3] - p[y - 2, 3:-3]) > step
-        f_out = np.abs(p[y - 2, 3:-3] - p[y - 3, 3:-3]) < flat
-        f_in = np.abs(p[y + 2, 3:-3] - p[y + 1, 3:-3]) < flat
-        H[k] = s & (f_out | f_in)
-    for k in range(w + 1):
-        x = k + 3
-        s = np.abs(p[3:-3, x + 1] - p[3:-3, x - 2]) > step
-        f_out = np.abs(p[3:-3, x - 2] - p[3:-3, x - 3]) < flat
-        f_in = np.abs(p[3:-3, x + 2] - p[3:-3, x + 1]) < flat
-        V[k] = s & (f_out | f_in)
-    return H, V
+
+    def boundaries(p: F32) -> F32:
+        # p is padded by 3 rows; boundary k sits between padded rows k+2 and k+3
+        n = p.shape[0] - 6
+        k = np.arange(n + 1) + 3
+        s = np.abs(p[k + 1] - p[k - 2]) > step
+        f_out = np.abs(p[k - 2] - p[k - 3]) < flat
+        f_in = np.abs(p[k + 2] - p[k + 1]) < flat
+        return (s & (f_out | f_in)).astype(np.float32)
+
+    return boundaries(np.pad(g, ((3, 3), (0, 0)), mode="edge")), boundaries(np.pad(g.T, ((3, 3), (0, 0)), mode="edge"))
 
 
 def _peaks(score: F32, k: int, min_score: float, gap: int) -> list[int]:
@@ -388,12 +382,16 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
             weight[band] = 0
             guesses.append((f"{where} band painted over", _inpaint(a, weight)))
             add_box(f"{where} band cut", (n, h, 0, w) if where == "top" else (0, h - n, 0, w))
-    text = _overlaid_text(a)
+    small = a
+    text = _overlaid_text(small)
     if text is not None:
-        guesses.append(("overlaid text painted over", _inpaint(a, 1 - text)))
+        guesses.append(("overlaid text painted over", _inpaint(small, 1 - text)))
         rows = np.flatnonzero(text.mean(axis=1) > 0.02)
-        upper, lower = rows[rows < 0.4 * h], rows[rows > 0.6 * h]
-        cut = (int(upper.max()) + 1 if upper.size else 0, int(lower.min()) if lower.size else h, 0, w)
+        sh = small.shape[0]
+        upper, lower = rows[rows < 0.4 * sh], rows[rows > 0.6 * sh]
+        k = h / sh
+        cut = (round((int(upper.max()) + 1) * k) if upper.size else 0, round(int(lower.min()) * k) if lower.size else h,
+               0, w)
         add_box("overlaid text lines cut", cut)
     guesses.extend(_rotations(a))
     for share in UNCROP_SHARES:
