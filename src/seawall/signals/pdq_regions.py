@@ -311,7 +311,8 @@ def _overlaid_text(a: U8) -> F32 | None:
     near_white = np.asarray(white.filter(ImageFilter.MaxFilter(5))) > 0
     near_black = np.asarray(black.filter(ImageFilter.MaxFilter(5))) > 0
     text = (near_white & near_black).astype(np.uint8) * 255
-    grown = np.asarray(Image.fromarray(text).filter(ImageFilter.MaxFilter(5)), dtype=np.float32) / 255
+    grown: F32 = (np.asarray(Image.fromarray(text).filter(ImageFilter.MaxFilter(5)), dtype=np.float32)
+                  / np.float32(255))
     share = float(grown.mean())
     return grown if 0.01 <= share <= 0.3 else None
 
@@ -328,9 +329,10 @@ def _rotations(a: U8) -> list[tuple[str, U8]]:
         fill = np.array(corner, dtype=np.int16)
         valid = Image.fromarray(((np.abs(a.astype(np.int16) - fill).max(axis=-1) > 30) * 255).astype(np.uint8))
         for sign in (1, -1):
-            turned = im.rotate(sign * found, resample=Image.Resampling.BICUBIC, fillcolor=corner)
-            mask = np.asarray(valid.rotate(sign * found, resample=Image.Resampling.BILINEAR), dtype=np.float32)
-            out.append((f"rotated {sign * found:+.1f}°, corners filled", _inpaint(np.asarray(turned), mask / 255)))
+            back = im.rotate(sign * found, resample=Image.Resampling.BICUBIC, fillcolor=corner)
+            mask: F32 = (np.asarray(valid.rotate(sign * found, resample=Image.Resampling.BILINEAR), dtype=np.float32)
+                         / np.float32(255))
+            out.append((f"rotated {sign * found:+.1f}°, corners filled", _inpaint(np.asarray(back), mask)))
     for deg in angles:
         for sign in (1, -1):
             turned = np.asarray(im.rotate(sign * deg, resample=Image.Resampling.BICUBIC, fillcolor=corner))
