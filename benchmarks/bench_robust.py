@@ -68,12 +68,14 @@ def bank_hashes(bank: list[U8]) -> tuple[list[tuple[int, str]], list[tuple[int, 
     """(entry id, pdq) of each banked picture, and (entry id, pdq_crop) of its banked crops."""
     from seawall.signals.pdq_crop import PdqCropSignal
 
-    crops = [(i, s.value) for i, a in enumerate(bank)
-             for s in PdqCropSignal().compute(Content(content_type="image", data=b"", _pixels=a))
+    # each crop is its own bank entry (an index keeps one value per id): id = picture * CROP_IDS + crop number
+    crops = [(i * CROP_IDS + k, s.value) for i, a in enumerate(bank)
+             for k, s in enumerate(PdqCropSignal().compute(Content(content_type="image", data=b"", _pixels=a)))
              if (s.quality or 0) >= MIN_QUALITY]
     return [(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)], crops
 
 
+CROP_IDS = 1000
 _WORKER: dict[str, Any] = {}
 
 
@@ -130,7 +132,8 @@ class Matchers:
         stage2: set[int] = set()
         for extra in region_signals(content):
             index = self.crops if extra.type == "pdq_crop" else self.index
-            stage2 |= {c.entry_id for c in index.search([extra.value, *extra.variants], RADIUS)}
+            found = {c.entry_id for c in index.search([extra.value, *extra.variants], RADIUS)}
+            stage2 |= {e // CROP_IDS for e in found} if extra.type == "pdq_crop" else found
         t3 = time.perf_counter()
         self.cost["plain"] += t1 - t0
         self.cost["stage1"] += t2 - t1
