@@ -87,6 +87,8 @@ def _init_worker(hashes: list[tuple[int, str]], crops: list[tuple[int, str]], po
 def _distractor_batch(seed: int, n: int) -> tuple[list[int], dict[str, float], int]:
     """False matches of each matcher on ``n`` distractors made from ``seed`` (run in a worker process)."""
     m: Matchers = _WORKER["m"]
+    m.cost.clear()  # a worker runs several batches: report this batch's own cost and count
+    m.calls = 0
     rng = np.random.default_rng(seed)
     false = [0, 0, 0]
     for _ in range(n):
