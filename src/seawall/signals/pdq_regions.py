@@ -50,7 +50,8 @@ UNCROP_SHARES: tuple[float, ...] = (0.08,)
 
 @dataclass(frozen=True, slots=True)
 class RegionHash:
-    """One guess: how it was made (for the verdict's reasons), its hash and quality."""
+    """One guess: how it was made (for the verdict's reasons; at most 20 characters, the stored match's
+    ``variant``), its hash and quality."""
 
     name: str
     value: str
@@ -332,13 +333,13 @@ def _rotations(a: U8) -> list[tuple[str, U8]]:
             back = im.rotate(sign * found, resample=Image.Resampling.BICUBIC, fillcolor=corner)
             mask: F32 = (np.asarray(valid.rotate(sign * found, resample=Image.Resampling.BILINEAR), dtype=np.float32)
                          / np.float32(255))
-            out.append((f"rotated {sign * found:+.1f}°, corners filled", _inpaint(np.asarray(back), mask)))
+            out.append((f"turned {sign * found:+.1f}° filled", _inpaint(np.asarray(back), mask)))
     for deg in angles:
         for sign in (1, -1):
             turned = np.asarray(im.rotate(sign * deg, resample=Image.Resampling.BICUBIC, fillcolor=corner))
             t, b, left, r = _uniform_border(turned)
             cut = turned[t:b, left:r] if (b - t) * (r - left) > 0.3 * a.shape[0] * a.shape[1] else turned
-            out.append((f"rotated {sign * deg:+g}°", np.ascontiguousarray(cut)))
+            out.append((f"turned {sign * deg:+g}°", np.ascontiguousarray(cut)))
     return out
 
 
@@ -363,50 +364,50 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
         seen.add(box)
         guesses.append((name, a[t:b, left:r]))
 
-    add_box("without uniform border", _uniform_border(a))
+    add_box("uniform border cut", _uniform_border(a))
     # fine detail is what a blurred fill lacks: look for it at twice the working resolution
     fine = _grey(_reduce(pixels, 2 * WORK_SIDE))
     k = fine.shape[0] / h
     smooth = tuple(round(v / k) for v in _smooth_border(fine))
     assert len(smooth) == 4
-    add_box("without smooth border", smooth)
-    add_box("without smooth border, centred", _symmetric(smooth, h, w))
+    add_box("smooth border cut", smooth)
+    add_box("smooth cut centred", _symmetric(smooth, h, w))
     for box in [*_rectangles(g), *_dense_rectangles(a)]:
-        name = f"inner rectangle {box[2]},{box[0]}-{box[3]},{box[1]} of {w}x{h}"
+        name = "inner rectangle"
         add_box(name, box)
         t, b, left, r = box  # a step edge is found to a pixel or two: also try the box inset by two
-        add_box(name + " inset", (t + 2 * (t > 0), b - 2 * (b < h), left + 2 * (left > 0), r - 2 * (r < w)))
+        add_box("inner rectangle inset", (t + 2 * (t > 0), b - 2 * (b < h), left + 2 * (left > 0), r - 2 * (r < w)))
     top, bottom = _text_band(a)
     for n, band in ((top, slice(0, top)), (bottom, slice(h - bottom, h))):
         if n >= 0.04 * h:
             where = "top" if band.start == 0 else "bottom"
             weight = np.ones((h, w), dtype=np.float32)
             weight[band] = 0
-            guesses.append((f"{where} band painted over", _inpaint(a, weight)))
+            guesses.append((f"{where} band painted", _inpaint(a, weight)))
             add_box(f"{where} band cut", (n, h, 0, w) if where == "top" else (0, h - n, 0, w))
     small = a
     text = _overlaid_text(small)
     if text is not None:
-        guesses.append(("overlaid text painted over", _inpaint(small, 1 - text)))
+        guesses.append(("lettering painted", _inpaint(small, 1 - text)))
         rows = np.flatnonzero(text.mean(axis=1) > 0.02)
         sh = small.shape[0]
         upper, lower = rows[rows < 0.4 * sh], rows[rows > 0.6 * sh]
         k = h / sh
         cut = (round((int(upper.max()) + 1) * k) if upper.size else 0, round(int(lower.min()) * k) if lower.size else h,
                0, w)
-        add_box("overlaid text lines cut", cut)
+        add_box("lettering cut", cut)
     guesses.extend(_rotations(a))
     for share in UNCROP_SHARES:
         for side in ("top", "bottom", "left", "right"):
-            guesses.append((f"{side} edge restored ({share:.0%})", _reflect_fill(a, side, share)))
+            guesses.append((f"{side} edge {share:.0%} added", _reflect_fill(a, side, share)))
         both = _reflect_fill(_reflect_fill(a, "top", share / 2), "bottom", share / 2)
-        guesses.append((f"all edges restored ({share:.0%})",
+        guesses.append((f"all edges {share:.0%} added",
                         _reflect_fill(_reflect_fill(both, "left", share / 2), "right", share / 2)))
     out: list[RegionHash] = []
     for name, region in guesses:
         value, quality = pdq_from_pixels(_reduce(np.ascontiguousarray(region), HASH_SIDE))
         if quality >= MIN_QUALITY:
-            out.append(RegionHash(name, value, quality))
+            out.append(RegionHash(name[:20], value, quality))
     return out
 
 
