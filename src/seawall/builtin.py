@@ -34,7 +34,9 @@ def register(reg: Registry) -> None:
     from seawall.signals.domain import DomainSignal
     from seawall.signals.md5 import Md5Signal
     from seawall.signals.pdq import PdqSignal
+    from seawall.signals.pdq_crop import PdqCropSignal
     from seawall.signals.sha256 import Sha256Signal
+    from seawall.signals.text_fingerprint import TextFingerprintSignal
     from seawall.signals.text_minhash import TextMinHashSignal
     from seawall.signals.text_sha256 import TextSha256Signal
     from seawall.signals.tlsh import TlshSignal
@@ -45,9 +47,11 @@ def register(reg: Registry) -> None:
     reg.add_signal_type(Md5Signal())
     reg.add_signal_type(Sha256Signal())
     reg.add_signal_type(PdqSignal())
+    reg.add_signal_type(PdqCropSignal())
     reg.add_signal_type(VpdqSignal())
     reg.add_signal_type(TextSha256Signal())
     reg.add_signal_type(TextMinHashSignal())
+    reg.add_signal_type(TextFingerprintSignal())
     reg.add_signal_type(TlshSignal())
     reg.add_signal_type(UrlSignal())
     reg.add_signal_type(UrlPrefixSignal())

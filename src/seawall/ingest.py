@@ -31,7 +31,8 @@ from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.plugins import Registry
 from seawall.review.media import sniff_media_type
-from seawall.stages import STAGE_TWO, SlowTask, by_names, tasks_for
+from seawall.stages import STAGE_TWO, SlowTask, by_names, image_region_signals, tasks_for
+from seawall.stages import regions_apply as _regions_apply
 from seawall.storable import check_stored
 from seawall.store.convert import aware
 from seawall.store.db import Database
@@ -57,6 +58,9 @@ def compute_signals(registry: Registry, content: Content, *, for_query: bool) ->
     for sig in registry.signal_types.values():
         if sig.applies_to(content.content_type):
             out.extend(sig.compute(content, for_query=for_query))
+    if for_query and not content.defer_slow and _regions_apply(content):
+        # No work queue to defer to: the slow region hashes run here (otherwise the "regions" stage-2 task does)
+        out.extend(image_region_signals(registry, content, out))
     return out
 
 
@@ -232,7 +236,7 @@ class ItemService:
             item.verdict = self.decider(item, outcome.matches, notes, item.status == "pending")
         else:
             item.verdict = decide(outcome.matches, notes)
-        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants)) for s in signals]
+        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants), list(s.names)) for s in signals]
         item.status = "complete"
 
     # --- background stage ----------------------------------------------------------------------
@@ -533,8 +537,8 @@ class ItemService:
             account_id=row.account_id,
             content_type=row.content_type,
             received_at=aware(row.received_at) or utcnow(),
-            signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []))
-                     for d in row.signals],
+            signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []),
+                                    list(d.get("names") or [])) for d in row.signals],
             verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
             size_bytes=row.size_bytes,
             submitted_by=row.submitted_by,

@@ -68,7 +68,8 @@ class Matcher:
                 continue
             values = [sig.value, *sig.variants]
             stype = self.registry.signal(sig.type)
-            names = stype.query_variant_names(len(sig.variants))
+            # a query that named its own forms (region guesses) reports those; otherwise the signal's names
+            names = list(sig.names) or stype.query_variant_names(len(sig.variants))
             radius = self.radius(sig.type) if stype.uses_distance else 0
             for cand in self.indexes.search(sig.type, values, radius):
                 hits.append((sig, cand, names))
@@ -114,6 +115,6 @@ class Matcher:
                 distance=cand.distance,
                 labels=sorted(set(labels) | set(bank.labels)),
                 action="allow" if bank.kind == "allow" else bank.default_action,
-                variant=names[cand.query_index] if len(names) > 1 else None,
+                variant=names[cand.query_index] if len(names) > 1 or names[0] != "original" else None,
             )
         return sorted(best.values(), key=lambda m: (m.distance, m.bank_name, m.entry_id))

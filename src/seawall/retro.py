@@ -258,8 +258,10 @@ class RetroMatcher:
                 for cand in indexes[signal_type].search(values, radius[signal_type]):
                     item_id, d, k = owners[signal_type][cand.query_index]
                     variants = list(d.get("variants") or [])
-                    computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants)
-                    names = self.registry.signal(signal_type).query_variant_names(len(variants))
+                    computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants,
+                                              list(d.get("names") or []))
+                    names = list(computed.names) or self.registry.signal(signal_type).query_variant_names(
+                        len(variants))
                     hits_by_item.setdefault(item_id, []).append((computed, replace(cand, query_index=k), names))
             if hits_by_item:
                 self._apply_batch(hits_by_item, report)

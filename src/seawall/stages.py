@@ -60,9 +60,26 @@ def image_text_signals(registry: Registry, content: Content, earlier: Sequence[C
     return out
 
 
+def regions_apply(content: Content) -> bool:
+    """Every image query: a re-shared copy may be cropped, padded, turned or screenshotted."""
+    return content.content_type == "image"
+
+
+def image_region_signals(registry: Registry, content: Content,
+                         earlier: Sequence[ComputedSignal]) -> list[ComputedSignal]:
+    """Region hashes of an image (borders trimmed, screenshot rectangles, small rotations, bands painted
+    over), looked up as extra PDQ query forms. About 18x the cost of plain PDQ, hence stage 2."""
+    if "pdq" not in registry.signal_types:
+        return []
+    from seawall.signals.pdq_regions import region_signals
+
+    return [s for s in region_signals(content) if s.type in registry.signal_types]
+
+
 #: Every stage-2 task, in the order they run; extend this list to add slow work to uploads.
 STAGE_TWO_TASKS: list[SlowTask] = [
     SlowTask("ocr", _ocr_applies, image_text_signals),
+    SlowTask("regions", regions_apply, image_region_signals),
 ]
 
 

@@ -77,6 +77,9 @@ class ComputedSignal:
     value: str
     quality: int | None = None
     variants: list[str] = field(default_factory=list)
+    #: What ``value`` and each variant are, in order (``without uniform border``, ``rotated +5°``…), for
+    #: query forms other than PDQ's eight rotations/flips; empty means those (or just ``original``).
+    names: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "value": self.value}
@@ -90,6 +93,8 @@ class ComputedSignal:
         out = self.to_dict()
         if self.variants:
             out["variants"] = list(self.variants)
+        if self.names:
+            out["names"] = list(self.names)
         return out
 
 

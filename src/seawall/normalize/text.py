@@ -140,59 +140,103 @@ def fold_diacritics(text: str) -> str:
 # --- confusable letters ------------------------------------------------------------------------
 
 @cache
-def _confusables() -> tuple[dict[str, str], dict[int, str], re.Pattern[str]]:
+def _confusables() -> tuple[dict[str, str], dict[int, str], dict[str, dict[str, str]]]:
     conf = tables()["confusables"]
     to_latin = {k: v for k, v in conf["to_latin"].items() if not k.startswith("_")}
     lookalikes = {ord(k): v for k, v in conf["latin_lookalikes"].items() if not k.startswith("_")}
-    chars = re.escape("".join(to_latin))
-    # a word (letters and marks) that contains at least one look-alike; all other words are skipped. The
-    # lookbehind lets a match start only where a word starts: without it a long word with no look-alike is
-    # re-scanned from every one of its letters (quadratic time on a megabyte-long "word").
-    word = re.compile(rf"(?<![^\W\d_])[^\W\d_]*?[{chars}][^\W\d_]*")
-    return to_latin, lookalikes, word
+    from_latin = {script: dict(table) for script, table in conf["from_latin"].items() if not script.startswith("_")}
+    return to_latin, lookalikes, from_latin
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _word_script(word: str, to_latin: dict[str, str]) -> str | None:
+    """The script a word is written in: that of its letters with no Latin twin (л, д, я; λ, π; any
+    Arabic letter), or Latin for a word of Latin letters only; None when it mixes Latin with look-alikes
+    or is made only of look-alikes (its neighbours decide), ``MIXED`` for two real scripts."""
+    found: set[str] = set()
+    latin = False
+    for ch in word:
+        if ch in to_latin:
+            continue
+        script = script_of(ch)
+        if script == "LATIN":
+            latin = True
+        elif script:
+            found.add(script)
+    if found:
+        return found.pop() if len(found) == 1 else "MIXED"
+    if latin and all(script_of(ch) == "LATIN" for ch in word):
+        # a word spelt only with letters Cyrillic and Greek have exact twins of may be a Russian word typed
+        # wholly in Latin look-alikes ("copok"): its neighbours decide
+        return None if all(ch in _LATIN_TWINS for ch in word) else "LATIN"
+    return None
+
+
+#: Latin letters that a Cyrillic or Greek letter reproduces exactly in common fonts.
+_LATIN_TWINS = frozenset("aceopxyijskABCEHIJKMOPSTXY")
 
 
 def map_confusables(text: str) -> str:
-    """Cyrillic and Greek look-alikes inside Latin words become the Latin letter they imitate.
+    """Look-alike letters of another script inside a word become the letters of the word's own script.
 
-    A word that mixes Latin with look-alike letters is always mapped. A word made only of look-alikes
-    is mapped when the text is mostly Latin: real Russian or Greek text is full of letters that have
-    no Latin twin (л, д, я, λ, π…), a disguised English text has none of them. Latin small capitals
+    Each word is judged on its own letters: a word with a letter that has no twin elsewhere (л, д, я in
+    Russian; n in English) is of that script, and its look-alikes from other scripts are mapped into it
+    (Cyrillic о and с in an English word become Latin, Latin o and p in a Russian word become Cyrillic, a
+    Latin l in an Arabic word becomes alef). A word made only of letters that exist in both scripts takes
+    the script of the nearest judged words around it, so a Russian text with a Latin hashtag keeps its
+    Russian words, and a whole Greek-capitals word in an English sentence becomes Latin. A mixed word with
+    no judged neighbour is read as Latin, a word of one script alone is left as it is. Latin small capitals
     and similar letters that NFKC leaves alone are mapped everywhere.
     """
     if text.isascii():
         return text
-    to_latin, lookalikes, word_with_lookalike = _confusables()
+    to_latin, lookalikes, from_latin = _confusables()
     text = text.translate(lookalikes)
-    mostly_latin: list[bool] = []  # computed on first need: most texts never have a word of look-alikes only
-
-    def is_mostly_latin() -> bool:
-        if not mostly_latin:
-            latin = other_foreign = 0
-            for ch in text:
-                if ch.isalpha():
-                    s = script_of(ch)
-                    if s == "LATIN":
-                        latin += 1
-                    elif s in ("CYRILLIC", "GREEK") and ch not in to_latin:
-                        other_foreign += 1
-            mostly_latin.append(latin > 0 and other_foreign < latin)
-        return mostly_latin[0]
-
-    def fix(m: re.Match[str]) -> str:
+    words = list(_WORD.finditer(text))
+    if not words:
+        return text
+    scripts = [_word_script(m.group(0), to_latin) for m in words]
+    out: list[str] = []
+    last = 0
+    for i, m in enumerate(words):
         word = m.group(0)
-        has_latin = False
-        for ch in word:
-            if ch in to_latin:
-                continue
-            if script_of(ch) != "LATIN":
-                return word  # a genuine foreign letter: this is not a disguised Latin word
-            has_latin = True
-        if has_latin or is_mostly_latin():
-            return "".join(to_latin.get(ch, ch) for ch in word)
-        return word
+        own = {script_of(ch) for ch in word}
+        target = scripts[i]
+        if target is None:
+            target = _neighbour_script(scripts, i)
+            if target is None:
+                if "LATIN" not in own:
+                    continue  # one script and nothing around it: leave it
+                target = "LATIN"
+        if target == "MIXED" or (len(own) == 1 and target in own):
+            continue
+        if target == "LATIN":
+            mapped = "".join(to_latin.get(ch, ch) for ch in word)
+        elif target in from_latin:
+            table = from_latin[target]
+            mapped = "".join(table.get(ch, ch) if script_of(ch) == "LATIN" else ch for ch in word)
+        else:
+            continue
+        out.append(text[last:m.start()])
+        out.append(mapped)
+        last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
-    return word_with_lookalike.sub(fix, text)
+
+def _neighbour_script(scripts: list[str | None], i: int) -> str | None:
+    """The script of the nearest judged word before ``i``, else after it."""
+    for j in range(i - 1, -1, -1):
+        if scripts[j] is not None and scripts[j] != "MIXED":
+            return scripts[j]
+    for j in range(i + 1, len(scripts)):
+        if scripts[j] is not None and scripts[j] != "MIXED":
+            return scripts[j]
+    return None
 
 
 # --- Arabic ------------------------------------------------------------------------------------
@@ -223,29 +267,38 @@ _LEET_TOKEN = re.compile(r"(?<![\w@$])[\w@$]*?[0-9@$][\w@$]*")
 
 
 @cache
-def _leet() -> tuple[dict[str, str], dict[int, str]]:
+def _leet() -> tuple[dict[str, str], dict[int, str], dict[str, dict[str, str]]]:
     leet = tables()["leet"]
-    return dict(leet["map"]), {ord(k): v for k, v in leet["fold"].items()}
+    by_script = {k: dict(v) for k, v in leet["by_script"].items() if not k.startswith("_")}
+    return dict(leet["map"]), {ord(k): v for k, v in leet["fold"].items()}, by_script
 
 
 def undo_leet(text: str) -> str:
-    """Digits and symbols used as letters (h4t3, $tr1ke) become the letters, but only in words that
-    have a Latin letter and nothing else but letters and leet characters, so numbers stay numbers.
+    """Digits and symbols used as letters (h4t3, $tr1ke; пр0паганда, ال1سلام) become the letters, but
+    only in words whose letters are all of one script with a table (Latin, Cyrillic, Greek, Arabic) and
+    that hold nothing else but letters and that script's leet characters, so numbers stay numbers.
     Then ``l`` is folded into ``i``: ``1`` stands for both, and capital I looks like small l."""
-    mapping, fold = _leet()
+    latin_map, fold, by_script = _leet()
 
     def fix(m: re.Match[str]) -> str:
         tok = m.group(0)
-        has_latin = False
+        scripts = {script_of(ch) for ch in tok if ch.isalpha()}
+        if len(scripts) != 1:
+            return tok
+        script = scripts.pop()
+        mapping = latin_map if script == "LATIN" else by_script.get(script)
+        if mapping is None:
+            return tok
         needs = False
+        letters = 0
         for ch in tok:
             if ch in mapping:
                 needs = True
-            elif ch.isalpha() and script_of(ch) == "LATIN":
-                has_latin = True
+            elif ch.isalpha():
+                letters += 1
             else:
                 return tok
-        if not (has_latin and needs):
+        if not needs or (script != "LATIN" and letters < 1):
             return tok
         return "".join(mapping.get(ch, ch) for ch in tok)
 
