@@ -345,8 +345,8 @@ def test_slogan_read_in_an_image_by_stage_two_quarantines_the_media(matrix: Matr
     r = httpx.post(f"{seawall.base}/v1/banks/tvec/entries", headers=seawall.admin,
                    json={"signal_type": "text_sha256", "value": value})
     assert r.status_code == 201, r.text
-    erin = matrix.user("erin")
-    up = erin.upload(text_image(phrase))
+    olga = matrix.user("olga")
+    up = olga.upload(text_image(phrase))
     assert up.status_code == 200, up.text  # stage 1 found nothing: the upload is published
     uri = up.json()["content_uri"]
     download = f"{matrix.hs.base}/_matrix/media/v3/download/{uri.removeprefix('mxc://')}"

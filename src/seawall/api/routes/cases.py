@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.errors import InvalidInput, Unauthorized
@@ -66,7 +67,8 @@ def _acting(request: Request) -> ConsoleUser:
 async def list_cases(request: Request, _: Principal = Depends(require("reviewer")),
                      queue: str = "", kind: str = "", status: str = "undecided", account_id: str = "",
                      content_id: str = "", bank: str = "", label: str = "", signal: str = "", source: str = "",
-                     assignee: str = "", sla: str = "", older_than_hours: float | None = Query(default=None, ge=0),
+                     assignee: str = "", sla: str = "",
+                     older_than_hours: float | None = Query(default=None, ge=0, le=876_000),
                      sort: str = "priority", limit: int = Query(default=50, ge=1, le=500),
                      offset: int = Query(default=0, ge=0, le=1_000_000)) -> JSONResponse:
     """Cases matching every filter given (as in the console's queue), most urgent first by default.
@@ -82,13 +84,13 @@ async def list_cases(request: Request, _: Principal = Depends(require("reviewer"
 
 
 @router.get("/{case_id}", responses=ERRORS)
-async def get_case(case_id: int, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+async def get_case(case_id: Id64, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
     """One case with its decisions and notes."""
     return JSONResponse(case_dict(await run_in_threadpool(lambda: _review(request).get(case_id))))
 
 
 @router.post("/{case_id}/take", responses=ERRORS)
-async def take_case(case_id: int, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+async def take_case(case_id: Id64, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
     review = _review(request)
     await run_in_threadpool(lambda: review.take(case_id, user))
@@ -96,7 +98,7 @@ async def take_case(case_id: int, request: Request, _: Principal = Depends(requi
 
 
 @router.post("/{case_id}/release", responses=ERRORS)
-async def release_case(case_id: int, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+async def release_case(case_id: Id64, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
     review = _review(request)
     await run_in_threadpool(lambda: review.release(case_id, user))
@@ -109,7 +111,7 @@ class ReassignIn(BaseModel):
 
 
 @router.post("/{case_id}/reassign", responses=ERRORS)
-async def reassign_case(case_id: int, body: ReassignIn, request: Request,
+async def reassign_case(case_id: Id64, body: ReassignIn, request: Request,
                         _: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
     review = _review(request)
@@ -123,7 +125,7 @@ class NoteIn(BaseModel):
 
 
 @router.post("/{case_id}/notes", status_code=201, responses=ERRORS)
-async def add_note(case_id: int, body: NoteIn, request: Request,
+async def add_note(case_id: Id64, body: NoteIn, request: Request,
                    _: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
     review = _review(request)
@@ -145,7 +147,7 @@ class DecisionIn(BaseModel):
 
 
 @router.post("/{case_id}/decide", responses=ERRORS)
-async def decide_case(case_id: int, body: DecisionIn, request: Request,
+async def decide_case(case_id: Id64, body: DecisionIn, request: Request,
                       _: Principal = Depends(require("reviewer"))) -> JSONResponse:
     """Decide as in the console: actions run, the bank learns, the decision is audited and announced."""
     user = _acting(request)

@@ -279,7 +279,7 @@ def revealed_media(request: Request, token: str) -> Response:
 
 
 @router.get("/reveals/{token}/entries/{entry_id}")
-def revealed_entry_thumb(request: Request, token: str, entry_id: int) -> Response:
+def revealed_entry_thumb(request: Request, token: str, entry_id: Id64) -> Response:
     """A matched bank entry's thumbnail unshielded, under the same reveal as the case it matched."""
     user, _ = _user(request)
     review = _review(request)

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from seawall.api.edge import Id64
 from seawall.api.routes.console import Denied, _call, _form, _page, _user
 from seawall.api.routes.removal_orders import parse_order
 from seawall.legal.annex1 import REASONS
@@ -112,14 +113,14 @@ async def parse_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/{order_id}")
-def order_page(request: Request, order_id: int) -> HTMLResponse:
+def order_page(request: Request, order_id: Id64) -> HTMLResponse:
     user, token = _user(request)
     order = _call(lambda: _orders(request).get(order_id))
     return _page(request, user, token, "legal_order.html", order=order, **_page_ctx(request))
 
 
 @router.post("/{order_id}/{action}")
-async def act(request: Request, order_id: int, action: str) -> Response:
+async def act(request: Request, order_id: Id64, action: str) -> Response:
     user, token = _user(request)
     form = await _form(request, token)
     orders = _orders(request)
@@ -145,7 +146,7 @@ async def act(request: Request, order_id: int, action: str) -> Response:
 
 
 @router.get("/{order_id}/annex-{which}.pdf")
-def annex_pdf(request: Request, order_id: int, which: str) -> Response:
+def annex_pdf(request: Request, order_id: Id64, which: str) -> Response:
     _user(request)
     orders = _orders(request)
     if which == "ii":

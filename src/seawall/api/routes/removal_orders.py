@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.errors import InvalidInput
@@ -118,7 +119,7 @@ async def list_orders(request: Request, status: str | None = Query(default=None)
 
 
 @router.get("/{order_id}", responses=ERRORS)
-async def get_order(order_id: int, request: Request, _: Principal = Depends(staff)) -> JSONResponse:
+async def get_order(order_id: Id64, request: Request, _: Principal = Depends(staff)) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(_orders(request).get, order_id))
 
 
@@ -127,7 +128,7 @@ def _actor(p: Principal) -> str:
 
 
 @router.post("/{order_id}/execute", responses=ERRORS)
-async def execute(order_id: int, body: Execute, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
+async def execute(order_id: Id64, body: Execute, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
     """Remove the order's content (with extra locators found since) through the ``remove`` action."""
     locs = [loc.model_dump() for loc in body.locators]
     return JSONResponse(await run_in_threadpool(
@@ -135,13 +136,13 @@ async def execute(order_id: int, body: Execute, request: Request, p: Principal =
 
 
 @router.post("/{order_id}/removed", responses=ERRORS)
-async def removed(order_id: int, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
+async def removed(order_id: Id64, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
     """The platform removed the content itself (by URL); the removal time is the server's clock now."""
     return JSONResponse(await run_in_threadpool(lambda: _orders(request).confirm_removed(order_id, actor=_actor(p))))
 
 
 @router.post("/{order_id}/impossible", responses=ERRORS)
-async def impossible(order_id: int, body: Impossible, request: Request,
+async def impossible(order_id: Id64, body: Impossible, request: Request,
                      p: Principal = Depends(staff)) -> JSONResponse:
     """Annex III: the order cannot be executed yet; its hour stops until resumed."""
     return JSONResponse(await run_in_threadpool(lambda: _orders(request).impossible(
@@ -150,14 +151,14 @@ async def impossible(order_id: int, body: Impossible, request: Request,
 
 
 @router.post("/{order_id}/resume", responses=ERRORS)
-async def resume(order_id: int, body: Resume, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
+async def resume(order_id: Id64, body: Resume, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
     """The obstacle ended or the clarification arrived: a new hour starts now."""
     return JSONResponse(await run_in_threadpool(
         lambda: _orders(request).resume(order_id, actor=_actor(p), corrections=body.corrections)))
 
 
 @router.post("/{order_id}/reverse", responses=ERRORS)
-async def reverse(order_id: int, body: Reverse, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
+async def reverse(order_id: Id64, body: Reverse, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
     """Art. 4(7): scrutiny found the order infringes the Regulation; reinstate the content."""
     return JSONResponse(await run_in_threadpool(lambda: _orders(request).reverse(
         order_id, actor=_actor(p), decided_by=body.decided_by, reason=body.reason)))
@@ -173,7 +174,7 @@ def _form(form: dict[str, Any], fmt: str, name: str) -> Response:
 
 
 @router.get("/{order_id}/annex-ii", responses=ERRORS)
-async def annex_ii(order_id: int, request: Request, format: str = Query(default="json"),
+async def annex_ii(order_id: Id64, request: Request, format: str = Query(default="json"),
                    _: Principal = Depends(staff)) -> Response:
     """Annex II feedback (removal and its time), once the content is removed."""
     form = await run_in_threadpool(_orders(request).annex2, order_id)
@@ -181,7 +182,7 @@ async def annex_ii(order_id: int, request: Request, format: str = Query(default=
 
 
 @router.get("/{order_id}/annex-iii", responses=ERRORS)
-async def annex_iii(order_id: int, request: Request, format: str = Query(default="json"),
+async def annex_iii(order_id: Id64, request: Request, format: str = Query(default="json"),
                     _: Principal = Depends(staff)) -> Response:
     """The newest Annex III answer (cannot execute: force majeure, manifest errors, missing information)."""
     form = await run_in_threadpool(_orders(request).annex3, order_id)

@@ -72,7 +72,7 @@ async def delete_source(name: str, request: Request, _: Principal = Depends(admi
 
 
 @router.post("/{name}/sync", responses=ERRORS)
-async def sync_source(name: str, request: Request, max_pages: int | None = Query(None, ge=1),
+async def sync_source(name: str, request: Request, max_pages: int | None = Query(None, ge=1, le=1_000_000),
                       _: Principal = Depends(admin)) -> dict[str, Any]:
     """Sync now and report pages, entries added and seen, withdrawals, rejects (with positions), errors."""
     engine = _engine(request)

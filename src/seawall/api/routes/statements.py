@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.errors import InvalidInput, NotFound
@@ -34,7 +35,8 @@ def _legal(request: Request) -> LegalService:
 
 @router.get("", responses=ERRORS)
 async def list_statements(request: Request, status: str | None = Query(default=None),
-                          item_id: str | None = Query(default=None, max_length=32), limit: int = Query(200, le=1000),
+                          item_id: str | None = Query(default=None, max_length=32),
+                          limit: int = Query(200, ge=1, le=1000),
                           _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
     """Statements, newest first; the platform shows ``user_text`` to the affected user."""
     if status is not None and status not in STATUSES:
@@ -85,7 +87,7 @@ async def check(request: Request, _: Principal = Depends(require("submitter", "r
 
 
 @router.get("/{statement_id}", responses=ERRORS)
-async def get_statement(statement_id: int, request: Request,
+async def get_statement(statement_id: Id64, request: Request,
                         _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
     legal = _legal(request)
 
