@@ -67,9 +67,9 @@ def _check_two_stages(engine: Engine, phrase: str, count_ocr: list[str]) -> Item
                           account_id="acct-1")
     # stage 1: digests and PDQ only; OCR never ran inside the request
     assert threading.current_thread().name not in count_ocr
-    assert first.verdict.verdict == "allow" and not first.final and first.pending == ["ocr"]
+    assert first.verdict.verdict == "allow" and not first.final and first.pending == ["ocr", "regions"]
     body = first.to_dict()
-    assert body["final"] is False and body["pending"] == ["ocr"]
+    assert body["final"] is False and body["pending"] == ["ocr", "regions"]
     assert not {s.type for s in first.signals} & {"text_sha256", "text_minhash"}
     _until(lambda: engine.items.get(first.id).final)
     later = engine.items.get(first.id)
@@ -142,7 +142,7 @@ def test_pending_stage_two_survives_a_restart(settings: Settings) -> None:
         assert engine.queue is not None
         engine.queue.close()  # the process dies: queued jobs are gone, only the store remains
         item = engine.submit(engine.content("image", data=text_image(phrase)), content_id="crash")
-        assert item.pending == ["ocr"]
+        assert item.pending == ["ocr", "regions"]
     finally:
         engine.close()
     engine = Engine(settings)
@@ -171,7 +171,7 @@ def test_api_answers_after_stage_one_or_waits_when_asked(client: TestClient, key
         return body
 
     quick = post("quick")
-    assert quick["final"] is False and quick["pending"] == ["ocr"] and quick["verdict"] == "allow"
+    assert quick["final"] is False and quick["pending"] == ["ocr", "regions"] and quick["verdict"] == "allow"
     waited = post("waited", "?wait=final&timeout_ms=30000")
     assert waited["final"] is True and waited["pending"] == [] and waited["verdict"] == "block"
     text = client.post("/v1/items", json={"content_id": "t", "text": "hello there"}, headers=sub).json()

@@ -255,7 +255,11 @@ class ItemService:
 
     def pending_ids(self, older_than: timedelta | None = None, limit: int | None = None) -> list[str]:
         """Items still waiting for their background stage (received before now - ``older_than``)."""
-        q = select(ItemRow.id).where(ItemRow.status == "pending")
+        return self._waiting_ids(ItemRow.status == "pending", older_than, limit)
+
+    def _waiting_ids(self, waiting: Any, older_than: timedelta | None, limit: int | None) -> list[str]:
+        """Ids of items matching ``waiting``, oldest first: the sweeps that re-queue unfinished work."""
+        q = select(ItemRow.id).where(waiting)
         if older_than is not None:
             q = q.where(ItemRow.received_at < utcnow() - older_than)
         q = q.order_by(ItemRow.received_at)
@@ -339,14 +343,7 @@ class ItemService:
     # --- stage 2 -------------------------------------------------------------------------------
     def stage_two_ids(self, older_than: timedelta | None = None, limit: int | None = None) -> list[str]:
         """Items whose stage-2 tasks have not finished (received before now - ``older_than``), oldest first."""
-        q = select(ItemRow.id).where(ItemRow.stage2_pending.is_not(None))
-        if older_than is not None:
-            q = q.where(ItemRow.received_at < utcnow() - older_than)
-        q = q.order_by(ItemRow.received_at)
-        if limit is not None:
-            q = q.limit(limit)
-        with self.db.session() as s:
-            return list(s.scalars(q))
+        return self._waiting_ids(ItemRow.stage2_pending.is_not(None), older_than, limit)
 
     def stage_two_count(self) -> int:
         """Items waiting for stage 2, in the whole store (the backlog /metrics shows)."""
