@@ -41,7 +41,7 @@ fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz_api --database postgres --max-examples $(FUZZ_EXAMPLES)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e and not postgres"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -143,7 +143,7 @@ def copy_sqlite_template(template: Path, data_dir: Path) -> None:
     conn.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for each backend; every store and API test runs on both."""
     if request.param == "postgres":
