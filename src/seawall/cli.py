@@ -399,6 +399,44 @@ def _file_lines(path: Path, progress: Progress | None) -> Iterator[str]:
         progress.advance(task, pending)
 
 
+@bank_app.command("add")
+def bank_add(
+    name: str,
+    text: Annotated[str | None, typer.Option("--text", help="Bank this text (its hashes, never the text)")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Bank this image, video or file")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="Label (repeatable)")] = None,
+    source: Annotated[str, typer.Option(help="Where it came from")] = "",
+    note: Annotated[str, typer.Option(help="A note kept with every entry")] = "",
+) -> None:
+    """Bank content directly: every signal it has is computed and added (text signals for a text, PDQ for
+    an image, vPDQ for a video, digests for any file)."""
+    if (text is None) == (file is None):
+        _fail("give exactly one of --text or --file")
+    engine = _engine()
+    try:
+        if file is not None:
+            if not file.is_file():
+                _fail(f"{file}: no such file")
+            from seawall.media.content import banked_kind
+
+            data = file.read_bytes()
+            content = _run(lambda: engine.content(banked_kind(data), data=data))
+        else:
+            content = _run(lambda: engine.content("text", text=text))
+        results, refused = _run(lambda: engine.add_entries_from_content(
+            name, content, labels=label or [], note=note, source=source or (file.name if file else "cli"),
+            added_by="cli"))
+    finally:
+        engine.close()
+    for entry, created in results:
+        out.print(f"{'added' if created else 'already present'}: #{entry.id} {entry.signal_type} "
+                  f"{entry.value[:64]}", highlight=False)
+    for reason in refused:
+        err.print(f"refused: {reason}", highlight=False)
+    if not results:
+        _fail("nothing was banked: the content gave no signal Seawall can match on")
+
+
 @bank_app.command("import")
 def bank_import(
     name: str,

@@ -111,6 +111,16 @@ class EntryCreate(BaseModel):
     note: StoredText = Field(default="", max_length=10_000)
 
 
+class EntryTextCreate(BaseModel):
+    """A text to bank as it is: Seawall computes and stores every signal a text has."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, description="The text itself (UTF-8, at most 1 MB); only its hashes are kept")
+    labels: list[StoredText] = Field(default_factory=list)
+    source: StoredText = Field(default="", max_length=200)
+    note: StoredText = Field(default="", max_length=10_000)
+
+
 class EntryOut(BaseModel):
     id: int
     signal_type: str

@@ -109,3 +109,14 @@ class Content:
         if self.text is not None and not self.data:
             return self.text.encode("utf-8")
         return self.data
+
+
+def banked_kind(data: bytes) -> str:
+    """What a file banked as it is counts as, from its bytes (never its declared type): a video (checked
+    before images, as an animated GIF is both) gets vPDQ, an image PDQ, anything else its digests."""
+    from seawall.media.image import sniff_image
+    from seawall.media.video import sniff_video
+
+    if sniff_video(data):
+        return "video"
+    return "image" if sniff_image(data) else "file"

@@ -21,6 +21,7 @@ from seawall.api.schemas import (
     EntryBatchOut,
     EntryCreate,
     EntryOut,
+    EntryTextCreate,
     ErrorBody,
     ImportOut,
 )
@@ -29,6 +30,7 @@ from seawall.apikeys import Principal
 from seawall.banks import EntryInput
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
+from seawall.media.content import Content, banked_kind
 
 router = APIRouter(prefix="/v1/banks", tags=["banks"])
 
@@ -95,7 +97,8 @@ async def list_entries(name: str, request: Request, after: int = Query(0, ge=0, 
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": EntryCreate.model_json_schema()},
+                "application/json": {"schema": {"oneOf": [EntryCreate.model_json_schema(),
+                                                          EntryTextCreate.model_json_schema()]}},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
@@ -112,7 +115,8 @@ async def list_entries(name: str, request: Request, after: int = Query(0, ge=0, 
     },
 )
 async def add_entry(name: str, request: Request, principal: Principal = Depends(admin)) -> JSONResponse:
-    """Add one hash (JSON), or hash a file and add all its signals (multipart ``file``).
+    """Add one hash (JSON ``signal_type`` + ``value``), or bank content as it is and add every signal it
+    has: a text (JSON ``text``) or a file (multipart ``file``: PDQ for an image, vPDQ for a video, digests).
 
     Adding a value the bank already holds is idempotent: 200 with the existing entry.
     """
@@ -134,23 +138,21 @@ async def add_entry(name: str, request: Request, principal: Principal = Depends(
             raise InvalidInput("labels, note and source must be text fields", code="invalid_field")
         check_stored([labels_raw, note, source], "labels, note and source")
         labels = [lab for lab in str(labels_raw).split(",") if lab.strip()]
-        content = engine.content("image" if upload.content_type and upload.content_type.startswith("image/")
-                                 else _sniff_kind(data), data=data)
-        results, refused = await run_in_threadpool(
-            lambda: engine.add_entries_from_content(name, content, labels=labels, note=str(note),
-                                                    source=str(source), added_by=principal.key_id)
-        )
-        created = any(c for _, c in results)
-        return JSONResponse(
-            {"entries": [{**e.to_dict(), "created": c} for e, c in results], "refused": refused},
-            status_code=201 if created else 200,
-        )
+        content = engine.content(banked_kind(data), data=data)
+        return await _add_content(engine, name, content, labels, str(note), str(source), principal.key_id)
+    raw = await request.body()
+    if _is_text_entry(raw):
+        try:
+            text_in = EntryTextCreate.model_validate_json(raw)
+        except ValueError as exc:
+            raise _invalid(exc) from None
+        content = engine.content("text", text=text_in.text)
+        return await _add_content(engine, name, content, text_in.labels, text_in.note, text_in.source,
+                                  principal.key_id)
     try:
-        body = EntryCreate.model_validate_json(await request.body())
+        body = EntryCreate.model_validate_json(raw)
     except ValueError as exc:
-        errs = exc.errors() if hasattr(exc, "errors") else []
-        loc = ".".join(str(p) for p in errs[0]["loc"]) if errs else "body"
-        raise InvalidInput(f"{loc}: {errs[0]['msg'] if errs else 'invalid JSON'}", code="invalid_request") from None
+        raise _invalid(exc) from None
     entry_in = EntryInput(body.signal_type, body.value, body.labels, source=body.source,
                           first_seen=body.first_seen, note=body.note)
     entry, created = await run_in_threadpool(
@@ -159,10 +161,36 @@ async def add_entry(name: str, request: Request, principal: Principal = Depends(
     return JSONResponse({**entry.to_dict(), "created": created}, status_code=201 if created else 200)
 
 
-def _sniff_kind(data: bytes) -> str:
-    from seawall.media.image import sniff_image
+def _invalid(exc: ValueError) -> InvalidInput:
+    errs = exc.errors() if hasattr(exc, "errors") else []
+    loc = ".".join(str(p) for p in errs[0]["loc"]) if errs else "body"
+    return InvalidInput(f"{loc}: {errs[0]['msg'] if errs else 'invalid JSON'}", code="invalid_request")
 
-    return "image" if sniff_image(data) else "file"
+
+def _is_text_entry(raw: bytes) -> bool:
+    """A JSON object with a ``text`` member banks a text; anything else is read as one hash."""
+    import json
+
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and "text" in doc
+
+
+async def _add_content(engine: Engine, name: str, content: Content, labels: list[str], note: str, source: str,
+                       added_by: str) -> JSONResponse:
+    results, refused = await run_in_threadpool(
+        lambda: engine.add_entries_from_content(name, content, labels=labels, note=note, source=source,
+                                                added_by=added_by)
+    )
+    created = any(c for _, c in results)
+    return JSONResponse(
+        {"entries": [{**e.to_dict(), "created": c} for e, c in results], "refused": refused},
+        status_code=201 if created else 200,
+    )
+
+
 
 
 @router.get("/{name}/entries/{entry_id}", response_model=EntryOut, responses=ERRORS)
