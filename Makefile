@@ -31,7 +31,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-prereqs
 	$(BIN)/python scripts/vuln-check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # A longer schemathesis run than the one in `make test`, on both databases, in a private network namespace.
 FUZZ_EXAMPLES ?= 200

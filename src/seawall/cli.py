@@ -272,7 +272,9 @@ def hash_cmd(paths: Annotated[list[Path], typer.Argument(help="Files to hash")],
         kind = "video" if sniff_video(data) else "image" if sniff_image(data) else "file"
         content = Content(kind, data=data, limits=limits)
         try:
-            signals = compute_signals(registry(), content, for_query=False)
+            reg = registry()
+            signals = [s for s in compute_signals(reg, content, for_query=False)
+                       if not reg.signal(s.type).bank_side_only]
         except SeawallError as exc:
             err.print(f"[bold red]error:[/] {path}: {exc.message} ({exc.code})", highlight=False)
             failed = True

@@ -42,6 +42,9 @@ class SignalType(ABC):
     #: What an item's value of this signal says about its account when re-appearance is checked:
     #: ``domains`` (linked sites) or ``texts`` (MinHash signatures of its texts); empty for none.
     account_evidence: ClassVar[str] = ""
+    #: Extra values computed only to widen a bank (e.g. crops of a banked picture): stored as entries,
+    #: but not what a file "hashes to", so ``seawall hash`` leaves them out.
+    bank_side_only: ClassVar[bool] = False
 
     @abstractmethod
     def normalize(self, value: str) -> str:
