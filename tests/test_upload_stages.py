@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.config import Settings
-from seawall.domain.models import Item
+from seawall.domain.models import ComputedSignal, Item
 from seawall.engine import Engine
 from seawall.media import ocr
 from seawall.media.ocr import OcrOptions
@@ -308,3 +308,36 @@ def test_kill_9_during_stage_two_loses_nothing_and_acts_once(tmp_path: Path) -> 
         per_item = dict(conn.execute("SELECT item_id, count(*) FROM actions GROUP BY item_id").fetchall())
         decisions = dict(conn.execute("SELECT item_id, count(*) FROM decisions GROUP BY item_id").fetchall())
     assert all(per_item[i] == 1 and decisions[i] == 2 for i in ids), (per_item, decisions)
+
+
+def test_a_reviewer_decision_made_while_stage_two_runs_stands(settings: Settings) -> None:
+    """A reviewer deciding while stage 2 runs: stage 2 must not put the stage-1 verdict back (nor act)."""
+    from seawall.review.cases import ReviewService
+    from seawall.stages import SlowTask
+
+    from .console_support import held_image, make_users
+
+    engine = Engine(settings)
+    try:
+        engine.start_workers()
+        assert engine.queue is not None
+        engine.queue.close()  # stage 2 waits in the store until this test runs it
+        case_id, item_id = held_image(engine, 11)
+        assert engine.items.get(item_id).pending == ["ocr", "regions"]
+        senior = make_users(engine).login("senior", "correct horse battery")[0]
+
+        decided: list[tuple[int, list[str]]] = []
+
+        def reviewer_decides_meanwhile(*_: object) -> list[ComputedSignal]:
+            ReviewService(engine).decide(case_id, senior, outcome="not_violating", labels=[])
+            decided.append(_counts(engine, item_id))
+            return []
+
+        engine.items.slow_tasks = [SlowTask("ocr", lambda c: True, reviewer_decides_meanwhile),
+                                   SlowTask("regions", lambda c: True, lambda *_: [])]
+        engine.items.process_stage_two(item_id)
+        after = engine.items.get(item_id)
+        assert after.final and after.verdict.verdict == "allow", after.verdict
+        assert _counts(engine, item_id) == decided[0]  # nothing acted on after the reviewer's decision
+    finally:
+        engine.close()

@@ -417,6 +417,12 @@ class ItemService:
                 return  # another delivery finished it first
             row.stage2_pending = None
             row.signals = [sig.stored_dict() for sig in signals]
+            if row.verdict != before.verdict:
+                # decided while stage 2 ran (a reviewer, an appeal, a removal order): that decision stands;
+                # what stage 2 found is recorded with it, and nothing is acted on again
+                changed = False
+                verdict = Verdict(row.verdict or before.verdict, [*before.matches, *fresh],
+                                  [*(row.reasons or []), *notes], [], before.explanation)
             row.reasons = verdict.reasons
             row.verdict = verdict.verdict
             if fresh:
