@@ -6,7 +6,7 @@ read ``message``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 
 class SeawallError(Exception):
@@ -101,3 +101,22 @@ class RateLimited(SeawallError):
 
     status = 429
     code = "rate_limited"
+
+
+class _ValidationFailure(Protocol):
+    def errors(self) -> Any: ...
+
+
+def invalid_input_from(exc: _ValidationFailure | ValueError, *, code: str = "invalid_field") -> InvalidInput:
+    """Turn a pydantic validation failure into one 422 that names the first bad field.
+
+    Every place that validates a body by hand (outside FastAPI's own parsing) answers the same way: the
+    message starts with the field's dotted path, ``detail`` lists every failing field.
+    """
+    errs = list(exc.errors()) if hasattr(exc, "errors") else []
+    if not errs:
+        return InvalidInput("the body is not valid JSON", code=code)
+    first = errs[0]
+    where = ".".join(str(p) for p in first["loc"]) or "request"
+    return InvalidInput(f"{where}: {first['msg']}", code=code,
+                        detail=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errs])

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.domain.models import Action
-from seawall.errors import Conflict, InvalidInput, NotFound
+from seawall.errors import Conflict, InvalidInput, NotFound, invalid_input_from
 from seawall.legal import forms, notices, preservation
 from seawall.legal.annex1 import Locator, RemovalOrderIn, manifest_errors, missing_fields, to_record
 from seawall.legal.clock import Clock, as_utc, monotonic_after
@@ -298,9 +298,7 @@ class OrderService:
                 try:
                     order = RemovalOrderIn.model_validate({**fields, **corrections})
                 except ValidationError as exc:
-                    first = exc.errors()[0]
-                    where = ".".join(str(p) for p in first["loc"])
-                    raise InvalidInput(f"{where}: {first['msg']}", code="invalid_field") from None
+                    raise invalid_input_from(exc) from None
                 fields = to_record(order)
             now = self._now(row)
             order = RemovalOrderIn.model_validate(fields)

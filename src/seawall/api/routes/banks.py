@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -29,7 +30,7 @@ from seawall.api.serialize import bank_dict
 from seawall.apikeys import Principal
 from seawall.banks import EntryInput
 from seawall.engine import Engine
-from seawall.errors import InvalidInput
+from seawall.errors import InvalidInput, invalid_input_from
 from seawall.media.content import Content, banked_kind
 
 router = APIRouter(prefix="/v1/banks", tags=["banks"])
@@ -140,19 +141,19 @@ async def add_entry(name: str, request: Request, principal: Principal = Depends(
         labels = [lab for lab in str(labels_raw).split(",") if lab.strip()]
         content = engine.content(banked_kind(data), data=data)
         return await _add_content(engine, name, content, labels, str(note), str(source), principal.key_id)
-    raw = await request.body()
-    if _is_text_entry(raw):
+    doc = _json_body(await request.body())
+    if isinstance(doc, dict) and "text" in doc:
         try:
-            text_in = EntryTextCreate.model_validate_json(raw)
+            text_in = EntryTextCreate.model_validate(doc)
         except ValueError as exc:
-            raise _invalid(exc) from None
+            raise invalid_input_from(exc, code="invalid_request") from None
         content = engine.content("text", text=text_in.text)
         return await _add_content(engine, name, content, text_in.labels, text_in.note, text_in.source,
                                   principal.key_id)
     try:
-        body = EntryCreate.model_validate_json(raw)
+        body = EntryCreate.model_validate(doc)
     except ValueError as exc:
-        raise _invalid(exc) from None
+        raise invalid_input_from(exc, code="invalid_request") from None
     entry_in = EntryInput(body.signal_type, body.value, body.labels, source=body.source,
                           first_seen=body.first_seen, note=body.note)
     entry, created = await run_in_threadpool(
@@ -161,21 +162,12 @@ async def add_entry(name: str, request: Request, principal: Principal = Depends(
     return JSONResponse({**entry.to_dict(), "created": created}, status_code=201 if created else 200)
 
 
-def _invalid(exc: ValueError) -> InvalidInput:
-    errs = exc.errors() if hasattr(exc, "errors") else []
-    loc = ".".join(str(p) for p in errs[0]["loc"]) if errs else "body"
-    return InvalidInput(f"{loc}: {errs[0]['msg'] if errs else 'invalid JSON'}", code="invalid_request")
-
-
-def _is_text_entry(raw: bytes) -> bool:
-    """A JSON object with a ``text`` member banks a text; anything else is read as one hash."""
-    import json
-
+def _json_body(raw: bytes) -> Any:
+    """Parse the body once: a JSON object with a ``text`` member banks a text, any other object one hash."""
     try:
-        doc = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
-        return False
-    return isinstance(doc, dict) and "text" in doc
+        raise InvalidInput("the body is not valid JSON", code="invalid_request") from None
 
 
 async def _add_content(engine: Engine, name: str, content: Content, labels: list[str], note: str, source: str,

@@ -18,7 +18,7 @@ from seawall.api.auth import require
 from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
-from seawall.errors import InvalidInput
+from seawall.errors import InvalidInput, invalid_input_from
 from seawall.legal.annex1 import Locator, RemovalOrderIn
 from seawall.legal.intake_text import parse
 from seawall.legal.orders import OrderService
@@ -49,11 +49,7 @@ def parse_order(raw: Any) -> RemovalOrderIn:
     try:
         return RemovalOrderIn.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "request"
-        raise InvalidInput(f"{where}: {first['msg']}", code="invalid_field",
-                           detail=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                                   for e in exc.errors()]) from None
+        raise invalid_input_from(exc) from None
 
 
 async def _json(request: Request) -> Any:
