@@ -204,7 +204,7 @@ def test_concurrent_identical_feeds_and_partners_are_one_each(live: Live) -> Non
 
 def test_concurrent_identical_partner_feedback_is_one_opinion(live: Live) -> None:
     made = httpx.post(f"{live.base}/v1/feeds", json={"name": "outbound", "banks": ["tvec"],
-                                                      "partners": ["platform-b"]}, headers=auth(live.admin))
+                                                      "partners": ["platform-b"]}, headers=auth(live.admin), timeout=60)
     token = made.json()["partners"][0]["token"]
     entry_id = live.eng.banks.list_entries("tvec")[0].id
     raw = json.dumps({"opinions": [{"entry_id": entry_id, "opinion": "true_positive"}]}).encode()
@@ -232,7 +232,7 @@ def test_concurrent_identical_removal_orders_are_one_order(live: Live) -> None:
 
 def _item(live: Live, text: str, account: str = "@poster:hs") -> str:
     r = httpx.post(f"{live.base}/v1/items", json={"content_id": f"$ev-{account}-{len(text)}", "account_id": account,
-                                                  "text": text}, headers=auth(live.submitter))
+                                                  "text": text}, headers=auth(live.submitter), timeout=60)
     assert r.status_code == 200, r.text
     return str(r.json()["id"])
 
@@ -246,7 +246,7 @@ def test_concurrent_identical_reports_are_one_report_in_one_case(live: Live) -> 
     assert live.count(ReportRow, ReportRow.item_id == item_id) == 1
     assert live.count(CaseRow, CaseRow.item_id == item_id) == 1
     other = httpx.post(f"{live.base}/v1/reports", json={**body, "reporter_account": "@another:hs"},
-                       headers=auth(live.submitter))
+                       headers=auth(live.submitter), timeout=60)
     assert other.status_code == 201 and other.json()["report_count"] == 2, "another reporter still counts"
 
 

@@ -76,7 +76,12 @@ class AppealService:
             if (waiting := waiting_appeal(s, str(item.account_id), item.id)) is not None:
                 raise waiting
             contested, decision_id, labels, source_case = _contested(s, item.id)
-            if s.scalar(select(AppealRow.id).where(AppealRow.decision_id == decision_id)):
+            prior = s.execute(select(AppealRow.id, AppealRow.status)
+                              .where(AppealRow.decision_id == decision_id).limit(1)).first()
+            if prior is not None and prior.status == "received":  # committed since the check above
+                raise Conflict("an appeal for this item is already waiting for a decision", code="appeal_exists",
+                               detail={"appeal_id": int(prior.id)})
+            if prior is not None:
                 raise Conflict("this decision was already appealed and the appeal decided", code="appeal_decided")
             appeal = self.engine.accounts.appeal(s, str(item.account_id), text=statement, item_id=item.id,
                                                  submitted_by=submitted_by)
