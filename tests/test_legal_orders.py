@@ -199,7 +199,7 @@ def test_cross_border_scrutiny_reverses_the_order_and_reinstates(client: TestCli
                                                               cross_border=True),
                         headers=auth(keys["submitter"])).json()
     assert order["status"] == "removed"
-    h = auth(keys["reviewer"])
+    h = auth(keys["admin"])
     r = client.post(f"/v1/removal-orders/{order['id']}/reverse", headers=h,
                     json={"decided_by": "Coimisiún na Meán (IE)", "reason": "manifest infringement (Art. 4(3))"})
     assert r.status_code == 200, r.text

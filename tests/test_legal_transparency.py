@@ -31,7 +31,7 @@ def _scenario(client: TestClient, engine: Engine, keys: dict[str, str], clock: M
     clock.advance(minutes=10)
     second = client.post("/v1/removal-orders", json=order_body("https://social.example/posts/post-rep002",
                                                                reference="R-2", issuing_state="FR"), headers=h).json()
-    client.post(f"/v1/removal-orders/{second['id']}/reverse", headers=h,
+    client.post(f"/v1/removal-orders/{second['id']}/reverse", headers=auth(keys["admin"]),
                 json={"decided_by": "Coimisiún na Meán", "reason": "Art. 4(3)"})
     client.post("/v1/removal-orders", json=order_body("ftp:/x", reference="R-3", issuing_state="XX"), headers=h)
     late = client.post("/v1/removal-orders", json=order_body("https://social.example/p/late", reference="R-4"),

@@ -17,6 +17,7 @@ from seawall.plugins import Registry
 from seawall.store.convert import bank_from_row, entry_from_row
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, utcnow, value_digest
+from seawall.store.upsert import insert_unless_exists
 
 _BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -150,24 +151,20 @@ class BankService:
         """Add one entry; an identical (signal type, value) already in the bank is returned as it is."""
         e = self.normalize_entry(entry)
         bank = self.get(bank_name)
+        digest = value_digest(e.value)
         with self.db.session() as s:
-            existing = s.scalar(
-                select(BankEntryRow).where(
-                    BankEntryRow.bank_id == bank.id,
-                    BankEntryRow.signal_type == e.signal_type,
-                    BankEntryRow.value_digest == value_digest(e.value),
-                )
-            )
-            if existing is not None:
-                return entry_from_row(existing), False
-            row = BankEntryRow(
-                bank_id=bank.id, signal_type=e.signal_type, value=e.value, value_digest=value_digest(e.value),
-                labels=e.labels, source=e.source, first_seen=e.first_seen, added_by=added_by, note=e.note,
-                meta=e.meta or {},
-            )
-            s.add(row)
-            s.flush()
-            return entry_from_row(row), True
+            row = insert_unless_exists(s, BankEntryRow, {
+                "bank_id": bank.id, "signal_type": e.signal_type, "value": e.value, "value_digest": digest,
+                "labels": e.labels, "source": e.source, "first_seen": e.first_seen, "added_by": added_by,
+                "note": e.note, "meta": e.meta or {},
+            }, conflict=("bank_id", "signal_type", "value_digest"))
+            if row is not None:
+                return entry_from_row(row), True
+            # a concurrent identical request (or an earlier one) got there first: its row is the answer
+            existing = s.scalars(select(BankEntryRow).where(
+                BankEntryRow.bank_id == bank.id, BankEntryRow.signal_type == e.signal_type,
+                BankEntryRow.value_digest == digest)).one()
+            return entry_from_row(existing), False
 
     def get_entry(self, bank_name: str, entry_id: int) -> BankEntry:
         bank = self.get(bank_name)

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from seawall.config import Settings
-from seawall.errors import InvalidInput, NotFound
+from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.rules.facts import AccountFact
 from seawall.store.convert import aware
 from seawall.store.db import Database
@@ -84,6 +84,21 @@ def appeal_dict(r: AppealRow) -> dict[str, Any]:
     return {"id": r.id, "account_id": r.account_id, "item_id": r.item_id, "text": r.text, "status": r.status,
             "created_at": _iso(r.created_at), "case_id": r.case_id, "outcome": r.outcome,
             "decided_at": _iso(r.decided_at), "reversal": r.reversal}
+
+
+def waiting_appeal(s: Session, account_id: str, item_id: str | None) -> Conflict | None:
+    """The 409 for a second appeal while one for the same item (or, without an item, the same account's
+    suspension) waits for a decision; None when there is none. The database holds the same rule as a
+    partial unique index, which decides between concurrent first appeals."""
+    query = select(AppealRow.id).where(AppealRow.status == "received")
+    query = (query.where(AppealRow.item_id == item_id) if item_id is not None
+             else query.where(AppealRow.account_id == account_id, AppealRow.item_id.is_(None)))
+    appeal_id = s.scalar(query.limit(1))
+    if appeal_id is None:
+        return None
+    what = "this item" if item_id is not None else "this account"
+    return Conflict(f"an appeal for {what} is already waiting for a decision", code="appeal_exists",
+                    detail={"appeal_id": int(appeal_id)})
 
 
 def _suspension_active(r: SuspensionRow, now: datetime) -> bool:
@@ -284,6 +299,9 @@ class AccountService:
             if owner != account_id:
                 raise InvalidInput(f"item_id: item {item_id!r} was not uploaded by account {account_id!r}",
                                    code="invalid_field")
+        waiting = waiting_appeal(s, account_id, item_id)
+        if waiting is not None:
+            raise waiting
         result = s.execute(insert(AppealRow).returning(AppealRow.id), {
             "account_id": account_id, "item_id": item_id, "text": text, "status": "received",
             "submitted_by": submitted_by, "created_at": utcnow(),

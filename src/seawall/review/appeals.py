@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.accounts.service import MAX_APPEAL_CHARS, appeal_dict
+from seawall.accounts.service import MAX_APPEAL_CHARS, appeal_dict, waiting_appeal
 from seawall.domain.labels import severity
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
 from seawall.review.audit import record
@@ -34,6 +35,7 @@ from seawall.store.tables import (
 )
 
 if TYPE_CHECKING:
+    from seawall.domain.models import Item
     from seawall.engine import Engine
 
 APPEAL_OUTCOMES = ("upheld", "rejected")
@@ -59,14 +61,29 @@ class AppealService:
         if account_id is not None and account_id != item.account_id:
             raise InvalidInput(f"account_id: item {item_id!r} was not uploaded by account {account_id!r}",
                                code="invalid_field")
+        try:
+            appeal, queued = self._open(item, statement, submitted_by)
+        except IntegrityError:
+            # a concurrent identical appeal won the partial unique index: answer with its 409
+            raise self.engine.appeal_conflict(str(item.account_id), item.id) from None
+        if queued:
+            self.engine.events_queued()
+        return appeal
+
+    def _open(self, item: Item, statement: str, submitted_by: str | None) -> tuple[dict[str, Any], int]:
         with self.db.session() as s:
             s.execute(select(ItemRow.id).where(ItemRow.id == item.id).with_for_update())
-            if s.scalar(select(AppealRow.id).where(AppealRow.item_id == item.id, AppealRow.status == "received")):
-                raise Conflict("an appeal for this item is already waiting for a decision", code="appeal_exists")
+            if (waiting := waiting_appeal(s, str(item.account_id), item.id)) is not None:
+                raise waiting
             contested, decision_id, labels, source_case = _contested(s, item.id)
-            if s.scalar(select(AppealRow.id).where(AppealRow.decision_id == decision_id)):
+            prior = s.execute(select(AppealRow.id, AppealRow.status)
+                              .where(AppealRow.decision_id == decision_id).limit(1)).first()
+            if prior is not None and prior.status == "received":  # committed since the check above
+                raise Conflict("an appeal for this item is already waiting for a decision", code="appeal_exists",
+                               detail={"appeal_id": int(prior.id)})
+            if prior is not None:
                 raise Conflict("this decision was already appealed and the appeal decided", code="appeal_decided")
-            appeal = self.engine.accounts.appeal(s, item.account_id, text=statement, item_id=item.id,
+            appeal = self.engine.accounts.appeal(s, str(item.account_id), text=statement, item_id=item.id,
                                                  submitted_by=submitted_by)
             now = utcnow()
             case = CaseRow(item_id=item.id, reason=f"appeal #{appeal['id']} against "
@@ -86,9 +103,7 @@ class AppealService:
             appeal.update(case_id=case.id)
             queued = self.engine.webhooks.outbox.emit(s, [("account.appealed", {
                 "account_id": item.account_id, "appeal": appeal})])
-        if queued:
-            self.engine.events_queued()
-        return appeal
+        return appeal, queued
 
     def get(self, appeal_id: int) -> dict[str, Any]:
         with self.db.session() as s:

@@ -10,9 +10,11 @@ language and a reported threat is ranked by that behaviour's severity.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.domain.labels import severity, taxonomy
@@ -20,8 +22,10 @@ from seawall.errors import InvalidInput, NotFound
 from seawall.review.audit import record
 from seawall.review.cases import open_case
 from seawall.store.tables import CaseMediaRow, CaseRow, ItemRow, ReportRow, utcnow
+from seawall.store.upsert import insert_unless_exists
 
 if TYPE_CHECKING:
+    from seawall.domain.models import Item
     from seawall.engine import Engine
 
 MAX_REPORT_TEXT = 5_000
@@ -56,7 +60,11 @@ class ReportService:
 
     def report(self, *, item_id: str | None = None, content_id: str | None = None, category: str,
                reporter_account: str | None = None, text: str = "", submitted_by: str | None = None) -> dict[str, Any]:
-        """Store the report and put its item in the queue (new case, or one more report on the open one)."""
+        """Store the report and put its item in the queue (new case, or one more report on the open one).
+
+        A named reporter's second identical report on the same case is the first one again
+        (``created`` false), so a re-sent report never counts twice.
+        """
         if category not in categories():
             raise InvalidInput(f"category: one of {', '.join(categories())}", code="invalid_category")
         if len(text) > MAX_REPORT_TEXT:
@@ -65,6 +73,21 @@ class ReportService:
             raise InvalidInput("reporter_account: at most 300 characters", code="invalid_field")
         resolved = self._resolve(item_id, content_id)
         item = self.engine.items.get(resolved)
+        for attempt in range(3):
+            try:
+                out, queued = self._store(item, category, reporter_account, text, submitted_by)
+                break
+            except IntegrityError:
+                # a concurrent first report opened the item's case (SQLite takes no row lock): the
+                # constraint refused a second case; the next attempt sees the committed one
+                if attempt == 2:
+                    raise
+        if queued:
+            self.engine.events_queued()
+        return out
+
+    def _store(self, item: Item, category: str, reporter_account: str | None, text: str,
+               submitted_by: str | None) -> tuple[dict[str, Any], int]:
         with self.db.session() as s:
             # one writer per item at a time, so two simultaneous first reports cannot open two cases
             s.execute(select(ItemRow.id).where(ItemRow.id == item.id).with_for_update())
@@ -74,26 +97,42 @@ class ReportService:
                                 labels=(f"behaviour:{category}",))
             case = s.get(CaseRow, case_id, with_for_update=True)
             assert case is not None
+            key = dedupe_key(case_id, reporter_account, category)
+            row = insert_unless_exists(s, ReportRow, {
+                "case_id": case_id, "item_id": item.id, "reporter_account": reporter_account, "category": category,
+                "text": text, "submitted_by": submitted_by, "created_at": utcnow(), "dedupe_key": key,
+            }, conflict=("dedupe_key",)) if key else None
+            if key and row is None:
+                # the same reporter re-sent the same report: the one already stored is the answer
+                first = s.scalars(select(ReportRow).where(ReportRow.dedupe_key == key)).one()
+                return {"id": first.id, "item_id": item.id, "case_id": case_id, "category": category,
+                        "report_count": case.report_count, "created": False}, False
+            if row is None:
+                row = ReportRow(case_id=case_id, item_id=item.id, reporter_account=reporter_account,
+                                category=category, text=text, submitted_by=submitted_by, created_at=utcnow())
+                s.add(row)
+                s.flush()
             case.report_count += 1
             if case.report_count > 1 and f"user report: {category}" not in case.reason:
                 case.reason = f"{case.reason}; user report: {category}"[:5000]
-            row = ReportRow(case_id=case_id, item_id=item.id, reporter_account=reporter_account, category=category,
-                            text=text, submitted_by=submitted_by, created_at=utcnow())
-            s.add(row)
-            s.flush()
             out = {"id": row.id, "item_id": item.id, "case_id": case_id, "category": category,
                    "report_count": case.report_count}
             record(s, "system", "report.received", "case", case_id, {"report_id": row.id, "category": category})
             queued = self.engine.webhooks.outbox.emit(s, [("report.received", out)])
-        if queued:
-            self.engine.events_queued()
-        return out
+        return {**out, "created": True}, queued
 
     def for_case(self, case_id: int, limit: int = 50) -> list[dict[str, Any]]:
         with self.db.session() as s:
             return [{"category": r.category, "text": r.text, "reporter": r.reporter_account, "at": r.created_at}
                     for r in s.scalars(select(ReportRow).where(ReportRow.case_id == case_id)
                                        .order_by(ReportRow.id.desc()).limit(limit))]
+
+
+def dedupe_key(case_id: int, reporter_account: str | None, category: str) -> str | None:
+    """Who reported what in which case; None for an anonymous report, which is never merged."""
+    if not reporter_account:
+        return None
+    return hashlib.sha256(f"{case_id}\x00{reporter_account}\x00{category}".encode()).hexdigest()
 
 
 def _earlier_media(s: Session, item_id: str) -> bytes | None:

@@ -41,6 +41,7 @@ from seawall.store.tables import (
     FeedRow,
     utcnow,
 )
+from seawall.store.upsert import insert_unless_exists
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PAGE_MAX = 5000
@@ -308,12 +309,14 @@ class FeedService:
                 entry = s.get(BankEntryRow, entry_id)
                 if entry is None or entry.bank_id not in bank_ids:
                     continue  # withdrawn meanwhile, or never in this feed: nothing to attach it to
-                row = s.scalar(select(FeedFeedbackRow).where(FeedFeedbackRow.partner_id == partner.id,
-                                                             FeedFeedbackRow.entry_id == entry_id))
-                if row is None:
-                    s.add(FeedFeedbackRow(partner_id=partner.id, entry_id=entry_id, signal_type=entry.signal_type,
-                                          value_digest=entry.value_digest, opinion=op["opinion"]))
-                elif op["opinion"] != "seen" or row.opinion == "seen":
+                # insert-or-nothing, then update: a partner re-sending one opinion concurrently is one row
+                made = insert_unless_exists(s, FeedFeedbackRow, {
+                    "partner_id": partner.id, "entry_id": entry_id, "signal_type": entry.signal_type,
+                    "value_digest": entry.value_digest, "opinion": op["opinion"], "updated_at": now,
+                }, conflict=("partner_id", "entry_id"))
+                row = made or s.scalars(select(FeedFeedbackRow).where(
+                    FeedFeedbackRow.partner_id == partner.id, FeedFeedbackRow.entry_id == entry_id)).one()
+                if made is None and (op["opinion"] != "seen" or row.opinion == "seen"):
                     row.opinion, row.updated_at = op["opinion"], now
                 recorded += 1
         return {"recorded": recorded}

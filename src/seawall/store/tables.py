@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy import text as sa_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -321,11 +322,21 @@ class AppealRow(Base):
     reversal: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
 
 
+#: One appeal waiting for a decision per item, and one per account against a suspension as such.
+_RECEIVED_ITEM = sa_text("status = 'received' AND item_id IS NOT NULL")
+_RECEIVED_ACCOUNT = sa_text("status = 'received' AND item_id IS NULL")
+Index("uq_appeals_received_item", AppealRow.item_id, unique=True,
+      postgresql_where=_RECEIVED_ITEM, sqlite_where=_RECEIVED_ITEM)
+Index("uq_appeals_received_account", AppealRow.account_id, unique=True,
+      postgresql_where=_RECEIVED_ACCOUNT, sqlite_where=_RECEIVED_ACCOUNT)
+
+
 class ReportRow(Base):
     """A user's report of an item, forwarded by the platform; reports of one item share one open case."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_case_id", "case_id"),)
+    __table_args__ = (Index("ix_reports_case_id", "case_id"),
+                      UniqueConstraint("dedupe_key", name="uq_reports_dedupe_key"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
@@ -335,6 +346,9 @@ class ReportRow(Base):
     text: Mapped[str] = mapped_column(Text, default="", nullable=False)
     submitted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: SHA-256 of (case, reporter, category) when the reporter is named: one reporter's re-sent report is
+    #: one report. Anonymous reports (and reports stored before this column) carry none.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class BankEntryMediaRow(Base):
@@ -490,6 +504,9 @@ class CaseRow(Base):
 #: The queue's order over undecided cases only, so a page of the queue is an index walk (see review.search).
 Index("ix_cases_undecided_order", CaseRow.priority.desc(), CaseRow.created_at, CaseRow.id,
       postgresql_where=CaseRow.status != "decided", sqlite_where=CaseRow.status != "decided")
+#: An item has at most one undecided review-or-report case, so concurrent reports cannot open two.
+_OPEN_CASE = sa_text("status <> 'decided' AND kind <> 'appeal'")
+Index("uq_cases_open_item", CaseRow.item_id, unique=True, postgresql_where=_OPEN_CASE, sqlite_where=_OPEN_CASE)
 
 
 class CaseRevealRow(Base):

@@ -154,8 +154,13 @@ async def resume(order_id: Id64, body: Resume, request: Request, p: Principal = 
 
 
 @router.post("/{order_id}/reverse", responses=ERRORS)
-async def reverse(order_id: Id64, body: Reverse, request: Request, p: Principal = Depends(staff)) -> JSONResponse:
-    """Art. 4(7): scrutiny found the order infringes the Regulation; reinstate the content."""
+async def reverse(order_id: Id64, body: Reverse, request: Request,
+                  p: Principal = Depends(require("admin"))) -> JSONResponse:
+    """Art. 4(7): scrutiny found the order infringes the Regulation; reinstate the content.
+
+    Admin keys only: in the console reversing an order needs the senior role, which no submitter or
+    reviewer key stands for.
+    """
     return JSONResponse(await run_in_threadpool(lambda: _orders(request).reverse(
         order_id, actor=_actor(p), decided_by=body.decided_by, reason=body.reason)))
 

@@ -38,4 +38,4 @@ async def create_report(body: ReportIn, request: Request,
     out = await run_in_threadpool(lambda: service.report(
         item_id=body.item_id, content_id=body.content_id, category=body.category,
         reporter_account=body.reporter_account, text=body.text, submitted_by=principal.key_id))
-    return JSONResponse(out, status_code=201)
+    return JSONResponse(out, status_code=201 if out["created"] else 200)

@@ -1,0 +1,274 @@
+"""The same create request sent many times at once makes one row, and nobody gets a server error.
+
+A platform that retries, a partner that re-delivers or an operator who double-clicks sends one request
+several times at the same moment. For every call that creates something with a natural identity (a
+bank, a bank entry, a source, a feed, a partner, a removal order, a user report, an appeal, a partner's
+opinion) the store must hold exactly one row afterwards, and every copy of the request must be answered
+either with that row (200/201, same id) or with a 409 that carries a code, never a 500. Uniqueness lives
+in database constraints, so these hold on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from seawall.api.app import create_app
+from seawall.banks import EntryInput
+from seawall.config import Settings
+from seawall.engine import Engine
+from seawall.sharing.feeds import feedback_signature
+from seawall.store.tables import (
+    AppealRow,
+    BankEntryRow,
+    BankRow,
+    CaseRow,
+    FeedFeedbackRow,
+    FeedPartnerRow,
+    FeedRow,
+    RemovalOrderRow,
+    ReportRow,
+    SourceRow,
+    value_digest,
+)
+
+from .conftest import auth, encode, textured_image
+from .legal_support import order_body
+from .live_server import serving
+
+DUPLICATES = 20
+BANNED = "generated stand-in for a banned slogan, number 71"
+RULES = """\
+rules:
+  - id: threat
+    when: {match: {bank_kind: block}}
+    then: [block]
+"""
+
+
+@dataclass
+class Live:
+    eng: Engine
+    base: str
+    admin: str
+    submitter: str
+    tmp: Path
+
+    def count(self, table: Any, *where: Any) -> int:
+        with self.eng.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+
+@pytest.fixture
+def live(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    monkeypatch.setenv("SEAWALL_LEGAL_TICK_SECONDS", "3600")
+    eng = Engine(settings)
+    try:
+        eng.banks.create("tvec")
+        eng.add_entry("tvec", EntryInput("sha256", hashlib.sha256(BANNED.encode()).hexdigest(), []), added_by="t")
+        eng.rules.save(RULES, created_by="test")
+        admin = eng.api_keys.create("admin", "ops")[0]
+        submitter = eng.api_keys.create("submitter", "platform")[0]
+        with serving(create_app(engine=eng, follow_writes=False)) as base:
+            yield Live(eng, base, admin, submitter, tmp_path)
+    finally:
+        eng.close()
+
+
+def all_at_once(send: Callable[[httpx.Client], httpx.Response], n: int = DUPLICATES) -> list[httpx.Response]:
+    """``n`` copies of one request on their own connections, released together by a barrier."""
+    barrier = threading.Barrier(n)
+
+    def one(_: int) -> httpx.Response:
+        with httpx.Client(timeout=120) as c:
+            barrier.wait()
+            return send(c)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def no_server_errors(responses: list[httpx.Response]) -> None:
+    errors = [f"{r.status_code} {r.text[:300]}" for r in responses if r.status_code >= 500]
+    assert not errors, errors
+
+
+def same_row(responses: list[httpx.Response], ident: Callable[[dict[str, Any]], Any]) -> Any:
+    """Every copy answered 200/201 with the same row; exactly one of them created it."""
+    no_server_errors(responses)
+    assert {r.status_code for r in responses} <= {200, 201}, [r.text for r in responses]
+    assert [r.status_code for r in responses].count(201) == 1, [r.status_code for r in responses]
+    ids = {json.dumps(ident(r.json()), sort_keys=True) for r in responses}
+    assert len(ids) == 1, ids
+    return ident(responses[0].json())
+
+
+def same_entries(responses: list[httpx.Response]) -> list[int]:
+    """Banked content: every copy lists the same entries, and each entry was created by exactly one copy
+    (copies may split the work: one creates the PDQ entry while another creates the MD5 one)."""
+    no_server_errors(responses)
+    assert {r.status_code for r in responses} <= {200, 201}, [r.text for r in responses]
+    ids = {json.dumps(sorted(e["id"] for e in r.json()["entries"])) for r in responses}
+    assert len(ids) == 1, ids
+    created: dict[int, int] = {}
+    for r in responses:
+        for e in r.json()["entries"]:
+            created[e["id"]] = created.get(e["id"], 0) + int(e["created"])
+    assert set(created.values()) == {1}, created
+    return sorted(created)
+
+
+def one_created_rest_conflict(responses: list[httpx.Response], code: str) -> dict[str, Any]:
+    """One copy created the row (201); every other copy got a 409 with ``code`` that names it."""
+    no_server_errors(responses)
+    created = [r for r in responses if r.status_code == 201]
+    assert len(created) == 1, [f"{r.status_code} {r.text[:200]}" for r in responses]
+    others = [r for r in responses if r.status_code != 201]
+    assert {r.status_code for r in others} <= {409}, [r.text for r in others]
+    assert {r.json()["code"] for r in others} <= {code}, [r.text for r in others]
+    body: dict[str, Any] = created[0].json()
+    return body
+
+
+# --- banks and bank entries ----------------------------------------------------------------------
+
+def test_concurrent_identical_hash_entries_are_one_entry(live: Live) -> None:
+    value = hashlib.sha256(b"generated entry 1").hexdigest()
+    body = {"signal_type": "sha256", "value": value, "labels": []}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", json=body,
+                                             headers=auth(live.admin)))
+    entry_id = same_row(responses, lambda b: b["id"])
+    assert all(r.json()["created"] is (r.status_code == 201) for r in responses)
+    assert live.count(BankEntryRow, BankEntryRow.value_digest == value_digest(value)) == 1
+    assert live.eng.banks.get_entry("tvec", entry_id).value == value
+
+
+def test_concurrent_identical_text_entries_are_one_set_of_entries(live: Live) -> None:
+    body = {"text": "generated text to bank, number 2", "labels": []}
+    before = live.count(BankEntryRow)
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", json=body,
+                                             headers=auth(live.admin)))
+    ids = same_entries(responses)
+    assert ids and live.count(BankEntryRow) == before + len(ids)
+
+
+def test_concurrent_identical_file_entries_are_one_set_of_entries(live: Live) -> None:
+    image = encode(textured_image(71))
+    before = live.count(BankEntryRow)
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", headers=auth(live.admin),
+                                             files={"file": ("a.jpg", image, "image/jpeg")}))
+    ids = same_entries(responses)
+    assert len(ids) >= 2 and live.count(BankEntryRow) == before + len(ids)
+
+
+def test_concurrent_identical_bank_creations_make_one_bank(live: Live) -> None:
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks", json={"name": "twice"},
+                                             headers=auth(live.admin)))
+    created = one_created_rest_conflict(responses, "bank_exists")
+    assert created["name"] == "twice" and live.count(BankRow, BankRow.name == "twice") == 1
+
+
+# --- sharing ------------------------------------------------------------------------------------
+
+def test_concurrent_identical_sources_make_one_source(live: Live) -> None:
+    path = live.tmp / "list.txt"
+    path.write_text(hashlib.sha256(b"listed").hexdigest() + "\n", encoding="utf-8")
+    body = {"name": "local", "kind": "file", "path": str(path), "bank": "local"}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/sources", json=body, headers=auth(live.admin)))
+    one_created_rest_conflict(responses, "source_exists")
+    assert live.count(SourceRow, SourceRow.name == "local") == 1
+    assert live.count(BankRow, BankRow.name == "local") == 1
+
+
+def test_concurrent_identical_feeds_and_partners_are_one_each(live: Live) -> None:
+    body = {"name": "outbound", "banks": ["tvec"], "partners": ["platform-b"]}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/feeds", json=body, headers=auth(live.admin)))
+    one_created_rest_conflict(responses, "feed_exists")
+    assert live.count(FeedRow, FeedRow.name == "outbound") == 1
+    assert live.count(FeedPartnerRow) == 1
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/feeds/outbound/partners", json={"name": "platform-c"},
+                                             headers=auth(live.admin)))
+    one_created_rest_conflict(responses, "partner_exists")
+    assert live.count(FeedPartnerRow, FeedPartnerRow.name == "platform-c") == 1
+
+
+def test_concurrent_identical_partner_feedback_is_one_opinion(live: Live) -> None:
+    made = httpx.post(f"{live.base}/v1/feeds", json={"name": "outbound", "banks": ["tvec"],
+                                                      "partners": ["platform-b"]}, headers=auth(live.admin), timeout=60)
+    token = made.json()["partners"][0]["token"]
+    entry_id = live.eng.banks.list_entries("tvec")[0].id
+    raw = json.dumps({"opinions": [{"entry_id": entry_id, "opinion": "true_positive"}]}).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+               "Seawall-Feedback-Signature": feedback_signature(token, raw)}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/feeds/outbound/feedback", content=raw,
+                                             headers=headers))
+    no_server_errors(responses)
+    assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
+    assert {r.json()["recorded"] for r in responses} == {1}
+    assert live.count(FeedFeedbackRow, FeedFeedbackRow.entry_id == entry_id) == 1
+
+
+# --- legal --------------------------------------------------------------------------------------
+
+def test_concurrent_identical_removal_orders_are_one_order(live: Live) -> None:
+    body = order_body()
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/removal-orders", json=body,
+                                             headers=auth(live.submitter)))
+    one_created_rest_conflict(responses, "order_exists")
+    assert live.count(RemovalOrderRow, RemovalOrderRow.reference == body["reference"]) == 1
+
+
+# --- reports and appeals ------------------------------------------------------------------------
+
+def _item(live: Live, text: str, account: str = "@poster:hs") -> str:
+    r = httpx.post(f"{live.base}/v1/items", json={"content_id": f"$ev-{account}-{len(text)}", "account_id": account,
+                                                  "text": text}, headers=auth(live.submitter), timeout=60)
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def test_concurrent_identical_reports_are_one_report_in_one_case(live: Live) -> None:
+    item_id = _item(live, "an ordinary generated post")
+    body = {"item_id": item_id, "category": "other", "reporter_account": "@reporter:hs", "text": "looks bad"}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/reports", json=body, headers=auth(live.submitter)))
+    same_row(responses, lambda b: [b["id"], b["case_id"]])
+    assert {r.json()["report_count"] for r in responses} == {1}
+    assert live.count(ReportRow, ReportRow.item_id == item_id) == 1
+    assert live.count(CaseRow, CaseRow.item_id == item_id) == 1
+    other = httpx.post(f"{live.base}/v1/reports", json={**body, "reporter_account": "@another:hs"},
+                       headers=auth(live.submitter), timeout=60)
+    assert other.status_code == 201 and other.json()["report_count"] == 2, "another reporter still counts"
+
+
+def test_concurrent_identical_appeals_are_one_appeal(live: Live) -> None:
+    item_id = _item(live, BANNED)
+    body = {"item_id": item_id, "statement": "this was satire, generated for the test"}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/appeals", json=body, headers=auth(live.submitter)))
+    created = one_created_rest_conflict(responses, "appeal_exists")
+    assert {r.json()["detail"]["appeal_id"] for r in responses if r.status_code == 409} <= {created["id"]}
+    assert live.count(AppealRow, AppealRow.item_id == item_id) == 1
+    assert live.count(CaseRow, CaseRow.item_id == item_id, CaseRow.kind == "appeal") == 1
+
+
+def test_concurrent_identical_account_appeals_are_one_appeal(live: Live) -> None:
+    item_id = _item(live, BANNED, account="@other:hs")
+    with_item = {"text": "generated appeal against one decision", "item_id": item_id}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/accounts/@other:hs/appeal", json=with_item,
+                                             headers=auth(live.submitter)))
+    one_created_rest_conflict(responses, "appeal_exists")
+    assert live.count(AppealRow, AppealRow.item_id == item_id) == 1
+    plain = {"text": "generated appeal against the suspension as such"}
+    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/accounts/@other:hs/appeal", json=plain,
+                                             headers=auth(live.submitter)))
+    one_created_rest_conflict(responses, "appeal_exists")
+    assert live.count(AppealRow, AppealRow.account_id == "@other:hs", AppealRow.item_id.is_(None)) == 1

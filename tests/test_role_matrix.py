@@ -1,0 +1,289 @@
+"""Who may call what under sharing and legal: every route, every caller, one table.
+
+The routes are read from the app's own route table (the modules that serve sources, feeds, partners,
+feedback, removal orders, statements, preservation and the legal console pages), so a route added there
+without a line in ``EXPECTED`` fails this test until someone decides who may call it.
+
+Callers: nobody (no credentials), an API key of each role, a feed partner's token, and a signed-in
+console user of each role. An API route answers 401 to a caller without an API key and 403 to a key of
+the wrong role; a console page sends a caller without a session to the login page (303) and answers a
+user below its role with 403. Allowed callers get the probe's own status: the probes are chosen so that
+they pass the role check but change nothing (unknown names, invalid bodies, read-only calls).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from seawall.api.app import create_app
+from seawall.config import Settings
+from seawall.engine import Engine
+from seawall.review.users import ConsoleUsers
+from seawall.sharing.feeds import FEEDBACK_HEADER, feedback_signature
+
+from .console_support import PASSWORD, csrf_of
+from .legal_support import order_body, post_text_item
+
+#: The route modules this matrix owns: sharing and legal, API and console.
+MODULES = {
+    "seawall.api.routes.sources", "seawall.api.routes.feeds", "seawall.api.routes.console_sources",
+    "seawall.api.routes.removal_orders", "seawall.api.routes.statements", "seawall.api.routes.preservation",
+    "seawall.api.routes.legal_console",
+}
+KEY_ROLES = ("admin", "submitter", "reviewer")
+CONSOLE_ROLES = ("reviewer", "senior", "admin")
+ACTORS = ("anonymous", *(f"key:{r}" for r in KEY_ROLES), "partner", *(f"console:{r}" for r in CONSOLE_ROLES))
+NOWHERE = 999_999_999
+FEEDBACK_BODY = json.dumps({"opinions": []}).encode()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request and the status an allowed caller gets.
+
+    ``keys``: API key roles admitted (admin is always admitted); ``console``: the lowest console role
+    admitted; ``partner``: only a feed partner's token is admitted.
+    """
+
+    path: str
+    ok: int
+    keys: tuple[str, ...] = ()
+    console: str | None = None
+    partner: bool = False
+    json_body: Any = None
+    content: bytes | None = None
+    form: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def api(path: str, ok: int, *roles: str, **kw: Any) -> Probe:
+    return Probe(path, ok, keys=roles, **kw)
+
+
+def page(path: str, ok: int, role: str, **kw: Any) -> Probe:
+    return Probe(path, ok, console=role, **kw)
+
+
+#: (method, route path) → probes. Paths use the fixture's objects: feed ``outbound``, source ``local``,
+#: removal order {order}, preserved item {item}.
+EXPECTED: dict[tuple[str, str], list[Probe]] = {
+    # --- sharing: sources (admin only) ---
+    ("POST", "/v1/sources"): [api("/v1/sources", 422, "admin", json_body={"name": "x", "kind": "nope"})],
+    ("GET", "/v1/sources"): [api("/v1/sources", 200, "admin")],
+    ("GET", "/v1/sources/{name}"): [api("/v1/sources/local", 200, "admin")],
+    ("PATCH", "/v1/sources/{name}"): [api("/v1/sources/local", 422, "admin", json_body={"action": "explode"})],
+    ("DELETE", "/v1/sources/{name}"): [api("/v1/sources/nowhere", 404, "admin")],
+    ("POST", "/v1/sources/{name}/sync"): [api("/v1/sources/nowhere/sync", 404, "admin")],
+    # --- sharing: feeds and partners (admin), pages and feedback (partner token) ---
+    ("POST", "/v1/feeds"): [api("/v1/feeds", 404, "admin", json_body={"name": "y", "banks": ["nowhere"]})],
+    ("GET", "/v1/feeds"): [api("/v1/feeds", 200, "admin")],
+    ("GET", "/v1/feeds/{name}"): [api("/v1/feeds/outbound", 200, "admin")],
+    ("DELETE", "/v1/feeds/{name}"): [api("/v1/feeds/nowhere", 404, "admin")],
+    ("POST", "/v1/feeds/{name}/partners"): [api("/v1/feeds/nowhere/partners", 404, "admin",
+                                                json_body={"name": "p"})],
+    ("GET", "/v1/feeds/{name}/feedback"): [api("/v1/feeds/outbound/feedback", 200, "admin")],
+    ("GET", "/v1/feeds/{name}/entries"): [Probe("/v1/feeds/outbound/entries", 200, partner=True)],
+    ("POST", "/v1/feeds/{name}/feedback"): [Probe("/v1/feeds/outbound/feedback", 200, partner=True,
+                                                  content=FEEDBACK_BODY)],
+    # --- sharing: console ---
+    ("GET", "/console/admin/sources"): [page("/console/admin/sources", 200, "admin")],
+    ("POST", "/console/admin/sources/{name}"): [page("/console/admin/sources/local", 422, "admin",
+                                                     form={"do": "explode"})],
+    # --- legal: removal orders (intake: submitter; handling: submitter and reviewer; reversal: admin) ---
+    ("POST", "/v1/removal-orders"): [api("/v1/removal-orders", 422, "submitter", content=b"not json")],
+    ("POST", "/v1/removal-orders/parse-text"): [api("/v1/removal-orders/parse-text", 200, "submitter", "reviewer",
+                                                    json_body={"text": "Reference: R-1"})],
+    ("GET", "/v1/removal-orders"): [api("/v1/removal-orders", 200, "submitter", "reviewer")],
+    ("GET", "/v1/removal-orders/{order_id}"): [api("/v1/removal-orders/{order}", 200, "submitter", "reviewer")],
+    ("POST", "/v1/removal-orders/{order_id}/execute"): [
+        api(f"/v1/removal-orders/{NOWHERE}/execute", 404, "submitter", "reviewer", json_body={})],
+    ("POST", "/v1/removal-orders/{order_id}/removed"): [
+        api(f"/v1/removal-orders/{NOWHERE}/removed", 404, "submitter", "reviewer")],
+    ("POST", "/v1/removal-orders/{order_id}/impossible"): [
+        api(f"/v1/removal-orders/{NOWHERE}/impossible", 404, "submitter", "reviewer",
+            json_body={"reason": "force_majeure", "explanation": "x"})],
+    ("POST", "/v1/removal-orders/{order_id}/resume"): [
+        api(f"/v1/removal-orders/{NOWHERE}/resume", 404, "submitter", "reviewer", json_body={})],
+    ("POST", "/v1/removal-orders/{order_id}/reverse"): [
+        api(f"/v1/removal-orders/{NOWHERE}/reverse", 404, json_body={"decided_by": "x"})],
+    ("GET", "/v1/removal-orders/{order_id}/annex-ii"): [
+        api("/v1/removal-orders/{order}/annex-ii", 200, "submitter", "reviewer")],
+    ("GET", "/v1/removal-orders/{order_id}/annex-iii"): [
+        api("/v1/removal-orders/{order}/annex-iii", 404, "submitter", "reviewer")],  # none: it was executed
+    # --- legal: preservation, notices, complaints ---
+    ("GET", "/v1/preservation/{item_id}"): [api("/v1/preservation/{item}?purpose=investigation", 200, "reviewer")],
+    ("POST", "/v1/preservation/{item_id}/extend"): [
+        api("/v1/preservation/nowhere/extend", 404, json_body={"until": "2027-01-01T00:00:00+00:00",
+                                                               "requested_by": "court"})],
+    ("GET", "/v1/uploader-notices"): [api("/v1/uploader-notices?item_id={item}", 200, "submitter", "reviewer")],
+    ("GET", "/v1/complaints"): [api("/v1/complaints", 200, "reviewer")],
+    # --- legal: statements of reasons and transparency ---
+    ("GET", "/v1/statements"): [api("/v1/statements", 200, "submitter", "reviewer")],
+    ("GET", "/v1/statements/export"): [api("/v1/statements/export", 200)],
+    ("POST", "/v1/statements/submit"): [api("/v1/statements/submit?dry_run=true", 200)],
+    ("POST", "/v1/statements/validate"): [api("/v1/statements/validate", 422, "submitter", "reviewer",
+                                              content=b"not json")],
+    ("GET", "/v1/statements/{statement_id}"): [api(f"/v1/statements/{NOWHERE}", 404, "submitter", "reviewer")],
+    ("GET", "/v1/reports/transparency"): [api("/v1/reports/transparency?from=2026-01-01&to=2027-01-01", 200)],
+    # --- legal: console pages (reviewers handle orders; seniors reverse; admins see the transparency report) ---
+    ("GET", "/console/removal-orders"): [page("/console/removal-orders", 200, "reviewer")],
+    ("POST", "/console/removal-orders"): [page("/console/removal-orders", 422, "reviewer",
+                                               form={"issued_at": "not a time"})],
+    ("POST", "/console/removal-orders/parse"): [page("/console/removal-orders/parse", 200, "reviewer",
+                                                     form={"text": "Reference: R-1"})],
+    ("GET", "/console/removal-orders/{order_id}"): [page("/console/removal-orders/{order}", 200, "reviewer")],
+    ("POST", "/console/removal-orders/{order_id}/{action}"): [
+        page(f"/console/removal-orders/{NOWHERE}/removed", 404, "reviewer", form={}),
+        page(f"/console/removal-orders/{NOWHERE}/reverse", 404, "senior", form={"decided_by": "x"}),
+    ],
+    ("GET", "/console/removal-orders/{order_id}/annex-{which}.pdf"): [
+        page("/console/removal-orders/{order}/annex-ii.pdf", 200, "reviewer")],
+    ("GET", "/console/transparency"): [page("/console/transparency?from=2026-01-01&to=2027-01-01", 200, "admin")],
+    ("GET", "/console/transparency.pdf"): [page("/console/transparency.pdf?from=2026-01-01&to=2027-01-01", 200,
+                                                "admin")],
+}
+
+
+def owned_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves from the sharing and legal modules."""
+    out: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):
+        endpoint = route.endpoint
+        if endpoint is None or endpoint.__module__ not in MODULES:
+            continue
+        for method in route.methods or ():
+            if method != "HEAD":
+                out.add((method, str(route.path)))
+    return out
+
+
+@dataclass
+class World:
+    client: TestClient
+    keys: dict[str, str]
+    partner_token: str
+    order: int
+    item: str
+    sessions: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
+
+
+#: Hundreds of requests from one address in a few seconds: the address and key limits are not under test here.
+UNLIMITED = {"rate_limit_key_per_second": 100_000.0, "rate_limit_key_burst": 100_000,
+             "rate_limit_address_per_second": 100_000.0, "rate_limit_address_burst": 100_000,
+             "login_rate_per_minute": 100_000.0, "login_rate_burst": 100_000}
+
+
+@pytest.fixture
+def world(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("SEAWALL_LEGAL_TICK_SECONDS", "3600")
+    monkeypatch.setenv("SEAWALL_LEGAL_PROVIDER_NAME", "Example Hosting Ltd")
+    monkeypatch.setenv("SEAWALL_LEGAL_ESTABLISHMENT_STATE", "IE")
+    monkeypatch.setenv("SEAWALL_LEGAL_AUTHORISED_PERSON", "A. Compliance")
+    monkeypatch.setenv("SEAWALL_LEGAL_CONTACT_EMAIL", "tco@hosting.example")
+    eng = Engine(settings.model_copy(update=UNLIMITED))
+    try:
+        keys = {role: eng.api_keys.create(role, f"matrix-{role}")[0] for role in KEY_ROLES}
+        users = ConsoleUsers(eng.db)
+        for role in CONSOLE_ROLES:
+            users.create(f"matrix-{role}", PASSWORD, role)
+        eng.banks.create("tvec")
+        listed = tmp_path / "list.txt"
+        listed.write_text("", encoding="utf-8")
+        eng.sources.create({"name": "local", "kind": "file", "path": str(listed), "bank": "local"}, created_by="t")
+        feed = eng.feeds.create("outbound", banks=["tvec"], partners=["platform-b"], created_by="t")
+        with TestClient(create_app(engine=eng, follow_writes=False)) as client:
+            item = post_text_item(client, keys["submitter"], "post-abc123")
+            made = client.post("/v1/removal-orders", json=order_body(), headers=_bearer(keys["submitter"]))
+            assert made.status_code == 201, made.text
+            w = World(client, keys, feed["partners"][0]["token"], int(made.json()["id"]), item)
+            for role in CONSOLE_ROLES:  # one session per console role, reused by every request
+                client.cookies.clear()
+                csrf = sign_in(client, f"matrix-{role}")
+                w.sessions[role] = (dict(client.cookies.items()), csrf)
+            yield w
+    finally:
+        eng.close()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def expected_status(probe: Probe, actor: str) -> int:
+    kind, _, role = actor.partition(":")
+    if probe.console is not None:  # a console page: only a session counts
+        if kind != "console":
+            return 303
+        return probe.ok if CONSOLE_ROLES.index(role) >= CONSOLE_ROLES.index(probe.console) else 403
+    if probe.partner:  # a partner route: only the partner's token counts
+        return probe.ok if kind == "partner" else 401
+    if kind != "key":  # an API route: nobody, a session cookie or a partner token is not an API key
+        return 401
+    return probe.ok if role in (*probe.keys, "admin") else 403
+
+
+def send(w: World, method: str, probe: Probe, actor: str) -> int:
+    """Send ``probe`` as ``actor`` on a fresh cookie jar; the console form carries the session's CSRF token."""
+    c = w.client
+    c.cookies.clear()
+    kind, _, role = actor.partition(":")
+    headers = dict(probe.headers)
+    if kind == "key":
+        headers.update(_bearer(w.keys[role]))
+    elif kind == "partner":
+        headers.update(_bearer(w.partner_token))
+    if probe.content is not None and probe.path.endswith("/feedback"):
+        headers[FEEDBACK_HEADER] = feedback_signature(w.partner_token, probe.content)
+    form = None if probe.form is None else dict(probe.form)
+    if kind == "console":
+        cookies, csrf = w.sessions[role]
+        for name, value in cookies.items():
+            c.cookies.set(name, value)
+        if form is not None:
+            form["csrf_token"] = csrf
+    path = probe.path.format(order=w.order, item=w.item)
+    if probe.console is not None and kind != "console" and form is not None:
+        form["csrf_token"] = "none"
+    r = c.request(method, path, headers=headers, json=probe.json_body, content=probe.content, data=form,
+                  follow_redirects=False)
+    assert r.status_code < 500, f"{method} {path} as {actor}: {r.status_code} {r.text[:300]}"
+    if r.status_code == 303 and kind != "console":
+        assert r.headers["location"].endswith("/console/login"), r.headers["location"]
+    return r.status_code
+
+
+def sign_in(c: TestClient, username: str) -> str:
+    page_ = c.get("/console/login")
+    r = c.post("/console/login", data={"username": username, "password": PASSWORD,
+                                       "csrf_token": csrf_of(page_.text)}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return csrf_of(c.get("/console/queue").text)
+
+
+def test_every_sharing_and_legal_route_has_an_expectation(world: World) -> None:
+    served = owned_routes(world.client.app)
+    missing = sorted(served - set(EXPECTED))
+    stale = sorted(set(EXPECTED) - served)
+    assert not missing, f"routes without a line in EXPECTED (decide who may call them): {missing}"
+    assert not stale, f"EXPECTED names routes the app no longer serves: {stale}"
+
+
+def test_role_matrix(world: World) -> None:
+    """Every route × every caller, compared as one table so a failure shows every wrong cell at once."""
+    wrong: list[str] = []
+    for (method, route), probes in sorted(EXPECTED.items()):
+        for probe in probes:
+            for actor in ACTORS:
+                want = expected_status(probe, actor)
+                got = send(world, method, probe, actor)
+                if got != want:
+                    wrong.append(f"{method} {route} ({probe.path}) as {actor}: {got}, expected {want}")
+    assert not wrong, "\n".join(wrong)
