@@ -12,19 +12,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seawall.errors import SeawallError
+from seawall.store.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 
-#: The store did not answer (restarting, connections dropped, pool exhausted): the failed transaction was
-#: rolled back, so the client is told to come back rather than that the server is broken.
-STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError,
-)
 #: Seconds a client waits before retrying a request the store could not serve.
 STORE_RETRY_AFTER_SECONDS = 2
 
@@ -45,7 +40,8 @@ def error_response(status: int, code: str, message: str, detail: Any = None,
 def store_unavailable_response() -> JSONResponse:
     """503 ``store_unavailable`` with ``Retry-After``: the database is away for the moment."""
     return error_response(503, "store_unavailable", "the database did not answer; retry this request shortly "
-                          "(uploads sent with once are never stored twice)", {"retry_after_seconds": STORE_RETRY_AFTER_SECONDS},
+                          "(uploads sent with once are never stored twice)",
+                          {"retry_after_seconds": STORE_RETRY_AFTER_SECONDS},
                           {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
 
 
@@ -79,7 +75,8 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("store unavailable in %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return store_unavailable_response()
 
-    for exc_type in STORE_UNAVAILABLE:
+    # the store did not answer: the transaction was rolled back, so the client should come back, not give up
+    for exc_type in UNAVAILABLE_ERRORS:
         app.add_exception_handler(exc_type, _store_unavailable)
 
     @app.exception_handler(Exception)
