@@ -196,7 +196,9 @@ class Deployment:
     tmp: Path
     key: str
     receiver: Receiver
+    tag: str
     apis: list[Node] = field(default_factory=list)
+    killed: set[str] = field(default_factory=set)
     workers: list[Node] = field(default_factory=list)
 
     def node(self, kind: str) -> Node:
@@ -261,8 +263,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             "SEAWALL_WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "SEAWALL_WEBHOOK_POLL_SECONDS": "0.2",
             "SEAWALL_WEBHOOK_RETRY_BASE_SECONDS": "0.5", "SEAWALL_LOG_LEVEL": "warning",
         })
-        dep = Deployment(pg, nats, dbname, env, tmp_path, key, receiver)
-        dep.tag = tag  # type: ignore[attr-defined]
+        dep = Deployment(pg, nats, dbname, env, tmp_path, key, receiver, tag)
         yield dep
     finally:
         if dep is not None:
@@ -357,13 +358,13 @@ def _settle_and_check(dep: Deployment, outcomes: list[Outcome], name: str) -> di
     assert redelivered == 0, {m: n for m, n in arrivals.items() if n > 1}
     assert dep.receiver.bad_signatures == 0
     for n in dep.apis + dep.workers:
-        if n.name not in getattr(dep, "killed", set()):
+        if n.name not in dep.killed:
             assert n.proc is not None and n.proc.poll() is None, f"{n.name} died:\n{n.tail()}"
     return counts
 
 
 def _uploads(dep: Deployment) -> list[Upload]:
-    return [Upload(i, dep.tag) for i in range(WAVE)]  # type: ignore[attr-defined]
+    return [Upload(i, dep.tag) for i in range(WAVE)]
 
 
 # --- the drills ------------------------------------------------------------------------------------
@@ -417,7 +418,7 @@ def test_api_node_killed_mid_wave(deployment: Deployment) -> None:
     def kill() -> None:
         at.append(_when_acked(platform, WAVE // 4))
         victim.kill9()
-        dep.killed = {victim.name}  # type: ignore[attr-defined]
+        dep.killed.add(victim.name)
 
     try:
         outcomes = platform.wave(_uploads(dep), kill)
