@@ -157,8 +157,9 @@ def main() -> None:
                                 statuses.setdefault(name, set()).add(code)
                 return loop
 
-            def rules(name: str, body: str, path: str = "/v1/rules/validate") -> Load:
-                return looping(name, lambda c: c.post(f"{base}{path}", content=body, headers=yaml_headers))
+            def rules(name: str, body: str, path: str = "/v1/rules/validate", method: str = "POST") -> Load:
+                return looping(name, lambda c: c.request(method, f"{base}{path}", content=body,
+                                                         headers=yaml_headers))
 
             def upload(name: str, data: bytes, filename: str, mime: str) -> Load:
                 return looping(name, lambda c: c.post(f"{base}/v1/items", headers=auth,
@@ -184,7 +185,7 @@ def main() -> None:
             families: list[tuple[str, Load, int]] = [
                 ("rules at depth limit", rules("depth-limit", at_depth_limit()), 2),
                 ("rules at node limit", rules("node-limit", at_node_limit()), 2),
-                ("rules 10,000 levels", rules("10000", deep(10_000), "/v1/rules"), 2),
+                ("rules 10,000 levels", rules("10000", deep(10_000), "/v1/rules", "PUT"), 2),
                 ("rules 100,000 levels", rules("100000", deep(100_000)), 2),
                 ("1M-line import", looping("import", lambda c: c.post(
                     f"{base}/v1/banks/bulk/import?format=text", headers=auth, content=bulk)), 1),
