@@ -21,6 +21,7 @@ Shape::
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -52,7 +53,7 @@ MAX_DEPTH = 8
 #: scanner is quadratic in flow nesting and its composer recursive, so both are checked on the event
 #: stream, which stops reading at the first offending event instead of building the whole tree.
 MAX_YAML_DEPTH = 32
-MAX_YAML_NODES = 50_000
+MAX_YAML_NODES = 20_000
 #: libyaml's parser when PyYAML was built with it: the pure-Python scanner spends seconds of CPU (holding
 #: the GIL, so every other request of the process waits) on a document near the node limit.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -487,7 +488,19 @@ def _check_shape(source: str) -> None:
 
 
 def parse_rules(source: str, kinds: Mapping[str, ActionKind]) -> RuleSet:
-    """Parse and check rules; raise ``RulesInvalid`` listing every error with its line number."""
+    """Parse and check rules; raise ``RulesInvalid`` listing every error with its line number.
+
+    One document at a time per process: parsing near the limits holds the GIL for a good fraction of a
+    second, so concurrent hostile documents queue here instead of starving every other request.
+    """
+    with _PARSING:
+        return _parse_rules(source, kinds)
+
+
+_PARSING = threading.Lock()
+
+
+def _parse_rules(source: str, kinds: Mapping[str, ActionKind]) -> RuleSet:
     if len(source.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
         raise RulesInvalid([RuleError(1, f"the rules are larger than {MAX_SOURCE_BYTES // 1024} KiB")])
     try:
