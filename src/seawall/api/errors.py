@@ -16,8 +16,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seawall.errors import SeawallError
+from seawall.store.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
+
+#: Seconds a client waits before retrying a request the store could not serve.
+STORE_RETRY_AFTER_SECONDS = 2
 
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -31,6 +35,14 @@ def error_response(status: int, code: str, message: str, detail: Any = None,
     if detail is not None:
         body["detail"] = detail
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def store_unavailable_response() -> JSONResponse:
+    """503 ``store_unavailable`` with ``Retry-After``: the database is away for the moment."""
+    return error_response(503, "store_unavailable", "the database did not answer; retry this request shortly "
+                          "(uploads sent with once are never stored twice)",
+                          {"retry_after_seconds": STORE_RETRY_AFTER_SECONDS},
+                          {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -58,6 +70,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
         return error_response(409, "conflict", "the object was changed or deleted by another request while this "
                                                "one ran; read it again and retry")
+
+    async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("store unavailable in %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return store_unavailable_response()
+
+    # the store did not answer: the transaction was rolled back, so the client should come back, not give up
+    for exc_type in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(exc_type, _store_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

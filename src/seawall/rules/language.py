@@ -21,6 +21,7 @@ Shape::
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -52,7 +53,10 @@ MAX_DEPTH = 8
 #: scanner is quadratic in flow nesting and its composer recursive, so both are checked on the event
 #: stream, which stops reading at the first offending event instead of building the whole tree.
 MAX_YAML_DEPTH = 32
-MAX_YAML_NODES = 50_000
+MAX_YAML_NODES = 20_000
+#: libyaml's parser when PyYAML was built with it: the pure-Python scanner spends seconds of CPU (holding
+#: the GIL, so every other request of the process waits) on a document near the node limit.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LANGUAGE_VERSION = 1
 RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -467,7 +471,7 @@ def _check_shape(source: str) -> None:
     if line is not None:
         raise RulesInvalid([RuleError(line, f"the rules are nested more than {MAX_YAML_DEPTH} levels deep")])
     depth = nodes = 0
-    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+    for event in yaml.parse(source, Loader=_LOADER):
         line = event.start_mark.line + 1 if event.start_mark is not None else 1
         if isinstance(event, yaml.AliasEvent):
             raise RulesInvalid([RuleError(line, "YAML aliases (*name) are not allowed")])
@@ -484,12 +488,24 @@ def _check_shape(source: str) -> None:
 
 
 def parse_rules(source: str, kinds: Mapping[str, ActionKind]) -> RuleSet:
-    """Parse and check rules; raise ``RulesInvalid`` listing every error with its line number."""
+    """Parse and check rules; raise ``RulesInvalid`` listing every error with its line number.
+
+    One document at a time per process: parsing near the limits holds the GIL for a good fraction of a
+    second, so concurrent hostile documents queue here instead of starving every other request.
+    """
+    with _PARSING:
+        return _parse_rules(source, kinds)
+
+
+_PARSING = threading.Lock()
+
+
+def _parse_rules(source: str, kinds: Mapping[str, ActionKind]) -> RuleSet:
     if len(source.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
         raise RulesInvalid([RuleError(1, f"the rules are larger than {MAX_SOURCE_BYTES // 1024} KiB")])
     try:
         _check_shape(source)
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
+        root = yaml.compose(source, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1

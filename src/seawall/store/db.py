@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 
+#: Errors that say the store did not answer (restarting, connections dropped, pool exhausted), not that a
+#: statement was wrong: the transaction was rolled back and the same work can be tried again shortly.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError,
+)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine with per-dialect settings that make concurrent use safe."""
     parsed = make_url(url)

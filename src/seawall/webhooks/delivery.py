@@ -25,7 +25,7 @@ from sqlalchemy import or_, select, update
 from standardwebhooks import Webhook
 
 from seawall import __version__
-from seawall.store.db import Database
+from seawall.store.db import UNAVAILABLE_ERRORS, Database
 from seawall.store.tables import (
     WebhookAttemptRow,
     WebhookDeliveryRow,
@@ -69,6 +69,8 @@ class Claim:
     secret: str
     message_id: str
     body: str
+    #: ``time.monotonic()`` when the lease runs out and another sender may take the delivery.
+    lease_ends: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +133,9 @@ class WebhookSender:
                 .where(WebhookDeliveryRow.lease_owner == token)
                 .order_by(WebhookDeliveryRow.id)
             ).all()
+        lease_ends = time.monotonic() + self.config.lease.total_seconds()
         return [Claim(r.id, token, r.attempts, r.url, r.secret, r.message_id,
-                      json.dumps(r.payload, separators=(",", ":"), ensure_ascii=False)) for r in rows]
+                      json.dumps(r.payload, separators=(",", ":"), ensure_ascii=False), lease_ends) for r in rows]
 
     def send(self, claim: Claim) -> AttemptResult:
         """One attempt: re-check the target, connect to the checked address, never follow a redirect."""
@@ -193,6 +196,25 @@ class WebhookSender:
             s.execute(update(WebhookDeliveryRow).where(WebhookDeliveryRow.id == claim.delivery_id, *where)
                       .values(**values).execution_options(synchronize_session=False))
 
+    def record_while_leased(self, claim: Claim, outcome: AttemptResult) -> None:
+        """``record``, tried again while the store is away and the lease still holds.
+
+        The receiver already has the message: giving up here would let the lease run out and another
+        sender deliver it a second time, so a database restart costs a short wait instead of a duplicate.
+        """
+        delay = 0.2
+        while True:
+            try:
+                self.record(claim, outcome)
+                return
+            except UNAVAILABLE_ERRORS:
+                if self._stop.is_set() or time.monotonic() + delay >= claim.lease_ends - 1.0:
+                    raise
+                log.warning("webhook delivery %s sent but the store did not answer; recording it again in %.1f s",
+                            claim.delivery_id, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
     def run_once(self, pool: ThreadPoolExecutor | None = None) -> int:
         """Claim, send and record one batch; returns how many deliveries were attempted."""
         claims = self.claim(self.config.workers * 2)
@@ -201,7 +223,7 @@ class WebhookSender:
 
         def one(c: Claim) -> None:
             try:
-                self.record(c, self.send(c))
+                self.record_while_leased(c, self.send(c))
             except Exception:
                 log.exception("webhook delivery %s failed unexpectedly; its lease will expire", c.delivery_id)
 

@@ -19,7 +19,8 @@ from seawall.apikeys import Principal
 from seawall.domain.models import CONTENT_TYPES
 from seawall.engine import Engine
 from seawall.errors import Forbidden, InvalidInput, TooLarge, UnsupportedMedia
-from seawall.media.content import MAX_TEXT_BYTES
+from seawall.ingest import MAX_CONTEXT_BYTES
+from seawall.media.content import MAX_TEXT_BYTES, Content
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
 from seawall.plugins import Registry
@@ -141,11 +142,15 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         context = _json_object(fields["context"])
         reach = _reach(fields["reach"])  # type: ignore[arg-type]
     elif ctype.startswith("application/json"):
-        try:
-            payload = ItemText.model_validate_json(await request.body())
-        except ValueError as exc:
-            raise InvalidInput(_first_error(exc), code="invalid_request") from None
-        content = engine.content("text", text=payload.text)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_JSON_ITEM_BYTES:
+            raise _json_too_large()
+        body = await request.body()
+        if len(body) > MAX_JSON_ITEM_BYTES:
+            raise _json_too_large()
+        # parsing megabytes holds the CPU for tens of milliseconds: off the event loop, so probes still answer
+        payload, content = (_text_item(engine, body) if len(body) <= _INLINE_JSON_BYTES
+                            else await run_in_threadpool(_text_item, engine, body))
         content_id, account_id = payload.content_id, payload.account_id
         keep, once, context = payload.keep, payload.once, payload.context
         reach = payload.reach
@@ -210,6 +215,27 @@ def _reach(value: str | None) -> int | None:
     if not value.isdigit():
         raise InvalidInput("reach: a whole number of views or followers", code="invalid_field")
     return int(value)
+
+
+#: The largest JSON body a text item can have: its text and kept context escaped at worst (``\\u0001``: six
+#: bytes per byte) and room for the other fields. Anything longer is refused before it is read.
+MAX_JSON_ITEM_BYTES = 6 * (MAX_TEXT_BYTES + MAX_CONTEXT_BYTES) + 64 * 1024
+#: JSON bodies up to this size are parsed on the event loop; larger ones in a worker thread.
+_INLINE_JSON_BYTES = 64 * 1024
+
+
+def _json_too_large() -> TooLarge:
+    return TooLarge(f"a JSON text item is at most {MAX_JSON_ITEM_BYTES:,} bytes (its text at most "
+                    f"{MAX_TEXT_BYTES:,} bytes of UTF-8)", code="text_too_large")
+
+
+def _text_item(engine: Engine, body: bytes) -> tuple[ItemText, Content]:
+    """Parse and check a JSON text item; the text's size limit is enforced by ``engine.content``."""
+    try:
+        payload = ItemText.model_validate_json(body)
+    except ValueError as exc:
+        raise InvalidInput(_first_error(exc), code="invalid_request") from None
+    return payload, engine.content("text", text=payload.text)
 
 
 #: Form bodies up to this size are read whole first (a text item and its fields; files are larger).
