@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -35,3 +37,16 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def all_at_once(n: int, send: Callable[[httpx.Client], httpx.Response]) -> list[httpx.Response]:
+    """``n`` copies of one request on their own connections, released together by a barrier."""
+    barrier = threading.Barrier(n)
+
+    def one(_: int) -> httpx.Response:
+        with httpx.Client(timeout=120) as c:
+            barrier.wait()
+            return send(c)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))

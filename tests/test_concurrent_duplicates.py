@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +42,7 @@ from seawall.store.tables import (
 
 from .conftest import auth, encode, textured_image
 from .legal_support import order_body
-from .live_server import serving
+from .live_server import all_at_once, serving
 
 DUPLICATES = 20
 BANNED = "generated stand-in for a banned slogan, number 71"
@@ -83,19 +81,6 @@ def live(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             yield Live(eng, base, admin, submitter, tmp_path)
     finally:
         eng.close()
-
-
-def all_at_once(send: Callable[[httpx.Client], httpx.Response], n: int = DUPLICATES) -> list[httpx.Response]:
-    """``n`` copies of one request on their own connections, released together by a barrier."""
-    barrier = threading.Barrier(n)
-
-    def one(_: int) -> httpx.Response:
-        with httpx.Client(timeout=120) as c:
-            barrier.wait()
-            return send(c)
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(one, range(n)))
 
 
 def no_server_errors(responses: list[httpx.Response]) -> None:
@@ -145,7 +130,7 @@ def one_created_rest_conflict(responses: list[httpx.Response], code: str) -> dic
 def test_concurrent_identical_hash_entries_are_one_entry(live: Live) -> None:
     value = hashlib.sha256(b"generated entry 1").hexdigest()
     body = {"signal_type": "sha256", "value": value, "labels": []}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", json=body,
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", json=body,
                                              headers=auth(live.admin)))
     entry_id = same_row(responses, lambda b: b["id"])
     assert all(r.json()["created"] is (r.status_code == 201) for r in responses)
@@ -156,7 +141,7 @@ def test_concurrent_identical_hash_entries_are_one_entry(live: Live) -> None:
 def test_concurrent_identical_text_entries_are_one_set_of_entries(live: Live) -> None:
     body = {"text": "generated text to bank, number 2", "labels": []}
     before = live.count(BankEntryRow)
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", json=body,
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", json=body,
                                              headers=auth(live.admin)))
     ids = same_entries(responses)
     assert ids and live.count(BankEntryRow) == before + len(ids)
@@ -165,14 +150,14 @@ def test_concurrent_identical_text_entries_are_one_set_of_entries(live: Live) ->
 def test_concurrent_identical_file_entries_are_one_set_of_entries(live: Live) -> None:
     image = encode(textured_image(71))
     before = live.count(BankEntryRow)
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", headers=auth(live.admin),
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/banks/tvec/entries", headers=auth(live.admin),
                                              files={"file": ("a.jpg", image, "image/jpeg")}))
     ids = same_entries(responses)
     assert len(ids) >= 2 and live.count(BankEntryRow) == before + len(ids)
 
 
 def test_concurrent_identical_bank_creations_make_one_bank(live: Live) -> None:
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/banks", json={"name": "twice"},
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/banks", json={"name": "twice"},
                                              headers=auth(live.admin)))
     created = one_created_rest_conflict(responses, "bank_exists")
     assert created["name"] == "twice" and live.count(BankRow, BankRow.name == "twice") == 1
@@ -184,7 +169,8 @@ def test_concurrent_identical_sources_make_one_source(live: Live) -> None:
     path = live.tmp / "list.txt"
     path.write_text(hashlib.sha256(b"listed").hexdigest() + "\n", encoding="utf-8")
     body = {"name": "local", "kind": "file", "path": str(path), "bank": "local"}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/sources", json=body, headers=auth(live.admin)))
+    responses = all_at_once(DUPLICATES, lambda c:
+                            c.post(f"{live.base}/v1/sources", json=body, headers=auth(live.admin)))
     one_created_rest_conflict(responses, "source_exists")
     assert live.count(SourceRow, SourceRow.name == "local") == 1
     assert live.count(BankRow, BankRow.name == "local") == 1
@@ -192,12 +178,13 @@ def test_concurrent_identical_sources_make_one_source(live: Live) -> None:
 
 def test_concurrent_identical_feeds_and_partners_are_one_each(live: Live) -> None:
     body = {"name": "outbound", "banks": ["tvec"], "partners": ["platform-b"]}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/feeds", json=body, headers=auth(live.admin)))
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/feeds", json=body, headers=auth(live.admin)))
     one_created_rest_conflict(responses, "feed_exists")
     assert live.count(FeedRow, FeedRow.name == "outbound") == 1
     assert live.count(FeedPartnerRow) == 1
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/feeds/outbound/partners", json={"name": "platform-c"},
-                                             headers=auth(live.admin)))
+    responses = all_at_once(DUPLICATES, lambda c:
+                            c.post(f"{live.base}/v1/feeds/outbound/partners", json={"name": "platform-c"},
+                                   headers=auth(live.admin)))
     one_created_rest_conflict(responses, "partner_exists")
     assert live.count(FeedPartnerRow, FeedPartnerRow.name == "platform-c") == 1
 
@@ -210,7 +197,7 @@ def test_concurrent_identical_partner_feedback_is_one_opinion(live: Live) -> Non
     raw = json.dumps({"opinions": [{"entry_id": entry_id, "opinion": "true_positive"}]}).encode()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                "Seawall-Feedback-Signature": feedback_signature(token, raw)}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/feeds/outbound/feedback", content=raw,
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/feeds/outbound/feedback", content=raw,
                                              headers=headers))
     no_server_errors(responses)
     assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
@@ -222,7 +209,7 @@ def test_concurrent_identical_partner_feedback_is_one_opinion(live: Live) -> Non
 
 def test_concurrent_identical_removal_orders_are_one_order(live: Live) -> None:
     body = order_body()
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/removal-orders", json=body,
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/removal-orders", json=body,
                                              headers=auth(live.submitter)))
     one_created_rest_conflict(responses, "order_exists")
     assert live.count(RemovalOrderRow, RemovalOrderRow.reference == body["reference"]) == 1
@@ -240,7 +227,8 @@ def _item(live: Live, text: str, account: str = "@poster:hs") -> str:
 def test_concurrent_identical_reports_are_one_report_in_one_case(live: Live) -> None:
     item_id = _item(live, "an ordinary generated post")
     body = {"item_id": item_id, "category": "other", "reporter_account": "@reporter:hs", "text": "looks bad"}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/reports", json=body, headers=auth(live.submitter)))
+    responses = all_at_once(DUPLICATES, lambda c:
+                            c.post(f"{live.base}/v1/reports", json=body, headers=auth(live.submitter)))
     same_row(responses, lambda b: [b["id"], b["case_id"]])
     assert {r.json()["report_count"] for r in responses} == {1}
     assert live.count(ReportRow, ReportRow.item_id == item_id) == 1
@@ -253,7 +241,8 @@ def test_concurrent_identical_reports_are_one_report_in_one_case(live: Live) -> 
 def test_concurrent_identical_appeals_are_one_appeal(live: Live) -> None:
     item_id = _item(live, BANNED)
     body = {"item_id": item_id, "statement": "this was satire, generated for the test"}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/appeals", json=body, headers=auth(live.submitter)))
+    responses = all_at_once(DUPLICATES, lambda c:
+                            c.post(f"{live.base}/v1/appeals", json=body, headers=auth(live.submitter)))
     created = one_created_rest_conflict(responses, "appeal_exists")
     assert {r.json()["detail"]["appeal_id"] for r in responses if r.status_code == 409} <= {created["id"]}
     assert live.count(AppealRow, AppealRow.item_id == item_id) == 1
@@ -263,12 +252,12 @@ def test_concurrent_identical_appeals_are_one_appeal(live: Live) -> None:
 def test_concurrent_identical_account_appeals_are_one_appeal(live: Live) -> None:
     item_id = _item(live, BANNED, account="@other:hs")
     with_item = {"text": "generated appeal against one decision", "item_id": item_id}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/accounts/@other:hs/appeal", json=with_item,
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/accounts/@other:hs/appeal", json=with_item,
                                              headers=auth(live.submitter)))
     one_created_rest_conflict(responses, "appeal_exists")
     assert live.count(AppealRow, AppealRow.item_id == item_id) == 1
     plain = {"text": "generated appeal against the suspension as such"}
-    responses = all_at_once(lambda c: c.post(f"{live.base}/v1/accounts/@other:hs/appeal", json=plain,
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/accounts/@other:hs/appeal", json=plain,
                                              headers=auth(live.submitter)))
     one_created_rest_conflict(responses, "appeal_exists")
     assert live.count(AppealRow, AppealRow.account_id == "@other:hs", AppealRow.item_id.is_(None)) == 1

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -35,7 +33,7 @@ from seawall.store.tables import (
 )
 
 from .conftest import auth, encode, textured_image
-from .live_server import serving
+from .live_server import all_at_once, serving
 from .webhook_receiver import Receiver
 
 BANNED = "generated stand-in for a banned slogan, number 50"
@@ -70,19 +68,6 @@ def live(settings: Settings) -> Iterator[tuple[Engine, str, str, Receiver]]:
     finally:
         eng.close()
         receiver.stop()
-
-
-def _all_at_once(send: Callable[[httpx.Client], httpx.Response]) -> list[httpx.Response]:
-    """``DUPLICATES`` requests on their own connections, released together by a barrier."""
-    barrier = threading.Barrier(DUPLICATES)
-
-    def one(_: int) -> httpx.Response:
-        with httpx.Client(timeout=120) as c:
-            barrier.wait()
-            return send(c)
-
-    with ThreadPoolExecutor(DUPLICATES) as pool:
-        return list(pool.map(one, range(DUPLICATES)))
 
 
 def _count(eng: Engine, table: Any, *where: Any) -> int:
@@ -126,14 +111,14 @@ def _check_one_upload(eng: Engine, base: str, key: str, receiver: Receiver, resp
 def test_fifty_concurrent_text_resends_are_one_upload(live: tuple[Engine, str, str, Receiver]) -> None:
     eng, base, key, receiver = live
     body = {"content_id": "$event:hs", "account_id": "@sender:hs", "text": BANNED, "once": True}
-    responses = _all_at_once(lambda c: c.post(f"{base}/v1/items", json=body, headers=auth(key)))
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{base}/v1/items", json=body, headers=auth(key)))
     _check_one_upload(eng, base, key, receiver, responses, "$event:hs", "@sender:hs")
 
 
 def test_fifty_concurrent_image_resends_are_one_upload(live: tuple[Engine, str, str, Receiver]) -> None:
     eng, base, key, receiver = live
     form = {"content_id": "mxc://hs/media", "account_id": "@poster:hs", "once": "true"}
-    responses = _all_at_once(lambda c: c.post(f"{base}/v1/items", data=form, headers=auth(key),
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{base}/v1/items", data=form, headers=auth(key),
                                               files={"file": ("a.jpg", IMAGE, "image/jpeg")}))
     _check_one_upload(eng, base, key, receiver, responses, "mxc://hs/media", "@poster:hs")
 
@@ -145,7 +130,7 @@ def test_concurrent_video_resends_store_one_pending_item(live: tuple[Engine, str
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
     form = {"content_id": "mxc://hs/clip", "account_id": "@clipper:hs", "once": "true"}
-    responses = _all_at_once(lambda c: c.post(f"{base}/v1/items", data=form, headers=auth(key),
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{base}/v1/items", data=form, headers=auth(key),
                                               files={"file": ("a.gif", buf.getvalue(), "image/gif")}))
     assert {r.status_code for r in responses} <= {200, 202}, [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1
