@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import machine_summary
+
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# command: {shlex.join(command)}",
         f"# git: {git_state()}",
         f"# started: {started.isoformat(timespec='seconds')}",
-        f"# cpus: {os.cpu_count()}; load average before: {load_average()}",
+        f"# machine: {machine_summary()}; load average before: {load_average()}",
     ]
     print("\n".join(header), flush=True)
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
