@@ -15,19 +15,17 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.accounts import AccountPolicy, AccountService
 from seawall.accounts.recidivism import ReappearanceService
-from seawall.accounts.service import waiting_appeal
 from seawall.accounts.watch import UploadWatch, WatchPolicy
 from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
 from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match, Verdict
-from seawall.errors import Conflict, InvalidInput, QueueFull, QueueUnavailable
+from seawall.errors import InvalidInput, QueueFull, QueueUnavailable
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
@@ -510,24 +508,3 @@ class Engine:
         if decision["queued"]:
             self._events_queued()
         return decision
-
-    def appeal_conflict(self, account_id: str, item_id: str | None) -> Exception:
-        """What a concurrent duplicate appeal gets once the winner has committed: the winner's 409."""
-        with self.db.session() as s:
-            return waiting_appeal(s, account_id, item_id) or Conflict(
-                "an appeal for this item or account was filed at the same moment", code="appeal_exists")
-
-    def appeal(self, account_id: str, *, text: str, item_id: str | None = None,
-               submitted_by: str | None = None) -> dict[str, Any]:
-        """Record an appeal and announce it (``account.appealed``) in one transaction."""
-        try:
-            with self.db.session() as s:
-                appeal = self.accounts.appeal(s, account_id, text=text, item_id=item_id,
-                                              submitted_by=submitted_by)
-                queued = self.webhooks.outbox.emit(s, [("account.appealed", {"account_id": account_id,
-                                                                             "appeal": appeal})])
-        except IntegrityError:
-            raise self.appeal_conflict(account_id, item_id) from None
-        if queued:
-            self._events_queued()
-        return appeal
