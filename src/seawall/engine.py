@@ -37,8 +37,6 @@ from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
 from seawall.retro import RetroLoop, RetroMatcher
 from seawall.review.cases import open_case
-from seawall.review.media import holding as holding_upload
-from seawall.review.media import publish as publish_upload
 from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService
 from seawall.sharing.feeds import FeedService
@@ -75,7 +73,7 @@ class Engine:
         )
         self.banks = BankService(self.db, self.registry)
         self.items = ItemService(self.db, self.registry, self.matcher, settings.data_dir / "spool",
-                                 lambda kind, data: self.content(kind, data=publish_upload(data)))
+                                 lambda kind, data: self.content(kind, data=data))
         self.items.spool_in_store = settings.nats_url is not None  # a worker elsewhere must read the upload
         self.queue: WorkQueue | None = None
         self.api_keys = ApiKeys(self.db, recheck_seconds=settings.api_key_recheck_seconds,
@@ -85,7 +83,7 @@ class Engine:
         self.rules = RuleService(self.db, self.registry, crisis_default=settings.crisis_mode)
         self.webhooks = WebhookService(self.db, TargetPolicy(settings.webhook_allow_list),
                                        event_types=self.registry.event_types)
-        self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox)
+        self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox, cases=open_case)
         self.sender: WebhookSender | None = None
         # stopping re-appearance: profiles are checked when sent, new accounts' uploads in the background
         self.reappearance = ReappearanceService(self.db, self.webhooks.outbox,
@@ -440,10 +438,8 @@ class Engine:
                once: bool = False, reach: int | None = None) -> Item:
         if self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type):
             self._admit_deferred()
-        with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
-            item = self.items.submit(content, content_id=content_id, account_id=account_id,
-                                     submitted_by=submitted_by, keep=keep, context=context, once=once,
-                                     reach=reach)
+        item = self.items.submit(content, content_id=content_id, account_id=account_id,
+                                 submitted_by=submitted_by, keep=keep, context=context, once=once, reach=reach)
         self.upload_watch.note(item.account_id)
         return item
 
