@@ -75,9 +75,9 @@ def main() -> None:
     from sqlalchemy import select
 
     from seawall.api.app import create_app
+    from seawall.composition import review_service
     from seawall.config import Settings
     from seawall.engine import Engine
-    from seawall.review.cases import ReviewService
     from seawall.review.users import ConsoleUsers
     from seawall.store.tables import CaseRow, ItemRow, utcnow
 
@@ -90,7 +90,7 @@ def main() -> None:
             seconds = _fill(url, args.items, args.cases)
             print(f"generated {args.items:,} items and {args.cases:,} open cases in {seconds:.0f} s")
             ConsoleUsers(engine.db).create("lead", "correct horse battery", "senior")
-            review = ReviewService(engine)
+            review = review_service(engine)
 
             def naive_queue() -> None:
                 """The peer: the 2,000 most urgent rows, scored and sorted in Python (the old queue)."""

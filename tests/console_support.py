@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
+from seawall.composition import review_service
 from seawall.config import Settings
 from seawall.engine import Engine
-from seawall.review.cases import ReviewService
 from seawall.review.users import ConsoleUsers
 from seawall.store.tables import StrikeRow, SuspensionRow, WebhookEventRow
 from seawall.webhooks.events import EVENT_TYPES
@@ -68,7 +68,7 @@ def held_image(engine: Engine, seed: int, *, account: str | None = "acct-1", con
     item = engine.submit(engine.content("image", data=data), content_id=content_id or f"post-{seed}",
                          account_id=account, reach=reach)
     assert item.verdict.verdict == "review", item.verdict
-    [case] = [c for c in ReviewService(engine).queue() if c.item_id == item.id]
+    [case] = [c for c in review_service(engine).queue() if c.item_id == item.id]
     return case.id, item.id
 
 

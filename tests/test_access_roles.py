@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
+from seawall.composition import review_service
 from seawall.config import Settings
 from seawall.engine import Engine
-from seawall.review.cases import ReviewService
 from seawall.review.users import ConsoleUsers
 from seawall.store.tables import BankEntryMediaRow
 from tests.conftest import auth
@@ -34,7 +34,7 @@ def world(settings: Settings) -> Iterator[tuple[Engine, TestClient, ConsoleUsers
 
 def _cases(engine: Engine, users: ConsoleUsers) -> dict[str, int | str]:
     """A standard case, a senior case (escalated by a reviewer), and bank thumbnails cut from each."""
-    review = ReviewService(engine)
+    review = review_service(engine)
     reviewer = users.login("reviewer", "correct horse battery")[0]
     senior = users.login("senior", "correct horse battery")[0]
     standard, standard_item = held_image(engine, 11, content_id="std")

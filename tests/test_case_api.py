@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from seawall.composition import review_service
 from seawall.config import Settings
 from seawall.engine import Engine
-from seawall.review.cases import ReviewService
 from seawall.review.users import ConsoleUsers
 from tests.console_support import auth, engine_for, held_image, make_users
 
@@ -84,7 +84,7 @@ def test_take_note_release_decide_as_a_reviewer(client: TestClient, engine: Engi
     assert r.json()["case"]["status"] == "decided" and r.json()["result"]["actions"][0]["type"] == "remove"
     assert client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "reviewer"),
                        json={"outcome": "not_violating"}).status_code == 409
-    audit = ReviewService(engine).audit.query(object_id=str(case_id))
+    audit = review_service(engine).audit.query(object_id=str(case_id))
     assert {(e.actor, e.action) for e in audit} >= {("reviewer", "case.take"), ("reviewer", "case.note"),
                                                     ("reviewer", "case.release"), ("reviewer", "case.decide")}
 

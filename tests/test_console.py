@@ -49,9 +49,9 @@ def _case_for_image(engine: Engine, seed: int = 7) -> tuple[int, bytes]:
                                     note="", source="test", added_by="test")
     item = engine.submit(engine.content("image", data=data), content_id="post-1")
     assert item.verdict.verdict == "review"
-    from seawall.review.cases import ReviewService
+    from seawall.composition import review_service
 
-    cases = ReviewService(engine).queue()
+    cases = review_service(engine).queue()
     assert [c.item_id for c in cases] == [item.id]
     return cases[0].id, data
 
@@ -158,7 +158,7 @@ def test_assigned_case_cannot_be_decided_by_another(client: TestClient, engine: 
 
 
 def test_escalation_opens_an_urgent_case_with_a_one_hour_clock(engine: Engine) -> None:
-    from seawall.review.cases import ReviewService
+    from seawall.composition import review_service
 
     engine.banks.create("threats", default_action="review")
     engine.rules.save(
@@ -168,17 +168,17 @@ def test_escalation_opens_an_urgent_case_with_a_one_hour_clock(engine: Engine) -
     engine.add_entries_from_content("threats", engine.content("image", data=data),
                                     labels=["behaviour:imminent-credible-threat"], note="", source="t", added_by="t")
     engine.submit(engine.content("image", data=data), content_id="p")
-    [case] = ReviewService(engine).queue()
+    [case] = review_service(engine).queue()
     assert case.tier == "urgent" and case.priority == 35 and case.sla_state() == "ok"
     assert case.queue == "senior"  # imminent threats go to senior reviewers
     assert 3590 <= (case.sla_due_at - case.created_at).total_seconds() <= 3600
     assert case.sla_state(case.sla_due_at - (case.sla_due_at - case.created_at) * 0.1) == "amber"
     assert case.sla_state(case.sla_due_at.replace(year=case.sla_due_at.year + 1)) == "red"
-    assert ReviewService(engine).media(case.id) == ("image/jpeg", data)
+    assert review_service(engine).media(case.id) == ("image/jpeg", data)
 
 
 def test_deferred_uploads_keep_their_bytes_for_review(settings: Settings) -> None:
-    from seawall.review.cases import ReviewService
+    from seawall.composition import review_service
     from tests.test_background_items import _registry
 
     eng = Engine(settings, reg=_registry())
@@ -192,8 +192,8 @@ def test_deferred_uploads_keep_their_bytes_for_review(settings: Settings) -> Non
         deadline = time.monotonic() + 20
         while eng.items.get(item.id).status == "pending" and time.monotonic() < deadline:
             time.sleep(0.05)
-        [case] = ReviewService(eng).queue()
-        assert case.item_id == item.id and ReviewService(eng).media(case.id) == ("application/octet-stream", data)
+        [case] = review_service(eng).queue()
+        assert case.item_id == item.id and review_service(eng).media(case.id) == ("application/octet-stream", data)
     finally:
         eng.close()
 

@@ -22,10 +22,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import update
 
+from seawall.composition import review_service
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.review import cases as cases_module
-from seawall.review.cases import ReviewService
 from seawall.review.users import ConsoleUsers
 from seawall.store.tables import CaseRevealRow, CaseRow
 from seawall.web.charts import bar_chart
@@ -88,7 +88,7 @@ def test_matched_entry_shows_its_banks_labels_and_where_it_came_from(client: Tes
                     files={"file": ("a.jpg", data, "image/jpeg")})
     assert r.status_code in (200, 201), r.text
     item = engine.submit(engine.content("image", data=data), content_id="m-1")
-    [case] = ReviewService(engine).queue()
+    [case] = review_service(engine).queue()
     sign_in(client, "reviewer")
     page = client.get(f"/console/cases/{case.id}").text
     labels = re.findall(r'<td class="entry-labels">([^<]*)</td>', page)
@@ -108,7 +108,7 @@ def _ideologies() -> list[str]:
 def test_taken_case_can_be_released_reassigned_and_expires(client: TestClient, engine: Engine,
                                                           users: ConsoleUsers) -> None:
     case_id, _ = held_image(engine, 903)
-    review = ReviewService(engine)
+    review = review_service(engine)
     reviewer, reviewer2, senior = (users.login(n, PASSWORD)[0] for n in ("reviewer", "reviewer2", "senior"))
     review.take(case_id, reviewer)
     with pytest.raises(Exception, match="someone else"):
@@ -154,7 +154,7 @@ def test_reports_rank_by_severity_first_and_unknown_reach_does_not_sink(client: 
     threat = reported("t", "imminent-credible-threat", None)
     glor_known_low = reported("g2", "glorification", 3)
     glor_unknown = reported("g3", "glorification", None)
-    order = [c.item_id for c in ReviewService(engine).queue()]
+    order = [c.item_id for c in review_service(engine).queue()]
     assert order.index(threat) < order.index(glor) < order.index(other)
     assert order.index(glor_unknown) < order.index(glor_known_low)
 
@@ -258,7 +258,7 @@ def _reveal_url(page: str) -> str:
 def test_media_urls_never_serve_the_original_without_a_reveal(client: TestClient, engine: Engine,
                                                                users: ConsoleUsers) -> None:
     case_id, _ = held_image(engine, 907)
-    original = ReviewService(engine).media(case_id)
+    original = review_service(engine).media(case_id)
     assert original is not None and original[0] == "image/jpeg"
     csrf = sign_in(client, "reviewer")
     page = client.get(f"/console/cases/{case_id}").text
@@ -273,7 +273,7 @@ def test_media_urls_never_serve_the_original_without_a_reveal(client: TestClient
     assert len(url.rsplit("/", 1)[1]) >= 40  # unguessable
     assert client.get(url).content == original[1]
     assert client.get(f"/console/cases/{case_id}/media").content != original[1]  # the plain URL stays shielded
-    [entry] = ReviewService(engine).audit.query(action="media.reveal", object_id=str(case_id))
+    [entry] = review_service(engine).audit.query(action="media.reveal", object_id=str(case_id))
     assert entry.actor == "reviewer" and entry.detail["reveal_id"] and entry.detail["expires_at"]
     sign_in(client, "reviewer2")  # another reviewer cannot reuse it
     assert client.get(url).status_code == 404
@@ -339,7 +339,7 @@ def test_cluster_decision_decides_every_matching_case_each_audited(client: TestC
         "csrf_token": csrf, "outcome": "violating", "labels": ["behaviour:glorification"], "remove": "1",
         "cluster": "1"})
     assert r.status_code == 200 and "for 3 cases" in r.text, r.text
-    review = ReviewService(engine)
+    review = review_service(engine)
     for case_id in ids:
         assert review.get(case_id).status == "decided"
         assert review.audit.query(action="case.decide", object_id=str(case_id))

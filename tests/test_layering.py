@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seawall"
 
 #: Lowest first. A package may import its own layer's packages and any lower layer, never a higher one.
 LAYERS: list[set[str]] = [
-    {"seawall", "errors", "config", "data", "storable", "threads"},  # foundation: errors, settings, data, limits
+    {"seawall", "errors", "config", "data", "storable", "threads", "wakeups"},  # foundation: errors, settings, limits
     {"domain", "plugins"},                            # domain objects; the registry (interfaces only)
     {"normalize", "media", "store", "queue"},         # text/URL normalisation, safe decoding, storage, work queue
     {"index"},                                        # match indexes
@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"stages", "matching", "verdicts", "banks", "ingest", "retro"},  # the upload pipeline and bank services
     {"review"},                                       # cases, queues, decisions, appeals
     {"legal"},                                        # removal orders, preservation, statements of reasons, reports
-    {"builtin", "engine", "health", "testing", "demo", "warmup"},  # composition root and what wires it
+    {"builtin", "composition", "engine", "health", "testing", "demo", "warmup"},  # composition root and what wires it
     {"api", "web", "cli", "healthserver", "__main__"},  # shells
 ]
 

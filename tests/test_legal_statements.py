@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from seawall.composition import review_service
 from seawall.engine import Engine
 from seawall.legal import tdb
 from seawall.legal.clock import ManualClock
 from seawall.legal.sor_fields import CATEGORIES
 from seawall.legal.sor_validate import validate
-from seawall.review.cases import ReviewService
 from seawall.store.tables import StatementRow
 from tests import legal_support
 from tests.console_support import PASSWORD, auth, events, held_image, make_users
@@ -184,7 +184,7 @@ def test_a_reviewers_restriction_gets_a_partly_automated_statement(
     users = make_users(engine)
     case_id, item_id = held_image(engine, 4242, account="acct-r")
     senior, _ = users.login("senior", PASSWORD)
-    ReviewService(engine).decide(case_id, senior, outcome="violating", labels=["behaviour:glorification"],
+    review_service(engine).decide(case_id, senior, outcome="violating", labels=["behaviour:glorification"],
                                  actions=engine.actions.parse(["remove"]))
     made = legal(client).tick()["statements"]
     assert len(made) == 1

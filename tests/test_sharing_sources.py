@@ -377,7 +377,7 @@ def test_publisher_key_is_stable_and_checkpoint_parse(pair1: Pair) -> None:
 
 
 def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pair) -> None:
-    from seawall.review.cases import ReviewService
+    from seawall.composition import review_service
     from seawall.review.users import ConsoleUsers
     from seawall.sharing.runner import FeedbackSender
 
@@ -388,7 +388,7 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
     _subscribe(p, feed, action="review")
     assert p.b_api("POST", "/v1/sources/from-a/sync").json()["added"] == 2
     reviewer = ConsoleUsers(p.b.db).create("rev", "correct horse battery", "reviewer")
-    review = ReviewService(p.b)
+    review = review_service(p.b)
     for blob, outcome in zip(blobs, ("violating", "not_violating"), strict=True):
         item = p.b.submit(p.b.content("file", data=blob), content_id=f"post-{outcome}")
         assert item.verdict.verdict == "review"

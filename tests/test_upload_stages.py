@@ -312,7 +312,7 @@ def test_kill_9_during_stage_two_loses_nothing_and_acts_once(tmp_path: Path) -> 
 
 def test_a_reviewer_decision_made_while_stage_two_runs_stands(settings: Settings) -> None:
     """A reviewer deciding while stage 2 runs: stage 2 must not put the stage-1 verdict back (nor act)."""
-    from seawall.review.cases import ReviewService
+    from seawall.composition import review_service
     from seawall.stages import SlowTask
 
     from .console_support import held_image, make_users
@@ -329,7 +329,7 @@ def test_a_reviewer_decision_made_while_stage_two_runs_stands(settings: Settings
         decided: list[tuple[int, list[str]]] = []
 
         def reviewer_decides_meanwhile(*_: object) -> list[ComputedSignal]:
-            ReviewService(engine).decide(case_id, senior, outcome="not_violating", labels=[])
+            review_service(engine).decide(case_id, senior, outcome="not_violating", labels=[])
             decided.append(_counts(engine, item_id))
             return []
 

@@ -56,9 +56,9 @@ def _run(fn: Callable[[], T]) -> T:
 
 
 def _engine() -> Any:
-    from seawall.engine import Engine
+    from seawall.composition import build_engine
 
-    return Engine(Settings())
+    return build_engine(Settings())
 
 
 class _LazyRegistry:
@@ -175,7 +175,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (defa
     import signal
     import threading
 
-    from seawall.engine import Engine
+    from seawall.composition import build_engine, start
 
     overrides: dict[str, Any] = {"api_only": False}
     if concurrency:
@@ -189,13 +189,11 @@ def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (defa
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     from seawall.queue.nats import redact_url
 
-    engine = _run(lambda: Engine(settings))
+    engine = _run(lambda: build_engine(settings))
     server = None
     try:
-        engine.start_background_refresh()
-        engine.start_warm_up()  # OCR models and match kernels load before the first stage-2 job needs them
-        _run(lambda: engine.start_workers(consume=True))
-        engine.start_webhook_delivery()
+        # OCR models and match kernels warm up before the first stage-2 job needs them
+        _run(lambda: start(engine, consume=True))
         if health_port:
             from seawall.healthserver import HealthServer
 

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from seawall.accounts import AccountPolicy, AccountService
+from seawall.accounts import AccountService
 from seawall.accounts.recidivism import ReappearanceService
-from seawall.accounts.watch import UploadWatch, WatchPolicy
+from seawall.accounts.watch import UploadWatch
 from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
-from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match, Verdict
+from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.errors import InvalidInput, QueueFull, QueueUnavailable
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
@@ -32,24 +29,21 @@ from seawall.matching import Matcher
 from seawall.media.content import Content, check_text
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
-from seawall.plugins import Registry, registry
+from seawall.plugins import Registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
 from seawall.retro import RetroLoop, RetroMatcher
-from seawall.review.cases import open_case
-from seawall.rules.facts import AccountFact, Facts, match_facts
+from seawall.rules.facts import Facts
 from seawall.rules.service import RuleService
 from seawall.sharing.feeds import FeedService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
-from seawall.sharing.provenance import with_provenance
 from seawall.sharing.runner import FeedbackSender, SourceRunner
-from seawall.sharing.signing import Signer
 from seawall.sharing.sources import SourceService
-from seawall.stages import STAGE_TWO
-from seawall.store.db import Database, ensure_schema
-from seawall.store.tables import ItemRow, StoreIdentityRow
-from seawall.verdicts import decide
-from seawall.webhooks import DeliveryConfig, TargetPolicy, WebhookSender, WebhookService
+from seawall.stages import STAGE_TWO, StageTwoWaiters
+from seawall.store.db import Database
+from seawall.verdicts import ItemDecider
+from seawall.wakeups import Wakeup
+from seawall.webhooks import DeliveryConfig, WebhookSender, WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -57,66 +51,77 @@ log = logging.getLogger(__name__)
 SNAPSHOT_AFTER_CHANGES = 100_000
 
 
+@dataclass(slots=True)
+class EngineParts:
+    """The services the engine fronts, built and wired by :func:`seawall.composition.build_parts`."""
+
+    db: Database
+    registry: Registry
+    indexes: IndexSet
+    matcher: Matcher
+    banks: BankService
+    items: ItemService
+    api_keys: ApiKeys
+    accounts: AccountService
+    rules: RuleService
+    webhooks: WebhookService
+    actions: ActionRunner
+    reappearance: ReappearanceService
+    upload_watch: UploadWatch
+    retro: RetroMatcher
+    sources: SourceService
+    feeds: FeedService
+    decider: ItemDecider
+    limits: DecodeLimits
+    stage_two: StageTwoWaiters
+    #: Wakes the webhook sender once it runs (commits that queued deliveries ring it).
+    events_wakeup: Wakeup
+    #: Wakes retro-matching once it runs (new bank entries ring it).
+    retro_wakeup: Wakeup
+
+
 class Engine:
-    def __init__(self, settings: Settings, *, migrate: bool = True, reg: Registry | None = None) -> None:
+    """The facade the shells call, over services built by the composition root (:mod:`seawall.composition`).
+
+    ``Engine(settings)`` without ``parts`` builds them the same way :func:`seawall.composition.build_engine`
+    does, for tests and embedded use.
+    """
+
+    def __init__(self, settings: Settings, parts: EngineParts | None = None, *, migrate: bool = True,
+                 reg: Registry | None = None) -> None:
+        if parts is None:
+            from seawall.composition import build_parts
+
+            parts = build_parts(settings, migrate=migrate, reg=reg)
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        url = settings.effective_database_url
-        if migrate:
-            ensure_schema(url)
-        self.db = Database(url)
-        self.registry = reg or registry()
-        self.indexes = IndexSet(self.registry, snapshot_dir=settings.data_dir / "index" / self._store_id())
-        self.matcher = Matcher(
-            self.db, self.registry, self.indexes, min_quality=settings.pdq_min_quality,
-            default_thresholds={name: sig.threshold_from(settings) for name, sig in self.registry.signal_types.items()},
-        )
-        self.banks = BankService(self.db, self.registry)
-        self.items = ItemService(self.db, self.registry, self.matcher, settings.data_dir / "spool",
-                                 lambda kind, data: self.content(kind, data=data))
-        self.items.spool_in_store = settings.nats_url is not None  # a worker elsewhere must read the upload
+        self.db = parts.db
+        self.registry = parts.registry
+        self.indexes = parts.indexes
+        self.matcher = parts.matcher
+        self.banks = parts.banks
+        self.items = parts.items
+        self.api_keys = parts.api_keys
+        self.accounts = parts.accounts
+        self.rules = parts.rules
+        self.webhooks = parts.webhooks
+        self.actions = parts.actions
+        self.reappearance = parts.reappearance
+        self.upload_watch = parts.upload_watch
+        self.retro = parts.retro
+        self.sources = parts.sources
+        self.feeds = parts.feeds
+        self.decider = parts.decider
+        self.limits = parts.limits
+        self.stage_two = parts.stage_two
+        self.events_wakeup = parts.events_wakeup
+        self.retro_wakeup = parts.retro_wakeup
         self.queue: WorkQueue | None = None
-        self.api_keys = ApiKeys(self.db, recheck_seconds=settings.api_key_recheck_seconds,
-                                cache_size=settings.api_key_cache_size)
-        # decide → act: rules turn matches into actions, the runner carries them out with the item's write
-        self.accounts = AccountService(self.db, AccountPolicy.from_settings(settings))
-        self.rules = RuleService(self.db, self.registry, crisis_default=settings.crisis_mode)
-        self.webhooks = WebhookService(self.db, TargetPolicy(settings.webhook_allow_list),
-                                       event_types=self.registry.event_types)
-        self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox, cases=open_case)
         self.sender: WebhookSender | None = None
-        # stopping re-appearance: profiles are checked when sent, new accounts' uploads in the background
-        self.reappearance = ReappearanceService(self.db, self.webhooks.outbox,
-                                                threshold=settings.reappearance_threshold,
-                                                min_quality=settings.pdq_min_quality, registry=self.registry)
-        self.reappearance.on_alert = self._reappearance_case
-        self.upload_watch = UploadWatch(self.reappearance, WatchPolicy(
-            window=timedelta(days=settings.reappearance_new_account_days),
-            max_items=settings.reappearance_upload_checks), on_alert=self._events_queued)
-        # bank entries added later are matched against past items (retro-matching)
-        self.retro = RetroMatcher(self.db, self.registry, self.matcher,
-                                  decide=lambda item, matches, notes: self._decide_item(item, matches, notes, False),
-                                  load_item=self.items.get, runner=self.actions, outbox=self.webhooks.outbox,
-                                  window=timedelta(days=settings.retro_window_days),
-                                  min_quality=settings.pdq_min_quality)
-        self.retro.on_events = self._events_queued
         self._retro_loop: RetroLoop | None = None
-        # hash-sharing: sources pulled into banks (retro-matched like any new entry), feeds published
-        self.sources = SourceService(self.db, self.registry, TargetPolicy(settings.webhook_allow_list))
-        self.sources.on_change = self._source_changed
-        self.feeds = FeedService(self.db, Signer(self.db))
         self._source_runner: SourceRunner | None = None
-        self.items.decider = self._decide_item
-        self.items.after_write = self.actions.record
-        self.items.on_events = self._events_queued
-        self.items.emit = self.webhooks.outbox.emit
-        self.items.on_final = self._stage_two_finished
-        self._final_lock = threading.Lock()
-        self._final_waiters: dict[str, threading.Event] = {}
         #: Set once :meth:`warm_up` finished: the first upload then costs what the hundredth does.
         self.ready = threading.Event()
         self.warm_up_seconds: dict[str, float] = {}
-        self.limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         #: The background refresh asks for a snapshot once an index has this many unsaved changes.
@@ -141,11 +146,6 @@ class Engine:
         thread = threading.Thread(target=self.warm_up, name="seawall-warm-up", daemon=True)
         thread.start()
         return thread
-
-    def _store_id(self) -> str:
-        with self.db.session() as s:
-            store_id = s.scalar(select(StoreIdentityRow.store_id).where(StoreIdentityRow.id == 1))
-        return store_id or "unidentified"
 
     # --- index freshness -----------------------------------------------------------------------
     def refresh(self) -> int:
@@ -174,23 +174,6 @@ class Engine:
         self._refresher = threading.Thread(target=loop, name="seawall-index-refresh", daemon=True)
         self._refresher.start()
 
-    def _reappearance_case(self, s: Session, account_id: str, alert: dict[str, Any]) -> None:
-        """Put a re-appearance alert in front of reviewers, as a case on the account's newest item.
-
-        A reviewer judging the case sees the candidate old account and the evidence in its reason and
-        can suspend the new account through the usual decision. An account known only from a profile
-        (nothing uploaded yet) has no item to review: its alert stays an API record and a webhook event.
-        """
-        item_id = s.scalar(select(ItemRow.id).where(ItemRow.account_id == account_id)
-                           .order_by(ItemRow.received_at.desc()).limit(1))
-        if item_id is None:
-            return
-        top = alert["candidates"][0]
-        reason = (f"re-appearance: account {account_id} resembles suspended account {top['account_id']} "
-                  f"(score {top['score']:.2f}; evidence: {', '.join(sorted(top.get('evidence', {})))}; "
-                  f"alert {alert['id']})")
-        open_case(s, self.items.get(item_id), source="reappearance", reason=reason, tier="high", media=None)
-
     def start_workers(self, queue: WorkQueue | None = None, *, consume: bool | None = None) -> None:
         """Process deferred items (video) in the background, starting with any left pending by a restart.
 
@@ -203,6 +186,7 @@ class Engine:
         consume = not self.settings.api_only if consume is None else consume
         if consume and self.settings.retro_window_days > 0:
             self._retro_loop = RetroLoop(self.retro, self.settings.retro_interval_seconds)
+            self.retro_wakeup.attach(self._retro_loop.wake)
         if consume and self.settings.source_sync:
             self._source_runner = SourceRunner(self.sources, FeedbackSender(self.db, self.sources),
                                                live_wait=self.settings.source_live_wait_seconds)
@@ -242,34 +226,9 @@ class Engine:
             self.items.give_up(item_id, message)
 
     # --- waiting for stage 2 -----------------------------------------------------------------------
-    def _stage_two_finished(self, item_id: str) -> None:
-        with self._final_lock:
-            waiter = self._final_waiters.get(item_id)
-        if waiter is not None:
-            waiter.set()
-
     def wait_final(self, item: Item, timeout: float) -> Item:
-        """The item once its stage 2 finished, or as it stands after ``timeout`` seconds.
-
-        Stage 2 run by this process wakes the waiter at once; a worker elsewhere (JetStream) is noticed
-        by reading the item every 50 ms.
-        """
-        if item.final or timeout <= 0:
-            return item
-        event = threading.Event()
-        with self._final_lock:
-            event = self._final_waiters.setdefault(item.id, event)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                current = self.items.get(item.id)
-                left = deadline - time.monotonic()
-                if current.final or left <= 0:
-                    return current
-                event.wait(min(left, 0.05))
-        finally:
-            with self._final_lock:
-                self._final_waiters.pop(item.id, None)
+        """The item once its stage 2 finished, or as it stands after ``timeout`` seconds."""
+        return self.stage_two.wait(item, timeout, self.items.get)
 
     def _enqueue(self, stage: str, item_id: str) -> None:
         """Queue a stored pending item; if the broker is away it stays pending and a worker's sweep queues it."""
@@ -324,23 +283,14 @@ class Engine:
             retry_base=s.webhook_retry_base_seconds, retry_max=s.webhook_retry_max_seconds,
             poll=s.webhook_poll_seconds))
         self.sender.start()
+        self.events_wakeup.attach(self.sender.wake)
 
     def _events_queued(self) -> None:
-        if self.sender is not None:
-            self.sender.wake()
+        self.events_wakeup()
 
     def events_queued(self) -> None:
         """Tell the webhook sender that a commit queued deliveries (reviewer decisions, appeals)."""
         self._events_queued()
-
-    def _source_changed(self, added: list[tuple[int, str, str]], removed: list[tuple[int, str, str]]) -> None:
-        """A source's page was applied: make its entries matchable now and look for them in past items."""
-        if added:
-            self.indexes.add(added)
-        if removed:
-            self.indexes.remove(removed)
-        if added and self._retro_loop is not None:
-            self._retro_loop.wake()
 
     def close(self) -> None:
         if self._source_runner is not None:
@@ -350,6 +300,8 @@ class Engine:
         if self._retro_loop is not None:
             self._retro_loop.close()
             self._retro_loop = None
+        self.events_wakeup.attach(None)
+        self.retro_wakeup.attach(None)
         if self.sender is not None:
             self.sender.close()
             self.sender = None
@@ -380,8 +332,8 @@ class Engine:
     def _index_entries(self, entries: list[BankEntry]) -> None:
         """Make this process's own writes matchable at once, whatever order ids commit in."""
         self.indexes.add([(e.id, e.signal_type, e.value) for e in entries])
-        if entries and self._retro_loop is not None:
-            self._retro_loop.wake()
+        if entries:
+            self.retro_wakeup()
 
     def add_entry(self, bank_name: str, entry: EntryInput, *, added_by: str) -> tuple[BankEntry, bool]:
         result = self.banks.add_entry(bank_name, entry, added_by=added_by)
@@ -417,8 +369,8 @@ class Engine:
         report = import_entries(self.db, self.registry, bank, fmt, lines, added_by=added_by, source=source,
                                 labels=labels, strict=strict, progress=progress)
         self.refresh()
-        if report.added and self._retro_loop is not None:
-            self._retro_loop.wake()
+        if report.added:
+            self.retro_wakeup()
         return report
 
     def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:
@@ -454,23 +406,8 @@ class Engine:
     # --- decide and act ------------------------------------------------------------------------
     def facts_for(self, item: Item, matches: list[Match], *, deferred: bool = False,
                   history: bool | None = None) -> Facts:
-        """What the rules may know about an item: matches, account history, crisis mode, content type.
-
-        Account history costs a query per upload, so it is read only when some rule looks at it.
-        """
-        if history is None:
-            history = self.rules.current().needs_account
-        account = None
-        if item.account_id:
-            account = (self.accounts.snapshot(item.account_id) if history
-                       else AccountFact(item.account_id, looked_up=False))
-        return Facts(matches=with_provenance(self.db, match_facts(matches)), account=account,
-                     crisis_mode=self.rules.crisis_mode(),
-                     content_type=item.content_type, deferred=deferred,
-                     language=item.language["code"] if item.language else None)
-
-    def _decide_item(self, item: Item, matches: list[Match], notes: list[str], deferred: bool) -> Verdict:
-        return decide(matches, notes, policy=self.rules, facts=self.facts_for(item, matches, deferred=deferred))
+        """What the rules may know about an item (see :meth:`seawall.verdicts.ItemDecider.facts_for`)."""
+        return self.decider.facts_for(item, matches, deferred=deferred, history=history)
 
     def dry_run(self, *, item_id: str | None = None, facts: Facts | None = None,
                 source: str | None = None) -> dict[str, Any]:

@@ -104,29 +104,35 @@ def _kept_row(item: Item, data: bytes, context: dict[str, Any] | None, reason: s
 
 class ItemService:
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, spool_dir: Path,
-                 content_factory: Callable[[str, bytes], Content]) -> None:
+                 content_factory: Callable[[str, bytes], Content], *, spool_in_store: bool = False,
+                 decider: Callable[[Item, list[Match], list[str], bool], Verdict] | None = None,
+                 after_write: Callable[[Session, Item, bytes | None], int] | None = None,
+                 on_events: Callable[[], None] | None = None,
+                 emit: Callable[[Session, list[tuple[str, dict[str, Any]]]], int] | None = None,
+                 on_final: Callable[[str], None] | None = None) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
         self.spool_dir = spool_dir
         self.content_factory = content_factory
+        #: Set while workers run (:meth:`seawall.engine.Engine.start_workers`); None: every stage runs inline.
         self.enqueue: Callable[[str, str], None] | None = None
         #: Keep deferred uploads in the store (scale-out: any worker may process them) instead of spool_dir.
-        self.spool_in_store = False
+        self.spool_in_store = spool_in_store
         #: The decide stage: (item, matches, notes, deferred) → verdict; the bank defaults when unset.
-        self.decider: Callable[[Item, list[Match], list[str], bool], Verdict] | None = None
+        self.decider = decider
         #: The act stage, run inside the transaction that stores the item; returns webhook deliveries queued.
-        #: Stores the decision and runs its actions, given the upload bytes while they are at hand.
-        self.after_write: Callable[[Session, Item, bytes | None], int] | None = None
+        #: It is given the upload's bytes while they are at hand (a review case keeps them).
+        self.after_write = after_write
         #: Told after a commit that queued webhook deliveries, so they go out without waiting for a poll.
-        self.on_events: Callable[[], None] | None = None
+        self.on_events = on_events
         #: Stage-2 tasks (None: :data:`seawall.stages.STAGE_TWO_TASKS`); they run only when ``enqueue`` is set,
         #: otherwise (no queue: tests, one-off CLI use) every step runs inside the request as one stage.
         self.slow_tasks: list[SlowTask] | None = None
         #: Queues webhook events in a session (the outbox), for the ``item.redecided`` event of stage 2.
-        self.emit: Callable[[Session, list[tuple[str, dict[str, Any]]]], int] | None = None
+        self.emit = emit
         #: Told (with the item id) when an item's stage 2 finished, so requests waiting for it return at once.
-        self.on_final: Callable[[str], None] | None = None
+        self.on_final = on_final
 
     def is_deferred(self, content_type: str) -> bool:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())

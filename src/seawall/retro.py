@@ -93,7 +93,7 @@ class RetroMatcher:
 
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, *, decide: Decider,
                  load_item: Callable[[str], Item], runner: ActionRunner, outbox: Outbox,
-                 window: timedelta, min_quality: int) -> None:
+                 window: timedelta, min_quality: int, on_events: Callable[[], None] | None = None) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
@@ -103,7 +103,7 @@ class RetroMatcher:
         self.outbox = outbox
         self.window = window
         self.min_quality = min_quality
-        self.on_events: Callable[[], None] | None = None
+        self.on_events = on_events
         self._lock = threading.Lock()
 
     # --- state ----------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ the same rules and acts once (see :meth:`seawall.ingest.ItemService.process_stag
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from seawall.domain.models import ComputedSignal
+from seawall.domain.models import ComputedSignal, Item
 from seawall.media.content import Content
 from seawall.plugins import Registry
 
@@ -92,3 +94,40 @@ def by_names(names: Sequence[str], tasks: Sequence[SlowTask] | None = None) -> l
     """The tasks an item recorded as pending, by name (an unknown name, from a newer release, is skipped)."""
     known = {t.name: t for t in (STAGE_TWO_TASKS if tasks is None else tasks)}
     return [known[n] for n in names if n in known]
+
+
+class StageTwoWaiters:
+    """Requests waiting for an item's stage 2 (``wait`` on upload): woken when this process finishes it.
+
+    Stage 2 run by this process wakes the waiter at once; a worker elsewhere (JetStream) is noticed
+    by reading the item every 50 ms.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: dict[str, threading.Event] = {}
+
+    def finished(self, item_id: str) -> None:
+        with self._lock:
+            waiter = self._waiters.get(item_id)
+        if waiter is not None:
+            waiter.set()
+
+    def wait(self, item: Item, timeout: float, load: Callable[[str], Item]) -> Item:
+        """The item once its stage 2 finished, or as it stands after ``timeout`` seconds."""
+        if item.final or timeout <= 0:
+            return item
+        event = threading.Event()
+        with self._lock:
+            event = self._waiters.setdefault(item.id, event)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                current = load(item.id)
+                left = deadline - time.monotonic()
+                if current.final or left <= 0:
+                    return current
+                event.wait(min(left, 0.05))
+        finally:
+            with self._lock:
+                self._waiters.pop(item.id, None)

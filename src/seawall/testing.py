@@ -206,8 +206,8 @@ class ActionAutoTest(_PluginAware):
                                  "ValueError so the rules editor can say why")
 
     def test_runs_in_a_real_decision(self) -> None:
+        from seawall.composition import build_engine
         from seawall.config import Settings
-        from seawall.engine import Engine
 
         action = self.get_action()
         hook = self.get_register_hook()
@@ -215,7 +215,7 @@ class ActionAutoTest(_PluginAware):
         if action.name not in reg.action_types:  # no hook given: the action alone, beside the built-ins
             reg.load("action-under-test", lambda r: r.add_action(action))
         with tempfile.TemporaryDirectory() as tmp:
-            engine = Engine(Settings(data_dir=Path(tmp)), reg=reg)
+            engine = build_engine(Settings(data_dir=Path(tmp)), reg=reg)
             try:
                 item = engine.submit(engine.content("text", text=f"generated sample {uuid.uuid4()}"),
                                      content_id=f"c-{uuid.uuid4().hex[:8]}", account_id="acct-kit")

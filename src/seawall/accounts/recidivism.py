@@ -289,7 +289,8 @@ class ReappearanceService:
     """Profiles, scoring against suspended accounts, and the review signal when the score is high."""
 
     def __init__(self, db: Database, outbox: Outbox | None, *, threshold: float = 0.7,
-                 weights: Weights | None = None, min_quality: int = 50, registry: Registry | None = None) -> None:
+                 weights: Weights | None = None, min_quality: int = 50, registry: Registry | None = None,
+                 on_alert: Callable[[Session, str, dict[str, Any]], None] | None = None) -> None:
         self.db = db
         #: Which stored item signals are account evidence, and as what: signal name → ``domains`` / ``texts``
         #: (each signal type declares its ``account_evidence``; the comparison of each role stays here).
@@ -298,8 +299,8 @@ class ReappearanceService:
         self.threshold = threshold
         self.weights = weights or Weights()
         self.min_quality = min_quality
-        #: Called in the alert's transaction (session, account id, alert) — the engine opens a review case.
-        self.on_alert: Callable[[Session, str, dict[str, Any]], None] | None = None
+        #: Called in the alert's transaction (session, account id, alert): the composition root opens a review case.
+        self.on_alert = on_alert
         self._lock = threading.Lock()
         self._index: SuspendedIndex | None = None
         self._index_key: tuple[Any, ...] | None = None

@@ -40,6 +40,7 @@ from seawall.api.routes import (
 from seawall.api.routes.console import install as install_console
 from seawall.api.routes.legal import install as install_legal
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
+from seawall.composition import build_engine, start
 from seawall.config import Settings
 from seawall.engine import Engine
 
@@ -49,17 +50,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app. Pass an ``engine`` to share one with the caller (tests, embedded use)."""
     settings = settings or (engine.settings if engine else Settings())
     owns_engine = engine is None
-    eng = engine or Engine(settings)
+    eng = engine or build_engine(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if follow_writes:
-            eng.start_background_refresh()
-        eng.start_workers()
-        eng.start_webhook_delivery()
-        legal.start()
         # models and kernels load beside start-up, not inside the first upload; /readyz says when done
-        eng.start_warm_up()
+        start(eng, follow_writes=follow_writes)
+        legal.start()
         yield
         legal.close()
         if owns_engine:

@@ -35,17 +35,34 @@ from seawall.store.tables import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from seawall.accounts.service import AccountService
+    from seawall.actions.runner import ActionRunner
     from seawall.domain.models import Item
-    from seawall.engine import Engine
+    from seawall.ingest import ItemService
+    from seawall.store.db import Database
+    from seawall.webhooks.outbox import Outbox
 
 APPEAL_OUTCOMES = ("upheld", "rejected")
 APPEAL_TIER = "normal"
 
 
 class AppealService:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.db = engine.db
+    """Files appeals and decides them; built by :func:`seawall.composition.appeal_service`."""
+
+    def __init__(self, db: Database, *, items: ItemService, accounts: AccountService, outbox: Outbox,
+                 actions: ActionRunner, remove_entry: Callable[[str, int], None],
+                 events_queued: Callable[[], None]) -> None:
+        self.db = db
+        self.items = items
+        self.accounts = accounts
+        self.outbox = outbox
+        self.actions = actions
+        #: Takes a bank entry out of its bank and every index (an upheld appeal undoes what a reviewer added).
+        self.remove_entry = remove_entry
+        #: Wakes the webhook sender after a commit that queued deliveries.
+        self.events_queued = events_queued
 
     def submit(self, *, statement: str, submitted_by: str | None, item_id: str | None = None,
                account_id: str | None = None) -> dict[str, Any]:
@@ -64,7 +81,7 @@ class AppealService:
             if account_id is None:
                 raise InvalidInput("give item_id, account_id or both", code="invalid_request")
             return self._account_appeal(account_id, statement, submitted_by)
-        item = self.engine.items.get(item_id)
+        item = self.items.get(item_id)
         if not item.account_id:
             raise InvalidInput("item_id: the item has no account_id, so nobody can appeal for it",
                                code="invalid_field")
@@ -77,21 +94,21 @@ class AppealService:
             # a concurrent identical appeal won the partial unique index: answer with its 409
             raise self._conflict(str(item.account_id), item.id) from None
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         return appeal
 
     def _account_appeal(self, account_id: str, statement: str, submitted_by: str | None) -> dict[str, Any]:
         """Record an appeal against the account's standing (no item) and announce it."""
         try:
             with self.db.session() as s:
-                appeal = self.engine.accounts.appeal(s, account_id, text=statement, item_id=None,
+                appeal = self.accounts.appeal(s, account_id, text=statement, item_id=None,
                                                      submitted_by=submitted_by)
-                queued = self.engine.webhooks.outbox.emit(s, [("account.appealed", {"account_id": account_id,
+                queued = self.outbox.emit(s, [("account.appealed", {"account_id": account_id,
                                                                                     "appeal": appeal})])
         except IntegrityError:
             raise self._conflict(account_id, None) from None
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         return appeal
 
     def _conflict(self, account_id: str, item_id: str | None) -> Exception:
@@ -113,7 +130,7 @@ class AppealService:
                                detail={"appeal_id": int(prior.id)})
             if prior is not None:
                 raise Conflict("this decision was already appealed and the appeal decided", code="appeal_decided")
-            appeal = self.engine.accounts.appeal(s, str(item.account_id), text=statement, item_id=item.id,
+            appeal = self.accounts.appeal(s, str(item.account_id), text=statement, item_id=item.id,
                                                  submitted_by=submitted_by)
             now = utcnow()
             case = CaseRow(item_id=item.id, reason=f"appeal #{appeal['id']} against "
@@ -131,7 +148,7 @@ class AppealService:
             record(s, "system", "appeal.open", "case", case.id, {"appeal_id": appeal["id"], "item_id": item.id,
                                                                  "contested_decision": decision_id})
             appeal.update(case_id=case.id)
-            queued = self.engine.webhooks.outbox.emit(s, [("account.appealed", {
+            queued = self.outbox.emit(s, [("account.appealed", {
                 "account_id": item.account_id, "appeal": appeal})])
         return appeal, queued
 
@@ -184,7 +201,7 @@ class AppealService:
             if contested is not None and (contested.user_id == user.id or contested.username == user.username):
                 raise Forbidden("you made the decision under appeal; a different reviewer must decide the appeal",
                                 code="same_reviewer")
-            item = self.engine.items.get(row.item_id)
+            item = self.items.get(row.item_id)
             now = utcnow()
             reversal: dict[str, Any] = {}
             events: list[tuple[str, dict[str, Any]]] = []
@@ -192,7 +209,7 @@ class AppealService:
             bank = None
             if outcome == "upheld":
                 if appeal.decision_id is not None:
-                    reversal, events = reverse(s, self.engine.accounts, appeal.decision_id, item,
+                    reversal, events = reverse(s, self.accounts, appeal.decision_id, item,
                                                why=f"appeal #{appeal.id} upheld")
                 if contested is not None and contested.entry_ids and contested.bank_name:
                     entries, bank = list(contested.entry_ids), contested.bank_name
@@ -211,7 +228,7 @@ class AppealService:
                                   labels=[], bank_name=None, entries_added=0, note=note[:2000], created_at=now,
                                   actions=[], entry_ids=[]))
             verdict = "allow" if reversal.get("item_restored") else item.verdict.verdict
-            decision_id, _, queued = self.engine.actions.apply(
+            decision_id, _, queued = self.actions.apply(
                 s, item, [], verdict=verdict, facts={"case_id": case_id, "appeal_id": appeal.id},
                 reasons=[f"appeal #{appeal.id} {outcome}"],
                 events=[*events, ("appeal.decided", {"appeal_id": appeal.id, "item_id": item.id,
@@ -223,7 +240,7 @@ class AppealService:
                    {"appeal_id": appeal.id, "outcome": outcome, "reversal": reversal, "decision_id": decision_id})
             appeal_id = appeal.id
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         if entries and bank:
             self._remove_entries(bank, entries, user, appeal_id)
         return self.get(appeal_id)
@@ -233,7 +250,7 @@ class AppealService:
         removed = []
         for entry_id in entries:
             try:
-                self.engine.delete_entry(bank, entry_id)
+                self.remove_entry(bank, entry_id)
                 removed.append(entry_id)
             except NotFound:
                 continue  # deleted by hand since: nothing left to undo

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -51,7 +51,13 @@ from seawall.store.tables import (
 )
 
 if TYPE_CHECKING:
-    from seawall.engine import Engine
+    from collections.abc import Callable
+
+    from seawall.actions.runner import ActionRunner
+    from seawall.banks import BankService
+    from seawall.domain.models import BankEntry
+    from seawall.ingest import ItemService
+    from seawall.store.db import Database
 
 TIERS: tuple[str, ...] = ("low", "normal", "high", "urgent")
 #: Time to a decision per tier; one hour for urgent matches the EU TCO removal-order clock.
@@ -154,11 +160,26 @@ class CaseView:
         return f"{sign}{secs // 3600}h {secs % 3600 // 60:02d}m"
 
 
+class BankTeacher(Protocol):
+    """Hashes a case's media into a bank and makes the new entries matchable at once."""
+
+    def __call__(self, bank: str, content_type: str, data: bytes, *, labels: list[str], note: str, source: str,
+                 added_by: str) -> tuple[list[tuple[BankEntry, bool]], list[str]]: ...
+
+
 class ReviewService:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.db = engine.db
-        self.audit = AuditLog(engine.db)
+    """Cases, queues and reviewer decisions; built by :func:`seawall.composition.review_service`."""
+
+    def __init__(self, db: Database, *, items: ItemService, banks: BankService, actions: ActionRunner,
+                 add_to_bank: BankTeacher, events_queued: Callable[[], None]) -> None:
+        self.db = db
+        self.audit = AuditLog(db)
+        self.items = items
+        self.banks = banks
+        self.actions = actions
+        self.add_to_bank = add_to_bank
+        #: Wakes the webhook sender after a commit that queued deliveries.
+        self.events_queued = events_queued
 
     def _view(self, s: Session, row: CaseRow, *, full: bool = False, reach: int | None = None) -> CaseView:
         assignee = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
@@ -441,13 +462,13 @@ class ReviewService:
         if bank is not None:
             if not user.has("senior"):
                 raise Forbidden("adding to a bank needs the senior or admin role", code="forbidden")
-            kind = self.engine.banks.get(bank).kind
+            kind = self.banks.get(bank).kind
             want = "block" if outcome == "violating" else "allow"
             if kind != want:
                 raise InvalidInput(f"bank: {bank!r} is a {kind} bank; a {outcome.replace('_', ' ')} decision "
                                    f"may only add to a {want} bank", code="wrong_bank_kind")
         item_id = self._item_of(case_id)
-        item = self.engine.items.get(item_id)
+        item = self.items.get(item_id)
         stored = self.media(case_id) if bank is not None else None
         with self.db.session() as s:
             row = _lock_open_case(s, case_id, user)
@@ -471,7 +492,7 @@ class ReviewService:
             event = {"case_id": case_id, "kind": row.kind, "item_id": item.id, "content_id": item.content_id,
                      "account_id": item.account_id, "outcome": outcome, "labels": labels,
                      "actions": chosen, "verdict": verdict}
-            decision_id, results, queued = self.engine.actions.apply(
+            decision_id, results, queued = self.actions.apply(
                 s, item, actions, verdict=verdict, facts={"case_id": case_id, "labels": labels, "reviewer": True},
                 reasons=[f"review case {case_id}: {outcome.replace('_', ' ')}"
                          + (f" ({', '.join(labels)})" if labels else "")],
@@ -483,7 +504,7 @@ class ReviewService:
                    {"outcome": outcome, "labels": labels, "bank": bank, "item_id": item.id, "actions": chosen,
                     "decision_id": decision_id})
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         result: dict[str, Any] = {"decision_id": decision_id, "case_decision_id": case_decision_id, "added": 0,
                                   "refused": [], "actions": [{"type": r["type"], "status": r["status"],
                                                               **r["result"]} for r in results]}
@@ -541,8 +562,8 @@ class ReviewService:
     def _teach_bank(self, case_id: int, case_decision_id: int, user: ConsoleUser, bank: str, item: Item,
                     data: bytes, media_type: str, labels: list[str]) -> dict[str, Any]:
         """Hash the case's media into a bank; keep the ids of new entries (an upheld appeal removes them)."""
-        added, refused = self.engine.add_entries_from_content(
-            bank, self.engine.content(item.content_type, data=data), labels=labels,
+        added, refused = self.add_to_bank(
+            bank, item.content_type, data, labels=labels,
             note=f"review case {case_id}", source="review", added_by=f"console:{user.username}")
         new_ids = [e.id for e, new in added if new]
         thumb = thumbnail(data, media_type)

@@ -25,8 +25,12 @@ from seawall.store.tables import CaseMediaRow, CaseRow, ItemRow, ReportRow, utcn
 from seawall.store.upsert import insert_unless_exists
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from seawall.domain.models import Item
-    from seawall.engine import Engine
+    from seawall.ingest import ItemService
+    from seawall.store.db import Database
+    from seawall.webhooks.outbox import Outbox
 
 MAX_REPORT_TEXT = 5_000
 #: A report on its own is normal work (the report count then moves it up); a report of a behaviour this
@@ -40,9 +44,15 @@ def categories() -> list[str]:
 
 
 class ReportService:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.db = engine.db
+    """User reports joined to review cases; built by :func:`seawall.composition.report_service`."""
+
+    def __init__(self, db: Database, *, items: ItemService, outbox: Outbox,
+                 events_queued: Callable[[], None]) -> None:
+        self.db = db
+        self.items = items
+        self.outbox = outbox
+        #: Wakes the webhook sender after a commit that queued deliveries.
+        self.events_queued = events_queued
 
     def _resolve(self, item_id: str | None, content_id: str | None) -> str:
         if bool(item_id) == bool(content_id):
@@ -72,7 +82,7 @@ class ReportService:
         if reporter_account is not None and len(reporter_account) > 300:
             raise InvalidInput("reporter_account: at most 300 characters", code="invalid_field")
         resolved = self._resolve(item_id, content_id)
-        item = self.engine.items.get(resolved)
+        item = self.items.get(resolved)
         for attempt in range(3):
             try:
                 out, queued = self._store(item, category, reporter_account, text, submitted_by)
@@ -83,7 +93,7 @@ class ReportService:
                 if attempt == 2:
                     raise
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         return out
 
     def _store(self, item: Item, category: str, reporter_account: str | None, text: str,
@@ -118,7 +128,7 @@ class ReportService:
             out = {"id": row.id, "item_id": item.id, "case_id": case_id, "category": category,
                    "report_count": case.report_count}
             record(s, "system", "report.received", "case", case_id, {"report_id": row.id, "category": category})
-            queued = self.engine.webhooks.outbox.emit(s, [("report.received", out)])
+            queued = self.outbox.emit(s, [("report.received", out)])
         return {**out, "created": True}, queued
 
     def for_case(self, case_id: int, limit: int = 50) -> list[dict[str, Any]]:

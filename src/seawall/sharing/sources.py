@@ -131,11 +131,12 @@ def source_dict(row: SourceRow, exchange: type[Exchange] | None) -> dict[str, An
 class SourceService:
     """Create, change and sync sources; ``on_change`` tells the indexes and retro-matching what moved."""
 
-    def __init__(self, db: Database, registry: Registry, policy: TargetPolicy) -> None:
+    def __init__(self, db: Database, registry: Registry, policy: TargetPolicy,
+                 on_change: Callable[[Rows, Rows], None] | None = None) -> None:
         self.db = db
         self.registry = registry
         self.policy = policy
-        self.on_change: Callable[[Rows, Rows], None] | None = None
+        self.on_change = on_change
 
     # --- exchanges ------------------------------------------------------------------------------
     def exchange_type(self, kind: str) -> type[Exchange]:

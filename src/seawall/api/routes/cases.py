@@ -157,7 +157,7 @@ async def decide_case(case_id: Id64, body: DecisionIn, request: Request,
         if body.outcome in APPEAL_OUTCOMES:
             appeals: AppealService = request.app.state.appeals
             return {"appeal": appeals.decide(case_id, user, outcome=body.outcome, note=body.note)}
-        actions = reviewer_actions(review.engine.registry, user.username, remove=body.remove,
+        actions = reviewer_actions(request.app.state.engine.registry, user.username, remove=body.remove,
                                    label=body.label_text, strike=body.strike, suspend=body.suspend) \
             if body.outcome == "violating" else []
         return review.decide(case_id, user, outcome=body.outcome, labels=body.labels, actions=actions,

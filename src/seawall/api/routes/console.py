@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from seawall.api.edge import Id64
 from seawall.api.ratelimit import client_address
+from seawall.composition import appeal_service, report_service, review_service
+from seawall.engine import Engine
 from seawall.errors import SeawallError
 from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
@@ -65,6 +67,11 @@ def _call(fn: Callable[[], T]) -> T:
 def _users(request: Request) -> ConsoleUsers:
     users: ConsoleUsers = request.app.state.console_users
     return users
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def _review(request: Request) -> ReviewService:
@@ -173,7 +180,7 @@ def queue_page(request: Request, queue: str = "", kind: str = "", account_id: st
                    status=status, assignee=assignee.strip())
     review = _review(request)
     cases = _call(lambda: review.search(f, limit=QUEUE_PAGE))
-    banks = [b.name for b in review.engine.banks.list_banks()]
+    banks = [b.name for b in _engine(request).banks.list_banks()]
     return _page(request, user, token, "queue.html", cases=cases, selected=queue, f=f, banks=banks,
                  labels=_label_choices(), reasons=review.reasons(cases), human_age=human_age,
                  thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE)
@@ -202,14 +209,14 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
     review = _review(request)
     _call(lambda: ensure_case_open_to(review.db, case_id, user))
     case = _call(lambda: review.get(case_id))
-    item = _call(lambda: review.engine.items.get(case.item_id))
+    item = _call(lambda: _engine(request).items.get(case.item_id))
     text = None
     if case.media_type and case.media_type.startswith("text/"):
         media = review.media(case_id)
         text = media[1].decode("utf-8", "replace")[:20_000] if media else None
-    banks = review.engine.banks.list_banks()
+    banks = _engine(request).banks.list_banks()
     reports: ReportService = request.app.state.reports
-    context = case_context(review.engine, item)
+    context = case_context(_engine(request), item)
     suggested = sorted({lb for e in context["entries"] if e["bank_kind"] == "block" for lb in e["labels"]})
     rule_reasons = [r for r in item.verdict.reasons if r.startswith("rule ") or " matched entry " in r]
     reveal_token = review.revealed(case_id, user)
@@ -217,7 +224,7 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
 
     return _page(request, user, token, "case.html", status, case=case, item=item, text=text,
                  revealed=reveal_token is not None, labels=_label_choices(),
-                 provenance=provenance(review.engine.db, [m.entry_id for m in item.verdict.matches]),
+                 provenance=provenance(_engine(request).db, [m.entry_id for m in item.verdict.matches]),
                  block_banks=[b.name for b in banks if b.kind == "block"],
                  allow_banks=[b.name for b in banks if b.kind == "allow"],
                  context=context, reports=reports.for_case(case_id),
@@ -241,7 +248,7 @@ MEDIA_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff
 def account_page(request: Request, account_id: str) -> HTMLResponse:
     """An account's timeline: items, verdicts, strikes, suspensions, reports and appeals, each linked."""
     user, token = _user(request)
-    found = _call(lambda: account_timeline(_review(request).engine, account_id[:300]))
+    found = _call(lambda: account_timeline(_engine(request), account_id[:300]))
     return _page(request, user, token, "account.html", acc=found["account"], events=found["events"])
 
 
@@ -250,7 +257,7 @@ def entry_thumb(request: Request, entry_id: Id64) -> Response:
     """A bank entry's kept thumbnail, shielded on the server like case media (the original needs a reveal)."""
     user, _ = _user(request)
     _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
-    found = entry_thumbnail(_review(request).engine, entry_id)
+    found = entry_thumbnail(_engine(request), entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     media_type, data = shielded(found[1], found[0], user.effective_shield)
@@ -284,10 +291,10 @@ def revealed_entry_thumb(request: Request, token: str, entry_id: Id64) -> Respon
     user, _ = _user(request)
     review = _review(request)
     case_id, _ = _call(lambda: review.revealed_media(token[:100], user))
-    item = _call(lambda: review.engine.items.get(review.get(case_id).item_id))
+    item = _call(lambda: _engine(request).items.get(review.get(case_id).item_id))
     if entry_id not in {m.entry_id for m in item.verdict.matches}:
         raise Denied(404, "this bank entry is not one the revealed case matched")
-    found = entry_thumbnail(review.engine, entry_id)
+    found = entry_thumbnail(_engine(request), entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     return Response(found[1], media_type=found[0], headers=MEDIA_HEADERS)
@@ -366,7 +373,7 @@ async def decide(request: Request, case_id: Id64) -> Response:
     review = _review(request)
     try:
         actions = _call(lambda: reviewer_actions(
-            review.engine.registry, user.username, remove=bool(form.get("remove")),
+            _engine(request).registry, user.username, remove=bool(form.get("remove")),
             label=form.get("label_text", ""), strike=bool(form.get("strike")), suspend=form.get("suspend", "")))
         if form.get("cluster") and outcome in ("violating", "not_violating") and bank is None:
             result = _call(lambda: review.decide_cluster(case_id, user, outcome=outcome, labels=labels,
@@ -447,9 +454,9 @@ def install(app: FastAPI) -> None:
     engine = app.state.engine
     app.state.console_users = ConsoleUsers(engine.db, free_failures=engine.settings.login_free_failures,
                                            backoff_max_seconds=engine.settings.login_backoff_max_seconds)
-    app.state.review = ReviewService(engine)
-    app.state.reports = ReportService(engine)
-    app.state.appeals = AppealService(engine)
+    app.state.review = review_service(engine)
+    app.state.reports = report_service(engine)
+    app.state.appeals = appeal_service(engine)
 
     async def login_required(request: Request, exc: Exception) -> Response:
         return RedirectResponse("/console/login", status_code=303)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from seawall.api.routes.console import _call, _form, _page, _review, _user, _users
+from seawall.api.routes.console import _call, _engine, _form, _page, _review, _user, _users
 from seawall.review.audit import counts_by_actor
 from seawall.review.dashboard import dashboard, duration
 from seawall.review.users import ROLES, SHIELDS
@@ -82,10 +82,10 @@ async def update_user(request: Request, username: str) -> Response:
 @router.get("/admin/keys")
 def keys_page(request: Request) -> HTMLResponse:
     user, token = _user(request, "admin")
-    return _page(request, user, token, "admin_keys.html", keys=_review(request).engine.api_keys.list_keys())
+    return _page(request, user, token, "admin_keys.html", keys=_engine(request).api_keys.list_keys())
 
 
 @router.get("/admin/banks")
 def banks_page(request: Request) -> HTMLResponse:
     user, token = _user(request, "admin")
-    return _page(request, user, token, "admin_banks.html", banks=_review(request).engine.banks.list_banks())
+    return _page(request, user, token, "admin_banks.html", banks=_engine(request).banks.list_banks())

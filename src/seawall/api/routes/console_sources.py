@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from seawall.api.routes.console import _call, _form, _page, _review, _user
+from seawall.api.routes.console import _call, _engine, _form, _page, _user
 from seawall.errors import InvalidInput
 from seawall.review.audit import record
 
@@ -22,7 +22,7 @@ CHANGES = {"enable": {"enabled": True}, "disable": {"enabled": False}, "trust": 
 @router.get("/admin/sources")
 def sources_page(request: Request, synced: str = "") -> HTMLResponse:
     user, token = _user(request, "admin")
-    engine = _review(request).engine
+    engine = _engine(request)
     feeds = [{**f, "feedback": engine.feeds.feedback_summary(f["name"])} for f in engine.feeds.list_feeds()]
     return _page(request, user, token, "admin_sources.html", sources=engine.sources.list_sources(), feeds=feeds,
                  synced=synced)
@@ -32,7 +32,7 @@ def sources_page(request: Request, synced: str = "") -> HTMLResponse:
 async def change_source(request: Request, name: str) -> Response:
     user, token = _user(request, "admin")
     form = await _form(request, token)
-    engine = _review(request).engine
+    engine = _engine(request)
     what = str(form.get("do", ""))
     if what == "sync":
         report = _call(lambda: engine.sources.sync(name))
