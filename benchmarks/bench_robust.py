@@ -149,8 +149,8 @@ def text_recall(per_lang: int, distractors: int, padding: int, seed: int) -> dic
     from tests.robust_texts import VOCAB, banked_text, evasions, sentence
 
     from seawall.index.exact import ExactIndex
-    from seawall.index.minhash import MinHashIndex
-    from seawall.signals.text_minhash import TextMinHashSignal
+    from seawall.signals.text_minhash.index import MinHashIndex
+    from seawall.signals.text_minhash.signal import TextMinHashSignal
     from seawall.signals.text_sha256 import TextSha256Signal
 
     try:

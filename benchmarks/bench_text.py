@@ -37,10 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import tlsh
 
-from seawall.index.minhash import MinHashIndex, candidate_probability
 from seawall.index.tlsh import TlshIndex
 from seawall.normalize import normalize_text
-from seawall.signals.text_minhash import MIN_CHARS, TextMinHashSignal, encode, shingles, signature
+from seawall.signals.text_minhash.index import MinHashIndex, candidate_probability
+from seawall.signals.text_minhash.signal import MIN_CHARS, TextMinHashSignal, encode, shingles, signature
 from seawall.signals.text_sha256 import text_sha256
 from seawall.signals.tlsh import TlshSignal, tlsh_digest
 

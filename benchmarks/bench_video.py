@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine_summary, markdown_table
 from seawall.media.video import VideoLimits
-from seawall.signals.vpdq import VpdqFrame, hash_video
+from seawall.signals.vpdq.signal import VpdqFrame, hash_video
 
 SIZES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
 GOAL_720P = 20.0

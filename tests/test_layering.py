@@ -31,10 +31,6 @@ LAYERS: list[set[str]] = [
 
 #: Imports against the order that exist today, (importer, imported) module by module, each with why.
 KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
-    # A signal's index lives in index/ but reads the signal's own encoding; the fix is each signal
-    # package owning its index (signals/<name>/{signal,index}.py).
-    ("seawall.index.minhash", "seawall.signals.text_minhash"): "index reads the MinHash signature layout",
-    ("seawall.index.vpdq", "seawall.signals.vpdq"): "index parses vPDQ frame lists and compares videos",
     # The transparency report draws with the console's SVG chart helpers; they belong in a lower rendering package.
     ("seawall.legal.report_render", "seawall.web.charts"): "report reuses the console's SVG charts",
 }

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
-from seawall.index.minhash import MinHashIndex, candidate_probability
 from seawall.index.tlsh import TlshIndex
 from seawall.media.content import Content
 from seawall.normalize import normalize_text
-from seawall.signals.text_minhash import ALGORITHM, MIN_CHARS, TextMinHashSignal, encode, signature
+from seawall.signals.text_minhash.index import MinHashIndex, candidate_probability
+from seawall.signals.text_minhash.signal import ALGORITHM, MIN_CHARS, TextMinHashSignal, encode, signature
 from seawall.signals.text_sha256 import TextSha256Signal
 from seawall.signals.tlsh import TlshSignal, tlsh_digest
 

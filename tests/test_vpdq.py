@@ -29,11 +29,11 @@ from seawall.builtin import register
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, SeawallError, TooLarge, UnsupportedMedia
-from seawall.index.vpdq import VpdqIndex, time_ranges
 from seawall.media.video import VideoLimits, probe_video, sample_frames, sniff_video
 from seawall.plugins import Registry
 from seawall.sharing.vpdq_format import VpdqLinesFormat
-from seawall.signals.vpdq import (
+from seawall.signals.vpdq.index import VpdqIndex, time_ranges
+from seawall.signals.vpdq.signal import (
     VpdqFrame,
     VpdqSignal,
     decode_frames,

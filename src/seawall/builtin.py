@@ -37,12 +37,12 @@ def register(reg: Registry) -> None:
     from seawall.signals.pdq_crop import PdqCropSignal
     from seawall.signals.sha256 import Sha256Signal
     from seawall.signals.text_fingerprint import TextFingerprintSignal
-    from seawall.signals.text_minhash import TextMinHashSignal
+    from seawall.signals.text_minhash.signal import TextMinHashSignal
     from seawall.signals.text_sha256 import TextSha256Signal
     from seawall.signals.tlsh import TlshSignal
     from seawall.signals.url import UrlSignal
     from seawall.signals.url_prefix import UrlPrefixSignal
-    from seawall.signals.vpdq import VpdqSignal
+    from seawall.signals.vpdq.signal import VpdqSignal
 
     reg.add_signal_type(Md5Signal())
     reg.add_signal_type(Sha256Signal())

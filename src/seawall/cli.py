@@ -250,7 +250,7 @@ def hash_cmd(paths: Annotated[list[Path], typer.Argument(help="Files to hash")],
 
     if fmt == "vpdq":
         from seawall.media.video import VideoLimits
-        from seawall.signals.vpdq import VpdqSettings, frames_to_lines, hash_video
+        from seawall.signals.vpdq.signal import VpdqSettings, frames_to_lines, hash_video
 
         if len(paths) != 1 or as_json:
             _fail("--format vpdq hashes exactly one video and prints its reference lines (no --json)")

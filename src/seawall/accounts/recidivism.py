@@ -44,8 +44,8 @@ from seawall.index.pdq import PdqIndex
 from seawall.media.image import DecodeLimits, decode_image
 from seawall.plugins import Registry
 from seawall.plugins import registry as default_registry
-from seawall.signals import text_minhash
 from seawall.signals.pdq import pdq_dihedral_from_pixels, pdq_from_pixels
+from seawall.signals.text_minhash import signal as text_minhash
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import (

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from seawall.domain.models import BankEntry
 from seawall.errors import InvalidInput
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
-from seawall.signals.vpdq import VpdqFrame, decode_frames, encode_frames, frames_to_lines, parse_line
+from seawall.signals.vpdq.signal import VpdqFrame, decode_frames, encode_frames, frames_to_lines, parse_line
 
 
 class VpdqLinesFormat(HashListFormat):

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from seawall.errors import InvalidInput
 from seawall.index.base import Candidate
-from seawall.signals.text_minhash import NUM_PERM, decode
+from seawall.signals.text_minhash.signal import NUM_PERM, decode
 
 DEFAULT_ROWS = 3
 DEFAULT_SCAN_LIMIT = 20_000

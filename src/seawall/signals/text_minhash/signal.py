@@ -112,6 +112,6 @@ class TextMinHashSignal(SignalType):
         return jaccard_distance(decode(a), decode(b))
 
     def create_index(self) -> SignalIndex:
-        from seawall.index.minhash import MinHashIndex
+        from seawall.signals.text_minhash.index import MinHashIndex
 
         return MinHashIndex()

@@ -293,7 +293,7 @@ class VpdqSignal(SignalType):
         return video_distance(q, t)
 
     def create_index(self) -> SignalIndex:
-        from seawall.index.vpdq import VpdqIndex
+        from seawall.signals.vpdq.index import VpdqIndex
 
         s = self.settings
         return VpdqIndex(frame_distance=s.frame_distance, min_quality=s.min_quality,

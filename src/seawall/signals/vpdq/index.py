@@ -20,7 +20,7 @@ import numpy as np
 from seawall.errors import InvalidInput
 from seawall.index.base import Candidate
 from seawall.index.pdq import PdqIndex
-from seawall.signals.vpdq import VpdqFrame, decode_frames, usable_frames, video_distance
+from seawall.signals.vpdq.signal import VpdqFrame, decode_frames, usable_frames, video_distance
 
 #: How many time ranges a reason lists per side before summarising the rest.
 MAX_RANGES = 4
@@ -118,7 +118,7 @@ class VpdqIndex:
 
     def search(self, values: Sequence[str], radius: int) -> list[Candidate]:
         """Bank videos matching each query video (``radius`` caps the video distance, see
-        :func:`seawall.signals.vpdq.video_distance`); frames match within ``frame_distance``."""
+        :func:`seawall.signals.vpdq.signal.video_distance`); frames match within ``frame_distance``."""
         out: list[Candidate] = []
         for qi, value in enumerate(values):
             try:
