@@ -68,7 +68,7 @@ def held_image(engine: Engine, seed: int, *, account: str | None = "acct-1", con
     item = engine.submit(engine.content("image", data=data), content_id=content_id or f"post-{seed}",
                          account_id=account, reach=reach)
     assert item.verdict.verdict == "review", item.verdict
-    [case] = [c for c in review_service(engine).queue() if c.item_id == item.id]
+    [case] = [c for c in review_service(engine).waiting() if c.item_id == item.id]
     return case.id, item.id
 
 

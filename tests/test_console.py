@@ -51,7 +51,7 @@ def _case_for_image(engine: Engine, seed: int = 7) -> tuple[int, bytes]:
     assert item.verdict.verdict == "review"
     from seawall.composition import review_service
 
-    cases = review_service(engine).queue()
+    cases = review_service(engine).waiting()
     assert [c.item_id for c in cases] == [item.id]
     return cases[0].id, data
 
@@ -168,7 +168,7 @@ def test_escalation_opens_an_urgent_case_with_a_one_hour_clock(engine: Engine) -
     engine.add_entries_from_content("threats", engine.content("image", data=data),
                                     labels=["behaviour:imminent-credible-threat"], note="", source="t", added_by="t")
     engine.submit(engine.content("image", data=data), content_id="p")
-    [case] = review_service(engine).queue()
+    [case] = review_service(engine).waiting()
     assert case.tier == "urgent" and case.priority == 35 and case.sla_state() == "ok"
     assert case.queue == "senior"  # imminent threats go to senior reviewers
     assert 3590 <= (case.sla_due_at - case.created_at).total_seconds() <= 3600
@@ -192,7 +192,7 @@ def test_deferred_uploads_keep_their_bytes_for_review(settings: Settings) -> Non
         deadline = time.monotonic() + 20
         while eng.items.get(item.id).status == "pending" and time.monotonic() < deadline:
             time.sleep(0.05)
-        [case] = review_service(eng).queue()
+        [case] = review_service(eng).waiting()
         assert case.item_id == item.id and review_service(eng).media(case.id) == ("application/octet-stream", data)
     finally:
         eng.close()

@@ -88,7 +88,7 @@ def test_matched_entry_shows_its_banks_labels_and_where_it_came_from(client: Tes
                     files={"file": ("a.jpg", data, "image/jpeg")})
     assert r.status_code in (200, 201), r.text
     item = engine.submit(engine.content("image", data=data), content_id="m-1")
-    [case] = review_service(engine).queue()
+    [case] = review_service(engine).waiting()
     sign_in(client, "reviewer")
     page = client.get(f"/console/cases/{case.id}").text
     labels = re.findall(r'<td class="entry-labels">([^<]*)</td>', page)
@@ -130,7 +130,7 @@ def test_taken_case_can_be_released_reassigned_and_expires(client: TestClient, e
     with engine.db.session() as s:
         s.execute(update(CaseRow).where(CaseRow.id == case_id)
                   .values(assigned_at=CaseRow.assigned_at - cases_module.TAKE_WINDOW - timedelta(minutes=1)))
-    assert review.queue()[0].status == "open"
+    assert review.waiting()[0].status == "open"
     assert review.audit.query(action="case.expire", object_id=str(case_id))
     review.take(case_id, senior)
     assert review.get(case_id).assignee == "senior"
@@ -154,7 +154,7 @@ def test_reports_rank_by_severity_first_and_unknown_reach_does_not_sink(client: 
     threat = reported("t", "imminent-credible-threat", None)
     glor_known_low = reported("g2", "glorification", 3)
     glor_unknown = reported("g3", "glorification", None)
-    order = [c.item_id for c in review_service(engine).queue()]
+    order = [c.item_id for c in review_service(engine).waiting()]
     assert order.index(threat) < order.index(glor) < order.index(other)
     assert order.index(glor_unknown) < order.index(glor_known_low)
 

@@ -72,7 +72,7 @@ def test_reach_on_submit_orders_the_queue(client: TestClient, engine: Engine, ke
                                           users: ConsoleUsers) -> None:
     quiet, _ = held_image(engine, 41, content_id="quiet")
     viral, viral_item = held_image(engine, 42, content_id="viral", reach=2_000_000)
-    assert [c.id for c in review_service(engine).queue()] == [viral, quiet]
+    assert [c.id for c in review_service(engine).waiting()] == [viral, quiet]
     sign_in(client, "reviewer")
     page = client.get("/console/queue").text
     assert page.index(f"#{viral}<") < page.index(f"#{quiet}<") and "reach 2,000,000" in page
@@ -101,7 +101,7 @@ def test_case_view_shows_the_matched_entry_account_and_related_items(client: Tes
     copy = encode(textured_image(51).resize((600, 450)), quality=70)
     item = engine.submit(engine.content("image", data=copy), content_id="copy", account_id="acct-5")
     assert item.verdict.verdict == "review"
-    [case] = review_service(engine).queue()
+    [case] = review_service(engine).waiting()
     page = client.get(f"/console/cases/{case.id}").text
     assert page.count('data-testid="entry"') == len({m.entry_id for m in item.verdict.matches}) >= 2
     assert "watch-reviewed" in page and "group:example-group" in page and "test list" in page

@@ -61,7 +61,7 @@ def test_admin_sees_syncs_and_trusts_sources(eng: Engine, tmp_path: Path) -> Non
         # the case view says where a matched hash came from
         item = eng.submit(eng.content("file", data=blob), content_id="post-1")
         assert item.verdict.verdict == "review"
-        [case] = [c for c in review_service(eng).queue() if c.item_id == item.id]
+        [case] = [c for c in review_service(eng).waiting() if c.item_id == item.id]
         view = client.get(f"/console/cases/{case.id}").text
         assert 'data-testid="provenance"' in view and "partner-list" in view and "1 source(s)" in view
         client.post("/console/admin/sources/partner-list", data={"do": "trust", "csrf_token": csrf})

@@ -50,7 +50,7 @@ def test_reports_need_a_platform_key_and_valid_fields(client: TestClient, engine
                       ({"item_id": item_id, "category": "other", "extra": 1}, "invalid_request")):
         r = client.post("/v1/reports", json=bad, headers=auth(keys["submitter"]))
         assert r.status_code in (404, 422) and r.json()["code"] == code, (bad, r.text)
-    assert review_service(engine).queue() == []
+    assert review_service(engine).waiting() == []
 
 
 def test_reports_of_one_item_share_a_case_and_raise_its_priority(client: TestClient, engine: Engine,
@@ -68,7 +68,7 @@ def test_reports_of_one_item_share_a_case_and_raise_its_priority(client: TestCli
         case_ids.add(r.json()["case_id"])
         assert r.json()["report_count"] == n + 1
     assert len(case_ids) == 1
-    queue = review_service(engine).queue()
+    queue = review_service(engine).waiting()
     assert [c.item_id for c in queue] == [many, once]  # same tier and severity: three reports outrank one
     assert queue[0].kind == "report" and queue[0].report_count == 3
     assert queue[0].score().value > queue[1].score().value
@@ -77,7 +77,7 @@ def test_reports_of_one_item_share_a_case_and_raise_its_priority(client: TestCli
     assert events(engine, "report.received") == 4
     threat = _allowed_item(client, keys["submitter"], "p-threat")
     r = client.post("/v1/reports", json={"item_id": threat, "category": "imminent-credible-threat"}, headers=h)
-    queue = review_service(engine).queue()
+    queue = review_service(engine).waiting()
     # severity first: a credible threat (4-hour clock) outranks any pile of recruitment reports
     assert [c.item_id for c in queue] == [threat, many, once]
     assert queue[0].tier == "high" and queue[2].tier == "normal"

@@ -392,7 +392,7 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
     for blob, outcome in zip(blobs, ("violating", "not_violating"), strict=True):
         item = p.b.submit(p.b.content("file", data=blob), content_id=f"post-{outcome}")
         assert item.verdict.verdict == "review"
-        [case] = [c for c in review.queue() if c.item_id == item.id]
+        [case] = [c for c in review.waiting() if c.item_id == item.id]
         review.take(case.id, reviewer)
         review.decide(case.id, reviewer, outcome=outcome,
                       labels=["behaviour:recruitment"] if outcome == "violating" else [])

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seawall.errors import InvalidInput
-from seawall.index.domain import domain_index, host_keys, url_index, url_prefix_index
+from seawall.index.links import domain_index, host_keys, url_index, url_prefix_index
 from seawall.media.content import Content
 from seawall.signals.domain import DomainSignal
 from seawall.signals.url import UrlSignal

@@ -204,8 +204,9 @@ class ReviewService:
                                               .order_by(CaseDecisionRow.id))]
         return v
 
-    def queue(self, limit: int = 200, *, queue: str | None = None) -> list[CaseView]:
-        """Undecided cases, most severe first; within one severity, by reach × age (see ``priority``)."""
+    def waiting(self, limit: int = 200, *, queue: str | None = None) -> list[CaseView]:
+        """Undecided cases waiting in the review queues (all, or the one named ``queue``), most severe first;
+        within one severity, by reach × age (see ``priority``). Not the work queue (:mod:`seawall.queue`)."""
         return self.search(CaseFilter(queue=queue or ""), limit=limit)
 
     def search(self, f: CaseFilter, *, limit: int = 200, offset: int = 0) -> list[CaseView]:

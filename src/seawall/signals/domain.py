@@ -54,6 +54,6 @@ class DomainSignal(SignalType):
         return 0 if a == b or a.endswith("." + b) or b.endswith("." + a) else 1
 
     def create_index(self) -> SignalIndex:
-        from seawall.index.domain import domain_index
+        from seawall.index.links import domain_index
 
         return domain_index()

@@ -44,6 +44,6 @@ class UrlSignal(SignalType):
         return 0 if canonicalize_url(a).key == canonicalize_url(b).key else 1
 
     def create_index(self) -> SignalIndex:
-        from seawall.index.domain import url_index
+        from seawall.index.links import url_index
 
         return url_index()

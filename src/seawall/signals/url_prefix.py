@@ -48,6 +48,6 @@ class UrlPrefixSignal(SignalType):
         return 0 if pa in pb else 1
 
     def create_index(self) -> SignalIndex:
-        from seawall.index.domain import url_prefix_index
+        from seawall.index.links import url_prefix_index
 
         return url_prefix_index()

@@ -393,7 +393,7 @@ async def decide(request: Request, case_id: Id64) -> Response:
 
 def _next_case(request: Request, user: ConsoleUser, *, after: int) -> int | None:
     """The highest-priority open case this reviewer may work, other than the one just decided."""
-    for c in _review(request).queue(limit=50):
+    for c in _review(request).waiting(limit=50):
         if c.id != after and c.status == "open" and (c.queue != "senior" or user.has("senior")):
             return c.id
     return None
