@@ -24,7 +24,7 @@ from seawall.media.content import MAX_TEXT_BYTES, Content
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
 from seawall.plugins import Registry
-from seawall.review.access import item_in_senior_queue
+from seawall.review.access import ensure_key_may_act_on_item, item_in_senior_queue
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
@@ -316,9 +316,11 @@ async def decide_later(item_id: str, body: LaterDecision, request: Request,
     """Decide about an item after upload (``remove``, ``label: "text"``, ``suspend: 7``, ``strike``…).
 
     The actions run as they would from a rule and announce themselves through webhooks, so a connected
-    platform takes the item down, labels it or suspends its uploader.
+    platform takes the item down, labels it or suspends its uploader. An item whose open case waits in
+    the senior queue is decided there: a reviewer key gets 403 (an admin key may still act).
     """
     engine: Engine = request.app.state.engine
+    await run_in_threadpool(ensure_key_may_act_on_item, engine.db, item_id, principal)
     decision = await run_in_threadpool(lambda: engine.decide_later(item_id, body.actions, note=body.note,
                                                                    decided_by=f"key:{principal.key_id}"))
     decision.pop("queued", None)
