@@ -152,6 +152,10 @@ def test_appeal_and_bad_input(strict: tuple[TestClient, dict[str, str], Engine])
         ("/v1/accounts/acct-a/appeal", {"text": "x", "item_id": other["id"]}, 422, "invalid_field"),
         ("/v1/accounts/acct-a/appeal", {"text": "x", "item_id": "f" * 32}, 404, "item_not_found"),
         ("/v1/accounts/acct-a/appeal", {"text": ""}, 422, "invalid_request"),
+        # blank once trimmed: refused by the one appeal service, with or without an item
+        ("/v1/accounts/acct-a/appeal", {"text": " \t\n "}, 422, "invalid_field"),
+        ("/v1/accounts/acct-a/appeal", {"text": "   ", "item_id": item["id"]}, 422, "invalid_field"),
+        ("/v1/appeals", {"statement": "   ", "item_id": item["id"]}, 422, "invalid_field"),
         ("/v1/accounts/acct-a/appeal", {"text": "x", "extra": 1}, 422, "invalid_request"),
     ]:
         r = c.post(path, json=body, headers=sub)

@@ -35,13 +35,6 @@ KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
     # package owning its index (signals/<name>/{signal,index}.py).
     ("seawall.index.minhash", "seawall.signals.text_minhash"): "index reads the MinHash signature layout",
     ("seawall.index.vpdq", "seawall.signals.vpdq"): "index parses vPDQ frame lists and compares videos",
-    # Built-in queue/escalate actions open review cases directly (ActionContext does not offer it yet).
-    ("seawall.actions.queue", "seawall.review.cases"): "queue action opens a case itself",
-    ("seawall.actions.queue", "seawall.review.media"): "queue action keeps the upload for reviewers",
-    ("seawall.actions.escalate", "seawall.review.cases"): "escalate action opens a case itself",
-    ("seawall.actions.escalate", "seawall.review.media"): "escalate action keeps the upload for reviewers",
-    # The upload is handed to review through a ContextVar set by ingest (review.media.publish).
-    ("seawall.ingest", "seawall.review.media"): "ingest publishes the upload bytes for a case to keep",
     # The transparency report draws with the console's SVG chart helpers; they belong in a lower rendering package.
     ("seawall.legal.report_render", "seawall.web.charts"): "report reuses the console's SVG charts",
 }

@@ -15,19 +15,17 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.accounts import AccountPolicy, AccountService
 from seawall.accounts.recidivism import ReappearanceService
-from seawall.accounts.service import waiting_appeal
 from seawall.accounts.watch import UploadWatch, WatchPolicy
 from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
 from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match, Verdict
-from seawall.errors import Conflict, InvalidInput, QueueFull, QueueUnavailable
+from seawall.errors import InvalidInput, QueueFull, QueueUnavailable
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
@@ -39,8 +37,6 @@ from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
 from seawall.retro import RetroLoop, RetroMatcher
 from seawall.review.cases import open_case
-from seawall.review.media import holding as holding_upload
-from seawall.review.media import publish as publish_upload
 from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService
 from seawall.sharing.feeds import FeedService
@@ -77,7 +73,7 @@ class Engine:
         )
         self.banks = BankService(self.db, self.registry)
         self.items = ItemService(self.db, self.registry, self.matcher, settings.data_dir / "spool",
-                                 lambda kind, data: self.content(kind, data=publish_upload(data)))
+                                 lambda kind, data: self.content(kind, data=data))
         self.items.spool_in_store = settings.nats_url is not None  # a worker elsewhere must read the upload
         self.queue: WorkQueue | None = None
         self.api_keys = ApiKeys(self.db, recheck_seconds=settings.api_key_recheck_seconds,
@@ -87,7 +83,7 @@ class Engine:
         self.rules = RuleService(self.db, self.registry, crisis_default=settings.crisis_mode)
         self.webhooks = WebhookService(self.db, TargetPolicy(settings.webhook_allow_list),
                                        event_types=self.registry.event_types)
-        self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox)
+        self.actions = ActionRunner(self.registry, self.accounts, self.webhooks.outbox, cases=open_case)
         self.sender: WebhookSender | None = None
         # stopping re-appearance: profiles are checked when sent, new accounts' uploads in the background
         self.reappearance = ReappearanceService(self.db, self.webhooks.outbox,
@@ -442,10 +438,8 @@ class Engine:
                once: bool = False, reach: int | None = None) -> Item:
         if self.settings.nats_url and self.queue is not None and self.items.is_deferred(content.content_type):
             self._admit_deferred()
-        with holding_upload(content.raw_bytes):  # a case opened by the decision keeps the bytes for reviewers
-            item = self.items.submit(content, content_id=content_id, account_id=account_id,
-                                     submitted_by=submitted_by, keep=keep, context=context, once=once,
-                                     reach=reach)
+        item = self.items.submit(content, content_id=content_id, account_id=account_id,
+                                 submitted_by=submitted_by, keep=keep, context=context, once=once, reach=reach)
         self.upload_watch.note(item.account_id)
         return item
 
@@ -510,24 +504,3 @@ class Engine:
         if decision["queued"]:
             self._events_queued()
         return decision
-
-    def appeal_conflict(self, account_id: str, item_id: str | None) -> Exception:
-        """What a concurrent duplicate appeal gets once the winner has committed: the winner's 409."""
-        with self.db.session() as s:
-            return waiting_appeal(s, account_id, item_id) or Conflict(
-                "an appeal for this item or account was filed at the same moment", code="appeal_exists")
-
-    def appeal(self, account_id: str, *, text: str, item_id: str | None = None,
-               submitted_by: str | None = None) -> dict[str, Any]:
-        """Record an appeal and announce it (``account.appealed``) in one transaction."""
-        try:
-            with self.db.session() as s:
-                appeal = self.accounts.appeal(s, account_id, text=text, item_id=item_id,
-                                              submitted_by=submitted_by)
-                queued = self.webhooks.outbox.emit(s, [("account.appealed", {"account_id": account_id,
-                                                                             "appeal": appeal})])
-        except IntegrityError:
-            raise self.appeal_conflict(account_id, item_id) from None
-        if queued:
-            self._events_queued()
-        return appeal

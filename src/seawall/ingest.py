@@ -29,8 +29,8 @@ from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
 from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
+from seawall.media.sniff import sniff_media_type
 from seawall.plugins import Registry
-from seawall.review.media import sniff_media_type
 from seawall.stages import STAGE_TWO, SlowTask, by_names, image_region_signals, tasks_for
 from seawall.stages import regions_apply as _regions_apply
 from seawall.storable import check_stored
@@ -116,7 +116,8 @@ class ItemService:
         #: The decide stage: (item, matches, notes, deferred) → verdict; the bank defaults when unset.
         self.decider: Callable[[Item, list[Match], list[str], bool], Verdict] | None = None
         #: The act stage, run inside the transaction that stores the item; returns webhook deliveries queued.
-        self.after_write: Callable[[Session, Item], int] | None = None
+        #: Stores the decision and runs its actions, given the upload bytes while they are at hand.
+        self.after_write: Callable[[Session, Item, bytes | None], int] | None = None
         #: Told after a commit that queued webhook deliveries, so they go out without waiting for a poll.
         self.on_events: Callable[[], None] | None = None
         #: Stage-2 tasks (None: :data:`seawall.stages.STAGE_TWO_TASKS`); they run only when ``enqueue`` is set,
@@ -327,7 +328,7 @@ class ItemService:
             row.signals = [sig.stored_dict() for sig in item.signals]
             self._insert_matches(s, item)
             s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item.id))
-            queued = self.after_write(s, item) if self.after_write is not None else 0
+            queued = self.after_write(s, item, data) if self.after_write is not None else 0
         if queued and self.on_events is not None:
             self.on_events()
 
@@ -432,7 +433,7 @@ class ItemService:
             if changed:
                 if verdict.verdict != "allow" and s.get(ItemContentRow, item.id) is None:
                     s.execute(insert(ItemContentRow), [_kept_row(item, data, None, "flagged")])
-                queued = self.after_write(s, item) if self.after_write is not None else 0
+                queued = self.after_write(s, item, data) if self.after_write is not None else 0
                 if self.emit is not None:
                     queued += self.emit(s, [("item.redecided", {
                         "item_id": item.id, "content_id": item.content_id, "account_id": item.account_id,
@@ -461,7 +462,7 @@ class ItemService:
 
     # --- storage -------------------------------------------------------------------------------
     def _insert(self, item: Item, upload: bytes | None = None, kept: dict[str, Any] | None = None,
-                once: str | None = None) -> Item | None:
+                once: str | None = None, content: bytes | None = None) -> Item | None:
         """One Core INSERT per table (no ORM unit of work): this runs on every upload.
 
         With a ``once`` key the item row goes first, so a concurrent re-send of the same upload blocks
@@ -470,7 +471,7 @@ class ItemService:
         is returned instead. Returns None when this item was stored.
         """
         try:
-            self._write(item, upload, kept, once)
+            self._write(item, upload, kept, once, content)
         except sa_exc.IntegrityError:
             first = self._find_once(once) if once is not None else None
             if first is None:
@@ -483,7 +484,8 @@ class ItemService:
             item_id = s.scalar(select(ItemRow.id).where(ItemRow.once_key == key))
         return self.get(item_id) if item_id is not None else None
 
-    def _write(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None) -> None:
+    def _write(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None,
+               content: bytes | None) -> None:
         complete = item.status == "complete"
         with self.db.session() as s:
             s.execute(insert(ItemRow), [{
@@ -501,7 +503,7 @@ class ItemService:
                 s.execute(insert(ItemContentRow), [kept])
             if complete:
                 self._insert_matches(s, item)
-            queued = self.after_write(s, item) if self.after_write is not None else 0
+            queued = self.after_write(s, item, content) if self.after_write is not None else 0
         if queued and self.on_events is not None:
             self.on_events()
 

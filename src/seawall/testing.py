@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
+from seawall.actions.base import ActionExecutor, ActionResult
 from seawall.domain.models import ACTION_SEVERITY, BankEntry
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
@@ -226,8 +226,7 @@ class ActionAutoTest(_PluginAware):
                     f"{action.name}: the decision did not carry the action")
                 parsed = engine.actions.parse([spec])[0]
                 with engine.db.session() as s:
-                    ctx = ActionContext(session=s, item=engine.items.get(item.id), decision_id=decision["decision_id"],
-                                        accounts=engine.accounts)
+                    ctx = engine.actions.context(s, engine.items.get(item.id), decision["decision_id"])
                     result = reg.action(action.name).execute(ctx, parsed)
                     s.rollback()
                 assert isinstance(result, ActionResult) and result.status in ("done", "skipped"), (

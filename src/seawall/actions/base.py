@@ -9,7 +9,7 @@ learns its name and options from it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,17 @@ from seawall.domain.models import Action, Item
 
 if TYPE_CHECKING:
     from seawall.accounts.service import AccountService
+
+
+class CaseOpener(Protocol):
+    """Opens (or raises) the review case of an item in the caller's transaction; returns the case id.
+
+    The composition root hands the review package's ``open_case`` to the action runner, so actions
+    reach review through their context and never import it.
+    """
+
+    def __call__(self, s: Session, item: Item, *, source: str, reason: str, tier: str, media: bytes | None,
+                 queue: str = "standard") -> int: ...
 
 
 @dataclass(slots=True)
@@ -27,9 +38,20 @@ class ActionContext:
     accounts: AccountService
     #: Outbox events to write with the decision: (event type, data).
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: The upload's bytes while it is being decided (None for decisions taken later, and for retro-matches).
+    content: bytes | None = None
+    #: How review cases are opened; given by the runner (see :class:`CaseOpener`).
+    cases: CaseOpener | None = None
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         self.events.append((event_type, data))
+
+    def open_case(self, *, source: str, reason: str, tier: str, queue: str = "standard") -> int:
+        """Put the item in front of reviewers in this transaction, keeping the upload's bytes when known."""
+        if self.cases is None:
+            raise RuntimeError("this action context cannot open review cases (no case opener was given)")
+        return self.cases(self.session, self.item, source=source, reason=reason, tier=tier, media=self.content,
+                          queue=queue)
 
     def item_ref(self) -> dict[str, Any]:
         return {"item_id": self.item.id, "content_id": self.item.content_id, "account_id": self.item.account_id,

@@ -6,8 +6,6 @@ from typing import Any
 
 from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
 from seawall.domain.models import Action
-from seawall.review.cases import open_case
-from seawall.review.media import current_upload
 
 
 class EscalateAction(ActionExecutor):
@@ -28,7 +26,7 @@ class EscalateAction(ActionExecutor):
                                     "note": action.params.get("note"), "labels": labels,
                                     "reasons": ctx.item.verdict.reasons})
         note = action.params.get("note")
-        case_id = open_case(ctx.session, ctx.item, source=self.name,
-                            reason=f"escalated by rule {action.rule or '-'}" + (f": {note}" if note else ""),
-                            tier="urgent", media=current_upload(), queue="senior")
+        case_id = ctx.open_case(source=self.name,
+                                reason=f"escalated by rule {action.rule or '-'}" + (f": {note}" if note else ""),
+                                tier="urgent", queue="senior")
         return ActionResult(detail={"case_id": case_id})

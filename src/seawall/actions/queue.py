@@ -6,8 +6,6 @@ from typing import Any
 
 from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
 from seawall.domain.models import Action
-from seawall.review.cases import open_case
-from seawall.review.media import current_upload
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 
@@ -26,6 +24,6 @@ class QueueAction(ActionExecutor):
 
     def execute(self, ctx: ActionContext, action: Action) -> ActionResult:
         """Open the review case in the decision's transaction, keeping the upload's bytes for the reviewer."""
-        case_id = open_case(ctx.session, ctx.item, source=self.name, reason=f"rule {action.rule or '-'}",
-                            tier=action.params.get("priority", "normal"), media=current_upload())
+        case_id = ctx.open_case(source=self.name, reason=f"rule {action.rule or '-'}",
+                                tier=action.params.get("priority", "normal"))
         return ActionResult(detail={"case_id": case_id})

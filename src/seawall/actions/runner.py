@@ -12,7 +12,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from seawall.accounts.service import AccountService
-from seawall.actions.base import ActionContext, ActionResult
+from seawall.actions.base import ActionContext, ActionResult, CaseOpener
 from seawall.domain.models import ACTION_SEVERITY, Action, Item
 from seawall.errors import InvalidInput
 from seawall.plugins import Registry
@@ -22,13 +22,23 @@ from seawall.webhooks.outbox import Outbox
 
 
 class ActionRunner:
-    def __init__(self, registry: Registry, accounts: AccountService, outbox: Outbox) -> None:
+    def __init__(self, registry: Registry, accounts: AccountService, outbox: Outbox,
+                 cases: CaseOpener | None = None) -> None:
         self.registry = registry
         self.accounts = accounts
         self.outbox = outbox
+        self.cases = cases
 
-    def record(self, s: Session, item: Item) -> int:
-        """Called with every stored item; returns the number of webhook deliveries queued."""
+    def context(self, s: Session, item: Item, decision_id: int, content: bytes | None = None) -> ActionContext:
+        """What an action may touch while it runs for this decision."""
+        return ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts,
+                             content=content, cases=self.cases)
+
+    def record(self, s: Session, item: Item, content: bytes | None = None) -> int:
+        """Called with every stored item and, while it is decided, its upload's bytes (for a case to keep).
+
+        Returns the number of webhook deliveries queued.
+        """
         if item.account_id:
             self.accounts.ensure(s, item.account_id)
         if item.status != "complete":
@@ -42,7 +52,7 @@ class ActionRunner:
             "fired": explanation.get("fired", []), "actions": [a.to_dict() for a in verdict.actions],
             "facts": explanation.get("facts", {}), "reasons": verdict.reasons, "created_at": now,
         }).scalar_one())
-        ctx = ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts)
+        ctx = self.context(s, item, decision_id, content)
         self._execute(s, ctx, verdict.actions)
         ctx.events.insert(0, ("item.verdict", {
             "item": {k: v for k, v in item.to_dict().items() if k != "signals"}, "decision_id": decision_id,
@@ -82,7 +92,7 @@ class ActionRunner:
             "rule_set_version": 0, "fired": [], "actions": [a.to_dict() for a in actions], "facts": facts,
             "reasons": reasons, "created_at": utcnow(),
         }).scalar_one())
-        ctx = ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts)
+        ctx = self.context(s, item, decision_id)
         rows = self._execute(s, ctx, actions)
         queued = self.outbox.emit(s, [*ctx.events, *[(t, {**d, "decision_id": decision_id}) for t, d in events]])
         return decision_id, rows, queued

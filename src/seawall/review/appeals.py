@@ -47,13 +47,23 @@ class AppealService:
         self.engine = engine
         self.db = engine.db
 
-    def submit(self, *, item_id: str, statement: str, submitted_by: str | None,
+    def submit(self, *, statement: str, submitted_by: str | None, item_id: str | None = None,
                account_id: str | None = None) -> dict[str, Any]:
-        """Record the appeal and open its case in one transaction; announce it (``account.appealed``)."""
+        """File an appeal: the one road for ``POST /v1/appeals`` and ``POST /v1/accounts/{id}/appeal``.
+
+        With an item, the appeal and its senior-queue case are stored in one transaction and its
+        outcome can reverse the contested decision. Without one (an appeal against a suspension as
+        such) the account's appeal is recorded for the platform's own process. Either way it is
+        announced (``account.appealed``); a statement that is blank once trimmed is refused (422).
+        """
         statement = statement.strip()
         if not statement or len(statement) > MAX_APPEAL_CHARS:
             raise InvalidInput(f"statement: 1 to {MAX_APPEAL_CHARS} characters in the user's own words",
                                code="invalid_field")
+        if item_id is None:
+            if account_id is None:
+                raise InvalidInput("give item_id, account_id or both", code="invalid_request")
+            return self._account_appeal(account_id, statement, submitted_by)
         item = self.engine.items.get(item_id)
         if not item.account_id:
             raise InvalidInput("item_id: the item has no account_id, so nobody can appeal for it",
@@ -65,10 +75,30 @@ class AppealService:
             appeal, queued = self._open(item, statement, submitted_by)
         except IntegrityError:
             # a concurrent identical appeal won the partial unique index: answer with its 409
-            raise self.engine.appeal_conflict(str(item.account_id), item.id) from None
+            raise self._conflict(str(item.account_id), item.id) from None
         if queued:
             self.engine.events_queued()
         return appeal
+
+    def _account_appeal(self, account_id: str, statement: str, submitted_by: str | None) -> dict[str, Any]:
+        """Record an appeal against the account's standing (no item) and announce it."""
+        try:
+            with self.db.session() as s:
+                appeal = self.engine.accounts.appeal(s, account_id, text=statement, item_id=None,
+                                                     submitted_by=submitted_by)
+                queued = self.engine.webhooks.outbox.emit(s, [("account.appealed", {"account_id": account_id,
+                                                                                    "appeal": appeal})])
+        except IntegrityError:
+            raise self._conflict(account_id, None) from None
+        if queued:
+            self.engine.events_queued()
+        return appeal
+
+    def _conflict(self, account_id: str, item_id: str | None) -> Exception:
+        """What a concurrent duplicate appeal gets once the winner has committed: the winner's 409."""
+        with self.db.session() as s:
+            return waiting_appeal(s, account_id, item_id) or Conflict(
+                "an appeal for this item or account was filed at the same moment", code="appeal_exists")
 
     def _open(self, item: Item, statement: str, submitted_by: str | None) -> tuple[dict[str, Any], int]:
         with self.db.session() as s:

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from seawall.domain.labels import severity, validate_labels
 from seawall.domain.models import Action, Item
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallError
+from seawall.media.sniff import sniff_media_type
 from seawall.review.audit import AuditLog, record
-from seawall.review.media import sniff_media_type
 from seawall.review.priority import Score, score
 from seawall.review.search import MAX_LIMIT, CaseFilter, case_query
 from seawall.review.shield import shielded

@@ -14,6 +14,7 @@ from seawall.api.edge import StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
+from seawall.review.appeals import AppealService
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422)}
@@ -48,15 +49,11 @@ async def appeal(account_id: str, body: AppealIn, request: Request,
 
     With ``item_id`` this is the same as ``POST /v1/appeals``: an appeal case opens in the senior queue
     and its outcome can reverse the decision. Without it (an appeal against a suspension as such) the
-    appeal is recorded and announced (``account.appealed``) for the platform's own process.
+    appeal is recorded and announced (``account.appealed``) for the platform's own process. Both
+    go through :meth:`seawall.review.appeals.AppealService.submit`.
     """
-    engine = _engine(request)
-    if body.item_id is not None:
-        appeals = request.app.state.appeals
-        result = await run_in_threadpool(lambda: appeals.submit(item_id=body.item_id, statement=body.text,
-                                                                account_id=account_id,
-                                                                submitted_by=principal.key_id))
-    else:
-        result = await run_in_threadpool(lambda: engine.appeal(account_id, text=body.text, item_id=None,
-                                                               submitted_by=principal.key_id))
+    appeals: AppealService = request.app.state.appeals
+    result = await run_in_threadpool(lambda: appeals.submit(item_id=body.item_id, statement=body.text,
+                                                            account_id=account_id,
+                                                            submitted_by=principal.key_id))
     return JSONResponse(result, status_code=201)
