@@ -33,8 +33,13 @@ from sqlalchemy import text
 from seawall.api.app import create_app
 from seawall.config import Settings
 from seawall.engine import Engine
+from seawall.password_hashing import PROFILE_ENV
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import Base
+
+#: argon2 at its minimum cost for every store, CLI and server the tests start (they inherit the
+#: environment); tests/test_password_hashing.py checks that Seawall itself defaults to the strong profile.
+os.environ.setdefault(PROFILE_ENV, "cheapest")
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 #: Set by the controlling process to the migrated PostgreSQL template every worker copies.

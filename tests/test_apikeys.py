@@ -42,8 +42,8 @@ def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkey
     key, _ = engine.api_keys.create("submitter")
     other_process = ApiKeys(engine.db, recheck_seconds=0.05)  # another server sharing the store
     assert other_process.authenticate(key).role == "submitter"  # verified with argon2 once
-    counter = CountingHasher(apikeys._hasher)
-    monkeypatch.setattr(apikeys, "_hasher", counter)
+    counter = CountingHasher(apikeys.hasher())
+    monkeypatch.setattr(apikeys, "hasher", lambda: counter)
     assert other_process.cached(key) is not None
     time.sleep(0.06)
     assert other_process.cached(key) is None
@@ -58,8 +58,8 @@ def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkey
 def test_concurrent_first_use_verifies_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     key, _ = engine.api_keys.create("reviewer")
     keys = ApiKeys(engine.db)
-    counter = CountingHasher(apikeys._hasher)
-    monkeypatch.setattr(apikeys, "_hasher", counter)
+    counter = CountingHasher(apikeys.hasher())
+    monkeypatch.setattr(apikeys, "hasher", lambda: counter)
     threads = [threading.Thread(target=keys.authenticate, args=(key,)) for _ in range(8)]
     for t in threads:
         t.start()

@@ -18,11 +18,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from seawall.errors import InvalidInput, NotFound, Unauthorized
+from seawall.password_hashing import hasher
 from seawall.store.db import Database
 from seawall.store.tables import ApiKeyRow, utcnow
 
@@ -30,8 +30,6 @@ ROLES: tuple[str, ...] = ("admin", "submitter", "reviewer")
 CACHE_SECONDS = 1.0
 CACHE_SIZE = 10_000
 GATE_STRIPES = 64
-
-_hasher = PasswordHasher()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,7 @@ class ApiKeys:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with self.db.session() as s:
-            s.add(ApiKeyRow(key_id=key_id, secret_hash=_hasher.hash(secret), role=role, name=name))
+            s.add(ApiKeyRow(key_id=key_id, secret_hash=hasher().hash(secret), role=role, name=name))
         return f"sw_{key_id}_{secret}", Principal(key_id, role, name)
 
     def revoke(self, key_id: str) -> None:
@@ -115,7 +113,7 @@ class ApiKeys:
                 raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
             if cached is None:
                 try:
-                    _hasher.verify(row.secret_hash, parts[2])
+                    hasher().verify(row.secret_hash, parts[2])
                 except (VerificationError, InvalidHashError):
                     raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key") from None
             principal = Principal(row.key_id, row.role, row.name)
