@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -40,8 +41,11 @@ class Principal:
 
 
 class ApiKeys:
-    def __init__(self, db: Database, *, recheck_seconds: float = CACHE_SECONDS, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, db: Database, *, recheck_seconds: float = CACHE_SECONDS, cache_size: int = CACHE_SIZE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
+        #: Seconds that only go forward; tests pass a clock they step instead of sleeping past ``recheck_seconds``.
+        self.clock = clock
         self.recheck_seconds = recheck_seconds
         self.cache_size = max(1, cache_size)
         #: sha256(key) → (principal, fresh until), least recently used first. An expired entry still
@@ -82,7 +86,7 @@ class ApiKeys:
     def cached(self, token: str) -> Principal | None:
         """The principal if this key was checked within ``recheck_seconds`` (no database, no argon2)."""
         hit = self._cache.get(hashlib.sha256(token.encode("utf-8", "replace")).digest())
-        if hit and hit[1] > time.monotonic():
+        if hit and hit[1] > self.clock():
             return hit[0]
         return None
 
@@ -102,7 +106,7 @@ class ApiKeys:
         if len(parts) != 3 or parts[0] != "sw" or not parts[1] or not parts[2] or len(token) > 200:
             raise Unauthorized("the API key is malformed", code="invalid_api_key")
         with self._gates[digest[0] % GATE_STRIPES]:
-            now = time.monotonic()
+            now = self.clock()
             cached = self._cache.get(digest)
             if cached and cached[1] > now:
                 return cached[0]
@@ -119,7 +123,7 @@ class ApiKeys:
             principal = Principal(row.key_id, row.role, row.name)
             with self._lock:
                 self._cache.pop(digest, None)
-                self._cache[digest] = (principal, time.monotonic() + self.recheck_seconds)
+                self._cache[digest] = (principal, self.clock() + self.recheck_seconds)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
             return principal
