@@ -46,7 +46,8 @@ PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 PG_TEMPLATE_ENV = "SEAWALL_TEST_PG_TEMPLATE"
 
 #: Modules whose every test is heavy, by marker. ``e2e``: drives a real browser or chat server;
-#: ``slow``: starts several Seawall processes, a private broker or database, or decodes video.
+#: ``slow``: starts several Seawall processes (two federating servers, a server followed by CLI
+#: processes), a private broker or database, fuzzes the whole API, or decodes video.
 HEAVY_MODULES: dict[str, str] = {
     "test_console_e2e": "e2e",
     "test_synapse_connector": "e2e",
@@ -57,6 +58,10 @@ HEAVY_MODULES: dict[str, str] = {
     "test_background_items": "slow",
     "test_snapshot_background": "slow",
     "test_ocr_language": "slow",
+    "test_legal_e2e": "e2e",
+    "test_server": "slow",
+    "test_federation": "slow",
+    "test_fuzz_api": "slow",
 }
 
 
