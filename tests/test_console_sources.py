@@ -19,6 +19,7 @@ from seawall.engine import Engine
 from seawall.review.cases import ReviewService
 from seawall.review.users import ConsoleUsers
 from seawall.store.tables import AuditRow
+from tests.cli_runner import CliResult, run_cli
 from tests.console_support import PASSWORD, sign_in
 from tests.processes import seawall_env
 
@@ -73,18 +74,14 @@ def test_admin_sees_syncs_and_trusts_sources(eng: Engine, tmp_path: Path) -> Non
 
 
 def test_source_cli(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     env = seawall_env(tmp_path / "data")
     feed = tmp_path / "list.csv"
     rows = [secrets.token_hex(16) for _ in range(3)]
     feed.write_text("hash,algorithm,group,file_type,source_deleted,first_seen\n"
                     + "".join(f"{h},md5,violent-jihadist,png,false,2026-01-02\n" for h in rows) + "zz,md5,,,,\n")
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "seawall", *args], env=env, capture_output=True, text=True,
-                              timeout=120)
+    def run(*args: str) -> CliResult:
+        return run_cli(args, env)
 
     added = run("source", "add", "tcap-file", "--kind", "file", "--bank", "tcap", "--action", "block",
                 "-o", f"path={feed}", "-o", "format=tcap-csv")

@@ -13,7 +13,6 @@ import io
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -443,16 +442,13 @@ def test_header_claiming_huge_size_is_refused_from_the_header(
     assert len(data) < 200
     assert image_size(data) == (30000, 30000)
 
-    started = time.perf_counter()
     with pytest.raises(TooLarge) as exc:
         decode_image(data)
-    elapsed = time.perf_counter() - started
 
     assert exc.value.code == "image_too_large"
     assert exc.value.status == 413
     assert "30000×30000" in exc.value.message
-    assert no_pixel_decoding == []
-    assert elapsed < 0.5
+    assert no_pixel_decoding == []  # refused from the header: no pixel was decoded (how fast is for benchmarks)
 
 
 def test_pixel_limit_boundary() -> None:
