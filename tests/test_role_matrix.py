@@ -1,8 +1,8 @@
 """Who may call what under sharing and legal: every route, every caller, one table.
 
 The routes are read from the app's own route table (the modules that serve sources, feeds, partners,
-feedback, removal orders, statements, preservation and the legal console pages), so a route added there
-without a line in ``EXPECTED`` fails this test until someone decides who may call it.
+feedback, removal orders, statements, preservation, the legal console pages and the bank console pages),
+so a route added there without a line in ``EXPECTED`` fails this test until someone decides who may call it.
 
 Callers: nobody (no credentials), an API key of each role, a feed partner's token, and a signed-in
 console user of each role. An API route answers 401 to a caller without an API key and 403 to a key of
@@ -36,7 +36,7 @@ from .legal_support import order_body, post_text_item
 MODULES = {
     "seawall.api.routes.sources", "seawall.api.routes.feeds", "seawall.api.routes.console_sources",
     "seawall.api.routes.removal_orders", "seawall.api.routes.statements", "seawall.api.routes.preservation",
-    "seawall.api.routes.legal_console",
+    "seawall.api.routes.legal_console", "seawall.api.routes.console_banks",
 }
 KEY_ROLES = ("admin", "submitter", "reviewer")
 CONSOLE_ROLES = ("reviewer", "senior", "admin")
@@ -97,6 +97,22 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/admin/sources"): [page("/console/admin/sources", 200, "admin")],
     ("POST", "/console/admin/sources/{name}"): [page("/console/admin/sources/local", 422, "admin",
                                                      form={"do": "explode"})],
+    # --- banks in the console (leads browse read-only; admins change) ---
+    ("GET", "/console/banks"): [page("/console/banks", 200, "senior")],
+    ("GET", "/console/admin/banks"): [page("/console/admin/banks", 200, "admin")],
+    ("POST", "/console/admin/banks"): [page("/console/admin/banks", 422, "admin", form={"name": "bad name!"})],
+    ("GET", "/console/banks/{name}"): [page("/console/banks/tvec?q=abc", 200, "senior")],
+    ("POST", "/console/admin/banks/{name}"): [page("/console/admin/banks/tvec", 422, "admin", form={"do": "explode"})],
+    ("POST", "/console/admin/banks/{name}/entries"): [page("/console/admin/banks/tvec/entries", 422, "admin",
+                                                           form={"by": "nothing"})],
+    ("POST", "/console/admin/banks/{name}/import"): [page("/console/admin/banks/tvec/import", 422, "admin",
+                                                          form={"format": "text"})],
+    ("GET", "/console/admin/banks/{name}/imports/{job_id}"): [page("/console/admin/banks/tvec/imports/none", 404,
+                                                                   "admin")],
+    ("GET", "/console/banks/{name}/entries/{entry_id}"): [page(f"/console/banks/tvec/entries/{NOWHERE}", 404,
+                                                               "senior")],
+    ("POST", "/console/admin/banks/{name}/entries/{entry_id}/delete"): [
+        page(f"/console/admin/banks/tvec/entries/{NOWHERE}/delete", 404, "admin", form={"reason": "not there"})],
     # --- legal: removal orders (intake: submitter; handling: submitter and reviewer; reversal: admin) ---
     ("POST", "/v1/removal-orders"): [api("/v1/removal-orders", 422, "submitter", content=b"not json")],
     ("POST", "/v1/removal-orders/parse-text"): [api("/v1/removal-orders/parse-text", 200, "submitter", "reviewer",

@@ -473,4 +473,7 @@ def install(app: FastAPI) -> None:
     from seawall.api.routes.console_sources import router as sources_router
 
     app.include_router(sources_router)
+    from seawall.api.routes.console_banks import router as banks_router
+
+    app.include_router(banks_router)
 
