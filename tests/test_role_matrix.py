@@ -37,6 +37,7 @@ MODULES = {
     "seawall.api.routes.sources", "seawall.api.routes.feeds", "seawall.api.routes.console_sources",
     "seawall.api.routes.removal_orders", "seawall.api.routes.statements", "seawall.api.routes.preservation",
     "seawall.api.routes.legal_console", "seawall.api.routes.console_banks",
+    "seawall.api.routes.console_views",
 }
 KEY_ROLES = ("admin", "submitter", "reviewer")
 CONSOLE_ROLES = ("reviewer", "senior", "admin")
@@ -113,6 +114,12 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
                                                                "senior")],
     ("POST", "/console/admin/banks/{name}/entries/{entry_id}/delete"): [
         page(f"/console/admin/banks/tvec/entries/{NOWHERE}/delete", 404, "admin", form={"reason": "not there"})],
+    # --- a reviewer's own saved queue views (any console user; each sees only their own) ---
+    ("GET", "/console/views"): [page("/console/views", 200, "reviewer")],
+    ("POST", "/console/views"): [page("/console/views", 422, "reviewer", form={"name": ""})],
+    ("GET", "/console/views/{view_id}"): [page(f"/console/views/{NOWHERE}", 404, "reviewer")],
+    ("POST", "/console/views/{view_id}/delete"): [page(f"/console/views/{NOWHERE}/delete", 404, "reviewer",
+                                                       form={})],
     # --- legal: removal orders (intake: submitter; handling: submitter and reviewer; reversal: admin) ---
     ("POST", "/v1/removal-orders"): [api("/v1/removal-orders", 422, "submitter", content=b"not json")],
     ("POST", "/v1/removal-orders/parse-text"): [api("/v1/removal-orders/parse-text", 200, "submitter", "reviewer",

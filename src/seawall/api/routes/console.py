@@ -31,6 +31,7 @@ from seawall.review.shield import shielded
 from seawall.review.spans import text_spans
 from seawall.review.timeline import account_timeline
 from seawall.review.users import ConsoleUser, ConsoleUsers, LoginFailed, csrf_for
+from seawall.review.views import SavedViews
 from seawall.review.wording import case_reason, human_age, match_reasons
 from seawall.store.tables import utcnow
 
@@ -161,7 +162,7 @@ def console_root() -> Response:
 @router.get("/queue")
 def queue_page(request: Request, queue: str = "", kind: str = "", account_id: str = "", content_id: str = "",
                bank: str = "", label: str = "", signal: str = "", source: str = "", sla: str = "",
-               sort: str = "priority", status: str = "undecided", assignee: str = "") -> HTMLResponse:
+               sort: str = "priority", status: str = "undecided", assignee: str = "", saved: str = "") -> HTMLResponse:
     """The queue, filtered and sorted by the database; a filtered view's URL is its saved view."""
     user, token = _user(request)
     if queue not in ("", "standard", "senior"):
@@ -176,7 +177,8 @@ def queue_page(request: Request, queue: str = "", kind: str = "", account_id: st
     banks = [b.name for b in review.engine.banks.list_banks()]
     return _page(request, user, token, "queue.html", cases=cases, selected=queue, f=f, banks=banks,
                  labels=_label_choices(), reasons=review.reasons(cases), human_age=human_age,
-                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE)
+                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE,
+                 my_views=SavedViews(review.db).for_user(user), saved=saved if saved in ("new", "same") else "")
 
 
 #: Cases on one queue page: the top of the queue is what gets worked; filters find the rest.
@@ -476,4 +478,7 @@ def install(app: FastAPI) -> None:
     from seawall.api.routes.console_banks import router as banks_router
 
     app.include_router(banks_router)
+    from seawall.api.routes.console_views import router as views_router
+
+    app.include_router(views_router)
 
