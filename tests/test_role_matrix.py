@@ -230,6 +230,28 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/admin/sources"): [page("/console/admin/sources", 200, "admin")],
     ("POST", "/console/admin/sources/{name}"): [page("/console/admin/sources/local", 422, "admin",
                                                      form={"do": "explode"})],
+    # --- banks in the console (leads browse read-only; admins change) ---
+    ("GET", "/console/banks"): [page("/console/banks", 200, "senior")],
+    ("GET", "/console/admin/banks"): [page("/console/admin/banks", 200, "admin")],
+    ("POST", "/console/admin/banks"): [page("/console/admin/banks", 422, "admin", form={"name": "bad name!"})],
+    ("GET", "/console/banks/{name}"): [page("/console/banks/tvec?q=abc", 200, "senior")],
+    ("POST", "/console/admin/banks/{name}"): [page("/console/admin/banks/tvec", 422, "admin", form={"do": "explode"})],
+    ("POST", "/console/admin/banks/{name}/entries"): [page("/console/admin/banks/tvec/entries", 422, "admin",
+                                                           form={"by": "nothing"})],
+    ("POST", "/console/admin/banks/{name}/import"): [page("/console/admin/banks/tvec/import", 422, "admin",
+                                                          form={"format": "text"})],
+    ("GET", "/console/admin/banks/{name}/imports/{job_id}"): [page("/console/admin/banks/tvec/imports/none", 404,
+                                                                   "admin")],
+    ("GET", "/console/banks/{name}/entries/{entry_id}"): [page(f"/console/banks/tvec/entries/{NOWHERE}", 404,
+                                                               "senior")],
+    ("POST", "/console/admin/banks/{name}/entries/{entry_id}/delete"): [
+        page(f"/console/admin/banks/tvec/entries/{NOWHERE}/delete", 404, "admin", form={"reason": "not there"})],
+    # --- a reviewer's own saved queue views (any console user; each sees only their own) ---
+    ("GET", "/console/views"): [page("/console/views", 200, "reviewer")],
+    ("POST", "/console/views"): [page("/console/views", 422, "reviewer", form={"name": ""})],
+    ("GET", "/console/views/{view_id}"): [page(f"/console/views/{NOWHERE}", 404, "reviewer")],
+    ("POST", "/console/views/{view_id}/delete"): [page(f"/console/views/{NOWHERE}/delete", 404, "reviewer",
+                                                       form={})],
     # --- legal: removal orders (intake: submitter; handling: submitter and reviewer; reversal: admin) ---
     ("POST", "/v1/removal-orders"): [api("/v1/removal-orders", 422, "submitter", content=b"not json")],
     ("POST", "/v1/removal-orders/parse-text"): [api("/v1/removal-orders/parse-text", 200, "submitter", "reviewer",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from seawall.domain.labels import validate_labels
@@ -174,11 +174,43 @@ class BankService:
                 raise NotFound(f"bank {bank_name!r} has no entry {entry_id}", code="entry_not_found")
             return entry_from_row(row)
 
-    def delete_entry(self, bank_name: str, entry_id: int) -> BankEntry:
+    def delete_entry(self, bank_name: str, entry_id: int, *, actor: str | None = None,
+                     reason: str = "") -> BankEntry:
+        """Delete one entry; with an ``actor`` the deletion and its reason are audited in the same transaction."""
         entry = self.get_entry(bank_name, entry_id)
         with self.db.session() as s:
-            s.execute(delete(BankEntryRow).where(BankEntryRow.id == entry_id))
+            gone = s.execute(delete(BankEntryRow).where(BankEntryRow.id == entry_id).returning(BankEntryRow.id)).first()
+            if gone is None:  # deleted meanwhile by someone else: theirs is the audited deletion
+                raise NotFound(f"bank {bank_name!r} has no entry {entry_id}", code="entry_not_found")
+            if actor is not None:
+                from seawall.review.audit import record
+
+                record(s, actor, "bank.entry_delete", "bank_entry", entry_id,
+                       {"bank": bank_name, "signal_type": entry.signal_type, "value": entry.value,
+                        "labels": entry.labels, "reason": reason})
         return entry
+
+    def search_entries(self, bank_name: str, query: str = "", *, after_id: int = 0,
+                       limit: int = 50) -> list[BankEntry]:
+        """Entries matching ``query`` in id order, one page at a time, filtered and paged by the database.
+
+        A query matches an entry whose value starts with it (hex hashes are stored lowercase), whose value
+        is exactly it, or which carries it as a label: a hash, a pasted value or a label finds its entries.
+        """
+        from seawall.review.search import _like_json
+
+        bank = self.get(bank_name)
+        q = select(BankEntryRow).where(BankEntryRow.bank_id == bank.id, BankEntryRow.id > after_id)
+        query = query.strip()[:2000]
+        if query:
+            low = query.lower()
+            prefix = low.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q = q.where(or_(BankEntryRow.value_digest == value_digest(query),
+                            BankEntryRow.value_digest == value_digest(low),
+                            BankEntryRow.value.like(prefix, escape="\\"),
+                            _like_json(BankEntryRow.labels, low)))
+        with self.db.session() as s:
+            return [entry_from_row(r) for r in s.scalars(q.order_by(BankEntryRow.id).limit(limit))]
 
     def list_entries(self, bank_name: str, *, after_id: int = 0, limit: int = 100) -> list[BankEntry]:
         bank = self.get(bank_name)

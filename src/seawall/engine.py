@@ -405,8 +405,8 @@ class Engine:
         self._index_entries([e for e, _ in results])
         return results, refused
 
-    def delete_entry(self, bank_name: str, entry_id: int) -> None:
-        e = self.banks.delete_entry(bank_name, entry_id)
+    def delete_entry(self, bank_name: str, entry_id: int, *, actor: str | None = None, reason: str = "") -> None:
+        e = self.banks.delete_entry(bank_name, entry_id, actor=actor, reason=reason)
         self.indexes.remove([(e.id, e.signal_type, e.value)])
 
     def import_entries(self, bank_name: str, fmt_name: str, lines: Iterable[str], *, added_by: str,

@@ -63,10 +63,6 @@ OUTCOMES = ("violating", "not_violating", "escalate")
 KINDS = ("review", "report", "appeal")
 #: A reveal lets the reviewer see the media unshielded for this long, then the shield returns.
 REVEAL_WINDOW = timedelta(minutes=10)
-#: Reveals one reviewer may make in a day (UTC); at the cap the console refuses and says why.
-DAILY_REVEAL_CAP = 60
-#: Every this many reveals in a day, the console asks the reviewer to take a break before the next.
-BREAK_EVERY = 15
 #: A taken case not decided within this long goes back to the queue, so nobody's holiday blocks work.
 TAKE_WINDOW = timedelta(minutes=30)
 
@@ -159,6 +155,9 @@ class ReviewService:
         self.engine = engine
         self.db = engine.db
         self.audit = AuditLog(engine.db)
+        #: Reveals one reviewer may make in a day (UTC), and how often a break is asked for (settings).
+        self.daily_reveal_cap = engine.settings.reveal_daily_cap
+        self.break_every = engine.settings.reveal_break_every
 
     def _view(self, s: Session, row: CaseRow, *, full: bool = False, reach: int | None = None) -> CaseView:
         assignee = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
@@ -349,13 +348,14 @@ class ReviewService:
             record(s, user.username, "case.note", "case", case_id, {"text": text[:200]})
 
     def reveal(self, case_id: int, user: ConsoleUser) -> str:
-        """Let one reviewer see one case's original media for ``REVEAL_WINDOW``; audited, counted, capped.
+        """Let one reviewer see one case's original media for ``REVEAL_WINDOW``; audited, counted, capped at
+        ``SEAWALL_REVEAL_DAILY_CAP`` a day.
 
         Returns the reveal token: the only way to the original bytes, valid with this reviewer's
         session only and only until it expires. A reviewer at the day's cap is refused (429).
         """
-        if self.exposure_today(user.username) >= DAILY_REVEAL_CAP:
-            raise SeawallError(f"you have revealed {DAILY_REVEAL_CAP} items today, the daily limit: please stop "
+        if self.exposure_today(user.username) >= self.daily_reveal_cap:
+            raise SeawallError(f"you have revealed {self.daily_reveal_cap} items today, the daily limit: please stop "
                                "for today, or ask a lead to take over cases that need the original",
                                code="exposure_cap", status=429)
         token = secrets.token_urlsafe(32)

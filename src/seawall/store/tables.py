@@ -541,6 +541,20 @@ class CaseNoteRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
+class SavedViewRow(Base):
+    """A reviewer's named queue filter and sort; names are unique per reviewer (the database decides)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: The queue's query string (filters and sort), canonical: keys sorted, empty filters left out.
+    query: Mapped[str] = mapped_column(String(2000), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
 class CaseMediaRow(Base):
     """The uploaded bytes of a case's item, kept so reviewers can see it and decisions can hash it into banks."""
 

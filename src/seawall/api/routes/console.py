@@ -22,7 +22,7 @@ from seawall.errors import SeawallError
 from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
 from seawall.review.audit import counts_by_actor, to_csv
-from seawall.review.cases import BREAK_EVERY, DAILY_REVEAL_CAP, ReviewService
+from seawall.review.cases import ReviewService
 from seawall.review.choices import reviewer_actions
 from seawall.review.context import case_context, entry_thumbnail
 from seawall.review.reports import ReportService
@@ -31,6 +31,7 @@ from seawall.review.shield import shielded
 from seawall.review.spans import text_spans
 from seawall.review.timeline import account_timeline
 from seawall.review.users import ConsoleUser, ConsoleUsers, LoginFailed, csrf_for
+from seawall.review.views import SavedViews
 from seawall.review.wording import case_reason, human_age, match_reasons
 from seawall.store.tables import utcnow
 
@@ -161,7 +162,7 @@ def console_root() -> Response:
 @router.get("/queue")
 def queue_page(request: Request, queue: str = "", kind: str = "", account_id: str = "", content_id: str = "",
                bank: str = "", label: str = "", signal: str = "", source: str = "", sla: str = "",
-               sort: str = "priority", status: str = "undecided", assignee: str = "") -> HTMLResponse:
+               sort: str = "priority", status: str = "undecided", assignee: str = "", saved: str = "") -> HTMLResponse:
     """The queue, filtered and sorted by the database; a filtered view's URL is its saved view."""
     user, token = _user(request)
     if queue not in ("", "standard", "senior"):
@@ -176,7 +177,8 @@ def queue_page(request: Request, queue: str = "", kind: str = "", account_id: st
     banks = [b.name for b in review.engine.banks.list_banks()]
     return _page(request, user, token, "queue.html", cases=cases, selected=queue, f=f, banks=banks,
                  labels=_label_choices(), reasons=review.reasons(cases), human_age=human_age,
-                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE)
+                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE,
+                 my_views=SavedViews(review.db).for_user(user), saved=saved if saved in ("new", "same") else "")
 
 
 #: Cases on one queue page: the top of the queue is what gets worked; filters find the rest.
@@ -295,15 +297,15 @@ def revealed_entry_thumb(request: Request, token: str, entry_id: Id64) -> Respon
 
 @router.post("/cases/{case_id}/reveal")
 async def reveal(request: Request, case_id: Id64) -> Response:
-    """Reveal, unless a break is due: every ``BREAK_EVERY`` reveals the reviewer is asked to pause first."""
+    """Reveal, unless a break is due: every ``SEAWALL_REVEAL_BREAK_EVERY`` reveals the reviewer is asked to pause."""
     user, token = _user(request)
     form = await _form(request, token)
     review = _review(request)
     _call(lambda: ensure_case_open_to(review.db, case_id, user))
     done = review.exposure_today(user.username)
-    if done and done % BREAK_EVERY == 0 and not form.get("after_break"):
+    if done and done % review.break_every == 0 and not form.get("after_break"):
         review.break_prompted(user, done)
-        return _page(request, user, token, "break.html", case_id=case_id, done=done, cap=DAILY_REVEAL_CAP)
+        return _page(request, user, token, "break.html", case_id=case_id, done=done, cap=review.daily_reveal_cap)
     _call(lambda: review.reveal(case_id, user))
     return RedirectResponse(f"/console/cases/{case_id}#media", status_code=303)
 
@@ -319,7 +321,7 @@ def exposure_page(request: Request) -> HTMLResponse:
                  today=counts_by_actor(db, action="media.reveal", since=today),
                  week=counts_by_actor(db, action="media.reveal", since=today - timedelta(days=6)),
                  breaks=counts_by_actor(db, action="exposure.break_prompt", since=today),
-                 cap=DAILY_REVEAL_CAP, break_every=BREAK_EVERY)
+                 cap=_review(request).daily_reveal_cap, break_every=_review(request).break_every)
 
 
 @router.post("/cases/{case_id}/take")
@@ -473,4 +475,10 @@ def install(app: FastAPI) -> None:
     from seawall.api.routes.console_sources import router as sources_router
 
     app.include_router(sources_router)
+    from seawall.api.routes.console_banks import router as banks_router
+
+    app.include_router(banks_router)
+    from seawall.api.routes.console_views import router as views_router
+
+    app.include_router(views_router)
 

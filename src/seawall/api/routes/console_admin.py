@@ -84,8 +84,3 @@ def keys_page(request: Request) -> HTMLResponse:
     user, token = _user(request, "admin")
     return _page(request, user, token, "admin_keys.html", keys=_review(request).engine.api_keys.list_keys())
 
-
-@router.get("/admin/banks")
-def banks_page(request: Request) -> HTMLResponse:
-    user, token = _user(request, "admin")
-    return _page(request, user, token, "admin_banks.html", banks=_review(request).engine.banks.list_banks())
