@@ -443,7 +443,7 @@ def bank_add(
 def bank_import(
     name: str,
     path: Annotated[Path, typer.Argument(help="Hash-list file")],
-    format: Annotated[str, typer.Option("--format", help="text or tcap-csv")] = "text",
+    format: Annotated[str, typer.Option("--format", help="text, pytx, tcap-csv or vpdq")] = "text",
     strict: Annotated[bool, typer.Option(help="Import nothing if any line is bad")] = False,
     source: Annotated[str, typer.Option(help="Where the list came from")] = "",
     label: Annotated[list[str] | None, typer.Option(help="Label added to every entry (repeatable)")] = None,
@@ -482,7 +482,7 @@ def bank_import(
 @bank_app.command("export")
 def bank_export(
     name: str,
-    format: Annotated[str, typer.Option("--format", help="text or tcap-csv")] = "text",
+    format: Annotated[str, typer.Option("--format", help="text, pytx, tcap-csv or vpdq")] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default stdout)")] = None,
 ) -> None:
     """Write a bank as a hash list."""

@@ -427,7 +427,7 @@ class Engine:
 
     def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:
         bank = self.banks.get(bank_name)
-        return export_lines(self.db, bank, self.registry.hashlist_format(fmt_name))
+        return export_lines(self.db, bank, self.registry.hashlist_format(fmt_name), self.registry)
 
     # --- items and lookups ---------------------------------------------------------------------
     def content(self, content_type: str, data: bytes = b"", text: str | None = None) -> Content:
