@@ -28,6 +28,7 @@ class ConnectorInfo:
 
 
 def register(reg: Registry) -> None:
+    from seawall.sharing.pytx_lines import PytxLinesFormat
     from seawall.sharing.tcap_csv import TcapCsvFormat
     from seawall.sharing.text_lines import TextLinesFormat
     from seawall.sharing.vpdq_format import VpdqLinesFormat
@@ -39,8 +40,11 @@ def register(reg: Registry) -> None:
     from seawall.signals.text_fingerprint import TextFingerprintSignal
     from seawall.signals.text_minhash import TextMinHashSignal
     from seawall.signals.text_sha256 import TextSha256Signal
+    from seawall.signals.text_tlsh import TextTlshSignal
     from seawall.signals.tlsh import TlshSignal
+    from seawall.signals.trend_query import TrendQuerySignal
     from seawall.signals.url import UrlSignal
+    from seawall.signals.url_md5 import UrlMd5Signal
     from seawall.signals.url_prefix import UrlPrefixSignal
     from seawall.signals.vpdq import VpdqSignal
 
@@ -53,12 +57,16 @@ def register(reg: Registry) -> None:
     reg.add_signal_type(TextMinHashSignal())
     reg.add_signal_type(TextFingerprintSignal())
     reg.add_signal_type(TlshSignal())
+    reg.add_signal_type(TextTlshSignal())
     reg.add_signal_type(UrlSignal())
+    reg.add_signal_type(UrlMd5Signal())
     reg.add_signal_type(UrlPrefixSignal())
     reg.add_signal_type(DomainSignal())
+    reg.add_signal_type(TrendQuerySignal())
     reg.add_hashlist_format(TextLinesFormat())
     reg.add_hashlist_format(TcapCsvFormat())
     reg.add_hashlist_format(VpdqLinesFormat())
+    reg.add_hashlist_format(PytxLinesFormat())
     _register_actions(reg)
     _register_content_and_events(reg)
 

@@ -344,5 +344,10 @@ def iter_entries(db: Database, bank: Bank, *, chunk: int = 10_000) -> Iterator[B
         after = rows[-1].id
 
 
-def export_lines(db: Database, bank: Bank, fmt: HashListFormat) -> Iterator[str]:
-    return fmt.write(iter_entries(db, bank))
+def export_lines(db: Database, bank: Bank, fmt: HashListFormat, registry: Registry | None = None) -> Iterator[str]:
+    """The bank in ``fmt``; a format read by other tools (pytx) gets no entries of Seawall-only types."""
+    entries: Iterable[BankEntry] = iter_entries(db, bank)
+    if fmt.leaves_out_seawall_only and registry is not None:
+        own = {name for name, sig in registry.signal_types.items() if sig.seawall_only}
+        entries = (e for e in entries if e.signal_type not in own)
+    return fmt.write(entries)

@@ -83,6 +83,28 @@ class BankEntryRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
+class BankContentRow(Base):
+    """A text or picture banked as itself (not as a hash), kept so its signals can be computed again
+    (``seawall bank rehash``) when normalisation changes or a new signal type is added. Entries computed
+    from it carry ``meta["content"] = id``. Videos are not kept (their hashes are the costly part)."""
+
+    __tablename__ = "bank_contents"
+    __table_args__ = (UniqueConstraint("bank_id", "digest", name="uq_bank_contents_bank_digest"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False)
+    #: ``text`` or ``image``.
+    content_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: SHA-256 of the bytes (a text's UTF-8).
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    source: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    note: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    added_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
 class StoreIdentityRow(Base):
     """One row naming this database, so files derived from it (index snapshots) never outlive it."""
 
