@@ -156,6 +156,33 @@ def test_publish_subscribe_tombstone_and_idempotent_resync(pair: Pair) -> None:
     assert facts.matches[0].sources == ["from-a"] and facts.matches[0].source_count == 1
 
 
+def test_every_target_bank_receives_entries_and_tombstones(pair: Pair) -> None:
+    p = pair
+    feed = _publish(p)
+    values = [_md5() for _ in range(3)]
+    ids = [_add(p, v) for v in values]
+    assert p.b_api("POST", "/v1/banks", json={"name": "mine", "default_action": "review"}).status_code == 201
+    # a person already put one of the hashes into the second bank
+    assert p.b_api("POST", "/v1/banks/mine/entries",
+                   json={"signal_type": "md5", "value": values[2]}).status_code in (200, 201)
+    _subscribe(p, feed, banks=["partner-a", "mine"])
+    out = p.b_api("POST", "/v1/sources/from-a/sync").json()
+    assert out["error"] is None and (out["added"], out["seen"]) == (5, 3)
+    assert _bank_values(p.b, "partner-a") == _bank_values(p.b, "mine") == sorted(values)
+    assert sorted(m.bank_name for m in p.b.lookup("md5", values[0])) == ["mine", "partner-a"]
+    assert p.b.banks.get("mine").default_action == "review"  # only the first bank takes the source's action
+    with p.b.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(BankEntrySourceRow)) == 6
+
+    # the person's entry outlives the source's withdrawal of the same hash; the source's own copies go
+    assert p.a_api("DELETE", f"/v1/banks/a-known/entries/{ids[0]}").status_code == 204
+    assert p.a_api("DELETE", f"/v1/banks/a-known/entries/{ids[2]}").status_code == 204
+    gone = p.b_api("POST", "/v1/sources/from-a/sync").json()
+    assert gone["tombstones"] == 2
+    assert _bank_values(p.b, "partner-a") == [values[1]]
+    assert _bank_values(p.b, "mine") == sorted([values[1], values[2]])
+
+
 def test_label_limited_feed_and_label_mapping(pair1: Pair) -> None:
     p = pair1
     assert p.a_api("POST", "/v1/banks", json={"name": "a-known"}).status_code == 201

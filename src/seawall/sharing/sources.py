@@ -317,11 +317,7 @@ class SourceService:
             if row.checkpoint != expected:
                 result.applied = False
                 return result
-            bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
-            if bank is None:
-                self._ensure_banks(s, row)
-                bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
-                assert bank is not None
+            bank_ids = self._bank_ids(s, row)
             mapping = dict(row.label_map or {})
             # normalise: a bad entry is rejected with its position, the rest apply
             good: dict[tuple[str, str], dict[str, Any]] = {}
@@ -346,10 +342,12 @@ class SourceService:
                              "first_seen": e.first_seen, "remote_id": e.remote_id}
                 if e.first_seen is not None and (newest is None or e.first_seen > newest):
                     newest = e.first_seen
+            result.seen += len(good)
             if good:
-                self._insert_entries(s, bank.id, row, list(good.values()), now, result)
+                for bank_id in bank_ids:  # every target bank holds the source's entries
+                    self._insert_entries(s, bank_id, row, list(good.values()), now, result)
             for t in page.tombstones:
-                self._tombstone(s, row, bank.id, t.signal_type, t.value, t.remote_id, result)
+                self._tombstone(s, row, bank_ids, t.signal_type, t.value, t.remote_id, result)
             row.checkpoint = page.checkpoint
             row.entries_added += result.added
             row.entries_seen += result.seen
@@ -365,11 +363,20 @@ class SourceService:
                     row.newest_entry_at = newest
         return result
 
+    def _bank_ids(self, s: Session, row: SourceRow) -> list[int]:
+        """Ids of the source's target banks in its order, creating any that went missing."""
+        names = list(row.banks or [])
+        found = {n: i for i, n in s.execute(select(BankRow.id, BankRow.name).where(BankRow.name.in_(names))).all()}
+        if len(found) < len(names):
+            self._ensure_banks(s, row)
+            found = {n: i for i, n in s.execute(select(BankRow.id, BankRow.name)
+                                                .where(BankRow.name.in_(names))).all()}
+        return [int(found[n]) for n in names]
+
     def _insert_entries(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
                         now: datetime, result: ApplyResult) -> None:
         ins = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         added_by = f"source:{row.name}"[:200]
-        result.seen += len(entries)
         if self.db.dialect == "postgresql":
             self._insert_entries_pg(s, bank_id, row, entries, now, added_by, result)
             return
@@ -453,9 +460,10 @@ class SourceService:
         finally:
             cur.close()
 
-    def _tombstone(self, s: Session, row: SourceRow, bank_id: int, signal_type: str, value: str,
+    def _tombstone(self, s: Session, row: SourceRow, bank_ids: list[int], signal_type: str, value: str,
                    remote_id: str | None, result: ApplyResult) -> None:
-        """The source withdrew an entry: drop its provenance; drop the entry if no one else vouches for it."""
+        """The source withdrew an entry: drop its provenance in every target bank; drop each copy no one
+        else vouches for."""
         if remote_id is not None:
             entry_ids = list(s.scalars(select(BankEntrySourceRow.entry_id).where(
                 BankEntrySourceRow.source_id == row.id, BankEntrySourceRow.remote_id == str(remote_id))))
@@ -470,12 +478,13 @@ class SourceService:
             entry_ids = list(s.scalars(
                 select(BankEntrySourceRow.entry_id)
                 .join(BankEntryRow, BankEntryRow.id == BankEntrySourceRow.entry_id)
-                .where(BankEntrySourceRow.source_id == row.id, BankEntryRow.bank_id == bank_id,
+                .where(BankEntrySourceRow.source_id == row.id, BankEntryRow.bank_id.in_(bank_ids),
                        BankEntryRow.signal_type == sig.name, BankEntryRow.value_digest == value_digest(v))))
+        if entry_ids:
+            result.tombstones += 1  # one withdrawal, however many target banks held the entry
         for entry_id in entry_ids:
             s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.entry_id == entry_id,
                                                        BankEntrySourceRow.source_id == row.id))
-            result.tombstones += 1
             others = s.scalar(select(func.count()).select_from(BankEntrySourceRow)
                               .where(BankEntrySourceRow.entry_id == entry_id))
             entry = s.get(BankEntryRow, entry_id)
