@@ -348,6 +348,8 @@ class SourceService:
                     self._insert_entries(s, bank_id, row, list(good.values()), now, result)
             for t in page.tombstones:
                 self._tombstone(s, row, bank_ids, t.signal_type, t.value, t.remote_id, result)
+            if page.listed_since is not None:
+                self._withdraw_unlisted(s, row, page.listed_since, result)
             row.checkpoint = page.checkpoint
             row.entries_added += result.added
             row.entries_seen += result.seen
@@ -491,6 +493,30 @@ class SourceService:
             if entry is not None and not others and entry.added_by.startswith("source:"):
                 result.removed_rows.append((entry.id, entry.signal_type, entry.value))
                 s.delete(entry)
+
+    def _withdraw_unlisted(self, s: Session, row: SourceRow, listed_since: datetime, result: ApplyResult) -> None:
+        """A full listing ended: entries of this source not seen since ``listed_since`` are no longer listed.
+        Their provenance goes; an entry goes too when no other source and no person keeps it."""
+        gone = s.execute(
+            select(BankEntrySourceRow.entry_id, BankEntryRow.signal_type, BankEntryRow.value_digest)
+            .join(BankEntryRow, BankEntryRow.id == BankEntrySourceRow.entry_id)
+            .where(BankEntrySourceRow.source_id == row.id, BankEntrySourceRow.last_seen < listed_since)).all()
+        if not gone:
+            return
+        result.tombstones += len({(t, d) for _, t, d in gone})  # one withdrawal per hash, not per bank
+        ids = [int(i) for i, _, _ in gone]
+        for start in range(0, len(ids), ROWS_PER_STATEMENT):
+            chunk = ids[start:start + ROWS_PER_STATEMENT]
+            s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.source_id == row.id,
+                                                       BankEntrySourceRow.entry_id.in_(chunk)))
+            kept = select(BankEntrySourceRow.entry_id).where(BankEntrySourceRow.entry_id == BankEntryRow.id)
+            orphans = s.execute(
+                select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value)
+                .where(BankEntryRow.id.in_(chunk), BankEntryRow.added_by.startswith("source:"), ~kept.exists())
+            ).all()
+            if orphans:
+                result.removed_rows.extend((int(i), str(t), str(v)) for i, t, v in orphans)
+                s.execute(delete(BankEntryRow).where(BankEntryRow.id.in_([int(i) for i, _, _ in orphans])))
 
     # --- syncing --------------------------------------------------------------------------------
     def _fail(self, source_id: int, message: str, *, refused: bool = False, retry_after: float | None = None) -> None:

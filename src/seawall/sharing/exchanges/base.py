@@ -68,6 +68,9 @@ class Page:
     more: bool = False
     #: Total the exchange expects, when it knows (progress bars).
     total: int | None = None
+    #: Set on the last page of a full listing (a file feed read to its end): everything the source
+    #: still lists was seen since this moment, so its entries not seen since are withdrawn.
+    listed_since: datetime | None = None
 
 
 @dataclass(slots=True)
