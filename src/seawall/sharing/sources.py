@@ -37,6 +37,7 @@ from seawall.sharing.exchanges.base import (
     PageRefused,
     Rejected,
 )
+from seawall.sharing.signing import Signer
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, BankRow, SourceRow, utcnow, value_digest
@@ -136,6 +137,8 @@ class SourceService:
         self.registry = registry
         self.policy = policy
         self.on_change: Callable[[Rows, Rows], None] | None = None
+        #: This instance's key (set by the engine): exchanges sign feedback with it.
+        self.signer: Signer | None = None
 
     # --- exchanges ------------------------------------------------------------------------------
     def exchange_type(self, kind: str) -> type[Exchange]:
@@ -147,7 +150,8 @@ class SourceService:
             raise InvalidInput(f"kind: unknown exchange {kind!r}; known: {known}", code="unknown_exchange") from None
 
     def _context(self, name: str) -> ExchangeContext:
-        return ExchangeContext(self.policy, source=name, registry=self.registry)
+        return ExchangeContext(self.policy, source=name, registry=self.registry,
+                               signing_key=self.signer.key if self.signer is not None else None)
 
     def exchange_for(self, row: SourceRow) -> Exchange:
         ex = self.exchange_type(row.kind)()
@@ -226,6 +230,7 @@ class SourceService:
             "trusted_action": body.get("trusted_action", "block"), "trusted": body.get("trusted", False),
             "enabled": body.get("enabled", True), "interval_seconds": body.get("interval_seconds", 300.0),
         })
+        key = self._instance_key()
         try:
             with self.db.session() as s:
                 row = SourceRow(name=name, kind=kind, config=config, created_by=created_by, last_rejects=[],
@@ -233,19 +238,32 @@ class SourceService:
                 s.add(row)
                 s.flush()
                 self._ensure_banks(s, row)
-                return source_dict(row, ex_type)
+                return self._dict(row, ex_type, key)
         except IntegrityError:
             raise Conflict(f"a source named {name!r} already exists", code="source_exists") from None
 
+    def _instance_key(self) -> str | None:
+        """This instance's public key, made (and stored) before any transaction that shows it, which
+        must not wait on the key's own write."""
+        return self.signer.public() if self.signer is not None else None
+
+    def _dict(self, row: SourceRow, exchange: type[Exchange] | None, key: str | None) -> dict[str, Any]:
+        out = source_dict(row, exchange)
+        if exchange is not None and exchange.signs_feedback and key is not None:
+            out["feedback_public_key"] = key  # what the publisher registers for us
+        return out
+
     def list_sources(self) -> list[dict[str, Any]]:
+        key = self._instance_key()
         with self.db.session() as s:
             rows = list(s.scalars(select(SourceRow).order_by(SourceRow.name)))
-        return [source_dict(r, getattr(self.registry, "exchanges", {}).get(r.kind)) for r in rows]
+        return [self._dict(r, getattr(self.registry, "exchanges", {}).get(r.kind), key) for r in rows]
 
     def get(self, name: str) -> dict[str, Any]:
+        key = self._instance_key()
         with self.db.session() as s:
             row = self._row(s, name)
-        return source_dict(row, getattr(self.registry, "exchanges", {}).get(row.kind))
+        return self._dict(row, getattr(self.registry, "exchanges", {}).get(row.kind), key)
 
     def names(self) -> list[str]:
         with self.db.session() as s:
@@ -260,6 +278,7 @@ class SourceService:
         if "bank" in changes:
             changes["banks"] = changes.pop("bank")
         fields = self._check_fields({k: v for k, v in changes.items() if k not in ("config", "checkpoint")})
+        key = self._instance_key()
         with self.db.session() as s:
             row = self._row(s, name)
             ex_type = self.exchange_type(row.kind)
@@ -280,7 +299,7 @@ class SourceService:
             row.updated_at = utcnow()
             s.flush()
             self._ensure_banks(s, row)
-            return source_dict(row, ex_type)
+            return self._dict(row, ex_type, key)
 
     def delete(self, name: str) -> None:
         """Forget a source and its provenance; entries other sources or people reported stay."""
