@@ -19,13 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.banks import EntryInput
 from seawall.config import Settings
 from seawall.engine import Engine
-from seawall.sharing.feeds import feedback_signature
+from seawall.sharing.feedback_signing import signed_feedback
+from seawall.sharing.signing import public_text
 from seawall.store.tables import (
     AppealRow,
     BankEntryRow,
@@ -189,19 +191,23 @@ def test_concurrent_identical_feeds_and_partners_are_one_each(live: Live) -> Non
     assert live.count(FeedPartnerRow, FeedPartnerRow.name == "platform-c") == 1
 
 
-def test_concurrent_identical_partner_feedback_is_one_opinion(live: Live) -> None:
+def test_concurrent_copies_of_one_signed_feedback_are_one_call(live: Live) -> None:
     made = httpx.post(f"{live.base}/v1/feeds", json={"name": "outbound", "banks": ["tvec"],
                                                       "partners": ["platform-b"]}, headers=auth(live.admin), timeout=60)
     token = made.json()["partners"][0]["token"]
+    key = Ed25519PrivateKey.generate()
+    registered = httpx.patch(f"{live.base}/v1/feeds/outbound/partners/platform-b",
+                             json={"public_key": public_text(key.public_key())}, headers=auth(live.admin), timeout=60)
+    assert registered.status_code == 200, registered.text
     entry_id = live.eng.banks.list_entries("tvec")[0].id
-    raw = json.dumps({"opinions": [{"entry_id": entry_id, "opinion": "true_positive"}]}).encode()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-               "Seawall-Feedback-Signature": feedback_signature(token, raw)}
+    raw = signed_feedback(key, "outbound", [{"entry_id": entry_id, "opinion": "true_positive"}])
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/feeds/outbound/feedback", content=raw,
                                              headers=headers))
     no_server_errors(responses)
-    assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
-    assert {r.json()["recorded"] for r in responses} == {1}
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * (len(responses) - 1), [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"replayed_feedback"}
     assert live.count(FeedFeedbackRow, FeedFeedbackRow.entry_id == entry_id) == 1
 
 

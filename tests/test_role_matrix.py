@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
@@ -30,7 +31,8 @@ from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.review.cases import ReviewService
 from seawall.review.users import ConsoleUsers
-from seawall.sharing.feeds import FEEDBACK_HEADER, feedback_signature
+from seawall.sharing.feedback_signing import signed_feedback
+from seawall.sharing.signing import public_text
 
 from .console_support import PASSWORD, csrf_of, held_image
 from .legal_support import order_body, post_text_item
@@ -207,7 +209,6 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/console/admin/users/{username}"): [page("/console/admin/users/nobody", 404, "admin",
                                                        form={"role": "senior"})],
     ("GET", "/console/admin/keys"): [page("/console/admin/keys", 200, "admin")],
-    ("GET", "/console/admin/banks"): [page("/console/admin/banks", 200, "admin")],
     # --- sharing: sources (admin only) ---
     ("POST", "/v1/sources"): [api("/v1/sources", 422, "admin", json_body={"name": "x", "kind": "nope"})],
     ("GET", "/v1/sources"): [api("/v1/sources", 200, "admin")],
@@ -222,6 +223,9 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("DELETE", "/v1/feeds/{name}"): [api("/v1/feeds/nowhere", 404, "admin")],
     ("POST", "/v1/feeds/{name}/partners"): [api("/v1/feeds/nowhere/partners", 404, "admin",
                                                 json_body={"name": "p"})],
+    ("PATCH", "/v1/feeds/{name}/partners/{partner}"): [api("/v1/feeds/nowhere/partners/p", 404, "admin",
+                                                           json_body={"public_key": None})],
+    ("DELETE", "/v1/feeds/{name}/partners/{partner}"): [api("/v1/feeds/nowhere/partners/p", 404, "admin")],
     ("GET", "/v1/feeds/{name}/feedback"): [api("/v1/feeds/outbound/feedback", 200, "admin")],
     ("GET", "/v1/feeds/{name}/entries"): [Probe("/v1/feeds/outbound/entries", 200, partner=True)],
     ("POST", "/v1/feeds/{name}/feedback"): [Probe("/v1/feeds/outbound/feedback", 200, partner=True,
@@ -327,6 +331,7 @@ class World:
     order: int
     item: str
     ids: dict[str, str | int]
+    partner_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     sessions: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
 
 
@@ -368,6 +373,7 @@ def world(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             assert made.status_code == 201, made.text
             assert eng.ready.wait(120), "the engine did not warm up"
             w = World(client, keys, feed["partners"][0]["token"], int(made.json()["id"]), item, ids)
+            eng.feeds.update_partner("outbound", "platform-b", {"public_key": public_text(w.partner_key.public_key())})
             for role in CONSOLE_ROLES:  # one session per console role, reused by every request
                 client.cookies.clear()
                 csrf = sign_in(client, f"matrix-{role}")
@@ -406,8 +412,9 @@ def send(w: World, method: str, probe: Probe, actor: str) -> int:
         headers.update(_bearer(w.keys[role]))
     elif kind == "partner":
         headers.update(_bearer(w.partner_token))
-    if probe.content is not None and probe.path.endswith("/feedback"):
-        headers[FEEDBACK_HEADER] = feedback_signature(w.partner_token, probe.content)
+    content = probe.content
+    if content is not None and probe.path.endswith("/feedback"):  # signed afresh: each call is a new one
+        content = signed_feedback(w.partner_key, "outbound", json.loads(content)["opinions"])
     form = None if probe.form is None else dict(probe.form)
     if kind == "console":
         cookies, csrf = w.sessions[role]
@@ -418,7 +425,7 @@ def send(w: World, method: str, probe: Probe, actor: str) -> int:
     path = probe.path.format(order=w.order, item=w.item, **w.ids)
     if probe.console is not None and kind != "console" and form is not None:
         form["csrf_token"] = "none"
-    r = c.request(method, path, headers=headers, json=probe.json_body, content=probe.content, data=form,
+    r = c.request(method, path, headers=headers, json=probe.json_body, content=content, data=form,
                   follow_redirects=False)
     assert r.status_code < 500, f"{method} {path} as {actor}: {r.status_code} {r.text[:300]}"
     if r.status_code == 303 and kind != "console" and not probe.open:

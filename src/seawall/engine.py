@@ -105,7 +105,9 @@ class Engine:
         # hash-sharing: sources pulled into banks (retro-matched like any new entry), feeds published
         self.sources = SourceService(self.db, self.registry, TargetPolicy(settings.webhook_allow_list))
         self.sources.on_change = self._source_changed
-        self.feeds = FeedService(self.db, Signer(self.db))
+        signer = Signer(self.db)  # one instance key: signs our feed pages and our feedback to publishers
+        self.sources.signer = signer
+        self.feeds = FeedService(self.db, signer)
         self._source_runner: SourceRunner | None = None
         self.items.decider = self._decide_item
         self.items.after_write = self.actions.record

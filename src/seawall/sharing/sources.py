@@ -37,6 +37,7 @@ from seawall.sharing.exchanges.base import (
     PageRefused,
     Rejected,
 )
+from seawall.sharing.signing import Signer
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, BankRow, SourceRow, utcnow, value_digest
@@ -136,6 +137,8 @@ class SourceService:
         self.registry = registry
         self.policy = policy
         self.on_change: Callable[[Rows, Rows], None] | None = None
+        #: This instance's key (set by the engine): exchanges sign feedback with it.
+        self.signer: Signer | None = None
 
     # --- exchanges ------------------------------------------------------------------------------
     def exchange_type(self, kind: str) -> type[Exchange]:
@@ -147,7 +150,8 @@ class SourceService:
             raise InvalidInput(f"kind: unknown exchange {kind!r}; known: {known}", code="unknown_exchange") from None
 
     def _context(self, name: str) -> ExchangeContext:
-        return ExchangeContext(self.policy, source=name, registry=self.registry)
+        return ExchangeContext(self.policy, source=name, registry=self.registry,
+                               signing_key=self.signer.key if self.signer is not None else None)
 
     def exchange_for(self, row: SourceRow) -> Exchange:
         ex = self.exchange_type(row.kind)()
@@ -226,6 +230,7 @@ class SourceService:
             "trusted_action": body.get("trusted_action", "block"), "trusted": body.get("trusted", False),
             "enabled": body.get("enabled", True), "interval_seconds": body.get("interval_seconds", 300.0),
         })
+        key = self._instance_key()
         try:
             with self.db.session() as s:
                 row = SourceRow(name=name, kind=kind, config=config, created_by=created_by, last_rejects=[],
@@ -233,19 +238,32 @@ class SourceService:
                 s.add(row)
                 s.flush()
                 self._ensure_banks(s, row)
-                return source_dict(row, ex_type)
+                return self._dict(row, ex_type, key)
         except IntegrityError:
             raise Conflict(f"a source named {name!r} already exists", code="source_exists") from None
 
+    def _instance_key(self) -> str | None:
+        """This instance's public key, made (and stored) before any transaction that shows it, which
+        must not wait on the key's own write."""
+        return self.signer.public() if self.signer is not None else None
+
+    def _dict(self, row: SourceRow, exchange: type[Exchange] | None, key: str | None) -> dict[str, Any]:
+        out = source_dict(row, exchange)
+        if exchange is not None and exchange.signs_feedback and key is not None:
+            out["feedback_public_key"] = key  # what the publisher registers for us
+        return out
+
     def list_sources(self) -> list[dict[str, Any]]:
+        key = self._instance_key()
         with self.db.session() as s:
             rows = list(s.scalars(select(SourceRow).order_by(SourceRow.name)))
-        return [source_dict(r, getattr(self.registry, "exchanges", {}).get(r.kind)) for r in rows]
+        return [self._dict(r, getattr(self.registry, "exchanges", {}).get(r.kind), key) for r in rows]
 
     def get(self, name: str) -> dict[str, Any]:
+        key = self._instance_key()
         with self.db.session() as s:
             row = self._row(s, name)
-        return source_dict(row, getattr(self.registry, "exchanges", {}).get(row.kind))
+        return self._dict(row, getattr(self.registry, "exchanges", {}).get(row.kind), key)
 
     def names(self) -> list[str]:
         with self.db.session() as s:
@@ -260,6 +278,7 @@ class SourceService:
         if "bank" in changes:
             changes["banks"] = changes.pop("bank")
         fields = self._check_fields({k: v for k, v in changes.items() if k not in ("config", "checkpoint")})
+        key = self._instance_key()
         with self.db.session() as s:
             row = self._row(s, name)
             ex_type = self.exchange_type(row.kind)
@@ -280,7 +299,7 @@ class SourceService:
             row.updated_at = utcnow()
             s.flush()
             self._ensure_banks(s, row)
-            return source_dict(row, ex_type)
+            return self._dict(row, ex_type, key)
 
     def delete(self, name: str) -> None:
         """Forget a source and its provenance; entries other sources or people reported stay."""
@@ -317,11 +336,7 @@ class SourceService:
             if row.checkpoint != expected:
                 result.applied = False
                 return result
-            bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
-            if bank is None:
-                self._ensure_banks(s, row)
-                bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
-                assert bank is not None
+            bank_ids = self._bank_ids(s, row)
             mapping = dict(row.label_map or {})
             # normalise: a bad entry is rejected with its position, the rest apply
             good: dict[tuple[str, str], dict[str, Any]] = {}
@@ -346,10 +361,14 @@ class SourceService:
                              "first_seen": e.first_seen, "remote_id": e.remote_id}
                 if e.first_seen is not None and (newest is None or e.first_seen > newest):
                     newest = e.first_seen
+            result.seen += len(good)
             if good:
-                self._insert_entries(s, bank.id, row, list(good.values()), now, result)
+                for bank_id in bank_ids:  # every target bank holds the source's entries
+                    self._insert_entries(s, bank_id, row, list(good.values()), now, result)
             for t in page.tombstones:
-                self._tombstone(s, row, bank.id, t.signal_type, t.value, t.remote_id, result)
+                self._tombstone(s, row, bank_ids, t.signal_type, t.value, t.remote_id, result)
+            if page.listed_since is not None:
+                self._withdraw_unlisted(s, row, page.listed_since, result)
             row.checkpoint = page.checkpoint
             row.entries_added += result.added
             row.entries_seen += result.seen
@@ -365,11 +384,20 @@ class SourceService:
                     row.newest_entry_at = newest
         return result
 
+    def _bank_ids(self, s: Session, row: SourceRow) -> list[int]:
+        """Ids of the source's target banks in its order, creating any that went missing."""
+        names = list(row.banks or [])
+        found = {n: i for i, n in s.execute(select(BankRow.id, BankRow.name).where(BankRow.name.in_(names))).all()}
+        if len(found) < len(names):
+            self._ensure_banks(s, row)
+            found = {n: i for i, n in s.execute(select(BankRow.id, BankRow.name)
+                                                .where(BankRow.name.in_(names))).all()}
+        return [int(found[n]) for n in names]
+
     def _insert_entries(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
                         now: datetime, result: ApplyResult) -> None:
         ins = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         added_by = f"source:{row.name}"[:200]
-        result.seen += len(entries)
         if self.db.dialect == "postgresql":
             self._insert_entries_pg(s, bank_id, row, entries, now, added_by, result)
             return
@@ -453,9 +481,10 @@ class SourceService:
         finally:
             cur.close()
 
-    def _tombstone(self, s: Session, row: SourceRow, bank_id: int, signal_type: str, value: str,
+    def _tombstone(self, s: Session, row: SourceRow, bank_ids: list[int], signal_type: str, value: str,
                    remote_id: str | None, result: ApplyResult) -> None:
-        """The source withdrew an entry: drop its provenance; drop the entry if no one else vouches for it."""
+        """The source withdrew an entry: drop its provenance in every target bank; drop each copy no one
+        else vouches for."""
         if remote_id is not None:
             entry_ids = list(s.scalars(select(BankEntrySourceRow.entry_id).where(
                 BankEntrySourceRow.source_id == row.id, BankEntrySourceRow.remote_id == str(remote_id))))
@@ -470,18 +499,43 @@ class SourceService:
             entry_ids = list(s.scalars(
                 select(BankEntrySourceRow.entry_id)
                 .join(BankEntryRow, BankEntryRow.id == BankEntrySourceRow.entry_id)
-                .where(BankEntrySourceRow.source_id == row.id, BankEntryRow.bank_id == bank_id,
+                .where(BankEntrySourceRow.source_id == row.id, BankEntryRow.bank_id.in_(bank_ids),
                        BankEntryRow.signal_type == sig.name, BankEntryRow.value_digest == value_digest(v))))
+        if entry_ids:
+            result.tombstones += 1  # one withdrawal, however many target banks held the entry
         for entry_id in entry_ids:
             s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.entry_id == entry_id,
                                                        BankEntrySourceRow.source_id == row.id))
-            result.tombstones += 1
             others = s.scalar(select(func.count()).select_from(BankEntrySourceRow)
                               .where(BankEntrySourceRow.entry_id == entry_id))
             entry = s.get(BankEntryRow, entry_id)
             if entry is not None and not others and entry.added_by.startswith("source:"):
                 result.removed_rows.append((entry.id, entry.signal_type, entry.value))
                 s.delete(entry)
+
+    def _withdraw_unlisted(self, s: Session, row: SourceRow, listed_since: datetime, result: ApplyResult) -> None:
+        """A full listing ended: entries of this source not seen since ``listed_since`` are no longer listed.
+        Their provenance goes; an entry goes too when no other source and no person keeps it."""
+        gone = s.execute(
+            select(BankEntrySourceRow.entry_id, BankEntryRow.signal_type, BankEntryRow.value_digest)
+            .join(BankEntryRow, BankEntryRow.id == BankEntrySourceRow.entry_id)
+            .where(BankEntrySourceRow.source_id == row.id, BankEntrySourceRow.last_seen < listed_since)).all()
+        if not gone:
+            return
+        result.tombstones += len({(t, d) for _, t, d in gone})  # one withdrawal per hash, not per bank
+        ids = [int(i) for i, _, _ in gone]
+        for start in range(0, len(ids), ROWS_PER_STATEMENT):
+            chunk = ids[start:start + ROWS_PER_STATEMENT]
+            s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.source_id == row.id,
+                                                       BankEntrySourceRow.entry_id.in_(chunk)))
+            kept = select(BankEntrySourceRow.entry_id).where(BankEntrySourceRow.entry_id == BankEntryRow.id)
+            orphans = s.execute(
+                select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value)
+                .where(BankEntryRow.id.in_(chunk), BankEntryRow.added_by.startswith("source:"), ~kept.exists())
+            ).all()
+            if orphans:
+                result.removed_rows.extend((int(i), str(t), str(v)) for i, t, v in orphans)
+                s.execute(delete(BankEntryRow).where(BankEntryRow.id.in_([int(i) for i, _, _ in orphans])))
 
     # --- syncing --------------------------------------------------------------------------------
     def _fail(self, source_id: int, message: str, *, refused: bool = False, retry_after: float | None = None) -> None:

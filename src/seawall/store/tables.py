@@ -884,6 +884,10 @@ class FeedPartnerRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The partner's Ed25519 public key (base64 of 32 bytes): its feedback must be signed with it.
+    public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Send time of the last feedback accepted from it; an older or equal one is a replay.
+    feedback_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class FeedFeedbackRow(Base):
