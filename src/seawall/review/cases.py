@@ -35,6 +35,7 @@ from seawall.review.search import MAX_LIMIT, CaseFilter, case_query
 from seawall.review.shield import shielded
 from seawall.review.thumbs import thumbnail
 from seawall.review.users import ConsoleUser, aware
+from seawall.store.case_tags import sync_case_tags, tag_case
 from seawall.store.tables import (
     AppealRow,
     BankEntryMediaRow,
@@ -90,11 +91,14 @@ def open_case(s: Session, item: Item, *, source: str, reason: str, tier: str, me
             row.priority = priority
             row.sla_due_at = min(aware(row.sla_due_at), aware(row.created_at) + SLA[tier])
             row.reason = f"{row.reason}; {reason}"
+            sync_case_tags(s, row)
+        tag_case(s, row, item.verdict.matches)
         return row.id
     row = CaseRow(item_id=item.id, reason=reason, source=source, priority=priority, status="open",
                   created_at=now, sla_due_at=now + SLA[tier], kind=kind, queue=queue, report_count=0)
     s.add(row)
     s.flush()
+    tag_case(s, row, item.verdict.matches)
     if media is not None:
         s.add(CaseMediaRow(case_id=row.id, media_type=sniff_media_type(media, item.content_type), data=media))
     record(s, "system", "case.open", "case", row.id, {"item_id": item.id, "source": source, "tier": tier,
@@ -460,6 +464,7 @@ class ReviewService:
             row.assignee_id = user.id
             row.assigned_at = None
             row.decided_at = utcnow()
+            sync_case_tags(s, row)
             chosen = [a.to_dict() for a in actions]
             decision = CaseDecisionRow(case_id=case_id, user_id=user.id, username=user.username, outcome=outcome,
                                        labels=labels, bank_name=bank, entries_added=0, note=note[:2000],

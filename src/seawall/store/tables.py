@@ -529,6 +529,36 @@ Index("ix_cases_undecided_order", CaseRow.priority.desc(), CaseRow.created_at, C
 #: An item has at most one undecided review-or-report case, so concurrent reports cannot open two.
 _OPEN_CASE = sa_text("status <> 'decided' AND kind <> 'appeal'")
 Index("uq_cases_open_item", CaseRow.item_id, unique=True, postgresql_where=_OPEN_CASE, sqlite_where=_OPEN_CASE)
+#: The SLA and age orders over undecided cases, so "overdue first" and "oldest first" are index walks too.
+Index("ix_cases_undecided_sla", CaseRow.sla_due_at, CaseRow.id,
+      postgresql_where=CaseRow.status != "decided", sqlite_where=CaseRow.status != "decided")
+Index("ix_cases_undecided_age", CaseRow.created_at, CaseRow.id,
+      postgresql_where=CaseRow.status != "decided", sqlite_where=CaseRow.status != "decided")
+
+
+class CaseTagRow(Base):
+    """A bank, label or bank-and-label one of a case's item matches carries, so the queue filters by index.
+
+    ``priority``, ``created_at`` and ``undecided`` copy the case's queue order, so a filtered queue page
+    walks one index in order (see :mod:`seawall.store.case_tags`).
+    """
+
+    __tablename__ = "case_tags"
+    __table_args__ = (Index("ix_case_tags_key", "kind", "value", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    #: ``bank``, ``label`` or ``pair`` (bank and label joined by a unit separator).
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(310), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    undecided: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+#: A filtered queue page in queue order: one index walk over the undecided cases with that tag.
+Index("ix_case_tags_undecided_order", CaseTagRow.kind, CaseTagRow.value, CaseTagRow.priority.desc(),
+      CaseTagRow.created_at, CaseTagRow.case_id,
+      postgresql_where=sa_text("undecided"), sqlite_where=sa_text("undecided = 1"))
 
 
 class CaseRevealRow(Base):

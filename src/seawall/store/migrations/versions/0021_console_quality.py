@@ -1,0 +1,72 @@
+"""Review console at scale and quality: indexed case tags (bank, label) filled for existing cases, and
+the undecided-case indexes the SLA and age orders walk.
+
+Revision ID: 0021
+Revises: 0018
+Create Date: 2026-12-03 07:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0021"
+down_revision: str | None = "0018"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+UNDECIDED = sa.text("status <> 'decided'")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "case_tags",
+        sa.Column("case_id", BigId, nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("value", sa.String(length=310), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("undecided", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("case_id", "kind", "value"),
+    )
+    for statement in _backfill(op.get_bind().dialect.name):
+        op.execute(sa.text(statement))
+    op.create_index("ix_case_tags_key", "case_tags", ["kind", "value", "case_id"])
+    op.create_index("ix_case_tags_undecided_order", "case_tags",
+                    ["kind", "value", sa.text("priority DESC"), "created_at", "case_id"],
+                    postgresql_where=sa.text("undecided"), sqlite_where=sa.text("undecided = 1"))
+    op.create_index("ix_cases_undecided_sla", "cases", ["sla_due_at", "id"],
+                    postgresql_where=UNDECIDED, sqlite_where=UNDECIDED)
+    op.create_index("ix_cases_undecided_age", "cases", ["created_at", "id"],
+                    postgresql_where=UNDECIDED, sqlite_where=UNDECIDED)
+
+
+def _backfill(dialect: str) -> list[str]:
+    """Every existing case gets the banks, labels and bank-and-label pairs of its item's stored matches."""
+    if dialect == "postgresql":
+        each = ("CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(m.labels::jsonb) = 'array' "
+                "THEN m.labels::jsonb ELSE '[]'::jsonb END) AS l(value)")
+        sep = "chr(31)"
+        undecided = "c.status <> 'decided'"
+    else:
+        each = "JOIN json_each(CASE WHEN json_valid(m.labels) THEN m.labels ELSE '[]' END) AS l"
+        sep = "char(31)"
+        undecided = "CASE WHEN c.status <> 'decided' THEN 1 ELSE 0 END"
+    head = "INSERT INTO case_tags (case_id, kind, value, priority, created_at, undecided) SELECT DISTINCT c.id, "
+    tail = f", c.priority, c.created_at, {undecided} FROM cases c JOIN matches m ON m.item_id = c.item_id"
+    label = "substr(lower(trim(l.value)), 1, 200)"
+    return [f"{head}'bank', substr(m.bank_name, 1, 100){tail} WHERE 1 = 1 ON CONFLICT DO NOTHING",
+            f"{head}'label', {label}{tail} {each} WHERE 1 = 1 ON CONFLICT DO NOTHING",
+            f"{head}'pair', substr(m.bank_name, 1, 100) || {sep} || {label}{tail} {each} "
+            "WHERE 1 = 1 ON CONFLICT DO NOTHING"]
+
+
+def downgrade() -> None:
+    op.drop_index("ix_cases_undecided_age", table_name="cases")
+    op.drop_index("ix_cases_undecided_sla", table_name="cases")
+    op.drop_index("ix_case_tags_undecided_order", table_name="case_tags")
+    op.drop_index("ix_case_tags_key", table_name="case_tags")
+    op.drop_table("case_tags")
