@@ -1,7 +1,7 @@
 """Banked texts and pictures kept as themselves, so their signals can be computed again (bank rehash).
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-03 06:55:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0023"
-down_revision: str | None = "0018"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
