@@ -16,6 +16,7 @@ from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.plugins import Registry
 from seawall.store.convert import bank_from_row, entry_from_row
 from seawall.store.db import Database
+from seawall.store.json_lists import escape_like, json_list_contains
 from seawall.store.tables import BankEntryRow, BankRow, utcnow, value_digest
 from seawall.store.upsert import insert_unless_exists
 
@@ -197,18 +198,16 @@ class BankService:
         A query matches an entry whose value starts with it (hex hashes are stored lowercase), whose value
         is exactly it, or which carries it as a label: a hash, a pasted value or a label finds its entries.
         """
-        from seawall.review.search import _like_json
-
         bank = self.get(bank_name)
         q = select(BankEntryRow).where(BankEntryRow.bank_id == bank.id, BankEntryRow.id > after_id)
         query = query.strip()[:2000]
         if query:
             low = query.lower()
-            prefix = low.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            prefix = escape_like(low) + "%"
             q = q.where(or_(BankEntryRow.value_digest == value_digest(query),
                             BankEntryRow.value_digest == value_digest(low),
                             BankEntryRow.value.like(prefix, escape="\\"),
-                            _like_json(BankEntryRow.labels, low)))
+                            json_list_contains(BankEntryRow.labels, low)))
         with self.db.session() as s:
             return [entry_from_row(r) for r in s.scalars(q.order_by(BankEntryRow.id).limit(limit))]
 
