@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from seawall.errors import Forbidden, InvalidInput, NotFound
+from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
 from seawall.password_hashing import hasher, profile_name
 from seawall.review.audit import record
 from seawall.review.throttle import AddressThrottle, backoff_seconds, device_matches, device_token
@@ -118,7 +118,8 @@ class ConsoleUsers:
                 record(s, actor, "user.create", "user", username, {"role": role})
                 return ConsoleUser(row.id, row.username, row.role)
         except IntegrityError as exc:
-            raise InvalidInput(f"user {username!r} already exists", code="user_exists") from exc
+            # the unique username decides between concurrent identical creations: one wins, the rest are told
+            raise Conflict(f"user {username!r} already exists", code="user_exists") from exc
 
     def login(self, username: str, password: str, *, client: str = "unknown",
               device: str | None = None) -> tuple[ConsoleUser, str]:

@@ -389,6 +389,7 @@ class BankEntryMediaRow(Base):
 
 class WebhookRow(Base):
     __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_webhooks_dedupe_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(Text, nullable=False)
@@ -400,6 +401,13 @@ class WebhookRow(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: SHA-256 of the URL and the sorted event set (:func:`webhook_key`): one subscription per pair.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def webhook_key(url: str, event_types: list[str]) -> str:
+    """The identity of a subscription: its URL and its set of event types (order and repeats ignored)."""
+    return hashlib.sha256("\n".join([url, *sorted(set(event_types))]).encode("utf-8")).hexdigest()
 
 
 class WebhookEventRow(Base):

@@ -49,10 +49,12 @@ class LoginRequired(Exception):
 
 
 class Denied(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: The service's machine code (``user_exists``…), shown on the page for scripts and tests.
+        self.code = code
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -60,7 +62,7 @@ def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except SeawallError as exc:
-        raise Denied(exc.status, exc.message) from exc
+        raise Denied(exc.status, exc.message, exc.code) from exc
 
 
 def _users(request: Request) -> ConsoleUsers:
@@ -461,10 +463,11 @@ def install(app: FastAPI) -> None:
         token = request.cookies.get(SESSION_COOKIE)
         user = _users(request).resolve(token) if token else None
         if user is None or token is None:
-            return _render(request, "error.html", exc.status, message=exc.message, user=None)
+            return _render(request, "error.html", exc.status, message=exc.message, code=exc.code, user=None)
         back = request.headers.get("referer", "")
         back = back if back.startswith(str(request.base_url)) else ""
-        return _page(request, user, token, "error.html", exc.status, message=exc.message, back=back)
+        return _page(request, user, token, "error.html", exc.status, message=exc.message, code=exc.code,
+                     back=back)
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(Denied, denied)
