@@ -322,10 +322,11 @@ def noise_texture(h: int, w: int, seed: int = 0) -> U8:
     return np.asarray(Image.fromarray(cells).resize((w, h), Image.Resampling.BICUBIC))
 
 
+#: The 12-megapixel cases decode a full-size photo twice each: they run in ``make test``, not the fast loop.
 DRAFT_CASES = [
     ("photo", 1024, 1024, 16), ("photo", 1600, 1200, 16), ("photo", 2048, 1536, 16),
-    ("photo", 3000, 2000, 16), ("photo", 4000, 3000, 16),
-    ("noise", 2048, 1536, 64), ("noise", 4000, 3000, 64),
+    ("photo", 3000, 2000, 16), pytest.param("photo", 4000, 3000, 16, marks=pytest.mark.slow),
+    ("noise", 2048, 1536, 64), pytest.param("noise", 4000, 3000, 64, marks=pytest.mark.slow),
 ]
 
 
