@@ -165,6 +165,8 @@ def test_search_pages_in_sql_and_delete_needs_a_reason(client: TestClient, engin
     assert by_prefix.text.count("data-entry=") == 1 and target[:40] in by_prefix.text
     by_label = client.get("/console/banks/tvec", params={"q": "behaviour:recruitment"})
     assert by_label.text.count("data-entry=") == 5
+    spoof = client.get("/console/banks/tvec", params={"notice": "Your account is locked"})
+    assert spoof.status_code == 200 and "Your account is locked" not in spoof.text
     none = client.get("/console/banks/tvec", params={"q": "%"})
     assert none.text.count("data-entry=") == 0 and "No entry matches" in none.text
     [entry] = engine.banks.search_entries("tvec", target)

@@ -300,10 +300,14 @@ def test_video_is_shielded_as_a_keyframe_strip() -> None:
 
 def test_exposure_cap_break_prompt_and_leads_view(settings: Settings) -> None:
     """The cap and the break interval come from SEAWALL_REVEAL_DAILY_CAP and SEAWALL_REVEAL_BREAK_EVERY."""
-    for engine in engine_for(settings, reveal_daily_cap=3, reveal_break_every=2):
+    engines = engine_for(settings, reveal_daily_cap=3, reveal_break_every=2)
+    engine = next(engines)
+    try:
         make_users(engine)
         with TestClient(create_app(engine=engine, follow_writes=False)) as client:
             _capped_walk(client, engine)
+    finally:
+        engines.close()  # closes the engine even when the walk fails
 
 
 def _capped_walk(client: TestClient, engine: Engine) -> None:

@@ -454,6 +454,9 @@ def install(app: FastAPI) -> None:
     app.state.review = ReviewService(engine)
     app.state.reports = ReportService(engine)
     app.state.appeals = AppealService(engine)
+    from seawall.sharing.import_jobs import ImportJobs
+
+    app.state.import_jobs = ImportJobs()
 
     async def login_required(request: Request, exc: Exception) -> Response:
         return RedirectResponse("/console/login", status_code=303)

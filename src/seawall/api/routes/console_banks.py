@@ -14,11 +14,11 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from seawall.api.edge import Id64
+from seawall.api.edge import MAX_INT64, Id64
 from seawall.api.routes.console import Denied, _call, _form, _page, _review, _user
 from seawall.banks import EntryInput
 from seawall.domain.models import ACTIONS, BANK_KINDS
@@ -36,7 +36,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 ENTRY_PAGE = 50
 ADD_KINDS = ("text", "hash", "file")
 DONE = {"save": "saved", "disable": "disabled", "enable": "enabled"}
-_JOBS = ImportJobs()
 
 
 def _engine(request: Request) -> Engine:
@@ -54,8 +53,9 @@ async def _text_form(request: Request, token: str) -> dict[str, str]:
 
 
 def _jobs(request: Request) -> ImportJobs:
-    jobs: ImportJobs | None = getattr(request.app.state, "import_jobs", None)
-    return jobs if jobs is not None else _JOBS
+    """This app's imports (made with the console, see ``console.install``)."""
+    jobs: ImportJobs = request.app.state.import_jobs
+    return jobs
 
 
 async def _upload_form(request: Request, token: str) -> tuple[dict[str, str], UploadFile | None]:
@@ -127,10 +127,16 @@ async def create_bank(request: Request) -> Response:
 # --- one bank: its settings, its entries, adding and importing ---------------------------------------
 
 
+#: Notices a redirect may ask the bank page to show; anything else in the URL is ignored, not echoed.
+NOTICES = ("created", "saved", "disabled", "enabled", "deleted")
+
+
 @router.get("/banks/{name}")
-def bank_page(request: Request, name: str, q: str = "", after: int = 0, notice: str = "") -> HTMLResponse:
+def bank_page(request: Request, name: str, q: str = "", after: int = Query(0, ge=0, le=MAX_INT64),
+              notice: str = "") -> HTMLResponse:
     user, token = _user(request, "senior")
-    return _bank_page(request, user, token, name[:100], q=q[:2000], after=max(0, after), notice=notice[:40])
+    return _bank_page(request, user, token, name[:100], q=q[:2000], after=after,
+                      notice=notice if notice in NOTICES else "")
 
 
 def _bank_page(request: Request, user: ConsoleUser, token: str, name: str, *, status: int = 200,
