@@ -36,7 +36,7 @@ from .legal_support import order_body, post_text_item
 MODULES = {
     "seawall.api.routes.sources", "seawall.api.routes.feeds", "seawall.api.routes.console_sources",
     "seawall.api.routes.removal_orders", "seawall.api.routes.statements", "seawall.api.routes.preservation",
-    "seawall.api.routes.legal_console",
+    "seawall.api.routes.legal_console", "seawall.api.routes.quality", "seawall.api.routes.console_quality",
 }
 KEY_ROLES = ("admin", "submitter", "reviewer")
 CONSOLE_ROLES = ("reviewer", "senior", "admin")
@@ -149,6 +149,14 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/transparency"): [page("/console/transparency?from=2026-01-01&to=2027-01-01", 200, "admin")],
     ("GET", "/console/transparency.pdf"): [page("/console/transparency.pdf?from=2026-01-01&to=2027-01-01", 200,
                                                 "admin")],
+    # --- review quality: second reviews and agreement ---
+    ("GET", "/v1/quality/agreement"): [api("/v1/quality/agreement", 200, "reviewer"),
+                                       api("/v1/quality/agreement?days=0", 422, "reviewer")],
+    ("GET", "/console/second-reviews"): [page("/console/second-reviews", 200, "reviewer")],
+    ("GET", "/console/second-reviews/{review_id}"): [page(f"/console/second-reviews/{NOWHERE}", 404, "reviewer")],
+    ("POST", "/console/second-reviews/{review_id}"): [
+        page(f"/console/second-reviews/{NOWHERE}", 422, "reviewer", form={"outcome": "maybe"}),
+        page(f"/console/second-reviews/{NOWHERE}", 404, "reviewer", form={"outcome": "not_violating"})],
 }
 
 

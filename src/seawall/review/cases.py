@@ -31,6 +31,7 @@ from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallE
 from seawall.review.audit import AuditLog, record
 from seawall.review.media import sniff_media_type
 from seawall.review.priority import Score, score
+from seawall.review.quality import Sampler, sample_decision, share_sampler
 from seawall.review.search import MAX_LIMIT, CaseFilter, case_query
 from seawall.review.shield import shielded
 from seawall.review.thumbs import thumbnail
@@ -163,6 +164,8 @@ class ReviewService:
         self.engine = engine
         self.db = engine.db
         self.audit = AuditLog(engine.db)
+        #: Picks decisions for a blind second review (replace it to choose exactly which, as tests do).
+        self.sampler: Sampler = share_sampler(engine.settings.second_review_share)
 
     def _view(self, s: Session, row: CaseRow, *, full: bool = False, reach: int | None = None) -> CaseView:
         assignee = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
@@ -472,6 +475,7 @@ class ReviewService:
             s.add(decision)
             s.flush()
             case_decision_id = decision.id
+            sample_decision(s, self.sampler, decision)
             verdict = _verdict_after(outcome, actions, item.verdict.verdict)
             event = {"case_id": case_id, "kind": row.kind, "item_id": item.id, "content_id": item.content_id,
                      "account_id": item.account_id, "outcome": outcome, "labels": labels,

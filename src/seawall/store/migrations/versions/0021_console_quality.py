@@ -1,5 +1,5 @@
-"""Review console at scale and quality: indexed case tags (bank, label) filled for existing cases, and
-the undecided-case indexes the SLA and age orders walk.
+"""Review console at scale and quality: indexed case tags (bank, label) filled for existing cases, the
+undecided-case indexes the SLA and age orders walk, and blind second reviews with per-label agreement.
 
 Revision ID: 0021
 Revises: 0018
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0021"
 down_revision: str | None = "0018"
@@ -18,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 UNDECIDED = sa.text("status <> 'decided'")
+JsonType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -42,6 +44,39 @@ def upgrade() -> None:
                     postgresql_where=UNDECIDED, sqlite_where=UNDECIDED)
     op.create_index("ix_cases_undecided_age", "cases", ["created_at", "id"],
                     postgresql_where=UNDECIDED, sqlite_where=UNDECIDED)
+    op.create_table(
+        "second_reviews",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("case_id", BigId, nullable=False),
+        sa.Column("case_decision_id", BigId, nullable=False),
+        sa.Column("first_user_id", sa.Integer(), nullable=True),
+        sa.Column("first_username", sa.String(length=100), nullable=False),
+        sa.Column("first_outcome", sa.String(length=20), nullable=False),
+        sa.Column("first_labels", JsonType, nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("reviewer_username", sa.String(length=100), nullable=True),
+        sa.Column("outcome", sa.String(length=20), nullable=True),
+        sa.Column("labels", JsonType, nullable=True),
+        sa.Column("agreed", sa.Boolean(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["case_decision_id"], ["case_decisions.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("case_decision_id", name="uq_second_reviews_decision"),
+    )
+    op.create_index("ix_second_reviews_status", "second_reviews", ["status", "id"])
+    op.create_index("ix_second_reviews_first_user", "second_reviews", ["first_username", "decided_at"])
+    op.create_table(
+        "second_review_labels",
+        sa.Column("review_id", BigId, nullable=False),
+        sa.Column("label", sa.String(length=200), nullable=False),
+        sa.Column("first", sa.Boolean(), nullable=False),
+        sa.Column("second", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["review_id"], ["second_reviews.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("review_id", "label"),
+    )
+    op.create_index("ix_second_review_labels_label", "second_review_labels", ["label"])
 
 
 def _backfill(dialect: str) -> list[str]:
@@ -65,6 +100,11 @@ def _backfill(dialect: str) -> list[str]:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_second_review_labels_label", table_name="second_review_labels")
+    op.drop_table("second_review_labels")
+    op.drop_index("ix_second_reviews_first_user", table_name="second_reviews")
+    op.drop_index("ix_second_reviews_status", table_name="second_reviews")
+    op.drop_table("second_reviews")
     op.drop_index("ix_cases_undecided_age", table_name="cases")
     op.drop_index("ix_cases_undecided_sla", table_name="cases")
     op.drop_index("ix_case_tags_undecided_order", table_name="case_tags")
