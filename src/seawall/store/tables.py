@@ -951,3 +951,15 @@ class SecondReviewLabelRow(Base):
     label: Mapped[str] = mapped_column(String(200), primary_key=True)
     first: Mapped[bool] = mapped_column(Boolean, nullable=False)
     second: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class CaseHashRow(Base):
+    """A PDQ hash of a case's media, kept when the case is opened, so near-same cases find each other
+    without a bank entry (see :mod:`seawall.review.near_media`)."""
+
+    __tablename__ = "case_hashes"
+    __table_args__ = (Index("ix_case_hashes_case_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    value: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -1,5 +1,6 @@
 """Review console at scale and quality: indexed case tags (bank, label) filled for existing cases, the
-undecided-case indexes the SLA and age orders walk, and blind second reviews with per-label agreement.
+undecided-case indexes the SLA and age orders walk, blind second reviews with per-label agreement, and
+each undecided case's PDQ hashes (filled from its item's signals) so near-same media group without a bank.
 
 Revision ID: 0021
 Revises: 0018
@@ -77,6 +78,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("review_id", "label"),
     )
     op.create_index("ix_second_review_labels_label", "second_review_labels", ["label"])
+    op.create_table(
+        "case_hashes",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("case_id", BigId, nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.execute(sa.text(_hashes_backfill(op.get_bind().dialect.name)))
+    op.create_index("ix_case_hashes_case_id", "case_hashes", ["case_id"])
 
 
 def _backfill(dialect: str) -> list[str]:
@@ -99,7 +110,22 @@ def _backfill(dialect: str) -> list[str]:
             "WHERE 1 = 1 ON CONFLICT DO NOTHING"]
 
 
+def _hashes_backfill(dialect: str) -> str:
+    """Undecided cases get the PDQ hashes their item's stored signals hold."""
+    if dialect == "postgresql":
+        return ("INSERT INTO case_hashes (case_id, value) SELECT DISTINCT c.id, lower(sig->>'value') FROM cases c "
+                "JOIN items i ON i.id = c.item_id CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN "
+                "jsonb_typeof(i.signals::jsonb) = 'array' THEN i.signals::jsonb ELSE '[]'::jsonb END) AS sig "
+                "WHERE c.status <> 'decided' AND sig->>'type' = 'pdq' AND length(sig->>'value') = 64")
+    return ("INSERT INTO case_hashes (case_id, value) SELECT DISTINCT c.id, lower(json_extract(sig.value, '$.value')) "
+            "FROM cases c JOIN items i ON i.id = c.item_id JOIN json_each(CASE WHEN json_valid(i.signals) THEN "
+            "i.signals ELSE '[]' END) AS sig WHERE c.status <> 'decided' "
+            "AND json_extract(sig.value, '$.type') = 'pdq' AND length(json_extract(sig.value, '$.value')) = 64")
+
+
 def downgrade() -> None:
+    op.drop_index("ix_case_hashes_case_id", table_name="case_hashes")
+    op.drop_table("case_hashes")
     op.drop_index("ix_second_review_labels_label", table_name="second_review_labels")
     op.drop_table("second_review_labels")
     op.drop_index("ix_second_reviews_first_user", table_name="second_reviews")
