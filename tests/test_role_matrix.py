@@ -308,6 +308,14 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/transparency"): [page("/console/transparency?from=2026-01-01&to=2027-01-01", 200, "admin")],
     ("GET", "/console/transparency.pdf"): [page("/console/transparency.pdf?from=2026-01-01&to=2027-01-01", 200,
                                                 "admin")],
+    # --- review quality: second reviews and agreement ---
+    ("GET", "/v1/quality/agreement"): [api("/v1/quality/agreement", 200, "reviewer"),
+                                       api("/v1/quality/agreement?days=0", 422, "reviewer")],
+    ("GET", "/console/second-reviews"): [page("/console/second-reviews", 200, "reviewer")],
+    ("GET", "/console/second-reviews/{review_id}"): [page(f"/console/second-reviews/{NOWHERE}", 404, "reviewer")],
+    ("POST", "/console/second-reviews/{review_id}"): [
+        page(f"/console/second-reviews/{NOWHERE}", 422, "reviewer", form={"outcome": "maybe"}),
+        page(f"/console/second-reviews/{NOWHERE}", 404, "reviewer", form={"outcome": "not_violating"})],
 }
 
 

@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     )
     login_rate_burst: int = Field(default=30, ge=1,
                                   description="Console sign-in attempts one address may make at once.")
+    second_review_share: float = Field(
+        default=0.05, ge=0, le=1,
+        description="Share of reviewer decisions sampled for a blind second review (agreement on the dashboard).",
+    )
     login_free_failures: int = Field(
         default=5, ge=1, description="Failed sign-ins (per address, and per account) before back-off starts.",
     )

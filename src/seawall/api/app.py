@@ -29,6 +29,7 @@ from seawall.api.routes import (
     lookup,
     plugins,
     profiles,
+    quality,
     queue,
     reports,
     retro,
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
-              appeals.router, plugins.router, sources.router, feeds.router, cases.router):
+              appeals.router, plugins.router, sources.router, feeds.router, cases.router, quality.router):
         app.include_router(r)
     install_console(app)
     docs.install(app)

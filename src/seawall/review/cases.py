@@ -24,13 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from seawall.domain.labels import severity, validate_labels
 from seawall.domain.models import Action, Item
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallError
 from seawall.media.sniff import sniff_media_type
 from seawall.review.audit import AuditLog, record
+from seawall.review.near_media import NearMediaIndex, keep_case_hashes
 from seawall.review.priority import Score, score
+from seawall.review.quality import Sampler, sample_decision, share_sampler
 from seawall.review.search import MAX_LIMIT, CaseFilter, case_query
 from seawall.review.shield import shielded
 from seawall.review.thumbs import thumbnail
@@ -99,6 +102,7 @@ def open_case(s: Session, item: Item, *, source: str, reason: str, tier: str, me
     s.add(row)
     s.flush()
     tag_case(s, row, item.verdict.matches)
+    keep_case_hashes(s, row.id, item.signals)
     if media is not None:
         s.add(CaseMediaRow(case_id=row.id, media_type=sniff_media_type(media, item.content_type), data=media))
     record(s, "system", "case.open", "case", row.id, {"item_id": item.id, "source": source, "tier": tier,
@@ -162,6 +166,10 @@ class ReviewService:
         #: Reveals one reviewer may make in a day (UTC), and how often a break is asked for (settings).
         self.daily_reveal_cap = engine.settings.reveal_daily_cap
         self.break_every = engine.settings.reveal_break_every
+        #: Picks decisions for a blind second review (replace it to choose exactly which, as tests do).
+        self.sampler: Sampler = share_sampler(engine.settings.second_review_share)
+        #: Open cases' PDQ hashes, so near-same media group into one cluster without a bank entry.
+        self.near_media = NearMediaIndex(engine.db, engine.settings.pdq_threshold)
 
     def _view(self, s: Session, row: CaseRow, *, full: bool = False, reach: int | None = None) -> CaseView:
         assignee = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
@@ -472,6 +480,7 @@ class ReviewService:
             s.add(decision)
             s.flush()
             case_decision_id = decision.id
+            sample_decision(s, self.sampler, decision)
             verdict = _verdict_after(outcome, actions, item.verdict.verdict)
             event = {"case_id": case_id, "kind": row.kind, "item_id": item.id, "content_id": item.content_id,
                      "account_id": item.account_id, "outcome": outcome, "labels": labels,
@@ -497,7 +506,8 @@ class ReviewService:
         return result
 
     def cluster(self, case_id: int, user: ConsoleUser, limit: int = 500) -> list[int]:
-        """Other undecided cases whose items matched any bank entry this case's item matched.
+        """Other undecided cases whose items matched any bank entry this case's item matched, or whose
+        media is near-same by PDQ (within the match threshold) with no bank entry involved.
 
         The same (or nearly the same) material posted many times is one judgement: the reviewer sees how
         many cases it covers and may decide them all at once. Appeals, cases taken by someone else and
@@ -506,9 +516,13 @@ class ReviewService:
         item_id = self._item_of(case_id)
         with self.db.session() as s:
             entries = select(MatchRow.entry_id).where(MatchRow.item_id == item_id)
+            same: ColumnElement[bool] = CaseRow.item_id.in_(
+                select(MatchRow.item_id).where(MatchRow.entry_id.in_(entries)))
+            near = sorted(self.near_media.near(s, case_id))[:NEAR_MEDIA_CAP]
+            if near:
+                same = same | CaseRow.id.in_(near)
             q = (select(CaseRow.id).where(
-                CaseRow.id != case_id, CaseRow.status != "decided", CaseRow.kind != "appeal",
-                CaseRow.item_id.in_(select(MatchRow.item_id).where(MatchRow.entry_id.in_(entries))),
+                CaseRow.id != case_id, CaseRow.status != "decided", CaseRow.kind != "appeal", same,
                 (CaseRow.assignee_id.is_(None)) | (CaseRow.assignee_id == user.id))
                  .order_by(CaseRow.id).limit(limit))
             if not user.has("senior"):
@@ -564,6 +578,8 @@ class ReviewService:
         return {"added": len(new_ids), "refused": refused}
 
 
+#: Near-same cases considered for one cluster (a cluster decision covers at most 500 anyway).
+NEAR_MEDIA_CAP = 2000
 #: Cases beyond a page's end read so the page's last priority band is ordered by score, not by age alone.
 BAND_LOOKAHEAD = 50
 

@@ -957,3 +957,57 @@ class BankEntryTombstoneRow(Base):
     value: Mapped[str] = mapped_column(Text, nullable=False)
     labels: Mapped[list[str] | None] = mapped_column(JsonType, nullable=True)
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class SecondReviewRow(Base):
+    """A reviewer decision sampled for a blind second review, and (once done) the second reviewer's verdict.
+
+    The first decision's outcome and labels are copied here so agreement is one query; the second
+    reviewer never sees them (see :mod:`seawall.review.quality`). One second review per decision.
+    """
+
+    __tablename__ = "second_reviews"
+    __table_args__ = (UniqueConstraint("case_decision_id", name="uq_second_reviews_decision"),
+                      Index("ix_second_reviews_status", "status", "id"),
+                      Index("ix_second_reviews_first_user", "first_username", "decided_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    case_decision_id: Mapped[int] = mapped_column(ForeignKey("case_decisions.id", ondelete="CASCADE"),
+                                                  nullable=False)
+    first_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    first_username: Mapped[str] = mapped_column(String(100), nullable=False)
+    first_outcome: Mapped[str] = mapped_column(String(20), nullable=False)
+    first_labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: ``waiting`` or ``done``.
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    reviewer_username: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    labels: Mapped[list[str] | None] = mapped_column(JsonType, nullable=True)
+    agreed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SecondReviewLabelRow(Base):
+    """One label either reviewer gave in a done second review, and whether each gave it (per-label agreement)."""
+
+    __tablename__ = "second_review_labels"
+    __table_args__ = (Index("ix_second_review_labels_label", "label"),)
+
+    review_id: Mapped[int] = mapped_column(ForeignKey("second_reviews.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    second: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class CaseHashRow(Base):
+    """A PDQ hash of a case's media, kept when the case is opened, so near-same cases find each other
+    without a bank entry (see :mod:`seawall.review.near_media`)."""
+
+    __tablename__ = "case_hashes"
+    __table_args__ = (Index("ix_case_hashes_case_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    value: Mapped[str] = mapped_column(String(64), nullable=False)

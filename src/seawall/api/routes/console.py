@@ -25,6 +25,7 @@ from seawall.review.audit import counts_by_actor, to_csv
 from seawall.review.cases import ReviewService
 from seawall.review.choices import reviewer_actions
 from seawall.review.context import case_context, entry_thumbnail
+from seawall.review.quality import SecondReviews
 from seawall.review.reports import ReportService
 from seawall.review.search import CaseFilter
 from seawall.review.shield import shielded
@@ -206,6 +207,8 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
     review = _review(request)
     _call(lambda: ensure_case_open_to(review.db, case_id, user))
     case = _call(lambda: review.get(case_id))
+    if case.status == "decided" and SecondReviews(review.db).hides_decision(case_id, user):
+        case.decisions = []  # a blind second review of this decision waits: who decided what stays hidden
     item = _call(lambda: review.engine.items.get(case.item_id))
     text = None
     if case.media_type and case.media_type.startswith("text/"):
@@ -488,3 +491,6 @@ def install(app: FastAPI) -> None:
 
     app.include_router(views_router)
 
+    from seawall.api.routes.console_quality import router as quality_router
+
+    app.include_router(quality_router)
