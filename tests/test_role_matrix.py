@@ -102,6 +102,12 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/admin/sources"): [page("/console/admin/sources", 200, "admin")],
     ("POST", "/console/admin/sources/{name}"): [page("/console/admin/sources/local", 422, "admin",
                                                      form={"do": "explode"})],
+    ("POST", "/console/admin/sources"): [page("/console/admin/sources", 422, "admin",
+                                              form={"name": "bad name!", "kind": "file"})],
+    ("POST", "/console/admin/feeds"): [page("/console/admin/feeds", 404, "admin",
+                                            form={"name": "y", "banks": "nowhere"})],
+    ("POST", "/console/admin/feeds/{name}/partners"): [page("/console/admin/feeds/nowhere/partners", 404, "admin",
+                                                            form={"do": "remove", "partner": "p"})],
     # --- legal: removal orders (intake: submitter; handling: submitter and reviewer; reversal: admin) ---
     ("POST", "/v1/removal-orders"): [api("/v1/removal-orders", 422, "submitter", content=b"not json")],
     ("POST", "/v1/removal-orders/parse-text"): [api("/v1/removal-orders/parse-text", 200, "submitter", "reviewer",
