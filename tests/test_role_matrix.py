@@ -96,6 +96,7 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("DELETE", "/v1/feeds/{name}/partners/{partner}"): [api("/v1/feeds/nowhere/partners/p", 404, "admin")],
     ("GET", "/v1/feeds/{name}/feedback"): [api("/v1/feeds/outbound/feedback", 200, "admin")],
     ("GET", "/v1/feeds/{name}/entries"): [Probe("/v1/feeds/outbound/entries", 200, partner=True)],
+    ("GET", "/v1/feeds/{name}/events"): [Probe("/v1/feeds/outbound/events?seconds=1", 200, partner=True)],
     ("POST", "/v1/feeds/{name}/feedback"): [Probe("/v1/feeds/outbound/feedback", 200, partner=True,
                                                   content=FEEDBACK_BODY)],
     # --- sharing: console ---
