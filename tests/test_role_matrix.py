@@ -228,6 +228,7 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("DELETE", "/v1/feeds/{name}/partners/{partner}"): [api("/v1/feeds/nowhere/partners/p", 404, "admin")],
     ("GET", "/v1/feeds/{name}/feedback"): [api("/v1/feeds/outbound/feedback", 200, "admin")],
     ("GET", "/v1/feeds/{name}/entries"): [Probe("/v1/feeds/outbound/entries", 200, partner=True)],
+    ("GET", "/v1/feeds/{name}/events"): [Probe("/v1/feeds/outbound/events?seconds=1", 200, partner=True)],
     ("POST", "/v1/feeds/{name}/feedback"): [Probe("/v1/feeds/outbound/feedback", 200, partner=True,
                                                   content=FEEDBACK_BODY)],
     # --- sharing: console ---
@@ -256,6 +257,12 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/views/{view_id}"): [page(f"/console/views/{NOWHERE}", 404, "reviewer")],
     ("POST", "/console/views/{view_id}/delete"): [page(f"/console/views/{NOWHERE}/delete", 404, "reviewer",
                                                        form={})],
+    ("POST", "/console/admin/sources"): [page("/console/admin/sources", 422, "admin",
+                                              form={"name": "bad name!", "kind": "file"})],
+    ("POST", "/console/admin/feeds"): [page("/console/admin/feeds", 404, "admin",
+                                            form={"name": "y", "banks": "nowhere"})],
+    ("POST", "/console/admin/feeds/{name}/partners"): [page("/console/admin/feeds/nowhere/partners", 404, "admin",
+                                                            form={"do": "remove", "partner": "p"})],
     # --- legal: removal orders (intake: submitter; handling: submitter and reviewer; reversal: admin) ---
     ("POST", "/v1/removal-orders"): [api("/v1/removal-orders", 422, "submitter", content=b"not json")],
     ("POST", "/v1/removal-orders/parse-text"): [api("/v1/removal-orders/parse-text", 200, "submitter", "reviewer",

@@ -28,7 +28,7 @@ from seawall.engine import Engine
 from seawall.rules.facts import FactsIn
 from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.feeds import Cursor
-from seawall.sharing.signing import canonical, public_text
+from seawall.sharing.signing import canonical, public_key_from, public_text, verify
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
 from tests.conftest import auth
 from tests.sharing_support import Proxy, served
@@ -541,3 +541,57 @@ def test_resync_into_postgres_adds_nothing_and_keeps_one_provenance_row(pg_url: 
         assert eng.banks.get("b").entry_count == len(values)
     finally:
         eng.close()
+
+
+def _events(url: str, token: str, headers: dict[str, str] | None = None, seconds: float = 10,
+            until: int = 1) -> list[tuple[str, dict[str, Any]]]:
+    """Read ``page`` events (id, envelope) from a feed's event stream until ``until`` arrived or it ends."""
+    got: list[tuple[str, dict[str, Any]]] = []
+    with httpx.stream("GET", url + f"/v1/feeds/tvec/events?seconds={seconds}",
+                      headers={**auth(token), **(headers or {})}, timeout=30) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        event: dict[str, str] = {}
+        for line in r.iter_lines():
+            if line.startswith(("event:", "id:", "data:")):
+                key, _, value = line.partition(":")
+                event[key] = value.strip()
+            elif line == "" and event:
+                if event.get("event") == "page":
+                    got.append((event["id"], json.loads(event["data"])))
+                    if len(got) >= until:
+                        break
+                event = {}
+    return got
+
+
+def test_feed_events_push_signed_pages_live_and_resume_from_last_event_id(pair1: Pair) -> None:
+    import threading
+
+    p = pair1
+    feed = _publish(p)
+    token = feed["partners"][0]["token"]
+    first = _md5()
+    _add(p, first)
+    [(cp1, env1)] = _events(p.a_url, token)
+    pub = public_key_from(feed["public_key"])
+    assert verify(pub, env1["signature"], env1["page"]) and env1["page"]["checkpoint"] == cp1
+    assert [e["value"] for e in env1["page"]["entries"]] == [first]
+
+    # live: an entry added while the stream is open arrives within seconds
+    later = _md5()
+    got: list[tuple[str, dict[str, Any]]] = []
+    reader = threading.Thread(target=lambda: got.extend(_events(p.a_url, token, {"last-event-id": cp1})))
+    reader.start()
+    time.sleep(0.5)
+    added_at = time.monotonic()
+    _add(p, later)
+    reader.join(timeout=15)
+    assert got and time.monotonic() - added_at < 5
+    [(cp2, env2)] = got
+    assert env2["page"]["after"] == cp1 and [e["value"] for e in env2["page"]["entries"]] == [later]
+    assert verify(pub, env2["signature"], env2["page"])
+
+    # nothing new: the stream ends when asked, with no page; a stranger's token opens nothing
+    assert _events(p.a_url, token, {"last-event-id": cp2}, seconds=1) == []
+    assert httpx.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
+                     ).status_code == 401

@@ -9,11 +9,13 @@ answer comes as soon as something is new, which is the live channel subscribers 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -21,12 +23,16 @@ from seawall.api.auth import require
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
+from seawall.errors import InvalidInput
 from seawall.sharing.feeds import PAGE_MAX
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422)}
 admin = require("admin")
 POLL_SECONDS = 0.1
+#: Longest one event stream stays open (the client reconnects with Last-Event-ID), and heartbeat gap.
+STREAM_SECONDS = 300.0
+HEARTBEAT_SECONDS = 15.0
 
 
 class FeedIn(BaseModel):
@@ -124,6 +130,45 @@ async def feed_entries(name: str, request: Request, after: str = Query("", max_l
                 or await request.is_disconnected()):
             return page
         await asyncio.sleep(POLL_SECONDS)
+
+
+@router.get("/{name}/events", responses=ERRORS, response_class=StreamingResponse)
+async def feed_events(name: str, request: Request, after: str = Query("", max_length=200),
+                      limit: int = Query(1000, ge=1, le=PAGE_MAX),
+                      seconds: float = Query(STREAM_SECONDS, ge=1, le=STREAM_SECONDS,
+                                             description="How long the stream stays open before it ends")
+                      ) -> StreamingResponse:
+    """The feed's live channel as server-sent events: each signed page that carries news is one
+    ``page`` event whose id is its checkpoint (a reconnect sends it back as ``Last-Event-ID``), with a
+    comment line as a heartbeat when nothing happens. The same pages as ``/entries``, pushed."""
+    feeds = _engine(request).feeds
+    partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
+    cursor = request.headers.get("last-event-id") or after or None
+    if cursor is not None and len(cursor) > 200:
+        raise InvalidInput("Last-Event-ID: a checkpoint of at most 200 characters", code="invalid_checkpoint")
+
+    async def events() -> AsyncIterator[bytes]:
+        nonlocal cursor
+        deadline = time.monotonic() + seconds
+        beat = time.monotonic()
+        yield b"retry: 1000\n\n"
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            page = await run_in_threadpool(feeds.page, partner, cursor, limit=limit)
+            body = page["page"]
+            if body["entries"] or body["tombstones"]:
+                data = json.dumps(page, separators=(",", ":"))
+                yield f"event: page\nid: {body['checkpoint']}\ndata: {data}\n\n".encode()
+                beat = time.monotonic()
+            cursor = body["checkpoint"]
+            if body["more"]:
+                continue
+            if time.monotonic() - beat >= HEARTBEAT_SECONDS:
+                yield b": keep-alive\n\n"
+                beat = time.monotonic()
+            await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 @router.post("/{name}/feedback", responses=ERRORS)
