@@ -34,6 +34,7 @@ def register(reg: Registry) -> None:
     from seawall.sharing.vpdq_format import VpdqLinesFormat
     from seawall.signals.domain import DomainSignal
     from seawall.signals.md5 import Md5Signal
+    from seawall.signals.orb import OrbSignal
     from seawall.signals.pdq import PdqSignal
     from seawall.signals.pdq_crop import PdqCropSignal
     from seawall.signals.sha256 import Sha256Signal
@@ -52,6 +53,7 @@ def register(reg: Registry) -> None:
     reg.add_signal_type(Sha256Signal())
     reg.add_signal_type(PdqSignal())
     reg.add_signal_type(PdqCropSignal())
+    reg.add_signal_type(OrbSignal())
     reg.add_signal_type(VpdqSignal())
     reg.add_signal_type(TextSha256Signal())
     reg.add_signal_type(TextMinHashSignal())
