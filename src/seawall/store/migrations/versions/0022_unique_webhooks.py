@@ -7,7 +7,7 @@ silently: the upgrade stops and names them, deleting nothing, so an operator dec
 Console usernames were unique from the start (0007).
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0023
 Create Date: 2026-12-03 07:10:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0018"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
