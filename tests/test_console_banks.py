@@ -113,6 +113,9 @@ def test_admin_adds_by_text_hash_and_file_like_the_api(client: TestClient, engin
                                                                "labels": "behaviour:glorification"})
     assert r.status_code == 201 and 'id="added"' in r.text
     by_console = {(e.signal_type, e.value) for e in engine.banks.list_entries("tvec")}
+    mixed = next(e for e in engine.banks.list_entries("tvec") if e.value != e.value.lower())
+    found = client.get("/console/banks/tvec", params={"q": mixed.value[:12]})
+    assert f'data-entry="{mixed.id}"' in found.text  # a mixed-case value is found by its prefix as typed
     api = client.post("/v1/banks/via-api/entries", json={"text": text}, headers=auth(keys["admin"]))
     assert api.status_code == 201
     assert by_console == {(e.signal_type, e.value) for e in engine.banks.list_entries("via-api")}

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
 
 from seawall.domain.labels import validate_labels
 from seawall.domain.models import ACTIONS, BANK_KINDS, Bank, BankEntry
@@ -195,7 +196,7 @@ class BankService:
                        limit: int = 50) -> list[BankEntry]:
         """Entries matching ``query`` in id order, one page at a time, filtered and paged by the database.
 
-        A query matches an entry whose value starts with it (hex hashes are stored lowercase), whose value
+        A query matches an entry whose value starts with it (as typed, or lowercased for hex hashes), whose value
         is exactly it, or which carries it as a label: a hash, a pasted value or a label finds its entries.
         """
         bank = self.get(bank_name)
@@ -203,11 +204,14 @@ class BankService:
         query = query.strip()[:2000]
         if query:
             low = query.lower()
-            prefix = escape_like(low) + "%"
+
+            def starts(text: str) -> ColumnElement[bool]:
+                return BankEntryRow.value.like(escape_like(text) + "%", escape="\\")
+
+            # as typed (mixed-case values such as TLSH or text fingerprints) and lowercased (hex hashes)
             q = q.where(or_(BankEntryRow.value_digest == value_digest(query),
                             BankEntryRow.value_digest == value_digest(low),
-                            BankEntryRow.value.like(prefix, escape="\\"),
-                            json_list_contains(BankEntryRow.labels, low)))
+                            starts(query), starts(low), json_list_contains(BankEntryRow.labels, low)))
         with self.db.session() as s:
             return [entry_from_row(r) for r in s.scalars(q.order_by(BankEntryRow.id).limit(limit))]
 
