@@ -531,19 +531,27 @@ class SourceService:
                 "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
                 "added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
                 "first_seen, %s, '', '{}'::jsonb, %s FROM seawall_source_stage ORDER BY signal_type, value_digest "
-                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
+                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING "
+                "RETURNING id, signal_type, value, value_digest",
                 (bank_id, row.name[:200], added_by, now))
-            new = [(int(i), str(t), str(v)) for i, t, v in cur.fetchall()]
+            inserted = cur.fetchall()
+            new = [(int(i), str(t), str(v)) for i, t, v, _ in inserted]
             result.new_rows.extend(new)
             result.added += len(new)
+            # provenance: ids of new entries come from RETURNING (joined by hash); only entries the bank
+            # already held are looked up, one index probe each
             cur.execute(
                 "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
-                "SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
-                "CROSS JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
-                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x "
+                "SELECT COALESCE(n.id, x.id), %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
+                "LEFT JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS n(id, signal_type, value_digest) "
+                "ON n.signal_type = st.signal_type AND n.value_digest = st.value_digest "
+                "LEFT JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE n.id IS NULL AND e.bank_id = %s "
+                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x ON true "
+                "WHERE COALESCE(n.id, x.id) IS NOT NULL "
                 "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
                 "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels",
-                (row.id, now, now, bank_id))
+                (row.id, now, now, [int(r[0]) for r in inserted], [str(r[1]) for r in inserted],
+                 [str(r[3]) for r in inserted], bank_id))
         finally:
             cur.close()
 
