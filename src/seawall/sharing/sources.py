@@ -310,6 +310,8 @@ class SourceService:
 
     # --- applying pages -------------------------------------------------------------------------
     def _map_labels(self, labels: list[str], mapping: dict[str, str]) -> list[str]:
+        if not labels:
+            return []
         out: list[str] = []
         for raw in labels:
             label = mapping.get(raw, raw) if isinstance(raw, str) else ""
@@ -401,6 +403,9 @@ class SourceService:
         if self.db.dialect == "postgresql":
             self._insert_entries_pg(s, bank_id, row, entries, now, added_by, result)
             return
+        if self.db.dialect == "sqlite":
+            self._insert_entries_sqlite(s, bank_id, row, entries, now, added_by, result)
+            return
         entries_t = cast(Table, BankEntryRow.__table__)
         prov_t = cast(Table, BankEntrySourceRow.__table__)
         conn = s.connection()
@@ -446,6 +451,67 @@ class SourceService:
             if prov:
                 conn.execute(pstmt, prov)
 
+    def _insert_entries_sqlite(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
+                               now: datetime, added_by: str, result: ApplyResult) -> None:
+        """SQLite: multi-row INSERTs on the driver's cursor, per-page constants bound once per statement
+        and the columns' own bind processors applied by hand (SQLAlchemy's per-row parameter handling
+        cost several times the database's own work), in key order so the unique index's B-tree appends
+        rather than splits."""
+        conn = s.connection()
+        dialect = conn.dialect
+        table = cast(Table, BankEntryRow.__table__)
+        to_dt = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        to_json = table.c.meta.type.dialect_impl(dialect).bind_processor(dialect)
+        empty = to_json([]) if to_json else "[]"
+
+        def dt(v: datetime | None) -> Any:
+            return to_dt(v) if to_dt is not None and v is not None else v
+
+        def js(v: list[str]) -> Any:
+            if not v:
+                return empty
+            return to_json(v) if to_json is not None else json.dumps(v)
+
+        dbapi: Any = conn.connection.driver_connection
+        cur: Any = dbapi.cursor()
+        try:
+            ordered = sorted(entries, key=lambda e: (e["signal_type"], e["digest"]))
+            consts = [bank_id, row.name[:200], added_by, dt(now), "", to_json({}) if to_json else "{}"]
+            stamp = dt(now)
+            prov_sql = ("INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, "
+                        "last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id, source_id) DO UPDATE SET "
+                        "last_seen = excluded.last_seen, remote_id = excluded.remote_id, labels = excluded.labels")
+            for start in range(0, len(ordered), ROWS_PER_STATEMENT):
+                chunk = ordered[start:start + ROWS_PER_STATEMENT]
+                values = ",".join(f"(?1,?{7 + 5 * i},?{8 + 5 * i},?{9 + 5 * i},?{10 + 5 * i},?2,?{11 + 5 * i},"
+                                  "?3,?5,?6,?4)" for i in range(len(chunk)))
+                params: list[Any] = list(consts)
+                for e in chunk:
+                    params += (e["signal_type"], e["value"], e["digest"], js(e["labels"]), dt(e["first_seen"]))
+                inserted = cur.execute(
+                    "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
+                    f"added_by, note, meta, created_at) VALUES {values} "
+                    "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, "
+                    "value_digest", params).fetchall()
+                ids: dict[tuple[str, str], int] = {(str(t), str(d)): int(i) for i, t, d in inserted}
+                by_key = {(e["signal_type"], e["digest"]): e for e in chunk}
+                new = [(i, t, by_key[(t, d)]["value"]) for (t, d), i in ids.items()]
+                result.new_rows.extend(new)
+                result.added += len(new)
+                known = [e for e in chunk if (e["signal_type"], e["digest"]) not in ids]
+                for signal_type in sorted({e["signal_type"] for e in known}):  # none at all on a first sync
+                    digests = [e["digest"] for e in known if e["signal_type"] == signal_type]
+                    marks = ",".join("?" * len(digests))
+                    for i, d in cur.execute(
+                            f"SELECT id, value_digest FROM bank_entries WHERE bank_id = ? AND signal_type = ? "
+                            f"AND value_digest IN ({marks})", [bank_id, signal_type, *digests]).fetchall():
+                        ids[(signal_type, str(d))] = int(i)
+                cur.executemany(prov_sql, [
+                    (ids[k], row.id, e["remote_id"], js(e["raw_labels"]), stamp, stamp)
+                    for k, e in by_key.items() if k in ids])
+        finally:
+            cur.close()
+
     def _insert_entries_pg(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
                            now: datetime, added_by: str, result: ApplyResult) -> None:
         """PostgreSQL: COPY the page into a temporary table, then one INSERT … SELECT for the entries and
@@ -465,19 +531,27 @@ class SourceService:
                 "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
                 "added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
                 "first_seen, %s, '', '{}'::jsonb, %s FROM seawall_source_stage ORDER BY signal_type, value_digest "
-                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
+                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING "
+                "RETURNING id, signal_type, value, value_digest",
                 (bank_id, row.name[:200], added_by, now))
-            new = [(int(i), str(t), str(v)) for i, t, v in cur.fetchall()]
+            inserted = cur.fetchall()
+            new = [(int(i), str(t), str(v)) for i, t, v, _ in inserted]
             result.new_rows.extend(new)
             result.added += len(new)
+            # provenance: ids of new entries come from RETURNING (joined by hash); only entries the bank
+            # already held are looked up, one index probe each
             cur.execute(
                 "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
-                "SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
-                "CROSS JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
-                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x "
+                "SELECT COALESCE(n.id, x.id), %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
+                "LEFT JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS n(id, signal_type, value_digest) "
+                "ON n.signal_type = st.signal_type AND n.value_digest = st.value_digest "
+                "LEFT JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE n.id IS NULL AND e.bank_id = %s "
+                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x ON true "
+                "WHERE COALESCE(n.id, x.id) IS NOT NULL "
                 "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
                 "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels",
-                (row.id, now, now, bank_id))
+                (row.id, now, now, [int(r[0]) for r in inserted], [str(r[1]) for r in inserted],
+                 [str(r[3]) for r in inserted], bank_id))
         finally:
             cur.close()
 
