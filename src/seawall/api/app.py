@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from seawall import __version__
-from seawall.api import docs
+from seawall.api import docs, offload
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
 from seawall.api.headers import SecurityHeadersMiddleware
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         eng.start_warm_up()
         yield
         legal.close()
+        offload.shutdown()
         if owns_engine:
             eng.close()
 
