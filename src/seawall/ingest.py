@@ -236,7 +236,8 @@ class ItemService:
             item.verdict = self.decider(item, outcome.matches, notes, item.status == "pending")
         else:
             item.verdict = decide(outcome.matches, notes)
-        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants), list(s.names)) for s in signals]
+        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants), list(s.names)) for s in signals
+                        if not s.transient]
         item.status = "complete"
 
     # --- background stage ----------------------------------------------------------------------
