@@ -119,6 +119,10 @@ def test_near_misses_are_found_through_orb(client: TestClient, keys: dict[str, s
         assert body["verdict"] == "block", (family, body["reasons"])
         assert [m["signal_type"] for m in body["matches"]] == ["orb"], body["matches"]
         assert any("consistent ORB points" in reason for reason in body["reasons"]), body["reasons"]
+        # the ORB query (tens of kilobytes of points) is used for matching only: not kept, not shown
+        kept = client.get(f"/v1/items/{body['id']}", headers=auth(keys["submitter"])).json()
+        assert "orb" not in {sig["type"] for sig in [*body["signals"], *kept["signals"]]}
+        assert {"pdq", "pdq_crop"} <= {sig["type"] for sig in kept["signals"]}
 
 
 def test_unrelated_pictures_are_not_verified(client: TestClient, keys: dict[str, str], banked: np.ndarray) -> None:

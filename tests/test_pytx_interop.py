@@ -149,6 +149,8 @@ def test_a_pytx_list_is_imported_and_matches(client: TestClient, keys: dict[str,
     assert any(m["signal_type"] == "url_md5" for m in link["matches"])  # type: ignore[union-attr]
     query = _verdict(client, sub, "q1", "Our convoy meets at the bridge at dawn, brothers.")
     assert any(m["signal_type"] == "trend_query" for m in query["matches"])  # type: ignore[union-attr]
+    kept = client.get(f"/v1/items/{query['id']}", headers=auth(sub)).json()
+    assert "trend_query" not in {sig["type"] for sig in [*query["signals"], *kept["signals"]]}  # type: ignore[misc]
     same = _verdict(client, sub, "t1", banked)
     assert any(m["signal_type"] == "text_tlsh" for m in same["matches"])  # type: ignore[union-attr]
     other = _verdict(client, sub, "o1", _sentence(12) + " See https://news.example.com/issue-9 for more.")

@@ -121,7 +121,7 @@ def orb_query_signal(content: Content, pdq_forms: Sequence[str]) -> ComputedSign
     f = orb.features(content.pixels(), orb.QUERY_POINTS)
     if len(f) < orb.MIN_GOOD:
         return None
-    return ComputedSignal(type=OrbSignal.name, value=encode_query(pdq_forms, f))
+    return ComputedSignal(type=OrbSignal.name, value=encode_query(pdq_forms, f), transient=True)
 
 
 class OrbSignal(SignalType):

@@ -111,7 +111,8 @@ class TrendQuerySignal(SignalType):
         if not for_query:
             return []  # queries are banked as written; a text is not a query
         text = content.signal_text(for_query=True)
-        return [ComputedSignal(type=self.name, value=text[:MAX_TEXT])] if text and text.strip() else []
+        # the post's own text: used for matching only, never kept as a signal (an image's OCR text is not stored)
+        return [ComputedSignal(type=self.name, value=text[:MAX_TEXT], transient=True)] if text and text.strip() else []
 
     def distance(self, a: str, b: str) -> int:
         """0 when one side is a query the other (a text, or the same query) satisfies or equals."""
