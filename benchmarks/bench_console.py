@@ -59,6 +59,9 @@ def _fill(url: str, items: int, cases: int) -> float:
                    CASE WHEN i % 10 = 0 THEN 'report' ELSE 'review' END,
                    CASE WHEN i % 25 = 0 THEN 'senior' ELSE 'standard' END, i % 3, NULL, NULL
             FROM generate_series(1, {cases}) AS i"""))
+        from seawall.store.case_tags import backfill_case_tags
+
+        backfill_case_tags(c)  # the bulk load bypasses open_case, so tag the cases as the migration does
         c.execute(sa.text("ANALYZE"))
     eng.dispose()
     return time.perf_counter() - t0
@@ -78,6 +81,7 @@ def main() -> None:
     from seawall.composition import review_service
     from seawall.config import Settings
     from seawall.engine import Engine
+    from seawall.review.search import CaseFilter
     from seawall.review.users import ConsoleUsers
     from seawall.store.tables import CaseRow, ItemRow, utcnow
 
@@ -102,6 +106,19 @@ def main() -> None:
                     views = [review._view(s, r, reach=reach) for r, reach in s.execute(q).all()]
                 views.sort(key=lambda v: (-v.score(now).value, v.created_at, v.id))
 
+            def old_label_filter() -> None:
+                """The peer for the filters: bank + label looked up in every match's JSON labels (the old query)."""
+                from sqlalchemy import String, cast, exists
+
+                from seawall.review.search import case_query
+                from seawall.store.tables import MatchRow
+
+                m = select(MatchRow.id).where(MatchRow.item_id == CaseRow.item_id, MatchRow.bank_name == "watch",
+                                              cast(MatchRow.labels, String).like('%"behaviour:recruitment"%'))
+                q = case_query(review_filter()).where(exists(m))
+                with engine.db.session() as s:
+                    s.execute(q.limit(100)).all()
+
             with TestClient(create_app(engine=engine, follow_writes=False)) as client:
                 page = client.get("/console/login")
                 import re
@@ -125,6 +142,9 @@ def main() -> None:
                     "queue page, one account": lambda: get("/console/queue?account_id=acct-77"),
                     "case page": lambda: get(f"/console/cases/{some_case}"),
                     "API GET /v1/cases?limit=50 (service)": lambda: review.search(review_filter(), limit=50),
+                    "API bank + label filter, limit=50 (service)": lambda: review.search(
+                        CaseFilter(bank="watch", label="behaviour:recruitment"), limit=50),
+                    "peer: old bank + label filter (matches' JSON, 100 rows, query only)": old_label_filter,
                     "peer: old queue read (2,000 rows scored in Python, no page)": naive_queue,
                 }
                 rows = []
@@ -138,6 +158,9 @@ def main() -> None:
             peer = percentile(results["peer: old queue read (2,000 rows scored in Python, no page)"], 95)
             mine = percentile(results["API GET /v1/cases?limit=50 (service)"], 95)
             print(f"ratio (peer p95 / case search p95): {peer / mine:.1f}x")
+            peer = percentile(results["peer: old bank + label filter (matches' JSON, 100 rows, query only)"], 95)
+            mine = percentile(results["API bank + label filter, limit=50 (service)"], 95)
+            print(f"ratio (old label filter p95 / tagged label filter p95): {peer / mine:.1f}x")
         finally:
             engine.close()
     print("load after:", Path("/proc/loadavg").read_text().strip())

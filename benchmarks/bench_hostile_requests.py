@@ -17,6 +17,7 @@ Families (the worst request of each):
   * 1,000 slow clients trickling header bytes (slowloris).
 
     PYTHONPATH=src python benchmarks/bench_hostile_requests.py --seconds 8
+    PYTHONPATH=src python benchmarks/bench_hostile_requests.py --only json,import,node  # some families
 """
 
 from __future__ import annotations
@@ -125,8 +126,15 @@ def main() -> None:
     ap.add_argument("--import-lines", type=int, default=1_000_000)
     ap.add_argument("--video-seconds", type=float, default=60)
     ap.add_argument("--slow-clients", type=int, default=1000)
+    ap.add_argument("--only", default="", help="comma-separated words: run only families whose name has one")
     args = ap.parse_args()
-    image, video = largest_image(), long_video(args.video_seconds)
+    only = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+
+    def wanted(name: str) -> bool:
+        return not only or any(w in name.lower() for w in only)
+
+    image = largest_image() if wanted("largest image") else b""
+    video = long_video(args.video_seconds) if wanted("long video") else b""
     bulk = import_body(args.import_lines)
     huge_json = json.dumps({"content_id": "huge", "text": "a" * 45_000_000}).encode()
     print(f"inputs: image {len(image) / 1e6:.1f} MB, video {len(video) / 1e6:.1f} MB "
@@ -197,7 +205,7 @@ def main() -> None:
                 (f"{args.slow_clients:,} slow clients", slowloris(args.slow_clients // 2), 2),
             ]
             rows = [("idle (baseline)", healthz_latencies(base, args.seconds))]
-            for name, load, threads in families:
+            for name, load, threads in [f for f in families if wanted(f[0])]:
                 rows.append((name, run_with(load, base, args.seconds, threads)))
                 print(f"{name}: p99 {pct(rows[-1][1], 99):.1f} ms", flush=True)
             rows.append(("idle again (baseline)", healthz_latencies(base, args.seconds)))

@@ -6,12 +6,14 @@ scikit-learn (half of them; the other half only feeds distractors) plus generate
 every transform family of ``tests/robust_media.py`` is applied at several strengths; distractors (new
 generated pictures, small crops, mosaics, blends and screenshots of the held-out photographs) are copies of
 nothing banked. Every query is sent as JPEG bytes, as an upload would be. Three matchers run on the same
-queries, against a bank padded with extra generated pictures:
+queries, against a bank padded with extra generated pictures (four with the ORB check):
 
 * **plain PDQ**: ``pdqhash`` of the upload against the banked hashes, distance ≤ 31;
 * **stage 1**: Seawall's in-request PDQ (decode + eight rotations/flips, ``PdqSignal.compute``);
 * **stage 1+2**: plus the queued region work (``seawall.signals.pdq_regions.region_signals``), its extra
-  hashes looked up with one batch call.
+  hashes looked up with one batch call;
+* **stage 1+2+ORB**: plus near misses (banked pictures within PDQ 80 of any region form, the 6 nearest)
+  verified with ORB points and a RANSAC homography (``seawall.signals.orb``, threshold 76).
 
 Prints recall per family and strength, the false-match rate on the distractors, and the cost per upload of
 each stage.
@@ -64,23 +66,27 @@ def upload_bytes(a: U8) -> bytes:
     return buf.getvalue()
 
 
-def bank_hashes(bank: list[U8]) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
-    """(entry id, pdq) of each banked picture, and (entry id, pdq_crop) of its banked crops."""
+def bank_hashes(bank: list[U8]) -> tuple[list[tuple[int, str]], list[tuple[int, str]], list[tuple[int, str]]]:
+    """(entry id, pdq) of each banked picture, (entry id, pdq_crop) of its banked crops, and (entry id, orb)."""
+    from seawall.signals.orb import OrbSignal
     from seawall.signals.pdq_crop import PdqCropSignal
 
     # each crop is its own bank entry (an index keeps one value per id): id = picture * CROP_IDS + crop number
     crops = [(i * CROP_IDS + k, s.value) for i, a in enumerate(bank)
              for k, s in enumerate(PdqCropSignal().compute(Content(content_type="image", data=b"", _pixels=a)))
              if (s.quality or 0) >= MIN_QUALITY]
-    return [(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)], crops
+    orb = [(i, s.value) for i, a in enumerate(bank)
+           for s in OrbSignal().compute(Content(content_type="image", data=b"", _pixels=a))]
+    return [(i, pdq_from_pixels(a)[0]) for i, a in enumerate(bank)], crops, orb
 
 
 CROP_IDS = 1000
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(hashes: list[tuple[int, str]], crops: list[tuple[int, str]], pool: list[U8]) -> None:
-    _WORKER["m"] = Matchers(hashes, crops)
+def _init_worker(hashes: list[tuple[int, str]], crops: list[tuple[int, str]], orb: list[tuple[int, str]],
+                 pool: list[U8]) -> None:
+    _WORKER["m"] = Matchers(hashes, crops, orb)
     _WORKER["pool"] = pool
 
 
@@ -90,10 +96,10 @@ def _distractor_batch(seed: int, n: int) -> tuple[list[int], dict[str, float], i
     m.cost.clear()  # a worker runs several batches: report this batch's own cost and count
     m.calls = 0
     rng = np.random.default_rng(seed)
-    false = [0, 0, 0]
+    false = [0] * MATCHERS
     for _ in range(n):
         res = m.run(upload_bytes(distractor(rng, _WORKER["pool"], size=DISTRACTOR_SIDE)))
-        for k in range(3):
+        for k in range(MATCHERS):
             false[k] += bool(res[k])
     return false, dict(m.cost), m.calls
 
@@ -103,10 +109,20 @@ def _distractor_batch(seed: int, n: int) -> tuple[list[int], dict[str, float], i
 DISTRACTOR_SIDE = 160
 
 
-class Matchers:
-    """The three matchers over one bank; each returns the set of entry ids an upload matched."""
+MATCHERS = 4
+NAMES = ("plain PDQ", "stage 1", "stage 1+2", "stage 1+2+ORB")
 
-    def __init__(self, hashes: list[tuple[int, str]], crops: list[tuple[int, str]]) -> None:
+
+class Matchers:
+    """The four matchers over one bank; each returns the set of entry ids an upload matched."""
+
+    def __init__(self, hashes: list[tuple[int, str]], crops: list[tuple[int, str]],
+                 orb: list[tuple[int, str]]) -> None:
+        from seawall.signals.orb import OrbSignal
+
+        self.orb_signal = OrbSignal()
+        self.orb = self.orb_signal.create_index()
+        self.orb.add(orb)
         self.index = Hamming256Index()
         self.index.add(hashes)
         # stage 1+2 also sees the crops Seawall banks with each picture (pdq_crop)
@@ -116,8 +132,10 @@ class Matchers:
         self.cost: dict[str, float] = defaultdict(float)
         self.calls = 0
 
-    def run(self, data: bytes) -> tuple[set[int], set[int], set[int]]:
+    def run(self, data: bytes) -> tuple[set[int], set[int], set[int], set[int]]:
+        from seawall.signals.orb import orb_query_signal
         from seawall.signals.pdq_regions import region_signals
+        from seawall.stages import region_signals_forms
 
         self.calls += 1
         t0 = time.perf_counter()
@@ -132,15 +150,23 @@ class Matchers:
             stage1 = {c.entry_id for c in self.index.search([sig.value, *sig.variants], RADIUS)}
         t2 = time.perf_counter()
         stage2: set[int] = set()
-        for extra in region_signals(content):
+        regions = region_signals(content)
+        for extra in regions:
             index = self.crops if extra.type == "pdq_crop" else self.index
             found = {c.entry_id for c in index.search([extra.value, *extra.variants], RADIUS)}
             stage2 |= {e // CROP_IDS for e in found} if extra.type == "pdq_crop" else found
         t3 = time.perf_counter()
+        verified: set[int] = set()
+        query = orb_query_signal(content, [v for forms in region_signals_forms(regions) for v in forms]
+                                 or [sig.value])
+        if query is not None:
+            verified = {c.entry_id for c in self.orb.search([query.value], self.orb_signal.default_threshold)}
+        t4 = time.perf_counter()
         self.cost["plain"] += t1 - t0
         self.cost["stage1"] += t2 - t1
         self.cost["stage2"] += t3 - t2
-        return plain, stage1, stage1 | stage2
+        self.cost["orb"] += t4 - t3
+        return plain, stage1, stage1 | stage2, stage1 | stage2 | verified
 
 
 def text_recall(per_lang: int, distractors: int, padding: int, seed: int) -> dict[str, Any]:
@@ -272,31 +298,29 @@ def main() -> None:
     print(f"bank: {len(originals)} originals ({len(banked_names)} sample photographs: {', '.join(banked_names)}; "
           f"{args.synthetic} generated) + {len(padding)} generated padding pictures; "
           f"distractor pool: {', '.join(held_out)} + 8 generated")
-    hashes, crops = bank_hashes(bank)
-    m = Matchers(hashes, crops)
+    hashes, crops, orb = bank_hashes(bank)
+    m = Matchers(hashes, crops, orb)
 
     families = [f for f in FAMILIES if not args.families or f in args.families.split(",")]
-    found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (MATCHERS + 1))
     for fam in families:
         for strength, transform in FAMILIES[fam].items():
             for entry_id, (_, original) in enumerate(originals):
                 query = transform(original, rng)
-                plain, s1, s12 = m.run(upload_bytes(query))
                 row = found[(fam, strength)]
                 row[0] += 1
-                row[1] += entry_id in plain
-                row[2] += entry_id in s1
-                row[3] += entry_id in s12
+                for k, hit in enumerate(m.run(upload_bytes(query))):
+                    row[k + 1] += entry_id in hit
     pos_calls = m.calls
     pos_cost = dict(m.cost)
 
-    false = [0, 0, 0]
+    false = [0] * MATCHERS
     t0 = time.perf_counter()
     batches = [(args.seed * 1000 + b, min(250, args.distractors - 250 * b))
                for b in range((args.distractors + 249) // 250)]
-    with multiprocessing.get_context("spawn").Pool(args.workers, _init_worker, (hashes, crops, pool)) as workers:
+    with multiprocessing.get_context("spawn").Pool(args.workers, _init_worker, (hashes, crops, orb, pool)) as workers:
         for f, cost, calls in workers.starmap(_distractor_batch, batches):
-            for k in range(3):
+            for k in range(MATCHERS):
                 false[k] += f[k]
             for key, v in cost.items():
                 m.cost[key] += v
@@ -304,27 +328,28 @@ def main() -> None:
     dis_time = time.perf_counter() - t0
 
     rows = []
-    by_family: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    by_family: dict[str, list[int]] = defaultdict(lambda: [0] * (MATCHERS + 1))
     for (fam, strength), r in found.items():
         rows.append([fam, strength, r[0], *(f"{100 * v / r[0]:.0f} %" for v in r[1:])])
-        for k in range(4):
+        for k in range(MATCHERS + 1):
             by_family[fam][k] += r[k]
     print("\n## Recall per transform and strength\n")
-    print(markdown_table(["family", "strength", "uploads", "plain PDQ", "stage 1", "stage 1+2"], rows))
+    print(markdown_table(["family", "strength", "uploads", *NAMES], rows))
     print("\n## Recall per family\n")
-    print(markdown_table(["family", "uploads", "plain PDQ", "stage 1", "stage 1+2"],
+    print(markdown_table(["family", "uploads", *NAMES],
                          [[f, r[0], *(f"{100 * v / r[0]:.1f} %" for v in r[1:])] for f, r in by_family.items()]))
     n = max(1, args.distractors)
     print(f"\n## False matches on {args.distractors:,} distractor uploads (bank of {len(bank):,})\n")
     print(markdown_table(["matcher", "distractors matched", "rate"],
                          [[k, false[i], f"{100 * false[i] / n:.3f} %"]
-                          for i, k in enumerate(("plain PDQ", "stage 1", "stage 1+2"))]))
+                          for i, k in enumerate(NAMES)]))
     total_calls = m.calls
     print(f"\n## Cost per upload ({total_calls:,} uploads; distractors took {dis_time:.0f} s)\n")
     print(markdown_table(["step", "ms per upload", "× plain PDQ"],
                          [[k, f"{1000 * m.cost[k] / total_calls:.2f}", f"{m.cost[k] / m.cost['plain']:.1f}"]
-                          for k in ("plain", "stage1", "stage2")]))
-    print(f"(transformed uploads only: stage 2 {1000 * pos_cost.get('stage2', 0) / max(1, pos_calls):.2f} ms)")
+                          for k in ("plain", "stage1", "stage2", "orb")]))
+    print(f"(transformed uploads only: stage 2 {1000 * pos_cost.get('stage2', 0) / max(1, pos_calls):.2f} ms, "
+          f"ORB {1000 * pos_cost.get('orb', 0) / max(1, pos_calls):.2f} ms)")
 
 
 if __name__ == "__main__":

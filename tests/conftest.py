@@ -33,15 +33,21 @@ from sqlalchemy import text
 from seawall.api.app import create_app
 from seawall.config import Settings
 from seawall.engine import Engine
+from seawall.password_hashing import PROFILE_ENV
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import Base
+
+#: argon2 at its minimum cost for every store, CLI and server the tests start (they inherit the
+#: environment); tests/test_password_hashing.py checks that Seawall itself defaults to the strong profile.
+os.environ.setdefault(PROFILE_ENV, "cheapest")
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 #: Set by the controlling process to the migrated PostgreSQL template every worker copies.
 PG_TEMPLATE_ENV = "SEAWALL_TEST_PG_TEMPLATE"
 
 #: Modules whose every test is heavy, by marker. ``e2e``: drives a real browser or chat server;
-#: ``slow``: starts several Seawall processes, a private broker or database, or decodes video.
+#: ``slow``: starts several Seawall processes (two federating servers, a server followed by CLI
+#: processes), a private broker or database, fuzzes the whole API, or decodes video.
 HEAVY_MODULES: dict[str, str] = {
     "test_console_e2e": "e2e",
     "test_synapse_connector": "e2e",
@@ -52,6 +58,10 @@ HEAVY_MODULES: dict[str, str] = {
     "test_background_items": "slow",
     "test_snapshot_background": "slow",
     "test_ocr_language": "slow",
+    "test_legal_e2e": "e2e",
+    "test_server": "slow",
+    "test_federation": "slow",
+    "test_fuzz_api": "slow",
 }
 
 

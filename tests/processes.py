@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from seawall.password_hashing import PROFILE_ENV
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -23,8 +25,12 @@ def free_port() -> int:
 
 
 def seawall_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The caller's environment without its SEAWALL_* settings, pointed at ``data_dir`` and a free port."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    """The caller's environment without its SEAWALL_* settings, pointed at ``data_dir`` and a free port.
+
+    The password-hash profile stays: processes the tests start hash keys and passwords as cheaply as
+    the test process does.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_") or k == PROFILE_ENV}
     env.update(SEAWALL_DATA_DIR=str(data_dir), SEAWALL_PORT=str(free_port()), SEAWALL_HOST="127.0.0.1", **extra)
     return env
 

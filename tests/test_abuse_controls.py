@@ -4,7 +4,6 @@ fast key revocation across processes, bounded key memory (SQLite and PostgreSQL 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +17,7 @@ from seawall.engine import Engine
 from seawall.errors import Unauthorized
 from seawall.review.throttle import AddressThrottle, backoff_seconds
 from seawall.review.users import ConsoleUsers
+from tests.clocks import SteppedClock
 from tests.conftest import auth
 
 PASSWORD = "correct horse battery"
@@ -143,10 +143,12 @@ def test_login_requests_are_rate_limited_per_address(settings: Settings) -> None
 
 def test_revocation_reaches_another_process_within_a_second(engine: Engine) -> None:
     key, principal = engine.api_keys.create("submitter", "partner")
-    other = ApiKeys(engine.db)  # another server process sharing the store, default settings
+    clock = SteppedClock()
+    other = ApiKeys(engine.db, clock=clock)  # another server process sharing the store, default settings
     assert other.authenticate(key).key_id == principal.key_id
     engine.api_keys.revoke(principal.key_id)
-    time.sleep(Settings().api_key_recheck_seconds + 0.05)
+    assert Settings().api_key_recheck_seconds <= 1.0
+    clock.advance(Settings().api_key_recheck_seconds)
     assert other.cached(key) is None
     with pytest.raises(Unauthorized):
         other.authenticate(key)
@@ -170,6 +172,8 @@ def test_an_address_presenting_bad_keys_is_slowed_down(settings: Settings) -> No
     engine = Engine(settings.model_copy(update={"auth_failures_per_second": 0.01, "auth_failures_burst": 5}))
     try:
         good = engine.api_keys.create("reviewer", "good")[0]
+        clock = SteppedClock()
+        engine.api_keys.clock = clock
         with TestClient(create_app(engine=engine, follow_writes=False)) as client:
             assert client.get("/v1/banks", headers=auth(good)).status_code == 200  # verified, remembered
             codes = [client.get("/v1/banks", headers=auth(f"sw_{i:012x}_guess")).status_code for i in range(6)]
@@ -177,7 +181,8 @@ def test_an_address_presenting_bad_keys_is_slowed_down(settings: Settings) -> No
             r = client.get("/v1/banks", headers=auth("sw_000000000000_guess"))
             assert r.status_code == 429 and r.json()["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
             # a key this process already verified keeps working from that address, also after its recheck
-            time.sleep(Settings().api_key_recheck_seconds + 0.05)
+            clock.advance(Settings().api_key_recheck_seconds)
+            assert engine.api_keys.cached(good) is None
             assert client.get("/v1/banks", headers=auth(good)).status_code == 200
         with TestClient(create_app(engine=engine, follow_writes=False), client=("192.0.2.8", 1)) as other:
             assert other.get("/v1/banks", headers=auth("sw_000000000000_guess")).status_code == 401

@@ -38,7 +38,7 @@ def test_known_image_blocked_reencoded_rotated_and_flipped(client: TestClient, k
     _bank(client, admin, "tvec", labels=["behaviour:glorification"])
     img = textured_image(7)
     added = _add_image(client, admin, "tvec", encode(img, quality=95), labels="group:demo")
-    assert {e["signal_type"] for e in added["entries"]} == {"md5", "sha256", "pdq", "pdq_crop"}  # type: ignore[union-attr]
+    assert {e["signal_type"] for e in added["entries"]} == {"md5", "sha256", "pdq", "pdq_crop", "orb"}  # type: ignore[union-attr]
     variants = {
         "reencoded": encode(img.resize((500, 375)), quality=40),
         "rot90": encode(img.rotate(90, expand=True)),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from argon2 import PasswordHasher
@@ -13,6 +12,8 @@ from seawall.apikeys import ApiKeys
 from seawall.engine import Engine
 from seawall.errors import Unauthorized
 from seawall.store.tables import ApiKeyRow
+
+from .clocks import SteppedClock
 
 
 class CountingHasher:
@@ -40,17 +41,20 @@ def test_secret_is_stored_only_as_argon2(engine: Engine) -> None:
 
 def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     key, _ = engine.api_keys.create("submitter")
-    other_process = ApiKeys(engine.db, recheck_seconds=0.05)  # another server sharing the store
+    clock = SteppedClock()
+    other_process = ApiKeys(engine.db, recheck_seconds=0.05, clock=clock)  # another server sharing the store
     assert other_process.authenticate(key).role == "submitter"  # verified with argon2 once
-    counter = CountingHasher(apikeys._hasher)
-    monkeypatch.setattr(apikeys, "_hasher", counter)
+    counter = CountingHasher(apikeys.hasher())
+    monkeypatch.setattr(apikeys, "hasher", lambda: counter)
     assert other_process.cached(key) is not None
-    time.sleep(0.06)
+    clock.advance(0.04)
+    assert other_process.cached(key) is not None  # still within recheck_seconds
+    clock.advance(0.02)
     assert other_process.cached(key) is None
     other_process.authenticate(key)  # expired: revocation re-read, no argon2
     assert counter.calls == 0
     engine.api_keys.revoke(key.split("_")[1])
-    time.sleep(0.06)
+    clock.advance(0.06)
     with pytest.raises(Unauthorized):
         other_process.authenticate(key)
 
@@ -58,8 +62,8 @@ def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkey
 def test_concurrent_first_use_verifies_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     key, _ = engine.api_keys.create("reviewer")
     keys = ApiKeys(engine.db)
-    counter = CountingHasher(apikeys._hasher)
-    monkeypatch.setattr(apikeys, "_hasher", counter)
+    counter = CountingHasher(apikeys.hasher())
+    monkeypatch.setattr(apikeys, "hasher", lambda: counter)
     threads = [threading.Thread(target=keys.authenticate, args=(key,)) for _ in range(8)]
     for t in threads:
         t.start()

@@ -6,15 +6,14 @@ item and its hashes copied, and a video sent as a file got only its digests.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from .cli_runner import CliResult, run_cli
 from .conftest import auth
+from .processes import seawall_env
 from .test_vpdq import encode_video, render
 
 BANKED = ("Join the caravan of the faithful tonight and bring your brothers with you to the old "
@@ -72,12 +71,10 @@ def test_a_banked_video_file_gets_vpdq(client: TestClient, keys: dict[str, str],
 
 @pytest.mark.parametrize("how", ["text", "file"])
 def test_cli_bank_add(how: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
-    env["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
+    env = seawall_env(tmp_path / "data")
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "seawall", *args], env=env, capture_output=True, text=True,
-                              timeout=180)
+    def cli(*args: str) -> CliResult:
+        return run_cli(args, env)
 
     assert cli("bank", "create", "tvec").returncode == 0
     if how == "text":

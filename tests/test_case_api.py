@@ -92,27 +92,72 @@ def test_take_note_release_decide_as_a_reviewer(client: TestClient, engine: Engi
 def test_senior_queue_and_appeals_need_a_senior(client: TestClient, engine: Engine, users: ConsoleUsers,
                                                 keys: dict[str, str]) -> None:
     case_id, item_id = held_image(engine, 304, account="acct-s")
-    key = keys["reviewer"]
+    key, admin = keys["reviewer"], keys["admin"]
     r = client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "reviewer"),
                     json={"outcome": "escalate", "note": "unsure"})
     assert r.status_code == 200 and r.json()["case"]["queue"] == "senior"
-    assert client.post(f"/v1/cases/{case_id}/take", headers=_as(key, "reviewer")).status_code == 403
-    r = client.post(f"/v1/cases/{case_id}/reassign", headers=_as(key, "senior"), json={"assignee": "reviewer"})
+    assert client.post(f"/v1/cases/{case_id}/take", headers=_as(admin, "reviewer")).status_code == 403
+    r = client.post(f"/v1/cases/{case_id}/reassign", headers=_as(admin, "senior"), json={"assignee": "reviewer"})
     assert r.status_code == 422 and r.json()["code"] == "wrong_role"
-    r = client.post(f"/v1/cases/{case_id}/reassign", headers=_as(key, "senior"), json={"assignee": "senior2"})
+    r = client.post(f"/v1/cases/{case_id}/reassign", headers=_as(admin, "senior"), json={"assignee": "senior2"})
     assert r.status_code == 200 and r.json()["assignee"] == "senior2"
-    r = client.post(f"/v1/cases/{case_id}/decide", headers=_as(key, "senior2"), json={
+    r = client.post(f"/v1/cases/{case_id}/decide", headers=_as(admin, "senior2"), json={
         "outcome": "violating", "labels": ["behaviour:glorification"], "remove": True})
     assert r.status_code == 200, r.text
     appeal = client.post("/v1/appeals", headers=auth(keys["submitter"]),
                          json={"item_id": item_id, "statement": "it was satire"}).json()
-    same = client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(key, "senior2"),
+    same = client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(admin, "senior2"),
                        json={"outcome": "upheld"})
     assert same.status_code == 403 and same.json()["code"] == "same_reviewer"
-    assert client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(key, "reviewer"),
+    assert client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(admin, "reviewer"),
                        json={"outcome": "upheld"}).status_code == 403
-    r = client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(keys["admin"], "senior"),
+    r = client.post(f"/v1/cases/{appeal['case_id']}/decide", headers=_as(admin, "senior"),
                     json={"outcome": "upheld", "note": "satire"})
     assert r.status_code == 200 and r.json()["result"]["appeal"]["outcome"] == "upheld"
-    listed = client.get("/v1/cases?kind=appeal&status=decided", headers=_as(key)).json()["cases"]
+    listed = client.get("/v1/cases?kind=appeal&status=decided", headers=_as(admin)).json()["cases"]
     assert [c["id"] for c in listed] == [appeal["case_id"]]
+    assert client.get("/v1/cases?kind=appeal&status=decided", headers=_as(key)).json()["cases"] == []
+
+
+def test_reviewer_keys_neither_see_nor_touch_the_senior_queue(client: TestClient, engine: Engine,
+                                                              users: ConsoleUsers, keys: dict[str, str]) -> None:
+    """A reviewer key stands for a plain reviewer's tool, whoever it names: senior cases need an admin key."""
+    standard, standard_item = held_image(engine, 305, account="acct-r", content_id="plain")
+    senior, senior_item = held_image(engine, 306, account="acct-r", content_id="hard")
+    key, admin = keys["reviewer"], keys["admin"]
+    r = client.post(f"/v1/cases/{senior}/decide", headers=_as(key, "reviewer"), json={"outcome": "escalate"})
+    assert r.status_code == 200 and r.json()["case"]["queue"] == "senior"
+    # listing: the reviewer key sees the standard queue only, whatever the filters; admin sees both
+    for query in ("", "?status=any", "?account_id=acct-r", "?content_id=hard", "?sort=newest"):
+        ids = {c["id"] for c in client.get(f"/v1/cases{query}", headers=_as(key)).json()["cases"]}
+        assert senior not in ids, query
+    assert {c["id"] for c in client.get("/v1/cases", headers=_as(admin)).json()["cases"]} == {standard, senior}
+    only = client.get("/v1/cases?queue=senior", headers=_as(key))
+    assert only.status_code == 403 and only.json()["code"] == "forbidden"
+    assert [c["id"] for c in client.get("/v1/cases?queue=senior", headers=_as(admin)).json()["cases"]] == [senior]
+    # opening and every case action: 403 for the reviewer key even when it names a senior
+    calls = [("GET", f"/v1/cases/{senior}", None), ("POST", f"/v1/cases/{senior}/take", None),
+             ("POST", f"/v1/cases/{senior}/release", None),
+             ("POST", f"/v1/cases/{senior}/reassign", {"assignee": "senior2"}),
+             ("POST", f"/v1/cases/{senior}/notes", {"text": "peek"}),
+             ("POST", f"/v1/cases/{senior}/decide", {"outcome": "not_violating"})]
+    for method, path, body in calls:
+        r = client.request(method, path, headers=_as(key, "senior"), json=body)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", (method, path, r.status_code, r.text)
+    # item actions on the item whose open case is in the senior queue: refused, nothing decided
+    before = client.get(f"/v1/items/{senior_item}/decisions", headers=_as(admin)).json()
+    r = client.post(f"/v1/items/{senior_item}/actions", headers=_as(key), json={"actions": ["remove"]})
+    assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
+    assert client.get(f"/v1/items/{senior_item}/decisions", headers=_as(admin)).json() == before
+    # the standard case and its item stay open to the reviewer key
+    assert client.get(f"/v1/cases/{standard}", headers=_as(key)).status_code == 200
+    assert client.post(f"/v1/cases/{standard}/take", headers=_as(key, "reviewer")).status_code == 200
+    r = client.post(f"/v1/items/{standard_item}/actions", headers=_as(key), json={"actions": ["remove"]})
+    assert r.status_code == 201, r.text
+    # the admin key reaches the senior case and its item
+    assert client.get(f"/v1/cases/{senior}", headers=_as(admin)).status_code == 200
+    r = client.post(f"/v1/items/{senior_item}/actions", headers=_as(admin), json={"actions": ["remove"]})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/v1/cases/{senior}/decide", headers=_as(admin, "senior"), json={
+        "outcome": "violating", "labels": ["behaviour:glorification"]})
+    assert r.status_code == 200, r.text

@@ -1,4 +1,8 @@
-"""The ``seawall`` command as operators script it: real processes, real files, exit codes."""
+"""The ``seawall`` command as operators script it: real files, exit codes, stdout apart from stderr.
+
+Commands run in the test process (tests/cli_runner.py); one test runs the installed entry point as its
+own process, the way ``make run`` scripts it.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +15,28 @@ from pathlib import Path
 
 import pytest
 
+from seawall.password_hashing import PROFILE_ENV
 from seawall.signals.pdq import pdq_from_pixels
 
+from .cli_runner import CliResult, run_cli
 from .conftest import encode, textured_image
 
 
-def run(args: list[str], env: dict[str, str], *, ok: bool = True,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "seawall", *args], env=env, capture_output=True, text=True,
-                          input=stdin, timeout=120)
+def run(args: list[str], env: dict[str, str], *, ok: bool = True, stdin: str | None = None) -> CliResult:
+    proc = run_cli(args, env, input=stdin)
     if ok:
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
     return proc
 
 
+def run_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "seawall", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_") or k == PROFILE_ENV}
     e["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
     e["COLUMNS"] = "200"
     return e
@@ -103,7 +112,8 @@ def test_bank_lifecycle_import_export_match(tmp_path: Path, env: dict[str, str])
 
 
 def test_apikey_create_prints_key_last(env: dict[str, str]) -> None:
-    proc = run(["apikey", "create", "--role", "submitter", "--name", "forum"], env)
+    proc = run_process(["apikey", "create", "--role", "submitter", "--name", "forum"], env)  # a process of its own
+    assert proc.returncode == 0, proc.stderr
     key = proc.stdout.strip().splitlines()[-1]
     assert key.startswith("sw_") and len(key) > 40
     listed = run(["apikey", "list"], env).stdout

@@ -3,9 +3,10 @@
 A platform that retries, a partner that re-delivers or an operator who double-clicks sends one request
 several times at the same moment. For every call that creates something with a natural identity (a
 bank, a bank entry, a source, a feed, a partner, a removal order, a user report, an appeal, a partner's
-opinion) the store must hold exactly one row afterwards, and every copy of the request must be answered
-either with that row (200/201, same id) or with a 409 that carries a code, never a 500. Uniqueness lives
-in database constraints, so these hold on SQLite and on PostgreSQL alike.
+opinion, a console user, a webhook subscription) the store must hold exactly one row afterwards, and
+every copy of the request must be answered either with that row (200/201, same id; the console's
+redirect) or with a 409 that carries a code, never a 500. Uniqueness lives in database constraints, so
+these hold on SQLite and on PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -19,28 +20,36 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.banks import EntryInput
 from seawall.config import Settings
 from seawall.engine import Engine
-from seawall.sharing.feeds import feedback_signature
+from seawall.review.users import ConsoleUsers
+from seawall.sharing.feedback_signing import signed_feedback
+from seawall.sharing.signing import public_text
+from seawall.store.db import upgrade
 from seawall.store.tables import (
     AppealRow,
     BankEntryRow,
     BankRow,
     CaseRow,
+    ConsoleUserRow,
     FeedFeedbackRow,
     FeedPartnerRow,
     FeedRow,
     RemovalOrderRow,
     ReportRow,
     SourceRow,
+    WebhookRow,
     value_digest,
 )
 
 from .conftest import auth, encode, textured_image
+from .console_support import PASSWORD, csrf_of
 from .legal_support import order_body
 from .live_server import all_at_once, serving
 
@@ -70,7 +79,7 @@ class Live:
 @pytest.fixture
 def live(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     monkeypatch.setenv("SEAWALL_LEGAL_TICK_SECONDS", "3600")
-    eng = Engine(settings)
+    eng = Engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"}))
     try:
         eng.banks.create("tvec")
         eng.add_entry("tvec", EntryInput("sha256", hashlib.sha256(BANNED.encode()).hexdigest(), []), added_by="t")
@@ -189,19 +198,23 @@ def test_concurrent_identical_feeds_and_partners_are_one_each(live: Live) -> Non
     assert live.count(FeedPartnerRow, FeedPartnerRow.name == "platform-c") == 1
 
 
-def test_concurrent_identical_partner_feedback_is_one_opinion(live: Live) -> None:
+def test_concurrent_copies_of_one_signed_feedback_are_one_call(live: Live) -> None:
     made = httpx.post(f"{live.base}/v1/feeds", json={"name": "outbound", "banks": ["tvec"],
                                                       "partners": ["platform-b"]}, headers=auth(live.admin), timeout=60)
     token = made.json()["partners"][0]["token"]
+    key = Ed25519PrivateKey.generate()
+    registered = httpx.patch(f"{live.base}/v1/feeds/outbound/partners/platform-b",
+                             json={"public_key": public_text(key.public_key())}, headers=auth(live.admin), timeout=60)
+    assert registered.status_code == 200, registered.text
     entry_id = live.eng.banks.list_entries("tvec")[0].id
-    raw = json.dumps({"opinions": [{"entry_id": entry_id, "opinion": "true_positive"}]}).encode()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-               "Seawall-Feedback-Signature": feedback_signature(token, raw)}
+    raw = signed_feedback(key, "outbound", [{"entry_id": entry_id, "opinion": "true_positive"}])
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/feeds/outbound/feedback", content=raw,
                                              headers=headers))
     no_server_errors(responses)
-    assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
-    assert {r.json()["recorded"] for r in responses} == {1}
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * (len(responses) - 1), [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"replayed_feedback"}
     assert live.count(FeedFeedbackRow, FeedFeedbackRow.entry_id == entry_id) == 1
 
 
@@ -261,3 +274,69 @@ def test_concurrent_identical_account_appeals_are_one_appeal(live: Live) -> None
                                              headers=auth(live.submitter)))
     one_created_rest_conflict(responses, "appeal_exists")
     assert live.count(AppealRow, AppealRow.account_id == "@other:hs", AppealRow.item_id.is_(None)) == 1
+
+
+# --- console users and webhook subscriptions ----------------------------------------------------
+
+def test_concurrent_identical_console_user_creations_make_one_user(live: Live) -> None:
+    ConsoleUsers(live.eng.db).create("lead", PASSWORD, "admin")
+    with httpx.Client(base_url=live.base, timeout=60) as browser:
+        page = browser.get("/console/login")
+        signed_in = browser.post("/console/login", data={"username": "lead", "password": PASSWORD,
+                                                         "csrf_token": csrf_of(page.text)})
+        assert signed_in.status_code == 303, signed_in.text
+        csrf = csrf_of(browser.get("/console/queue").text)
+        cookies = dict(browser.cookies.items())
+    form = {"username": "newcomer", "password": PASSWORD, "role": "reviewer", "csrf_token": csrf}
+
+    def create(c: httpx.Client) -> httpx.Response:
+        c.cookies.update(cookies)
+        return c.post(f"{live.base}/console/admin/users", data=form)
+
+    responses = all_at_once(DUPLICATES, create)
+    no_server_errors(responses)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [303] + [409] * (DUPLICATES - 1), statuses  # the console answers a creation with a redirect
+    assert all('data-code="user_exists"' in r.text for r in responses if r.status_code == 409)
+    assert live.count(ConsoleUserRow, ConsoleUserRow.username == "newcomer") == 1
+
+
+def test_concurrent_identical_webhook_creations_make_one_subscription(live: Live) -> None:
+    url = "http://127.0.0.1:9/concurrent"
+    body = {"url": url, "event_types": ["item.verdict", "case.decided"]}
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/webhooks", json=body,
+                                                         headers=auth(live.admin)))
+    created = one_created_rest_conflict(responses, "webhook_exists")
+    assert {r.json()["detail"]["webhook_id"] for r in responses if r.status_code == 409} == {created["id"]}
+    assert live.count(WebhookRow, WebhookRow.url == url) == 1
+    again = httpx.post(f"{live.base}/v1/webhooks", headers=auth(live.admin), timeout=60,
+                       json={"url": url, "event_types": ["case.decided", "item.verdict", "case.decided"]})
+    assert again.status_code == 409 and again.json()["code"] == "webhook_exists", "the same set in another order"
+    other = httpx.post(f"{live.base}/v1/webhooks", headers=auth(live.admin), timeout=60,
+                       json={"url": url, "event_types": ["item.verdict"]})
+    assert other.status_code == 201, other.text
+    clash = httpx.patch(f"{live.base}/v1/webhooks/{other.json()['id']}", headers=auth(live.admin), timeout=60,
+                        json={"event_types": ["item.verdict", "case.decided"]})
+    assert clash.status_code == 409 and clash.json()["detail"]["webhook_id"] == created["id"], clash.text
+    assert live.count(WebhookRow, WebhookRow.url == url) == 2
+
+
+def test_upgrade_stops_on_duplicate_webhooks_and_deletes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0018")
+    engine = sa.create_engine(url)
+    insert = sa.text("INSERT INTO webhooks (url, event_types, secret, description, enabled, created_by, created_at, "
+                     "updated_at) VALUES (:u, :e, 'whsec_x', '', 1, 't', '2026-01-01', '2026-01-01')")
+    with engine.begin() as conn:
+        for events in ('["item.verdict", "case.decided"]', '["case.decided", "item.verdict"]', '["item.verdict"]'):
+            conn.execute(insert, {"u": "https://hooks.example/a", "e": events})
+    with pytest.raises(RuntimeError, match=r"ids 1, 2\b"):
+        upgrade(url)
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM webhooks")).scalar() == 3
+        conn.execute(sa.text("DELETE FROM webhooks WHERE id = 2"))
+    upgrade(url)
+    with engine.begin() as conn:
+        keys = conn.execute(sa.text("SELECT dedupe_key FROM webhooks ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert len(keys) == 2 and all(k and len(k) == 64 for k in keys) and keys[0] != keys[1]

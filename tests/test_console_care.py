@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import update
 
+from seawall.api.app import create_app
 from seawall.composition import review_service
 from seawall.config import Settings
 from seawall.engine import Engine
@@ -297,13 +298,19 @@ def test_video_is_shielded_as_a_keyframe_strip() -> None:
         assert img.mode == "L" and img.width > 3 * img.height  # several frames side by side
 
 
-def test_exposure_cap_break_prompt_and_leads_view(client: TestClient, engine: Engine, users: ConsoleUsers,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from seawall.api.routes import console
+def test_exposure_cap_break_prompt_and_leads_view(settings: Settings) -> None:
+    """The cap and the break interval come from SEAWALL_REVEAL_DAILY_CAP and SEAWALL_REVEAL_BREAK_EVERY."""
+    engines = engine_for(settings, reveal_daily_cap=3, reveal_break_every=2)
+    engine = next(engines)
+    try:
+        make_users(engine)
+        with TestClient(create_app(engine=engine, follow_writes=False)) as client:
+            _capped_walk(client, engine)
+    finally:
+        engines.close()  # closes the engine even when the walk fails
 
-    monkeypatch.setattr(cases_module, "DAILY_REVEAL_CAP", 3)
-    monkeypatch.setattr(console, "DAILY_REVEAL_CAP", 3)
-    monkeypatch.setattr(console, "BREAK_EVERY", 2)
+
+def _capped_walk(client: TestClient, engine: Engine) -> None:
     ids = [held_image(engine, 910 + n)[0] for n in range(4)]
     csrf = sign_in(client, "reviewer")
     for case_id in ids[:2]:
@@ -322,7 +329,22 @@ def test_exposure_cap_break_prompt_and_leads_view(client: TestClient, engine: En
     page = client.get("/console/exposure").text
     row = page.split('data-user="reviewer"')[1].split("</tr>")[0]
     assert re.search(r'class="exposure-today[^"]*">3<', row) and "<td>1</td>" in row
+    assert "Daily limit 3; a break is suggested every 2 reveals" in page
     assert csrf_of(page)
+
+
+def test_reveal_cap_and_break_interval_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    defaults = Settings(data_dir=tmp_path)
+    assert (defaults.reveal_daily_cap, defaults.reveal_break_every) == (60, 15)
+    monkeypatch.setenv("SEAWALL_REVEAL_DAILY_CAP", "25")
+    monkeypatch.setenv("SEAWALL_REVEAL_BREAK_EVERY", "5")
+    read = Settings(data_dir=tmp_path)
+    assert (read.reveal_daily_cap, read.reveal_break_every) == (25, 5)
+    for name in ("SEAWALL_REVEAL_DAILY_CAP", "SEAWALL_REVEAL_BREAK_EVERY"):
+        monkeypatch.setenv(name, "0")
+        with pytest.raises(ValueError, match=name.removeprefix("SEAWALL_").lower()):
+            Settings(data_dir=tmp_path)
+        monkeypatch.setenv(name, "5")
 
 
 # --- speed and context ---------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from seawall.banks import EntryInput
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.sharing.exchanges.base import Opinion
-from seawall.store.tables import BankEntrySourceRow
+from seawall.store.tables import BankEntrySourceRow, SourceRow
 
 
 class FakeService:
@@ -259,3 +260,55 @@ def test_file_and_url_feeds_stream_resume_and_use_conditional_get(fake: FakeServ
         assert "public address" in str(info.value) or "not a public" in str(info.value)
     finally:
         strict.close()
+
+
+def test_file_and_url_feeds_withdraw_what_they_no_longer_list(fake: FakeService, sub: Engine,
+                                                              tmp_path: Path) -> None:
+    values = [secrets.token_hex(16) for _ in range(7_000)]
+    path = tmp_path / "list.txt"
+    path.write_text("".join(f"md5 {v}\n" for v in values))
+    other = tmp_path / "other.txt"
+    other.write_text(f"md5 {values[1]}\n")
+    sub.banks.create("local")
+    sub.add_entry("local", EntryInput(signal_type="md5", value=values[0], labels=[]), added_by="analyst")
+    sub.sources.create({"name": "local", "kind": "file", "path": str(path), "bank": "local"}, created_by="t")
+    sub.sources.create({"name": "other", "kind": "file", "path": str(other), "bank": "local"}, created_by="t")
+    assert sub.sources.sync("local").added == len(values) - 1
+    assert sub.sources.sync("other").added == 0
+
+    # the next version drops four hashes (and adds one); a crash after its first page changes nothing
+    kept, fresh = values[4:], secrets.token_hex(16)
+    path.write_text("".join(f"md5 {v}\n" for v in [*kept, fresh]))
+    first = sub.sources.sync("local", max_pages=1)
+    assert first.pages == 1 and first.tombstones == 0 and _count(sub, "local") == len(values)
+    rest = sub.sources.sync("local")
+    assert rest.error is None and rest.tombstones == 4 and rest.added == 1
+    assert _count(sub, "local") == len(values) - 2 + 1
+    assert [m.bank_name for m in sub.lookup("md5", values[0])] == ["local"]  # a person keeps it
+    assert [m.bank_name for m in sub.lookup("md5", values[1])] == ["local"]  # another source keeps it
+    assert sub.lookup("md5", values[2]) == [] and sub.lookup("md5", values[3]) == []
+    with sub.db.session() as s:
+        local_id = s.scalar(select(SourceRow.id).where(SourceRow.name == "local"))
+        assert s.scalar(select(func.count()).select_from(BankEntrySourceRow)
+                        .where(BankEntrySourceRow.source_id == local_id)) == len(kept) + 1
+    assert sub.sources.sync("local").pages == 0  # unchanged: nothing read, nothing withdrawn
+
+    # a URL feed: the new version (new ETag) no longer lists a hash
+    listed = [secrets.token_hex(16) for _ in range(3)]
+    version = {"n": 0}
+
+    def serve(q: dict[str, list[str]], body: bytes, h: dict[str, str]) -> Any:
+        shown = listed if version["n"] == 0 else listed[1:]
+        return 200, "".join(f"md5 {v}\n" for v in shown).encode(), {"etag": f'"v{version["n"]}"'}
+
+    fake.routes[("GET", "/lists/withdraw.txt")] = serve
+    sub.sources.create({"name": "remote", "kind": "file", "url": fake.url + "/lists/withdraw.txt",
+                        "bank": "remote"}, created_by="t")
+    assert sub.sources.sync("remote").added == 3
+    version["n"] = 1
+    assert sub.sources.sync("remote").tombstones == 1
+    assert _values(sub, "remote") == set(listed[1:])
+
+
+def _count(eng: Engine, bank: str) -> int:
+    return int(eng.banks.get(bank).entry_count or 0)

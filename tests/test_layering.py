@@ -15,14 +15,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seawall"
 
 #: Lowest first. A package may import its own layer's packages and any lower layer, never a higher one.
 LAYERS: list[set[str]] = [
-    {"seawall", "errors", "config", "data", "storable", "threads", "wakeups"},  # foundation: errors, settings, limits
+    {"seawall", "errors", "config", "data", "storable", "threads", "wakeups", "password_hashing"},  # foundation
     {"domain", "plugins"},                            # domain objects; the registry (interfaces only)
     {"normalize", "media", "store", "queue"},         # text/URL normalisation, safe decoding, storage, work queue
     {"index"},                                        # match indexes
     {"signals"},                                      # signal types (each declares its index)
     {"rules", "webhooks", "apikeys", "sharing", "accounts"},  # decide, announce, keys, hash lists, accounts
     {"actions"},                                      # act
-    {"stages", "matching", "verdicts", "banks", "ingest", "retro"},  # the upload pipeline and bank services
+    {"stages", "matching", "verdicts", "banks", "ingest", "retro", "rehash"},  # the upload pipeline and bank services
     {"review"},                                       # cases, queues, decisions, appeals
     {"legal"},                                        # removal orders, preservation, statements of reasons, reports
     {"builtin", "composition", "engine", "health", "testing", "demo", "warmup"},  # composition root and what wires it

@@ -13,9 +13,11 @@ from seawall.engine import Engine
 from seawall.legal.clock import ManualClock
 from seawall.legal.transparency import compute
 from tests import legal_support
+from tests.cli_runner import cli_stdout as cli
+from tests.cli_runner import run_cli
 from tests.console_support import auth, make_users, sign_in
 from tests.legal_support import T0, blocked_text_item, legal, order_body, pdf_text, post_text_item
-from tests.processes import cli, seawall_env
+from tests.processes import seawall_env
 
 engine = legal_support.engine
 clock = legal_support.clock
@@ -93,8 +95,5 @@ def test_report_command(tmp_path: Path) -> None:
     cli(["report", "transparency", "--from", "2026-01-01", "--to", "2027-01-01", "--format", "pdf",
          "--out", str(pdf)], env)
     assert "Transparency report" in pdf_text(pdf.read_bytes())
-    import subprocess
-    import sys
-    bad = subprocess.run([sys.executable, "-m", "seawall", "report", "transparency", "--from", "2026-13-01",
-                          "--to", "2027-01-01"], env=env, capture_output=True, text=True, timeout=120)
+    bad = run_cli(["report", "transparency", "--from", "2026-13-01", "--to", "2027-01-01"], env)
     assert bad.returncode == 2 and "--from" in bad.stderr

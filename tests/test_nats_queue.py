@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from seawall.queue.nats import NatsQueue, NatsQueueConfig
 from seawall.store.tables import BankEntryRow, BankRow, value_digest
 
 from . import scaleout_plugin
+from .clocks import SteppedClock, eventually
 from .conftest import _truncate, auth
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -34,13 +34,8 @@ def _prefix() -> str:
     return f"swtest_{uuid.uuid4().hex[:10]}"
 
 
-def _wait(cond: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+def _wait(cond: Callable[[], object], timeout: float = 15.0) -> None:
+    eventually(cond, timeout)
 
 
 def test_jobs_are_retried_then_dead_lettered_and_setup_is_idempotent() -> None:
@@ -62,7 +57,8 @@ def test_jobs_are_retried_then_dead_lettered_and_setup_is_idempotent() -> None:
             done.append(item_id)
 
     worker = NatsQueue(cfg, consume=True, on_dead=lambda stage, item_id, msg: dead.append((stage, item_id, msg)))
-    api = NatsQueue(cfg, consume=False)  # a second node sets up the same streams and consumer: no error
+    clock = SteppedClock()
+    api = NatsQueue(cfg, consume=False, clock=clock)  # a second node sets up the same streams and consumer: no error
     try:
         worker.register("signals", handler)
         api.register("signals", handler)
@@ -77,8 +73,11 @@ def test_jobs_are_retried_then_dead_lettered_and_setup_is_idempotent() -> None:
         assert dead == [("signals", "poison", "gave up after 3 deliveries: RuntimeError: always fails")]
         letters = api.dead_letters()
         assert [(d["stage"], d["item_id"], d["deliveries"]) for d in letters] == [("signals", "poison", 3)]
-        time.sleep(1.1)  # the depth is cached for a second
-        _wait(lambda: api.depth() == 0, 5)
+        def fresh_depth() -> int:
+            clock.advance(1.0)  # the depth is cached for a second
+            return api.depth()
+
+        _wait(lambda: fresh_depth() == 0, 5)
         assert api.status()["connected"] is True
     finally:
         worker.close()
@@ -157,11 +156,13 @@ def test_api_only_node_refuses_deferred_uploads_when_the_queue_is_full(nats_sett
     try:
         admin = eng.api_keys.create("admin")[0]
         with TestClient(create_app(engine=eng, follow_writes=False)) as client:
+            assert isinstance(eng.queue, NatsQueue)  # started with the app
+            eng.queue.clock = clock = SteppedClock()
             for i in range(2):
                 r = client.post("/v1/items", files={"file": ("v.mp4", b"v%d" % i * 100, "video/mp4")},
                                 data={"content_id": f"v{i}"}, headers=auth(admin))
                 assert r.status_code == 202
-            time.sleep(1.1)  # nobody consumes: both jobs wait
+            clock.advance(1.0)  # the depth is cached for a second; nobody consumes: both jobs wait
             r = client.post("/v1/items", files={"file": ("v.mp4", b"late" * 100, "video/mp4")},
                             data={"content_id": "late"}, headers=auth(admin))
             assert r.status_code == 503 and r.json()["code"] == "queue_full"

@@ -51,7 +51,7 @@ def query_hashes(data: bytes) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("h", "w", "seed"),
     [(128, 128, 1), (129, 129, 2), (256, 256, 3), (200, 300, 4), (300, 200, 5), (512, 384, 6),
-     (1000, 750, 7), (383, 383, 8)],
+     pytest.param(1000, 750, 7, marks=pytest.mark.slow), (383, 383, 8)],  # the large one: make test only
 )
 def test_every_rotation_or_flip_of_a_banked_image_matches_lossless(h: int, w: int, seed: int) -> None:
     """Lossless re-upload (PNG) of each of the 8 transforms: the variant that undoes the transform is the

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from seawall import plugins
 from seawall.api.app import create_app
 from seawall.config import Settings
 from seawall.engine import Engine
@@ -25,6 +24,7 @@ from seawall.plugins import (
     plugin_entry_points,
 )
 
+from .cli_runner import run_cli
 from .conftest import auth
 from .processes import seawall_env
 
@@ -134,14 +134,14 @@ def test_open_event_and_content_types(tmp_path: Path) -> None:
         engine.close()
 
 
-def test_cli_lists_plugins_and_refuses_a_broken_one(tmp_path: Path) -> None:
+def test_cli_lists_plugins_and_refuses_a_broken_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = seawall_env(tmp_path, SEAWALL_PLUGINS="tests.plugin_fixtures:broken")
-    proc = subprocess.run([sys.executable, "-m", "seawall", "plugins", "--json"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    monkeypatch.setattr(plugins, "_registry", None)  # loaded afresh, as a new process would
+    proc = run_cli(["plugins", "--json"], env)
     assert proc.returncode == 2 and "tests.plugin_fixtures:broken" in proc.stderr, proc.stderr
     env["SEAWALL_PLUGINS_DEGRADED"] = "true"
-    proc = subprocess.run([sys.executable, "-m", "seawall", "plugins", "--json"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    monkeypatch.setattr(plugins, "_registry", None)
+    proc = run_cli(["plugins", "--json"], env)
     assert proc.returncode == 0, proc.stderr
     body = json.loads(proc.stdout)
     assert body["failed"][0]["plugin"] == "tests.plugin_fixtures:broken"

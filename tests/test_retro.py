@@ -6,8 +6,6 @@ Images are generated; texts are made up.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,8 +17,10 @@ from sqlalchemy import func, select, update
 from seawall.banks import EntryInput
 from seawall.engine import Engine
 from seawall.store.tables import ActionRow, DecisionRow, ItemRow, MatchRow, WebhookEventRow, utcnow
+from tests.cli_runner import cli_stdout as cli
+from tests.cli_runner import run_cli
 from tests.conftest import auth, encode, textured_image
-from tests.processes import cli, seawall_env
+from tests.processes import seawall_env
 
 SLOGAN = "the generated movement will rise over every city of the made-up land, join the ranks today"
 RULES_STRIKE = """\
@@ -177,6 +177,5 @@ def test_cli_runs_a_pass_and_refuses_bad_options(tmp_path: Path) -> None:
     cli(["bank", "import", "cli-bank", str(text_file)], env)
     report = json.loads(cli(["retro", "--json"], env))
     assert report["entries"] == 1 and report["items_scanned"] == 0 and report["skipped"] is None
-    bad = subprocess.run([sys.executable, "-m", "seawall", "retro", "--days", "-1"], env=env, capture_output=True,
-                         text=True, timeout=120)
+    bad = run_cli(["retro", "--days", "-1"], env)
     assert bad.returncode != 0 and "greater than or equal to 0" in bad.stderr

@@ -64,8 +64,9 @@ def test_transformed_copies_are_found_through_region_hashes(client: TestClient, 
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["verdict"] == "block", (family, strength, body["reasons"])
-        match = body["matches"][0]
-        assert match["signal_type"] in ("pdq", "pdq_crop") and match["distance"] <= 31
+        # the PDQ region match (a picture banked as a file may also be verified by its ORB points)
+        match = next(m for m in body["matches"] if m["signal_type"] in ("pdq", "pdq_crop"))
+        assert match["distance"] <= 31
         assert match["variant"] not in (None, "original"), (family, match)
 
 

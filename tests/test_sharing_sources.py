@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from seawall.api.app import create_app
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.rules.facts import FactsIn
+from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.feeds import Cursor
-from seawall.sharing.signing import canonical, public_text
+from seawall.sharing.signing import canonical, public_key_from, public_text, verify
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
 from tests.conftest import auth
 from tests.sharing_support import Proxy, served
@@ -154,6 +156,33 @@ def test_publish_subscribe_tombstone_and_idempotent_resync(pair: Pair) -> None:
     facts = p.b.facts_for(p.b.items.get(p.b.submit(p.b.content("text", text="unrelated"), content_id="x").id),
                           p.b.lookup("md5", entry.value))
     assert facts.matches[0].sources == ["from-a"] and facts.matches[0].source_count == 1
+
+
+def test_every_target_bank_receives_entries_and_tombstones(pair: Pair) -> None:
+    p = pair
+    feed = _publish(p)
+    values = [_md5() for _ in range(3)]
+    ids = [_add(p, v) for v in values]
+    assert p.b_api("POST", "/v1/banks", json={"name": "mine", "default_action": "review"}).status_code == 201
+    # a person already put one of the hashes into the second bank
+    assert p.b_api("POST", "/v1/banks/mine/entries",
+                   json={"signal_type": "md5", "value": values[2]}).status_code in (200, 201)
+    _subscribe(p, feed, banks=["partner-a", "mine"])
+    out = p.b_api("POST", "/v1/sources/from-a/sync").json()
+    assert out["error"] is None and (out["added"], out["seen"]) == (5, 3)
+    assert _bank_values(p.b, "partner-a") == _bank_values(p.b, "mine") == sorted(values)
+    assert sorted(m.bank_name for m in p.b.lookup("md5", values[0])) == ["mine", "partner-a"]
+    assert p.b.banks.get("mine").default_action == "review"  # only the first bank takes the source's action
+    with p.b.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(BankEntrySourceRow)) == 6
+
+    # the person's entry outlives the source's withdrawal of the same hash; the source's own copies go
+    assert p.a_api("DELETE", f"/v1/banks/a-known/entries/{ids[0]}").status_code == 204
+    assert p.a_api("DELETE", f"/v1/banks/a-known/entries/{ids[2]}").status_code == 204
+    gone = p.b_api("POST", "/v1/sources/from-a/sync").json()
+    assert gone["tombstones"] == 2
+    assert _bank_values(p.b, "partner-a") == [values[1]]
+    assert _bank_values(p.b, "mine") == sorted([values[1], values[2]])
 
 
 def test_label_limited_feed_and_label_mapping(pair1: Pair) -> None:
@@ -385,8 +414,16 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
     feed = _publish(p)
     blobs = [secrets.token_bytes(1024) for _ in range(2)]
     ids = [_add(p, hashlib.md5(b).hexdigest()) for b in blobs]
-    _subscribe(p, feed, action="review")
+    source = _subscribe(p, feed, action="review")
     assert p.b_api("POST", "/v1/sources/from-a/sync").json()["added"] == 2
+    # the publisher registers the subscriber's instance key on the partner, which feedback is signed with
+    b_key = source["feedback_public_key"]
+    assert b_key == p.b.feeds.signer.public()
+    assert p.a_api("PATCH", "/v1/feeds/tvec/partners/nobody", json={"public_key": b_key}).status_code == 404
+    bad = p.a_api("PATCH", "/v1/feeds/tvec/partners/platform-b", json={"public_key": "not a key"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_public_key"
+    r = p.a_api("PATCH", "/v1/feeds/tvec/partners/platform-b", json={"public_key": b_key})
+    assert r.status_code == 200 and r.json()["public_key"] == b_key
     reviewer = ConsoleUsers(p.b.db).create("rev", "correct horse battery", "reviewer")
     review = review_service(p.b)
     for blob, outcome in zip(blobs, ("violating", "not_violating"), strict=True):
@@ -407,12 +444,38 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
     opinions = {e["entry_id"]: e["opinions"][0]["opinion"] for e in summary["entries"]}
     assert opinions == {ids[0]: "true_positive", ids[1]: "false_positive"}
 
-    # feedback whose signature does not match its body is refused
+    # refused, recording nothing: a stranger's key, another feed, a tampered body, a replay, an old call
     token = feed["partners"][0]["token"]
-    r = httpx.post(p.a_url + "/v1/feeds/tvec/feedback", headers={**auth(token), "seawall-feedback-signature": "0"},
-                   content=json.dumps({"opinions": [{"entry_id": ids[1], "opinion": "true_positive"}]}), timeout=10)
-    assert r.status_code == 401 and r.json()["code"] == "bad_feedback_signature"
-    assert p.a_api("GET", "/v1/feeds/tvec/feedback").json()["partners"]["platform-b"]["precision"] == 0.5
+    b_priv = p.b.feeds.signer.key()
+    flip = [{"entry_id": ids[1], "opinion": "true_positive"}]
+
+    def send(raw: bytes) -> httpx.Response:
+        return httpx.post(p.a_url + "/v1/feeds/tvec/feedback", headers=auth(token), content=raw, timeout=10)
+
+    def refused(raw: bytes, status: int, code: str) -> None:
+        r = send(raw)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert p.a_api("GET", "/v1/feeds/tvec/feedback").json()["partners"]["platform-b"]["precision"] == 0.5
+
+    refused(signed_feedback(Ed25519PrivateKey.generate(), "tvec", flip), 401, "bad_feedback_signature")
+    refused(signed_feedback(b_priv, "other-feed", flip), 401, "bad_feedback_signature")
+    tampered = json.loads(signed_feedback(b_priv, "tvec", [{"entry_id": ids[0], "opinion": "seen"}]))
+    tampered["feedback"]["opinions"] = flip
+    refused(json.dumps(tampered).encode(), 401, "bad_feedback_signature")
+    refused(signed_feedback(b_priv, "tvec", flip, sent_at=datetime.now(UTC) - timedelta(hours=1)), 401,
+            "stale_feedback")
+    refused(b"not json", 422, "invalid_body")
+    once = signed_feedback(b_priv, "tvec", [{"entry_id": ids[0], "opinion": "seen"}])
+    assert send(once).status_code == 200
+    refused(once, 409, "replayed_feedback")
+
+    # without a registered key nothing is accepted; a removed partner's token opens nothing
+    assert p.a_api("PATCH", "/v1/feeds/tvec/partners/platform-b", json={"public_key": None}).status_code == 200
+    refused(signed_feedback(b_priv, "tvec", flip), 403, "partner_key_missing")
+    assert p.a_api("DELETE", "/v1/feeds/tvec/partners/platform-b").status_code == 204
+    assert p.a_api("DELETE", "/v1/feeds/tvec/partners/platform-b").status_code == 404
+    assert send(signed_feedback(b_priv, "tvec", flip)).status_code == 401
+    assert p.a_api("GET", "/v1/feeds/tvec/feedback").json()["partners"] == {}
 
 
 def test_feed_never_skips_an_entry_committed_after_a_newer_one(pg_url: str, tmp_path: Path) -> None:
@@ -478,3 +541,57 @@ def test_resync_into_postgres_adds_nothing_and_keeps_one_provenance_row(pg_url: 
         assert eng.banks.get("b").entry_count == len(values)
     finally:
         eng.close()
+
+
+def _events(url: str, token: str, headers: dict[str, str] | None = None, seconds: float = 10,
+            until: int = 1) -> list[tuple[str, dict[str, Any]]]:
+    """Read ``page`` events (id, envelope) from a feed's event stream until ``until`` arrived or it ends."""
+    got: list[tuple[str, dict[str, Any]]] = []
+    with httpx.stream("GET", url + f"/v1/feeds/tvec/events?seconds={seconds}",
+                      headers={**auth(token), **(headers or {})}, timeout=30) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        event: dict[str, str] = {}
+        for line in r.iter_lines():
+            if line.startswith(("event:", "id:", "data:")):
+                key, _, value = line.partition(":")
+                event[key] = value.strip()
+            elif line == "" and event:
+                if event.get("event") == "page":
+                    got.append((event["id"], json.loads(event["data"])))
+                    if len(got) >= until:
+                        break
+                event = {}
+    return got
+
+
+def test_feed_events_push_signed_pages_live_and_resume_from_last_event_id(pair1: Pair) -> None:
+    import threading
+
+    p = pair1
+    feed = _publish(p)
+    token = feed["partners"][0]["token"]
+    first = _md5()
+    _add(p, first)
+    [(cp1, env1)] = _events(p.a_url, token)
+    pub = public_key_from(feed["public_key"])
+    assert verify(pub, env1["signature"], env1["page"]) and env1["page"]["checkpoint"] == cp1
+    assert [e["value"] for e in env1["page"]["entries"]] == [first]
+
+    # live: an entry added while the stream is open arrives within seconds
+    later = _md5()
+    got: list[tuple[str, dict[str, Any]]] = []
+    reader = threading.Thread(target=lambda: got.extend(_events(p.a_url, token, {"last-event-id": cp1})))
+    reader.start()
+    time.sleep(0.5)
+    added_at = time.monotonic()
+    _add(p, later)
+    reader.join(timeout=15)
+    assert got and time.monotonic() - added_at < 5
+    [(cp2, env2)] = got
+    assert env2["page"]["after"] == cp1 and [e["value"] for e in env2["page"]["entries"]] == [later]
+    assert verify(pub, env2["signature"], env2["page"])
+
+    # nothing new: the stream ends when asked, with no page; a stranger's token opens nothing
+    assert _events(p.a_url, token, {"last-event-id": cp2}, seconds=1) == []
+    assert httpx.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
+                     ).status_code == 401

@@ -230,6 +230,7 @@ def test_stage_two_on_jetstream_workers(pg_url: str, tmp_path: Path, counted_ocr
         q.close()
 
 
+@pytest.mark.slow  # a fault drill: two real servers, one killed with SIGKILL mid-work
 def test_kill_9_during_stage_two_loses_nothing_and_acts_once(tmp_path: Path) -> None:
     """A real ``seawall serve`` killed with SIGKILL while stage 2 works; the restarted server finishes it."""
     import os

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from seawall.store.tables import WebhookDeliveryRow, WebhookEventRow
 from seawall.webhooks import DeliveryConfig, TargetPolicy, UnsafeTarget, WebhookSender
 from seawall.webhooks.delivery import sign_headers
 
+from .clocks import eventually
 from .conftest import auth
 from .webhook_receiver import Receiver
 
@@ -50,12 +50,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 25.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    eventually(check, seconds)
 
 
 def statuses(eng: Engine) -> list[str]:

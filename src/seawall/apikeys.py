@@ -16,13 +16,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from seawall.errors import InvalidInput, NotFound, Unauthorized
+from seawall.password_hashing import hasher
 from seawall.store.db import Database
 from seawall.store.tables import ApiKeyRow, utcnow
 
@@ -30,8 +31,6 @@ ROLES: tuple[str, ...] = ("admin", "submitter", "reviewer")
 CACHE_SECONDS = 1.0
 CACHE_SIZE = 10_000
 GATE_STRIPES = 64
-
-_hasher = PasswordHasher()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +41,11 @@ class Principal:
 
 
 class ApiKeys:
-    def __init__(self, db: Database, *, recheck_seconds: float = CACHE_SECONDS, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, db: Database, *, recheck_seconds: float = CACHE_SECONDS, cache_size: int = CACHE_SIZE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
+        #: Seconds that only go forward; tests pass a clock they step instead of sleeping past ``recheck_seconds``.
+        self.clock = clock
         self.recheck_seconds = recheck_seconds
         self.cache_size = max(1, cache_size)
         #: sha256(key) → (principal, fresh until), least recently used first. An expired entry still
@@ -60,7 +62,7 @@ class ApiKeys:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with self.db.session() as s:
-            s.add(ApiKeyRow(key_id=key_id, secret_hash=_hasher.hash(secret), role=role, name=name))
+            s.add(ApiKeyRow(key_id=key_id, secret_hash=hasher().hash(secret), role=role, name=name))
         return f"sw_{key_id}_{secret}", Principal(key_id, role, name)
 
     def revoke(self, key_id: str) -> None:
@@ -84,7 +86,7 @@ class ApiKeys:
     def cached(self, token: str) -> Principal | None:
         """The principal if this key was checked within ``recheck_seconds`` (no database, no argon2)."""
         hit = self._cache.get(hashlib.sha256(token.encode("utf-8", "replace")).digest())
-        if hit and hit[1] > time.monotonic():
+        if hit and hit[1] > self.clock():
             return hit[0]
         return None
 
@@ -104,7 +106,7 @@ class ApiKeys:
         if len(parts) != 3 or parts[0] != "sw" or not parts[1] or not parts[2] or len(token) > 200:
             raise Unauthorized("the API key is malformed", code="invalid_api_key")
         with self._gates[digest[0] % GATE_STRIPES]:
-            now = time.monotonic()
+            now = self.clock()
             cached = self._cache.get(digest)
             if cached and cached[1] > now:
                 return cached[0]
@@ -115,13 +117,13 @@ class ApiKeys:
                 raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
             if cached is None:
                 try:
-                    _hasher.verify(row.secret_hash, parts[2])
+                    hasher().verify(row.secret_hash, parts[2])
                 except (VerificationError, InvalidHashError):
                     raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key") from None
             principal = Principal(row.key_id, row.role, row.name)
             with self._lock:
                 self._cache.pop(digest, None)
-                self._cache[digest] = (principal, time.monotonic() + self.recheck_seconds)
+                self._cache[digest] = (principal, self.clock() + self.recheck_seconds)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
             return principal

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
 
 from seawall.domain.labels import validate_labels
 from seawall.domain.models import ACTIONS, BANK_KINDS, Bank, BankEntry
@@ -16,6 +17,7 @@ from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.plugins import Registry
 from seawall.store.convert import bank_from_row, entry_from_row
 from seawall.store.db import Database
+from seawall.store.json_lists import escape_like, json_list_contains
 from seawall.store.tables import BankEntryRow, BankRow, utcnow, value_digest
 from seawall.store.upsert import insert_unless_exists
 
@@ -174,11 +176,44 @@ class BankService:
                 raise NotFound(f"bank {bank_name!r} has no entry {entry_id}", code="entry_not_found")
             return entry_from_row(row)
 
-    def delete_entry(self, bank_name: str, entry_id: int) -> BankEntry:
+    def delete_entry(self, bank_name: str, entry_id: int, *, actor: str | None = None,
+                     reason: str = "") -> BankEntry:
+        """Delete one entry; with an ``actor`` the deletion and its reason are audited in the same transaction."""
         entry = self.get_entry(bank_name, entry_id)
         with self.db.session() as s:
-            s.execute(delete(BankEntryRow).where(BankEntryRow.id == entry_id))
+            gone = s.execute(delete(BankEntryRow).where(BankEntryRow.id == entry_id).returning(BankEntryRow.id)).first()
+            if gone is None:  # deleted meanwhile by someone else: theirs is the audited deletion
+                raise NotFound(f"bank {bank_name!r} has no entry {entry_id}", code="entry_not_found")
+            if actor is not None:
+                from seawall.review.audit import record
+
+                record(s, actor, "bank.entry_delete", "bank_entry", entry_id,
+                       {"bank": bank_name, "signal_type": entry.signal_type, "value": entry.value,
+                        "labels": entry.labels, "reason": reason})
         return entry
+
+    def search_entries(self, bank_name: str, query: str = "", *, after_id: int = 0,
+                       limit: int = 50) -> list[BankEntry]:
+        """Entries matching ``query`` in id order, one page at a time, filtered and paged by the database.
+
+        A query matches an entry whose value starts with it (as typed, or lowercased for hex hashes), whose value
+        is exactly it, or which carries it as a label: a hash, a pasted value or a label finds its entries.
+        """
+        bank = self.get(bank_name)
+        q = select(BankEntryRow).where(BankEntryRow.bank_id == bank.id, BankEntryRow.id > after_id)
+        query = query.strip()[:2000]
+        if query:
+            low = query.lower()
+
+            def starts(text: str) -> ColumnElement[bool]:
+                return BankEntryRow.value.like(escape_like(text) + "%", escape="\\")
+
+            # as typed (mixed-case values such as TLSH or text fingerprints) and lowercased (hex hashes)
+            q = q.where(or_(BankEntryRow.value_digest == value_digest(query),
+                            BankEntryRow.value_digest == value_digest(low),
+                            starts(query), starts(low), json_list_contains(BankEntryRow.labels, low)))
+        with self.db.session() as s:
+            return [entry_from_row(r) for r in s.scalars(q.order_by(BankEntryRow.id).limit(limit))]
 
     def list_entries(self, bank_name: str, *, after_id: int = 0, limit: int = 100) -> list[BankEntry]:
         bank = self.get(bank_name)

@@ -28,19 +28,24 @@ class ConnectorInfo:
 
 
 def register(reg: Registry) -> None:
+    from seawall.sharing.pytx_lines import PytxLinesFormat
     from seawall.sharing.tcap_csv import TcapCsvFormat
     from seawall.sharing.text_lines import TextLinesFormat
     from seawall.sharing.vpdq_format import VpdqLinesFormat
     from seawall.signals.domain import DomainSignal
     from seawall.signals.md5 import Md5Signal
+    from seawall.signals.orb import OrbSignal
     from seawall.signals.pdq import PdqSignal
     from seawall.signals.pdq_crop import PdqCropSignal
     from seawall.signals.sha256 import Sha256Signal
     from seawall.signals.text_fingerprint import TextFingerprintSignal
     from seawall.signals.text_minhash.signal import TextMinHashSignal
     from seawall.signals.text_sha256 import TextSha256Signal
+    from seawall.signals.text_tlsh import TextTlshSignal
     from seawall.signals.tlsh import TlshSignal
+    from seawall.signals.trend_query import TrendQuerySignal
     from seawall.signals.url import UrlSignal
+    from seawall.signals.url_md5 import UrlMd5Signal
     from seawall.signals.url_prefix import UrlPrefixSignal
     from seawall.signals.vpdq.signal import VpdqSignal
 
@@ -48,17 +53,22 @@ def register(reg: Registry) -> None:
     reg.add_signal_type(Sha256Signal())
     reg.add_signal_type(PdqSignal())
     reg.add_signal_type(PdqCropSignal())
+    reg.add_signal_type(OrbSignal())
     reg.add_signal_type(VpdqSignal())
     reg.add_signal_type(TextSha256Signal())
     reg.add_signal_type(TextMinHashSignal())
     reg.add_signal_type(TextFingerprintSignal())
     reg.add_signal_type(TlshSignal())
+    reg.add_signal_type(TextTlshSignal())
     reg.add_signal_type(UrlSignal())
+    reg.add_signal_type(UrlMd5Signal())
     reg.add_signal_type(UrlPrefixSignal())
     reg.add_signal_type(DomainSignal())
+    reg.add_signal_type(TrendQuerySignal())
     reg.add_hashlist_format(TextLinesFormat())
     reg.add_hashlist_format(TcapCsvFormat())
     reg.add_hashlist_format(VpdqLinesFormat())
+    reg.add_hashlist_format(PytxLinesFormat())
     _register_actions(reg)
     _register_content_and_events(reg)
 

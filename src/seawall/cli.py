@@ -441,7 +441,7 @@ def bank_add(
 def bank_import(
     name: str,
     path: Annotated[Path, typer.Argument(help="Hash-list file")],
-    format: Annotated[str, typer.Option("--format", help="text or tcap-csv")] = "text",
+    format: Annotated[str, typer.Option("--format", help="text, pytx, tcap-csv or vpdq")] = "text",
     strict: Annotated[bool, typer.Option(help="Import nothing if any line is bad")] = False,
     source: Annotated[str, typer.Option(help="Where the list came from")] = "",
     label: Annotated[list[str] | None, typer.Option(help="Label added to every entry (repeatable)")] = None,
@@ -477,10 +477,42 @@ def bank_import(
         raise typer.Exit(3 if report.added or report.duplicates else 2)
 
 
+@bank_app.command("rehash")
+def bank_rehash(
+    name: Annotated[str | None, typer.Argument(help="Bank (default: every bank)")] = None,
+    new_types: Annotated[bool, typer.Option("--new-types", help="Also add signal types a content has none of")]
+    = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Compute the signals of banked texts and pictures again (after a normalisation change, or for new types).
+
+    Only entries computed from content banked as itself are changed; hash-list entries are left alone. Running
+    it twice changes nothing the second time.
+    """
+    engine = _engine()
+    try:
+        report = _run(lambda: engine.rehash(name, new_types=new_types))
+    finally:
+        engine.close()
+    if json_out:
+        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+        return
+    added = ", ".join(f"{t} {n:,}" for t, n in sorted(report.added.items())) or "none"
+    removed = ", ".join(f"{t} {n:,}" for t, n in sorted(report.removed.items())) or "none"
+    out.print(f"{report.banks:,} bank(s), {report.contents:,} kept content(s): added {added}; removed {removed}; "
+              f"{report.unchanged:,} entries unchanged, {report.present:,} already in the bank otherwise; "
+              f"{report.not_from_content:,} entries not computed from kept content (left as they are)",
+              highlight=False)
+    for reason in report.failed:
+        err.print(f"failed: {reason}", highlight=False)
+    if report.failed:
+        raise typer.Exit(3)
+
+
 @bank_app.command("export")
 def bank_export(
     name: str,
-    format: Annotated[str, typer.Option("--format", help="text or tcap-csv")] = "text",
+    format: Annotated[str, typer.Option("--format", help="text, pytx, tcap-csv or vpdq")] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default stdout)")] = None,
 ) -> None:
     """Write a bank as a hash list."""

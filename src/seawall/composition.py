@@ -35,6 +35,8 @@ from seawall.plugins import Registry, registry
 from seawall.retro import RetroMatcher
 from seawall.review.appeals import AppealService
 from seawall.review.cases import ReviewService, open_case
+from seawall.review.near_media import NearMediaIndex
+from seawall.review.quality import share_sampler
 from seawall.review.reappearance import open_reappearance_case
 from seawall.review.reports import ReportService
 from seawall.rules.service import RuleService
@@ -111,14 +113,15 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
                          window=timedelta(days=settings.retro_window_days), min_quality=settings.pdq_min_quality,
                          on_events=events_wakeup)
     # hash-sharing: sources pulled into banks (retro-matched like any new entry), feeds published
+    signer = Signer(db)  # one instance key: signs our feed pages and our feedback to publishers
     sources = SourceService(db, reg, TargetPolicy(settings.webhook_allow_list),
-                            on_change=_follow_source(indexes, retro_wakeup))
+                            on_change=_follow_source(indexes, retro_wakeup), signer=signer)
     return EngineParts(
         db=db, registry=reg, indexes=indexes, matcher=matcher, banks=BankService(db, reg), items=items,
         api_keys=ApiKeys(db, recheck_seconds=settings.api_key_recheck_seconds,
                          cache_size=settings.api_key_cache_size),
         accounts=accounts, rules=rules, webhooks=webhooks, actions=actions, reappearance=reappearance,
-        upload_watch=upload_watch, retro=retro, sources=sources, feeds=FeedService(db, Signer(db)),
+        upload_watch=upload_watch, retro=retro, sources=sources, feeds=FeedService(db, signer),
         decider=decider, limits=limits, stage_two=stage_two, events_wakeup=events_wakeup,
         retro_wakeup=retro_wakeup)
 
@@ -160,8 +163,12 @@ def review_service(engine: Engine) -> ReviewService:
     def teach(bank: str, content_type: str, data: bytes, **kw: Any) -> tuple[list[tuple[BankEntry, bool]], list[str]]:
         return engine.add_entries_from_content(bank, engine.content(content_type, data=data), **kw)
 
+    settings = engine.settings
     return ReviewService(engine.db, items=engine.items, banks=engine.banks, actions=engine.actions,
-                         add_to_bank=teach, events_queued=engine.events_queued)
+                         add_to_bank=teach, events_queued=engine.events_queued,
+                         sampler=share_sampler(settings.second_review_share),
+                         near_media=NearMediaIndex(engine.db, settings.pdq_threshold),
+                         daily_reveal_cap=settings.reveal_daily_cap, break_every=settings.reveal_break_every)
 
 
 def appeal_service(engine: Engine) -> AppealService:

@@ -156,8 +156,20 @@ class Settings(BaseSettings):
     )
     login_rate_burst: int = Field(default=30, ge=1,
                                   description="Console sign-in attempts one address may make at once.")
+    second_review_share: float = Field(
+        default=0.05, ge=0, le=1,
+        description="Share of reviewer decisions sampled for a blind second review (agreement on the dashboard).",
+    )
     login_free_failures: int = Field(
         default=5, ge=1, description="Failed sign-ins (per address, and per account) before back-off starts.",
+    )
+    reveal_daily_cap: int = Field(
+        default=60, ge=1, description="Originals one reviewer may reveal in a day (UTC); at the cap the console "
+                                      "refuses and says why.",
+    )
+    reveal_break_every: int = Field(
+        default=15, ge=1, description="Every this many reveals in a day, the console asks the reviewer to take a "
+                                      "break before the next.",
     )
     login_backoff_max_seconds: float = Field(
         default=900, gt=0, description="Longest back-off after failed sign-ins (it doubles with every failure).",

@@ -22,7 +22,7 @@ from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
 from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
-from seawall.errors import InvalidInput, QueueFull, QueueUnavailable
+from seawall.errors import InvalidInput, QueueFull, QueueUnavailable, SeawallError
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
@@ -32,6 +32,7 @@ from seawall.media.ocr import OcrOptions
 from seawall.plugins import Registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
+from seawall.rehash import RehashReport, content_entries, keep_content, kept_contents, plan
 from seawall.retro import RetroLoop, RetroMatcher
 from seawall.rules.facts import Facts
 from seawall.rules.service import RuleService
@@ -345,20 +346,65 @@ class Engine:
         """Hash content and add every trustworthy signal; low-quality PDQ hashes are refused with a reason."""
         results: list[tuple[BankEntry, bool]] = []
         refused: list[str] = []
-        for sig in compute_signals(self.registry, content, for_query=False):
-            if sig.quality is not None and sig.quality < self.settings.pdq_min_quality:
+        computed = compute_signals(self.registry, content, for_query=False)
+        bank = self.banks.get(bank_name)
+        # kept so that `seawall bank rehash` can compute its signals again; its entries point back to it
+        kept = keep_content(self.db, bank.id, content, labels=labels, source=source, note=note, added_by=added_by)
+        meta = {"content": kept} if kept is not None else None
+        for sig in computed:
+            if not self._trustworthy(sig):
                 refused.append(
                     f"{sig.type} quality {sig.quality} is below {self.settings.pdq_min_quality}: not added"
                 )
                 continue
             results.append(self.banks.add_entry(
-                bank_name, EntryInput(sig.type, sig.value, labels, source=source, note=note), added_by=added_by,
+                bank_name, EntryInput(sig.type, sig.value, labels, source=source, note=note, meta=meta),
+                added_by=added_by,
             ))
         self._index_entries([e for e, _ in results])
         return results, refused
 
-    def delete_entry(self, bank_name: str, entry_id: int) -> None:
-        e = self.banks.delete_entry(bank_name, entry_id)
+    def _trustworthy(self, sig: ComputedSignal) -> bool:
+        return sig.quality is None or sig.quality >= self.settings.pdq_min_quality
+
+    def rehash(self, bank_name: str | None = None, *, new_types: bool = False) -> RehashReport:
+        """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.rehash`."""
+        report = RehashReport()
+        banks = [self.banks.get(bank_name)] if bank_name is not None else self.banks.list_banks()
+        for bank in banks:
+            report.banks += 1
+            linked, loose = content_entries(self.db, bank.id)
+            report.not_from_content += loose
+            after = 0
+            while page := kept_contents(self.db, bank.name, after_id=after):
+                for kc in page:
+                    after = kc.id
+                    report.contents += 1
+                    try:
+                        content = (self.content("text", text=kc.data.decode("utf-8")) if kc.content_type == "text"
+                                   else self.content(kc.content_type, data=kc.data))
+                        computed = compute_signals(self.registry, content, for_query=False)
+                    except SeawallError as exc:
+                        report.failed.append(f"content {kc.id} of bank {bank.name}: {exc.message}")
+                        continue
+                    todo = plan(linked.get(kc.id, {}), computed, new_types=new_types, keep=self._trustworthy)
+                    added = [self.banks.add_entry(bank.name, EntryInput(
+                        c.type, c.value, kc.labels, source=kc.source, note=kc.note, meta={"content": kc.id}),
+                        added_by=kc.added_by) for c in todo.add]
+                    self._index_entries([e for e, created in added if created])
+                    for entry_id, stype, _ in todo.remove:
+                        self.delete_entry(bank.name, entry_id)
+                        report.removed[stype] += 1
+                    for e, created in added:
+                        if created:
+                            report.added[e.signal_type] += 1
+                        else:  # the value is in the bank already, from a list or by hand: left as it is
+                            report.present += 1
+                    report.unchanged += todo.unchanged
+        return report
+
+    def delete_entry(self, bank_name: str, entry_id: int, *, actor: str | None = None, reason: str = "") -> None:
+        e = self.banks.delete_entry(bank_name, entry_id, actor=actor, reason=reason)
         self.indexes.remove([(e.id, e.signal_type, e.value)])
 
     def import_entries(self, bank_name: str, fmt_name: str, lines: Iterable[str], *, added_by: str,
@@ -375,7 +421,7 @@ class Engine:
 
     def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:
         bank = self.banks.get(bank_name)
-        return export_lines(self.db, bank, self.registry.hashlist_format(fmt_name))
+        return export_lines(self.db, bank, self.registry.hashlist_format(fmt_name), self.registry)
 
     # --- items and lookups ---------------------------------------------------------------------
     def content(self, content_type: str, data: bytes = b"", text: str | None = None) -> Content:

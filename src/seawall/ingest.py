@@ -243,7 +243,8 @@ class ItemService:
             item.verdict = self.decider(item, outcome.matches, notes, item.status == "pending")
         else:
             item.verdict = decide(outcome.matches, notes)
-        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants), list(s.names)) for s in signals]
+        item.signals = [ComputedSignal(s.type, s.value, s.quality, list(s.variants), list(s.names)) for s in signals
+                        if not s.transient]
         item.status = "complete"
 
     # --- background stage ----------------------------------------------------------------------
@@ -331,7 +332,7 @@ class ItemService:
             row.status = "complete"
             row.verdict = item.verdict.verdict
             row.reasons = item.verdict.reasons
-            row.signals = [sig.stored_dict() for sig in item.signals]
+            row.signals = [sig.stored_dict() for sig in item.signals if not sig.transient]
             self._insert_matches(s, item)
             s.execute(delete(ItemUploadRow).where(ItemUploadRow.item_id == item.id))
             queued = self.after_write(s, item, data) if self.after_write is not None else 0
@@ -423,7 +424,7 @@ class ItemService:
             if row is None or not row.stage2_pending:
                 return  # another delivery finished it first
             row.stage2_pending = None
-            row.signals = [sig.stored_dict() for sig in signals]
+            row.signals = [sig.stored_dict() for sig in signals if not sig.transient]
             if row.verdict != before.verdict:
                 # decided while stage 2 ran (a reviewer, an appeal, a removal order): that decision stands;
                 # what stage 2 found is recorded with it, and nothing is acted on again
@@ -497,7 +498,7 @@ class ItemService:
             s.execute(insert(ItemRow), [{
                 "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
                 "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
-                "signals": [sig.stored_dict() for sig in item.signals],
+                "signals": [sig.stored_dict() for sig in item.signals if not sig.transient],
                 "verdict": item.verdict.verdict if complete else None,
                 "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
                 "status": item.status, "error": None, "reach": item.reach, "once_key": once,

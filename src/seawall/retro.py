@@ -44,6 +44,7 @@ from seawall.domain.models import Action, ComputedSignal, Item, Match, Verdict
 from seawall.index.base import Candidate, SignalIndex
 from seawall.matching import Matcher
 from seawall.plugins import Registry
+from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
 from seawall.webhooks.outbox import Outbox
@@ -319,6 +320,7 @@ class RetroMatcher:
                 {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
                  "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
                  "action": m.action, "variant": m.variant} for m in fresh])
+            tag_cases_of_item(s, item.id, fresh)
             s.execute(update(ItemRow).where(ItemRow.id == item.id)
                       .values(verdict=verdict.verdict, reasons=verdict.reasons))
             queued = self.runner.record(s, item)

@@ -70,12 +70,28 @@ def regions_apply(content: Content) -> bool:
 def image_region_signals(registry: Registry, content: Content,
                          earlier: Sequence[ComputedSignal]) -> list[ComputedSignal]:
     """Region hashes of an image (borders trimmed, screenshot rectangles, small rotations, bands painted
-    over), looked up as extra PDQ query forms. About 18x the cost of plain PDQ, hence stage 2."""
+    over), looked up as extra PDQ query forms, and the ORB query that verifies their near misses. About
+    18x the cost of plain PDQ before ORB, hence stage 2."""
     if "pdq" not in registry.signal_types:
         return []
     from seawall.signals.pdq_regions import region_signals
 
-    return [s for s in region_signals(content) if s.type in registry.signal_types]
+    out = [s for s in region_signals(content) if s.type in registry.signal_types]
+    if "orb" in registry.signal_types:
+        # near misses of those forms are verified with local features (seawall.signals.orb), here only
+        from seawall.signals.orb import orb_query_signal
+
+        forms = [v for s in region_signals_forms(out) for v in s]
+        query = orb_query_signal(content, forms)
+        if query is not None:
+            out.append(query)
+    return out
+
+
+def region_signals_forms(signals: Sequence[ComputedSignal]) -> list[list[str]]:
+    """PDQ values of the region signals (whole upload first), for choosing near misses to verify."""
+    return [[s.value, *s.variants] for s in sorted(signals, key=lambda s: s.type != "pdq_crop")
+            if s.type in ("pdq", "pdq_crop")]
 
 
 #: Every stage-2 task, in the order they run; extend this list to add slow work to uploads.

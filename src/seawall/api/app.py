@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from seawall import __version__
-from seawall.api import docs
+from seawall.api import docs, offload
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
 from seawall.api.headers import SecurityHeadersMiddleware
@@ -29,6 +29,7 @@ from seawall.api.routes import (
     lookup,
     plugins,
     profiles,
+    quality,
     queue,
     reports,
     retro,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         legal.start()
         yield
         legal.close()
+        offload.shutdown()
         if owns_engine:
             eng.close()
 
@@ -92,7 +94,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
-              appeals.router, plugins.router, sources.router, feeds.router, cases.router):
+              appeals.router, plugins.router, sources.router, feeds.router, cases.router, quality.router):
         app.include_router(r)
     install_console(app)
     docs.install(app)

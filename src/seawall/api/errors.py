@@ -54,6 +54,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SeawallError)
     async def _seawall(_: Request, exc: SeawallError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 413:  # close rather than read the rest of a refused body (it may be 45 MB)
+            headers = {"Connection": "close"}
         if exc.status in (429, 503) and isinstance(exc.detail, dict) and "retry_after_seconds" in exc.detail:
             headers = {"Retry-After": str(exc.detail["retry_after_seconds"])}
         return error_response(exc.status, exc.code, exc.message, exc.detail, headers)

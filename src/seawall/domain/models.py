@@ -80,6 +80,9 @@ class ComputedSignal:
     #: What ``value`` and each variant are, in order (``without uniform border``, ``rotated +5°``…), for
     #: query forms other than PDQ's eight rotations/flips; empty means those (or just ``original``).
     names: list[str] = field(default_factory=list)
+    #: Used for matching only, never kept with the item nor shown (the ORB query: large, and meaningless to a
+    #: reader).
+    transient: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "value": self.value}
@@ -195,7 +198,7 @@ class Item:
             "content_type": self.content_type,
             "received_at": self.received_at.isoformat(),
             "size_bytes": self.size_bytes,
-            "signals": [s.to_dict() for s in self.signals],
+            "signals": [s.to_dict() for s in self.signals if not s.transient],
             **self.verdict.to_dict(),
             "language": self.language,
             "reach": self.reach,

@@ -100,8 +100,10 @@ class NatsQueue:
     """A :class:`~seawall.queue.base.WorkQueue` on JetStream; ``consume=False`` only enqueues (API nodes)."""
 
     def __init__(self, config: NatsQueueConfig, *, consume: bool = True, on_dead: DeadHandler | None = None,
-                 recover: Recoverer | None = None) -> None:
+                 recover: Recoverer | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        #: Ages the cached queue figures; tests step it instead of sleeping past the cache lifetime.
+        self.clock = clock
         self.consume = consume
         self.on_dead = on_dead
         self.recover = recover
@@ -313,14 +315,14 @@ class NatsQueue:
         stream's message count and bytes. Cached for a second; the last known figures while unreachable,
         so a health probe or a scrape never stalls on the broker."""
         at, value = self._stats_cache
-        if time.monotonic() - at < _DEPTH_CACHE_SECONDS or not self.connected:
+        if self.clock() - at < _DEPTH_CACHE_SECONDS or not self.connected:
             return value
         try:
             value = self._call(self._stats(), timeout=2)
         except Exception as exc:  # report the last known value rather than fail a scrape
             log.debug("queue figures unavailable: %s", exc)
             return value
-        self._stats_cache = (time.monotonic(), value)
+        self._stats_cache = (self.clock(), value)
         return value
 
     async def _stats(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from seawall.review.audit import record
 from seawall.review.cases import SLA, TIERS, _lock_open_case
 from seawall.review.reversal import reverse
 from seawall.review.users import ConsoleUser
+from seawall.store.case_tags import sync_case_tags, tag_case
 from seawall.store.tables import (
     AppealRow,
     CaseDecisionRow,
@@ -140,6 +141,7 @@ class AppealService:
                            queue="senior", report_count=0, appeal_id=appeal["id"])
             s.add(case)
             s.flush()
+            tag_case(s, case, item.verdict.matches)
             media = s.get(CaseMediaRow, source_case) if source_case is not None else None
             if media is not None:
                 s.add(CaseMediaRow(case_id=case.id, media_type=media.media_type, data=media.data))
@@ -224,6 +226,7 @@ class AppealService:
             row.status = "decided"
             row.assignee_id = user.id
             row.decided_at = now
+            sync_case_tags(s, row)
             s.add(CaseDecisionRow(case_id=case_id, user_id=user.id, username=user.username, outcome=outcome,
                                   labels=[], bank_name=None, entries_added=0, note=note[:2000], created_at=now,
                                   actions=[], entry_ids=[]))

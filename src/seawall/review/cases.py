@@ -24,17 +24,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from seawall.domain.labels import severity, validate_labels
 from seawall.domain.models import Action, Item
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallError
 from seawall.media.sniff import sniff_media_type
 from seawall.review.audit import AuditLog, record
+from seawall.review.near_media import NearMediaIndex, keep_case_hashes
 from seawall.review.priority import Score, score
+from seawall.review.quality import Sampler, sample_decision
 from seawall.review.search import MAX_LIMIT, CaseFilter, case_query
 from seawall.review.shield import shielded
 from seawall.review.thumbs import thumbnail
 from seawall.review.users import ConsoleUser, aware
+from seawall.store.case_tags import sync_case_tags, tag_case
 from seawall.store.tables import (
     AppealRow,
     BankEntryMediaRow,
@@ -69,10 +73,6 @@ OUTCOMES = ("violating", "not_violating", "escalate")
 KINDS = ("review", "report", "appeal")
 #: A reveal lets the reviewer see the media unshielded for this long, then the shield returns.
 REVEAL_WINDOW = timedelta(minutes=10)
-#: Reveals one reviewer may make in a day (UTC); at the cap the console refuses and says why.
-DAILY_REVEAL_CAP = 60
-#: Every this many reveals in a day, the console asks the reviewer to take a break before the next.
-BREAK_EVERY = 15
 #: A taken case not decided within this long goes back to the queue, so nobody's holiday blocks work.
 TAKE_WINDOW = timedelta(minutes=30)
 
@@ -100,11 +100,15 @@ def open_case(s: Session, item: Item, *, source: str, reason: str, tier: str, me
             row.priority = priority
             row.sla_due_at = min(aware(row.sla_due_at), aware(row.created_at) + SLA[tier])
             row.reason = f"{row.reason}; {reason}"
+            sync_case_tags(s, row)
+        tag_case(s, row, item.verdict.matches)
         return row.id
     row = CaseRow(item_id=item.id, reason=reason, source=source, priority=priority, status="open",
                   created_at=now, sla_due_at=now + SLA[tier], kind=kind, queue=queue, report_count=0)
     s.add(row)
     s.flush()
+    tag_case(s, row, item.verdict.matches)
+    keep_case_hashes(s, row.id, item.signals)
     if media is not None:
         s.add(CaseMediaRow(case_id=row.id, media_type=sniff_media_type(media, item.content_type), data=media))
     record(s, "system", "case.open", "case", row.id, {"item_id": item.id, "source": source, "tier": tier,
@@ -168,10 +172,16 @@ class BankTeacher(Protocol):
 
 
 class ReviewService:
-    """Cases, queues and reviewer decisions; built by :func:`seawall.composition.review_service`."""
+    """Cases, queues and reviewer decisions; built by :func:`seawall.composition.review_service`.
+
+    ``daily_reveal_cap`` and ``break_every`` limit how much shielded media one reviewer sees (settings),
+    ``sampler`` picks decisions for a blind second review, and ``near_media`` holds open cases' PDQ
+    hashes so near-same media group into one cluster without a bank entry.
+    """
 
     def __init__(self, db: Database, *, items: ItemService, banks: BankService, actions: ActionRunner,
-                 add_to_bank: BankTeacher, events_queued: Callable[[], None]) -> None:
+                 add_to_bank: BankTeacher, events_queued: Callable[[], None], sampler: Sampler,
+                 near_media: NearMediaIndex, daily_reveal_cap: int, break_every: int) -> None:
         self.db = db
         self.audit = AuditLog(db)
         self.items = items
@@ -180,6 +190,13 @@ class ReviewService:
         self.add_to_bank = add_to_bank
         #: Wakes the webhook sender after a commit that queued deliveries.
         self.events_queued = events_queued
+        #: Reveals one reviewer may make in a day (UTC), and how often a break is asked for (settings).
+        self.daily_reveal_cap = daily_reveal_cap
+        self.break_every = break_every
+        #: Picks decisions for a blind second review (replace it to choose exactly which, as tests do).
+        self.sampler = sampler
+        #: Open cases' PDQ hashes, so near-same media group into one cluster without a bank entry.
+        self.near_media = near_media
 
     def _view(self, s: Session, row: CaseRow, *, full: bool = False, reach: int | None = None) -> CaseView:
         assignee = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
@@ -371,13 +388,14 @@ class ReviewService:
             record(s, user.username, "case.note", "case", case_id, {"text": text[:200]})
 
     def reveal(self, case_id: int, user: ConsoleUser) -> str:
-        """Let one reviewer see one case's original media for ``REVEAL_WINDOW``; audited, counted, capped.
+        """Let one reviewer see one case's original media for ``REVEAL_WINDOW``; audited, counted, capped at
+        ``SEAWALL_REVEAL_DAILY_CAP`` a day.
 
         Returns the reveal token: the only way to the original bytes, valid with this reviewer's
         session only and only until it expires. A reviewer at the day's cap is refused (429).
         """
-        if self.exposure_today(user.username) >= DAILY_REVEAL_CAP:
-            raise SeawallError(f"you have revealed {DAILY_REVEAL_CAP} items today, the daily limit: please stop "
+        if self.exposure_today(user.username) >= self.daily_reveal_cap:
+            raise SeawallError(f"you have revealed {self.daily_reveal_cap} items today, the daily limit: please stop "
                                "for today, or ask a lead to take over cases that need the original",
                                code="exposure_cap", status=429)
         token = secrets.token_urlsafe(32)
@@ -482,6 +500,7 @@ class ReviewService:
             row.assignee_id = user.id
             row.assigned_at = None
             row.decided_at = utcnow()
+            sync_case_tags(s, row)
             chosen = [a.to_dict() for a in actions]
             decision = CaseDecisionRow(case_id=case_id, user_id=user.id, username=user.username, outcome=outcome,
                                        labels=labels, bank_name=bank, entries_added=0, note=note[:2000],
@@ -489,6 +508,7 @@ class ReviewService:
             s.add(decision)
             s.flush()
             case_decision_id = decision.id
+            sample_decision(s, self.sampler, decision)
             verdict = _verdict_after(outcome, actions, item.verdict.verdict)
             event = {"case_id": case_id, "kind": row.kind, "item_id": item.id, "content_id": item.content_id,
                      "account_id": item.account_id, "outcome": outcome, "labels": labels,
@@ -514,7 +534,8 @@ class ReviewService:
         return result
 
     def cluster(self, case_id: int, user: ConsoleUser, limit: int = 500) -> list[int]:
-        """Other undecided cases whose items matched any bank entry this case's item matched.
+        """Other undecided cases whose items matched any bank entry this case's item matched, or whose
+        media is near-same by PDQ (within the match threshold) with no bank entry involved.
 
         The same (or nearly the same) material posted many times is one judgement: the reviewer sees how
         many cases it covers and may decide them all at once. Appeals, cases taken by someone else and
@@ -523,9 +544,13 @@ class ReviewService:
         item_id = self._item_of(case_id)
         with self.db.session() as s:
             entries = select(MatchRow.entry_id).where(MatchRow.item_id == item_id)
+            same: ColumnElement[bool] = CaseRow.item_id.in_(
+                select(MatchRow.item_id).where(MatchRow.entry_id.in_(entries)))
+            near = sorted(self.near_media.near(s, case_id))[:NEAR_MEDIA_CAP]
+            if near:
+                same = same | CaseRow.id.in_(near)
             q = (select(CaseRow.id).where(
-                CaseRow.id != case_id, CaseRow.status != "decided", CaseRow.kind != "appeal",
-                CaseRow.item_id.in_(select(MatchRow.item_id).where(MatchRow.entry_id.in_(entries))),
+                CaseRow.id != case_id, CaseRow.status != "decided", CaseRow.kind != "appeal", same,
                 (CaseRow.assignee_id.is_(None)) | (CaseRow.assignee_id == user.id))
                  .order_by(CaseRow.id).limit(limit))
             if not user.has("senior"):
@@ -581,6 +606,8 @@ class ReviewService:
         return {"added": len(new_ids), "refused": refused}
 
 
+#: Near-same cases considered for one cluster (a cluster decision covers at most 500 anyway).
+NEAR_MEDIA_CAP = 2000
 #: Cases beyond a page's end read so the page's last priority band is ordered by score, not by age alone.
 BAND_LOOKAHEAD = 50
 

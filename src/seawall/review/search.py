@@ -2,6 +2,7 @@
 
 A queue of a hundred thousand open cases cannot be loaded into Python to be filtered, so every filter
 is a WHERE clause and every order an ORDER BY over indexed columns; only the page asked for comes back.
+Bank and label filters read the indexed case tags (:mod:`seawall.store.case_tags`), not the matches' JSON.
 The default order is the queue's: stored priority (tier and severity) first, then within the page the
 reach × age score refines the order among cases of one priority (see :mod:`seawall.review.priority`).
 """
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import String, cast, exists, select
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy import String, cast, select, true
+from sqlalchemy.sql import Select
 
 from seawall.errors import InvalidInput
-from seawall.store.tables import CaseRow, ConsoleUserRow, ItemRow, MatchRow, utcnow
+from seawall.store.case_tags import filter_key
+from seawall.store.tables import CaseRow, CaseTagRow, ConsoleUserRow, ItemRow, utcnow
 
 SORTS = ("priority", "oldest", "newest", "sla")
 STATUSES = ("undecided", "open", "assigned", "decided", "any")
@@ -68,12 +69,6 @@ class CaseFilter:
         return out
 
 
-def _like_json(column: Any, value: str) -> ColumnElement[bool]:
-    """A JSON list column contains the string ``value`` (as stored text, same on SQLite and PostgreSQL)."""
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return cast(column, String).like(f'%"{escaped}"%', escape="\\")
-
-
 def case_query(f: CaseFilter, now: datetime | None = None) -> Select[CaseRow, int | None]:
     """``SELECT cases, items.reach`` with every filter and the order applied (no limit)."""
     f.check()
@@ -96,13 +91,13 @@ def case_query(f: CaseFilter, now: datetime | None = None) -> Select[CaseRow, in
     if f.assignee:
         q = q.where(CaseRow.assignee_id == select(ConsoleUserRow.id)
                     .where(ConsoleUserRow.username == f.assignee).scalar_subquery())
-    if f.bank or f.label:
-        m = select(MatchRow.id).where(MatchRow.item_id == CaseRow.item_id)
-        if f.bank:
-            m = m.where(MatchRow.bank_name == f.bank)
-        if f.label:
-            m = m.where(_like_json(MatchRow.labels, f.label.strip().lower()))
-        q = q.where(exists(m))
+    tagged = bool(f.bank or f.label)
+    if tagged:
+        kind, value = filter_key(f.bank, f.label.strip().lower())
+        q = q.join(CaseTagRow, (CaseTagRow.case_id == CaseRow.id) & (CaseTagRow.kind == kind)
+                   & (CaseTagRow.value == value))
+        if f.status == "undecided":
+            q = q.where(CaseTagRow.undecided == true())
     if f.signal:
         q = q.where(cast(ItemRow.signals, String).like(f'%"{f.signal.strip().lower()}"%'))
     if f.sla == "red":
@@ -113,6 +108,9 @@ def case_query(f: CaseFilter, now: datetime | None = None) -> Select[CaseRow, in
         from datetime import timedelta
 
         q = q.where(CaseRow.created_at < now - timedelta(hours=max(0.0, f.older_than_hours)))
+    if tagged and f.sort == "priority" and f.status == "undecided":
+        # the tag's copy of the queue order: one walk of ix_case_tags_undecided_order
+        return q.order_by(CaseTagRow.priority.desc(), CaseTagRow.created_at, CaseTagRow.case_id)
     order = {"priority": (CaseRow.priority.desc(), CaseRow.created_at, CaseRow.id),
              "oldest": (CaseRow.created_at, CaseRow.id), "newest": (CaseRow.created_at.desc(), CaseRow.id.desc()),
              "sla": (CaseRow.sla_due_at, CaseRow.id)}[f.sort]

@@ -15,12 +15,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from seawall.errors import Forbidden, InvalidInput, NotFound
+from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
+from seawall.password_hashing import hasher, profile_name
 from seawall.review.audit import record
 from seawall.review.throttle import AddressThrottle, backoff_seconds, device_matches, device_token
 from seawall.store.db import Database
@@ -33,16 +33,17 @@ LOCKOUT = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=8)
 MIN_PASSWORD = 10
 
-_hasher = PasswordHasher()
-#: Verified against when the username is unknown, so response time does not reveal which names exist.
-_dummy_hash: list[str] = []
+#: Verified against when the username is unknown, so response time does not reveal which names exist;
+#: one per hashing profile, so it costs what a real password of that profile costs.
+_dummy_hash: dict[str, str] = {}
 
 
 def _dummy() -> str:
     """Made on first use, not at import: an argon2 hash costs half a second that light commands never need."""
-    if not _dummy_hash:
-        _dummy_hash.append(_hasher.hash(secrets.token_hex(16)))
-    return _dummy_hash[0]
+    name = profile_name()
+    if name not in _dummy_hash:
+        _dummy_hash[name] = hasher().hash(secrets.token_hex(16))
+    return _dummy_hash[name]
 
 
 def aware(dt: datetime) -> datetime:
@@ -110,14 +111,15 @@ class ConsoleUsers:
             raise InvalidInput(f"password: at least {MIN_PASSWORD} characters", code="weak_password")
         try:
             with self.db.session() as s:
-                row = ConsoleUserRow(username=username, password_hash=_hasher.hash(password), role=role,
+                row = ConsoleUserRow(username=username, password_hash=hasher().hash(password), role=role,
                                      failed_logins=0, created_at=utcnow())
                 s.add(row)
                 s.flush()
                 record(s, actor, "user.create", "user", username, {"role": role})
                 return ConsoleUser(row.id, row.username, row.role)
         except IntegrityError as exc:
-            raise InvalidInput(f"user {username!r} already exists", code="user_exists") from exc
+            # the unique username decides between concurrent identical creations: one wins, the rest are told
+            raise Conflict(f"user {username!r} already exists", code="user_exists") from exc
 
     def login(self, username: str, password: str, *, client: str = "unknown",
               device: str | None = None) -> tuple[ConsoleUser, str]:
@@ -138,7 +140,7 @@ class ConsoleUsers:
             known_device = row is not None and device_matches(device, row.username, row.password_hash)
             if row is None:
                 with contextlib.suppress(VerificationError, InvalidHashError):
-                    _hasher.verify(_dummy(), password)
+                    hasher().verify(_dummy(), password)
                 record(s, username[:100] or "-", "login.failed", "user", username[:100],
                        {"why": "unknown user", "client": client})
                 failure = "wrong username or password"
@@ -152,7 +154,7 @@ class ConsoleUsers:
                            f"{int(retry_after) + 1} s")
             else:
                 try:
-                    _hasher.verify(row.password_hash, password)
+                    hasher().verify(row.password_hash, password)
                 except (VerificationError, InvalidHashError):
                     row.failed_logins += 1
                     detail: dict[str, object] = {"failures": row.failed_logins, "client": client}

@@ -38,6 +38,9 @@ class HashListFormat(ABC):
     name: ClassVar[str]
     media_type: ClassVar[str] = "text/plain"
     file_suffix: ClassVar[str] = ".txt"
+    #: Exports in this format leave out signal types marked ``seawall_only`` (a format other tools read,
+    #: whose readers do not know, or compute differently, Seawall's own types).
+    leaves_out_seawall_only: ClassVar[bool] = False
 
     @abstractmethod
     def parse(self, lines: Iterable[str]) -> Iterator[ParsedEntry | RejectedLine]:

@@ -16,7 +16,6 @@ replayed, or that roll its checkpoint back.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from seawall.domain.labels import validate_labels
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from seawall.sharing.signing import Signer
+from seawall.sharing.feedback_signing import open_feedback
+from seawall.sharing.signing import Signer, public_key_from, public_text
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import (
@@ -46,16 +46,10 @@ from seawall.store.upsert import insert_unless_exists
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PAGE_MAX = 5000
 OPINIONS = ("true_positive", "false_positive", "seen")
-FEEDBACK_HEADER = "seawall-feedback-signature"
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def feedback_signature(token: str, body: bytes) -> str:
-    """HMAC-SHA256 of the body under the SHA-256 of the partner's token (both sides can compute it)."""
-    return hmac.new(token_hash(token).encode("ascii"), body, hashlib.sha256).hexdigest()
 
 
 @dataclass(slots=True)
@@ -111,6 +105,7 @@ class Partner:
     name: str
     feed_id: int
     feed: str
+    public_key: str | None = None
 
 
 class FeedService:
@@ -165,6 +160,41 @@ class FeedService:
         except IntegrityError:
             raise Conflict(f"feed {feed!r} already has a partner {name!r}", code="partner_exists") from None
 
+    def _partner(self, s: Session, feed: str, name: str) -> FeedPartnerRow:
+        row = self._row(s, feed)
+        partner = s.scalar(select(FeedPartnerRow).where(FeedPartnerRow.feed_id == row.id,
+                                                        FeedPartnerRow.name == name))
+        if partner is None:
+            raise NotFound(f"feed {feed!r} has no partner {name!r}", code="partner_not_found")
+        return partner
+
+    def update_partner(self, feed: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Register (or clear) a partner's feedback key, revoke its token or restore it."""
+        unknown = set(changes) - {"public_key", "revoked"}
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="invalid_field")
+        key = changes.get("public_key")
+        if "public_key" in changes and key is not None:
+            if not isinstance(key, str):
+                raise InvalidInput("public_key: the partner's Ed25519 public key, base64 of 32 bytes",
+                                   code="invalid_public_key")
+            key = public_text(public_key_from(key))
+        if "revoked" in changes and not isinstance(changes["revoked"], bool):
+            raise InvalidInput("revoked: true or false", code="invalid_field")
+        with self.db.session() as s:
+            partner = self._partner(s, feed, name)
+            if "public_key" in changes:
+                partner.public_key = key
+            if "revoked" in changes:
+                partner.revoked_at = (partner.revoked_at or utcnow()) if changes["revoked"] else None
+            s.flush()
+            return _partner_dict(partner)
+
+    def delete_partner(self, feed: str, name: str) -> None:
+        """Remove a partner: its token stops working and its opinions are forgotten."""
+        with self.db.session() as s:
+            s.delete(self._partner(s, feed, name))
+
     def _row(self, s: Session, name: str) -> FeedRow:
         row = s.scalar(select(FeedRow).where(FeedRow.name == name))
         if row is None:
@@ -176,8 +206,7 @@ class FeedService:
                                   .order_by(FeedPartnerRow.name)))
         return {"name": row.name, "banks": list(row.banks), "labels": list(row.labels), "enabled": row.enabled,
                 "public_key": self.signer.public(),
-                "partners": [{"name": p.name, "revoked": p.revoked_at is not None,
-                              "last_pull_at": _iso(p.last_pull_at)} for p in partners]}
+                "partners": [_partner_dict(p) for p in partners]}
 
     def list_feeds(self) -> list[dict[str, Any]]:
         self.signer.public()
@@ -207,7 +236,7 @@ class FeedService:
         partner, feed_name = got
         if feed_name != feed:
             raise Forbidden(f"this token does not open feed {feed!r}", code="forbidden")
-        return Partner(partner.id, partner.name, partner.feed_id, feed_name)
+        return Partner(partner.id, partner.name, partner.feed_id, feed_name, partner.public_key)
 
     # --- pages ----------------------------------------------------------------------------------
     def page(self, partner: Partner, after: str | None, *, limit: int = 1000) -> dict[str, Any]:
@@ -288,12 +317,22 @@ class FeedService:
         return {"page": body, "signature": self.signer.sign(body)}
 
     # --- feedback -------------------------------------------------------------------------------
-    def feedback(self, partner: Partner, body: bytes, signature: str, opinions: list[Any]) -> dict[str, Any]:
-        """Record a partner's opinions on published entries; the body must carry the partner's HMAC."""
-        del body, signature  # checked by the caller, which holds the raw request
+    def feedback(self, partner: Partner, raw: bytes) -> dict[str, Any]:
+        """Record a partner's opinions on published entries, signed with its registered Ed25519 key.
+
+        The send time moves forward in the same transaction as the opinions are written, with a
+        conditional update, so of two copies of one signed call exactly one is recorded."""
+        opinions, sent_at = open_feedback(raw, feed=partner.feed, partner_key=partner.public_key)
         recorded = 0
         now = utcnow()
         with self.db.session() as s:
+            moved = s.execute(update(FeedPartnerRow).where(
+                FeedPartnerRow.id == partner.id,
+                (FeedPartnerRow.feedback_sent_at.is_(None)) | (FeedPartnerRow.feedback_sent_at < sent_at),
+            ).values(feedback_sent_at=sent_at))
+            if not getattr(moved, "rowcount", 0):
+                raise Conflict("replayed feedback: this partner already sent feedback signed at this time or later",
+                               code="replayed_feedback")
             feed = self._row(s, partner.feed)
             bank_ids = list(s.scalars(select(BankRow.id).where(BankRow.name.in_(feed.banks))))
             op: Any
@@ -348,6 +387,11 @@ class FeedService:
                                                    "opinions": []})
             e["opinions"].append({"partner": partner, "opinion": opinion, "at": _iso(at)})
         return {"feed": name, "partners": partners, "entries": list(entries.values())}
+
+
+def _partner_dict(p: FeedPartnerRow) -> dict[str, Any]:
+    return {"name": p.name, "revoked": p.revoked_at is not None, "public_key": p.public_key,
+            "last_pull_at": _iso(p.last_pull_at), "last_feedback_at": _iso(p.feedback_sent_at)}
 
 
 def _iso(value: datetime | None) -> str | None:

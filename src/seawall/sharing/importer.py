@@ -42,7 +42,9 @@ from seawall.store.tables import BankEntryRow, utcnow, value_digest
 
 BATCH = 50_000
 #: SQLite, non-strict: rows per insert, longest time the write lock is held, pause after each commit.
-SQLITE_BATCH = 5_000
+#: A batch of 1,000 rows is a few milliseconds of Python; between batches the import thread gives up the
+#: GIL, so the event loop and /healthz wait for one small batch, not for 5,000 rows.
+SQLITE_BATCH = 1_000
 SQLITE_COMMIT_SECONDS = 0.2
 SQLITE_YIELD_SECONDS = 0.02
 MAX_REPORTED_REJECTS = 1_000
@@ -228,6 +230,8 @@ class _Transactions:
         if self.rotate and time.monotonic() - self._opened >= SQLITE_COMMIT_SECONDS:
             self._commit()
             time.sleep(SQLITE_YIELD_SECONDS)  # let a waiting upload take the write lock
+        elif self.rotate:
+            time.sleep(0)  # give up the GIL: other requests run between batches
         return ids
 
     def _commit(self) -> None:
@@ -344,5 +348,10 @@ def iter_entries(db: Database, bank: Bank, *, chunk: int = 10_000) -> Iterator[B
         after = rows[-1].id
 
 
-def export_lines(db: Database, bank: Bank, fmt: HashListFormat) -> Iterator[str]:
-    return fmt.write(iter_entries(db, bank))
+def export_lines(db: Database, bank: Bank, fmt: HashListFormat, registry: Registry | None = None) -> Iterator[str]:
+    """The bank in ``fmt``; a format read by other tools (pytx) gets no entries of Seawall-only types."""
+    entries: Iterable[BankEntry] = iter_entries(db, bank)
+    if fmt.leaves_out_seawall_only and registry is not None:
+        own = {name for name, sig in registry.signal_types.items() if sig.seawall_only}
+        entries = (e for e in entries if e.signal_type not in own)
+    return fmt.write(entries)

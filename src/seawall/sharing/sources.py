@@ -37,6 +37,7 @@ from seawall.sharing.exchanges.base import (
     PageRefused,
     Rejected,
 )
+from seawall.sharing.signing import Signer
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, BankRow, SourceRow, utcnow, value_digest
@@ -132,11 +133,14 @@ class SourceService:
     """Create, change and sync sources; ``on_change`` tells the indexes and retro-matching what moved."""
 
     def __init__(self, db: Database, registry: Registry, policy: TargetPolicy,
-                 on_change: Callable[[Rows, Rows], None] | None = None) -> None:
+                 on_change: Callable[[Rows, Rows], None] | None = None, *,
+                 signer: Signer | None = None) -> None:
         self.db = db
         self.registry = registry
         self.policy = policy
         self.on_change = on_change
+        #: This instance's key: exchanges sign feedback to publishers with it (shared with our feeds).
+        self.signer = signer
 
     # --- exchanges ------------------------------------------------------------------------------
     def exchange_type(self, kind: str) -> type[Exchange]:
@@ -148,7 +152,8 @@ class SourceService:
             raise InvalidInput(f"kind: unknown exchange {kind!r}; known: {known}", code="unknown_exchange") from None
 
     def _context(self, name: str) -> ExchangeContext:
-        return ExchangeContext(self.policy, source=name, registry=self.registry)
+        return ExchangeContext(self.policy, source=name, registry=self.registry,
+                               signing_key=self.signer.key if self.signer is not None else None)
 
     def exchange_for(self, row: SourceRow) -> Exchange:
         ex = self.exchange_type(row.kind)()
@@ -227,6 +232,7 @@ class SourceService:
             "trusted_action": body.get("trusted_action", "block"), "trusted": body.get("trusted", False),
             "enabled": body.get("enabled", True), "interval_seconds": body.get("interval_seconds", 300.0),
         })
+        key = self._instance_key()
         try:
             with self.db.session() as s:
                 row = SourceRow(name=name, kind=kind, config=config, created_by=created_by, last_rejects=[],
@@ -234,19 +240,32 @@ class SourceService:
                 s.add(row)
                 s.flush()
                 self._ensure_banks(s, row)
-                return source_dict(row, ex_type)
+                return self._dict(row, ex_type, key)
         except IntegrityError:
             raise Conflict(f"a source named {name!r} already exists", code="source_exists") from None
 
+    def _instance_key(self) -> str | None:
+        """This instance's public key, made (and stored) before any transaction that shows it, which
+        must not wait on the key's own write."""
+        return self.signer.public() if self.signer is not None else None
+
+    def _dict(self, row: SourceRow, exchange: type[Exchange] | None, key: str | None) -> dict[str, Any]:
+        out = source_dict(row, exchange)
+        if exchange is not None and exchange.signs_feedback and key is not None:
+            out["feedback_public_key"] = key  # what the publisher registers for us
+        return out
+
     def list_sources(self) -> list[dict[str, Any]]:
+        key = self._instance_key()
         with self.db.session() as s:
             rows = list(s.scalars(select(SourceRow).order_by(SourceRow.name)))
-        return [source_dict(r, getattr(self.registry, "exchanges", {}).get(r.kind)) for r in rows]
+        return [self._dict(r, getattr(self.registry, "exchanges", {}).get(r.kind), key) for r in rows]
 
     def get(self, name: str) -> dict[str, Any]:
+        key = self._instance_key()
         with self.db.session() as s:
             row = self._row(s, name)
-        return source_dict(row, getattr(self.registry, "exchanges", {}).get(row.kind))
+        return self._dict(row, getattr(self.registry, "exchanges", {}).get(row.kind), key)
 
     def names(self) -> list[str]:
         with self.db.session() as s:
@@ -261,6 +280,7 @@ class SourceService:
         if "bank" in changes:
             changes["banks"] = changes.pop("bank")
         fields = self._check_fields({k: v for k, v in changes.items() if k not in ("config", "checkpoint")})
+        key = self._instance_key()
         with self.db.session() as s:
             row = self._row(s, name)
             ex_type = self.exchange_type(row.kind)
@@ -281,7 +301,7 @@ class SourceService:
             row.updated_at = utcnow()
             s.flush()
             self._ensure_banks(s, row)
-            return source_dict(row, ex_type)
+            return self._dict(row, ex_type, key)
 
     def delete(self, name: str) -> None:
         """Forget a source and its provenance; entries other sources or people reported stay."""
@@ -292,6 +312,8 @@ class SourceService:
 
     # --- applying pages -------------------------------------------------------------------------
     def _map_labels(self, labels: list[str], mapping: dict[str, str]) -> list[str]:
+        if not labels:
+            return []
         out: list[str] = []
         for raw in labels:
             label = mapping.get(raw, raw) if isinstance(raw, str) else ""
@@ -318,11 +340,7 @@ class SourceService:
             if row.checkpoint != expected:
                 result.applied = False
                 return result
-            bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
-            if bank is None:
-                self._ensure_banks(s, row)
-                bank = s.scalar(select(BankRow).where(BankRow.name == row.banks[0]))
-                assert bank is not None
+            bank_ids = self._bank_ids(s, row)
             mapping = dict(row.label_map or {})
             # normalise: a bad entry is rejected with its position, the rest apply
             good: dict[tuple[str, str], dict[str, Any]] = {}
@@ -347,10 +365,14 @@ class SourceService:
                              "first_seen": e.first_seen, "remote_id": e.remote_id}
                 if e.first_seen is not None and (newest is None or e.first_seen > newest):
                     newest = e.first_seen
+            result.seen += len(good)
             if good:
-                self._insert_entries(s, bank.id, row, list(good.values()), now, result)
+                for bank_id in bank_ids:  # every target bank holds the source's entries
+                    self._insert_entries(s, bank_id, row, list(good.values()), now, result)
             for t in page.tombstones:
-                self._tombstone(s, row, bank.id, t.signal_type, t.value, t.remote_id, result)
+                self._tombstone(s, row, bank_ids, t.signal_type, t.value, t.remote_id, result)
+            if page.listed_since is not None:
+                self._withdraw_unlisted(s, row, page.listed_since, result)
             row.checkpoint = page.checkpoint
             row.entries_added += result.added
             row.entries_seen += result.seen
@@ -366,13 +388,25 @@ class SourceService:
                     row.newest_entry_at = newest
         return result
 
+    def _bank_ids(self, s: Session, row: SourceRow) -> list[int]:
+        """Ids of the source's target banks in its order, creating any that went missing."""
+        names = list(row.banks or [])
+        found = {n: i for i, n in s.execute(select(BankRow.id, BankRow.name).where(BankRow.name.in_(names))).all()}
+        if len(found) < len(names):
+            self._ensure_banks(s, row)
+            found = {n: i for i, n in s.execute(select(BankRow.id, BankRow.name)
+                                                .where(BankRow.name.in_(names))).all()}
+        return [int(found[n]) for n in names]
+
     def _insert_entries(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
                         now: datetime, result: ApplyResult) -> None:
         ins = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         added_by = f"source:{row.name}"[:200]
-        result.seen += len(entries)
         if self.db.dialect == "postgresql":
             self._insert_entries_pg(s, bank_id, row, entries, now, added_by, result)
+            return
+        if self.db.dialect == "sqlite":
+            self._insert_entries_sqlite(s, bank_id, row, entries, now, added_by, result)
             return
         entries_t = cast(Table, BankEntryRow.__table__)
         prov_t = cast(Table, BankEntrySourceRow.__table__)
@@ -419,6 +453,67 @@ class SourceService:
             if prov:
                 conn.execute(pstmt, prov)
 
+    def _insert_entries_sqlite(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
+                               now: datetime, added_by: str, result: ApplyResult) -> None:
+        """SQLite: multi-row INSERTs on the driver's cursor, per-page constants bound once per statement
+        and the columns' own bind processors applied by hand (SQLAlchemy's per-row parameter handling
+        cost several times the database's own work), in key order so the unique index's B-tree appends
+        rather than splits."""
+        conn = s.connection()
+        dialect = conn.dialect
+        table = cast(Table, BankEntryRow.__table__)
+        to_dt = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        to_json = table.c.meta.type.dialect_impl(dialect).bind_processor(dialect)
+        empty = to_json([]) if to_json else "[]"
+
+        def dt(v: datetime | None) -> Any:
+            return to_dt(v) if to_dt is not None and v is not None else v
+
+        def js(v: list[str]) -> Any:
+            if not v:
+                return empty
+            return to_json(v) if to_json is not None else json.dumps(v)
+
+        dbapi: Any = conn.connection.driver_connection
+        cur: Any = dbapi.cursor()
+        try:
+            ordered = sorted(entries, key=lambda e: (e["signal_type"], e["digest"]))
+            consts = [bank_id, row.name[:200], added_by, dt(now), "", to_json({}) if to_json else "{}"]
+            stamp = dt(now)
+            prov_sql = ("INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, "
+                        "last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id, source_id) DO UPDATE SET "
+                        "last_seen = excluded.last_seen, remote_id = excluded.remote_id, labels = excluded.labels")
+            for start in range(0, len(ordered), ROWS_PER_STATEMENT):
+                chunk = ordered[start:start + ROWS_PER_STATEMENT]
+                values = ",".join(f"(?1,?{7 + 5 * i},?{8 + 5 * i},?{9 + 5 * i},?{10 + 5 * i},?2,?{11 + 5 * i},"
+                                  "?3,?5,?6,?4)" for i in range(len(chunk)))
+                params: list[Any] = list(consts)
+                for e in chunk:
+                    params += (e["signal_type"], e["value"], e["digest"], js(e["labels"]), dt(e["first_seen"]))
+                inserted = cur.execute(
+                    "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
+                    f"added_by, note, meta, created_at) VALUES {values} "
+                    "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, "
+                    "value_digest", params).fetchall()
+                ids: dict[tuple[str, str], int] = {(str(t), str(d)): int(i) for i, t, d in inserted}
+                by_key = {(e["signal_type"], e["digest"]): e for e in chunk}
+                new = [(i, t, by_key[(t, d)]["value"]) for (t, d), i in ids.items()]
+                result.new_rows.extend(new)
+                result.added += len(new)
+                known = [e for e in chunk if (e["signal_type"], e["digest"]) not in ids]
+                for signal_type in sorted({e["signal_type"] for e in known}):  # none at all on a first sync
+                    digests = [e["digest"] for e in known if e["signal_type"] == signal_type]
+                    marks = ",".join("?" * len(digests))
+                    for i, d in cur.execute(
+                            f"SELECT id, value_digest FROM bank_entries WHERE bank_id = ? AND signal_type = ? "
+                            f"AND value_digest IN ({marks})", [bank_id, signal_type, *digests]).fetchall():
+                        ids[(signal_type, str(d))] = int(i)
+                cur.executemany(prov_sql, [
+                    (ids[k], row.id, e["remote_id"], js(e["raw_labels"]), stamp, stamp)
+                    for k, e in by_key.items() if k in ids])
+        finally:
+            cur.close()
+
     def _insert_entries_pg(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
                            now: datetime, added_by: str, result: ApplyResult) -> None:
         """PostgreSQL: COPY the page into a temporary table, then one INSERT … SELECT for the entries and
@@ -438,25 +533,34 @@ class SourceService:
                 "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
                 "added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
                 "first_seen, %s, '', '{}'::jsonb, %s FROM seawall_source_stage ORDER BY signal_type, value_digest "
-                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
+                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING "
+                "RETURNING id, signal_type, value, value_digest",
                 (bank_id, row.name[:200], added_by, now))
-            new = [(int(i), str(t), str(v)) for i, t, v in cur.fetchall()]
+            inserted = cur.fetchall()
+            new = [(int(i), str(t), str(v)) for i, t, v, _ in inserted]
             result.new_rows.extend(new)
             result.added += len(new)
+            # provenance: ids of new entries come from RETURNING (joined by hash); only entries the bank
+            # already held are looked up, one index probe each
             cur.execute(
                 "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
-                "SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
-                "CROSS JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
-                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x "
+                "SELECT COALESCE(n.id, x.id), %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
+                "LEFT JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS n(id, signal_type, value_digest) "
+                "ON n.signal_type = st.signal_type AND n.value_digest = st.value_digest "
+                "LEFT JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE n.id IS NULL AND e.bank_id = %s "
+                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x ON true "
+                "WHERE COALESCE(n.id, x.id) IS NOT NULL "
                 "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
                 "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels",
-                (row.id, now, now, bank_id))
+                (row.id, now, now, [int(r[0]) for r in inserted], [str(r[1]) for r in inserted],
+                 [str(r[3]) for r in inserted], bank_id))
         finally:
             cur.close()
 
-    def _tombstone(self, s: Session, row: SourceRow, bank_id: int, signal_type: str, value: str,
+    def _tombstone(self, s: Session, row: SourceRow, bank_ids: list[int], signal_type: str, value: str,
                    remote_id: str | None, result: ApplyResult) -> None:
-        """The source withdrew an entry: drop its provenance; drop the entry if no one else vouches for it."""
+        """The source withdrew an entry: drop its provenance in every target bank; drop each copy no one
+        else vouches for."""
         if remote_id is not None:
             entry_ids = list(s.scalars(select(BankEntrySourceRow.entry_id).where(
                 BankEntrySourceRow.source_id == row.id, BankEntrySourceRow.remote_id == str(remote_id))))
@@ -471,18 +575,43 @@ class SourceService:
             entry_ids = list(s.scalars(
                 select(BankEntrySourceRow.entry_id)
                 .join(BankEntryRow, BankEntryRow.id == BankEntrySourceRow.entry_id)
-                .where(BankEntrySourceRow.source_id == row.id, BankEntryRow.bank_id == bank_id,
+                .where(BankEntrySourceRow.source_id == row.id, BankEntryRow.bank_id.in_(bank_ids),
                        BankEntryRow.signal_type == sig.name, BankEntryRow.value_digest == value_digest(v))))
+        if entry_ids:
+            result.tombstones += 1  # one withdrawal, however many target banks held the entry
         for entry_id in entry_ids:
             s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.entry_id == entry_id,
                                                        BankEntrySourceRow.source_id == row.id))
-            result.tombstones += 1
             others = s.scalar(select(func.count()).select_from(BankEntrySourceRow)
                               .where(BankEntrySourceRow.entry_id == entry_id))
             entry = s.get(BankEntryRow, entry_id)
             if entry is not None and not others and entry.added_by.startswith("source:"):
                 result.removed_rows.append((entry.id, entry.signal_type, entry.value))
                 s.delete(entry)
+
+    def _withdraw_unlisted(self, s: Session, row: SourceRow, listed_since: datetime, result: ApplyResult) -> None:
+        """A full listing ended: entries of this source not seen since ``listed_since`` are no longer listed.
+        Their provenance goes; an entry goes too when no other source and no person keeps it."""
+        gone = s.execute(
+            select(BankEntrySourceRow.entry_id, BankEntryRow.signal_type, BankEntryRow.value_digest)
+            .join(BankEntryRow, BankEntryRow.id == BankEntrySourceRow.entry_id)
+            .where(BankEntrySourceRow.source_id == row.id, BankEntrySourceRow.last_seen < listed_since)).all()
+        if not gone:
+            return
+        result.tombstones += len({(t, d) for _, t, d in gone})  # one withdrawal per hash, not per bank
+        ids = [int(i) for i, _, _ in gone]
+        for start in range(0, len(ids), ROWS_PER_STATEMENT):
+            chunk = ids[start:start + ROWS_PER_STATEMENT]
+            s.execute(delete(BankEntrySourceRow).where(BankEntrySourceRow.source_id == row.id,
+                                                       BankEntrySourceRow.entry_id.in_(chunk)))
+            kept = select(BankEntrySourceRow.entry_id).where(BankEntrySourceRow.entry_id == BankEntryRow.id)
+            orphans = s.execute(
+                select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value)
+                .where(BankEntryRow.id.in_(chunk), BankEntryRow.added_by.startswith("source:"), ~kept.exists())
+            ).all()
+            if orphans:
+                result.removed_rows.extend((int(i), str(t), str(v)) for i, t, v in orphans)
+                s.execute(delete(BankEntryRow).where(BankEntryRow.id.in_([int(i) for i, _, _ in orphans])))
 
     # --- syncing --------------------------------------------------------------------------------
     def _fail(self, source_id: int, message: str, *, refused: bool = False, retry_after: float | None = None) -> None:

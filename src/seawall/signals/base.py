@@ -45,6 +45,10 @@ class SignalType(ABC):
     #: Extra values computed only to widen a bank (e.g. crops of a banked picture): stored as entries,
     #: but not what a file "hashes to", so ``seawall hash`` leaves them out.
     bank_side_only: ClassVar[bool] = False
+    #: A type python-threatexchange does not know, or knows under the same name with other values (Seawall's
+    #: ``tlsh`` hashes the normalised text, pytx's ``tlsh`` the raw text): left out of pytx-format exports,
+    #: so a partner's pytx tooling never reads a value it would compute differently.
+    seawall_only: ClassVar[bool] = False
 
     @abstractmethod
     def normalize(self, value: str) -> str:

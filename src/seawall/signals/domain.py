@@ -21,6 +21,7 @@ from seawall.signals.base import SignalType
 
 class DomainSignal(SignalType):
     name = "domain"
+    seawall_only = True
     account_evidence = "domains"
     #: Images: links written in the picture, read by OCR (see :meth:`Content.signal_text`).
     content_types = ("text", "image")

@@ -48,6 +48,7 @@ class PdqCropSignal(PdqSignal):
     """Crops of banked pictures; computed on the bank side only (queries come from the region hashes)."""
 
     name = "pdq_crop"
+    seawall_only = True
     bank_side_only = True
     content_types = ("image",)
 

@@ -92,6 +92,7 @@ def decode(value: str) -> npt.NDArray[np.uint32]:
 
 class TextFingerprintSignal(SignalType):
     name = "text_fingerprint"
+    seawall_only = True
     #: Images: the text OCR reads in an uploaded image (see :meth:`Content.signal_text`).
     content_types = ("text", "image")
     #: Measured in ``benchmarks/bench_robust.py``: at 40 (60 % of the banked text's fingerprints in the

@@ -21,6 +21,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 class TextSha256Signal(SignalType):
     name = "text_sha256"
+    seawall_only = True
     index_kind = "exact"
     #: Images: the text OCR reads in an uploaded image (see :meth:`Content.signal_text`).
     content_types = ("text", "image")

@@ -38,6 +38,7 @@ def tlsh_digest(data: bytes) -> str | None:
 
 class TlshSignal(SignalType):
     name = "tlsh"
+    seawall_only = True
     #: Images: the text OCR reads in an uploaded image (see :meth:`Content.signal_text`).
     content_types = ("text", "image")
     #: Measured in ``benchmarks/bench_text.py``: on generated texts sharing one vocabulary per language the

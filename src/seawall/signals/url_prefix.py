@@ -23,6 +23,7 @@ def _without_query(cu: CanonicalUrl) -> str:
 
 class UrlPrefixSignal(SignalType):
     name = "url_prefix"
+    seawall_only = True
     #: Images: links written in the picture, read by OCR (see :meth:`Content.signal_text`).
     content_types = ("text", "image")
 

@@ -83,6 +83,28 @@ class BankEntryRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
+class BankContentRow(Base):
+    """A text or picture banked as itself (not as a hash), kept so its signals can be computed again
+    (``seawall bank rehash``) when normalisation changes or a new signal type is added. Entries computed
+    from it carry ``meta["content"] = id``. Videos are not kept (their hashes are the costly part)."""
+
+    __tablename__ = "bank_contents"
+    __table_args__ = (UniqueConstraint("bank_id", "digest", name="uq_bank_contents_bank_digest"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False)
+    #: ``text`` or ``image``.
+    content_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: SHA-256 of the bytes (a text's UTF-8).
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    source: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    note: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    added_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
 class StoreIdentityRow(Base):
     """One row naming this database, so files derived from it (index snapshots) never outlive it."""
 
@@ -367,6 +389,7 @@ class BankEntryMediaRow(Base):
 
 class WebhookRow(Base):
     __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_webhooks_dedupe_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(Text, nullable=False)
@@ -378,6 +401,13 @@ class WebhookRow(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: SHA-256 of the URL and the sorted event set (:func:`webhook_key`): one subscription per pair.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def webhook_key(url: str, event_types: list[str]) -> str:
+    """The identity of a subscription: its URL and its set of event types (order and repeats ignored)."""
+    return hashlib.sha256("\n".join([url, *sorted(set(event_types))]).encode("utf-8")).hexdigest()
 
 
 class WebhookEventRow(Base):
@@ -507,6 +537,36 @@ Index("ix_cases_undecided_order", CaseRow.priority.desc(), CaseRow.created_at, C
 #: An item has at most one undecided review-or-report case, so concurrent reports cannot open two.
 _OPEN_CASE = sa_text("status <> 'decided' AND kind <> 'appeal'")
 Index("uq_cases_open_item", CaseRow.item_id, unique=True, postgresql_where=_OPEN_CASE, sqlite_where=_OPEN_CASE)
+#: The SLA and age orders over undecided cases, so "overdue first" and "oldest first" are index walks too.
+Index("ix_cases_undecided_sla", CaseRow.sla_due_at, CaseRow.id,
+      postgresql_where=CaseRow.status != "decided", sqlite_where=CaseRow.status != "decided")
+Index("ix_cases_undecided_age", CaseRow.created_at, CaseRow.id,
+      postgresql_where=CaseRow.status != "decided", sqlite_where=CaseRow.status != "decided")
+
+
+class CaseTagRow(Base):
+    """A bank, label or bank-and-label one of a case's item matches carries, so the queue filters by index.
+
+    ``priority``, ``created_at`` and ``undecided`` copy the case's queue order, so a filtered queue page
+    walks one index in order (see :mod:`seawall.store.case_tags`).
+    """
+
+    __tablename__ = "case_tags"
+    __table_args__ = (Index("ix_case_tags_key", "kind", "value", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    #: ``bank``, ``label`` or ``pair`` (bank and label joined by a unit separator).
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(310), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    undecided: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+#: A filtered queue page in queue order: one index walk over the undecided cases with that tag.
+Index("ix_case_tags_undecided_order", CaseTagRow.kind, CaseTagRow.value, CaseTagRow.priority.desc(),
+      CaseTagRow.created_at, CaseTagRow.case_id,
+      postgresql_where=sa_text("undecided"), sqlite_where=sa_text("undecided = 1"))
 
 
 class CaseRevealRow(Base):
@@ -538,6 +598,20 @@ class CaseNoteRow(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
     username: Mapped[str] = mapped_column(String(100), nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class SavedViewRow(Base):
+    """A reviewer's named queue filter and sort; names are unique per reviewer (the database decides)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: The queue's query string (filters and sort), canonical: keys sorted, empty filters left out.
+    query: Mapped[str] = mapped_column(String(2000), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
@@ -848,6 +922,10 @@ class FeedPartnerRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The partner's Ed25519 public key (base64 of 32 bytes): its feedback must be signed with it.
+    public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Send time of the last feedback accepted from it; an older or equal one is a replay.
+    feedback_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class FeedFeedbackRow(Base):
@@ -879,3 +957,57 @@ class BankEntryTombstoneRow(Base):
     value: Mapped[str] = mapped_column(Text, nullable=False)
     labels: Mapped[list[str] | None] = mapped_column(JsonType, nullable=True)
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class SecondReviewRow(Base):
+    """A reviewer decision sampled for a blind second review, and (once done) the second reviewer's verdict.
+
+    The first decision's outcome and labels are copied here so agreement is one query; the second
+    reviewer never sees them (see :mod:`seawall.review.quality`). One second review per decision.
+    """
+
+    __tablename__ = "second_reviews"
+    __table_args__ = (UniqueConstraint("case_decision_id", name="uq_second_reviews_decision"),
+                      Index("ix_second_reviews_status", "status", "id"),
+                      Index("ix_second_reviews_first_user", "first_username", "decided_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    case_decision_id: Mapped[int] = mapped_column(ForeignKey("case_decisions.id", ondelete="CASCADE"),
+                                                  nullable=False)
+    first_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    first_username: Mapped[str] = mapped_column(String(100), nullable=False)
+    first_outcome: Mapped[str] = mapped_column(String(20), nullable=False)
+    first_labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: ``waiting`` or ``done``.
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    reviewer_username: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    labels: Mapped[list[str] | None] = mapped_column(JsonType, nullable=True)
+    agreed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SecondReviewLabelRow(Base):
+    """One label either reviewer gave in a done second review, and whether each gave it (per-label agreement)."""
+
+    __tablename__ = "second_review_labels"
+    __table_args__ = (Index("ix_second_review_labels_label", "label"),)
+
+    review_id: Mapped[int] = mapped_column(ForeignKey("second_reviews.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    second: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class CaseHashRow(Base):
+    """A PDQ hash of a case's media, kept when the case is opened, so near-same cases find each other
+    without a bank entry (see :mod:`seawall.review.near_media`)."""
+
+    __tablename__ = "case_hashes"
+    __table_args__ = (Index("ix_case_hashes_case_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    value: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -8,12 +8,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.errors import InvalidInput, NotFound
+from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.store.convert import aware
 from seawall.store.db import Database
-from seawall.store.tables import WebhookAttemptRow, WebhookDeliveryRow, WebhookEventRow, WebhookRow, utcnow
+from seawall.store.tables import (
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEventRow,
+    WebhookRow,
+    utcnow,
+    webhook_key,
+)
 from seawall.webhooks.events import EVENT_TYPES
 from seawall.webhooks.outbox import Outbox
 from seawall.webhooks.ssrf import TargetPolicy
@@ -77,19 +85,34 @@ class WebhookService:
 
     def create(self, *, url: str, event_types: list[str], description: str = "", enabled: bool = True,
                secret: str | None = None, created_by: str = "") -> dict[str, Any]:
-        """Save a subscription; the URL is checked against SSRF now and again before every delivery."""
+        """Save a subscription; the URL is checked against SSRF now and again before every delivery.
+
+        One subscription per URL and event set, held by a unique key in the store: of concurrent
+        identical requests one creates it and the others get 409 ``webhook_exists`` naming it.
+        """
         self.policy.check(url)
         events = _check_events(event_types, self.event_types)
         now = utcnow()
-        with self.db.session() as s:
-            row = WebhookRow(url=url, event_types=events, secret=_check_secret(secret) if secret else new_secret(),
-                             description=description, enabled=enabled, created_by=created_by, created_at=now,
-                             updated_at=now)
-            s.add(row)
-            s.flush()
-            out = webhook_dict(row, with_secret=True)
+        key = webhook_key(url, events)
+        try:
+            with self.db.session() as s:
+                row = WebhookRow(url=url, event_types=events,
+                                 secret=_check_secret(secret) if secret else new_secret(),
+                                 description=description, enabled=enabled, created_by=created_by, created_at=now,
+                                 updated_at=now, dedupe_key=key)
+                s.add(row)
+                s.flush()
+                out = webhook_dict(row, with_secret=True)
+        except IntegrityError as exc:
+            raise self._exists(key) from exc
         self.outbox.reload()
         return out
+
+    def _exists(self, key: str) -> Conflict:
+        with self.db.session() as s:
+            existing = s.scalar(select(WebhookRow.id).where(WebhookRow.dedupe_key == key))
+        return Conflict(f"webhook {existing} already sends these event types to this URL", code="webhook_exists",
+                        detail={"webhook_id": existing})
 
     def list_webhooks(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
@@ -106,15 +129,25 @@ class WebhookService:
             changes["event_types"] = _check_events(changes["event_types"], self.event_types)
         if "secret" in changes:
             changes["secret"] = _check_secret(changes["secret"])
-        with self.db.session() as s:
-            row = self._get(s, webhook_id)
-            for key, value in changes.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-            s.flush()
-            out = webhook_dict(row, with_secret="secret" in changes)
+        try:
+            with self.db.session() as s:
+                row = self._get(s, webhook_id)
+                for key, value in changes.items():
+                    setattr(row, key, value)
+                row.dedupe_key = webhook_key(row.url, list(row.event_types or []))
+                row.updated_at = utcnow()
+                s.flush()
+                out = webhook_dict(row, with_secret="secret" in changes)
+        except IntegrityError as exc:
+            raise self._exists(self._key_after(webhook_id, changes)) from exc
         self.outbox.reload()
         return out
+
+    def _key_after(self, webhook_id: int, changes: dict[str, Any]) -> str:
+        """The key the subscription would have had with ``changes`` applied (for the 409 it got)."""
+        with self.db.session() as s:
+            row = self._get(s, webhook_id)
+            return webhook_key(changes.get("url", row.url), changes.get("event_types", list(row.event_types or [])))
 
     def delete(self, webhook_id: int) -> None:
         with self.db.session() as s:

@@ -5,7 +5,9 @@ release, reassign, decide and annotate them. Every call that changes a case name
 acts for in ``X-Seawall-Reviewer``, and that person's console role applies exactly as in the console
 (senior-queue cases and appeals need a senior; bank edits need a senior; the reviewer whose decision
 is appealed may not decide the appeal). The API key (``reviewer`` or ``admin``) vouches for the tool;
-the audit log names the person.
+the audit log names the person. A ``reviewer`` key stands for a plain reviewer's tool: it neither lists
+nor opens senior-queue cases (nor cases about an item whose open case is there), whoever it names;
+those need an ``admin`` key.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.errors import InvalidInput, Unauthorized
+from seawall.review.access import ensure_key_may_open_case, ensure_key_queue_visible
 from seawall.review.appeals import APPEAL_OUTCOMES, AppealService
 from seawall.review.cases import CaseView, ReviewService
 from seawall.review.choices import reviewer_actions
@@ -45,6 +48,11 @@ def case_dict(c: CaseView) -> dict[str, Any]:
             "notes": [{**n, "at": n["at"].isoformat()} for n in c.notes]}
 
 
+async def _open_to_key(request: Request, case_id: int, principal: Principal) -> None:
+    """404 for an unknown case; 403 for a senior-queue case and a reviewer key (see module docstring)."""
+    await run_in_threadpool(ensure_key_may_open_case, _review(request).db, case_id, principal)
+
+
 def _review(request: Request) -> ReviewService:
     review: ReviewService = request.app.state.review
     return review
@@ -64,7 +72,7 @@ def _acting(request: Request) -> ConsoleUser:
 
 
 @router.get("", responses=ERRORS)
-async def list_cases(request: Request, _: Principal = Depends(require("reviewer")),
+async def list_cases(request: Request, principal: Principal = Depends(require("reviewer")),
                      queue: str = "", kind: str = "", status: str = "undecided", account_id: str = "",
                      content_id: str = "", bank: str = "", label: str = "", signal: str = "", source: str = "",
                      assignee: str = "", sla: str = "",
@@ -74,8 +82,10 @@ async def list_cases(request: Request, _: Principal = Depends(require("reviewer"
     """Cases matching every filter given (as in the console's queue), most urgent first by default.
 
     ``status``: undecided (default), open, assigned, decided or any; ``sla``: red or ok; ``sort``:
-    priority, oldest, newest or sla; ``signal``: a hash or URL the item's signals contain.
+    priority, oldest, newest or sla; ``signal``: a hash or URL the item's signals contain. A reviewer
+    key sees the standard queue only (``queue=senior`` is a 403).
     """
+    queue = ensure_key_queue_visible(principal, queue)  # a reviewer key lists the standard queue only
     f = CaseFilter(queue=queue, kind=kind, status=status, account_id=account_id, content_id=content_id, bank=bank,
                    label=label, signal=signal, source=source, assignee=assignee, sla=sla,
                    older_than_hours=older_than_hours, sort=sort)
@@ -84,22 +94,28 @@ async def list_cases(request: Request, _: Principal = Depends(require("reviewer"
 
 
 @router.get("/{case_id}", responses=ERRORS)
-async def get_case(case_id: Id64, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+async def get_case(case_id: Id64, request: Request,
+                   principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     """One case with its decisions and notes."""
+    await _open_to_key(request, case_id, principal)
     return JSONResponse(case_dict(await run_in_threadpool(lambda: _review(request).get(case_id))))
 
 
 @router.post("/{case_id}/take", responses=ERRORS)
-async def take_case(case_id: Id64, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+async def take_case(case_id: Id64, request: Request,
+                    principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
+    await _open_to_key(request, case_id, principal)
     review = _review(request)
     await run_in_threadpool(lambda: review.take(case_id, user))
     return JSONResponse(case_dict(review.get(case_id)))
 
 
 @router.post("/{case_id}/release", responses=ERRORS)
-async def release_case(case_id: Id64, request: Request, _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+async def release_case(case_id: Id64, request: Request,
+                       principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
+    await _open_to_key(request, case_id, principal)
     review = _review(request)
     await run_in_threadpool(lambda: review.release(case_id, user))
     return JSONResponse(case_dict(review.get(case_id)))
@@ -112,8 +128,9 @@ class ReassignIn(BaseModel):
 
 @router.post("/{case_id}/reassign", responses=ERRORS)
 async def reassign_case(case_id: Id64, body: ReassignIn, request: Request,
-                        _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+                        principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
+    await _open_to_key(request, case_id, principal)
     review = _review(request)
     await run_in_threadpool(lambda: review.reassign(case_id, user, body.assignee))
     return JSONResponse(case_dict(review.get(case_id)))
@@ -126,8 +143,9 @@ class NoteIn(BaseModel):
 
 @router.post("/{case_id}/notes", status_code=201, responses=ERRORS)
 async def add_note(case_id: Id64, body: NoteIn, request: Request,
-                   _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+                   principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
+    await _open_to_key(request, case_id, principal)
     review = _review(request)
     await run_in_threadpool(lambda: review.add_note(case_id, user, body.text))
     return JSONResponse(case_dict(review.get(case_id)), status_code=201)
@@ -148,9 +166,10 @@ class DecisionIn(BaseModel):
 
 @router.post("/{case_id}/decide", responses=ERRORS)
 async def decide_case(case_id: Id64, body: DecisionIn, request: Request,
-                      _: Principal = Depends(require("reviewer"))) -> JSONResponse:
+                      principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     """Decide as in the console: actions run, the bank learns, the decision is audited and announced."""
     user = _acting(request)
+    await _open_to_key(request, case_id, principal)
     review = _review(request)
 
     def run() -> dict[str, Any]:

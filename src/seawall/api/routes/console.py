@@ -24,15 +24,17 @@ from seawall.errors import SeawallError
 from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
 from seawall.review.audit import counts_by_actor, to_csv
-from seawall.review.cases import BREAK_EVERY, DAILY_REVEAL_CAP, ReviewService
+from seawall.review.cases import ReviewService
 from seawall.review.choices import reviewer_actions
 from seawall.review.context import case_context, entry_thumbnail
+from seawall.review.quality import SecondReviews
 from seawall.review.reports import ReportService
 from seawall.review.search import CaseFilter
 from seawall.review.shield import shielded
 from seawall.review.spans import text_spans
 from seawall.review.timeline import account_timeline
 from seawall.review.users import ConsoleUser, ConsoleUsers, LoginFailed, csrf_for
+from seawall.review.views import SavedViews
 from seawall.review.wording import case_reason, human_age, match_reasons
 from seawall.store.tables import utcnow
 
@@ -50,10 +52,12 @@ class LoginRequired(Exception):
 
 
 class Denied(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: The service's machine code (``user_exists``…), shown on the page for scripts and tests.
+        self.code = code
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -61,7 +65,7 @@ def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except SeawallError as exc:
-        raise Denied(exc.status, exc.message) from exc
+        raise Denied(exc.status, exc.message, exc.code) from exc
 
 
 def _users(request: Request) -> ConsoleUsers:
@@ -168,7 +172,7 @@ def console_root() -> Response:
 @router.get("/queue")
 def queue_page(request: Request, queue: str = "", kind: str = "", account_id: str = "", content_id: str = "",
                bank: str = "", label: str = "", signal: str = "", source: str = "", sla: str = "",
-               sort: str = "priority", status: str = "undecided", assignee: str = "") -> HTMLResponse:
+               sort: str = "priority", status: str = "undecided", assignee: str = "", saved: str = "") -> HTMLResponse:
     """The queue, filtered and sorted by the database; a filtered view's URL is its saved view."""
     user, token = _user(request)
     if queue not in ("", "standard", "senior"):
@@ -183,7 +187,8 @@ def queue_page(request: Request, queue: str = "", kind: str = "", account_id: st
     banks = [b.name for b in _engine(request).banks.list_banks()]
     return _page(request, user, token, "queue.html", cases=cases, selected=queue, f=f, banks=banks,
                  labels=_label_choices(), reasons=review.reasons(cases), human_age=human_age,
-                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE)
+                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE,
+                 my_views=SavedViews(review.db).for_user(user), saved=saved if saved in ("new", "same") else "")
 
 
 #: Cases on one queue page: the top of the queue is what gets worked; filters find the rest.
@@ -209,6 +214,8 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
     review = _review(request)
     _call(lambda: ensure_case_open_to(review.db, case_id, user))
     case = _call(lambda: review.get(case_id))
+    if case.status == "decided" and SecondReviews(review.db).hides_decision(case_id, user):
+        case.decisions = []  # a blind second review of this decision waits: who decided what stays hidden
     item = _call(lambda: _engine(request).items.get(case.item_id))
     text = None
     if case.media_type and case.media_type.startswith("text/"):
@@ -302,15 +309,15 @@ def revealed_entry_thumb(request: Request, token: str, entry_id: Id64) -> Respon
 
 @router.post("/cases/{case_id}/reveal")
 async def reveal(request: Request, case_id: Id64) -> Response:
-    """Reveal, unless a break is due: every ``BREAK_EVERY`` reveals the reviewer is asked to pause first."""
+    """Reveal, unless a break is due: every ``SEAWALL_REVEAL_BREAK_EVERY`` reveals the reviewer is asked to pause."""
     user, token = _user(request)
     form = await _form(request, token)
     review = _review(request)
     _call(lambda: ensure_case_open_to(review.db, case_id, user))
     done = review.exposure_today(user.username)
-    if done and done % BREAK_EVERY == 0 and not form.get("after_break"):
+    if done and done % review.break_every == 0 and not form.get("after_break"):
         review.break_prompted(user, done)
-        return _page(request, user, token, "break.html", case_id=case_id, done=done, cap=DAILY_REVEAL_CAP)
+        return _page(request, user, token, "break.html", case_id=case_id, done=done, cap=review.daily_reveal_cap)
     _call(lambda: review.reveal(case_id, user))
     return RedirectResponse(f"/console/cases/{case_id}#media", status_code=303)
 
@@ -326,7 +333,7 @@ def exposure_page(request: Request) -> HTMLResponse:
                  today=counts_by_actor(db, action="media.reveal", since=today),
                  week=counts_by_actor(db, action="media.reveal", since=today - timedelta(days=6)),
                  breaks=counts_by_actor(db, action="exposure.break_prompt", since=today),
-                 cap=DAILY_REVEAL_CAP, break_every=BREAK_EVERY)
+                 cap=_review(request).daily_reveal_cap, break_every=_review(request).break_every)
 
 
 @router.post("/cases/{case_id}/take")
@@ -457,6 +464,9 @@ def install(app: FastAPI) -> None:
     app.state.review = review_service(engine)
     app.state.reports = report_service(engine)
     app.state.appeals = appeal_service(engine)
+    from seawall.sharing.import_jobs import ImportJobs
+
+    app.state.import_jobs = ImportJobs()
 
     async def login_required(request: Request, exc: Exception) -> Response:
         return RedirectResponse("/console/login", status_code=303)
@@ -466,10 +476,11 @@ def install(app: FastAPI) -> None:
         token = request.cookies.get(SESSION_COOKIE)
         user = _users(request).resolve(token) if token else None
         if user is None or token is None:
-            return _render(request, "error.html", exc.status, message=exc.message, user=None)
+            return _render(request, "error.html", exc.status, message=exc.message, code=exc.code, user=None)
         back = request.headers.get("referer", "")
         back = back if back.startswith(str(request.base_url)) else ""
-        return _page(request, user, token, "error.html", exc.status, message=exc.message, back=back)
+        return _page(request, user, token, "error.html", exc.status, message=exc.message, code=exc.code,
+                     back=back)
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(Denied, denied)
@@ -480,4 +491,13 @@ def install(app: FastAPI) -> None:
     from seawall.api.routes.console_sources import router as sources_router
 
     app.include_router(sources_router)
+    from seawall.api.routes.console_banks import router as banks_router
 
+    app.include_router(banks_router)
+    from seawall.api.routes.console_views import router as views_router
+
+    app.include_router(views_router)
+
+    from seawall.api.routes.console_quality import router as quality_router
+
+    app.include_router(quality_router)

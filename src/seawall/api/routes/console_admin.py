@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from seawall.api.routes.console import _call, _engine, _form, _page, _review, _user, _users
 from seawall.review.audit import counts_by_actor
 from seawall.review.dashboard import dashboard, duration
+from seawall.review.quality import SecondReviews
 from seawall.review.users import ROLES, SHIELDS
 from seawall.store.tables import utcnow
 from seawall.web.charts import bar_chart, line_chart
@@ -30,7 +31,8 @@ def dashboard_page(request: Request) -> HTMLResponse:
         "days": line_chart(d.decisions_per_day, title="Decisions per day (14 days)"),
     }
     return _page(request, user, token, "dashboard.html", d=d, charts=charts, median=duration(d.median_seconds),
-                 p90=duration(d.p90_seconds))
+                 p90=duration(d.p90_seconds), agreement=SecondReviews(_review(request).db).agreement(),
+                 share=_engine(request).settings.second_review_share)
 
 
 @router.get("/preferences")
@@ -84,8 +86,3 @@ def keys_page(request: Request) -> HTMLResponse:
     user, token = _user(request, "admin")
     return _page(request, user, token, "admin_keys.html", keys=_engine(request).api_keys.list_keys())
 
-
-@router.get("/admin/banks")
-def banks_page(request: Request) -> HTMLResponse:
-    user, token = _user(request, "admin")
-    return _page(request, user, token, "admin_banks.html", banks=_engine(request).banks.list_banks())

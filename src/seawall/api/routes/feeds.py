@@ -1,20 +1,21 @@
 """``/v1/feeds``: banks published to partner Seawall instances as signed feeds.
 
-Admins create feeds and partners; partners read ``/entries`` and send ``/feedback`` with their own
-token (a partner token opens its feed and nothing else). ``wait`` turns a read into a long poll: the
+Admins create feeds and partners; partners read ``/entries`` with their own token (a partner token
+opens its feed and nothing else) and send ``/feedback`` signed with their own Ed25519 key, which an
+admin registers on the partner. ``wait`` turns a read into a long poll: the
 answer comes as soon as something is new, which is the live channel subscribers keep open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -22,13 +23,16 @@ from seawall.api.auth import require
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
-from seawall.errors import InvalidInput, Unauthorized
-from seawall.sharing.feeds import FEEDBACK_HEADER, PAGE_MAX, feedback_signature
+from seawall.errors import InvalidInput
+from seawall.sharing.feeds import PAGE_MAX
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422)}
 admin = require("admin")
 POLL_SECONDS = 0.1
+#: Longest one event stream stays open (the client reconnects with Last-Event-ID), and heartbeat gap.
+STREAM_SECONDS = 300.0
+HEARTBEAT_SECONDS = 15.0
 
 
 class FeedIn(BaseModel):
@@ -43,6 +47,14 @@ class FeedIn(BaseModel):
 class PartnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
+
+
+class PartnerChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    public_key: str | None = Field(None, max_length=100,
+                                   description="The partner's Ed25519 public key (base64); its feedback is "
+                                               "signed with the matching private key. null clears it.")
+    revoked: bool | None = Field(None, description="true stops the partner's token; false restores it")
 
 
 def _engine(request: Request) -> Engine:
@@ -81,6 +93,22 @@ async def add_partner(name: str, body: PartnerIn, request: Request, _: Principal
     return JSONResponse(out, status_code=201)
 
 
+@router.patch("/{name}/partners/{partner}", responses=ERRORS)
+async def update_partner(name: str, partner: str, body: PartnerChange, request: Request,
+                         _: Principal = Depends(admin)) -> dict[str, Any]:
+    """Register the partner's feedback key, or revoke or restore its token."""
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("revoked") is None:
+        changes.pop("revoked", None)
+    return await run_in_threadpool(_engine(request).feeds.update_partner, name, partner, changes)
+
+
+@router.delete("/{name}/partners/{partner}", status_code=204, responses=ERRORS)
+async def delete_partner(name: str, partner: str, request: Request, _: Principal = Depends(admin)) -> None:
+    """Remove a partner: its token stops working and its opinions are forgotten."""
+    await run_in_threadpool(_engine(request).feeds.delete_partner, name, partner)
+
+
 @router.get("/{name}/feedback", responses=ERRORS)
 async def feedback_summary(name: str, request: Request, _: Principal = Depends(admin)) -> dict[str, Any]:
     """Partners' opinions per entry and each partner's precision."""
@@ -104,23 +132,52 @@ async def feed_entries(name: str, request: Request, after: str = Query("", max_l
         await asyncio.sleep(POLL_SECONDS)
 
 
+@router.get("/{name}/events", responses=ERRORS, response_class=StreamingResponse)
+async def feed_events(name: str, request: Request, after: str = Query("", max_length=200),
+                      limit: int = Query(1000, ge=1, le=PAGE_MAX),
+                      seconds: float = Query(STREAM_SECONDS, ge=1, le=STREAM_SECONDS,
+                                             description="How long the stream stays open before it ends")
+                      ) -> StreamingResponse:
+    """The feed's live channel as server-sent events: each signed page that carries news is one
+    ``page`` event whose id is its checkpoint (a reconnect sends it back as ``Last-Event-ID``), with a
+    comment line as a heartbeat when nothing happens. The same pages as ``/entries``, pushed."""
+    feeds = _engine(request).feeds
+    partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
+    cursor = request.headers.get("last-event-id") or after or None
+    if cursor is not None and len(cursor) > 200:
+        raise InvalidInput("Last-Event-ID: a checkpoint of at most 200 characters", code="invalid_checkpoint")
+
+    async def events() -> AsyncIterator[bytes]:
+        nonlocal cursor
+        deadline = time.monotonic() + seconds
+        beat = time.monotonic()
+        yield b"retry: 1000\n\n"
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            page = await run_in_threadpool(feeds.page, partner, cursor, limit=limit)
+            body = page["page"]
+            if body["entries"] or body["tombstones"]:
+                data = json.dumps(page, separators=(",", ":"))
+                yield f"event: page\nid: {body['checkpoint']}\ndata: {data}\n\n".encode()
+                beat = time.monotonic()
+            cursor = body["checkpoint"]
+            if body["more"]:
+                continue
+            if time.monotonic() - beat >= HEARTBEAT_SECONDS:
+                yield b": keep-alive\n\n"
+                beat = time.monotonic()
+            await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
 @router.post("/{name}/feedback", responses=ERRORS)
 async def feed_feedback(name: str, request: Request) -> dict[str, Any]:
-    """A partner's opinions on entries (``true_positive``, ``false_positive``, ``seen``), signed with an
-    HMAC-SHA256 of the body under the SHA-256 of its token (header ``Seawall-Feedback-Signature``)."""
+    """A partner's opinions on entries (``true_positive``, ``false_positive``, ``seen``):
+    ``{"feedback": {"feed", "sent_at", "opinions": [{entry_id, opinion}]}, "signature"}``, the signature
+    being Ed25519 over the canonical JSON of ``feedback`` by the partner's registered key. A bad
+    signature is a 401, a replay (not newer than the last accepted) a 409; nothing is recorded."""
     feeds = _engine(request).feeds
-    token_header = request.headers.get("authorization", "")
-    partner = await run_in_threadpool(feeds.authenticate, name, token_header)
+    partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
     raw = await request.body()
-    signature = request.headers.get(FEEDBACK_HEADER, "")
-    expected = feedback_signature(token_header.partition(" ")[2].strip(), raw)
-    if not hmac.compare_digest(signature, expected):
-        raise Unauthorized("the feedback signature does not match its body", code="bad_feedback_signature")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise InvalidInput("the body is not JSON", code="invalid_body") from None
-    opinions = body.get("opinions") if isinstance(body, dict) else None
-    if not isinstance(opinions, list) or len(opinions) > 10_000:
-        raise InvalidInput("opinions: a list of at most 10,000 {entry_id, opinion}", code="invalid_opinion")
-    return await run_in_threadpool(feeds.feedback, partner, raw, signature, opinions)
+    return await run_in_threadpool(feeds.feedback, partner, raw)

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from seawall.api import offload
 from seawall.api.auth import require
 from seawall.api.schemas import ErrorBody, ItemOut, ItemText, LaterDecision
 from seawall.apikeys import Principal
@@ -24,7 +25,7 @@ from seawall.media.content import MAX_TEXT_BYTES, Content
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
 from seawall.plugins import Registry
-from seawall.review.access import item_in_senior_queue
+from seawall.review.access import ensure_key_may_act_on_item, item_in_senior_queue
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
@@ -148,9 +149,15 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         body = await request.body()
         if len(body) > MAX_JSON_ITEM_BYTES:
             raise _json_too_large()
-        # parsing megabytes holds the CPU for tens of milliseconds: off the event loop, so probes still answer
-        payload, content = (_text_item(engine, body) if len(body) <= _INLINE_JSON_BYTES
-                            else await run_in_threadpool(_text_item, engine, body))
+        # parsing megabytes holds the CPU (and the GIL) for tens of milliseconds: a worker process does it,
+        # so probes and other uploads still answer
+        if len(body) <= _INLINE_JSON_BYTES:
+            payload, content = _text_item(engine, body)
+        else:
+            parsed, error = await offload.run(offload.parse_json_item, body)
+            if parsed is None:
+                raise InvalidInput(error, code="invalid_request")
+            payload, content = parsed, engine.content("text", text=parsed.text)
         content_id, account_id = payload.content_id, payload.account_id
         keep, once, context = payload.keep, payload.once, payload.context
         reach = payload.reach
@@ -234,7 +241,7 @@ def _text_item(engine: Engine, body: bytes) -> tuple[ItemText, Content]:
     try:
         payload = ItemText.model_validate_json(body)
     except ValueError as exc:
-        raise InvalidInput(_first_error(exc), code="invalid_request") from None
+        raise InvalidInput(offload.first_error(exc), code="invalid_request") from None
     return payload, engine.content("text", text=payload.text)
 
 
@@ -257,16 +264,6 @@ def _check_form_text(text: str, raw: bytes | None) -> None:
     except UnicodeDecodeError:
         if latin1 in raw:
             raise InvalidInput("text: is not valid UTF-8", code="invalid_text") from None
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        errs = errors()
-        if errs:
-            loc = ".".join(str(p) for p in errs[0].get("loc", ())) or "body"
-            return f"{loc}: {errs[0].get('msg', 'invalid')}"
-    return "the JSON body is invalid"
 
 
 @router.get("/{item_id}", response_model=None, responses={200: {"model": ItemOut}, **ERRORS})
@@ -316,9 +313,11 @@ async def decide_later(item_id: str, body: LaterDecision, request: Request,
     """Decide about an item after upload (``remove``, ``label: "text"``, ``suspend: 7``, ``strike``…).
 
     The actions run as they would from a rule and announce themselves through webhooks, so a connected
-    platform takes the item down, labels it or suspends its uploader.
+    platform takes the item down, labels it or suspends its uploader. An item whose open case waits in
+    the senior queue is decided there: a reviewer key gets 403 (an admin key may still act).
     """
     engine: Engine = request.app.state.engine
+    await run_in_threadpool(ensure_key_may_act_on_item, engine.db, item_id, principal)
     decision = await run_in_threadpool(lambda: engine.decide_later(item_id, body.actions, note=body.note,
                                                                    decided_by=f"key:{principal.key_id}"))
     decision.pop("queued", None)

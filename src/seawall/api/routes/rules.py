@@ -10,13 +10,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from seawall.api import offload
 from seawall.api.auth import require
 from seawall.api.edge import MAX_INT32, check_stored
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
+from seawall.plugins import registry
 from seawall.rules.facts import FactsIn
+from seawall.rules.language import RuleError, RulesInvalid
 from seawall.rules.service import rules_dict
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
@@ -67,6 +70,19 @@ async def _source(request: Request) -> tuple[str, str]:
     return check_stored(source, "source"), check_stored(note, "note")
 
 
+async def _checked(engine: Engine, source: str) -> list[str] | None:
+    """Parse and check ``source`` in a worker process (see ``seawall.api.offload``): a document at the
+    YAML limits holds the GIL for a good fraction of a second, which a thread would take from every other
+    request. Raises ``RulesInvalid``; returns the rule ids. ``None`` when the engine has its own plugin
+    registry (embedded use), which a worker cannot rebuild: the caller then parses in a thread."""
+    if engine.registry is not registry():
+        return None
+    ids, errors = await offload.run(offload.check_rules, source)
+    if errors:
+        raise RulesInvalid([RuleError(line, message) for line, message in errors])
+    return ids
+
+
 @router.get("", responses=ERRORS)
 async def get_rules(request: Request, version: int | None = Query(None, ge=0, le=MAX_INT32),
                     _: Principal = Depends(admin)) -> JSONResponse:
@@ -81,6 +97,7 @@ async def put_rules(request: Request, principal: Principal = Depends(admin)) -> 
     """Replace the rules. Invalid rules are refused (422, every error with its line) and change nothing."""
     source, note = await _source(request)
     engine = _engine(request)
+    await _checked(engine, source)  # refused documents never reach this process's parser
     rules = await run_in_threadpool(lambda: engine.rules.save(source, created_by=principal.key_id, note=note))
     return JSONResponse(rules_dict(rules))
 
@@ -89,8 +106,11 @@ async def put_rules(request: Request, principal: Principal = Depends(admin)) -> 
 async def validate_rules(request: Request, _: Principal = Depends(admin)) -> JSONResponse:
     """Check rules without saving them."""
     source, _note = await _source(request)
-    rules = await run_in_threadpool(_engine(request).rules.parse, source)
-    return JSONResponse({"valid": True, "rules": [r.id for r in rules.rules]})
+    engine = _engine(request)
+    ids = await _checked(engine, source)
+    if ids is None:
+        ids = [r.id for r in (await run_in_threadpool(engine.rules.parse, source)).rules]
+    return JSONResponse({"valid": True, "rules": ids})
 
 
 @router.get("/history", responses=ERRORS)
@@ -108,6 +128,8 @@ async def dry_run(body: DryRunIn, request: Request, _: Principal = Depends(admin
     and the answer discloses the policy in force.
     """
     engine = _engine(request)
+    if body.source is not None:
+        await _checked(engine, body.source)
     try:
         facts = body.facts.to_facts() if body.facts is not None else None
     except ValidationError as exc:  # pragma: no cover - pydantic validated already

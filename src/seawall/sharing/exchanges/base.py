@@ -9,13 +9,14 @@ only; it never touches the store, so a new exchange is one file registered with 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from seawall.errors import InvalidInput, SeawallError
 from seawall.plugins import Registry
@@ -68,6 +69,9 @@ class Page:
     more: bool = False
     #: Total the exchange expects, when it knows (progress bars).
     total: int | None = None
+    #: Set on the last page of a full listing (a file feed read to its end): everything the source
+    #: still lists was seen since this moment, so its entries not seen since are withdrawn.
+    listed_since: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +114,8 @@ class ExchangeContext:
     source: str = ""
     #: The plugin registry (hash-list formats, signal types) of the engine the source belongs to.
     registry: Registry | None = None
+    #: This instance's Ed25519 key, for exchanges that sign what they send (Seawall feedback).
+    signing_key: Callable[[], Ed25519PrivateKey] | None = None
 
 
 class Exchange(ABC):
@@ -122,6 +128,8 @@ class Exchange(ABC):
     secret_keys: ClassVar[tuple[str, ...]] = ()
     #: Whether :meth:`feedback` does anything.
     supports_feedback: ClassVar[bool] = False
+    #: Feedback is signed with this instance's key, which the exchange's operator must register.
+    signs_feedback: ClassVar[bool] = False
     #: Whether :meth:`pull` may block waiting for news (a live channel), so the runner calls it in a loop.
     live: ClassVar[bool] = False
 

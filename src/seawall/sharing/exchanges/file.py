@@ -3,7 +3,11 @@
 The list is streamed and applied in pages, so a file of millions of hashes needs constant memory and
 a crash resumes at the last page applied (the checkpoint names the file's version and the line
 reached). A URL is fetched with a conditional GET (ETag / Last-Modified) through the same SSRF checks
-as webhooks: an unchanged list costs one 304. These lists only add: they carry no withdrawals.
+as webhooks: an unchanged list costs one 304.
+
+A list is a full snapshot, so a hash it no longer lists is withdrawn: the checkpoint remembers when
+the pass over a version began (a resumed pass keeps that moment), and the last page says so; the
+source's entries not seen since then lose this source's provenance, and go when no one else keeps them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ from seawall.sharing.exchanges.base import (
     checked_stream,
     require_str,
 )
+from seawall.store.tables import utcnow
 
 PAGE_SIZE = 5000
 
@@ -82,7 +88,7 @@ class FileFeedExchange(Exchange):
         skip = int(state.get("line", 0)) if state.get("version") == version else 0
         with path.open("rb") as fh:
             lines = (raw.decode("utf-8", errors="replace").rstrip("\r\n").lstrip("\ufeff") for raw in fh)
-            yield from self._pages(lines, {"version": version}, skip)
+            yield from self._pages(lines, {"version": version, **_started(state, skip)}, skip)
 
     def _pull_url(self, url: str, state: dict[str, Any]) -> Iterator[Page]:
         assert self.context is not None
@@ -102,7 +108,8 @@ class FileFeedExchange(Exchange):
             version = hashlib.sha256(f"{etag}|{modified}".encode()).hexdigest()[:16] if (etag or modified) else ""
             skip = int(state.get("line", 0)) if version and state.get("version") == version else 0
             lines = (line.lstrip("\ufeff") for line in response.iter_lines())
-            yield from self._pages(lines, {"version": version, "etag": etag, "modified": modified}, skip)
+            yield from self._pages(lines, {"version": version, "etag": etag, "modified": modified,
+                                           **_started(state, skip)}, skip)
 
     def _pages(self, lines: Iterable[str], base: dict[str, Any], skip: int) -> Iterator[Page]:
         assert self.context is not None
@@ -122,4 +129,20 @@ class FileFeedExchange(Exchange):
             if len(entries) + len(rejected) >= PAGE_SIZE:
                 yield Page(entries, [], json.dumps({**base, "line": line_no}), rejected, more=True)
                 entries, rejected = [], []
-        yield Page(entries, [], json.dumps({**base, "line": line_no, "done": True}), rejected, more=False)
+        yield Page(entries, [], json.dumps({**base, "line": line_no, "done": True}), rejected, more=False,
+                   listed_since=_parse_time(base.get("started")))
+
+
+def _started(state: dict[str, Any], skip: int) -> dict[str, Any]:
+    """When this pass over the list began: now for a fresh pass, the stored moment for a resumed one.
+    A resumed pass from before this was recorded has none, and then withdraws nothing."""
+    if skip == 0:
+        return {"started": utcnow().isoformat()}
+    return {"started": state["started"]} if isinstance(state.get("started"), str) else {}
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

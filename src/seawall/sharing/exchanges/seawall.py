@@ -8,7 +8,6 @@ a malformed entry inside a good page is rejected alone, with its position.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,8 @@ from seawall.sharing.exchanges.base import (
     checked_get,
     require_str,
 )
-from seawall.sharing.feeds import FEEDBACK_HEADER, Cursor, feedback_signature
+from seawall.sharing.feedback_signing import signed_feedback
+from seawall.sharing.feeds import Cursor
 from seawall.sharing.signing import public_key_from, public_text, verify
 
 PAGE_SIZE = 1000
@@ -50,6 +50,7 @@ class SeawallFeedExchange(Exchange):
     description = "Another Seawall instance's signed feed (live long poll, tombstones, feedback)."
     secret_keys = ("token",)
     supports_feedback = True
+    signs_feedback = True
     live = True
 
     def configure(self, config: dict[str, Any], context: ExchangeContext) -> dict[str, Any]:
@@ -144,10 +145,12 @@ class SeawallFeedExchange(Exchange):
         items = [{"entry_id": o.remote_id, "opinion": o.opinion} for o in opinions if o.remote_id]
         if not items:
             return 0
-        body = json.dumps({"opinions": items}, separators=(",", ":")).encode()
+        if self.context.signing_key is None:
+            raise SeawallError("this instance has no signing key to sign feedback with", code="no_signing_key")
+        body = signed_feedback(self.context.signing_key(), self.config["feed"], items)
         response = checked_get(self.context, self._url("feedback"), method="POST", headers={
-            **self._auth(), "content-type": "application/json",
-            FEEDBACK_HEADER: feedback_signature(self.config["token"], body)}, content=body)
+            **self._auth(), "content-type": "application/json"}, content=body)
         if response.status_code != 200:
-            raise ExchangeUnavailable(f"the publisher refused feedback: HTTP {response.status_code}")
+            raise ExchangeUnavailable(f"the publisher refused feedback: HTTP {response.status_code}: "
+                                      f"{response.text[:300]}")
         return int(response.json().get("recorded", 0))

@@ -85,6 +85,7 @@ def jaccard_distance(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> in
 
 class TextMinHashSignal(SignalType):
     name = "text_minhash"
+    seawall_only = True
     account_evidence = "texts"
     #: Images: the text OCR reads in an uploaded image (see :meth:`Content.signal_text`).
     content_types = ("text", "image")

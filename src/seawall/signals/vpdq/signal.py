@@ -262,6 +262,7 @@ def video_distance(query_percent: float, target_percent: float) -> int:
 
 class VpdqSignal(SignalType):
     name = "vpdq"
+    seawall_only = True
     index_kind = "vpdq"
     content_types = ("video",)
     default_threshold = 100

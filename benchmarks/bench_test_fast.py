@@ -1,0 +1,68 @@
+"""What ``make test-fast`` costs, in CPU seconds: the figure a shared or small machine can compare.
+
+Wall time on a machine shared with other work says more about the neighbours than about the suite, so
+the figure here is the CPU time (user + system) of pytest and every process it waited for: both
+xdist workers and the servers and commands tests start. Give ``--tree`` more than once (say a plain
+export of main and this checkout) to measure them one after the other in the same run; ``--only``
+narrows to a subset of test files when the whole loop is more than the machine can spare.
+
+    python benchmarks/record.py test-fast -- python benchmarks/bench_test_fast.py --tree . --tree /tmp/main
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+#: What ``make test-fast`` runs, with the test cache off so runs leave nothing behind.
+FAST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "-m", "not slow and not e2e and not postgres"]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(tree: Path, only: list[str], durations: int) -> tuple[float, float, int, str]:
+    """CPU and wall seconds of one fast-loop run of ``tree``'s tests against ``tree``'s code."""
+    env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+    cmd = [sys.executable, *FAST, f"--durations={durations}", *only]
+    before_cpu, started = children_cpu(), time.monotonic()
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    cpu = children_cpu() - before_cpu
+    lines = proc.stdout.splitlines()
+    summary = next((x for x in reversed(lines) if " in " in x and ("passed" in x or "failed" in x)), "no summary")
+    slowest = [x for x in lines if x[:1].isdigit() and "s " in x[:10]]
+    report = "\n".join([f"  slowest {len(slowest)}:", *(f"    {x}" for x in slowest), f"  pytest: {summary}"])
+    return cpu, wall, proc.returncode, report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tree", action="append", type=Path, help="a Seawall checkout to measure (default: this one)")
+    ap.add_argument("--only", nargs="*", default=[], help="test files or node ids instead of the whole fast loop")
+    ap.add_argument("--durations", type=int, default=25)
+    args = ap.parse_args()
+    trees = [t.resolve() for t in (args.tree or [REPO])]
+    results: list[tuple[Path, float, float, int]] = []
+    for tree in trees:
+        cpu, wall, status, report = measure(tree, args.only, args.durations)
+        results.append((tree, cpu, wall, status))
+        print(f"{tree}: {cpu:.1f} CPU s, {wall:.1f} wall s, exit {status}\n{report}", flush=True)
+    print("\nCPU seconds (user + system, pytest and every process it waited for):")
+    for tree, cpu, wall, status in results:
+        print(f"  {cpu:8.1f}  wall {wall:7.1f} s  exit {status}  {tree}")
+    if len(results) > 1 and results[-1][1] > 0:
+        print(f"  first / last: {results[0][1] / results[-1][1]:.2f}x")
+    sys.exit(max(status for *_, status in results))
+
+
+if __name__ == "__main__":
+    main()
