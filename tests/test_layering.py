@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seawall"
 
 #: Lowest first. A package may import its own layer's packages and any lower layer, never a higher one.
 LAYERS: list[set[str]] = [
-    {"seawall", "errors", "config", "data", "storable", "threads", "password_hashing"},  # foundation, argon2 cost
+    {"seawall", "errors", "config", "data", "storable", "threads", "password_hashing"},  # foundation
     {"domain", "plugins"},                            # domain objects; the registry (interfaces only)
     {"normalize", "media", "store", "queue"},         # text/URL normalisation, safe decoding, storage, work queue
     {"index"},                                        # match indexes
