@@ -595,3 +595,40 @@ def test_feed_events_push_signed_pages_live_and_resume_from_last_event_id(pair1:
     assert _events(p.a_url, token, {"last-event-id": cp2}, seconds=1) == []
     assert httpx.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
                      ).status_code == 401
+
+
+def test_revoking_a_partner_ends_its_open_event_stream_and_long_poll_within_seconds(pair1: Pair) -> None:
+    import threading
+
+    p = pair1
+    feed = _publish(p)
+    token = feed["partners"][0]["token"]
+    _add(p, _md5())
+    [(cp, _)] = _events(p.a_url, token)
+    ended: dict[str, float] = {}
+    kinds: list[str] = []
+
+    def stream() -> None:
+        with httpx.stream("GET", p.a_url + "/v1/feeds/tvec/events?seconds=300",
+                          headers={**auth(token), "last-event-id": cp}, timeout=30) as r:
+            assert r.status_code == 200
+            kinds.extend(line.partition(":")[2].strip() for line in r.iter_lines() if line.startswith("event:"))
+        ended["stream"] = time.monotonic()
+
+    def poll() -> None:
+        r = httpx.get(p.a_url + f"/v1/feeds/tvec/entries?after={cp}&wait=30", headers=auth(token), timeout=40)
+        ended["poll"] = time.monotonic()
+        ended["poll_status"] = r.status_code
+        assert r.json()["code"] == "invalid_token"
+
+    readers = [threading.Thread(target=stream), threading.Thread(target=poll)]
+    for t in readers:
+        t.start()
+    time.sleep(1.5)
+    assert not ended  # both are held open while nothing is new
+    revoked_at = time.monotonic()
+    assert p.a_api("PATCH", "/v1/feeds/tvec/partners/platform-b", json={"revoked": True}).status_code == 200
+    for t in readers:
+        t.join(timeout=20)
+    assert ended["stream"] - revoked_at < 5 and ended["poll"] - revoked_at < 5
+    assert ended["poll_status"] == 401 and kinds == ["revoked"]

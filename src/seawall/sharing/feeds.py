@@ -238,6 +238,13 @@ class FeedService:
             raise Forbidden(f"this token does not open feed {feed!r}", code="forbidden")
         return Partner(partner.id, partner.name, partner.feed_id, feed_name, partner.public_key)
 
+    def still_open(self, partner: Partner) -> bool:
+        """Whether ``partner``'s token still opens its feed: the live channels ask this every few
+        seconds so a revoked or removed partner stops receiving pages at once, not when the stream ends."""
+        with self.db.session() as s:
+            revoked = s.execute(select(FeedPartnerRow.revoked_at).where(FeedPartnerRow.id == partner.id)).first()
+        return revoked is not None and revoked[0] is None
+
     # --- pages ----------------------------------------------------------------------------------
     def page(self, partner: Partner, after: str | None, *, limit: int = 1000) -> dict[str, Any]:
         """The signed page after ``after`` (see the module docstring); may be empty."""
