@@ -24,6 +24,7 @@ from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, Unauthorized
+from seawall.sharing.contributions import accept_contributions
 from seawall.sharing.feeds import PAGE_MAX
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
@@ -44,6 +45,9 @@ class FeedIn(BaseModel):
     partners: list[str] = Field(default_factory=list, max_length=1000)
     labels: list[str] = Field(default_factory=list, max_length=100,
                               description="Publish only entries carrying one of these labels (empty: all)")
+    contributions_bank: str | None = Field(None, max_length=100,
+                                           description="A review-only bank that takes entries partners push "
+                                                       "(null: the feed takes none)")
 
 
 class PartnerIn(BaseModel):
@@ -69,7 +73,9 @@ async def create_feed(body: FeedIn, request: Request, who: Principal = Depends(a
     """Publish banks to partners; the answer holds each partner's token, shown this once only."""
     engine = _engine(request)
     out = await run_in_threadpool(lambda: engine.feeds.create(body.name, body.banks, body.partners,
-                                                              labels=body.labels, created_by=who.name))
+                                                              labels=body.labels,
+                                                              contributions_bank=body.contributions_bank,
+                                                              created_by=who.name))
     return JSONResponse(out, status_code=201)
 
 
@@ -194,3 +200,17 @@ async def feed_feedback(name: str, request: Request) -> dict[str, Any]:
     partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
     raw = await request.body()
     return await run_in_threadpool(feeds.feedback, partner, raw)
+
+
+@router.post("/{name}/contributions", responses=ERRORS)
+async def feed_contributions(name: str, request: Request) -> dict[str, Any]:
+    """A partner pushes entries ``{"entries": [{signal_type, value, labels}]}``; they land in the feed's
+    review-only bank (403 ``contributions_closed`` when it names none), malformed ones rejected by position."""
+    engine = _engine(request)
+    partner = await run_in_threadpool(engine.feeds.authenticate, name, request.headers.get("authorization", ""))
+    bank = await run_in_threadpool(engine.feeds.contributions_bank, partner)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise InvalidInput("the body is not JSON", code="invalid_body") from None
+    return await run_in_threadpool(accept_contributions, engine.add_entry, bank, partner, body)
