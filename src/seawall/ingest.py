@@ -36,6 +36,7 @@ from seawall.stages import regions_apply as _regions_apply
 from seawall.storable import check_stored
 from seawall.store.convert import aware
 from seawall.store.db import Database
+from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
 from seawall.verdicts import decide
 
@@ -110,6 +111,9 @@ class ItemService:
         self.matcher = matcher
         self.spool_dir = spool_dir
         self.content_factory = content_factory
+        #: Where upload writes go: concurrent uploads share a transaction (one commit), each still durable
+        #: before its request returns.
+        self.writes = GroupCommit(db)
         self.enqueue: Callable[[str, str], None] | None = None
         #: Keep deferred uploads in the store (scale-out: any worker may process them) instead of spool_dir.
         self.spool_in_store = False
@@ -143,6 +147,12 @@ class ItemService:
         a unique key in the store (:func:`once_key`) keeps that true for re-sends that arrive together.
         ``reach`` (views or followers, if the platform knows them) raises a review case's priority.
         """
+        with self.writes.arriving():  # concurrent uploads' writes wait a moment for this one's
+            return self._submit(content, content_id=content_id, account_id=account_id, submitted_by=submitted_by,
+                                keep=keep, context=context, once=once, reach=reach)
+
+    def _submit(self, content: Content, *, content_id: str, account_id: str | None, submitted_by: str | None,
+                keep: bool, context: dict[str, Any] | None, once: bool, reach: int | None) -> Item:
         cid = _check_id(content_id, "content_id", required=True)
         if reach is not None and (isinstance(reach, bool) or not 0 <= reach <= MAX_REACH):
             raise InvalidInput(f"reach: a whole number from 0 to {MAX_REACH}", code="invalid_field")
@@ -487,7 +497,8 @@ class ItemService:
     def _write(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None,
                content: bytes | None) -> None:
         complete = item.status == "complete"
-        with self.db.session() as s:
+
+        def write(s: Session) -> int:
             s.execute(insert(ItemRow), [{
                 "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
                 "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
@@ -503,7 +514,9 @@ class ItemService:
                 s.execute(insert(ItemContentRow), [kept])
             if complete:
                 self._insert_matches(s, item)
-            queued = self.after_write(s, item, content) if self.after_write is not None else 0
+            return self.after_write(s, item, content) if self.after_write is not None else 0
+
+        queued = self.writes.run(write)
         if queued and self.on_events is not None:
             self.on_events()
 
