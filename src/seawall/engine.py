@@ -48,6 +48,7 @@ from seawall.sharing.signing import Signer
 from seawall.sharing.sources import SourceService
 from seawall.stages import STAGE_TWO
 from seawall.store.db import Database, ensure_schema
+from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import ItemRow, StoreIdentityRow
 from seawall.verdicts import decide
 from seawall.webhooks import DeliveryConfig, TargetPolicy, WebhookSender, WebhookService
@@ -111,6 +112,8 @@ class Engine:
         self._source_runner: SourceRunner | None = None
         self.items.decider = self._decide_item
         self.items.after_write = self.actions.record
+        self.items.writes = GroupCommit(self.db, max_batch=settings.group_commit_max_batch,
+                                        max_wait_s=settings.group_commit_max_wait_ms / 1000)
         self.items.on_events = self._events_queued
         self.items.emit = self.webhooks.outbox.emit
         self.items.on_final = self._stage_two_finished
