@@ -36,6 +36,7 @@ from common import (
     Server,
     WrkResult,
     baseline_server,
+    cpu_seconds,
     create_admin_key,
     encode_jpeg,
     flip_bits,
@@ -260,6 +261,7 @@ def phase_upload(tmp: Path, sz: Sizes, seed: int) -> list[str]:
     seawall = seawall_server(data_dir, tmp / "seawall-upload.log")
     peer = baseline_server(hash_file, tmp / "peer-upload.log")
     results: dict[tuple[str, str, int], WrkResult] = {}
+    text_cpu: dict[tuple[str, int], float] = {}  # server CPU seconds during each text run
     try:
         seawall.start()
         peer.start()
@@ -277,8 +279,10 @@ def phase_upload(tmp: Path, sz: Sizes, seed: int) -> list[str]:
                                                           seconds=sz.upload_s, workdir=tmp)
         for conc in (1, 8):
             for name in ("seawall", "peer"):
+                cpu0 = cpu_seconds(servers[name].pid)
                 results[("text", name, conc)] = run_wrk(servers[name].base, txt_lua[name], connections=conc,
                                                         seconds=sz.text_s, workdir=tmp)
+                text_cpu[(name, conc)] = cpu_seconds(servers[name].pid) - cpu0
         out.append(f"RSS after load: Seawall {rss_mb(seawall.pid):.0f} MiB, peer {rss_mb(peer.pid):.0f} MiB.")
     finally:
         seawall.stop()
@@ -299,6 +303,10 @@ def phase_upload(tmp: Path, sz: Sizes, seed: int) -> list[str]:
         rows.append(row("peer", p, None, ""))
     out.append(f"\n### Text items (JSON, stored with verdict), {sz.text_s:.0f} s per run (goal ≥ 1,000/s)\n")
     out.append(markdown_table(HEAD, rows))
+    cpu = [f"{name} conc. {conc}: {1000 * text_cpu[(name, conc)] / max(1, results[('text', name, conc)].requests):.2f}"
+           for conc in (1, 8) for name in ("seawall", "peer")]
+    out.append("\nServer CPU ms per text item (user + system of the server process over the run): "
+               + ", ".join(cpu) + ".")
     return out
 
 

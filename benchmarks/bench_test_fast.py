@@ -40,7 +40,9 @@ def measure(tree: Path, only: list[str], durations: int) -> tuple[float, float, 
     lines = proc.stdout.splitlines()
     summary = next((x for x in reversed(lines) if " in " in x and ("passed" in x or "failed" in x)), "no summary")
     slowest = [x for x in lines if x[:1].isdigit() and "s " in x[:10]]
-    report = "\n".join([f"  slowest {len(slowest)}:", *(f"    {x}" for x in slowest), f"  pytest: {summary}"])
+    failed = [x for x in lines if x.startswith(("FAILED ", "ERROR "))]
+    report = "\n".join([f"  slowest {len(slowest)}:", *(f"    {x}" for x in slowest), *(f"  {x}" for x in failed),
+                         f"  pytest: {summary}"])
     return cpu, wall, proc.returncode, report
 
 

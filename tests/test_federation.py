@@ -1,9 +1,10 @@
 """Two real Seawall servers federating on loopback: A publishes from PostgreSQL, B subscribes into SQLite.
 
 B's background syncing does the work, as in production: an entry added on A blocks an upload on B,
-a removal on A lets it through again, a tampered page is refused whole, a reviewer's decision on B
-goes back to A as signed feedback, and a subscriber killed with SIGKILL in the middle of a long
-sync resumes from its last committed page with every entry exactly once.
+a removal on A lets it through again, a tampered page is refused whole, a reviewer's false positive
+on B goes back to A as signed feedback and lowers B's precision there, and a subscriber killed
+with SIGKILL in the middle of a long sync resumes from its last committed page with every entry
+exactly once.
 
 All hashes are random bytes' digests; nothing real is fetched.
 """
@@ -185,6 +186,38 @@ def test_two_instances_federate(servers: tuple[Server, Server]) -> None:
         assert "source_failing" in [r["code"] for r in health["reasons"]]
     finally:
         proxy.stop()
+
+
+def test_false_positive_on_the_subscriber_lowers_the_partners_precision_on_the_publisher(
+        servers: tuple[Server, Server]) -> None:
+    a, b = servers
+    feed = _publish(a, "a-judged", "judged")
+    _subscribe(b, "judged", a.url, feed, "judged-bank", action="review")
+    # the publisher registers the subscriber's instance key, which B's feedback is signed with
+    b_key = b.api("GET", "/v1/sources/judged").json()["feedback_public_key"]
+    assert a.api("PATCH", "/v1/feeds/judged/partners/platform-b", json={"public_key": b_key}).status_code == 200
+    data = secrets.token_bytes(2048)
+    entry = a.api("POST", "/v1/banks/a-judged/entries", json={"signal_type": "md5", "value": md5(data).hexdigest()})
+    assert entry.status_code in (200, 201), entry.text
+    _until("the entry to reach B", lambda: b.api("GET", "/v1/banks/judged-bank").json()["entry_count"] == 1)
+    content_id = f"fp-{uuid.uuid4().hex[:8]}"
+    r = httpx.post(b.url + "/v1/items", headers=auth(b.key), timeout=30, data={"content_id": content_id},
+                   files={"file": ("x.bin", data, "application/octet-stream")})
+    assert r.status_code in (200, 201), r.text
+    [case] = b.api("GET", f"/v1/cases?content_id={content_id}").json()["cases"]
+
+    # a reviewer on B judges the match a false positive; B's background sender tells A, signed
+    cli(["user", "create", "rev", "--role", "reviewer"], b.env, stdin="correct horse battery staple\n")
+    as_rev = {"X-Seawall-Reviewer": "rev"}
+    assert b.api("POST", f"/v1/cases/{case['id']}/take", headers=as_rev).status_code == 200
+    decided = b.api("POST", f"/v1/cases/{case['id']}/decide", headers=as_rev, json={"outcome": "not_violating"})
+    assert decided.status_code == 200, decided.text
+    summary = _until("the feedback to reach A", lambda: (
+        lambda s: s if s["partners"].get("platform-b") else None)(a.api("GET", "/v1/feeds/judged/feedback").json()))
+    got = summary["partners"]["platform-b"]
+    assert got["false_positive"] == 1 and got["true_positive"] == 0 and got["precision"] == 0.0
+    assert [(e["entry_id"], e["opinions"][0]["opinion"]) for e in summary["entries"]] == [
+        (entry.json()["id"], "false_positive")]
 
 
 def _sqlite_count(path: Path, bank: str) -> int:

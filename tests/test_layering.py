@@ -22,7 +22,8 @@ LAYERS: list[set[str]] = [
     {"signals"},                                      # signal types (each declares its index)
     {"rules", "webhooks", "apikeys", "sharing", "accounts"},  # decide, announce, keys, hash lists, accounts
     {"actions"},                                      # act
-    {"stages", "matching", "verdicts", "banks", "ingest", "retro", "rehash"},  # the upload pipeline and bank services
+    # the upload pipeline and bank services
+    {"stages", "matching", "verdicts", "banks", "ingest", "retro", "rehash", "contributions"},
     {"review"},                                       # cases, queues, decisions, appeals
     {"legal"},                                        # removal orders, preservation, statements of reasons, reports
     {"builtin", "composition", "engine", "health", "testing", "demo", "warmup"},  # composition root and what wires it

@@ -133,3 +133,29 @@ def test_disagreement_on_outcome_counts_against_the_first_reviewer(client: TestC
     found = SecondReviews(engine.db).agreement()
     assert [(a.name, a.reviewed, a.agreed, a.rate) for a in found["reviewers"]] == [("senior", 1, 0, 0.0)]
     assert [(a.name, a.reviewed, a.agreed) for a in found["labels"]] == [("behaviour:glorification", 1, 0)]
+
+
+def test_case_api_hides_the_decision_while_its_blind_second_review_waits(client: TestClient, engine: Engine,
+                                                                           users: ConsoleUsers,
+                                                                           keys: dict[str, str]) -> None:
+    case_id, _ = held_image(engine, 731, content_id="api-blind")
+    csrf = sign_in(client, "reviewer")
+    r = client.post(f"/console/cases/{case_id}/decide", data={
+        "csrf_token": csrf, "outcome": "violating", "labels": ["behaviour:glorification"], "remove": "1"})
+    assert r.status_code == 200, r.text
+    [waiting] = _waiting(engine)
+    url = f"/v1/cases/{case_id}"
+    hidden = client.get(url, headers=auth(keys["reviewer"]))
+    assert hidden.status_code == 200, hidden.text
+    assert hidden.json()["status"] == "decided" and hidden.json()["decisions"] == []
+    as_second = client.get(url, headers={**auth(keys["reviewer"]), "X-Seawall-Reviewer": "reviewer2"}).json()
+    assert as_second["decisions"] == []
+    as_first = client.get(url, headers={**auth(keys["reviewer"]), "X-Seawall-Reviewer": "reviewer"}).json()
+    assert [d["username"] for d in as_first["decisions"]] == ["reviewer"]
+    assert [d["outcome"] for d in client.get(url, headers=auth(keys["admin"])).json()["decisions"]] == ["violating"]
+    csrf2 = sign_in(client, "reviewer2")
+    r = client.post(f"/console/second-reviews/{waiting.id}", data={"csrf_token": csrf2, "outcome": "violating",
+                                                                    "labels": ["behaviour:glorification"]})
+    assert r.status_code == 200, r.text
+    shown = client.get(url, headers=auth(keys["reviewer"])).json()
+    assert [d["username"] for d in shown["decisions"]] == ["reviewer"]  # done: no longer blind

@@ -229,6 +229,9 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/v1/feeds/{name}/feedback"): [api("/v1/feeds/outbound/feedback", 200, "admin")],
     ("GET", "/v1/feeds/{name}/entries"): [Probe("/v1/feeds/outbound/entries", 200, partner=True)],
     ("GET", "/v1/feeds/{name}/events"): [Probe("/v1/feeds/outbound/events?seconds=1", 200, partner=True)],
+    # the fixture's feed takes no contributions: its partner is let in and told so (403)
+    ("POST", "/v1/feeds/{name}/contributions"): [Probe("/v1/feeds/outbound/contributions", 403, partner=True,
+                                                       json_body={"entries": []})],
     ("POST", "/v1/feeds/{name}/feedback"): [Probe("/v1/feeds/outbound/feedback", 200, partner=True,
                                                   content=FEEDBACK_BODY)],
     # --- sharing: console ---

@@ -595,3 +595,95 @@ def test_feed_events_push_signed_pages_live_and_resume_from_last_event_id(pair1:
     assert _events(p.a_url, token, {"last-event-id": cp2}, seconds=1) == []
     assert httpx.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
                      ).status_code == 401
+
+
+def test_revoking_a_partner_ends_its_open_event_stream_and_long_poll_within_seconds(pair1: Pair) -> None:
+    import threading
+
+    p = pair1
+    feed = _publish(p)
+    token = feed["partners"][0]["token"]
+    _add(p, _md5())
+    [(cp, _)] = _events(p.a_url, token)
+    ended: dict[str, float] = {}
+    kinds: list[str] = []
+
+    def stream() -> None:
+        with httpx.stream("GET", p.a_url + "/v1/feeds/tvec/events?seconds=300",
+                          headers={**auth(token), "last-event-id": cp}, timeout=30) as r:
+            assert r.status_code == 200
+            kinds.extend(line.partition(":")[2].strip() for line in r.iter_lines() if line.startswith("event:"))
+        ended["stream"] = time.monotonic()
+
+    def poll() -> None:
+        r = httpx.get(p.a_url + f"/v1/feeds/tvec/entries?after={cp}&wait=30", headers=auth(token), timeout=40)
+        ended["poll"] = time.monotonic()
+        ended["poll_status"] = r.status_code
+        assert r.json()["code"] == "invalid_token"
+
+    readers = [threading.Thread(target=stream), threading.Thread(target=poll)]
+    for t in readers:
+        t.start()
+    time.sleep(1.5)
+    assert not ended  # both are held open while nothing is new
+    revoked_at = time.monotonic()
+    assert p.a_api("PATCH", "/v1/feeds/tvec/partners/platform-b", json={"revoked": True}).status_code == 200
+    for t in readers:
+        t.join(timeout=20)
+    assert ended["stream"] - revoked_at < 5 and ended["poll"] - revoked_at < 5
+    assert ended["poll_status"] == 401 and kinds == ["revoked"]
+
+
+def test_partner_pushes_entries_into_the_publishers_review_only_bank(pair1: Pair) -> None:
+    from seawall.sharing.exchanges.base import RemoteEntry
+
+    p = pair1
+    feed = _publish(p)  # takes no contributions
+    _subscribe(p, feed)
+    with p.b.db.session() as s:
+        row = s.scalars(select(SourceRow).where(SourceRow.name == "from-a")).one()
+    exchange = p.b.sources.exchange_for(row)
+    blob = secrets.token_bytes(1024)
+    value = hashlib.md5(blob).hexdigest()
+    with pytest.raises(Exception) as refused:
+        exchange.push([RemoteEntry("md5", value, ["behaviour:recruitment"])])
+    assert "contributions_closed" in str(refused.value)
+
+    # a feed may only take contributions into a review-only bank that it does not itself publish
+    assert p.a_api("POST", "/v1/banks", json={"name": "a-block"}).status_code == 201
+    assert p.a_api("POST", "/v1/banks", json={"name": "a-inbox", "default_action": "review"}).status_code == 201
+    for bank, code in (("a-block", "contributions_bank_not_review"), ("a-known", "contributions_bank_not_review"),
+                       ("nowhere", "bank_not_found")):
+        r = p.a_api("POST", "/v1/feeds", json={"name": "open", "banks": ["a-known"], "partners": ["platform-b"],
+                                                "contributions_bank": bank})
+        assert r.json()["code"] == code, r.text
+    r = p.a_api("POST", "/v1/feeds", json={"name": "open", "banks": ["a-known"], "partners": ["platform-b"],
+                                            "contributions_bank": "a-inbox"})
+    assert r.status_code == 201 and r.json()["contributions_bank"] == "a-inbox"
+    opened = r.json()
+    assert p.b_api("POST", "/v1/sources", json={
+        "name": "to-open", "kind": "seawall", "url": p.a_url, "feed": "open", "public_key": opened["public_key"],
+        "token": opened["partners"][0]["token"], "bank": "from-open", "action": "review"}).status_code == 201
+    with p.b.db.session() as s:
+        row = s.scalars(select(SourceRow).where(SourceRow.name == "to-open")).one()
+    p.b.sources.exchange_for(row).push([RemoteEntry("md5", value, ["behaviour:recruitment"])])
+    p.b.sources.exchange_for(row).push([RemoteEntry("md5", value, ["behaviour:recruitment"])])  # retry: once
+    [entry] = p.a.banks.list_entries("a-inbox", limit=10)
+    assert entry.value == value and entry.source == "partner:open/platform-b"
+    assert _bank_values(p.a, "a-known") == []  # nothing relayed into the published bank
+
+    # malformed entries are rejected by position, the rest apply; a stranger's token pushes nothing
+    token = r.json()["partners"][0]["token"]
+    other = _md5()
+    got = httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, json={
+        "entries": [{"signal_type": "md5", "value": other}, {"value": 3}, {"signal_type": "md5", "value": "zz"}]})
+    assert got.status_code == 200, got.text
+    assert got.json()["added"] == 1 and [x["position"] for x in got.json()["rejected"]] == [1, 2]
+    assert httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth("swf_nope"), timeout=10,
+                      json={"entries": [{"signal_type": "md5", "value": _md5()}]}).status_code == 401
+    bad = httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, content=b"{")
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_body"
+    assert _bank_values(p.a, "a-inbox") == sorted([value, other])
+    # a match on a contributed entry goes to review, not a block
+    item = p.a.submit(p.a.content("file", data=blob), content_id="c-1")
+    assert item.verdict.verdict == "review"

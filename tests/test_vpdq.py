@@ -247,7 +247,12 @@ def _error(data: bytes, limits: VideoLimits | None = None) -> SeawallError:
     return exc.value
 
 
-def test_bad_files_get_clear_codes(original: bytes, tmp_path: Path) -> None:
+def test_bad_files_get_clear_codes(original: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a temporary directory of this test's own: other tests running at the same time write to the shared one
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     before = set(os.listdir(tempfile.gettempdir()))
     cut_mid = _error(original[: len(original) // 2])  # moov atom at the end: the header is gone
     assert (cut_mid.status, cut_mid.code) == (422, "corrupt_video")
@@ -275,7 +280,7 @@ def test_bad_files_get_clear_codes(original: bytes, tmp_path: Path) -> None:
     assert (many.status, many.code) == (413, "video_too_long")
     big = _error(original, VideoLimits(max_pixels=100 * 100))
     assert (big.status, big.code) == (413, "video_too_large")
-    new = set(os.listdir(tempfile.gettempdir())) - before  # decoding is from memory: nothing of ours here
+    new = set(os.listdir(private_tmp)) - before  # decoding is from memory: nothing of ours here
     assert not [p for p in new if re.search(r"(?i)av|ffmpeg|seawall|vpdq|video", p)]
 
 

@@ -15,6 +15,7 @@ from seawall.domain.labels import validate_labels
 from seawall.domain.models import ACTIONS, BANK_KINDS, Bank, BankEntry
 from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.plugins import Registry
+from seawall.store.bank_list import forget_banks
 from seawall.store.convert import bank_from_row, entry_from_row
 from seawall.store.db import Database
 from seawall.store.json_lists import escape_like, json_list_contains
@@ -76,6 +77,7 @@ class BankService:
                labels: list[str] | None = None, thresholds: dict[str, int] | None = None,
                enabled: bool = True) -> Bank:
         validate_bank_name(name)
+        forget_banks(self.db)  # the console's short-lived bank list (see store.bank_list)
         fields = self._validate_fields({
             "description": description, "kind": kind, "default_action": default_action,
             "labels": labels or [], "thresholds": thresholds or {}, "enabled": enabled,
@@ -110,6 +112,7 @@ class BankService:
         if unknown:
             raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="invalid_field")
         fields = self._validate_fields(changes)
+        forget_banks(self.db)
         # One UPDATE … RETURNING, not read-then-write: a bank deleted meanwhile is a 404, not a stale row.
         with self.db.session() as s:
             row = s.scalars(update(BankRow).where(BankRow.name == name).values(**fields, updated_at=utcnow())
@@ -120,6 +123,7 @@ class BankService:
 
     def delete(self, name: str) -> list[tuple[int, str, str]]:
         """Delete a bank and its entries; returns the removed (id, signal type, value) for the indexes."""
+        forget_banks(self.db)
         with self.db.session() as s:
             row = s.scalar(select(BankRow).where(BankRow.name == name))
             if row is None:

@@ -45,6 +45,7 @@ from seawall.sharing.signing import Signer
 from seawall.sharing.sources import SourceService
 from seawall.stages import StageTwoWaiters
 from seawall.store.db import Database, ensure_schema
+from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import StoreIdentityRow
 from seawall.verdicts import ItemDecider
 from seawall.wakeups import Wakeup
@@ -98,7 +99,9 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
                         lambda kind, data: make_content(kind, data),
                         spool_in_store=settings.nats_url is not None,  # a worker elsewhere must read the upload
                         decider=decider, after_write=actions.record, on_events=events_wakeup,
-                        emit=webhooks.outbox.emit, on_final=stage_two.finished)
+                        emit=webhooks.outbox.emit, on_final=stage_two.finished,
+                        writes=GroupCommit(db, max_batch=settings.group_commit_max_batch,
+                                           max_wait_s=settings.group_commit_max_wait_ms / 1000))
     # stopping re-appearance: profiles are checked when sent, new accounts' uploads in the background
     reappearance = ReappearanceService(db, webhooks.outbox, threshold=settings.reappearance_threshold,
                                        min_quality=settings.pdq_min_quality, registry=reg,

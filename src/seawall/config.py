@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         default=20, ge=0,
         description="Screen a new account's uploads while it has at most this many items (0 = only profiles).",
     )
+    group_commit_max_batch: int = Field(
+        default=32, ge=1, le=1000,
+        description="Uploads stored together in one transaction at most (1 = one transaction per upload).",
+    )
+    group_commit_max_wait_ms: float = Field(
+        default=2.0, ge=0, le=100,
+        description="Longest an upload's write waits for concurrent uploads to share its commit.",
+    )
     retro_window_days: float = Field(
         default=180, ge=0,
         description="Items received within this many days are matched against bank entries added later (0 = off).",

@@ -61,8 +61,13 @@ class AuditLog:
     def count(self, *, actor: str, action: str, since: datetime) -> int:
         """How often someone did something since a moment: the daily exposure counter."""
         with self.db.session() as s:
-            return int(s.scalar(select(func.count()).select_from(AuditRow).where(
-                AuditRow.actor == actor, AuditRow.action == action, AuditRow.at >= since)) or 0)
+            return count_in(s, actor=actor, action=action, since=since)
+
+
+def count_in(s: Session, *, actor: str, action: str, since: datetime) -> int:
+    """``AuditLog.count`` in the caller's session, for pages that read everything in one transaction."""
+    return int(s.scalar(select(func.count()).select_from(AuditRow).where(
+        AuditRow.actor == actor, AuditRow.action == action, AuditRow.at >= since)) or 0)
 
 
 def counts_by_actor(db: Database, *, action: str, since: datetime) -> dict[str, int]:

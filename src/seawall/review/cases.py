@@ -34,7 +34,7 @@ from seawall.review.audit import AuditLog, record
 from seawall.review.near_media import NearMediaIndex, keep_case_hashes
 from seawall.review.priority import Score, score
 from seawall.review.quality import Sampler, sample_decision
-from seawall.review.search import MAX_LIMIT, CaseFilter, case_query
+from seawall.review.search import CaseFilter
 from seawall.review.shield import shielded
 from seawall.review.thumbs import thumbnail
 from seawall.review.users import ConsoleUser, aware
@@ -232,52 +232,28 @@ class ReviewService:
         With the priority order, the database returns one page plus the rest of the last priority band
         on it (up to a bound), and the reach × age score orders cases within each band.
         """
-        self.expire_taken()
-        limit = max(1, min(limit, MAX_LIMIT))
-        now = utcnow()
-        q = case_query(f, now)
+        from seawall.review.case_reads import search_in
+
+        self.expire_due()
         with self.db.session() as s:
-            if f.sort != "priority":
-                return _users_in(s, s.execute(q.offset(offset).limit(limit)).all())
-            rows = s.execute(q.offset(offset).limit(limit + BAND_LOOKAHEAD)).all()
-            views = _users_in(s, rows)
-        views.sort(key=lambda v: (-v.priority, -v.score(now).value, v.created_at, v.id))
-        return views[:limit]
+            return search_in(s, f, limit=limit, offset=offset)
 
     def thumbnailable(self, cases: list[CaseView]) -> set[int]:
         """Which of these cases have image or video media to show as a shielded queue thumbnail."""
-        ids = [c.id for c in cases]
-        items = {c.item_id: c.id for c in cases}
-        if not ids:
-            return set()
-        visual = ("image/%", "video/%")
+        from seawall.review.case_reads import thumbnailable_in
+
         with self.db.session() as s:
-            own = set(s.scalars(select(CaseMediaRow.case_id).where(
-                CaseMediaRow.case_id.in_(ids), CaseMediaRow.media_type.like(visual[0])
-                | CaseMediaRow.media_type.like(visual[1]))))
-            kept = {items[i] for i in s.scalars(select(ItemContentRow.item_id).where(
-                ItemContentRow.item_id.in_(list(items)), ~ItemContentRow.media_type.like("text/%")))}
-        return own | kept
+            return thumbnailable_in(s, cases)
 
     def reasons(self, cases: list[CaseView]) -> dict[int, str]:
         """Each case's reason as banks and labels (one query for a page of cases), not rule ids."""
-        from types import SimpleNamespace
+        from seawall.review.case_reads import reasons_in
 
-        from seawall.review.wording import case_reason
-
-        item_ids = {c.item_id for c in cases}
-        if not item_ids:
-            return {}
-        by_item: dict[str, list[Any]] = {}
         with self.db.session() as s:
-            for item_id, bank, labels in s.execute(select(MatchRow.item_id, MatchRow.bank_name, MatchRow.labels)
-                                                   .where(MatchRow.item_id.in_(item_ids))
-                                                   .order_by(MatchRow.distance)):
-                by_item.setdefault(item_id, []).append(SimpleNamespace(bank_name=bank, labels=labels or []))
-        return {c.id: case_reason(c.reason, by_item.get(c.item_id, [])) for c in cases}
+            return reasons_in(s, cases)
 
     def get(self, case_id: int) -> CaseView:
-        self.expire_taken()
+        self.expire_due()
         with self.db.session() as s:
             row = s.get(CaseRow, case_id)
             if row is None:
@@ -354,6 +330,12 @@ class ReviewService:
             row.status = "assigned"
             record(s, user.username, "case.reassign", "case", case_id,
                    {"from": was, "to": target.username})
+
+    def expire_due(self) -> bool:
+        """Return expired takes to the queue unless that ran moments ago (reads call this, not every time)."""
+        from seawall.review.pacing import expire_due
+
+        return expire_due(self.db, self.expire_taken)
 
     def expire_taken(self, now: datetime | None = None) -> int:
         """Return cases taken longer ago than ``TAKE_WINDOW`` to the queue, each audited; how many."""

@@ -152,10 +152,15 @@ class SecondReviews:
         they did not make the decision (an admin sees everything)."""
         if user.has("admin"):
             return False
+        return self.blind_review_waits(case_id, except_first=user.username)
+
+    def blind_review_waits(self, case_id: int, *, except_first: str = "") -> bool:
+        """Whether a second review of this case's decision waits (not counting one of ``except_first``'s own
+        decisions): while it does, anyone who might become the second reviewer must not see the decision."""
         with self.db.session() as s:
             return s.scalar(select(SecondReviewRow.id).where(
                 SecondReviewRow.case_id == case_id, SecondReviewRow.status == "waiting",
-                SecondReviewRow.first_username != user.username).limit(1)) is not None
+                SecondReviewRow.first_username != except_first).limit(1)) is not None
 
     def agreement(self, *, now: datetime | None = None, window: timedelta = WINDOW) -> dict[str, Any]:
         """Agreement per first reviewer and per label over second reviews done in the window."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.review.search import CaseFilter
@@ -72,8 +73,7 @@ class SavedViews:
 
     def for_user(self, user: ConsoleUser) -> list[SavedView]:
         with self.db.session() as s:
-            rows = s.scalars(select(SavedViewRow).where(SavedViewRow.user_id == user.id).order_by(SavedViewRow.name))
-            return [_view(r) for r in rows]
+            return views_in(s, user)
 
     def get(self, user: ConsoleUser, view_id: int) -> SavedView:
         """One of this reviewer's views; another reviewer's is as absent as one that never existed."""
@@ -89,6 +89,12 @@ class SavedViews:
                              .returning(SavedViewRow.id)).first()
             if gone is None:
                 raise NotFound(f"you have no saved view {view_id}", code="view_not_found")
+
+
+def views_in(s: Session, user: ConsoleUser) -> list[SavedView]:
+    """A reviewer's saved views by name, read in the caller's session (the queue page reads all in one)."""
+    rows = s.scalars(select(SavedViewRow).where(SavedViewRow.user_id == user.id).order_by(SavedViewRow.name))
+    return [_view(r) for r in rows]
 
 
 def _view(row: SavedViewRow) -> SavedView:

@@ -115,7 +115,7 @@ class FeedService:
 
     # --- management -----------------------------------------------------------------------------
     def create(self, name: str, banks: list[str], partners: list[str], *, labels: list[str] | None = None,
-               created_by: str = "") -> dict[str, Any]:
+               contributions_bank: str | None = None, created_by: str = "") -> dict[str, Any]:
         """Publish ``banks`` as feed ``name``; returns each partner's token, shown this once only."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidInput("name: 1–100 letters, digits, '.', '_' or '-'", code="invalid_feed_name")
@@ -132,8 +132,10 @@ class FeedService:
                 missing = [b for b in banks if b not in known]
                 if missing:
                     raise NotFound(f"no bank named {missing[0]!r}", code="bank_not_found")
+                if contributions_bank is not None:
+                    self._check_contributions_bank(s, contributions_bank, banks)
                 row = FeedRow(name=name, banks=list(dict.fromkeys(banks)), labels=feed_labels, enabled=True,
-                              created_by=created_by)
+                              contributions_bank=contributions_bank, created_by=created_by)
                 s.add(row)
                 s.flush()
                 for partner in dict.fromkeys(partners):
@@ -195,6 +197,29 @@ class FeedService:
         with self.db.session() as s:
             s.delete(self._partner(s, feed, name))
 
+    @staticmethod
+    def _check_contributions_bank(s: Session, name: str, published: list[str]) -> None:
+        """Partners' entries are unvetted: they may only land in a bank whose matches go to review,
+        and never in a bank this feed publishes (that would relay them to every other partner)."""
+        bank = s.scalar(select(BankRow).where(BankRow.name == name))
+        if bank is None:
+            raise NotFound(f"no bank named {name!r}", code="bank_not_found")
+        if bank.default_action != "review" or bank.kind != "block":
+            raise InvalidInput(f"contributions_bank: bank {name!r} must be a block bank whose default action "
+                               "is review", code="contributions_bank_not_review")
+        if name in published:
+            raise InvalidInput("contributions_bank: must not be one of the banks the feed publishes",
+                               code="contributions_bank_published")
+
+    def contributions_bank(self, partner: Partner) -> str:
+        """The review-only bank ``partner``'s pushed entries land in, or 403 when the feed takes none."""
+        with self.db.session() as s:
+            bank = self._row(s, partner.feed).contributions_bank
+        if not bank:
+            raise Forbidden(f"feed {partner.feed!r} does not accept entries from partners",
+                            code="contributions_closed")
+        return bank
+
     def _row(self, s: Session, name: str) -> FeedRow:
         row = s.scalar(select(FeedRow).where(FeedRow.name == name))
         if row is None:
@@ -205,6 +230,7 @@ class FeedService:
         partners = list(s.scalars(select(FeedPartnerRow).where(FeedPartnerRow.feed_id == row.id)
                                   .order_by(FeedPartnerRow.name)))
         return {"name": row.name, "banks": list(row.banks), "labels": list(row.labels), "enabled": row.enabled,
+                "contributions_bank": row.contributions_bank,
                 "public_key": self.signer.public(),
                 "partners": [_partner_dict(p) for p in partners]}
 
@@ -237,6 +263,13 @@ class FeedService:
         if feed_name != feed:
             raise Forbidden(f"this token does not open feed {feed!r}", code="forbidden")
         return Partner(partner.id, partner.name, partner.feed_id, feed_name, partner.public_key)
+
+    def still_open(self, partner: Partner) -> bool:
+        """Whether ``partner``'s token still opens its feed: the live channels ask this every few
+        seconds so a revoked or removed partner stops receiving pages at once, not when the stream ends."""
+        with self.db.session() as s:
+            revoked = s.execute(select(FeedPartnerRow.revoked_at).where(FeedPartnerRow.id == partner.id)).first()
+        return revoked is not None and revoked[0] is None
 
     # --- pages ----------------------------------------------------------------------------------
     def page(self, partner: Partner, after: str | None, *, limit: int = 1000) -> dict[str, Any]:

@@ -905,6 +905,8 @@ class FeedRow(Base):
     #: Only entries carrying one of these labels are published (empty: all).
     labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    #: The review-only bank partners' pushed entries land in; None: the feed takes no contributions.
+    contributions_bank: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 

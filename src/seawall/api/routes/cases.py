@@ -28,6 +28,7 @@ from seawall.review.access import ensure_key_may_open_case, ensure_key_queue_vis
 from seawall.review.appeals import APPEAL_OUTCOMES, AppealService
 from seawall.review.cases import CaseView, ReviewService
 from seawall.review.choices import reviewer_actions
+from seawall.review.quality import SecondReviews
 from seawall.review.search import CaseFilter
 from seawall.review.users import ConsoleUser, ConsoleUsers
 
@@ -96,9 +97,29 @@ async def list_cases(request: Request, principal: Principal = Depends(require("r
 @router.get("/{case_id}", responses=ERRORS)
 async def get_case(case_id: Id64, request: Request,
                    principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
-    """One case with its decisions and notes."""
+    """One case with its decisions and notes.
+
+    While a blind second review of the decision waits, the decisions are left out, as on the console's
+    case page: only an admin key, or a call acting for the first reviewer or a console admin, sees them.
+    """
     await _open_to_key(request, case_id, principal)
-    return JSONResponse(case_dict(await run_in_threadpool(lambda: _review(request).get(case_id))))
+    case = await run_in_threadpool(lambda: _review(request).get(case_id))
+    if case.status == "decided" and await run_in_threadpool(lambda: _decision_hidden(request, case_id, principal)):
+        case.decisions = []
+    return JSONResponse(case_dict(case))
+
+
+def _decision_hidden(request: Request, case_id: int, principal: Principal) -> bool:
+    """Whether a waiting blind second review hides the case's decisions from this caller."""
+    if principal.role == "admin":
+        return False
+    reviews = SecondReviews(_review(request).db)
+    name = request.headers.get(REVIEWER_HEADER, "").strip()
+    users: ConsoleUsers = request.app.state.console_users
+    user = users.by_name(name) if name else None
+    if user is not None:
+        return reviews.hides_decision(case_id, user)
+    return reviews.blind_review_waits(case_id)
 
 
 @router.post("/{case_id}/take", responses=ERRORS)

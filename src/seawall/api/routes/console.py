@@ -28,14 +28,15 @@ from seawall.review.cases import ReviewService
 from seawall.review.choices import reviewer_actions
 from seawall.review.context import case_context, entry_thumbnail
 from seawall.review.quality import SecondReviews
+from seawall.review.queue_page import read_queue_page
 from seawall.review.reports import ReportService
 from seawall.review.search import CaseFilter
 from seawall.review.shield import shielded
 from seawall.review.spans import text_spans
 from seawall.review.timeline import account_timeline
 from seawall.review.users import ConsoleUser, ConsoleUsers, LoginFailed, csrf_for
-from seawall.review.views import SavedViews
 from seawall.review.wording import case_reason, human_age, match_reasons
+from seawall.store.bank_list import bank_choices
 from seawall.store.tables import utcnow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -118,9 +119,13 @@ def _appeals(request: Request) -> AppealService:
     return appeals
 
 
-def _page(request: Request, user: ConsoleUser, token: str, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+def _page(request: Request, user: ConsoleUser, token: str, name: str, status: int = 200, *,
+          exposure: int | None = None, **ctx: Any) -> HTMLResponse:
+    """A console page with the header's parts; ``exposure`` when the caller already read it with its own reads."""
+    if exposure is None:
+        exposure = _review(request).exposure_today(user.username)
     return _render(request, name, status, user=user, csrf=csrf_for(token), shield=f"shield-{user.effective_shield}",
-                   exposure=_review(request).exposure_today(user.username), **ctx)
+                   exposure=exposure, **ctx)
 
 
 @router.get("/login")
@@ -183,12 +188,11 @@ def queue_page(request: Request, queue: str = "", kind: str = "", account_id: st
                    bank=bank.strip(), label=label.strip(), signal=signal.strip(), source=source, sla=sla, sort=sort,
                    status=status, assignee=assignee.strip())
     review = _review(request)
-    cases = _call(lambda: review.search(f, limit=QUEUE_PAGE))
-    banks = [b.name for b in _engine(request).banks.list_banks()]
-    return _page(request, user, token, "queue.html", cases=cases, selected=queue, f=f, banks=banks,
-                 labels=_label_choices(), reasons=review.reasons(cases), human_age=human_age,
-                 thumbs=review.thumbnailable(cases), views=SAVED_VIEWS, page_size=QUEUE_PAGE,
-                 my_views=SavedViews(review.db).for_user(user), saved=saved if saved in ("new", "same") else "")
+    read = _call(lambda: read_queue_page(review, f, user, limit=QUEUE_PAGE))
+    return _page(request, user, token, "queue.html", exposure=read.exposure, cases=read.cases, selected=queue,
+                 f=f, banks=[name for name, _ in bank_choices(review.db)], labels=_label_choices(),
+                 reasons=read.reasons, human_age=human_age, thumbs=read.thumbs, views=SAVED_VIEWS,
+                 page_size=QUEUE_PAGE, my_views=read.my_views, saved=saved if saved in ("new", "same") else "")
 
 
 #: Cases on one queue page: the top of the queue is what gets worked; filters find the rest.
@@ -221,7 +225,7 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
     if case.media_type and case.media_type.startswith("text/"):
         media = review.media(case_id)
         text = media[1].decode("utf-8", "replace")[:20_000] if media else None
-    banks = _engine(request).banks.list_banks()
+    banks = bank_choices(review.db)
     reports: ReportService = request.app.state.reports
     context = case_context(_engine(request), item)
     suggested = sorted({lb for e in context["entries"] if e["bank_kind"] == "block" for lb in e["labels"]})
@@ -232,8 +236,8 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
     return _page(request, user, token, "case.html", status, case=case, item=item, text=text,
                  revealed=reveal_token is not None, labels=_label_choices(),
                  provenance=provenance(_engine(request).db, [m.entry_id for m in item.verdict.matches]),
-                 block_banks=[b.name for b in banks if b.kind == "block"],
-                 allow_banks=[b.name for b in banks if b.kind == "allow"],
+                 block_banks=[name for name, kind in banks if kind == "block"],
+                 allow_banks=[name for name, kind in banks if kind == "allow"],
                  context=context, reports=reports.for_case(case_id),
                  appeal=_appeals(request).for_case(case_id) if case.kind == "appeal" else None,
                  reason=case_reason(case.reason, item.verdict.matches),

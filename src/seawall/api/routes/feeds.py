@@ -22,8 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from seawall.api.auth import require
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
+from seawall.contributions import accept_contributions
 from seawall.engine import Engine
-from seawall.errors import InvalidInput
+from seawall.errors import InvalidInput, Unauthorized
 from seawall.sharing.feeds import PAGE_MAX
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
@@ -33,6 +34,8 @@ POLL_SECONDS = 0.1
 #: Longest one event stream stays open (the client reconnects with Last-Event-ID), and heartbeat gap.
 STREAM_SECONDS = 300.0
 HEARTBEAT_SECONDS = 15.0
+#: How often an open long poll or event stream checks that its partner was not revoked meanwhile.
+RECHECK_SECONDS = 1.0
 
 
 class FeedIn(BaseModel):
@@ -42,6 +45,9 @@ class FeedIn(BaseModel):
     partners: list[str] = Field(default_factory=list, max_length=1000)
     labels: list[str] = Field(default_factory=list, max_length=100,
                               description="Publish only entries carrying one of these labels (empty: all)")
+    contributions_bank: str | None = Field(None, max_length=100,
+                                           description="A review-only bank that takes entries partners push "
+                                                       "(null: the feed takes none)")
 
 
 class PartnerIn(BaseModel):
@@ -67,7 +73,9 @@ async def create_feed(body: FeedIn, request: Request, who: Principal = Depends(a
     """Publish banks to partners; the answer holds each partner's token, shown this once only."""
     engine = _engine(request)
     out = await run_in_threadpool(lambda: engine.feeds.create(body.name, body.banks, body.partners,
-                                                              labels=body.labels, created_by=who.name))
+                                                              labels=body.labels,
+                                                              contributions_bank=body.contributions_bank,
+                                                              created_by=who.name))
     return JSONResponse(out, status_code=201)
 
 
@@ -123,6 +131,7 @@ async def feed_entries(name: str, request: Request, after: str = Query("", max_l
     feeds = _engine(request).feeds
     partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
     deadline = time.monotonic() + wait
+    checked = time.monotonic()
     while True:
         page = await run_in_threadpool(lambda: feeds.page(partner, after or None, limit=limit))
         body = page["page"]
@@ -130,6 +139,10 @@ async def feed_entries(name: str, request: Request, after: str = Query("", max_l
                 or await request.is_disconnected()):
             return page
         await asyncio.sleep(POLL_SECONDS)
+        if time.monotonic() - checked >= RECHECK_SECONDS:
+            if not await run_in_threadpool(feeds.still_open, partner):
+                raise Unauthorized("unknown or revoked partner token", code="invalid_token")
+            checked = time.monotonic()
 
 
 @router.get("/{name}/events", responses=ERRORS, response_class=StreamingResponse)
@@ -140,7 +153,8 @@ async def feed_events(name: str, request: Request, after: str = Query("", max_le
                       ) -> StreamingResponse:
     """The feed's live channel as server-sent events: each signed page that carries news is one
     ``page`` event whose id is its checkpoint (a reconnect sends it back as ``Last-Event-ID``), with a
-    comment line as a heartbeat when nothing happens. The same pages as ``/entries``, pushed."""
+    comment line as a heartbeat when nothing happens. The same pages as ``/entries``, pushed. When the
+    partner is revoked or removed the stream sends a ``revoked`` event and ends within seconds."""
     feeds = _engine(request).feeds
     partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
     cursor = request.headers.get("last-event-id") or after or None
@@ -150,9 +164,14 @@ async def feed_events(name: str, request: Request, after: str = Query("", max_le
     async def events() -> AsyncIterator[bytes]:
         nonlocal cursor
         deadline = time.monotonic() + seconds
-        beat = time.monotonic()
+        beat = checked = time.monotonic()
         yield b"retry: 1000\n\n"
         while time.monotonic() < deadline and not await request.is_disconnected():
+            if time.monotonic() - checked >= RECHECK_SECONDS:
+                if not await run_in_threadpool(feeds.still_open, partner):
+                    yield b"event: revoked\ndata: {}\n\n"
+                    return
+                checked = time.monotonic()
             page = await run_in_threadpool(feeds.page, partner, cursor, limit=limit)
             body = page["page"]
             if body["entries"] or body["tombstones"]:
@@ -181,3 +200,17 @@ async def feed_feedback(name: str, request: Request) -> dict[str, Any]:
     partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
     raw = await request.body()
     return await run_in_threadpool(feeds.feedback, partner, raw)
+
+
+@router.post("/{name}/contributions", responses=ERRORS)
+async def feed_contributions(name: str, request: Request) -> dict[str, Any]:
+    """A partner pushes entries ``{"entries": [{signal_type, value, labels}]}``; they land in the feed's
+    review-only bank (403 ``contributions_closed`` when it names none), malformed ones rejected by position."""
+    engine = _engine(request)
+    partner = await run_in_threadpool(engine.feeds.authenticate, name, request.headers.get("authorization", ""))
+    bank = await run_in_threadpool(engine.feeds.contributions_bank, partner)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise InvalidInput("the body is not JSON", code="invalid_body") from None
+    return await run_in_threadpool(accept_contributions, engine.add_entry, bank, partner, body)

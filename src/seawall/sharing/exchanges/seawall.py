@@ -8,6 +8,7 @@ a malformed entry inside a good page is rejected alone, with its position.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -139,6 +140,19 @@ class SeawallFeedExchange(Exchange):
             tombstones.append(Tombstone(t["signal_type"], t["value"],
                                         str(t["id"]) if t.get("id") is not None else None, i))
         return Page(entries, tombstones, new, rejected, more=bool(body.get("more")))
+
+    def push(self, entries: list[RemoteEntry]) -> None:
+        """Offer entries to the publisher; it takes them into a review-only bank if its feed allows it."""
+        assert self.context is not None
+        body = json.dumps({"entries": [{"signal_type": e.signal_type, "value": e.value, "labels": e.labels}
+                                       for e in entries]}).encode()
+        response = checked_get(self.context, self._url("contributions"), method="POST", headers={
+            **self._auth(), "content-type": "application/json"}, content=body)
+        if response.status_code in (401, 403, 422):
+            raise InvalidInput(f"the publisher refused the entries: HTTP {response.status_code}: "
+                               f"{response.text[:300]}", code="push_refused")
+        if response.status_code != 200:
+            raise ExchangeUnavailable(f"the publisher did not take the entries: HTTP {response.status_code}")
 
     def feedback(self, opinions: list[Opinion]) -> int:
         assert self.context is not None

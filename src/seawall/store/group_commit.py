@@ -1,0 +1,175 @@
+"""Group commit: writes from concurrent requests share one transaction, and so one commit.
+
+Why: a text item is decided in well under a millisecond, and then most of its time went into its own
+transaction (session set-up, BEGIN, the commit and, on SQLite, the single writer lock that every other
+request queues behind). Requests that arrive together now hand their writes to one of them (the
+leader), which runs them in one transaction and commits once.
+
+What stays as it was:
+
+- one request = one durable item: :meth:`GroupCommit.run` returns only after the transaction holding
+  that request's write committed, so a 200 still means the item is stored;
+- each request gets its own outcome: when a write in a group fails, the group is rolled back and every
+  write of it is run again in a transaction of its own, so only the failing one sees its error (a
+  ``once`` re-send that hits the unique key gets its IntegrityError exactly as before);
+- a request that is alone is not held back: the leader waits (at most ``max_wait_s``) only while
+  other requests have announced that a write is on its way (:meth:`GroupCommit.arriving`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+from seawall.store.db import Database
+
+R = TypeVar("R")
+
+#: Largest number of writes in one transaction (``SEAWALL_GROUP_COMMIT_MAX_BATCH``).
+DEFAULT_MAX_BATCH = 32
+#: Longest a leader waits for writes that are on their way (``SEAWALL_GROUP_COMMIT_MAX_WAIT_MS``).
+DEFAULT_MAX_WAIT_S = 0.002
+
+
+@dataclass(eq=False)
+class _Write(Generic[R]):
+    """One request's write, waiting for the transaction that carries it."""
+
+    write: Callable[[Session], R]
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Counters for ``/metrics`` and benchmarks: how much grouping actually happened."""
+
+    transactions: int
+    writes: int
+    regrouped_failures: int
+
+
+class GroupCommit:
+    """Runs writes of concurrent callers in shared transactions (leader/follower, no extra thread)."""
+
+    def __init__(self, db: Database, *, max_batch: int = DEFAULT_MAX_BATCH,
+                 max_wait_s: float = DEFAULT_MAX_WAIT_S) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.db = db
+        self.max_batch = max_batch
+        self.max_wait_s = max(0.0, max_wait_s)
+        self._cond = threading.Condition()
+        self._queue: list[_Write[Any]] = []
+        self._leading = False
+        self._arriving = 0
+        self._transactions = 0
+        self._writes = 0
+        self._failures = 0
+
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Mark a request that will call :meth:`run` (held from before it decides until its write returned).
+
+        A leader waits while fewer writes are queued than requests are marked, so writes that are on
+        their way join its group instead of paying for a transaction of their own.
+        """
+        with self._cond:
+            self._arriving += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._arriving -= 1
+                self._cond.notify_all()
+
+    def stats(self) -> GroupStats:
+        with self._cond:
+            return GroupStats(self._transactions, self._writes, self._failures)
+
+    def run(self, write: Callable[[Session], R]) -> R:
+        """Run ``write`` in a transaction (shared with concurrent callers); return its result once committed.
+
+        ``write`` may be run twice (once in a group that failed and was rolled back, then alone), so it
+        must only touch the session it is given.
+        """
+        if self.max_batch == 1:
+            return self._alone(write)
+        mine: _Write[R] = _Write(write)
+        with self._cond:
+            self._queue.append(mine)
+            if not self._leading:
+                self._leading = mine.lead = True
+            self._cond.notify_all()
+        if not mine.lead:
+            mine.done.wait()  # set when the group holding this write committed, or to lead the next group
+        if mine.lead:
+            self._lead()
+        if mine.error is not None:
+            raise mine.error
+        return mine.result
+
+    # --- the leader ------------------------------------------------------------------------------
+    def _lead(self) -> None:
+        deadline = time.monotonic() + self.max_wait_s
+        with self._cond:
+            # wait for writes announced by requests still deciding, while there is room and time
+            while len(self._queue) < min(self.max_batch, self._arriving):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            group = self._queue[:self.max_batch]
+            del self._queue[:self.max_batch]
+        try:
+            self._commit(group)
+        finally:
+            with self._cond:
+                nxt = self._queue[0] if self._queue else None
+                self._leading = nxt is not None
+            for w in group:
+                w.lead = False
+                w.done.set()
+            if nxt is not None:  # hand over: the oldest waiting write leads the next group
+                nxt.lead = True
+                nxt.done.set()
+
+    def _commit(self, group: list[_Write[Any]]) -> None:
+        if len(group) > 1:
+            try:
+                results: list[Any] = []
+                with self.db.session() as s:
+                    for w in group:
+                        results.append(w.write(s))
+            except Exception:  # any failure: the group is redone one write per transaction
+                with self._cond:
+                    self._failures += 1
+            else:
+                for w, r in zip(group, results, strict=True):
+                    w.result = r
+                self._count(1, len(group))
+                return
+        for w in group:
+            try:
+                w.result = self._alone(w.write)
+            except BaseException as exc:  # handed to the caller whose write it was
+                w.error = exc
+
+    def _alone(self, write: Callable[[Session], R]) -> R:
+        with self.db.session() as s:
+            out = write(s)
+        self._count(1, 1)
+        return out
+
+    def _count(self, transactions: int, writes: int) -> None:
+        with self._cond:
+            self._transactions += transactions
+            self._writes += writes
