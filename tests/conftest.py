@@ -27,6 +27,7 @@ import numpy as np
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from PIL import Image
 from sqlalchemy import text
 
@@ -40,6 +41,14 @@ from seawall.store.tables import Base
 #: argon2 at its minimum cost for every store, CLI and server the tests start (they inherit the
 #: environment); tests/test_password_hashing.py checks that Seawall itself defaults to the strong profile.
 os.environ.setdefault(PROFILE_ENV, "cheapest")
+
+#: Hypothesis example counts: ``full`` (the default, what ``make test`` runs) and ``fast`` (what
+#: ``make test-fast`` selects with ``HYPOTHESIS_PROFILE=fast``): the same properties, a fifth of the
+#: examples, so the quick loop still meets every fuzzed parser without paying for the whole search.
+HYPOTHESIS_PROFILE_ENV = "HYPOTHESIS_PROFILE"
+hypothesis_settings.register_profile("full", max_examples=100)
+hypothesis_settings.register_profile("fast", max_examples=20)
+hypothesis_settings.load_profile(os.environ.get(HYPOTHESIS_PROFILE_ENV, "full"))
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 #: Set by the controlling process to the migrated PostgreSQL template every worker copies.
