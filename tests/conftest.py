@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from _pytest.mark.expression import Expression
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from PIL import Image
@@ -87,7 +88,8 @@ def _is_controller(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     """The controlling process (or a plain run) migrates one PostgreSQL template for everyone."""
-    if not _is_controller(config) or os.environ.get(PG_TEMPLATE_ENV) or not _pg_reachable():
+    if (not _is_controller(config) or os.environ.get(PG_TEMPLATE_ENV) or _deselects_postgres(config)
+            or not _pg_reachable()):
         return
     name = f"seawall_tmpl_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
@@ -95,6 +97,20 @@ def pytest_configure(config: pytest.Config) -> None:
     upgrade(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
     os.environ[PG_TEMPLATE_ENV] = name  # inherited by xdist workers, started after this hook
     config._seawall_pg_template = name  # type: ignore[attr-defined]
+
+
+def _deselects_postgres(config: pytest.Config) -> bool:
+    """Whether ``-m`` leaves out every ``postgres`` test (``make test-fast``): then no template is made.
+
+    Migrating the template costs the controlling process seconds before any test starts; a test that
+    still asks for ``pg_url`` without the marker migrates its own database, as it did before templates.
+    """
+    markexpr = config.getoption("markexpr", "") or ""
+    if not markexpr:
+        return False
+    expression = Expression.compile(markexpr)
+    return not any(expression.evaluate(lambda name, _others=others, **_: name == "postgres" or _others)
+                   for others in (False, True))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
