@@ -123,7 +123,6 @@ def test_apikey_create_prints_key_last(env: dict[str, str]) -> None:
     assert proc.returncode == 2 and "invalid_role" in proc.stderr
 
 
-@pytest.mark.slow  # a dozen 960x720 images hashed; tests/test_demo.py checks the same on the smallest seed
 def test_demo_seed_blocks_copies_and_allows_others(tmp_path: Path, env: dict[str, str]) -> None:
     run(["demo", "seed"], env)
     run(["demo", "seed"], env)  # idempotent
