@@ -31,7 +31,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-prereqs
 	$(BIN)/python scripts/vuln-check
-	$(BIN)/python -m pytest -q -n 2
+	HYPOTHESIS_PROFILE=full $(BIN)/python -m pytest -q -n 2
 
 # A longer schemathesis run than the one in `make test`, on both databases, in a private network namespace.
 FUZZ_EXAMPLES ?= 200
@@ -41,7 +41,7 @@ fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz_api --database postgres --max-examples $(FUZZ_EXAMPLES)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e and not postgres"
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e and not postgres"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from _pytest.mark.expression import Expression
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from PIL import Image
 from sqlalchemy import text
 
@@ -40,6 +42,14 @@ from seawall.store.tables import Base
 #: argon2 at its minimum cost for every store, CLI and server the tests start (they inherit the
 #: environment); tests/test_password_hashing.py checks that Seawall itself defaults to the strong profile.
 os.environ.setdefault(PROFILE_ENV, "cheapest")
+
+#: Hypothesis example counts: ``full`` (the default, what ``make test`` runs) and ``fast`` (what
+#: ``make test-fast`` selects with ``HYPOTHESIS_PROFILE=fast``): the same properties, a fifth of the
+#: examples, so the quick loop still meets every fuzzed parser without paying for the whole search.
+HYPOTHESIS_PROFILE_ENV = "HYPOTHESIS_PROFILE"
+hypothesis_settings.register_profile("full", max_examples=100)
+hypothesis_settings.register_profile("fast", max_examples=20)
+hypothesis_settings.load_profile(os.environ.get(HYPOTHESIS_PROFILE_ENV, "full"))
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 #: Set by the controlling process to the migrated PostgreSQL template every worker copies.
@@ -78,7 +88,8 @@ def _is_controller(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     """The controlling process (or a plain run) migrates one PostgreSQL template for everyone."""
-    if not _is_controller(config) or os.environ.get(PG_TEMPLATE_ENV) or not _pg_reachable():
+    if (not _is_controller(config) or os.environ.get(PG_TEMPLATE_ENV) or _deselects_postgres(config)
+            or not _pg_reachable()):
         return
     name = f"seawall_tmpl_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
@@ -86,6 +97,20 @@ def pytest_configure(config: pytest.Config) -> None:
     upgrade(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
     os.environ[PG_TEMPLATE_ENV] = name  # inherited by xdist workers, started after this hook
     config._seawall_pg_template = name  # type: ignore[attr-defined]
+
+
+def _deselects_postgres(config: pytest.Config) -> bool:
+    """Whether ``-m`` leaves out every ``postgres`` test (``make test-fast``): then no template is made.
+
+    Migrating the template costs the controlling process seconds before any test starts; a test that
+    still asks for ``pg_url`` without the marker migrates its own database, as it did before templates.
+    """
+    markexpr = config.getoption("markexpr", "") or ""
+    if not markexpr:
+        return False
+    expression = Expression.compile(markexpr)
+    return not any(expression.evaluate(lambda name, _others=others, **_: name == "postgres" or _others)
+                   for others in (False, True))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

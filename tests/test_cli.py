@@ -21,6 +21,9 @@ from seawall.signals.pdq import pdq_from_pixels
 from .cli_runner import CliResult, run_cli
 from .conftest import encode, textured_image
 
+#: The bank life cycle is about import, export and matching, not image size: a quarter of 640x480 pixels.
+SMALL_IMAGE = (320, 240)
+
 
 def run(args: list[str], env: dict[str, str], *, ok: bool = True, stdin: str | None = None) -> CliResult:
     proc = run_cli(args, env, input=stdin)
@@ -80,7 +83,7 @@ def test_bank_lifecycle_import_export_match(tmp_path: Path, env: dict[str, str])
     run(["bank", "create", "tvec", "--label", "behaviour:recruitment", "--threshold", "pdq=31"], env)
     proc = run(["bank", "create", "tvec"], env, ok=False)
     assert proc.returncode == 2 and "bank_exists" in proc.stderr
-    img = textured_image(4)
+    img = textured_image(4, SMALL_IMAGE)
     known = tmp_path / "known.jpg"
     known.write_bytes(encode(img, quality=95))
     import numpy as np
@@ -102,7 +105,7 @@ def test_bank_lifecycle_import_export_match(tmp_path: Path, env: dict[str, str])
     rotated = tmp_path / "rotated.jpg"
     rotated.write_bytes(encode(img.rotate(270, expand=True), quality=70))
     unrelated = tmp_path / "unrelated.jpg"
-    unrelated.write_bytes(encode(textured_image(77)))
+    unrelated.write_bytes(encode(textured_image(77, SMALL_IMAGE)))
     out = run(["match", "--json", str(rotated), str(unrelated)], env).stdout.splitlines()
     verdicts = [json.loads(x) for x in out]
     assert verdicts[0]["verdict"] == "block" and verdicts[0]["matches"][0]["labels"] == ["behaviour:recruitment"]

@@ -21,7 +21,7 @@ from seawall.review.users import ConsoleUsers
 from seawall.store.tables import CaseRow
 from seawall.web.charts import bar_chart, line_chart
 from tests.conftest import encode, textured_image
-from tests.console_support import PASSWORD, auth, engine_for, held_image, make_users, sign_in
+from tests.console_support import HELD_IMAGE_SIZE, PASSWORD, auth, engine_for, held_image, make_users, sign_in
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_case_view_shows_the_matched_entry_account_and_related_items(client: Tes
         "csrf_token": csrf, "outcome": "violating", "labels": ["behaviour:glorification"], "strike": "1",
         "group": "example-group", "block_bank": "watch-reviewed"})
     assert r.status_code == 200, r.text
-    copy = encode(textured_image(51).resize((600, 450)), quality=70)
+    copy = encode(textured_image(51, HELD_IMAGE_SIZE).resize((300, 225)), quality=70)
     item = engine.submit(engine.content("image", data=copy), content_id="copy", account_id="acct-5")
     assert item.verdict.verdict == "review"
     [case] = review_service(engine).waiting()

@@ -32,7 +32,8 @@ from .conftest import encode, textured_image
 from .test_vpdq import encode_video, render
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
+#: The example count comes from the Hypothesis profile tests/conftest.py loads (``full``: 100, ``fast``: 20).
+FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 #: Characters that break parsers and databases: NUL, controls, separators, quotes, a BOM, odd Unicode.
@@ -214,7 +215,7 @@ def test_image_headers_refuse_cleanly(data: bytes) -> None:
 _VIDEO_LIMITS = VideoLimits(max_seconds=60, max_pixels=1_000_000, max_side=2048, max_frames=200, threads=1)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=max(5, settings.default.max_examples * 2 // 5))
 @given(data=st.sampled_from(_video_seeds()).flatmap(lambda seed: mutated_bytes(seed, head=len(seed))))
 def test_video_headers_refuse_cleanly(data: bytes) -> None:
     sniff_video(data)
