@@ -126,6 +126,10 @@ def test_nul_characters_are_422_wherever_they_would_be_stored(
         "signal_type": "md5", "value": "0" * 32, "note": "\x00"}))
     _refused(client.post("/v1/webhooks", headers=admin, json={
         "url": "https://93.184.215.14/h", "event_types": ["item.verdict"], "description": "\x00"}))
+    for feed in ({"name": "f\x00", "banks": ["tvec"]}, {"name": "f", "banks": ["tv\x00ec"]},
+                 {"name": "f", "banks": ["tvec"], "partners": ["p\x00"]},
+                 {"name": "f", "banks": ["tvec"], "contributions_bank": "\x00"}):
+        _refused(client.post("/v1/feeds", headers=admin, json=feed))
     _refused(client.post(f"/v1/items/{world['item']}/actions", headers=admin, json={"actions": [{"label": "\x00"}]}))
     _refused(client.put("/v1/rules", headers=admin, content="rules: []\n# \x00\n"), "invalid_characters")
     # in form fields

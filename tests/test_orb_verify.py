@@ -47,6 +47,18 @@ def test_orb_is_available() -> None:
     assert orb.available(), "opencv-python-headless is a dependency: install the environment from requirements.lock"
 
 
+@pytest.mark.parametrize("size", [(1, 1), (1, 900), (31, 31), (7, 400)])
+def test_a_tiny_picture_has_no_points_and_banks_without_an_orb_entry(size: tuple[int, int], client: TestClient,
+                                                                     keys: dict[str, str]) -> None:
+    tiny = np.random.default_rng(7).integers(0, 255, (*size, 3), dtype=np.uint8)
+    assert len(orb.features(tiny, orb.BANK_POINTS)) == 0
+    admin = auth(keys["admin"])
+    assert client.post("/v1/banks", headers=admin, json={"name": "tiny"}).status_code == 201
+    r = client.post("/v1/banks/tiny/entries", headers=admin, files={"file": ("t.png", _png(tiny))})
+    assert r.status_code < 300, r.text
+    assert "orb" not in {e["signal_type"] for e in r.json()["entries"]}
+
+
 def test_a_copy_has_many_consistent_points_and_an_unrelated_picture_few() -> None:
     picture = photo_like(61, 420, 560)
     banked = orb.features(picture, orb.BANK_POINTS)

@@ -27,6 +27,8 @@ RATIO = 0.8
 #: Reprojection error in pixels at ``SIDE`` for a point to count as consistent.
 REPROJECTION = 5.0
 MIN_GOOD = 8
+#: Pictures with a side shorter than this carry no points worth verifying (and OpenCV cannot scale them).
+MIN_SIDE = 32
 
 
 @cache
@@ -62,6 +64,8 @@ def features(pixels: npt.NDArray[np.uint8], limit: int) -> Features:
     cv2 = _cv2()
     grey = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
+    if min(h, w) < MIN_SIDE:  # OpenCV's scale pyramid cannot shrink a picture this small (it raises)
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
     scale = SIDE / max(h, w)
     if scale < 1:
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)

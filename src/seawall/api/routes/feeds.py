@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.edge import StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.contributions import accept_contributions
@@ -40,24 +41,24 @@ RECHECK_SECONDS = 1.0
 
 class FeedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    banks: list[str] = Field(min_length=1, max_length=100)
-    partners: list[str] = Field(default_factory=list, max_length=1000)
-    labels: list[str] = Field(default_factory=list, max_length=100,
+    name: StoredText = Field(min_length=1, max_length=100)
+    banks: list[StoredText] = Field(min_length=1, max_length=100)
+    partners: list[StoredText] = Field(default_factory=list, max_length=1000)
+    labels: list[StoredText] = Field(default_factory=list, max_length=100,
                               description="Publish only entries carrying one of these labels (empty: all)")
-    contributions_bank: str | None = Field(None, max_length=100,
+    contributions_bank: StoredText | None = Field(None, max_length=100,
                                            description="A review-only bank that takes entries partners push "
                                                        "(null: the feed takes none)")
 
 
 class PartnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: StoredText = Field(min_length=1, max_length=100)
 
 
 class PartnerChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    public_key: str | None = Field(None, max_length=100,
+    public_key: StoredText | None = Field(None, max_length=100,
                                    description="The partner's Ed25519 public key (base64); its feedback is "
                                                "signed with the matching private key. null clears it.")
     revoked: bool | None = Field(None, description="true stops the partner's token; false restores it")
