@@ -284,3 +284,18 @@ def test_zip_and_compressed_containers_are_files_never_unpacked(client: TestClie
                     data={"content_id": "z", "content_type": "video"}, headers=sub)
     assert r.status_code in (415, 422), r.text
     assert _counts(engine) == before
+
+
+def test_json_body_over_its_limit_is_413_before_reading(client: TestClient, keys: dict[str, str], engine: Engine,
+                                                        seeded: tuple[int, int]) -> None:
+    """A JSON body is held to its own, smaller limit: a text item is at most 1 MB, so 45 MB is never parsed."""
+    limit = engine.settings.max_json_bytes
+    assert limit < engine.settings.max_upload_bytes
+    body = b'{"content_id": "c", "text": "' + b"a" * limit + b'"}'
+    r = client.post("/v1/items", content=body, headers={**auth(keys["submitter"]), "Content-Type": "application/json"})
+    _error(r, 413, "too_large")
+    # a text item just over 1 MB is inside the JSON limit and gets the text limit's own answer
+    r = client.post("/v1/items", json={"content_id": "c", "text": "a" * (1024 * 1024 + 1)},
+                    headers=auth(keys["submitter"]))
+    _error(r, 413, "text_too_large")
+    assert _counts(engine) == seeded

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     port: int = 8000
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, description="Largest accepted upload body.")
     max_import_bytes: int = Field(default=4 * 1024**3, description="Largest accepted hash-list import body.")
+    max_json_bytes: int = Field(default=16 * 1024 * 1024, description=(
+        "Largest accepted JSON body outside imports: a text item is at most 1 MB, so a bigger JSON body is "
+        "refused from its Content-Length before any of it is read or parsed."))
     max_image_pixels: int = Field(default=50_000_000, description="Largest accepted image (width × height).")
     pdq_threshold: int = Field(default=31, ge=0, le=128, description="Default PDQ match distance.")
     pdq_min_quality: int = Field(default=50, ge=0, le=100, description="PDQ hashes below this never match.")

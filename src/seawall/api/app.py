@@ -79,8 +79,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_error_handlers(app)
     install_openapi(app)
 
-    def limit_for(path: str) -> int:
-        return settings.max_import_bytes if path.endswith("/import") else settings.max_upload_bytes
+    def limit_for(path: str, content_type: str) -> int:
+        if path.endswith("/import"):
+            return settings.max_import_bytes
+        if content_type.startswith("application/json"):
+            return min(settings.max_json_bytes, settings.max_upload_bytes)
+        return settings.max_upload_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.add_middleware(NulGuardMiddleware)

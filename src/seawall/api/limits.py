@@ -17,7 +17,7 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -25,7 +25,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope.get("path", ""))
+        content_type = next((v.decode("latin-1").lower() for n, v in scope.get("headers", []) if n == b"content-type"),
+                            "")
+        limit = self.limit_for(scope.get("path", ""), content_type)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
