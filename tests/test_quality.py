@@ -114,6 +114,8 @@ def test_blind_second_review_then_agreement_on_dashboard_and_api(client: TestCli
     row = page.split('data-label="behaviour:glorification"')[1].split("</tr>")[0]
     assert "50%" in row and "<td>2</td>" in row
     assert 'data-reviewer="reviewer"' in page
+    assert "<title>Dashboard · Seawall console</title>" in page
+    assert page.count('id="agreement"') == 1  # shown once, in the page body, not inside the title
     assert csrf_of(page)
 
 
