@@ -48,6 +48,9 @@ def test_list_and_filter_cases_in_the_database(client: TestClient, engine: Engin
     assert client.get("/v1/cases?bank=elsewhere", headers=h).json()["cases"] == []
     md5 = next(s.value for s in engine.items.get(a_item).signals if s.type == "md5")
     assert [c["id"] for c in client.get(f"/v1/cases?signal={md5}", headers=h).json()["cases"]] == [a]
+    # a hash is matched as typed: LIKE's wildcards in it stand for themselves
+    for wild in ("%25", "_" * len(md5), md5[:-1] + "_"):
+        assert client.get(f"/v1/cases?signal={wild}", headers=h).json()["cases"] == [], wild
     assert [c["id"] for c in client.get("/v1/cases?sort=oldest", headers=h).json()["cases"]] == [a, b]
     assert [c["id"] for c in client.get("/v1/cases?sort=newest&limit=1", headers=h).json()["cases"]] == [b]
     assert client.get("/v1/cases?sla=red", headers=h).json()["cases"] == []

@@ -18,7 +18,7 @@ from seawall.plugins import Registry
 from seawall.store.bank_list import forget_banks
 from seawall.store.convert import bank_from_row, entry_from_row
 from seawall.store.db import Database
-from seawall.store.json_lists import escape_like, json_list_contains
+from seawall.store.json_lists import escape_like, json_holds_string
 from seawall.store.tables import BankEntryRow, BankRow, utcnow, value_digest
 from seawall.store.upsert import insert_unless_exists
 
@@ -215,7 +215,7 @@ class BankService:
             # as typed (mixed-case values such as TLSH or text fingerprints) and lowercased (hex hashes)
             q = q.where(or_(BankEntryRow.value_digest == value_digest(query),
                             BankEntryRow.value_digest == value_digest(low),
-                            starts(query), starts(low), json_list_contains(BankEntryRow.labels, low)))
+                            starts(query), starts(low), json_holds_string(BankEntryRow.labels, low)))
         with self.db.session() as s:
             return [entry_from_row(r) for r in s.scalars(q.order_by(BankEntryRow.id).limit(limit))]
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast, select, true
+from sqlalchemy import select, true
 from sqlalchemy.sql import Select
 
 from seawall.errors import InvalidInput
 from seawall.store.case_tags import filter_key
+from seawall.store.json_lists import json_holds_string
 from seawall.store.tables import CaseRow, CaseTagRow, ConsoleUserRow, ItemRow, utcnow
 
 SORTS = ("priority", "oldest", "newest", "sla")
@@ -99,7 +100,7 @@ def case_query(f: CaseFilter, now: datetime | None = None) -> Select[CaseRow, in
         if f.status == "undecided":
             q = q.where(CaseTagRow.undecided == true())
     if f.signal:
-        q = q.where(cast(ItemRow.signals, String).like(f'%"{f.signal.strip().lower()}"%'))
+        q = q.where(json_holds_string(ItemRow.signals, f.signal.strip().lower()))
     if f.sla == "red":
         q = q.where(CaseRow.sla_due_at < now, CaseRow.status != "decided")
     elif f.sla == "ok":
