@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -25,9 +26,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        content_type = next((v.decode("latin-1").lower() for n, v in scope.get("headers", []) if n == b"content-type"),
-                            "")
-        limit = self.limit_for(scope.get("path", ""), content_type)
+        limit = self.limit_for(scope.get("path", ""), Headers(scope=scope).get("content-type", "").lower())
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
