@@ -79,24 +79,29 @@ class ImportJobs:
         return job
 
     def _run(self, engine: Engine, job: ImportJob, fmt: str, spool: IO[bytes], source: str, labels: list[str]) -> None:
+        """Import, write the audit record, and only then show the outcome: a finished page has its record."""
         from seawall.review.audit import record
 
+        report: dict[str, Any] = {}
+        error = ""
         try:
             report = engine.import_entries(job.bank, fmt, _counted_lines(spool, job), added_by=job.started_by,
-                                           source=source, labels=labels)
-            job.report = report.to_dict()
-            job.state = "done"
+                                           source=source, labels=labels).to_dict()
+            state = "done"
         except SeawallError as exc:
-            job.error, job.state = exc.message, "failed"
+            error, state = exc.message, "failed"
         except Exception as exc:  # the page must say it failed instead of spinning forever
-            job.error, job.state = f"the import stopped: {type(exc).__name__}", "failed"
+            error, state = f"the import stopped: {type(exc).__name__}", "failed"
         finally:
             spool.close()
-        summary = {k: v for k, v in job.report.items() if k != "rejected_lines"}
-        with engine.db.session() as s:
-            record(s, job.started_by, "bank.import", "bank", job.bank,
-                   {"file": job.file_name, "state": job.state, "error": job.error, "at": utcnow().isoformat(),
-                    **summary})
+        summary = {k: v for k, v in report.items() if k != "rejected_lines"}
+        try:
+            with engine.db.session() as s:
+                record(s, job.started_by, "bank.import", "bank", job.bank,
+                       {"file": job.file_name, "state": state, "error": error, "at": utcnow().isoformat(),
+                        **summary})
+        finally:
+            job.report, job.error, job.state = report, error, state
 
 
 def _counted_lines(raw: IO[bytes], job: ImportJob) -> Iterator[str]:
