@@ -211,3 +211,34 @@ def test_restrictions_from_before_the_first_start_are_not_announced(engine: Engi
         items = [r.item_id for r in s.scalars(select(StatementRow).where(StatementRow.id.in_(made)))]
     assert items == [new] and old not in items
     assert LegalService(engine, clock=clock).tick()["statements"] == []  # a restart keeps its place
+
+
+def test_nodes_starting_together_write_the_statement_cursor_once(engine: Engine) -> None:
+    """Two API nodes start at the same moment: both find no cursor, only one writes it, neither fails."""
+    import threading
+
+    from sqlalchemy import delete
+
+    from seawall.legal.statements import CURSOR_FLAG, start_cursor
+    from seawall.store.tables import RuntimeFlagRow
+
+    with engine.db.session() as s:
+        s.execute(delete(RuntimeFlagRow).where(RuntimeFlagRow.name == CURSOR_FLAG))
+    gate = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        gate.wait()
+        try:
+            start_cursor(engine.db)
+        except BaseException as exc:  # any failure is the finding
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    with engine.db.session() as s:
+        assert len(list(s.scalars(select(RuntimeFlagRow).where(RuntimeFlagRow.name == CURSOR_FLAG)))) == 1

@@ -23,7 +23,17 @@ from seawall.legal import sor_fields as F
 from seawall.legal.clock import as_utc
 from seawall.legal.settings import LegalSettings
 from seawall.store.db import Database
-from seawall.store.tables import ActionRow, CaseRow, DecisionRow, ItemRow, MatchRow, RuntimeFlagRow, StatementRow
+from seawall.store.tables import (
+    ActionRow,
+    CaseRow,
+    DecisionRow,
+    ItemRow,
+    MatchRow,
+    RuntimeFlagRow,
+    StatementRow,
+    utcnow,
+)
+from seawall.store.upsert import insert_unless_exists
 
 RESTRICTING = ("remove", "block", "label", "suspend", "strike")
 VISIBILITY = {"remove": "DECISION_VISIBILITY_CONTENT_REMOVED", "block": "DECISION_VISIBILITY_CONTENT_DISABLED",
@@ -162,11 +172,12 @@ LOOKBACK = 20_000
 
 def start_cursor(db: Database) -> None:
     """On first start, begin after the newest action: restrictions decided before Seawall wrote statements
-    are not announced again to their users years later."""
+    are not announced again to their users years later. Nodes starting together write it once."""
     with db.session() as s:
         if s.get(RuntimeFlagRow, CURSOR_FLAG) is None:
             newest = int(s.scalar(select(func.max(ActionRow.id))) or 0)
-            s.add(RuntimeFlagRow(name=CURSOR_FLAG, value={"after": newest, "floor": newest}, updated_by="system"))
+            insert_unless_exists(s, RuntimeFlagRow, {"name": CURSOR_FLAG, "value": {"after": newest, "floor": newest},
+                                                     "updated_by": "system", "updated_at": utcnow()}, ["name"])
 
 
 def _candidates(s: Session, limit: int) -> tuple[list[int], dict[str, int] | None]:
