@@ -273,20 +273,21 @@ def test_keyboard_walkthrough_reports_cluster_reveal_and_accessibility(server: t
             rita = _sign_in(browser, base, "rita")
             assert _axe_serious(rita) == []
             rita.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
+            rita.wait_for_selector("html[data-keys=on]")
             rita.keyboard.press("g")  # the most urgent case: the threat report, though it has no reach
-            rita.wait_for_selector("#case-kind")
-            assert rita.locator("#case-kind").inner_text() == "report"
+            sync_api.expect(rita.locator("#case-kind")).to_have_text("report")
             post = rita.locator("[data-testid=media]")
             assert "END-OF-POST" in post.inner_text()
             assert post.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # long text wraps
             assert _axe_serious(rita) == []
             rita.keyboard.press("t")
             rita.wait_for_selector("#release")
+            rita.wait_for_selector("html[data-keys=on]")  # the shortcuts of the page that shows #release
             rita.keyboard.press("n")
             assert rita.evaluate("document.activeElement.id") == "decide-not-violating"
             rita.keyboard.press("Enter")  # two presses, and the next case opens by itself
-            rita.wait_for_selector("#case-kind")
-            assert rita.locator("#case-kind").inner_text() == "review"
+            sync_api.expect(rita.locator("#case-kind")).to_have_text("review")
+            rita.wait_for_selector("html[data-keys=on]")
             assert "decided" in rita.locator("p.ok").inner_text()
             media = rita.locator("[data-testid=media]")
             src = media.get_attribute("src") or ""
@@ -304,6 +305,7 @@ def test_keyboard_walkthrough_reports_cluster_reveal_and_accessibility(server: t
             assert rita.locator("#exposure").inner_text() == "1"
             assert _axe_serious(rita) == []
             rita.screenshot(path=str(SHOTS / "case-revealed.png"), full_page=True)
+            rita.wait_for_selector("html[data-keys=on]")
             rita.check("#cluster")
             rita.keyboard.press("v")
             rita.keyboard.press("Enter")

@@ -46,6 +46,8 @@
     }
   });
 
+  document.documentElement.setAttribute("data-keys", "on");
+
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "Escape" && document.activeElement && document.activeElement.matches("button, a")) {
       document.activeElement.blur();
