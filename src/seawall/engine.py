@@ -414,10 +414,14 @@ class Engine:
         fmt = self.registry.hashlist_format(fmt_name)
         report = import_entries(self.db, self.registry, bank, fmt, lines, added_by=added_by, source=source,
                                 labels=labels, strict=strict, progress=progress)
+        self.imported(report)
+        return report
+
+    def imported(self, report: ImportReport) -> None:
+        """Make what an import (here or in a worker process) added matchable, and retro-match it."""
         self.refresh()
         if report.added:
             self.retro_wakeup()
-        return report
 
     def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:
         bank = self.banks.get(bank_name)
