@@ -15,7 +15,7 @@ from seawall.sharing.base import HashListFormat
 from seawall.sharing.text_lines import TextLinesFormat
 from seawall.signals.base import SignalType
 from seawall.signals.md5 import Md5Signal
-from seawall.signals.pdq import PdqSignal
+from seawall.signals.pdq.signal import PdqSignal
 from seawall.testing import ActionAutoTest, HashListFormatAutoTest, SignalTypeAutoTest
 
 from .conftest import encode, textured_image

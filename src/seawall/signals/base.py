@@ -96,7 +96,7 @@ class SignalType(ABC):
 
             return ExactIndex()
         if self.index_kind == "hamming256":
-            from seawall.index.hamming import Hamming256Index
+            from seawall.signals.pdq.index import Hamming256Index
 
             return Hamming256Index()
         raise NotImplementedError(f"signal type {self.name!r} must provide create_index()")

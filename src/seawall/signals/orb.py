@@ -148,7 +148,7 @@ class OrbSignal(SignalType):
             return []  # the query form is built in stage 2 from the region hashes (orb_query_signal)
         if not _have_opencv():
             return []
-        from seawall.signals.pdq import pdq_from_pixels
+        from seawall.signals.pdq.signal import pdq_from_pixels
 
         pixels = content.pixels()
         pdq_hex, _ = pdq_from_pixels(pixels)

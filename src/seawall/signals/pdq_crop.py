@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
-from seawall.signals.pdq import PdqSignal, pdq_from_pixels
+from seawall.signals.pdq.signal import PdqSignal, pdq_from_pixels
 
 U8 = npt.NDArray[np.uint8]
 

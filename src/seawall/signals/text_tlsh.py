@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
-from seawall.signals.tlsh import TlshSignal, tlsh_digest
+from seawall.signals.tlsh.signal import TlshSignal, tlsh_digest
 
 
 class TextTlshSignal(TlshSignal):

@@ -65,6 +65,6 @@ class TlshSignal(SignalType):
         return int(tlsh.diff(a, b))
 
     def create_index(self) -> SignalIndex:
-        from seawall.index.tlsh import TlshIndex
+        from seawall.signals.tlsh.index import TlshIndex
 
         return TlshIndex()
