@@ -74,7 +74,7 @@ def register(reg: Registry) -> None:
 
 
 def _register_content_and_events(reg: Registry) -> None:
-    from seawall.domain.models import CONTENT_TYPES
+    from seawall.models.records import CONTENT_TYPES
     from seawall.webhooks.events import EVENT_TYPES
 
     for name in CONTENT_TYPES:

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter
 
-from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.signals.pdq.signal import pdq_from_pixels
 
 U8 = npt.NDArray[np.uint8]

@@ -15,10 +15,10 @@ import re
 
 import tlsh
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import matching_text
 from seawall.signals.base import SignalType
 
