@@ -21,7 +21,6 @@ from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
-from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.errors import InvalidInput, QueueFull, QueueUnavailable, SeawallError
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
@@ -29,6 +28,7 @@ from seawall.matching import Matcher
 from seawall.media.content import Content, check_text
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
+from seawall.models.records import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.plugins import Registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue

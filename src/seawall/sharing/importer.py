@@ -31,9 +31,9 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import validate_labels
-from seawall.domain.models import Bank, BankEntry
 from seawall.errors import InvalidInput, SeawallError
+from seawall.models.labels import validate_labels
+from seawall.models.records import Bank, BankEntry
 from seawall.plugins import Registry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 from seawall.storable import NUL_MESSAGE, check_stored, has_nul
