@@ -18,16 +18,18 @@ from seawall.review.wording import added_by
 from seawall.store.tables import ApiKeyRow, BankEntryMediaRow, BankEntryRow, BankRow, ItemRow, MatchRow
 
 if TYPE_CHECKING:
-    from seawall.engine import Engine
+    from seawall.accounts import AccountService
+    from seawall.store.db import Database
 
 RELATED_LIMIT = 20
 
 
-def case_context(engine: Engine, item: Item) -> dict[str, Any]:
+def case_context(db: Database, accounts: AccountService, item: Item) -> dict[str, Any]:
+    """Matched entries, related items and the account's history for ``item``'s case page."""
     entry_ids = sorted({m.entry_id for m in item.verdict.matches})
     entries: list[dict[str, Any]] = []
     related: list[dict[str, Any]] = []
-    with engine.db.session() as s:
+    with db.session() as s:
         if entry_ids:
             rows = {e.id: (e, bank) for e, bank in s.execute(
                 select(BankEntryRow, BankRow).join(BankRow, BankRow.id == BankEntryRow.bank_id)
@@ -64,14 +66,15 @@ def case_context(engine: Engine, item: Item) -> dict[str, Any]:
     account = None
     if item.account_id:
         try:
-            account = engine.accounts.history(item.account_id, limit=RELATED_LIMIT)
+            account = accounts.history(item.account_id, limit=RELATED_LIMIT)
         except NotFound:
             account = None
     same_account = [i for i in (account or {}).get("items", []) if i["id"] != item.id]
     return {"entries": entries, "related": related, "account": account, "same_account": same_account}
 
 
-def entry_thumbnail(engine: Engine, entry_id: int) -> tuple[str, bytes] | None:
-    with engine.db.session() as s:
+def entry_thumbnail(db: Database, entry_id: int) -> tuple[str, bytes] | None:
+    """The media type and bytes of the thumbnail a reviewer decision stored with a bank entry, if any."""
+    with db.session() as s:
         row = s.get(BankEntryMediaRow, entry_id)
         return (row.media_type, row.data) if row is not None else None

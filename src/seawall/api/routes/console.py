@@ -227,7 +227,8 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
         text = media[1].decode("utf-8", "replace")[:20_000] if media else None
     banks = bank_choices(review.db)
     reports: ReportService = request.app.state.reports
-    context = case_context(_engine(request), item)
+    engine = _engine(request)
+    context = case_context(engine.db, engine.accounts, item)
     suggested = sorted({lb for e in context["entries"] if e["bank_kind"] == "block" for lb in e["labels"]})
     rule_reasons = [r for r in item.verdict.reasons if r.startswith("rule ") or " matched entry " in r]
     reveal_token = review.revealed(case_id, user)
@@ -259,7 +260,8 @@ MEDIA_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff
 def account_page(request: Request, account_id: str) -> HTMLResponse:
     """An account's timeline: items, verdicts, strikes, suspensions, reports and appeals, each linked."""
     user, token = _user(request)
-    found = _call(lambda: account_timeline(_engine(request), account_id[:300]))
+    engine = _engine(request)
+    found = _call(lambda: account_timeline(engine.db, engine.accounts, account_id[:300]))
     return _page(request, user, token, "account.html", acc=found["account"], events=found["events"])
 
 
@@ -268,7 +270,7 @@ def entry_thumb(request: Request, entry_id: Id64) -> Response:
     """A bank entry's kept thumbnail, shielded on the server like case media (the original needs a reveal)."""
     user, _ = _user(request)
     _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
-    found = entry_thumbnail(_engine(request), entry_id)
+    found = entry_thumbnail(_engine(request).db, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     media_type, data = shielded(found[1], found[0], user.effective_shield)
@@ -305,7 +307,7 @@ def revealed_entry_thumb(request: Request, token: str, entry_id: Id64) -> Respon
     item = _call(lambda: _engine(request).items.get(review.get(case_id).item_id))
     if entry_id not in {m.entry_id for m in item.verdict.matches}:
         raise Denied(404, "this bank entry is not one the revealed case matched")
-    found = entry_thumbnail(_engine(request), entry_id)
+    found = entry_thumbnail(_engine(request).db, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     return Response(found[1], media_type=found[0], headers=MEDIA_HEADERS)
