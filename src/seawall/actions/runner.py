@@ -21,6 +21,8 @@ from seawall.store.tables import ActionRow, DecisionRow, ItemRow, utcnow
 from seawall.webhooks.outbox import Outbox
 
 DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
+#: Built once: constructing and cache-keying the statement on every upload cost as much as running it.
+_INSERT_DECISION = DECISIONS.insert().returning(DECISIONS.c.id)
 
 
 class ActionRunner:
@@ -49,7 +51,7 @@ class ActionRunner:
         explanation = verdict.explanation or {}
         now = utcnow()
         # the table's Core INSERT (this runs for every upload): the ORM's bulk-insert layer cost as much again
-        decision_id = int(s.execute(DECISIONS.insert().returning(DECISIONS.c.id), {
+        decision_id = int(s.execute(_INSERT_DECISION, {
             "item_id": item.id, "account_id": item.account_id, "verdict": verdict.verdict, "automated": True,
             "rule_set_version": int(explanation.get("rule_set_version", 0)),
             "fired": explanation.get("fired", []), "actions": [a.to_dict() for a in verdict.actions],
