@@ -59,10 +59,11 @@ class ActionRunner:
         }).scalar_one())
         ctx = self.context(s, item, decision_id, content)
         self._execute(s, ctx, verdict.actions)
-        ctx.events.insert(0, ("item.verdict", {
-            "item": {k: v for k, v in item.to_dict().items() if k != "signals"}, "decision_id": decision_id,
-            "rule_set_version": explanation.get("rule_set_version", 0),
-        }))
+        if "item.verdict" in self.outbox.subscribed:  # the outbox drops an event nobody listens to: not built
+            ctx.events.insert(0, ("item.verdict", {
+                "item": {k: v for k, v in item.to_dict().items() if k != "signals"}, "decision_id": decision_id,
+                "rule_set_version": explanation.get("rule_set_version", 0),
+            }))
         return self.outbox.emit(s, ctx.events)
 
     def _execute(self, s: Session, ctx: ActionContext, actions: list[Action]) -> list[dict[str, Any]]:
