@@ -51,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.robust_media import FAMILIES, distractor, photo_like, sample_images
 
 from common import machine_summary, markdown_table
-from seawall.index.hamming import Hamming256Index
 from seawall.media.content import Content
-from seawall.signals.pdq import PdqSignal, pdq_from_pixels
+from seawall.signals.pdq.index import Hamming256Index
+from seawall.signals.pdq.signal import PdqSignal, pdq_from_pixels
 
 U8 = npt.NDArray[np.uint8]
 RADIUS = 31

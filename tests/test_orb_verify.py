@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from seawall.index.hamming import Hamming256Index
 from seawall.media import orb
 from seawall.media.content import Content
 from seawall.signals.base import SignalType
 from seawall.signals.orb import CANDIDATES, OrbSignal, encode_bank, orb_query_signal
-from seawall.signals.pdq import pdq_from_pixels
+from seawall.signals.pdq.index import Hamming256Index
+from seawall.signals.pdq.signal import pdq_from_pixels
 from seawall.signals.pdq_crop import PdqCropSignal
 from seawall.signals.pdq_regions import region_signals
 from seawall.stages import region_signals_forms

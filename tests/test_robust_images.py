@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from seawall.signals.pdq import pdq_from_pixels
+from seawall.signals.pdq.signal import pdq_from_pixels
 from seawall.signals.pdq_regions import region_hashes
 
 from .conftest import auth

@@ -9,7 +9,7 @@ import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
 
-from seawall.domain.models import Action, Match
+from seawall.models.records import Action, Match
 from seawall.plugins import registry
 from seawall.rules.defaults import DEFAULT_RULES
 from seawall.rules.evaluate import evaluate

@@ -23,7 +23,6 @@ from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService
 from seawall.config import Settings
-from seawall.domain.models import BankEntry
 from seawall.engine import Engine, EngineParts
 from seawall.index.manager import IndexSet
 from seawall.ingest import ItemService
@@ -31,6 +30,7 @@ from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
+from seawall.models.records import BankEntry
 from seawall.plugins import Registry, registry
 from seawall.retro import RetroMatcher
 from seawall.review.appeals import AppealService

@@ -21,7 +21,6 @@ from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
-from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.errors import InvalidInput, QueueFull, QueueUnavailable, SeawallError
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
@@ -29,6 +28,7 @@ from seawall.matching import Matcher
 from seawall.media.content import Content, check_text
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
+from seawall.models.records import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.plugins import Registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
@@ -414,10 +414,14 @@ class Engine:
         fmt = self.registry.hashlist_format(fmt_name)
         report = import_entries(self.db, self.registry, bank, fmt, lines, added_by=added_by, source=source,
                                 labels=labels, strict=strict, progress=progress)
+        self.imported(report)
+        return report
+
+    def imported(self, report: ImportReport) -> None:
+        """Make what an import (here or in a worker process) added matchable, and retro-match it."""
         self.refresh()
         if report.added:
             self.retro_wakeup()
-        return report
 
     def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:
         bank = self.banks.get(bank_name)

@@ -24,12 +24,12 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import Action, ComputedSignal, Item, Match, Verdict
 from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
 from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.media.sniff import sniff_media_type
+from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
 from seawall.stages import STAGE_TWO, SlowTask, by_names, image_region_signals, tasks_for
 from seawall.stages import regions_apply as _regions_apply

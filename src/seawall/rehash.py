@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.store.db import Database
 from seawall.store.tables import BankContentRow, BankEntryRow, BankRow
 from seawall.store.upsert import insert_unless_exists

@@ -39,12 +39,11 @@ from sqlalchemy.orm import Session
 from seawall.accounts.names import name_keys, trigrams
 from seawall.accounts.service import AccountService
 from seawall.errors import InvalidInput, NotFound
-from seawall.index.hamming import Hamming256Index
-from seawall.index.pdq import PdqIndex
 from seawall.media.image import DecodeLimits, decode_image
 from seawall.plugins import Registry
 from seawall.plugins import registry as default_registry
-from seawall.signals.pdq import pdq_dihedral_from_pixels, pdq_from_pixels
+from seawall.signals.pdq.index import Hamming256Index, PdqIndex
+from seawall.signals.pdq.signal import pdq_dihedral_from_pixels, pdq_from_pixels
 from seawall.signals.text_minhash import signal as text_minhash
 from seawall.store.convert import aware
 from seawall.store.db import Database

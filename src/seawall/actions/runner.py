@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from seawall.accounts.service import AccountService
 from seawall.actions.base import ActionContext, ActionResult, CaseOpener
-from seawall.domain.models import ACTION_SEVERITY, Action, Item
 from seawall.errors import InvalidInput
+from seawall.models.records import ACTION_SEVERITY, Action, Item
 from seawall.plugins import Registry
 from seawall.rules.precedence import resolve
 from seawall.store.tables import ActionRow, DecisionRow, ItemRow, utcnow

@@ -18,7 +18,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import Action
 from seawall.errors import Conflict, InvalidInput, NotFound, invalid_input_from
 from seawall.legal import forms, notices, preservation
 from seawall.legal.annex1 import Locator, RemovalOrderIn, manifest_errors, missing_fields, to_record
@@ -26,6 +25,7 @@ from seawall.legal.clock import Clock, as_utc, monotonic_after
 from seawall.legal.deadline import IMPOSSIBILITY, due_alerts, state, within_hour
 from seawall.legal.locate import locate
 from seawall.legal.settings import LegalSettings
+from seawall.models.records import Action
 from seawall.review.audit import record
 from seawall.review.reversal import reverse
 from seawall.store.tables import ItemRow, RemovalOrderEventRow, RemovalOrderRow

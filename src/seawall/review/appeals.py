@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.accounts.service import MAX_APPEAL_CHARS, appeal_dict, waiting_appeal
-from seawall.domain.labels import severity
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
+from seawall.models.labels import severity
 from seawall.review.audit import record
 from seawall.review.cases import SLA, TIERS, _lock_open_case
 from seawall.review.reversal import reverse
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
     from seawall.accounts.service import AccountService
     from seawall.actions.runner import ActionRunner
-    from seawall.domain.models import Item
     from seawall.ingest import ItemService
+    from seawall.models.records import Item
     from seawall.store.db import Database
     from seawall.webhooks.outbox import Outbox
 

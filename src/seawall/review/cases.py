@@ -26,10 +26,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from seawall.domain.labels import severity, validate_labels
-from seawall.domain.models import Action, Item
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallError
 from seawall.media.sniff import sniff_media_type
+from seawall.models.labels import severity, validate_labels
+from seawall.models.records import Action, Item
 from seawall.review.audit import AuditLog, record
 from seawall.review.near_media import NearMediaIndex, keep_case_hashes
 from seawall.review.priority import Score, score
@@ -59,8 +59,8 @@ if TYPE_CHECKING:
 
     from seawall.actions.runner import ActionRunner
     from seawall.banks import BankService
-    from seawall.domain.models import BankEntry
     from seawall.ingest import ItemService
+    from seawall.models.records import BankEntry
     from seawall.store.db import Database
 
 TIERS: tuple[str, ...] = ("low", "normal", "high", "urgent")

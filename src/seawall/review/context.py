@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import Item
 from seawall.errors import NotFound
+from seawall.models.records import Item
 from seawall.review.wording import added_by
 from seawall.store.tables import ApiKeyRow, BankEntryMediaRow, BankEntryRow, BankRow, ItemRow, MatchRow
 

@@ -20,8 +20,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import ComputedSignal
-from seawall.index.pdq import PdqIndex
+from seawall.models.records import ComputedSignal
+from seawall.signals.pdq.index import PdqIndex
 from seawall.store.db import Database
 from seawall.store.tables import CaseHashRow
 

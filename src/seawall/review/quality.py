@@ -23,8 +23,8 @@ from sqlalchemy import Integer, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import validate_labels
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
+from seawall.models.labels import validate_labels
 from seawall.review.audit import record
 from seawall.review.users import ConsoleUser, aware
 from seawall.store.db import Database

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import severity, taxonomy
 from seawall.errors import InvalidInput, NotFound
+from seawall.models.labels import severity, taxonomy
 from seawall.review.audit import record
 from seawall.review.cases import open_case
 from seawall.store.tables import CaseMediaRow, CaseRow, ItemRow, ReportRow, utcnow
@@ -27,8 +27,8 @@ from seawall.store.upsert import insert_unless_exists
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from seawall.domain.models import Item
     from seawall.ingest import ItemService
+    from seawall.models.records import Item
     from seawall.store.db import Database
     from seawall.webhooks.outbox import Outbox
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from seawall.domain.models import Match
+from seawall.models.records import Match
 
 
 @dataclass(slots=True)

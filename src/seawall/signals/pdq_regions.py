@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter
 
-from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
-from seawall.signals.pdq import pdq_from_pixels
+from seawall.models.records import ComputedSignal
+from seawall.signals.pdq.signal import pdq_from_pixels
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]

@@ -11,10 +11,10 @@ propaganda post may well link a news site); URLs are banked explicitly.
 
 from __future__ import annotations
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import canonicalize_url, links_in
 from seawall.signals.base import SignalType
 

@@ -15,8 +15,8 @@ import hashlib
 import re
 from typing import ClassVar
 
-from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import links_in
 from seawall.normalize.urls import refang
 from seawall.signals.digest import DigestSignal

@@ -8,10 +8,10 @@ The query string is ignored. Like ``url``, computed for queries only.
 
 from __future__ import annotations
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import canonicalize_url, links_in
 from seawall.normalize.urls import CanonicalUrl
 from seawall.signals.base import SignalType

@@ -438,7 +438,7 @@ def _audit_query(request: Request, actor: str, action: str, since: str, until: s
 
 
 def _label_choices() -> list[tuple[str, str]]:
-    from seawall.domain.labels import taxonomy
+    from seawall.models.labels import taxonomy
 
     tax = taxonomy()
     return [(f"{ns}:{slug}", str(v.get("title", slug))) for ns in ("behaviour", "ideology")
