@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from seawall.domain.models import Item
 from seawall.errors import NotFound
 from seawall.ingest import item_in
+from seawall.models.records import Item
 from seawall.review.access import ensure_row_open_to
 from seawall.review.appeals import appeal_of_case
 from seawall.review.audit import count_in
