@@ -547,36 +547,42 @@ class ItemService:
 
     def get(self, item_id: str) -> Item:
         with self.db.session() as s:
-            row = s.get(ItemRow, item_id)
-            if row is None:
-                raise NotFound(f"no item {item_id!r}", code="item_not_found")
-            match_rows: Sequence[MatchRow] = s.scalars(
-                select(MatchRow).where(MatchRow.item_id == item_id).order_by(MatchRow.id)
-            ).all()
-            action_rows: Sequence[ActionRow] = s.scalars(
-                select(ActionRow).where(ActionRow.item_id == item_id).order_by(ActionRow.id)
-            ).all()
-        actions = [Action(a.type, dict(a.params), a.rule_id) for a in action_rows]
-        matches = [
-            Match(bank_id=m.bank_id, bank_name=m.bank_name, bank_kind=m.bank_kind, entry_id=m.entry_id,
-                  signal_type=m.signal_type, distance=m.distance, labels=list(m.labels), action=m.action,
-                  variant=m.variant)
-            for m in match_rows
-        ]
-        return Item(
-            id=row.id,
-            content_id=row.content_id,
-            account_id=row.account_id,
-            content_type=row.content_type,
-            received_at=aware(row.received_at) or utcnow(),
-            signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []),
-                                    list(d.get("names") or [])) for d in row.signals],
-            verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
-            size_bytes=row.size_bytes,
-            submitted_by=row.submitted_by,
-            status=row.status,
-            error=row.error,
-            language=language_from_reasons(row.reasons),
-            reach=row.reach,
-            pending=row.stage2_pending.split(",") if row.stage2_pending else [],
-        )
+            return item_in(s, item_id)
+
+
+def item_in(s: Session, item_id: str) -> Item:
+    """An item with its matches and actions, read in the caller's transaction (pages that read
+    everything in one transaction use this; :meth:`ItemService.get` opens its own)."""
+    row = s.get(ItemRow, item_id)
+    if row is None:
+        raise NotFound(f"no item {item_id!r}", code="item_not_found")
+    match_rows: Sequence[MatchRow] = s.scalars(
+        select(MatchRow).where(MatchRow.item_id == item_id).order_by(MatchRow.id)
+    ).all()
+    action_rows: Sequence[ActionRow] = s.scalars(
+        select(ActionRow).where(ActionRow.item_id == item_id).order_by(ActionRow.id)
+    ).all()
+    actions = [Action(a.type, dict(a.params), a.rule_id) for a in action_rows]
+    matches = [
+        Match(bank_id=m.bank_id, bank_name=m.bank_name, bank_kind=m.bank_kind, entry_id=m.entry_id,
+              signal_type=m.signal_type, distance=m.distance, labels=list(m.labels), action=m.action,
+              variant=m.variant)
+        for m in match_rows
+    ]
+    return Item(
+        id=row.id,
+        content_id=row.content_id,
+        account_id=row.account_id,
+        content_type=row.content_type,
+        received_at=aware(row.received_at) or utcnow(),
+        signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []),
+                                list(d.get("names") or [])) for d in row.signals],
+        verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
+        size_bytes=row.size_bytes,
+        submitted_by=row.submitted_by,
+        status=row.status,
+        error=row.error,
+        language=language_from_reasons(row.reasons),
+        reach=row.reach,
+        pending=row.stage2_pending.split(",") if row.stage2_pending else [],
+    )

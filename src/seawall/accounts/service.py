@@ -258,28 +258,32 @@ class AccountService:
 
     def history(self, account_id: str, *, limit: int = 100) -> dict[str, Any]:
         """Everything done to an account, newest first, so a reviewer or the user can see why."""
-        now = utcnow()
         with self.db.session() as s:
-            row = self._require(s, account_id)
-            strikes = s.scalars(select(StrikeRow).where(StrikeRow.account_id == account_id)
-                                .order_by(StrikeRow.id.desc()).limit(limit)).all()
-            suspensions = s.scalars(select(SuspensionRow).where(SuspensionRow.account_id == account_id)
-                                    .order_by(SuspensionRow.id.desc()).limit(limit)).all()
-            appeals = s.scalars(select(AppealRow).where(AppealRow.account_id == account_id)
-                                .order_by(AppealRow.id.desc()).limit(limit)).all()
-            items = s.execute(
-                select(ItemRow.id, ItemRow.content_id, ItemRow.content_type, ItemRow.received_at, ItemRow.status,
-                       ItemRow.verdict)
-                .where(ItemRow.account_id == account_id).order_by(ItemRow.received_at.desc()).limit(limit)
-            ).all()
-            item_ids = [r.id for r in items]
-            acts: dict[str, list[dict[str, Any]]] = {}
-            if item_ids:
-                for a in s.scalars(select(ActionRow).where(ActionRow.item_id.in_(item_ids)).order_by(ActionRow.id)):
-                    acts.setdefault(a.item_id, []).append({"type": a.type, **a.params, "rule": a.rule_id,
-                                                           "status": a.status})
-            active_strikes = self._active_strikes(s, account_id, now)
-            current = self._active_suspension(s, account_id, now)
+            return self.history_in(s, account_id, limit=limit)
+
+    def history_in(self, s: Session, account_id: str, *, limit: int = 100) -> dict[str, Any]:
+        """:meth:`history` in the caller's transaction (the case page reads everything in one)."""
+        now = utcnow()
+        row = self._require(s, account_id)
+        strikes = s.scalars(select(StrikeRow).where(StrikeRow.account_id == account_id)
+                            .order_by(StrikeRow.id.desc()).limit(limit)).all()
+        suspensions = s.scalars(select(SuspensionRow).where(SuspensionRow.account_id == account_id)
+                                .order_by(SuspensionRow.id.desc()).limit(limit)).all()
+        appeals = s.scalars(select(AppealRow).where(AppealRow.account_id == account_id)
+                            .order_by(AppealRow.id.desc()).limit(limit)).all()
+        items = s.execute(
+            select(ItemRow.id, ItemRow.content_id, ItemRow.content_type, ItemRow.received_at, ItemRow.status,
+                   ItemRow.verdict)
+            .where(ItemRow.account_id == account_id).order_by(ItemRow.received_at.desc()).limit(limit)
+        ).all()
+        item_ids = [r.id for r in items]
+        acts: dict[str, list[dict[str, Any]]] = {}
+        if item_ids:
+            for a in s.scalars(select(ActionRow).where(ActionRow.item_id.in_(item_ids)).order_by(ActionRow.id)):
+                acts.setdefault(a.item_id, []).append({"type": a.type, **a.params, "rule": a.rule_id,
+                                                       "status": a.status})
+        active_strikes = self._active_strikes(s, account_id, now)
+        current = self._active_suspension(s, account_id, now)
         return {
             "id": row.id,
             "first_seen": _iso(row.first_seen),
