@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -39,18 +38,6 @@ def _png(a: np.ndarray) -> bytes:
 
 def _distance(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
-@pytest.fixture
-def banked(client: TestClient, keys: dict[str, str]) -> np.ndarray:
-    admin = keys["admin"]
-    assert client.post("/v1/banks", json={"name": "tvec"}, headers=auth(admin)).status_code == 201
-    picture = photo_like(41, 420, 560)
-    r = client.post("/v1/banks/tvec/entries", files={"file": ("p.png", _png(picture), "image/png")},
-                    headers=auth(admin))
-    assert r.status_code == 201, r.text
-    assert {"pdq", "pdq_crop"} <= {e["signal_type"] for e in r.json()["entries"]}
-    return picture
 
 
 def test_transformed_copies_are_found_through_region_hashes(client: TestClient, keys: dict[str, str],
