@@ -74,3 +74,15 @@ def test_region_hashes_wait_for_stage_two(client: TestClient, keys: dict[str, st
                     data={"content_id": "stage-one"}, headers=auth(keys["submitter"]))
     assert r.status_code == 200, r.text
     assert "regions" in r.json()["pending"] and r.json()["final"] is False, r.json()
+
+
+def test_a_picture_inset_over_another_picture_is_cut_out() -> None:
+    """Picture-in-picture: no side of the inset is flat (the background is a dimmed photograph), only the
+    brightness steps all along its outline show where it is."""
+    picture = photo_like(43, 300, 400)
+    canvas = (photo_like(44, 700, 800).astype(np.float64) * 0.45).astype(np.uint8)
+    canvas[220:520, 250:650] = picture
+    original = pdq_from_pixels(picture)[0]
+    assert _distance(pdq_from_pixels(canvas)[0], original) > 31
+    found = [(r.name, _distance(r.value, original)) for r in region_hashes(canvas)]
+    assert min(d for name, d in found if name.startswith("inner rectangle")) <= 31, found

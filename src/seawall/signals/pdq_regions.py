@@ -381,12 +381,16 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
     guesses: list[tuple[str, U8]] = []
     seen: set[tuple[int, int, int, int]] = {(0, h, 0, w)}
 
+    ky, kx = pixels.shape[0] / h, pixels.shape[1] / w
+
     def add_box(name: str, box: tuple[int, int, int, int]) -> None:
         t, b, left, r = box
         if box in seen or b - t < MIN_SIDE_SHARE * h or r - left < MIN_SIDE_SHARE * w:
             return
         seen.add(box)
-        guesses.append((name, a[t:b, left:r]))
+        # cut from the upload itself, not the reduced copy: a picture at half a screen's width is only
+        # ~128 px wide in the copy, and its hash from there is 10–20 bits further from the original's
+        guesses.append((name, pixels[round(t * ky):round(b * ky), round(left * kx):round(r * kx)]))
 
     add_box("uniform border cut", _uniform_border(a))
     # fine detail is what a blurred fill lacks: look for it at twice the working resolution
