@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from seawall.api.app import create_app
 from seawall.builtin import register
 from seawall.config import Settings
-from seawall.domain.models import ComputedSignal
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.plugins import Registry
 from seawall.signals.digest import DigestSignal
 

@@ -17,10 +17,10 @@ from seawall.builtin import register
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.index.base import SignalIndex
-from seawall.index.hamming import Hamming256Index
 from seawall.index.manager import IndexSet
 from seawall.plugins import Registry
-from seawall.signals.pdq import PdqSignal
+from seawall.signals.pdq.index import Hamming256Index
+from seawall.signals.pdq.signal import PdqSignal
 
 
 class Gate:

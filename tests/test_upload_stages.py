@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.config import Settings
-from seawall.domain.models import ComputedSignal, Item
 from seawall.engine import Engine
 from seawall.media import ocr
 from seawall.media.ocr import OcrOptions
+from seawall.models.records import ComputedSignal, Item
 from seawall.queue.nats import NatsQueue, NatsQueueConfig
 from seawall.stages import STAGE_TWO
 from seawall.store.tables import ActionRow, DecisionRow, ItemUploadRow, WebhookEventRow

@@ -28,8 +28,8 @@ from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import validate_labels
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from seawall.models.labels import validate_labels
 from seawall.sharing.feedback_signing import open_feedback
 from seawall.sharing.signing import Signer, b64, canonical, public_key_from, public_text
 from seawall.store.convert import aware

@@ -25,9 +25,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import validate_labels
-from seawall.domain.models import ACTIONS
 from seawall.errors import Conflict, InvalidInput, NotFound, SeawallError
+from seawall.models.labels import validate_labels
+from seawall.models.records import ACTIONS
 from seawall.plugins import Registry
 from seawall.sharing.exchanges.base import (
     Exchange,
