@@ -60,6 +60,7 @@ PG_TEMPLATE_ENV = "SEAWALL_TEST_PG_TEMPLATE"
 #: processes), a private broker or database, fuzzes the whole API, or decodes video.
 HEAVY_MODULES: dict[str, str] = {
     "test_console_e2e": "e2e",
+    "test_console_banks_e2e": "e2e",
     "test_synapse_connector": "e2e",
     "test_synapse_shim": "e2e",
     "test_scaleout": "slow",
