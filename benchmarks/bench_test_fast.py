@@ -36,9 +36,12 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(tree: Path, only: list[str], durations: int, cpu_top: int) -> tuple[float, float, int, str]:
+def measure(tree: Path, only: list[str], durations: int, cpu_top: int,
+            no_bytecode_cache: bool = False) -> tuple[float, float, int, str]:
     """CPU and wall seconds of one fast-loop run of ``tree``'s tests against ``tree``'s code."""
     env = {"HYPOTHESIS_PROFILE": "fast", **os.environ, "PYTHONPATH": str(tree / "src")}
+    # as make test-fast does: bytecode caches on, unless --no-bytecode-cache measures a run without them
+    env["PYTHONDONTWRITEBYTECODE"] = "1" if no_bytecode_cache else ""
     cmd = [sys.executable, *FAST, f"--durations={durations}", *only]
     phases = Path(tempfile.mkstemp(prefix="cpu-durations-", suffix=".tsv")[1])
     if cpu_top:
@@ -93,13 +96,15 @@ def main() -> None:
     ap.add_argument("--tree", action="append", type=Path, help="a Seawall checkout to measure (default: this one)")
     ap.add_argument("--only", nargs="*", default=[], help="test files or node ids instead of the whole fast loop")
     ap.add_argument("--durations", type=int, default=25)
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="run with PYTHONDONTWRITEBYTECODE=1 (every process compiles its sources afresh)")
     ap.add_argument("--cpu-top", type=int, default=0,
                     help="also list this many costliest tests by CPU seconds, and CPU seconds per file")
     args = ap.parse_args()
     trees = [t.resolve() for t in (args.tree or [REPO])]
     results: list[tuple[Path, float, float, int]] = []
     for tree in trees:
-        cpu, wall, status, report = measure(tree, args.only, args.durations, args.cpu_top)
+        cpu, wall, status, report = measure(tree, args.only, args.durations, args.cpu_top, args.no_bytecode_cache)
         results.append((tree, cpu, wall, status))
         print(f"{tree}: {cpu:.1f} CPU s, {wall:.1f} wall s, exit {status}\n{report}", flush=True)
     print("\nCPU seconds (user + system, pytest and every process it waited for):")
