@@ -78,9 +78,8 @@ def main() -> None:
     from sqlalchemy import select
 
     from seawall.api.app import create_app
-    from seawall.composition import review_service
+    from seawall.composition import build_engine, review_service
     from seawall.config import Settings
-    from seawall.engine import Engine
     from seawall.review.search import CaseFilter
     from seawall.review.users import ConsoleUsers
     from seawall.store.tables import CaseRow, ItemRow, utcnow
@@ -89,7 +88,7 @@ def main() -> None:
     print(f"git {sha} · {machine_summary()}")
     print("load before:", Path("/proc/loadavg").read_text().strip())
     with postgres_database("seawall_bench_console") as url:
-        engine = Engine(Settings(database_url=url))
+        engine = build_engine(Settings(database_url=url))
         try:
             seconds = _fill(url, args.items, args.cases)
             print(f"generated {args.items:,} items and {args.cases:,} open cases in {seconds:.0f} s")
