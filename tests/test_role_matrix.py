@@ -120,6 +120,7 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("DELETE", "/v1/banks/{name}/entries/{entry_id}"): [api(f"/v1/banks/tvec/entries/{NOWHERE}", 404)],
     ("POST", "/v1/banks/{name}/import"): [api("/v1/banks/nowhere/import?format=hashes", 404, content=b"")],
     ("GET", "/v1/banks/{name}/export"): [api("/v1/banks/tvec/export", 200, "reviewer")],
+    ("POST", "/v1/banks/{name}/rehash"): [api("/v1/banks/nowhere/rehash", 404, json_body={})],
     # --- rules (admin; crisis mode readable by reviewers) ---
     ("GET", "/v1/rules"): [api("/v1/rules", 200)],
     ("PUT", "/v1/rules"): [api("/v1/rules", 422, content=b"rules: [")],

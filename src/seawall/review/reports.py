@@ -133,9 +133,14 @@ class ReportService:
 
     def for_case(self, case_id: int, limit: int = 50) -> list[dict[str, Any]]:
         with self.db.session() as s:
-            return [{"category": r.category, "text": r.text, "reporter": r.reporter_account, "at": r.created_at}
-                    for r in s.scalars(select(ReportRow).where(ReportRow.case_id == case_id)
-                                       .order_by(ReportRow.id.desc()).limit(limit))]
+            return reports_of_case(s, case_id, limit)
+
+
+def reports_of_case(s: Session, case_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """A case's user reports, newest first, in the caller's transaction."""
+    return [{"category": r.category, "text": r.text, "reporter": r.reporter_account, "at": r.created_at}
+            for r in s.scalars(select(ReportRow).where(ReportRow.case_id == case_id)
+                               .order_by(ReportRow.id.desc()).limit(limit))]
 
 
 def dedupe_key(case_id: int, reporter_account: str | None, category: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -37,6 +37,7 @@ from seawall.sharing.exchanges.base import (
     PageRefused,
     Rejected,
 )
+from seawall.sharing.prefetch import read_ahead
 from seawall.sharing.signing import Signer
 from seawall.store.convert import aware
 from seawall.store.db import Database
@@ -54,6 +55,8 @@ BACKOFF_MAX = 3600.0
 #: A source with no successful sync for this many intervals (at least STALE_MIN) is reported stale.
 STALE_INTERVALS = 3
 STALE_MIN = timedelta(minutes=10)
+
+_UNSEEN: Any = object()
 
 #: (entry id, signal type, value) of entries the indexes must learn or forget.
 Rows = list[tuple[int, str, str]]
@@ -345,8 +348,11 @@ class SourceService:
             # normalise: a bad entry is rejected with its position, the rest apply
             good: dict[tuple[str, str], dict[str, Any]] = {}
             newest: datetime | None = None
+            by_name: dict[str, Any] = {}  # the page's few signal type spellings, looked up once each
             for e in page.entries:
-                sig = sigs.get(str(e.signal_type).lower())
+                sig = by_name.get(e.signal_type, _UNSEEN)
+                if sig is _UNSEEN:
+                    sig = by_name[e.signal_type] = sigs.get(str(e.signal_type).lower())
                 if sig is None:
                     result.rejected.append(Rejected(e.position, f"unknown signal type {e.signal_type!r}"))
                     continue
@@ -360,8 +366,8 @@ class SourceService:
                     continue
                 key = (sig.name, value_digest(value))
                 good[key] = {"signal_type": sig.name, "value": value, "digest": key[1],
-                             "labels": self._map_labels(list(e.labels or []), mapping),
-                             "raw_labels": [str(x) for x in (e.labels or [])][:50],
+                             "labels": self._map_labels(list(e.labels), mapping) if e.labels else [],
+                             "raw_labels": [str(x) for x in e.labels][:50] if e.labels else [],
                              "first_seen": e.first_seen, "remote_id": e.remote_id}
                 if e.first_seen is not None and (newest is None or e.first_seen > newest):
                     newest = e.first_seen
@@ -628,6 +634,30 @@ class SourceService:
                 delay = max(delay, min(retry_after, BACKOFF_MAX))
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
 
+    def _apply_pages(self, source_id: int, checkpoint: str | None, pages: Iterator[Page], report: SyncReport,
+                     max_pages: int | None, progress: Callable[[Page, ApplyResult], None] | None) -> None:
+        """Apply pages in order, each with its checkpoint, adding to ``report``."""
+        for page in pages:
+            result = self.apply_page(source_id, checkpoint, page)
+            if not result.applied:
+                report.error = "another sync of this source moved its checkpoint; stopped"
+                break
+            checkpoint = page.checkpoint
+            report.pages += 1
+            report.added += result.added
+            report.seen += result.seen
+            report.tombstones += result.tombstones
+            report.rejected += len(result.rejected)
+            if len(report.rejects) < MAX_REJECTS_KEPT:
+                report.rejects.extend(r.to_dict() for r in result.rejected)
+            report.checkpoint = checkpoint
+            if (result.new_rows or result.removed_rows) and self.on_change is not None:
+                self.on_change(result.new_rows, result.removed_rows)
+            if progress is not None:
+                progress(page, result)
+            if max_pages is not None and report.pages >= max_pages:
+                break
+
     def sync(self, name: str, *, wait: float = 0.0, max_pages: int | None = None,
              progress: Callable[[Page, ApplyResult], None] | None = None) -> SyncReport:
         """Pull and apply pages until the exchange has no more (or ``max_pages``); never raises for the
@@ -643,27 +673,10 @@ class SourceService:
             self._fail(row.id, exc.message)
             return report
         checkpoint = row.checkpoint
+        start = checkpoint
         try:
-            for page in exchange.pull(checkpoint, wait=wait):
-                result = self.apply_page(row.id, checkpoint, page)
-                if not result.applied:
-                    report.error = "another sync of this source moved its checkpoint; stopped"
-                    break
-                checkpoint = page.checkpoint
-                report.pages += 1
-                report.added += result.added
-                report.seen += result.seen
-                report.tombstones += result.tombstones
-                report.rejected += len(result.rejected)
-                if len(report.rejects) < MAX_REJECTS_KEPT:
-                    report.rejects.extend(r.to_dict() for r in result.rejected)
-                report.checkpoint = checkpoint
-                if (result.new_rows or result.removed_rows) and self.on_change is not None:
-                    self.on_change(result.new_rows, result.removed_rows)
-                if progress is not None:
-                    progress(page, result)
-                if max_pages is not None and report.pages >= max_pages:
-                    break
+            with read_ahead(lambda: exchange.pull(start, wait=wait), name=f"seawall-pull-{name}") as pages:
+                self._apply_pages(row.id, checkpoint, pages, report, max_pages, progress)
         except PageRefused as exc:
             report.error, report.refused = exc.message, True
             log.warning("source %s: page refused: %s", name, exc.message)

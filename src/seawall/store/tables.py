@@ -119,7 +119,8 @@ class ItemRow(Base):
     __tablename__ = "items"
     __table_args__ = (
         Index("ix_items_content_id", "content_id"),
-        Index("ix_items_account_id", "account_id"),
+        #: an account's items newest first (account timeline, case page); also its equality look-ups
+        Index("ix_items_account_received", "account_id", "received_at"),
         Index("ix_items_received_at", "received_at"),
         Index("ix_items_status", "status"),
         # NULL for uploads sent without ``once``: only ``once`` uploads are unique per submitter and content id
