@@ -33,6 +33,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.password_hashing import PROFILE_ENV
@@ -191,7 +192,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
-    eng = Engine(settings)
+    eng = build_engine(settings)
     try:
         yield eng
     finally:
