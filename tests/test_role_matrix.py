@@ -216,6 +216,7 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("PATCH", "/v1/sources/{name}"): [api("/v1/sources/local", 422, "admin", json_body={"action": "explode"})],
     ("DELETE", "/v1/sources/{name}"): [api("/v1/sources/nowhere", 404, "admin")],
     ("POST", "/v1/sources/{name}/sync"): [api("/v1/sources/nowhere/sync", 404, "admin")],
+    ("POST", "/v1/sources/{name}/push"): [api("/v1/sources/nowhere/push", 404, "admin")],
     # --- sharing: feeds and partners (admin), pages and feedback (partner token) ---
     ("POST", "/v1/feeds"): [api("/v1/feeds", 404, "admin", json_body={"name": "y", "banks": ["nowhere"]})],
     ("GET", "/v1/feeds"): [api("/v1/feeds", 200, "admin")],

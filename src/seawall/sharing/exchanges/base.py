@@ -128,6 +128,8 @@ class Exchange(ABC):
     secret_keys: ClassVar[tuple[str, ...]] = ()
     #: Whether :meth:`feedback` does anything.
     supports_feedback: ClassVar[bool] = False
+    #: Whether :meth:`push` sends entries (a source may then list ``push_banks``).
+    supports_push: ClassVar[bool] = False
     #: Feedback is signed with this instance's key, which the exchange's operator must register.
     signs_feedback: ClassVar[bool] = False
     #: Whether :meth:`pull` may block waiting for news (a live channel), so the runner calls it in a loop.

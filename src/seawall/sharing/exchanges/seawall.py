@@ -82,6 +82,7 @@ class SeawallFeedExchange(Exchange):
     description = "Another Seawall instance's signed feed (live long poll, tombstones, feedback)."
     secret_keys = ("token",)
     supports_feedback = True
+    supports_push = True
     signs_feedback = True
     live = True
 
