@@ -3,7 +3,7 @@ hashing the transformed pixels, and what each way of computing the eight query h
 
 Why: a query must match every rotation/flip of a banked picture. The reference's ``compute_dihedral``
 derives seven hashes from one DCT, which assumes its 64×64 sampling grid is mirror-symmetric; at many
-common sides it is not (see ``seawall.signals.pdq.mirror_shift``). This prints, per image size:
+common sides it is not (see ``seawall.signals.pdq.signal.mirror_shift``). This prints, per image size:
 
 1. how far each derived variant is from ``pdqhash.compute`` of the actually transformed pixels;
 2. end to end: bank ``pdq_from_pixels(original)``, upload each of the 8 transforms, best distance among
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import encode_jpeg, machine_summary, markdown_table, percentile, synthetic_image, time_per_call
 from seawall.media.content import Content
 from seawall.media.image import decode_image
-from seawall.signals.pdq import (
+from seawall.signals.pdq.signal import (
     DIHEDRAL_NAMES,
     MAX_MIRROR_SHIFT,
     PdqSignal,

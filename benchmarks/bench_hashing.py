@@ -30,7 +30,7 @@ import seawall.media.image as seawall_image
 from common import encode_jpeg, machine_summary, markdown_table, percentile, synthetic_image
 from seawall.media.content import Content
 from seawall.media.image import DecodeLimits, decode_image
-from seawall.signals.pdq import PdqSignal, bits_to_hex, pdq_from_pixels
+from seawall.signals.pdq.signal import PdqSignal, bits_to_hex, pdq_from_pixels
 
 GOAL_OVERHEAD = 0.10
 GOAL_DECODE_HASH_S = 0.015

@@ -121,7 +121,7 @@ def _load_in_fresh_process(system: str, snap: Path) -> float:
 def run_load_only(system: str, snap: str) -> None:
     """Import first (not timed), then time only the load itself."""
     if system == "seawall":
-        from seawall.index.pdq import PdqIndex
+        from seawall.signals.pdq.index import PdqIndex
 
         t = time.perf_counter()
         PdqIndex.load(snap)
@@ -146,7 +146,7 @@ def run_worker(args: argparse.Namespace) -> None:
     snap = tmpdir / "index.snap"
 
     if args.system == "seawall":
-        from seawall.index.pdq import PdqIndex
+        from seawall.signals.pdq.index import PdqIndex
 
         warm = PdqIndex()  # load/compile kernels outside the timed region
         warm.add(np.arange(2), hashes[:2])

@@ -37,12 +37,12 @@ from dataclasses import dataclass
 import numpy as np
 import tlsh
 
-from seawall.index.tlsh import TlshIndex
 from seawall.normalize import normalize_text
 from seawall.signals.text_minhash.index import MinHashIndex, candidate_probability
 from seawall.signals.text_minhash.signal import MIN_CHARS, TextMinHashSignal, encode, shingles, signature
 from seawall.signals.text_sha256 import text_sha256
-from seawall.signals.tlsh import TlshSignal, tlsh_digest
+from seawall.signals.tlsh.index import TlshIndex
+from seawall.signals.tlsh.signal import TlshSignal, tlsh_digest
 
 # --------------------------------------------------------------------------------------------------
 # Generated texts
@@ -353,7 +353,7 @@ def tlsh_bank(seed: int, n: int) -> tuple[list[tuple[str, str]], list[str]]:
 
 def _numpy_scan(bodies: np.ndarray, digests: list[str], q: str, radius: int) -> list[int]:
     """Seawall's previous TLSH search: the body lower bound for every row with numpy, then ``tlsh.diff``."""
-    from seawall.index.tlsh import body_table
+    from seawall.signals.tlsh.index import body_table
 
     qb = np.frombuffer(bytes.fromhex(q[-64:]), dtype=np.uint8)
     bound = body_table()[qb[None, :], bodies].sum(axis=1)

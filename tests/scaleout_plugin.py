@@ -11,9 +11,9 @@ import os
 import time
 from typing import ClassVar
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput, Retryable
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.plugins import Registry
 from seawall.signals.digest import DigestSignal
 

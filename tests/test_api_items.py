@@ -7,7 +7,7 @@ import hashlib
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from seawall.signals.pdq import pdq_from_pixels
+from seawall.signals.pdq.signal import pdq_from_pixels
 
 from .conftest import auth, encode, textured_image
 

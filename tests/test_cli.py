@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from seawall.password_hashing import PROFILE_ENV
-from seawall.signals.pdq import pdq_from_pixels
+from seawall.signals.pdq.signal import pdq_from_pixels
 
 from .cli_runner import CliResult, run_cli
 from .conftest import encode, textured_image

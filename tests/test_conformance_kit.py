@@ -9,13 +9,13 @@ import pytest
 
 from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
 from seawall.actions.label import LabelAction
-from seawall.domain.models import Action, ComputedSignal
 from seawall.media.content import Content
+from seawall.models.records import Action, ComputedSignal
 from seawall.sharing.base import HashListFormat
 from seawall.sharing.text_lines import TextLinesFormat
 from seawall.signals.base import SignalType
 from seawall.signals.md5 import Md5Signal
-from seawall.signals.pdq import PdqSignal
+from seawall.signals.pdq.signal import PdqSignal
 from seawall.testing import ActionAutoTest, HashListFormatAutoTest, SignalTypeAutoTest
 
 from .conftest import encode, textured_image

@@ -101,7 +101,7 @@ def test_matched_entry_shows_its_banks_labels_and_where_it_came_from(client: Tes
 
 
 def _ideologies() -> list[str]:
-    from seawall.domain.labels import taxonomy
+    from seawall.models.labels import taxonomy
 
     return sorted(taxonomy()["ideology"])
 

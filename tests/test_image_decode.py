@@ -23,7 +23,7 @@ from PIL import Image, ImageFile
 
 from seawall.errors import InvalidInput, SeawallError, TooLarge, UnsupportedMedia
 from seawall.media.image import DRAFT_MIN_SIDE, DecodeLimits, decode_image, image_size, sniff_image
-from seawall.signals.pdq import pdq_from_pixels
+from seawall.signals.pdq.signal import pdq_from_pixels
 
 U8 = npt.NDArray[np.uint8]
 

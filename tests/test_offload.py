@@ -65,3 +65,50 @@ def test_large_json_items_are_parsed_in_a_worker(client: TestClient, engine: Eng
                        headers=submitter)
     assert huge.status_code == 413 and huge.json()["code"] == "text_too_large"
     assert huge.headers["connection"] == "close"
+
+
+def test_large_hash_list_imports_in_the_import_worker(client: TestClient, engine: Engine,
+                                                      keys: dict[str, str]) -> None:
+    """A hash list past the inline size is written by another process, then matchable here at once;
+    a strict import with a bad line refuses the whole file with its code and rejected lines."""
+    import random
+
+    from seawall.api.routes.banks import OFFLOAD_IMPORT_BYTES
+
+    admin = auth(keys["admin"])
+    assert client.post("/v1/banks", json={"name": "bulk"}, headers=admin).status_code == 201
+    rnd = random.Random(7)
+    values = [f"{rnd.getrandbits(256):064x}" for _ in range(OFFLOAD_IMPORT_BYTES // 60)]
+    body = "".join(f"pdq {v}\n" for v in values).encode()
+    assert len(body) >= OFFLOAD_IMPORT_BYTES
+    workers_before = set(offload._pools)
+    r = client.post("/v1/banks/bulk/import?format=text&source=partner", content=body, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == len(values) and r.json()["lines_read"] == len(values)
+    assert offload.IMPORT in offload._pools and offload.IMPORT not in workers_before
+    found = client.get(f"/v1/lookup?signal_type=pdq&value={values[-1]}", headers=admin)
+    assert found.status_code == 200 and found.json()["matches"], found.text  # the server's index has it
+    again = client.post("/v1/banks/bulk/import?format=text", content=body, headers=admin)
+    assert again.json()["added"] == 0 and again.json()["duplicates"] == len(values)
+
+    strict = client.post("/v1/banks/bulk/import?format=text&strict=true",
+                         content=body + b"pdq not-a-hash\n", headers=admin)
+    assert strict.status_code == 422 and strict.json()["code"] == "import_rejected", strict.text
+    assert strict.json()["detail"][0]["line"] == len(values) + 1
+    assert client.get("/v1/banks/bulk", headers=admin).json()["entry_count"] == len(values)
+
+
+def test_refusals_cross_the_process_boundary_whole() -> None:
+    """A refusal raised in a worker keeps its class, code, status and detail (the API renders it as is)."""
+    import pickle
+
+    from seawall.errors import InvalidInput
+    from seawall.rules.language import RuleError, RulesInvalid
+
+    err = pickle.loads(pickle.dumps(InvalidInput("3 lines rejected", code="import_rejected", detail=[{"line": 3}])))
+    assert type(err) is InvalidInput and err.to_dict() == {
+        "code": "import_rejected", "message": "3 lines rejected", "detail": [{"line": 3}]}
+    assert err.status == 422 and str(err) == "3 lines rejected"
+    rules = pickle.loads(pickle.dumps(RulesInvalid([RuleError(3, "unknown action 'explode'")])))
+    assert type(rules) is RulesInvalid and rules.errors == [RuleError(3, "unknown action 'explode'")]
+    assert rules.code == "invalid_rules" and rules.detail == [{"line": 3, "message": "unknown action 'explode'"}]

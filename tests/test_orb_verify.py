@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from seawall.index.hamming import Hamming256Index
 from seawall.media import orb
 from seawall.media.content import Content
 from seawall.signals.base import SignalType
 from seawall.signals.orb import CANDIDATES, OrbSignal, encode_bank, orb_query_signal
-from seawall.signals.pdq import pdq_from_pixels
+from seawall.signals.pdq.index import Hamming256Index
+from seawall.signals.pdq.signal import pdq_from_pixels
 from seawall.signals.pdq_crop import PdqCropSignal
 from seawall.signals.pdq_regions import region_signals
 from seawall.stages import region_signals_forms
@@ -98,18 +98,6 @@ def test_only_the_nearest_near_misses_are_verified() -> None:
 
 def test_stage_one_never_computes_features() -> None:
     assert OrbSignal().compute(Content("image", data=_png(photo_like(91, 200, 300))), for_query=True) == []
-
-
-@pytest.fixture
-def banked(client: TestClient, keys: dict[str, str]) -> np.ndarray:
-    admin = keys["admin"]
-    assert client.post("/v1/banks", json={"name": "tvec"}, headers=auth(admin)).status_code == 201
-    picture = photo_like(41, 420, 560)
-    r = client.post("/v1/banks/tvec/entries", files={"file": ("p.png", _png(picture), "image/png")},
-                    headers=auth(admin))
-    assert r.status_code == 201, r.text
-    assert {"pdq", "pdq_crop", "orb"} <= {e["signal_type"] for e in r.json()["entries"]}
-    return picture
 
 
 def test_near_misses_are_found_through_orb(client: TestClient, keys: dict[str, str], banked: np.ndarray) -> None:

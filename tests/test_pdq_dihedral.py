@@ -19,7 +19,7 @@ from PIL import Image
 
 from seawall.media.content import Content
 from seawall.media.image import decode_image
-from seawall.signals.pdq import DIHEDRAL_NAMES, PdqSignal, bits_to_hex, mirror_shift, pdq_from_pixels
+from seawall.signals.pdq.signal import DIHEDRAL_NAMES, PdqSignal, bits_to_hex, mirror_shift, pdq_from_pixels
 
 from .imaging import TRANSFORMS, photo_like
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seawall.index import SnapshotError, mih
-from seawall.index.pdq import BruteForcePdqIndex, PdqIndex, hamming, pack_words
+from seawall.index import SnapshotError
+from seawall.signals.pdq import mih
+from seawall.signals.pdq.index import BruteForcePdqIndex, PdqIndex, hamming, pack_words
 
 RADII = [0, 16, 31, 47]
 

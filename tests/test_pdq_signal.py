@@ -21,7 +21,7 @@ from PIL import Image
 from seawall.errors import InvalidInput, UnsupportedMedia
 from seawall.media.content import Content
 from seawall.media.image import decode_image
-from seawall.signals.pdq import (
+from seawall.signals.pdq.signal import (
     DIHEDRAL_NAMES,
     PdqSignal,
     bits_to_hex,

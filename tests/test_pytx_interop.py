@@ -16,7 +16,7 @@ from seawall.sharing.base import HashListFormat
 from seawall.sharing.pytx_lines import PytxLinesFormat
 from seawall.signals.base import SignalType
 from seawall.signals.text_tlsh import TextTlshSignal
-from seawall.signals.tlsh import TlshSignal
+from seawall.signals.tlsh.signal import TlshSignal
 from seawall.signals.trend_query import TrendQuerySignal
 from seawall.signals.url_md5 import UrlMd5Signal, pytx_url_md5
 from seawall.testing import HashListFormatAutoTest, SignalTypeAutoTest

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
-from seawall.index.tlsh import TlshIndex
 from seawall.media.content import Content
 from seawall.normalize import normalize_text
 from seawall.signals.text_minhash.index import MinHashIndex, candidate_probability
 from seawall.signals.text_minhash.signal import ALGORITHM, MIN_CHARS, TextMinHashSignal, encode, signature
 from seawall.signals.text_sha256 import TextSha256Signal
-from seawall.signals.tlsh import TlshSignal, tlsh_digest
+from seawall.signals.tlsh.index import TlshIndex
+from seawall.signals.tlsh.signal import TlshSignal, tlsh_digest
 
 from .conftest import auth
 
@@ -259,7 +259,7 @@ def test_text_content_banked_through_the_engine(engine: Engine) -> None:
 
 def test_tlsh_header_and_body_parts_add_up_to_the_distance() -> None:
     """The index's pruning is exact only if its parts sum to ``tlsh.diff``; check that on varied pairs."""
-    from seawall.index.tlsh import body_table, parse
+    from seawall.signals.tlsh.index import body_table, parse
 
     table = body_table()
     digests = [d for s in range(120) if (d := tlsh_digest(normalize_text(make_text(s, n_words=_length(s))).encode()))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seawall.index import mih
+from seawall.signals.pdq import mih
 from seawall.threads import INDEX_THREADS, THREAD_VARIABLES, cap_threads, threads_per_process
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
-from seawall.domain.labels import validate_labels
-from seawall.domain.models import ACTIONS, BANK_KINDS, Bank, BankEntry
 from seawall.errors import Conflict, InvalidInput, NotFound
+from seawall.models.labels import validate_labels
+from seawall.models.records import ACTIONS, BANK_KINDS, Bank, BankEntry
 from seawall.plugins import Registry
 from seawall.store.bank_list import forget_banks
 from seawall.store.convert import bank_from_row, entry_from_row

@@ -35,14 +35,14 @@ def register(reg: Registry) -> None:
     from seawall.signals.domain import DomainSignal
     from seawall.signals.md5 import Md5Signal
     from seawall.signals.orb import OrbSignal
-    from seawall.signals.pdq import PdqSignal
+    from seawall.signals.pdq.signal import PdqSignal
     from seawall.signals.pdq_crop import PdqCropSignal
     from seawall.signals.sha256 import Sha256Signal
     from seawall.signals.text_fingerprint import TextFingerprintSignal
     from seawall.signals.text_minhash.signal import TextMinHashSignal
     from seawall.signals.text_sha256 import TextSha256Signal
     from seawall.signals.text_tlsh import TextTlshSignal
-    from seawall.signals.tlsh import TlshSignal
+    from seawall.signals.tlsh.signal import TlshSignal
     from seawall.signals.trend_query import TrendQuerySignal
     from seawall.signals.url import UrlSignal
     from seawall.signals.url_md5 import UrlMd5Signal
@@ -74,7 +74,7 @@ def register(reg: Registry) -> None:
 
 
 def _register_content_and_events(reg: Registry) -> None:
-    from seawall.domain.models import CONTENT_TYPES
+    from seawall.models.records import CONTENT_TYPES
     from seawall.webhooks.events import EVENT_TYPES
 
     for name in CONTENT_TYPES:

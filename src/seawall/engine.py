@@ -21,7 +21,6 @@ from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
-from seawall.domain.models import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.errors import InvalidInput, QueueFull, QueueUnavailable, SeawallError
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
@@ -29,10 +28,11 @@ from seawall.matching import Matcher
 from seawall.media.content import Content, check_text
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
+from seawall.models.records import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.plugins import Registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
-from seawall.rehash import RehashReport, content_entries, keep_content, kept_contents, plan
+from seawall.rehash import RehashReport, RehashRuns, content_entries, keep_content, kept_contents, plan
 from seawall.retro import RetroLoop, RetroMatcher
 from seawall.rules.facts import Facts
 from seawall.rules.service import RuleService
@@ -84,16 +84,12 @@ class EngineParts:
 class Engine:
     """The facade the shells call, over services built by the composition root (:mod:`seawall.composition`).
 
-    ``Engine(settings)`` without ``parts`` builds them the same way :func:`seawall.composition.build_engine`
-    does, for tests and embedded use.
+    The engine never builds its parts: :func:`seawall.composition.build_parts` does, and
+    :func:`seawall.composition.build_engine` is the one-call way to get an engine for some settings
+    (shells, tests, embedding).
     """
 
-    def __init__(self, settings: Settings, parts: EngineParts | None = None, *, migrate: bool = True,
-                 reg: Registry | None = None) -> None:
-        if parts is None:
-            from seawall.composition import build_parts
-
-            parts = build_parts(settings, migrate=migrate, reg=reg)
+    def __init__(self, settings: Settings, parts: EngineParts) -> None:
         self.settings = settings
         self.db = parts.db
         self.registry = parts.registry
@@ -123,6 +119,8 @@ class Engine:
         #: Set once :meth:`warm_up` finished: the first upload then costs what the hundredth does.
         self.ready = threading.Event()
         self.warm_up_seconds: dict[str, float] = {}
+        #: Banks being rehashed now (a second run over the same bank is refused).
+        self.rehash_runs = RehashRuns()
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         #: The background refresh asks for a snapshot once an index has this many unsaved changes.
@@ -368,9 +366,14 @@ class Engine:
         return sig.quality is None or sig.quality >= self.settings.pdq_min_quality
 
     def rehash(self, bank_name: str | None = None, *, new_types: bool = False) -> RehashReport:
-        """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.rehash`."""
-        report = RehashReport()
+        """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.rehash`.
+        Raises NotFound for an unknown bank and Conflict while another rehash of the same bank runs here."""
         banks = [self.banks.get(bank_name)] if bank_name is not None else self.banks.list_banks()
+        with self.rehash_runs.hold(bank_name):
+            return self._rehash(banks, new_types=new_types)
+
+    def _rehash(self, banks: list[Bank], *, new_types: bool) -> RehashReport:
+        report = RehashReport()
         for bank in banks:
             report.banks += 1
             linked, loose = content_entries(self.db, bank.id)
@@ -414,10 +417,14 @@ class Engine:
         fmt = self.registry.hashlist_format(fmt_name)
         report = import_entries(self.db, self.registry, bank, fmt, lines, added_by=added_by, source=source,
                                 labels=labels, strict=strict, progress=progress)
+        self.imported(report)
+        return report
+
+    def imported(self, report: ImportReport) -> None:
+        """Make what an import (here or in a worker process) added matchable, and retro-match it."""
         self.refresh()
         if report.added:
             self.retro_wakeup()
-        return report
 
     def export_entries(self, bank_name: str, fmt_name: str) -> Iterator[str]:
         bank = self.banks.get(bank_name)

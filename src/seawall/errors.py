@@ -25,11 +25,22 @@ class SeawallError(Exception):
             self.status = status
         self.detail = detail
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the code, status and detail, so a refusal raised in a worker process arrives whole."""
+        return (_rebuild, (type(self), self.args), dict(self.__dict__))
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.detail is not None:
             body["detail"] = self.detail
         return body
+
+
+def _rebuild(cls: type[SeawallError], args: tuple[Any, ...]) -> SeawallError:
+    """The error without running its ``__init__`` (subclasses take other arguments); pickle restores its fields."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class InvalidInput(SeawallError):

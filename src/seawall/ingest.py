@@ -24,12 +24,12 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import Action, ComputedSignal, Item, Match, Verdict
 from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
 from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.media.sniff import sniff_media_type
+from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
 from seawall.stages import STAGE_TWO, SlowTask, by_names, image_region_signals, tasks_for
 from seawall.stages import regions_apply as _regions_apply
@@ -47,6 +47,11 @@ MAX_ID_LENGTH = 300
 MAX_CONTEXT_BYTES = 100_000
 STAGE_SIGNALS = "signals"
 ITEM_TABLE: Table = ItemRow.__table__  # type: ignore[assignment]
+#: Statements every upload runs, built once (building and cache-keying them per call cost as much as running them).
+_INSERT_ITEM = ITEM_TABLE.insert()
+_INSERT_UPLOAD = insert(ItemUploadRow)
+_INSERT_KEPT = insert(ItemContentRow)
+_INSERT_MATCHES = insert(MatchRow)
 
 #: Errors that say nothing about the item: the store went away for a moment. The job is retried, not failed.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -508,7 +513,7 @@ class ItemService:
 
         def write(s: Session) -> int:
             # the table's Core INSERT: the ORM's bulk-insert layer cost as much again as the statement itself
-            s.execute(ITEM_TABLE.insert(), [{
+            s.execute(_INSERT_ITEM, [{
                 "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
                 "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
                 "signals": [sig.stored_dict() for sig in item.signals if not sig.transient],
@@ -518,9 +523,9 @@ class ItemService:
                 "stage2_pending": ",".join(item.pending) or None,
             }])
             if upload is not None:
-                s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])
+                s.execute(_INSERT_UPLOAD, [{"item_id": item.id, "data": upload}])
             if kept is not None:
-                s.execute(insert(ItemContentRow), [kept])
+                s.execute(_INSERT_KEPT, [kept])
             if complete:
                 self._insert_matches(s, item)
             return self.after_write(s, item, content) if self.after_write is not None else 0
@@ -533,7 +538,7 @@ class ItemService:
     def _insert_matches(s: Session, item: Item) -> None:
         if not item.verdict.matches:
             return
-        s.execute(insert(MatchRow), [
+        s.execute(_INSERT_MATCHES, [
             {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
              "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
              "action": m.action, "variant": m.variant}
@@ -542,36 +547,42 @@ class ItemService:
 
     def get(self, item_id: str) -> Item:
         with self.db.session() as s:
-            row = s.get(ItemRow, item_id)
-            if row is None:
-                raise NotFound(f"no item {item_id!r}", code="item_not_found")
-            match_rows: Sequence[MatchRow] = s.scalars(
-                select(MatchRow).where(MatchRow.item_id == item_id).order_by(MatchRow.id)
-            ).all()
-            action_rows: Sequence[ActionRow] = s.scalars(
-                select(ActionRow).where(ActionRow.item_id == item_id).order_by(ActionRow.id)
-            ).all()
-        actions = [Action(a.type, dict(a.params), a.rule_id) for a in action_rows]
-        matches = [
-            Match(bank_id=m.bank_id, bank_name=m.bank_name, bank_kind=m.bank_kind, entry_id=m.entry_id,
-                  signal_type=m.signal_type, distance=m.distance, labels=list(m.labels), action=m.action,
-                  variant=m.variant)
-            for m in match_rows
-        ]
-        return Item(
-            id=row.id,
-            content_id=row.content_id,
-            account_id=row.account_id,
-            content_type=row.content_type,
-            received_at=aware(row.received_at) or utcnow(),
-            signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []),
-                                    list(d.get("names") or [])) for d in row.signals],
-            verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
-            size_bytes=row.size_bytes,
-            submitted_by=row.submitted_by,
-            status=row.status,
-            error=row.error,
-            language=language_from_reasons(row.reasons),
-            reach=row.reach,
-            pending=row.stage2_pending.split(",") if row.stage2_pending else [],
-        )
+            return item_in(s, item_id)
+
+
+def item_in(s: Session, item_id: str) -> Item:
+    """An item with its matches and actions, read in the caller's transaction (pages that read
+    everything in one transaction use this; :meth:`ItemService.get` opens its own)."""
+    row = s.get(ItemRow, item_id)
+    if row is None:
+        raise NotFound(f"no item {item_id!r}", code="item_not_found")
+    match_rows: Sequence[MatchRow] = s.scalars(
+        select(MatchRow).where(MatchRow.item_id == item_id).order_by(MatchRow.id)
+    ).all()
+    action_rows: Sequence[ActionRow] = s.scalars(
+        select(ActionRow).where(ActionRow.item_id == item_id).order_by(ActionRow.id)
+    ).all()
+    actions = [Action(a.type, dict(a.params), a.rule_id) for a in action_rows]
+    matches = [
+        Match(bank_id=m.bank_id, bank_name=m.bank_name, bank_kind=m.bank_kind, entry_id=m.entry_id,
+              signal_type=m.signal_type, distance=m.distance, labels=list(m.labels), action=m.action,
+              variant=m.variant)
+        for m in match_rows
+    ]
+    return Item(
+        id=row.id,
+        content_id=row.content_id,
+        account_id=row.account_id,
+        content_type=row.content_type,
+        received_at=aware(row.received_at) or utcnow(),
+        signals=[ComputedSignal(d["type"], d["value"], d.get("quality"), list(d.get("variants") or []),
+                                list(d.get("names") or [])) for d in row.signals],
+        verdict=Verdict(row.verdict or "allow", matches, list(row.reasons), actions),
+        size_bytes=row.size_bytes,
+        submitted_by=row.submitted_by,
+        status=row.status,
+        error=row.error,
+        language=language_from_reasons(row.reasons),
+        reach=row.reach,
+        pending=row.stage2_pending.split(",") if row.stage2_pending else [],
+    )

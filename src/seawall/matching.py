@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from seawall.domain.models import Bank, ComputedSignal, Match
 from seawall.index.manager import Candidate, IndexSet
+from seawall.models.records import Bank, ComputedSignal, Match
 from seawall.plugins import Registry
 from seawall.store.convert import bank_from_row
 from seawall.store.db import Database

@@ -40,9 +40,9 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from seawall.actions.runner import ActionRunner
-from seawall.domain.models import Action, ComputedSignal, Item, Match, Verdict
 from seawall.index.base import Candidate, SignalIndex
 from seawall.matching import Matcher
+from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
 from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database

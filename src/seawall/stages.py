@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from seawall.domain.models import ComputedSignal, Item
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal, Item
 from seawall.plugins import Registry
 
 #: The queue stage that runs an item's stage-2 tasks.

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from seawall.actions.base import ActionExecutor, ActionResult
-from seawall.domain.models import ACTION_SEVERITY, BankEntry
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
+from seawall.models.records import ACTION_SEVERITY, BankEntry
 from seawall.plugins import Exchange, Hook, Registry, load_registry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 from seawall.signals.base import SignalType

@@ -1,7 +1,7 @@
 """How many threads each Seawall process may run, so several processes on few cores do not fight.
 
 Native libraries size their thread pools from the machine, not from the process's share of it:
-OpenBLAS/OpenMP, numba and Seawall's own batch pool (:func:`seawall.index.mih.worker_count`) each
+OpenBLAS/OpenMP, numba and Seawall's own batch pool (:func:`seawall.signals.pdq.mih.worker_count`) each
 start one thread per core in every process. ``seawall serve --workers 2`` on 2 cores then runs two
 of everything per core next to the load itself, and a request that waits behind another process's
 spinning pool shows up as a latency tail of hundreds of milliseconds while the median stays at a

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from seawall.accounts.service import AccountService
-from seawall.domain.models import ACTION_SEVERITY, Item, Match, Verdict
+from seawall.models.records import ACTION_SEVERITY, Item, Match, Verdict
 from seawall.rules.evaluate import Outcome
 from seawall.rules.facts import AccountFact, Facts, match_facts
 from seawall.rules.service import RuleService

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,6 +34,13 @@ from seawall.store.tables import (
 )
 
 MAX_APPEAL_CHARS = 10_000
+
+_ACCOUNTS: Table = AccountRow.__table__  # type: ignore[assignment]
+#: "Insert the account unless it exists", per dialect that can say so in one statement.
+_ENSURE_ACCOUNT: dict[str, Any] = {
+    "postgresql": pg_insert(_ACCOUNTS).on_conflict_do_nothing(index_elements=["id"]),
+    "sqlite": sqlite_insert(_ACCOUNTS).on_conflict_do_nothing(index_elements=["id"]),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +123,17 @@ class AccountService:
     # --- writes inside the caller's transaction --------------------------------------------------
     @staticmethod
     def ensure(s: Session, account_id: str) -> None:
-        """Record that the account exists; concurrent first uploads by one account are harmless."""
+        """Record that the account exists; concurrent first uploads by one account are harmless.
+
+        This runs for every upload with an account id: the statement is built once per dialect and run on
+        the table (Core) with bound values, not rebuilt per call and sent through the ORM's bulk layer,
+        which cost more than the INSERT itself.
+        """
         values = {"id": account_id, "first_seen": utcnow()}
         dialect = s.get_bind().dialect.name
-        if dialect == "postgresql":
-            s.execute(pg_insert(AccountRow).values(**values).on_conflict_do_nothing(index_elements=["id"]))
-        elif dialect == "sqlite":
-            s.execute(sqlite_insert(AccountRow).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+        stmt = _ENSURE_ACCOUNT.get(dialect)
+        if stmt is not None:
+            s.connection().execute(stmt, values)
         elif s.get(AccountRow, account_id) is None:
             s.add(AccountRow(**values))
             s.flush()
@@ -247,28 +258,32 @@ class AccountService:
 
     def history(self, account_id: str, *, limit: int = 100) -> dict[str, Any]:
         """Everything done to an account, newest first, so a reviewer or the user can see why."""
-        now = utcnow()
         with self.db.session() as s:
-            row = self._require(s, account_id)
-            strikes = s.scalars(select(StrikeRow).where(StrikeRow.account_id == account_id)
-                                .order_by(StrikeRow.id.desc()).limit(limit)).all()
-            suspensions = s.scalars(select(SuspensionRow).where(SuspensionRow.account_id == account_id)
-                                    .order_by(SuspensionRow.id.desc()).limit(limit)).all()
-            appeals = s.scalars(select(AppealRow).where(AppealRow.account_id == account_id)
-                                .order_by(AppealRow.id.desc()).limit(limit)).all()
-            items = s.execute(
-                select(ItemRow.id, ItemRow.content_id, ItemRow.content_type, ItemRow.received_at, ItemRow.status,
-                       ItemRow.verdict)
-                .where(ItemRow.account_id == account_id).order_by(ItemRow.received_at.desc()).limit(limit)
-            ).all()
-            item_ids = [r.id for r in items]
-            acts: dict[str, list[dict[str, Any]]] = {}
-            if item_ids:
-                for a in s.scalars(select(ActionRow).where(ActionRow.item_id.in_(item_ids)).order_by(ActionRow.id)):
-                    acts.setdefault(a.item_id, []).append({"type": a.type, **a.params, "rule": a.rule_id,
-                                                           "status": a.status})
-            active_strikes = self._active_strikes(s, account_id, now)
-            current = self._active_suspension(s, account_id, now)
+            return self.history_in(s, account_id, limit=limit)
+
+    def history_in(self, s: Session, account_id: str, *, limit: int = 100) -> dict[str, Any]:
+        """:meth:`history` in the caller's transaction (the case page reads everything in one)."""
+        now = utcnow()
+        row = self._require(s, account_id)
+        strikes = s.scalars(select(StrikeRow).where(StrikeRow.account_id == account_id)
+                            .order_by(StrikeRow.id.desc()).limit(limit)).all()
+        suspensions = s.scalars(select(SuspensionRow).where(SuspensionRow.account_id == account_id)
+                                .order_by(SuspensionRow.id.desc()).limit(limit)).all()
+        appeals = s.scalars(select(AppealRow).where(AppealRow.account_id == account_id)
+                            .order_by(AppealRow.id.desc()).limit(limit)).all()
+        items = s.execute(
+            select(ItemRow.id, ItemRow.content_id, ItemRow.content_type, ItemRow.received_at, ItemRow.status,
+                   ItemRow.verdict)
+            .where(ItemRow.account_id == account_id).order_by(ItemRow.received_at.desc()).limit(limit)
+        ).all()
+        item_ids = [r.id for r in items]
+        acts: dict[str, list[dict[str, Any]]] = {}
+        if item_ids:
+            for a in s.scalars(select(ActionRow).where(ActionRow.item_id.in_(item_ids)).order_by(ActionRow.id)):
+                acts.setdefault(a.item_id, []).append({"type": a.type, **a.params, "rule": a.rule_id,
+                                                       "status": a.status})
+        active_strikes = self._active_strikes(s, account_id, now)
+        current = self._active_suspension(s, account_id, now)
         return {
             "id": row.id,
             "first_seen": _iso(row.first_seen),

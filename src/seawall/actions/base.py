@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import Action, Item
+from seawall.models.records import Action, Item
 
 if TYPE_CHECKING:
     from seawall.accounts.service import AccountService

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
-from seawall.domain.models import Action
+from seawall.models.records import Action
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 

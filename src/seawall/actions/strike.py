@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
-from seawall.domain.models import Action
+from seawall.models.records import Action
 
 
 class StrikeAction(ActionExecutor):

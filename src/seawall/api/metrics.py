@@ -10,9 +10,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from seawall.domain.models import Item
 from seawall.engine import Engine
 from seawall.health import DEGRADED_REASONS, degraded_reasons, plugin_reasons, source_reasons
+from seawall.models.records import Item
 
 
 class _IndexCollector(Collector):

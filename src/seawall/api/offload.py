@@ -7,8 +7,9 @@ values, so they run in separate processes and the server only waits on a pipe.
 
 The pool starts on first use (``spawn``: a worker never inherits the server's threads, sockets or
 database connections), has ``SEAWALL_OFFLOAD_WORKERS`` processes (default 1), and is shut down with the
-app. A caller that is not in an event loop (CLI, tests of the services) keeps calling the parsers
-directly.
+app. Hash-list imports, which hold a worker for seconds to minutes, have a pool of their own (one
+process) so a long import never queues a rules check or a JSON item behind it. A caller that is not in
+an event loop (CLI, tests of the services) keeps calling the parsers directly.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_pool: ProcessPoolExecutor | None = None
+#: The pools by name: ``parse`` (short parsers, ``SEAWALL_OFFLOAD_WORKERS`` processes) and ``import``.
+_pools: dict[str, ProcessPoolExecutor] = {}
 _lock = threading.Lock()
+PARSE = "parse"
+IMPORT = "import"
 
 
 def workers() -> int:
@@ -36,30 +40,38 @@ def workers() -> int:
         return 1
 
 
-def _executor() -> ProcessPoolExecutor:
-    global _pool
+def _executor(name: str) -> ProcessPoolExecutor:
     with _lock:
-        if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"))
-        return _pool
+        pool = _pools.get(name)
+        if pool is None:
+            size = workers() if name == PARSE else 1
+            pool = _pools[name] = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+        return pool
 
 
-async def run(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` in a worker process; a pool broken by a killed worker is replaced once."""
+def _forget(name: str) -> None:
+    with _lock:
+        pool = _pools.pop(name, None)
+    if pool is not None:
+        pool.shutdown(wait=False)
+
+
+async def run(fn: Callable[..., T], *args: Any, pool: str = PARSE) -> T:
+    """``fn(*args)`` in a worker process of ``pool``; a pool broken by a killed worker is replaced once."""
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(_executor(), fn, *args)
+        return await loop.run_in_executor(_executor(pool), fn, *args)
     except BrokenProcessPool:
-        shutdown()
-        return await loop.run_in_executor(_executor(), fn, *args)
+        _forget(pool)
+        return await loop.run_in_executor(_executor(pool), fn, *args)
 
 
 def shutdown() -> None:
-    """Stop the workers (the app's shutdown); the next ``run`` starts a new pool."""
-    global _pool
+    """Stop the workers (the app's shutdown); the next ``run`` starts new pools."""
     with _lock:
-        pool, _pool = _pool, None
-    if pool is not None:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
         pool.shutdown(wait=False)  # work already handed over still finishes (another app may wait on it)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seawall.domain.models import Bank
+from seawall.models.records import Bank
 
 
 def bank_dict(b: Bank) -> dict[str, Any]:

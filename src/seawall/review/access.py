@@ -37,6 +37,11 @@ def ensure_case_open_to(db: Database, case_id: int, user: ConsoleUser) -> None:
         queue = s.scalar(select(CaseRow.queue).where(CaseRow.id == case_id))
     if queue is None:
         raise NotFound(f"case {case_id} does not exist", code="case_not_found")
+    ensure_row_open_to(queue, user)
+
+
+def ensure_row_open_to(queue: str, user: ConsoleUser) -> None:
+    """403 for a plain reviewer and a case in the senior queue (for callers that already read the case)."""
     if queue == SENIOR_QUEUE and not user.has("senior"):
         raise Forbidden(SENIOR_ONLY, code="forbidden")
 

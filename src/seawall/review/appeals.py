@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.accounts.service import MAX_APPEAL_CHARS, appeal_dict, waiting_appeal
-from seawall.domain.labels import severity
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
+from seawall.models.labels import severity
 from seawall.review.audit import record
 from seawall.review.cases import SLA, TIERS, _lock_open_case
 from seawall.review.reversal import reverse
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
     from seawall.accounts.service import AccountService
     from seawall.actions.runner import ActionRunner
-    from seawall.domain.models import Item
     from seawall.ingest import ItemService
+    from seawall.models.records import Item
     from seawall.store.db import Database
     from seawall.webhooks.outbox import Outbox
 
@@ -164,26 +164,7 @@ class AppealService:
     def for_case(self, case_id: int) -> dict[str, Any] | None:
         """The appeal behind an appeal case, with the contested decision, for the reviewer's page."""
         with self.db.session() as s:
-            row = s.scalar(select(AppealRow).where(AppealRow.case_id == case_id))
-            if row is None:
-                return None
-            out = appeal_dict(row)
-            d = s.get(CaseDecisionRow, row.case_decision_id) if row.case_decision_id else None
-            if d is not None:
-                out["contested"] = {"by": d.username, "outcome": d.outcome, "labels": d.labels,
-                                    "actions": d.actions or [], "bank": d.bank_name, "entries": d.entry_ids or [],
-                                    "case_id": d.case_id, "reasons": [], "at": d.created_at}
-                return out
-            auto = s.get(DecisionRow, row.decision_id) if row.decision_id else None
-            labels = sorted({lb for labels in s.scalars(select(MatchRow.labels).where(MatchRow.item_id == row.item_id))
-                             for lb in labels})
-            out["contested"] = {
-                "by": "automated rules", "outcome": f"verdict {auto.verdict}" if auto else "",
-                "labels": labels, "actions": [{"type": a.get("type", "?"), **(a.get("params") or {})}
-                                              for a in (auto.actions if auto else [])],
-                "bank": None, "entries": [], "case_id": None,
-                "reasons": list(auto.reasons) if auto else [], "at": auto.created_at if auto else None}
-            return out
+            return appeal_of_case(s, case_id)
 
     def decide(self, case_id: int, user: ConsoleUser, *, outcome: str, note: str = "") -> dict[str, Any]:
         """Uphold (reverse the decision) or reject (keep it); only a senior who did not make the decision."""
@@ -285,3 +266,27 @@ def _contested(s: Session, item_id: str) -> tuple[int | None, int, list[str], in
     labels = sorted({lb for labels in s.scalars(select(MatchRow.labels).where(MatchRow.item_id == item_id))
                      for lb in labels})
     return None, auto.id, labels, source_case
+
+
+def appeal_of_case(s: Session, case_id: int) -> dict[str, Any] | None:
+    """:meth:`AppealService.for_case` in the caller's transaction (the case page reads everything in one)."""
+    row = s.scalar(select(AppealRow).where(AppealRow.case_id == case_id))
+    if row is None:
+        return None
+    out = appeal_dict(row)
+    d = s.get(CaseDecisionRow, row.case_decision_id) if row.case_decision_id else None
+    if d is not None:
+        out["contested"] = {"by": d.username, "outcome": d.outcome, "labels": d.labels,
+                            "actions": d.actions or [], "bank": d.bank_name, "entries": d.entry_ids or [],
+                            "case_id": d.case_id, "reasons": [], "at": d.created_at}
+        return out
+    auto = s.get(DecisionRow, row.decision_id) if row.decision_id else None
+    labels = sorted({lb for labels in s.scalars(select(MatchRow.labels).where(MatchRow.item_id == row.item_id))
+                     for lb in labels})
+    out["contested"] = {
+        "by": "automated rules", "outcome": f"verdict {auto.verdict}" if auto else "",
+        "labels": labels, "actions": [{"type": a.get("type", "?"), **(a.get("params") or {})}
+                                      for a in (auto.actions if auto else [])],
+        "bank": None, "entries": [], "case_id": None,
+        "reasons": list(auto.reasons) if auto else [], "at": auto.created_at if auto else None}
+    return out

@@ -26,10 +26,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from seawall.domain.labels import severity, validate_labels
-from seawall.domain.models import Action, Item
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallError
 from seawall.media.sniff import sniff_media_type
+from seawall.models.labels import severity, validate_labels
+from seawall.models.records import Action, Item
 from seawall.review.audit import AuditLog, record
 from seawall.review.near_media import NearMediaIndex, keep_case_hashes
 from seawall.review.priority import Score, score
@@ -59,8 +59,8 @@ if TYPE_CHECKING:
 
     from seawall.actions.runner import ActionRunner
     from seawall.banks import BankService
-    from seawall.domain.models import BankEntry
     from seawall.ingest import ItemService
+    from seawall.models.records import BankEntry
     from seawall.store.db import Database
 
 TIERS: tuple[str, ...] = ("low", "normal", "high", "urgent")
@@ -263,16 +263,7 @@ class ReviewService:
     def media(self, case_id: int) -> tuple[str, bytes] | None:
         """The case's own copy of the media, else what Seawall kept of the item (reports, appeals)."""
         with self.db.session() as s:
-            row = s.get(CaseMediaRow, case_id)
-            if row is not None:
-                return row.media_type, row.data
-            kept = s.scalar(select(ItemContentRow).join(CaseRow, CaseRow.item_id == ItemContentRow.item_id)
-                            .where(CaseRow.id == case_id))
-            if kept is None:
-                return None
-            media_type = kept.media_type if kept.media_type.startswith("text/") else \
-                sniff_media_type(kept.data, kept.media_type)
-            return media_type, kept.data
+            return media_in(s, case_id)
 
     def take(self, case_id: int, user: ConsoleUser) -> None:
         """Assign an open case to oneself, so two reviewers never work the same case."""
@@ -396,9 +387,7 @@ class ReviewService:
     def revealed(self, case_id: int, user: ConsoleUser) -> str | None:
         """This reviewer's live reveal token for this case, if any: the server, not the URL, decides."""
         with self.db.session() as s:
-            return s.scalar(select(CaseRevealRow.token).where(
-                CaseRevealRow.case_id == case_id, CaseRevealRow.user_id == user.id,
-                CaseRevealRow.expires_at > utcnow()).order_by(CaseRevealRow.id.desc()).limit(1))
+            return revealed_in(s, case_id, user)
 
     def revealed_media(self, token: str, user: ConsoleUser) -> tuple[int, tuple[str, bytes] | None]:
         """The case and original media behind a live reveal token issued to this reviewer; else 404."""
@@ -525,19 +514,23 @@ class ReviewService:
         """
         item_id = self._item_of(case_id)
         with self.db.session() as s:
-            entries = select(MatchRow.entry_id).where(MatchRow.item_id == item_id)
-            same: ColumnElement[bool] = CaseRow.item_id.in_(
-                select(MatchRow.item_id).where(MatchRow.entry_id.in_(entries)))
-            near = sorted(self.near_media.near(s, case_id))[:NEAR_MEDIA_CAP]
-            if near:
-                same = same | CaseRow.id.in_(near)
-            q = (select(CaseRow.id).where(
-                CaseRow.id != case_id, CaseRow.status != "decided", CaseRow.kind != "appeal", same,
-                (CaseRow.assignee_id.is_(None)) | (CaseRow.assignee_id == user.id))
-                 .order_by(CaseRow.id).limit(limit))
-            if not user.has("senior"):
-                q = q.where(CaseRow.queue != "senior")
-            return list(s.scalars(q))
+            return self.cluster_in(s, case_id, item_id, user, limit)
+
+    def cluster_in(self, s: Session, case_id: int, item_id: str, user: ConsoleUser, limit: int = 500) -> list[int]:
+        """:meth:`cluster` in the caller's transaction, for a case whose item the caller already read."""
+        entries = select(MatchRow.entry_id).where(MatchRow.item_id == item_id)
+        same: ColumnElement[bool] = CaseRow.item_id.in_(
+            select(MatchRow.item_id).where(MatchRow.entry_id.in_(entries)))
+        near = sorted(self.near_media.near(s, case_id))[:NEAR_MEDIA_CAP]
+        if near:
+            same = same | CaseRow.id.in_(near)
+        q = (select(CaseRow.id).where(
+            CaseRow.id != case_id, CaseRow.status != "decided", CaseRow.kind != "appeal", same,
+            (CaseRow.assignee_id.is_(None)) | (CaseRow.assignee_id == user.id))
+             .order_by(CaseRow.id).limit(limit))
+        if not user.has("senior"):
+            q = q.where(CaseRow.queue != "senior")
+        return list(s.scalars(q))
 
     def decide_cluster(self, case_id: int, user: ConsoleUser, *, outcome: str, labels: list[str],
                        actions: list[Action] | None = None, note: str = "") -> dict[str, Any]:
@@ -607,6 +600,27 @@ def _users_in(s: Session, rows: Sequence[Any]) -> list[CaseView]:
                      assigned_at=aware(r.assigned_at) if r.assigned_at else None)
         out.append(v)
     return out
+
+
+def media_in(s: Session, case_id: int) -> tuple[str, bytes] | None:
+    """:meth:`ReviewService.media` in the caller's transaction."""
+    row = s.get(CaseMediaRow, case_id)
+    if row is not None:
+        return row.media_type, row.data
+    kept = s.scalar(select(ItemContentRow).join(CaseRow, CaseRow.item_id == ItemContentRow.item_id)
+                    .where(CaseRow.id == case_id))
+    if kept is None:
+        return None
+    media_type = kept.media_type if kept.media_type.startswith("text/") else \
+        sniff_media_type(kept.data, kept.media_type)
+    return media_type, kept.data
+
+
+def revealed_in(s: Session, case_id: int, user: ConsoleUser) -> str | None:
+    """:meth:`ReviewService.revealed` in the caller's transaction."""
+    return s.scalar(select(CaseRevealRow.token).where(
+        CaseRevealRow.case_id == case_id, CaseRevealRow.user_id == user.id,
+        CaseRevealRow.expires_at > utcnow()).order_by(CaseRevealRow.id.desc()).limit(1))
 
 
 def _verdict_after(outcome: str, actions: list[Action], current: str) -> str:

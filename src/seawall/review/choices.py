@@ -7,8 +7,8 @@ a rule's; the rule name recorded with it is ``review:<username>`` so account his
 
 from __future__ import annotations
 
-from seawall.domain.models import Action
 from seawall.errors import InvalidInput
+from seawall.models.records import Action
 from seawall.plugins import Registry
 
 SUSPEND_CHOICES = ("", "default", "permanent")

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import ComputedSignal
-from seawall.index.pdq import PdqIndex
+from seawall.models.records import ComputedSignal
+from seawall.signals.pdq.index import PdqIndex
 from seawall.store.db import Database
 from seawall.store.tables import CaseHashRow
 
@@ -55,12 +56,14 @@ class NearMediaIndex:
         self._cursor = 0
         self._lock = threading.Lock()
 
-    def refresh(self) -> int:
-        """Add hashes stored since the last look-up; returns how many were added."""
+    def refresh(self, s: Session | None = None) -> int:
+        """Add hashes stored since the last look-up (read in ``s`` when given); returns how many were added."""
         with self._lock:
-            with self.db.session() as s:
-                rows = s.execute(select(CaseHashRow.id, CaseHashRow.value).where(CaseHashRow.id > self._cursor)
-                                 .order_by(CaseHashRow.id)).all()
+            if s is None:
+                with self.db.session() as own:
+                    rows = self._stored_since(own)
+            else:
+                rows = self._stored_since(s)
             if not rows:
                 return 0
             ids = np.array([r.id for r in rows], dtype=np.int64)
@@ -74,7 +77,7 @@ class NearMediaIndex:
         mine = list(s.scalars(select(CaseHashRow.value).where(CaseHashRow.case_id == case_id)))
         if not mine:
             return set()
-        self.refresh()
+        self.refresh(s)
         queries = np.frombuffer(b"".join(bytes.fromhex(v) for v in mine), dtype=np.uint8).reshape(-1, 32)
         hit_ids = sorted({hid for hits in self._index.search_batch(queries, self.radius) for hid, _ in hits})
         found: set[int] = set()
@@ -82,3 +85,7 @@ class NearMediaIndex:
             found.update(s.scalars(select(CaseHashRow.case_id).where(CaseHashRow.id.in_(hit_ids[lo:lo + CHUNK]))))
         found.discard(case_id)
         return found
+
+    def _stored_since(self, s: Session) -> list[Any]:
+        return list(s.execute(select(CaseHashRow.id, CaseHashRow.value).where(CaseHashRow.id > self._cursor)
+                              .order_by(CaseHashRow.id)).all())

@@ -23,8 +23,8 @@ from sqlalchemy import Integer, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import validate_labels
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
+from seawall.models.labels import validate_labels
 from seawall.review.audit import record
 from seawall.review.users import ConsoleUser, aware
 from seawall.store.db import Database
@@ -158,9 +158,7 @@ class SecondReviews:
         """Whether a second review of this case's decision waits (not counting one of ``except_first``'s own
         decisions): while it does, anyone who might become the second reviewer must not see the decision."""
         with self.db.session() as s:
-            return s.scalar(select(SecondReviewRow.id).where(
-                SecondReviewRow.case_id == case_id, SecondReviewRow.status == "waiting",
-                SecondReviewRow.first_username != except_first).limit(1)) is not None
+            return blind_review_waits_in(s, case_id, except_first=except_first)
 
     def agreement(self, *, now: datetime | None = None, window: timedelta = WINDOW) -> dict[str, Any]:
         """Agreement per first reviewer and per label over second reviews done in the window."""
@@ -191,3 +189,15 @@ class SecondReviews:
         queue = s.scalar(select(CaseRow.queue).where(CaseRow.id == row.case_id))
         if queue == "senior" and not user.has("senior"):
             raise Forbidden("this case is in the senior queue: it needs the senior or admin role", code="forbidden")
+
+
+def hides_decision_in(s: Session, case_id: int, user: ConsoleUser) -> bool:
+    """:meth:`SecondReviews.hides_decision` in the caller's transaction."""
+    return not user.has("admin") and blind_review_waits_in(s, case_id, except_first=user.username)
+
+
+def blind_review_waits_in(s: Session, case_id: int, *, except_first: str = "") -> bool:
+    """:meth:`SecondReviews.blind_review_waits` in the caller's transaction."""
+    return s.scalar(select(SecondReviewRow.id).where(
+        SecondReviewRow.case_id == case_id, SecondReviewRow.status == "waiting",
+        SecondReviewRow.first_username != except_first).limit(1)) is not None

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import Item
+from seawall.models.records import Item
 from seawall.review.cases import open_case
 from seawall.store.tables import ItemRow
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import severity, taxonomy
 from seawall.errors import InvalidInput, NotFound
+from seawall.models.labels import severity, taxonomy
 from seawall.review.audit import record
 from seawall.review.cases import open_case
 from seawall.store.tables import CaseMediaRow, CaseRow, ItemRow, ReportRow, utcnow
@@ -27,8 +27,8 @@ from seawall.store.upsert import insert_unless_exists
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from seawall.domain.models import Item
     from seawall.ingest import ItemService
+    from seawall.models.records import Item
     from seawall.store.db import Database
     from seawall.webhooks.outbox import Outbox
 
@@ -133,9 +133,14 @@ class ReportService:
 
     def for_case(self, case_id: int, limit: int = 50) -> list[dict[str, Any]]:
         with self.db.session() as s:
-            return [{"category": r.category, "text": r.text, "reporter": r.reporter_account, "at": r.created_at}
-                    for r in s.scalars(select(ReportRow).where(ReportRow.case_id == case_id)
-                                       .order_by(ReportRow.id.desc()).limit(limit))]
+            return reports_of_case(s, case_id, limit)
+
+
+def reports_of_case(s: Session, case_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """A case's user reports, newest first, in the caller's transaction."""
+    return [{"category": r.category, "text": r.text, "reporter": r.reporter_account, "at": r.created_at}
+            for r in s.scalars(select(ReportRow).where(ReportRow.case_id == case_id)
+                               .order_by(ReportRow.id.desc()).limit(limit))]
 
 
 def dedupe_key(case_id: int, reporter_account: str | None, category: str) -> str | None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seawall.accounts.service import AccountService
-from seawall.domain.models import Item
+from seawall.models.records import Item
 from seawall.store.tables import ActionRow
 
 #: Actions that hid the item from other users: an upheld appeal shows it again.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from seawall.domain.labels import taxonomy
+from seawall.models.labels import taxonomy
 from seawall.store.tables import utcnow
 
 

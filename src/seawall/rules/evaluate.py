@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seawall.domain.models import ACTION_SEVERITY, Action
+from seawall.models.records import ACTION_SEVERITY, Action
 from seawall.rules.facts import Facts
 from seawall.rules.language import RuleSet
 from seawall.rules.precedence import resolve

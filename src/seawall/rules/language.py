@@ -30,8 +30,8 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from seawall.domain.models import Action
 from seawall.errors import InvalidInput
+from seawall.models.records import Action
 from seawall.rules.conditions import (
     AccountCondition,
     AllCondition,

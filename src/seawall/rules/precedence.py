@@ -22,7 +22,7 @@ plugin actions in rule order.
 
 from __future__ import annotations
 
-from seawall.domain.models import Action
+from seawall.models.records import Action
 
 ORDER = ("allow", "block", "remove", "label", "queue", "escalate", "strike", "suspend")
 PRIORITIES = ("low", "normal", "high", "urgent")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from seawall.domain.models import BankEntry
+from seawall.models.records import BankEntry
 
 
 @dataclass(slots=True)

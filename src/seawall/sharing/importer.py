@@ -19,20 +19,21 @@ table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING id`` per 
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seawall.domain.labels import validate_labels
-from seawall.domain.models import Bank, BankEntry
 from seawall.errors import InvalidInput, SeawallError
+from seawall.models.labels import validate_labels
+from seawall.models.records import Bank, BankEntry
 from seawall.plugins import Registry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 from seawall.storable import NUL_MESSAGE, check_stored, has_nul
@@ -355,3 +356,35 @@ def export_lines(db: Database, bank: Bank, fmt: HashListFormat, registry: Regist
         own = {name for name, sig in registry.signal_types.items() if sig.seawall_only}
         entries = (e for e in entries if e.signal_type not in own)
     return fmt.write(entries)
+
+
+_worker_databases: dict[str, Database] = {}
+
+
+def import_file(database_url: str, bank_name: str, fmt_name: str, path: str, *, added_by: str, source: str = "",
+                labels: list[str] | None = None, strict: bool = False) -> ImportReport:
+    """Import a hash-list file in a worker process (:mod:`seawall.api.offload`), away from the server's GIL.
+
+    Parsing and inserting a million lines is minutes of interpreter time; in a server thread it would
+    make every other request (``/healthz`` too) wait its turn for the GIL. The worker keeps one
+    :class:`Database` per URL and uses the process-wide plugin registry, which the server checked is
+    the one it uses itself. The caller refreshes its indexes afterwards.
+    """
+    from seawall.banks import BankService
+    from seawall.plugins import registry
+
+    db = _worker_databases.get(database_url)
+    if db is None:
+        db = _worker_databases[database_url] = Database(database_url)
+    reg = registry()
+    bank = BankService(db, reg).get(bank_name)
+    with open(path, "rb") as raw:
+        return import_entries(db, reg, bank, reg.hashlist_format(fmt_name), lines_of(raw), added_by=added_by,
+                              source=source, labels=labels, strict=strict)
+
+
+def lines_of(raw: IO[bytes]) -> Iterator[str]:
+    """The lines of an uploaded hash list as text (bad UTF-8 replaced, not fatal; a leading BOM dropped)."""
+    reader = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+    for line in reader:
+        yield line.rstrip("\r\n").lstrip("\ufeff")

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from seawall.rules.facts import MatchFact
 from seawall.store.convert import aware
@@ -20,16 +21,24 @@ from seawall.store.tables import BankEntrySourceRow, SourceRow
 def provenance(db: Database, entry_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     """Entry id → the sources that reported it (name, kind, trusted, remote id, first/last seen)."""
     ids = sorted({int(i) for i in entry_ids})
+    if not ids:
+        return {}
+    with db.session() as s:
+        return provenance_in(s, ids)
+
+
+def provenance_in(s: Session, entry_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """:func:`provenance` in the caller's transaction (the case page reads everything in one)."""
+    ids = sorted({int(i) for i in entry_ids})
     out: dict[int, list[dict[str, Any]]] = {}
     if not ids:
         return out
-    with db.session() as s:
-        rows = s.execute(
-            select(BankEntrySourceRow, SourceRow.name, SourceRow.kind, SourceRow.trusted)
-            .join(SourceRow, SourceRow.id == BankEntrySourceRow.source_id)
-            .where(BankEntrySourceRow.entry_id.in_(ids))
-            .order_by(BankEntrySourceRow.first_seen)
-        ).all()
+    rows = s.execute(
+        select(BankEntrySourceRow, SourceRow.name, SourceRow.kind, SourceRow.trusted)
+        .join(SourceRow, SourceRow.id == BankEntrySourceRow.source_id)
+        .where(BankEntrySourceRow.entry_id.in_(ids))
+        .order_by(BankEntrySourceRow.first_seen)
+    ).all()
     for prov, name, kind, trusted in rows:
         out.setdefault(int(prov.entry_id), []).append({
             "source": name, "kind": kind, "trusted": bool(trusted), "remote_id": prov.remote_id,

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
-from seawall.domain.labels import taxonomy
-from seawall.domain.models import BankEntry
+from seawall.models.labels import taxonomy
+from seawall.models.records import BankEntry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 
 COLUMNS = ("hash", "algorithm", "group", "file_type", "source_deleted", "first_seen")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from seawall.domain.models import BankEntry
+from seawall.models.records import BankEntry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 
 

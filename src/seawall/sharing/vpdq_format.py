@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from seawall.domain.models import BankEntry
 from seawall.errors import InvalidInput
+from seawall.models.records import BankEntry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 from seawall.signals.vpdq.signal import VpdqFrame, decode_frames, encode_frames, frames_to_lines, parse_line
 

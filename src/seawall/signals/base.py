@@ -10,9 +10,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
-from seawall.domain.models import ComputedSignal
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 
 if TYPE_CHECKING:
     from seawall.config import Settings
@@ -96,7 +96,7 @@ class SignalType(ABC):
 
             return ExactIndex()
         if self.index_kind == "hamming256":
-            from seawall.index.hamming import Hamming256Index
+            from seawall.signals.pdq.index import Hamming256Index
 
             return Hamming256Index()
         raise NotImplementedError(f"signal type {self.name!r} must provide create_index()")

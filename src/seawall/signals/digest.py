@@ -6,9 +6,9 @@ import hashlib
 import re
 from typing import ClassVar
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
 
 

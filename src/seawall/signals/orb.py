@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import Candidate, SignalIndex
 from seawall.media import orb
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class OrbSignal(SignalType):
             return []  # the query form is built in stage 2 from the region hashes (orb_query_signal)
         if not _have_opencv():
             return []
-        from seawall.signals.pdq import pdq_from_pixels
+        from seawall.signals.pdq.signal import pdq_from_pixels
 
         pixels = content.pixels()
         pdq_hex, _ = pdq_from_pixels(pixels)

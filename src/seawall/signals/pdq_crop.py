@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
-from seawall.signals.pdq import PdqSignal, pdq_from_pixels
+from seawall.models.records import ComputedSignal
+from seawall.signals.pdq.signal import PdqSignal, pdq_from_pixels
 
 U8 = npt.NDArray[np.uint8]
 

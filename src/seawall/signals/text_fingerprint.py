@@ -26,10 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import Candidate, SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import matching_text
 from seawall.signals.base import SignalType
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import matching_text
 from seawall.signals.base import SignalType
 

@@ -9,9 +9,9 @@ so Seawall is the stricter of the two at one threshold).
 
 from __future__ import annotations
 
-from seawall.domain.models import ComputedSignal
 from seawall.media.content import Content
-from seawall.signals.tlsh import TlshSignal, tlsh_digest
+from seawall.models.records import ComputedSignal
+from seawall.signals.tlsh.signal import TlshSignal, tlsh_digest
 
 
 class TextTlshSignal(TlshSignal):

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import Candidate, SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
 
 REGEX_PREFIX = "regex-"

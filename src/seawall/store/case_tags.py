@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from seawall.domain.models import Match
+from seawall.models.records import Match
 from seawall.store.tables import CaseRow, CaseTagRow
 
 #: Separates bank and label in a ``pair`` tag's value (neither may contain it).

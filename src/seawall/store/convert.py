@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from seawall.domain.models import Bank, BankEntry
+from seawall.models.records import Bank, BankEntry
 from seawall.store.tables import BankEntryRow, BankRow
 
 

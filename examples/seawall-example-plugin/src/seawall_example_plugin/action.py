@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from seawall.actions.base import ActionContext, ActionExecutor, ActionResult
-from seawall.domain.models import Action
+from seawall.models.records import Action
 
 EVENT_TYPE = "example.partner_notified"
 

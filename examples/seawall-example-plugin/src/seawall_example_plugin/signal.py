@@ -12,9 +12,9 @@ import re
 import zlib
 from typing import ClassVar
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
 
 CONTENT_TYPE = "example_note"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
+import functools
 import json
+import os
 import tempfile
-from collections.abc import Iterator
 from typing import IO, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from seawall.api import offload
 from seawall.api.auth import require
 from seawall.api.edge import MAX_INT64, Id64, check_stored
 from seawall.api.schemas import (
@@ -25,6 +26,8 @@ from seawall.api.schemas import (
     EntryTextCreate,
     ErrorBody,
     ImportOut,
+    RehashIn,
+    RehashOut,
 )
 from seawall.api.serialize import bank_dict
 from seawall.apikeys import Principal
@@ -32,6 +35,8 @@ from seawall.banks import EntryInput
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, invalid_input_from
 from seawall.media.content import Content, banked_kind
+from seawall.plugins import registry
+from seawall.sharing.importer import import_file, lines_of
 
 router = APIRouter(prefix="/v1/banks", tags=["banks"])
 
@@ -196,9 +201,10 @@ async def delete_entry(name: str, entry_id: Id64, request: Request, _: Principal
     await run_in_threadpool(_engine(request).delete_entry, name, entry_id)
 
 
-async def _spool_body(request: Request) -> IO[bytes]:
+async def _spool_body(request: Request, spool: IO[bytes] | None = None) -> IO[bytes]:
     """Copy the (size-limited) request body to a temporary file so the import reads it line by line."""
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed by caller
+    if spool is None:
+        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed by caller
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
@@ -218,10 +224,16 @@ async def _spool_body(request: Request) -> IO[bytes]:
     return spool
 
 
-def _lines(raw: IO[bytes]) -> Iterator[str]:
-    reader = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-    for line in reader:
-        yield line.rstrip("\r\n").lstrip("\ufeff")
+#: A hash list at least this large (about 27,000 PDQ lines) is imported in the import worker process.
+OFFLOAD_IMPORT_BYTES = 1024 * 1024
+
+
+def _imports_elsewhere(engine: Engine) -> bool:
+    """Whether an import can run in the import worker process: the database is a file or a server (an
+    in-memory SQLite exists in this process only) and the engine uses the process-wide plugins."""
+    url = engine.db.url
+    in_memory = url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"))
+    return not in_memory and engine.registry is registry()
 
 
 @router.post("/{name}/import", response_model=ImportOut, responses=ERRORS)
@@ -239,14 +251,28 @@ async def import_entries(
     engine.banks.get(name)
     engine.registry.hashlist_format(format)
     label_list = [lab for lab in labels.split(",") if lab.strip()]
-    raw = await _spool_body(request)
+    spool = tempfile.NamedTemporaryFile(prefix="seawall-import-", delete=False)  # noqa: SIM115 - removed below
     try:
-        report = await run_in_threadpool(
-            lambda: engine.import_entries(name, format, _lines(raw), added_by=principal.key_id, source=source,
-                                          labels=label_list, strict=strict)
-        )
+        await _spool_body(request, spool)
+        size = os.fstat(spool.fileno()).st_size
+        if size < OFFLOAD_IMPORT_BYTES or not _imports_elsewhere(engine):
+            try:
+                return JSONResponse((await run_in_threadpool(
+                    lambda: engine.import_entries(name, format, lines_of(spool), added_by=principal.key_id,
+                                                  source=source, labels=label_list, strict=strict))).to_dict())
+            finally:
+                spool.close()
+        # a million lines are minutes of interpreter time: parsed and written in the import worker process,
+        # so this server's other requests never wait for the GIL behind them
+        spool.close()
+        report = await offload.run(
+            functools.partial(import_file, engine.db.url, name, format, spool.name, added_by=principal.key_id,
+                              source=source, labels=label_list, strict=strict),
+            pool=offload.IMPORT)
     finally:
-        raw.close()
+        spool.close()
+        os.unlink(spool.name)
+    await run_in_threadpool(engine.imported, report)
     return JSONResponse(report.to_dict())
 
 
@@ -262,3 +288,15 @@ async def export_entries(name: str, request: Request, format: str = Query("text"
         media_type=f"{fmt.media_type}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}{fmt.file_suffix}"'},
     )
+
+
+@router.post("/{name}/rehash", response_model=RehashOut, responses=ERRORS)
+async def rehash_bank(name: str, request: Request, body: RehashIn | None = None,
+                      _: Principal = Depends(admin)) -> JSONResponse:
+    """Compute the signals of the bank's kept texts and pictures again (``seawall bank rehash NAME``): after a
+    normalisation change, or with ``new_types`` for signal types added since. Hash-list entries are left
+    alone; a second call changes nothing. 409 ``rehash_running`` while another rehash of the bank runs."""
+    engine = _engine(request)
+    new_types = body.new_types if body is not None else False
+    report = await run_in_threadpool(lambda: engine.rehash(name, new_types=new_types))
+    return JSONResponse(report.to_dict())

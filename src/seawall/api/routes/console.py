@@ -24,12 +24,11 @@ from seawall.errors import SeawallError
 from seawall.review.access import ensure_case_open_to, ensure_queue_visible, ensure_thumbnail_open_to
 from seawall.review.appeals import AppealService
 from seawall.review.audit import counts_by_actor, to_csv
+from seawall.review.case_page import read_case_page
 from seawall.review.cases import ReviewService
 from seawall.review.choices import reviewer_actions
-from seawall.review.context import case_context, entry_thumbnail
-from seawall.review.quality import SecondReviews
+from seawall.review.context import entry_thumbnail
 from seawall.review.queue_page import read_queue_page
-from seawall.review.reports import ReportService
 from seawall.review.search import CaseFilter
 from seawall.review.shield import shielded
 from seawall.review.spans import text_spans
@@ -216,36 +215,22 @@ def _case_page(request: Request, user: ConsoleUser, token: str, case_id: int, *,
                decided_prev: int | None = None) -> HTMLResponse:
     """The case page; after a refused decision it is shown again with the message and what was entered."""
     review = _review(request)
-    _call(lambda: ensure_case_open_to(review.db, case_id, user))
-    case = _call(lambda: review.get(case_id))
-    if case.status == "decided" and SecondReviews(review.db).hides_decision(case_id, user):
-        case.decisions = []  # a blind second review of this decision waits: who decided what stays hidden
-    item = _call(lambda: _engine(request).items.get(case.item_id))
-    text = None
-    if case.media_type and case.media_type.startswith("text/"):
-        media = review.media(case_id)
-        text = media[1].decode("utf-8", "replace")[:20_000] if media else None
+    read = _call(lambda: read_case_page(review, _engine(request).accounts, case_id, user))
+    case, item, text, context, reveal_token = read.case, read.item, read.text, read.context, read.reveal_token
     banks = bank_choices(review.db)
-    reports: ReportService = request.app.state.reports
-    context = case_context(_engine(request), item)
     suggested = sorted({lb for e in context["entries"] if e["bank_kind"] == "block" for lb in e["labels"]})
     rule_reasons = [r for r in item.verdict.reasons if r.startswith("rule ") or " matched entry " in r]
-    reveal_token = review.revealed(case_id, user)
-    from seawall.sharing.provenance import provenance
-
-    return _page(request, user, token, "case.html", status, case=case, item=item, text=text,
-                 revealed=reveal_token is not None, labels=_label_choices(),
-                 provenance=provenance(_engine(request).db, [m.entry_id for m in item.verdict.matches]),
+    return _page(request, user, token, "case.html", status, exposure=read.exposure, case=case, item=item,
+                 text=text, revealed=reveal_token is not None, labels=_label_choices(), provenance=read.provenance,
                  block_banks=[name for name, kind in banks if kind == "block"],
                  allow_banks=[name for name, kind in banks if kind == "allow"],
-                 context=context, reports=reports.for_case(case_id),
-                 appeal=_appeals(request).for_case(case_id) if case.kind == "appeal" else None,
+                 context=context, reports=read.reports, appeal=read.appeal,
                  reason=case_reason(case.reason, item.verdict.matches),
                  match_reasons=match_reasons(item.verdict.matches),
                  other_reasons=[r for r in item.verdict.reasons if r not in rule_reasons],
                  raw_reasons=rule_reasons, age=human_age(case.created_at), error=error, posted=posted or {},
                  suggested=suggested, decided_prev=decided_prev,
-                 cluster=review.cluster(case_id, user) if case.status != "decided" and case.kind != "appeal" else [],
+                 cluster=read.cluster,
                  reveal_url=f"/console/reveals/{reveal_token}" if reveal_token else None,
                  highlight=text_spans(text, context["entries"]) if text else None)
 
@@ -259,7 +244,8 @@ MEDIA_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff
 def account_page(request: Request, account_id: str) -> HTMLResponse:
     """An account's timeline: items, verdicts, strikes, suspensions, reports and appeals, each linked."""
     user, token = _user(request)
-    found = _call(lambda: account_timeline(_engine(request), account_id[:300]))
+    engine = _engine(request)
+    found = _call(lambda: account_timeline(engine.db, engine.accounts, account_id[:300]))
     return _page(request, user, token, "account.html", acc=found["account"], events=found["events"])
 
 
@@ -268,7 +254,7 @@ def entry_thumb(request: Request, entry_id: Id64) -> Response:
     """A bank entry's kept thumbnail, shielded on the server like case media (the original needs a reveal)."""
     user, _ = _user(request)
     _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
-    found = entry_thumbnail(_engine(request), entry_id)
+    found = entry_thumbnail(_engine(request).db, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     media_type, data = shielded(found[1], found[0], user.effective_shield)
@@ -305,7 +291,7 @@ def revealed_entry_thumb(request: Request, token: str, entry_id: Id64) -> Respon
     item = _call(lambda: _engine(request).items.get(review.get(case_id).item_id))
     if entry_id not in {m.entry_id for m in item.verdict.matches}:
         raise Denied(404, "this bank entry is not one the revealed case matched")
-    found = entry_thumbnail(_engine(request), entry_id)
+    found = entry_thumbnail(_engine(request).db, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     return Response(found[1], media_type=found[0], headers=MEDIA_HEADERS)
@@ -453,7 +439,7 @@ def _audit_query(request: Request, actor: str, action: str, since: str, until: s
 
 
 def _label_choices() -> list[tuple[str, str]]:
-    from seawall.domain.labels import taxonomy
+    from seawall.models.labels import taxonomy
 
     tax = taxonomy()
     return [(f"{ns}:{slug}", str(v.get("title", slug))) for ns in ("behaviour", "ideology")

@@ -21,9 +21,9 @@ from starlette.datastructures import UploadFile
 from seawall.api.edge import MAX_INT64, Id64
 from seawall.api.routes.console import Denied, _call, _engine, _form, _page, _user
 from seawall.banks import EntryInput
-from seawall.domain.models import ACTIONS, BANK_KINDS
 from seawall.errors import InvalidInput, NotFound, SeawallError
 from seawall.media.content import banked_kind
+from seawall.models.records import ACTIONS, BANK_KINDS
 from seawall.review.audit import record
 from seawall.review.users import ConsoleUser, csrf_for
 from seawall.sharing.import_jobs import ImportJobs

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from seawall.api.routes.console import Denied, _call, _engine, _form, _page, _user
-from seawall.domain.models import ACTIONS
 from seawall.errors import InvalidInput
+from seawall.models.records import ACTIONS
 from seawall.review.audit import record
 
 router = APIRouter(prefix="/console", include_in_schema=False)

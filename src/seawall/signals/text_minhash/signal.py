@@ -24,10 +24,10 @@ import numpy as np
 import numpy.typing as npt
 import rensa
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import matching_text
 from seawall.signals.base import SignalType
 

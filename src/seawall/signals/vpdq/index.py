@@ -19,7 +19,7 @@ import numpy as np
 
 from seawall.errors import InvalidInput
 from seawall.index.base import Candidate
-from seawall.index.pdq import PdqIndex
+from seawall.signals.pdq.index import PdqIndex
 from seawall.signals.vpdq.signal import VpdqFrame, decode_frames, usable_frames, video_distance
 
 #: How many time ranges a reason lists per side before summarising the rest.

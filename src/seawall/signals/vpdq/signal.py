@@ -41,11 +41,11 @@ import pdqhash
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
 from seawall.media.video import VideoFrame, VideoLimits, VideoSettings, probe_video, sample_frames
+from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
 
 TOKEN_PREFIX = "v1."

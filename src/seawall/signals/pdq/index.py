@@ -1,28 +1,31 @@
-"""Exact Hamming-radius search over 256-bit PDQ hashes.
+"""Exact Hamming-radius search over 256-bit PDQ hashes, and the adapter from hex values to it.
 
 :class:`PdqIndex` answers "every stored entry within distance r" exactly -- the same set a full
-scan returns -- using multi-index hashing (:mod:`seawall.index.mih`) over a large immutable base
+scan returns -- using multi-index hashing (:mod:`seawall.signals.pdq.mih`) over a large immutable base
 segment plus a small scanned delta segment that takes new entries at once. Deletes are tombstones.
 When the delta grows past a threshold it is folded into a fresh base in a background thread while
 searches continue on the previously published arrays, so updates never stall lookups.
 
 :class:`BruteForcePdqIndex` is the plain vectorised scan, kept as the exactness reference.
+:class:`Hamming256Index` is the :class:`seawall.index.base.SignalIndex` face of :class:`PdqIndex`: rows of
+(entry id, 64 hex characters) in, :class:`Candidate` out.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from seawall.index.base import Candidate
 from seawall.index.snapshot import SnapshotError, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
-    from seawall.index.mih import Segment
+    from seawall.signals.pdq.mih import Segment
 
 HashArray = npt.NDArray[np.uint8]
 
@@ -132,7 +135,7 @@ class PdqIndex:
 
     def __init__(self, *, delta_limit: int | None = None, background_merge: bool = True,
                  chunks: int | None = None) -> None:
-        from seawall.index import mih
+        from seawall.signals.pdq import mih
 
         self._mih = mih
         self._chunks = chunks
@@ -470,4 +473,48 @@ class PdqIndex:
         return idx
 
 
-__all__ = ["BruteForcePdqIndex", "PdqIndex", "SnapshotError", "hamming", "pack_words"]
+def hex_rows_to_array(values: Sequence[str]) -> np.ndarray:
+    return np.frombuffer(b"".join(bytes.fromhex(v) for v in values), dtype=np.uint8).reshape(-1, 32)
+
+
+class Hamming256Index:
+    """Exact Hamming-radius search over 256-bit hashes given as 64 hex characters."""
+
+    def __init__(self, index: PdqIndex | None = None) -> None:
+        self.index = index or PdqIndex()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def add(self, rows: Sequence[tuple[int, str]]) -> None:
+        if not rows:
+            return
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        self.index.add(ids, hex_rows_to_array([r[1] for r in rows]))
+
+    def remove(self, rows: Sequence[tuple[int, str]]) -> None:
+        self.index.remove([r[0] for r in rows])
+
+    def search(self, values: Sequence[str], radius: int) -> list[Candidate]:
+        if not values or len(self.index) == 0:
+            return []
+        out: list[Candidate] = []
+        for qi, hits in enumerate(self.index.search_batch(hex_rows_to_array(values), radius)):
+            out.extend(Candidate(qi, int(eid), int(dist)) for eid, dist in hits)
+        return out
+
+    def memory_bytes(self) -> int:
+        return int(self.index.memory_bytes())
+
+    def save(self, path: Path) -> None:
+        """Checksummed snapshot (see :mod:`seawall.index.snapshot`), written then renamed into place."""
+        self.index.save(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Hamming256Index:
+        """Load a snapshot; :class:`seawall.index.SnapshotError` when it cannot be trusted."""
+        return cls(PdqIndex.load(path))
+
+
+__all__ = ["BruteForcePdqIndex", "Hamming256Index", "PdqIndex", "SnapshotError", "hamming", "hex_rows_to_array",
+           "pack_words"]

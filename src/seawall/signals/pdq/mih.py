@@ -11,7 +11,7 @@ memory reads -- one per probed bucket plus one per candidate -- so the planner p
 and per-chunk radii that minimise an estimate of those reads, and the kernel falls back to a
 sequential scan whenever that is cheaper (small sets, very large radii, heavily clustered buckets).
 
-This module imports numba; :mod:`seawall.index.pdq` imports it lazily to keep start-up cheap.
+This module imports numba; :mod:`seawall.signals.pdq.index` imports it lazily to keep start-up cheap.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 import pdqhash
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
 
 if TYPE_CHECKING:

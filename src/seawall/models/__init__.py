@@ -1,6 +1,7 @@
-"""Domain objects shared by every stage: banks, entries, signals, items, matches and verdicts."""
+"""The records every stage shares (banks, entries, signals, items, matches and verdicts) and the label
+taxonomy. Named ``models`` so that "domain" means only the link signal and its index."""
 
-from seawall.domain.models import (
+from seawall.models.records import (
     ACTIONS,
     BANK_KINDS,
     CONTENT_TYPES,

@@ -15,10 +15,10 @@ import re
 
 import tlsh
 
-from seawall.domain.models import ComputedSignal
 from seawall.errors import InvalidInput
 from seawall.index.base import SignalIndex
 from seawall.media.content import Content
+from seawall.models.records import ComputedSignal
 from seawall.normalize import matching_text
 from seawall.signals.base import SignalType
 
@@ -65,6 +65,6 @@ class TlshSignal(SignalType):
         return int(tlsh.diff(a, b))
 
     def create_index(self) -> SignalIndex:
-        from seawall.index.tlsh import TlshIndex
+        from seawall.signals.tlsh.index import TlshIndex
 
         return TlshIndex()
