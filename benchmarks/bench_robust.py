@@ -24,7 +24,14 @@ script; recall of the whole-text signals (``text_sha256`` + ``text_minhash``) an
 branch) in the same run.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_robust.py [--distractors 10000] [--synthetic 24]
-        [--texts-only | --images-only] [--baseline-src /path/to/other/seawall/src]
+        [--texts-only | --images-only] [--baseline-src /path/to/other/seawall/src] [--workers 2]
+        [--cache-dir /tmp/seawall-bench-robust]
+
+Ten thousand distractors and every family's uploads are evaluated by ``--workers`` processes (2 at most
+on a shared 2-core machine); the distractors' JPEG bytes are generated once per (seed, count, size) and
+kept under ``--cache-dir``, so a second run (another branch, ``--baseline-src``) only pays for matching.
+With ``--baseline-src`` the uploads of every family are also matched by the other Seawall (its own
+stage 1+2+ORB) in the same run, and its recall is printed next to this one's.
 """
 
 from __future__ import annotations
@@ -90,18 +97,44 @@ def _init_worker(hashes: list[tuple[int, str]], crops: list[tuple[int, str]], or
     _WORKER["pool"] = pool
 
 
-def _distractor_batch(seed: int, n: int) -> tuple[list[int], dict[str, float], int]:
+def _distractor_uploads(seed: int, n: int, cache_dir: str) -> list[bytes]:
+    """The JPEG bytes of ``n`` distractors made from ``seed``, generated once and then read from disk."""
+    path = Path(cache_dir) / f"distractors-{seed}-{n}-{DISTRACTOR_SIDE}.npz" if cache_dir else None
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            blob, ends = z["blob"].tobytes(), z["ends"]
+        return [blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    rng = np.random.default_rng(seed)
+    out = [upload_bytes(distractor(rng, _WORKER["pool"], size=DISTRACTOR_SIDE)) for _ in range(n)]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, blob=np.frombuffer(b"".join(out), dtype=np.uint8),
+                 ends=np.cumsum([len(b) for b in out], dtype=np.int64))
+        tmp.replace(path)
+    return out
+
+
+def _distractor_batch(seed: int, n: int, cache_dir: str) -> tuple[list[int], dict[str, float], int]:
     """False matches of each matcher on ``n`` distractors made from ``seed`` (run in a worker process)."""
     m: Matchers = _WORKER["m"]
     m.cost.clear()  # a worker runs several batches: report this batch's own cost and count
     m.calls = 0
-    rng = np.random.default_rng(seed)
     false = [0] * MATCHERS
-    for _ in range(n):
-        res = m.run(upload_bytes(distractor(rng, _WORKER["pool"], size=DISTRACTOR_SIDE)))
+    for data in _distractor_uploads(seed, n, cache_dir):
+        res = m.run(data)
         for k in range(MATCHERS):
             false[k] += bool(res[k])
     return false, dict(m.cost), m.calls
+
+
+def _positive_batch(uploads: list[tuple[int, bytes]]) -> tuple[list[list[bool]], dict[str, float], int]:
+    """For each (banked entry id, upload): whether each matcher found that entry (run in a worker process)."""
+    m: Matchers = _WORKER["m"]
+    m.cost.clear()
+    m.calls = 0
+    hits = [[entry_id in found for found in m.run(data)] for entry_id, data in uploads]
+    return hits, dict(m.cost), m.calls
 
 
 #: Distractors are at most this many pixels a side: what they show matters for false matches, not their
@@ -268,12 +301,15 @@ def main() -> None:
     ap.add_argument("--texts-per-language", type=int, default=60)
     ap.add_argument("--text-distractors", type=int, default=5_000)
     ap.add_argument("--text-padding", type=int, default=2_000)
-    ap.add_argument("--baseline-src", default="", help="src directory of another Seawall to compare texts with")
+    ap.add_argument("--baseline-src", default="", help="src directory of another Seawall to compare with")
     ap.add_argument("--distractors", type=int, default=10_000)
     ap.add_argument("--synthetic", type=int, default=24, help="generated bank originals")
     ap.add_argument("--bank-padding", type=int, default=2_000, help="extra generated pictures in the bank")
     ap.add_argument("--seed", type=int, default=14)
-    ap.add_argument("--workers", type=int, default=2, help="processes for the distractors")
+    ap.add_argument("--workers", type=int, default=2, help="processes matching the uploads (at most 2)")
+    ap.add_argument("--cache-dir", default="/tmp/seawall-bench-robust",
+                    help="where generated distractors are kept between runs ('' for nowhere)")
+    ap.add_argument("--images-json", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--families", default="", help="comma-separated subset of families")
     args = ap.parse_args()
     if args.texts_json:
@@ -284,8 +320,27 @@ def main() -> None:
         print_texts(args)
     if args.texts_only:
         return
-    rng = np.random.default_rng(args.seed)
+    base: dict[str, Any] | None = None
+    if args.baseline_src and not args.images_json:  # first: its uploads are the same, whatever this run finds
+        cmd = [sys.executable, __file__, "--images-only", "--images-json", "--distractors", "0",
+               "--synthetic", str(args.synthetic), "--bank-padding", str(args.bank_padding), "--seed", str(args.seed),
+               "--workers", str(args.workers), "--families", args.families, "--cache-dir", args.cache_dir]
+        env = {**os.environ, "PYTHONPATH": args.baseline_src}
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        base = json.loads(out.strip().splitlines()[-1])
+        print(f"baseline ({args.baseline_src}): the same uploads matched by its stage 1+2+ORB "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    res = image_eval(args)
+    if args.images_json:
+        print(json.dumps(res))
+        return
+    print_images(res, base)
 
+
+def image_eval(args: argparse.Namespace) -> dict[str, Any]:
+    """Recall per family and strength, false matches and cost of the four matchers (JSON-able)."""
+    rng = np.random.default_rng(args.seed)
     samples = sample_images()
     names = sorted(samples)
     banked_names, held_out = names[0::2], names[1::2]
@@ -295,58 +350,93 @@ def main() -> None:
     pool = [samples[n] for n in held_out] + [photo_like(20_000 + i, 480, 640) for i in range(8)]
     padding = [photo_like(30_000 + i, 96, 128) for i in range(args.bank_padding)]
     bank = [a for _, a in originals] + padding
-    print(f"bank: {len(originals)} originals ({len(banked_names)} sample photographs: {', '.join(banked_names)}; "
-          f"{args.synthetic} generated) + {len(padding)} generated padding pictures; "
-          f"distractor pool: {', '.join(held_out)} + 8 generated")
+    about = (f"bank: {len(originals)} originals ({len(banked_names)} sample photographs: {', '.join(banked_names)}; "
+             f"{args.synthetic} generated) + {len(padding)} generated padding pictures; "
+             f"distractor pool: {', '.join(held_out)} + 8 generated")
+    if not args.images_json:
+        print(about, flush=True)
     hashes, crops, orb = bank_hashes(bank)
-    m = Matchers(hashes, crops, orb)
 
     families = [f for f in FAMILIES if not args.families or f in args.families.split(",")]
-    found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (MATCHERS + 1))
-    for fam in families:
+    keys: list[tuple[str, str]] = []
+    uploads: list[tuple[int, bytes]] = []
+    for fam in families:  # generated here, in order, so every run (and a baseline) sees the same uploads
         for strength, transform in FAMILIES[fam].items():
             for entry_id, (_, original) in enumerate(originals):
-                query = transform(original, rng)
-                row = found[(fam, strength)]
-                row[0] += 1
-                for k, hit in enumerate(m.run(upload_bytes(query))):
-                    row[k + 1] += entry_id in hit
-    pos_calls = m.calls
-    pos_cost = dict(m.cost)
-
+                keys.append((fam, strength))
+                uploads.append((entry_id, upload_bytes(transform(original, rng))))
+    chunk = 8
+    cost: dict[str, float] = defaultdict(float)
+    pos_cost: dict[str, float] = defaultdict(float)
+    calls = pos_calls = 0
+    found: dict[str, list[int]] = {}
     false = [0] * MATCHERS
-    t0 = time.perf_counter()
-    batches = [(args.seed * 1000 + b, min(250, args.distractors - 250 * b))
+    batches = [(args.seed * 1000 + b, min(250, args.distractors - 250 * b), args.cache_dir)
                for b in range((args.distractors + 249) // 250)]
-    with multiprocessing.get_context("spawn").Pool(args.workers, _init_worker, (hashes, crops, orb, pool)) as workers:
-        for f, cost, calls in workers.starmap(_distractor_batch, batches):
+    t0 = time.perf_counter()
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(max(1, min(2, args.workers)), _init_worker, (hashes, crops, orb, pool)) as workers:
+        pos = workers.imap(_positive_batch, [uploads[k:k + chunk] for k in range(0, len(uploads), chunk)])
+        neg = workers.starmap_async(_distractor_batch, batches)
+        done = 0
+        for hits, c, n in pos:
+            for h in hits:
+                row = found.setdefault(" / ".join(keys[done]), [0] * (MATCHERS + 1))
+                row[0] += 1
+                for k in range(MATCHERS):
+                    row[k + 1] += h[k]
+                done += 1
+            for key, v in c.items():
+                pos_cost[key] += v
+            pos_calls += n
+        t1 = time.perf_counter()
+        for f, c, n in neg.get():
             for k in range(MATCHERS):
                 false[k] += f[k]
-            for key, v in cost.items():
-                m.cost[key] += v
-            m.calls += calls
-    dis_time = time.perf_counter() - t0
+            for key, v in c.items():
+                cost[key] += v
+            calls += n
+    t2 = time.perf_counter()
+    for key, v in pos_cost.items():
+        cost[key] += v
+    return {"about": about, "found": found, "false": false, "distractors": args.distractors, "bank": len(bank),
+            "cost": dict(cost), "calls": calls + pos_calls, "pos_cost": dict(pos_cost), "pos_calls": pos_calls,
+            "seconds": {"uploads": t1 - t0, "all": t2 - t0}}
+
+
+def print_images(res: dict[str, Any], base: dict[str, Any] | None) -> None:
+    found: dict[str, list[int]] = res["found"]
+    extra = ["baseline stage 1+2+ORB"] if base else []
+
+    def pct(v: int, n: int, digits: int) -> str:
+        return f"{100 * v / max(1, n):.{digits}f} %"
 
     rows = []
-    by_family: dict[str, list[int]] = defaultdict(lambda: [0] * (MATCHERS + 1))
-    for (fam, strength), r in found.items():
-        rows.append([fam, strength, r[0], *(f"{100 * v / r[0]:.0f} %" for v in r[1:])])
+    by_family: dict[str, list[int]] = defaultdict(lambda: [0] * (MATCHERS + 2))
+    for key, r in found.items():
+        fam, strength = key.split(" / ")
+        b = base["found"].get(key, [0] * (MATCHERS + 1))[MATCHERS] if base else 0
+        rows.append([fam, strength, r[0], *(pct(v, r[0], 0) for v in r[1:]), *([pct(b, r[0], 0)] if base else [])])
         for k in range(MATCHERS + 1):
             by_family[fam][k] += r[k]
+        by_family[fam][MATCHERS + 1] += b
     print("\n## Recall per transform and strength\n")
-    print(markdown_table(["family", "strength", "uploads", *NAMES], rows))
+    print(markdown_table(["family", "strength", "uploads", *NAMES, *extra], rows))
     print("\n## Recall per family\n")
-    print(markdown_table(["family", "uploads", *NAMES],
-                         [[f, r[0], *(f"{100 * v / r[0]:.1f} %" for v in r[1:])] for f, r in by_family.items()]))
-    n = max(1, args.distractors)
-    print(f"\n## False matches on {args.distractors:,} distractor uploads (bank of {len(bank):,})\n")
+    print(markdown_table(["family", "uploads", *NAMES, *extra],
+                         [[f, r[0], *(pct(v, r[0], 1) for v in r[1:MATCHERS + 1]),
+                           *([pct(r[MATCHERS + 1], r[0], 1)] if base else [])] for f, r in by_family.items()]))
+    n, false = res["distractors"], res["false"]
+    print(f"\n## False matches on {n:,} distractor uploads (bank of {res['bank']:,})\n")
     print(markdown_table(["matcher", "distractors matched", "rate"],
-                         [[k, false[i], f"{100 * false[i] / n:.3f} %"]
-                          for i, k in enumerate(NAMES)]))
-    total_calls = m.calls
-    print(f"\n## Cost per upload ({total_calls:,} uploads; distractors took {dis_time:.0f} s)\n")
+                         [[k, false[i], pct(false[i], n, 3)] for i, k in enumerate(NAMES)]))
+    cost, calls, pos_cost, pos_calls = res["cost"], res["calls"], res["pos_cost"], res["pos_calls"]
+    secs = res["seconds"]
+    print(f"\n## Cost per upload ({calls:,} uploads by the worker processes; transformed uploads took "
+          f"{secs['uploads']:.0f} s, all {secs['all']:.0f} s)\n")
     print(markdown_table(["step", "ms per upload", "× plain PDQ"],
-                         [[k, f"{1000 * m.cost[k] / total_calls:.2f}", f"{m.cost[k] / m.cost['plain']:.1f}"]
+                         [[k, f"{1000 * cost.get(k, 0) / max(1, calls):.2f}",
+                           f"{cost.get(k, 0) / max(1e-9, cost.get('plain', 0)):.1f}"]
                           for k in ("plain", "stage1", "stage2", "orb")]))
     print(f"(transformed uploads only: stage 2 {1000 * pos_cost.get('stage2', 0) / max(1, pos_calls):.2f} ms, "
           f"ORB {1000 * pos_cost.get('orb', 0) / max(1, pos_calls):.2f} ms)")

@@ -41,8 +41,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_retro import VARIANTS, _naive, _store_items
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -78,7 +78,7 @@ def initial_sync(n: int, tmp: Path) -> None:
     for backend in ("sqlite", "postgresql"):
         dbname, url = make_db() if backend == "postgresql" else ("", None)
         try:
-            eng = Engine(Settings(data_dir=tmp / backend, database_url=url, source_sync=False,
+            eng = build_engine(Settings(data_dir=tmp / backend, database_url=url, source_sync=False,
                                   retro_window_days=0))
             try:
                 before = rss_mb()
@@ -106,6 +106,75 @@ def initial_sync(n: int, tmp: Path) -> None:
         finally:
             if dbname:
                 drop_db(dbname)
+
+
+def feed_sync(n: int, tmp: Path, page_size: int) -> None:
+    """Initial sync of ``n`` PDQ entries from another Seawall's signed feed over HTTP: a ``seawall serve``
+    publisher (PostgreSQL) pages, signs and serves; this process verifies, parses and stores, into
+    SQLite and into PostgreSQL in turn, against the bulk import of the same hashes into the same store."""
+    feed_file = tmp / "pub-feed.txt"
+    rng = np.random.default_rng(13)
+    with feed_file.open("w") as fh:
+        for start in range(0, n, 100_000):
+            block = rng.integers(0, 256, (min(100_000, n - start), 32), dtype=np.uint8)
+            fh.write("".join(f"pdq {r.tobytes().hex()}\n" for r in block))
+    pub_db, pub_url = make_db()
+    pub_env = _env(tmp / "pub", SEAWALL_DATABASE_URL=pub_url, SEAWALL_SOURCE_SYNC="false",
+                   SEAWALL_RETRO_WINDOW_DAYS="0")
+    pub = Server("publisher", pub_env, tmp / "pub.log")
+    t0 = time.perf_counter()
+    eng = build_engine(Settings(data_dir=tmp / "pub", database_url=pub_url, source_sync=False, retro_window_days=0))
+    try:
+        eng.banks.create("shared")
+        with feed_file.open() as fh:
+            assert eng.import_entries("shared", "text", (ln.rstrip("\n") for ln in fh), added_by="bench").added == n
+        made = eng.feeds.create("f", ["shared"], ["sub"])
+    finally:
+        eng.close()
+    setup_s = time.perf_counter() - t0
+    print(f"\n== 1b. initial sync of {n:,} PDQ entries from a Seawall feed over HTTP (publisher on PostgreSQL, "
+          f"{page_size:,} entries a page; publisher filled in {setup_s:.0f} s) ==")
+    print(f"{'store':<11}{'sync s':>9}{'entries/s':>12}{'pages':>7}{'import s':>10}{'sync/import':>13}"
+          f"{'re-sync s':>11}{'re-added':>10}{'RSS +MB':>9}")
+    try:
+        pub.start()
+        for backend in ("sqlite", "postgresql"):
+            dbname, url = make_db() if backend == "postgresql" else ("", None)
+            try:
+                sub = build_engine(Settings(data_dir=tmp / f"sub-{backend}", database_url=url, source_sync=False,
+                                      retro_window_days=0, webhook_allow_hosts="127.0.0.1"))
+                try:
+                    before = rss_mb()
+                    sub.sources.create({"name": "a", "kind": "seawall", "url": pub.url, "feed": "f",
+                                        "public_key": made["public_key"], "token": made["partners"][0]["token"],
+                                        "page_size": page_size, "bank": "synced", "action": "block"},
+                                       created_by="bench")
+                    t0 = time.perf_counter()
+                    rep = sub.sources.sync("a")
+                    sync_s = time.perf_counter() - t0
+                    grown = rss_mb() - before
+                    assert rep.error is None and rep.added == n, rep.to_dict()
+                    sub.banks.create("imported")
+                    t0 = time.perf_counter()
+                    with feed_file.open() as fh:
+                        imp = sub.import_entries("imported", "text", (ln.rstrip("\n") for ln in fh), added_by="b")
+                    import_s = time.perf_counter() - t0
+                    assert imp.added == n
+                    sub.sources.update("a", {"checkpoint": None})
+                    t0 = time.perf_counter()
+                    again = sub.sources.sync("a")
+                    resync_s = time.perf_counter() - t0
+                    assert again.error is None, again.to_dict()
+                    print(f"{backend:<11}{sync_s:>9.1f}{n / sync_s:>12,.0f}{rep.pages:>7}{import_s:>10.1f}"
+                          f"{sync_s / import_s:>12.2f}x{resync_s:>11.1f}{again.added:>10,}{grown:>9.0f}", flush=True)
+                finally:
+                    sub.close()
+            finally:
+                if dbname:
+                    drop_db(dbname)
+    finally:
+        pub.stop()
+        drop_db(pub_db)
 
 
 class Server:
@@ -212,7 +281,7 @@ def retro(items: int, entries: int, tmp: Path) -> None:
         new[k] = np.packbits(bits)
     feed = tmp / "retro-feed.txt"
     feed.write_text("".join(f"pdq {r.tobytes().hex()}\n" for r in new))
-    eng = Engine(Settings(data_dir=tmp / "retro", source_sync=False, retro_window_days=180))
+    eng = build_engine(Settings(data_dir=tmp / "retro", source_sync=False, retro_window_days=180))
     try:
         _store_items(eng, hashes, rng)
         eng.sources.create({"name": "partner", "kind": "file", "path": str(feed), "bank": "partner",
@@ -241,7 +310,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--retro-entries", type=int, default=5_000)
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: sync, propagation, retro")
+    ap.add_argument("--page-size", type=int, default=5000, help="entries a page of the Seawall feed (1b)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: sync, feed, propagation, retro")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     print(json.dumps({"cpus": os.cpu_count(), "load": os.getloadavg()}))
@@ -249,6 +319,8 @@ def main() -> None:
         tmp = Path(tmp_s)
         if "sync" not in skip:
             initial_sync(args.entries, tmp)
+        if "feed" not in skip:
+            feed_sync(args.entries, tmp, args.page_size)
         if "propagation" not in skip:
             propagation(args.rounds, tmp)
         if "retro" not in skip:

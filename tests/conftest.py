@@ -33,6 +33,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.password_hashing import PROFILE_ENV
@@ -191,7 +192,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
-    eng = Engine(settings)
+    eng = build_engine(settings)
     try:
         yield eng
     finally:
@@ -238,3 +239,19 @@ def encode(img: Image.Image, fmt: str = "JPEG", **kw: object) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kw)
     return buf.getvalue()
+
+
+@pytest.fixture
+def banked(client: TestClient, keys: dict[str, str]) -> np.ndarray:
+    """A generated photo-like picture banked as a file in bank ``tvec``, with every image signal Seawall banks
+    for it (PDQ, its banked crops, ORB points): the original the robust-matching tests transform."""
+    from .robust_media import photo_like
+
+    admin = auth(keys["admin"])
+    assert client.post("/v1/banks", json={"name": "tvec"}, headers=admin).status_code == 201
+    picture = photo_like(41, 420, 560)
+    r = client.post("/v1/banks/tvec/entries", headers=admin,
+                    files={"file": ("p.png", encode(Image.fromarray(picture, "RGB"), "PNG"), "image/png")})
+    assert r.status_code == 201, r.text
+    assert {"pdq", "pdq_crop", "orb"} <= {e["signal_type"] for e in r.json()["entries"]}
+    return picture

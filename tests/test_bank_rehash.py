@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from seawall.banks import EntryInput
 from seawall.engine import Engine
+from seawall.errors import Conflict
 
 from .conftest import auth, encode, textured_image
 
@@ -123,3 +125,45 @@ def test_cli_bank_rehash(tmp_path: Path) -> None:
     assert plain.returncode == 0 and "1 kept content(s): added none; removed none" in " ".join(plain.stdout.split())
     missing = cli("bank", "rehash", "nope")
     assert missing.returncode != 0 and "no bank named" in (missing.stderr + missing.stdout)
+
+
+def test_api_rehash_adds_new_types_and_answers_errors_as_code_and_message(client: TestClient, engine: Engine,
+                                                                        keys: dict[str, str]) -> None:
+    admin = auth(keys["admin"])
+    assert client.post("/v1/banks", json={"name": "tvec"}, headers=admin).status_code == 201
+    assert client.post("/v1/banks/tvec/entries", json={"text": BANKED}, headers=admin).status_code == 201
+    _make_stale(engine, "tvec")
+
+    r = client.post("/v1/banks/tvec/rehash", headers=admin)  # no body: the types the content has only
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == {"text_sha256": 1} and r.json()["removed"] == {"text_sha256": 1}, r.json()
+    r = client.post("/v1/banks/tvec/rehash", json={"new_types": True}, headers=admin)
+    assert r.status_code == 200 and r.json()["added"] == {"text_fingerprint": 1}, r.text
+    again = client.post("/v1/banks/tvec/rehash", json={"new_types": True}, headers=admin).json()
+    assert again["added"] == {} and again["removed"] == {} and again["contents"] == 1 and again["failed"] == []
+    assert "text_fingerprint" in _matched_by(client, keys["submitter"], "q", QUOTED)
+
+    missing = client.post("/v1/banks/nope/rehash", headers=admin)
+    assert missing.status_code == 404 and missing.json()["code"] == "bank_not_found", missing.text
+    for bad in ({"new_types": "yes"}, {"new_types": True, "bank": "x"}):
+        r = client.post("/v1/banks/tvec/rehash", json=bad, headers=admin)
+        assert r.status_code == 422 and set(r.json()) >= {"code", "message"}, r.text
+    r = client.post("/v1/banks/tvec/rehash", content=b"{not json",
+                    headers={**admin, "Content-Type": "application/json"})
+    assert r.status_code == 422 and set(r.json()) >= {"code", "message"}, r.text
+    with engine.rehash_runs.hold("tvec"):  # a run over the bank is under way in this process
+        busy = client.post("/v1/banks/tvec/rehash", headers=admin)
+        assert busy.status_code == 409 and busy.json()["code"] == "rehash_running", busy.text
+    assert client.post("/v1/banks/tvec/rehash", headers=admin).status_code == 200
+
+
+def test_rehash_of_every_bank_waits_for_no_one_but_is_refused_during_a_bank_run(engine: Engine) -> None:
+    engine.banks.create("one")
+    engine.banks.create("two")
+    with engine.rehash_runs.hold("one"):
+        assert engine.rehash("two").banks == 1  # another bank goes ahead
+        with pytest.raises(Conflict):
+            engine.rehash(None)
+        with pytest.raises(Conflict):
+            engine.rehash("one")
+    assert engine.rehash(None).banks == 2

@@ -36,6 +36,18 @@ KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
     ("seawall.legal.report_render", "seawall.web.charts"): "report reuses the console's SVG charts",
 }
 
+#: Imports that may not exist at all, not even inside a function or under ``TYPE_CHECKING``:
+#: (importing package, imported module or package, why). Prefixes match a package and everything in it.
+NEVER: list[tuple[str, str, str]] = [
+    ("seawall.index", "seawall.signals",
+     "index/ holds the generic parts; an index that reads a signal's encoding lives in that signal's package"),
+    ("seawall.review", "seawall.engine", "review services are given the parts they use, not the engine"),
+    ("seawall.review", "seawall.composition", "review services are built by the composition root, not the reverse"),
+    ("seawall.legal", "seawall.engine", "legal services are given the parts they use, not the engine"),
+    ("seawall.legal", "seawall.composition", "legal services are built by the composition root, not the reverse"),
+    ("seawall.engine", "seawall.composition", "the engine is given its parts; only the composition root builds them"),
+]
+
 
 def _modules() -> dict[str, Path]:
     mods: dict[str, Path] = {}
@@ -74,6 +86,28 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
 
     visit(ast.parse(path.read_text(encoding="utf-8")).body)
     return {m for m in found if m in known and m != name}
+
+
+def _every_import(name: str, path: Path, known: set[str]) -> set[str]:
+    """Modules of ``seawall`` that ``name`` names in any import statement, wherever it stands."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[:len(parts) - (node.level - 1)]
+                base = ".".join([*parts, *([node.module] if node.module else [])])
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return {m for m in found if m in known and m != name}
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
 
 
 def _graph() -> dict[str, set[str]]:
@@ -143,9 +177,22 @@ def test_no_import_goes_up_a_layer() -> None:
     assert not paid, f"these are fixed: remove them from KNOWN_BACK_EDGES: {paid}"
 
 
+def test_no_forbidden_import_even_late() -> None:
+    mods = _modules()
+    known = set(mods)
+    found = sorted(f"{name} -> {target} ({why})"
+                   for name, path in mods.items()
+                   for target in _every_import(name, path, known)
+                   for importer, imported, why in NEVER
+                   if _within(name, importer) and _within(target, imported))
+    assert not found, "forbidden imports (see NEVER): " + "; ".join(found)
+
+
 def test_the_checker_sees_a_back_edge() -> None:
     """The graph reader finds the kind of import it must: a relative, a from-import and a plain one."""
     graph = _graph()
     assert "seawall.signals.base" in graph["seawall.signals.pdq.signal"]
     assert "seawall.index.base" in graph["seawall.signals.base"]
     assert "seawall.engine" not in graph["seawall.health"]  # only under TYPE_CHECKING
+    known = set(_modules())
+    assert "seawall.engine" in _every_import("seawall.health", SRC / "health.py", known)  # the strict reader does

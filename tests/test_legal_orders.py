@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from seawall.composition import legal_service
 from seawall.engine import Engine
 from seawall.legal.clock import ManualClock
 from seawall.legal.intake_text import parse
-from seawall.legal.service import LegalService
 from seawall.store.tables import RemovalOrderRow
 from tests import legal_support
 from tests.console_support import auth, events, make_users, sign_in
@@ -183,7 +183,7 @@ def test_the_clock_crosses_midnight_and_never_runs_backwards_across_a_restart(
     clock.set(datetime(2027, 1, 1, 0, 16, tzinfo=UTC))
     assert [a["minutes"] for a in legal(client).tick()["alerts"]] == [30]
     # a restarted service whose host clock is ten minutes behind
-    restarted = LegalService(engine, clock=ManualClock(datetime(2027, 1, 1, 0, 6, tzinfo=UTC)))
+    restarted = legal_service(engine, clock=ManualClock(datetime(2027, 1, 1, 0, 6, tzinfo=UTC)))
     again = restarted.orders.get(order["id"])
     assert again["deadline_at"] == "2027-01-01T00:40:00+00:00" and again["received_at"] == order["received_at"]
     assert restarted.tick()["alerts"] == []  # the 30-minute alert was already sent

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from seawall.composition import review_service
+from seawall.composition import legal_service, review_service
 from seawall.engine import Engine
 from seawall.legal import tdb
 from seawall.legal.clock import ManualClock
@@ -200,17 +200,15 @@ def test_a_reviewers_restriction_gets_a_partly_automated_statement(
 
 def test_restrictions_from_before_the_first_start_are_not_announced(engine: Engine, clock: ManualClock) -> None:
     """Upgrading an instance with years of blocks must not send every old uploader a statement now."""
-    from seawall.legal.service import LegalService
-
     old = blocked_text_item(engine, "post-old-1", account="acct-old")
-    service = LegalService(engine, clock=clock)  # first start: the cursor begins after the newest action
+    service = legal_service(engine, clock=clock)  # first start: the cursor begins after the newest action
     assert service.tick()["statements"] == []
     new = blocked_text_item(engine, "post-new-1", account="acct-new")
     made = service.tick()["statements"]
     with engine.db.session() as s:
         items = [r.item_id for r in s.scalars(select(StatementRow).where(StatementRow.id.in_(made)))]
     assert items == [new] and old not in items
-    assert LegalService(engine, clock=clock).tick()["statements"] == []  # a restart keeps its place
+    assert legal_service(engine, clock=clock).tick()["statements"] == []  # a restart keeps its place
 
 
 def test_nodes_starting_together_write_the_statement_cursor_once(engine: Engine) -> None:

@@ -100,18 +100,6 @@ def test_stage_one_never_computes_features() -> None:
     assert OrbSignal().compute(Content("image", data=_png(photo_like(91, 200, 300))), for_query=True) == []
 
 
-@pytest.fixture
-def banked(client: TestClient, keys: dict[str, str]) -> np.ndarray:
-    admin = keys["admin"]
-    assert client.post("/v1/banks", json={"name": "tvec"}, headers=auth(admin)).status_code == 201
-    picture = photo_like(41, 420, 560)
-    r = client.post("/v1/banks/tvec/entries", files={"file": ("p.png", _png(picture), "image/png")},
-                    headers=auth(admin))
-    assert r.status_code == 201, r.text
-    assert {"pdq", "pdq_crop", "orb"} <= {e["signal_type"] for e in r.json()["entries"]}
-    return picture
-
-
 def test_near_misses_are_found_through_orb(client: TestClient, keys: dict[str, str], banked: np.ndarray) -> None:
     whole = Hamming256Index()
     whole.add([(1, pdq_from_pixels(banked)[0])])

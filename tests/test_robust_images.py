@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -39,18 +38,6 @@ def _png(a: np.ndarray) -> bytes:
 
 def _distance(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
-@pytest.fixture
-def banked(client: TestClient, keys: dict[str, str]) -> np.ndarray:
-    admin = keys["admin"]
-    assert client.post("/v1/banks", json={"name": "tvec"}, headers=auth(admin)).status_code == 201
-    picture = photo_like(41, 420, 560)
-    r = client.post("/v1/banks/tvec/entries", files={"file": ("p.png", _png(picture), "image/png")},
-                    headers=auth(admin))
-    assert r.status_code == 201, r.text
-    assert {"pdq", "pdq_crop"} <= {e["signal_type"] for e in r.json()["entries"]}
-    return picture
 
 
 def test_transformed_copies_are_found_through_region_hashes(client: TestClient, keys: dict[str, str],
@@ -87,3 +74,15 @@ def test_region_hashes_wait_for_stage_two(client: TestClient, keys: dict[str, st
                     data={"content_id": "stage-one"}, headers=auth(keys["submitter"]))
     assert r.status_code == 200, r.text
     assert "regions" in r.json()["pending"] and r.json()["final"] is False, r.json()
+
+
+def test_a_picture_inset_over_another_picture_is_cut_out() -> None:
+    """Picture-in-picture: no side of the inset is flat (the background is a dimmed photograph), only the
+    brightness steps all along its outline show where it is."""
+    picture = photo_like(43, 300, 400)
+    canvas = (photo_like(44, 700, 800).astype(np.float64) * 0.45).astype(np.uint8)
+    canvas[220:520, 250:650] = picture
+    original = pdq_from_pixels(picture)[0]
+    assert _distance(pdq_from_pixels(canvas)[0], original) > 31
+    found = [(r.name, _distance(r.value, original)) for r in region_hashes(canvas)]
+    assert min(d for name, d in found if name.startswith("inner rectangle")) <= 31, found

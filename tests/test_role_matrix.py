@@ -27,9 +27,8 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
-from seawall.composition import review_service
+from seawall.composition import build_engine, review_service
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.review.users import ConsoleUsers
 from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.signing import public_text
@@ -121,6 +120,7 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("DELETE", "/v1/banks/{name}/entries/{entry_id}"): [api(f"/v1/banks/tvec/entries/{NOWHERE}", 404)],
     ("POST", "/v1/banks/{name}/import"): [api("/v1/banks/nowhere/import?format=hashes", 404, content=b"")],
     ("GET", "/v1/banks/{name}/export"): [api("/v1/banks/tvec/export", 200, "reviewer")],
+    ("POST", "/v1/banks/{name}/rehash"): [api("/v1/banks/nowhere/rehash", 404, json_body={})],
     # --- rules (admin; crisis mode readable by reviewers) ---
     ("GET", "/v1/rules"): [api("/v1/rules", 200)],
     ("PUT", "/v1/rules"): [api("/v1/rules", 422, content=b"rules: [")],
@@ -216,6 +216,7 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("PATCH", "/v1/sources/{name}"): [api("/v1/sources/local", 422, "admin", json_body={"action": "explode"})],
     ("DELETE", "/v1/sources/{name}"): [api("/v1/sources/nowhere", 404, "admin")],
     ("POST", "/v1/sources/{name}/sync"): [api("/v1/sources/nowhere/sync", 404, "admin")],
+    ("POST", "/v1/sources/{name}/push"): [api("/v1/sources/nowhere/push", 404, "admin")],
     # --- sharing: feeds and partners (admin), pages and feedback (partner token) ---
     ("POST", "/v1/feeds"): [api("/v1/feeds", 404, "admin", json_body={"name": "y", "banks": ["nowhere"]})],
     ("GET", "/v1/feeds"): [api("/v1/feeds", 200, "admin")],
@@ -367,7 +368,7 @@ def world(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("SEAWALL_LEGAL_ESTABLISHMENT_STATE", "IE")
     monkeypatch.setenv("SEAWALL_LEGAL_AUTHORISED_PERSON", "A. Compliance")
     monkeypatch.setenv("SEAWALL_LEGAL_CONTACT_EMAIL", "tco@hosting.example")
-    eng = Engine(settings.model_copy(update={**UNLIMITED, "webhook_allow_hosts": "127.0.0.1"}))
+    eng = build_engine(settings.model_copy(update={**UNLIMITED, "webhook_allow_hosts": "127.0.0.1"}))
     try:
         keys = {role: eng.api_keys.create(role, f"matrix-{role}")[0] for role in KEY_ROLES}
         users = ConsoleUsers(eng.db)

@@ -355,3 +355,23 @@ def test_rules_cli_show_set_dry_run(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "line 10" in r.stderr
     assert cli("dry-run", "--item", "missing").exit_code == 2
     assert cli("show").stdout == POLICY
+
+
+def test_facts_to_dict_is_asdict_for_every_field() -> None:
+    """The written-out ``Facts.to_dict`` stays what ``dataclasses.asdict`` gives, including fields added later."""
+    from dataclasses import asdict, fields
+
+    facts = Facts(
+        matches=[MatchFact(bank="b", bank_kind="block", bank_action="review", labels=["x", "y"], distance=3,
+                           signal_type="pdq", entry_id=7, sources=["ex"], source_count=1),
+                 MatchFact(bank="c", bank_kind="allow", bank_action="allow", labels=[], distance=0,
+                           signal_type="md5")],
+        scores={"violence": 0.5}, account=AccountFact("acc", strikes=2, suspended=True, looked_up=False),
+        language="de", crisis_mode=True, content_type="text", deferred=True)
+    out = facts.to_dict()
+    assert out == asdict(facts)
+    assert list(out) == [f.name for f in fields(Facts)]
+    assert list(out["matches"][0]) == [f.name for f in fields(MatchFact)]
+    assert list(out["account"]) == [f.name for f in fields(AccountFact)]
+    assert out["matches"][0]["labels"] is not facts.matches[0].labels  # a copy, as asdict makes
+    assert Facts().to_dict() == asdict(Facts())

@@ -33,7 +33,7 @@ app.add_typer(rules_app, name="rules")
 user_app = typer.Typer(help="Review console users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(report_app, name="report")
-source_app = typer.Typer(help="Hash-sharing sources: add, list, sync, remove.", no_args_is_help=True)
+source_app = typer.Typer(help="Hash-sharing sources: add, list, sync, push, remove.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
 
 out = Console()
@@ -782,6 +782,19 @@ def source_sync(name: str,
         err.print(f"  rejected at position {r['position']}: {r['reason']}", highlight=False)
     if report.error:
         _fail(("page refused: " if report.refused else "") + report.error)
+
+
+@source_app.command("push")
+def source_push(name: str) -> None:
+    """Send the source the new entries of its push banks now; exit 1 if the exchange refused them."""
+    engine = _engine()
+    try:
+        report = _run(lambda: engine.sources.push(name))
+    finally:
+        engine.close()
+    out.print(f"{name}: {report['pushed']:,} entries pushed", highlight=False)
+    if report["error"]:
+        _fail(report["error"])
 
 
 @source_app.command("remove")

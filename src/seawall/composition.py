@@ -4,7 +4,7 @@ Every service is given what it uses when it is built (constructor injection); no
 afterwards. The API app, the CLI, the background worker and the conformance kit all start Seawall
 through :func:`build_engine` and :func:`start`, so start-up is written once. Review services get the
 few collaborators they use (:func:`review_service`, :func:`appeal_service`, :func:`report_service`),
-not the whole engine.
+and so do the legal services (:func:`legal_service`), not the whole engine.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from seawall.config import Settings
 from seawall.engine import Engine, EngineParts
 from seawall.index.manager import IndexSet
 from seawall.ingest import ItemService
+from seawall.legal.clock import Clock, SystemClock
+from seawall.legal.orders import OrderService
+from seawall.legal.service import LegalService
+from seawall.legal.settings import LegalSettings
 from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.image import DecodeLimits
@@ -185,3 +189,12 @@ def report_service(engine: Engine) -> ReportService:
     """User reports about items, joined to review cases."""
     return ReportService(engine.db, items=engine.items, outbox=engine.webhooks.outbox,
                          events_queued=engine.events_queued)
+
+
+# --- legal services ------------------------------------------------------------------------------
+def legal_service(engine: Engine, *, clock: Clock | None = None, settings: LegalSettings | None = None) -> LegalService:
+    """Removal orders and the clock-driven legal duties, on the system clock unless given another."""
+    orders = OrderService(engine.db, items=engine.items, actions=engine.actions, accounts=engine.accounts,
+                          outbox=engine.webhooks.outbox, events_queued=engine.events_queued,
+                          clock=clock or SystemClock(), settings=settings or LegalSettings())
+    return LegalService(engine.db, orders=orders, outbox=engine.webhooks.outbox, events_queued=engine.events_queued)

@@ -32,7 +32,7 @@ from seawall.models.records import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.plugins import Registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
-from seawall.rehash import RehashReport, content_entries, keep_content, kept_contents, plan
+from seawall.rehash import RehashReport, RehashRuns, content_entries, keep_content, kept_contents, plan
 from seawall.retro import RetroLoop, RetroMatcher
 from seawall.rules.facts import Facts
 from seawall.rules.service import RuleService
@@ -84,16 +84,12 @@ class EngineParts:
 class Engine:
     """The facade the shells call, over services built by the composition root (:mod:`seawall.composition`).
 
-    ``Engine(settings)`` without ``parts`` builds them the same way :func:`seawall.composition.build_engine`
-    does, for tests and embedded use.
+    The engine never builds its parts: :func:`seawall.composition.build_parts` does, and
+    :func:`seawall.composition.build_engine` is the one-call way to get an engine for some settings
+    (shells, tests, embedding).
     """
 
-    def __init__(self, settings: Settings, parts: EngineParts | None = None, *, migrate: bool = True,
-                 reg: Registry | None = None) -> None:
-        if parts is None:
-            from seawall.composition import build_parts
-
-            parts = build_parts(settings, migrate=migrate, reg=reg)
+    def __init__(self, settings: Settings, parts: EngineParts) -> None:
         self.settings = settings
         self.db = parts.db
         self.registry = parts.registry
@@ -123,6 +119,8 @@ class Engine:
         #: Set once :meth:`warm_up` finished: the first upload then costs what the hundredth does.
         self.ready = threading.Event()
         self.warm_up_seconds: dict[str, float] = {}
+        #: Banks being rehashed now (a second run over the same bank is refused).
+        self.rehash_runs = RehashRuns()
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         #: The background refresh asks for a snapshot once an index has this many unsaved changes.
@@ -368,9 +366,14 @@ class Engine:
         return sig.quality is None or sig.quality >= self.settings.pdq_min_quality
 
     def rehash(self, bank_name: str | None = None, *, new_types: bool = False) -> RehashReport:
-        """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.rehash`."""
-        report = RehashReport()
+        """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.rehash`.
+        Raises NotFound for an unknown bank and Conflict while another rehash of the same bank runs here."""
         banks = [self.banks.get(bank_name)] if bank_name is not None else self.banks.list_banks()
+        with self.rehash_runs.hold(bank_name):
+            return self._rehash(banks, new_types=new_types)
+
+    def _rehash(self, banks: list[Bank], *, new_types: bool) -> RehashReport:
+        report = RehashReport()
         for bank in banks:
             report.banks += 1
             linked, loose = content_entries(self.db, bank.id)

@@ -47,6 +47,11 @@ MAX_ID_LENGTH = 300
 MAX_CONTEXT_BYTES = 100_000
 STAGE_SIGNALS = "signals"
 ITEM_TABLE: Table = ItemRow.__table__  # type: ignore[assignment]
+#: Statements every upload runs, built once (building and cache-keying them per call cost as much as running them).
+_INSERT_ITEM = ITEM_TABLE.insert()
+_INSERT_UPLOAD = insert(ItemUploadRow)
+_INSERT_KEPT = insert(ItemContentRow)
+_INSERT_MATCHES = insert(MatchRow)
 
 #: Errors that say nothing about the item: the store went away for a moment. The job is retried, not failed.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -508,7 +513,7 @@ class ItemService:
 
         def write(s: Session) -> int:
             # the table's Core INSERT: the ORM's bulk-insert layer cost as much again as the statement itself
-            s.execute(ITEM_TABLE.insert(), [{
+            s.execute(_INSERT_ITEM, [{
                 "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
                 "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
                 "signals": [sig.stored_dict() for sig in item.signals if not sig.transient],
@@ -518,9 +523,9 @@ class ItemService:
                 "stage2_pending": ",".join(item.pending) or None,
             }])
             if upload is not None:
-                s.execute(insert(ItemUploadRow), [{"item_id": item.id, "data": upload}])
+                s.execute(_INSERT_UPLOAD, [{"item_id": item.id, "data": upload}])
             if kept is not None:
-                s.execute(insert(ItemContentRow), [kept])
+                s.execute(_INSERT_KEPT, [kept])
             if complete:
                 self._insert_matches(s, item)
             return self.after_write(s, item, content) if self.after_write is not None else 0
@@ -533,7 +538,7 @@ class ItemService:
     def _insert_matches(s: Session, item: Item) -> None:
         if not item.verdict.matches:
             return
-        s.execute(insert(MatchRow), [
+        s.execute(_INSERT_MATCHES, [
             {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
              "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
              "action": m.action, "variant": m.variant}

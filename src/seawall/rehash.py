@@ -12,13 +12,16 @@ computed from kept content (imported hash lists) are never touched, and a second
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
+from seawall.errors import Conflict
 from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
 from seawall.store.db import Database
@@ -138,3 +141,27 @@ def plan(have: dict[tuple[str, str], int], computed: list[ComputedSignal], *, ne
     remove = [(eid, t, v) for (t, v), eid in have.items() if (t, v) not in wanted and (new_types or t in types_had)
               and any(k[0] == t for k in wanted)]
     return RehashPlan(add, remove, len(have) - len(remove))
+
+
+class RehashRuns:
+    """Which banks this process is rehashing now. Two runs over the same bank at once would both add the
+    values the first has not written yet and remove each other's work, so a second one is refused (409)
+    instead of waiting behind a run that can take minutes; runs over different banks go ahead."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[str | None] = set()
+
+    @contextmanager
+    def hold(self, bank_name: str | None) -> Iterator[None]:
+        """Mark ``bank_name`` (None: every bank) as being rehashed for the ``with`` block, or raise Conflict."""
+        with self._lock:
+            if None in self._running or (self._running and (bank_name is None or bank_name in self._running)):
+                busy = "every bank" if None in self._running or bank_name is None else f"bank {bank_name!r}"
+                raise Conflict(f"a rehash of {busy} is already running", code="rehash_running")
+            self._running.add(bank_name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.discard(bank_name)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz.distance import Indel, JaroWinkler
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from seawall.accounts.names import name_keys, trigrams
@@ -425,13 +425,7 @@ class ReappearanceService:
         """The candidate index, rebuilt when suspensions or suspended accounts' profiles changed."""
         now = utcnow()
         with self.db.session() as s:
-            active = _active_clause(now)
-            key = tuple(s.execute(
-                select(func.count(SuspensionRow.id), func.max(SuspensionRow.id), func.max(AccountProfileRow.updated_at))
-                .select_from(SuspensionRow)
-                .outerjoin(AccountProfileRow, AccountProfileRow.account_id == SuspensionRow.account_id)
-                .where(active)
-            ).one())
+            key = tuple(s.execute(_INDEX_KEY, {"now": now}).one())
         with self._lock:
             if self._index is not None and key == self._index_key:
                 return self._index
@@ -454,8 +448,18 @@ class _Features:
     entries: set[int] = field(default_factory=set)
 
 
-def _active_clause(now: datetime) -> Any:
+def _active_clause(now: datetime | BindParameter[datetime]) -> Any:
     return SuspensionRow.lifted_at.is_(None) & ((SuspensionRow.kind == "permanent") | (SuspensionRow.ends_at > now))
+
+
+#: What the index of suspended accounts is built from, in one row (asked before every screening, so the
+#: statement is built once and given the time as a bound value).
+_INDEX_KEY = (
+    select(func.count(SuspensionRow.id), func.max(SuspensionRow.id), func.max(AccountProfileRow.updated_at))
+    .select_from(SuspensionRow)
+    .outerjoin(AccountProfileRow, AccountProfileRow.account_id == SuspensionRow.account_id)
+    .where(_active_clause(bindparam("now", type_=SuspensionRow.__table__.c.ends_at.type)))
+)
 
 
 def _suspended_kinds(s: Session, account_ids: list[str] | None, now: datetime) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from seawall.api.edge import MAX_INT32, StoredJson, StoredText
 
@@ -149,6 +149,22 @@ class ImportOut(BaseModel):
     rejected: int
     rejected_lines: list[dict[str, Any]]
     rejected_lines_truncated: bool
+
+
+class RehashIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_types: StrictBool = Field(default=False, description="Also add signal types a kept content has none of")
+
+
+class RehashOut(BaseModel):
+    banks: int
+    contents: int
+    added: dict[str, int] = Field(description="Entries added, per signal type")
+    removed: dict[str, int] = Field(description="Entries removed (values no longer computed), per signal type")
+    unchanged: int
+    already_present: int = Field(description="Values computed again that the bank holds from elsewhere")
+    not_from_content: int = Field(description="Entries not computed from kept content (left as they are)")
+    failed: list[str] = Field(description="Kept contents that could not be hashed again, with why")
 
 
 class LookupOut(BaseModel):

@@ -89,7 +89,9 @@ class BodyReadTimeoutMiddleware:
             if body_done:  # later reads wait for a disconnect (streaming responses): no limit on those
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.timeout)
+                # a deadline on this task, not wait_for's extra task per read: every request body passes here
+                async with asyncio.timeout(self.timeout):
+                    message = await receive()
             except TimeoutError:
                 raise _BodyStalled() from None
             if message["type"] != "http.request" or not message.get("more_body", False):

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import ProgrammingError
 
 from seawall.index.base import Candidate, SignalIndex, SnapshotIndex
@@ -46,6 +46,14 @@ from seawall.store.tables import BankEntryRow
 log = logging.getLogger(__name__)
 
 REFRESH_CHUNK = 200_000
+#: Entries of one signal type after a cursor, oldest first. Built once: a refresh asks it for every signal type
+#: several times a second, and building the statement cost more than SQLite took to answer it.
+_NEW_ENTRIES = (
+    select(BankEntryRow.id, BankEntryRow.value)
+    .where(BankEntryRow.signal_type == bindparam("t"), BankEntryRow.id > bindparam("c"))
+    .order_by(BankEntryRow.id)
+    .limit(REFRESH_CHUNK)
+)
 _SNAPSHOT_NAME = re.compile(r"^(?P<signal>[a-z0-9_]+)-(?P<cursor>\d+)\.snap$")
 
 __all__ = ["Candidate", "IndexSet"]
@@ -127,12 +135,7 @@ class IndexSet:
                 while True:
                     cursor = self._cursors.get(signal_type, 0)
                     with db.session() as s:
-                        rows = s.execute(
-                            select(BankEntryRow.id, BankEntryRow.value)
-                            .where(BankEntryRow.signal_type == signal_type, BankEntryRow.id > cursor)
-                            .order_by(BankEntryRow.id)
-                            .limit(REFRESH_CHUNK)
-                        ).all()
+                        rows = s.execute(_NEW_ENTRIES, {"t": signal_type, "c": cursor}).all()
                     if not rows:
                         break
                     ix = self.index_for(signal_type)

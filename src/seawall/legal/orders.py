@@ -10,6 +10,7 @@ Seawall never saw and confirm it with ``POST /v1/removal-orders/{id}/removed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,11 @@ from seawall.review.reversal import reverse
 from seawall.store.tables import ItemRow, RemovalOrderEventRow, RemovalOrderRow
 
 if TYPE_CHECKING:
-    from seawall.engine import Engine
+    from seawall.accounts import AccountService
+    from seawall.actions import ActionRunner
+    from seawall.ingest import ItemService
+    from seawall.store.db import Database
+    from seawall.webhooks.outbox import Outbox
 
 #: Art. 11(3): a non-disclosure decision without an end date lasts six weeks.
 DEFAULT_EMBARGO = timedelta(weeks=6)
@@ -44,9 +49,21 @@ def _iso(when: datetime | None) -> str | None:
 
 
 class OrderService:
-    def __init__(self, engine: Engine, clock: Clock, settings: LegalSettings) -> None:
-        self.engine = engine
-        self.db = engine.db
+    """Removal orders (TCO Art. 3–5, 11): intake, the one-hour removal, pauses, reversal, alerts.
+
+    Given only what it touches: the store, the items it removes, the runner that records the removal
+    as a decision, the accounts a reversal restores, the outbox its events go to, and ``events_queued``
+    to wake the webhook sender after a commit that queued some.
+    """
+
+    def __init__(self, db: Database, *, items: ItemService, actions: ActionRunner, accounts: AccountService,
+                 outbox: Outbox, events_queued: Callable[[], None], clock: Clock, settings: LegalSettings) -> None:
+        self.db = db
+        self.items = items
+        self.actions = actions
+        self.accounts = accounts
+        self.outbox = outbox
+        self.events_queued = events_queued
         self.clock = clock
         self.settings = settings
 
@@ -106,7 +123,7 @@ class OrderService:
         s.flush()
 
     def _emit(self, s: Session, events: list[tuple[str, dict[str, Any]]]) -> int:
-        return self.engine.webhooks.outbox.emit(s, events)
+        return self.outbox.emit(s, events)
 
     @staticmethod
     def _summary(row: RemovalOrderRow) -> dict[str, Any]:
@@ -165,7 +182,7 @@ class OrderService:
             raise Conflict("this order (issuing state, authority and reference) was already received",
                            code="order_exists") from None
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         if not blocking and self.settings.auto_execute:
             try:
                 return self.execute(order_id, actor="system")
@@ -195,9 +212,9 @@ class OrderService:
             events: list[tuple[str, dict[str, Any]]] = []
             queued = 0
             for item_id in item_ids:
-                item = self.engine.items.get(item_id)
+                item = self.items.get(item_id)
                 prior = item.verdict.verdict
-                decision_id, _, q = self.engine.actions.apply(
+                decision_id, _, q = self.actions.apply(
                     s, item, [Action("remove", {}, f"removal_order:{row.id}")], verdict="block",
                     reasons=[f"TCO removal order #{row.id} (reference {row.reference or 'none'}, "
                              f"{row.issuing_state or '?'})"],
@@ -226,7 +243,7 @@ class OrderService:
                                                          "items": [d["item_id"] for d in done]}))
             queued += self._emit(s, events)
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         return self.get(order_id)
 
     def confirm_removed(self, order_id: int, *, actor: str) -> dict[str, Any]:
@@ -243,7 +260,7 @@ class OrderService:
             queued = self._emit(s, [("removal_order.removed", {**self._summary(row), "removed_at": _iso(now),
                                                                 "items": []})])
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         return self.get(order_id)
 
     # --- Annex III: the clock pauses --------------------------------------------------------------
@@ -284,7 +301,7 @@ class OrderService:
             record(s, actor, "removal_order.impossible", "removal_order", row.id, {"reason": reason})
             queued = self._emit(s, [event])
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         return self.get(order_id)
 
     def resume(self, order_id: int, *, actor: str, corrections: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -321,7 +338,7 @@ class OrderService:
             record(s, actor, "removal_order.resume", "removal_order", row.id, {"trigger": trigger})
             queued = self._emit(s, [("removal_order.resumed", {**self._summary(row), "trigger": trigger})])
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         if self.settings.auto_execute:
             try:
                 return self.execute(order_id, actor="system")
@@ -371,8 +388,8 @@ class OrderService:
             events: list[tuple[str, dict[str, Any]]] = []
             restored = []
             for entry in row.items:
-                item = self.engine.items.get(entry["item_id"])
-                _, evs = reverse(s, self.engine.accounts, int(entry["decision_id"]), item,
+                item = self.items.get(entry["item_id"])
+                _, evs = reverse(s, self.accounts, int(entry["decision_id"]), item,
                                  why=f"removal order #{row.id} reversed on scrutiny by {decided_by}")
                 events.extend(evs)
                 s.execute(update(ItemRow).where(ItemRow.id == item.id)
@@ -388,7 +405,7 @@ class OrderService:
             events.append(("removal_order.reversed", {**self._summary(row), **row.reversal}))
             queued = self._emit(s, events)
         if queued:
-            self.engine.events_queued()
+            self.events_queued()
         return self.get(order_id)
 
     # --- alerts --------------------------------------------------------------------------------
@@ -425,5 +442,5 @@ class OrderService:
             except IntegrityError:
                 continue  # another node sent it first
             if queued:
-                self.engine.events_queued()
+                self.events_queued()
         return sent

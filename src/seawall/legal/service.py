@@ -1,4 +1,4 @@
-"""Wires the legal modules to an engine, and runs their clock-driven duties in the background.
+"""The legal modules' clock-driven duties, run in the background (built by :func:`seawall.composition.legal_service`).
 
 ``tick()`` is the one place time-driven work happens — alerts on running orders, preservation
 expiry, release of embargoed notices — so a test moves a :class:`~seawall.legal.clock.ManualClock`
@@ -9,26 +9,35 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from seawall.legal import notices, preservation, statements
-from seawall.legal.clock import Clock, SystemClock
+from seawall.legal.clock import Clock
 from seawall.legal.orders import OrderService
-from seawall.legal.settings import LegalSettings
 
 if TYPE_CHECKING:
-    from seawall.engine import Engine
+    from seawall.store.db import Database
+    from seawall.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 
 class LegalService:
-    def __init__(self, engine: Engine, *, clock: Clock | None = None, settings: LegalSettings | None = None) -> None:
-        self.engine = engine
-        self.db = engine.db
-        self.settings = settings or LegalSettings()
-        self._clock: Clock = clock or SystemClock()
-        self.orders = OrderService(engine, self._clock, self.settings)
+    """Removal orders (``orders``) and the duties :meth:`tick` does when they fall due.
+
+    Given the store, the order service (whose clock and settings it shares), the outbox for the events a
+    tick releases and ``events_queued`` to wake the webhook sender.
+    """
+
+    def __init__(self, db: Database, *, orders: OrderService, outbox: Outbox,
+                 events_queued: Callable[[], None]) -> None:
+        self.db = db
+        self.orders = orders
+        self.settings = orders.settings
+        self._clock: Clock = orders.clock
+        self._outbox = outbox
+        self._events_queued = events_queued
         if self.settings.sor_enabled:
             statements.start_cursor(self.db)
         self._stop = threading.Event()
@@ -51,15 +60,15 @@ class LegalService:
         with self.db.session() as s:
             purged = preservation.purge(s, now)
             released = notices.release_due(s, now)
-            queued = self.engine.webhooks.outbox.emit(s, released)
+            queued = self._outbox.emit(s, released)
         made: list[int] = []
         if self.settings.sor_enabled:
             made, events = statements.generate(self.db, self.settings, now)
             if events:
                 with self.db.session() as s:
-                    queued += self.engine.webhooks.outbox.emit(s, events)
+                    queued += self._outbox.emit(s, events)
         if queued:
-            self.engine.events_queued()
+            self._events_queued()
         return {"alerts": alerts, "purged": purged, "notices_released": [d["id"] for _, d in released],
                 "statements": made}
 

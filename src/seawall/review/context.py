@@ -20,15 +20,15 @@ from seawall.store.tables import ApiKeyRow, BankEntryMediaRow, BankEntryRow, Ban
 
 if TYPE_CHECKING:
     from seawall.accounts.service import AccountService
-    from seawall.engine import Engine
+    from seawall.store.db import Database
 
 RELATED_LIMIT = 20
 
 
-def case_context(engine: Engine, item: Item) -> dict[str, Any]:
+def case_context(db: Database, accounts: AccountService, item: Item) -> dict[str, Any]:
     """The matched entries, related items and the account of ``item``, in a transaction of its own."""
-    with engine.db.session() as s:
-        return case_context_in(s, engine.accounts, item)
+    with db.session() as s:
+        return case_context_in(s, accounts, item)
 
 
 def case_context_in(s: Session, accounts: AccountService, item: Item) -> dict[str, Any]:
@@ -79,7 +79,8 @@ def case_context_in(s: Session, accounts: AccountService, item: Item) -> dict[st
     return {"entries": entries, "related": related, "account": account, "same_account": same_account}
 
 
-def entry_thumbnail(engine: Engine, entry_id: int) -> tuple[str, bytes] | None:
-    with engine.db.session() as s:
+def entry_thumbnail(db: Database, entry_id: int) -> tuple[str, bytes] | None:
+    """The media type and bytes of the thumbnail a reviewer decision stored with a bank entry, if any."""
+    with db.session() as s:
         row = s.get(BankEntryMediaRow, entry_id)
         return (row.media_type, row.data) if row is not None else None

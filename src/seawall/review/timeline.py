@@ -15,16 +15,17 @@ from sqlalchemy import select
 from seawall.store.tables import CaseRow, ItemRow, ReportRow
 
 if TYPE_CHECKING:
-    from seawall.engine import Engine
+    from seawall.accounts import AccountService
+    from seawall.store.db import Database
 
 LIMIT = 200
 
 
-def account_timeline(engine: Engine, account_id: str, *, limit: int = LIMIT) -> dict[str, Any]:
+def account_timeline(db: Database, accounts: AccountService, account_id: str, *, limit: int = LIMIT) -> dict[str, Any]:
     """``{"account": history, "events": [{"at", "kind", "text", "item_id", "case_id"}…]}``; 404 if unknown."""
-    history = engine.accounts.history(account_id, limit=limit)
+    history = accounts.history(account_id, limit=limit)
     item_ids = [i["id"] for i in history["items"]]
-    with engine.db.session() as s:
+    with db.session() as s:
         cases: dict[str, int] = {}
         if item_ids:
             for item_id, case_id in s.execute(select(CaseRow.item_id, CaseRow.id)

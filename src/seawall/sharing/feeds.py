@@ -16,20 +16,22 @@ replayed, or that roll its checkpoint back.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import String, func, select, text, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from seawall.models.labels import validate_labels
 from seawall.sharing.feedback_signing import open_feedback
-from seawall.sharing.signing import Signer, public_key_from, public_text
+from seawall.sharing.signing import Signer, b64, canonical, public_key_from, public_text
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import (
@@ -271,9 +273,26 @@ class FeedService:
             revoked = s.execute(select(FeedPartnerRow.revoked_at).where(FeedPartnerRow.id == partner.id)).first()
         return revoked is not None and revoked[0] is None
 
-    # --- pages ----------------------------------------------------------------------------------
+    # --- pages ---------------------------------------------------------------------------------
     def page(self, partner: Partner, after: str | None, *, limit: int = 1000) -> dict[str, Any]:
         """The signed page after ``after`` (see the module docstring); may be empty."""
+        body = self.page_body(partner, after, limit=limit)
+        return {"page": body, "signature": self.signer.sign(body)}
+
+    def signed_page(self, partner: Partner, after: str | None, *, limit: int = 1000) -> SignedPage:
+        """The page of :meth:`page` already serialised: the canonical JSON the signature covers is written
+        once and sent as it is (``{"signature": …, "page": <those bytes>}``), so the signed bytes are the
+        bytes on the wire and a subscriber can check them without serialising the page again."""
+        body = self.page_body(partner, after, limit=limit)
+        raw = canonical(body)
+        signature = b64(self.signer.key().sign(raw))
+        wire = b'{"signature":"' + signature.encode("ascii") + b'","page":' + raw + b"}"
+        return SignedPage(body["checkpoint"], bool(body["more"]), bool(body["entries"] or body["tombstones"]), wire)
+
+    def page_body(self, partner: Partner, after: str | None, *, limit: int = 1000) -> dict[str, Any]:
+        """The unsigned page after ``after``. Entries are read as plain rows (no ORM objects, labels left as
+        JSON text unless an entry has any): at thousands of entries a page, building objects cost more
+        than the query."""
         limit = max(1, min(int(limit), PAGE_MAX))
         self.signer.public()
         start = Cursor.parse(after)
@@ -295,12 +314,10 @@ class FeedService:
             if cur.hn is not None and bank_ids:
                 assert cur.h is not None
                 window = {"lo": cur.h, "hi": cur.hn}
-                entries = list(s.scalars(
-                    select(BankEntryRow).where(BankEntryRow.bank_id.in_(bank_ids), BankEntryRow.id <= cur.e,
-                                               BankEntryRow.id > cur.le,
-                                               text("bank_entries.tx_id >= (:lo)::text::xid8 AND "
-                                                    "bank_entries.tx_id < (:hi)::text::xid8"))
-                    .order_by(BankEntryRow.id).limit(limit), window))
+                entries = _entry_rows(s, bank_ids, limit, window, BankEntryRow.id <= cur.e,
+                                      BankEntryRow.id > cur.le,
+                                      text("bank_entries.tx_id >= (:lo)::text::xid8 AND "
+                                           "bank_entries.tx_id < (:hi)::text::xid8"))
                 tombs = list(s.scalars(
                     select(BankEntryTombstoneRow).where(
                         BankEntryTombstoneRow.bank_id.in_(bank_ids), BankEntryTombstoneRow.id <= cur.t,
@@ -311,7 +328,7 @@ class FeedService:
                 if len(entries) < limit and len(tombs) < limit:
                     cur.h, cur.hn, cur.le, cur.lt = cur.hn, None, 0, 0  # caught up
                 else:
-                    cur.le = entries[-1].id if entries else cur.le
+                    cur.le = entries[-1][0] if entries else cur.le
                     cur.lt = tombs[-1].id if tombs else cur.lt
                 more = True
             elif cur.hn is not None:
@@ -321,14 +338,12 @@ class FeedService:
                 if cur.h is None and horizon is not None:
                     cur.h = horizon  # read before the id feed: anything it misses commits at or above it
                 if bank_ids:
-                    entries = list(s.scalars(select(BankEntryRow).where(
-                        BankEntryRow.bank_id.in_(bank_ids), BankEntryRow.id > cur.e)
-                        .order_by(BankEntryRow.id).limit(limit)))
+                    entries = _entry_rows(s, bank_ids, limit, None, BankEntryRow.id > cur.e)
                     tombs = list(s.scalars(select(BankEntryTombstoneRow).where(
                         BankEntryTombstoneRow.bank_id.in_(bank_ids), BankEntryTombstoneRow.id > cur.t)
                         .order_by(BankEntryTombstoneRow.id).limit(limit)))
                 if entries:
-                    cur.e = entries[-1].id
+                    cur.e = entries[-1][0]
                 if tombs:
                     cur.t = tombs[-1].id
                 more = len(entries) >= limit or len(tombs) >= limit
@@ -336,18 +351,24 @@ class FeedService:
         def shown(labels: list[str], bank_id: int) -> bool:
             return not wanted or bool(wanted & (set(labels) | set(bank_labels.get(bank_id, []))))
 
-        body = {
+        iso = _IsoCache()
+        out_entries: list[dict[str, Any]] = []
+        for entry_id, bank_id, signal_type, value, labels_text, first_seen, created_at in entries:
+            labels = _labels(labels_text)
+            if wanted and not shown(labels, bank_id):
+                continue
+            extra = bank_labels.get(bank_id) or []
+            out_entries.append({"id": entry_id, "signal_type": signal_type, "value": value,
+                                "labels": sorted(set(labels) | set(extra)) if labels or extra else [],
+                                "first_seen": iso(first_seen or created_at)})
+        return {
             "feed": partner.feed, "partner": partner.name, "after": after or "", "checkpoint": cur.format(),
             "more": more, "public_key": self.signer.public(), "signed_at": utcnow().isoformat(),
-            "entries": [{"id": e.id, "signal_type": e.signal_type, "value": e.value,
-                         "labels": sorted(set(e.labels or []) | set(bank_labels.get(e.bank_id, []))),
-                         "first_seen": _iso(e.first_seen or e.created_at)}
-                        for e in entries if shown(list(e.labels or []), e.bank_id)],
+            "entries": out_entries,
             "tombstones": [{"id": t.entry_id, "signal_type": t.signal_type, "value": t.value,
                             "deleted_at": _iso(t.deleted_at)}
                            for t in tombs if shown(list(t.labels or []), t.bank_id)],
         }
-        return {"page": body, "signature": self.signer.sign(body)}
 
     # --- feedback -------------------------------------------------------------------------------
     def feedback(self, partner: Partner, raw: bytes) -> dict[str, Any]:
@@ -430,3 +451,52 @@ def _partner_dict(p: FeedPartnerRow) -> dict[str, Any]:
 def _iso(value: datetime | None) -> str | None:
     dt = aware(value)
     return dt.isoformat() if dt else None
+
+
+class _IsoCache:
+    """``_iso`` remembering its last answer: the entries of one import share their time stamp."""
+
+    def __init__(self) -> None:
+        self._last: datetime | None = None
+        self._text: str | None = None
+
+    def __call__(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value != self._last:
+            self._last, self._text = value, _iso(value)
+        return self._text
+
+
+@dataclass(slots=True)
+class SignedPage:
+    """A page serialised and signed, ready to send."""
+
+    checkpoint: str
+    more: bool
+    has_rows: bool
+    wire: bytes
+
+    @property
+    def news(self) -> bool:
+        """Whether a long poll should answer now: the page carries rows, or more are waiting."""
+        return self.has_rows or self.more
+
+
+def _entry_rows(s: Session, bank_ids: list[int], limit: int, params: dict[str, Any] | None,
+                *where: Any) -> list[Any]:
+    """(id, bank id, signal type, value, labels as JSON text, first seen, created at) in id order."""
+    t = BankEntryRow.__table__.c
+    q = (select(t.id, t.bank_id, t.signal_type, t.value, cast_(t.labels, String), t.first_seen, t.created_at)
+         .where(t.bank_id.in_(bank_ids), *where).order_by(t.id).limit(limit))
+    return list(s.execute(q, params or {}).all())
+
+
+def _labels(raw: Any) -> list[str]:
+    """Labels read as JSON text: the common empty list without a JSON parse."""
+    if raw is None or raw == "[]":
+        return []
+    if isinstance(raw, list):
+        return [str(x) for x in raw]
+    got = json.loads(raw)
+    return [str(x) for x in got] if isinstance(got, list) else []

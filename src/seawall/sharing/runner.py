@@ -34,6 +34,8 @@ from seawall.store.tables import (
 log = logging.getLogger(__name__)
 
 FEEDBACK_CURSOR = "source_feedback_cursor"
+#: Name of the thread that pushes to sources (source names cannot contain spaces, so it is never one).
+PUSH_THREAD = "seawall pushes"
 FEEDBACK_BATCH = 200
 OPINION_OF = {"violating": "true_positive", "not_violating": "false_positive"}
 
@@ -124,6 +126,8 @@ class SourceRunner:
                 due, any_source = self.sources.due_and_any()
                 for name, live, _interval in due:
                     self._start(name, live)
+                if any_source:
+                    self._start_pushes()
                 if self.feedback is not None and any_source:  # no source, nobody to tell
                     self.feedback.run_once()
             except Exception:
@@ -146,6 +150,26 @@ class SourceRunner:
 
             t = threading.Thread(target=run, name=f"seawall-source-{name}", daemon=True)
             self._running[name] = t
+            t.start()
+
+    def _start_pushes(self) -> None:
+        """Send new entries to the sources that are pushed to, on a thread of their own so a slow
+        exchange delays neither the syncs nor the next tick; one push round at a time."""
+        with self._lock:
+            t = self._running.get(PUSH_THREAD)
+            if t is not None and t.is_alive():
+                return
+
+            def run() -> None:
+                try:
+                    for report in self.sources.pushes.run_once():
+                        if report.pushed:
+                            log.info("source %s: %d entries pushed", report.source, report.pushed)
+                except Exception:
+                    log.exception("pushing to sources failed")
+
+            t = threading.Thread(target=run, name=PUSH_THREAD, daemon=True)
+            self._running[PUSH_THREAD] = t
             t.start()
 
     def close(self) -> None:

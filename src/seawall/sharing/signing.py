@@ -57,6 +57,15 @@ def verify(public_key: Ed25519PublicKey, signature: str, payload: Any) -> bool:
         return False
 
 
+def verify_bytes(public_key: Ed25519PublicKey, signature: str | bytes, payload: bytes) -> bool:
+    """Whether ``signature`` (base64) is ``public_key``'s over exactly ``payload``."""
+    try:
+        public_key.verify(base64.b64decode(signature, validate=True), payload)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
 class Signer:
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -37,6 +37,8 @@ from seawall.sharing.exchanges.base import (
     PageRefused,
     Rejected,
 )
+from seawall.sharing.prefetch import read_ahead
+from seawall.sharing.pushing import PushSender
 from seawall.sharing.signing import Signer
 from seawall.store.convert import aware
 from seawall.store.db import Database
@@ -54,6 +56,8 @@ BACKOFF_MAX = 3600.0
 #: A source with no successful sync for this many intervals (at least STALE_MIN) is reported stale.
 STALE_INTERVALS = 3
 STALE_MIN = timedelta(minutes=10)
+
+_UNSEEN: Any = object()
 
 #: (entry id, signal type, value) of entries the indexes must learn or forget.
 Rows = list[tuple[int, str, str]]
@@ -126,6 +130,10 @@ def source_dict(row: SourceRow, exchange: type[Exchange] | None) -> dict[str, An
         "last_attempt_at": iso(row.last_attempt_at), "last_success_at": iso(row.last_success_at),
         "newest_entry_at": iso(row.newest_entry_at), "failures": row.failures,
         "next_attempt_at": iso(row.next_attempt_at), "created_at": iso(row.created_at), **source_status(row),
+        "push": {"banks": list(row.push_banks or []), "pushed": row.entries_pushed, "cursor": row.push_cursor,
+                 "last_push_at": iso(row.last_push_at), "last_error": row.last_push_error,
+                 "last_error_at": iso(row.last_push_error_at), "failures": row.push_failures,
+                 "next_attempt_at": iso(row.next_push_at)},
     }
 
 
@@ -141,6 +149,8 @@ class SourceService:
         self.on_change = on_change
         #: This instance's key: exchanges sign feedback to publishers with it (shared with our feeds).
         self.signer = signer
+        #: Sends new entries of each source's ``push_banks`` to it.
+        self.pushes = PushSender(db, self)
 
     # --- exchanges ------------------------------------------------------------------------------
     def exchange_type(self, kind: str) -> type[Exchange]:
@@ -190,6 +200,12 @@ class SourceService:
                                                                    for b in banks):
                 raise InvalidInput("bank: one or more bank names", code="invalid_bank_name")
             out["banks"] = list(dict.fromkeys(banks))
+        if "push_banks" in out:
+            push = out["push_banks"] or []
+            if not isinstance(push, list) or not all(isinstance(b, str) and _NAME.match(b) for b in push):
+                raise InvalidInput("push_banks: a list of local bank names whose new entries are sent to the source",
+                                   code="invalid_push_banks")
+            out["push_banks"] = list(dict.fromkeys(push))
         if "interval_seconds" in out:
             v = out["interval_seconds"]
             if not isinstance(v, int | float) or isinstance(v, bool) or not 1 <= float(v) <= 86400:
@@ -212,6 +228,23 @@ class SourceService:
                 bank.updated_at = utcnow()
         s.flush()
 
+    def _check_push(self, ex_type: type[Exchange], banks: list[str]) -> None:
+        """Only an exchange that accepts entries is pushed to, and only banks that exist."""
+        if not banks:
+            return
+        if not ex_type.supports_push:
+            raise InvalidInput(f"push_banks: the {ex_type.name} exchange does not accept entries",
+                               code="push_unsupported")
+        with self.db.session() as s:
+            known = set(s.scalars(select(BankRow.name).where(BankRow.name.in_(banks))))
+        missing = [b for b in banks if b not in known]
+        if missing:
+            raise NotFound(f"push_banks: no bank named {missing[0]!r}", code="bank_not_found")
+
+    def push(self, name: str) -> dict[str, Any]:
+        """Send the source the new entries of its push banks now (a manual push ignores the back-off)."""
+        return self.pushes.push(name).to_dict()
+
     def create(self, body: dict[str, Any], *, created_by: str) -> dict[str, Any]:
         name = body.get("name") or ""
         if not isinstance(name, str) or not _NAME.match(name):
@@ -221,7 +254,7 @@ class SourceService:
             raise InvalidInput("kind: required (an exchange name)", code="invalid_source_kind")
         ex_type = self.exchange_type(kind)
         managed = {"name", "kind", "bank", "banks", "label_map", "action", "trusted_action", "trusted", "enabled",
-                   "interval_seconds"}
+                   "interval_seconds", "push_banks"}
         given = body.get("config")
         raw_config: dict[str, Any] = given if isinstance(given, dict) else {
             k: v for k, v in body.items() if k not in managed and k != "config"}
@@ -231,7 +264,9 @@ class SourceService:
             "banks": banks, "label_map": body.get("label_map", {}), "action": body.get("action", "review"),
             "trusted_action": body.get("trusted_action", "block"), "trusted": body.get("trusted", False),
             "enabled": body.get("enabled", True), "interval_seconds": body.get("interval_seconds", 300.0),
+            "push_banks": body.get("push_banks", []),
         })
+        self._check_push(ex_type, fields["push_banks"])
         key = self._instance_key()
         try:
             with self.db.session() as s:
@@ -273,7 +308,7 @@ class SourceService:
 
     def update(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         allowed = {"banks", "bank", "label_map", "action", "trusted_action", "trusted", "enabled", "interval_seconds",
-                   "config", "checkpoint"}
+                   "config", "checkpoint", "push_banks"}
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", code="invalid_field")
@@ -284,6 +319,11 @@ class SourceService:
         with self.db.session() as s:
             row = self._row(s, name)
             ex_type = self.exchange_type(row.kind)
+            if "push_banks" in fields:
+                self._check_push(ex_type, fields["push_banks"])
+                if set(fields["push_banks"]) - set(row.push_banks or []):
+                    fields["push_cursor"] = 0  # a bank newly pushed is sent whole (the exchange keeps one copy)
+                    fields["next_push_at"] = None
             if "config" in changes:
                 if not isinstance(changes["config"], dict):
                     raise InvalidInput("config: an object", code="invalid_source_config")
@@ -345,8 +385,11 @@ class SourceService:
             # normalise: a bad entry is rejected with its position, the rest apply
             good: dict[tuple[str, str], dict[str, Any]] = {}
             newest: datetime | None = None
+            by_name: dict[str, Any] = {}  # the page's few signal type spellings, looked up once each
             for e in page.entries:
-                sig = sigs.get(str(e.signal_type).lower())
+                sig = by_name.get(e.signal_type, _UNSEEN)
+                if sig is _UNSEEN:
+                    sig = by_name[e.signal_type] = sigs.get(str(e.signal_type).lower())
                 if sig is None:
                     result.rejected.append(Rejected(e.position, f"unknown signal type {e.signal_type!r}"))
                     continue
@@ -360,8 +403,8 @@ class SourceService:
                     continue
                 key = (sig.name, value_digest(value))
                 good[key] = {"signal_type": sig.name, "value": value, "digest": key[1],
-                             "labels": self._map_labels(list(e.labels or []), mapping),
-                             "raw_labels": [str(x) for x in (e.labels or [])][:50],
+                             "labels": self._map_labels(list(e.labels), mapping) if e.labels else [],
+                             "raw_labels": [str(x) for x in e.labels][:50] if e.labels else [],
                              "first_seen": e.first_seen, "remote_id": e.remote_id}
                 if e.first_seen is not None and (newest is None or e.first_seen > newest):
                     newest = e.first_seen
@@ -628,6 +671,30 @@ class SourceService:
                 delay = max(delay, min(retry_after, BACKOFF_MAX))
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
 
+    def _apply_pages(self, source_id: int, checkpoint: str | None, pages: Iterator[Page], report: SyncReport,
+                     max_pages: int | None, progress: Callable[[Page, ApplyResult], None] | None) -> None:
+        """Apply pages in order, each with its checkpoint, adding to ``report``."""
+        for page in pages:
+            result = self.apply_page(source_id, checkpoint, page)
+            if not result.applied:
+                report.error = "another sync of this source moved its checkpoint; stopped"
+                break
+            checkpoint = page.checkpoint
+            report.pages += 1
+            report.added += result.added
+            report.seen += result.seen
+            report.tombstones += result.tombstones
+            report.rejected += len(result.rejected)
+            if len(report.rejects) < MAX_REJECTS_KEPT:
+                report.rejects.extend(r.to_dict() for r in result.rejected)
+            report.checkpoint = checkpoint
+            if (result.new_rows or result.removed_rows) and self.on_change is not None:
+                self.on_change(result.new_rows, result.removed_rows)
+            if progress is not None:
+                progress(page, result)
+            if max_pages is not None and report.pages >= max_pages:
+                break
+
     def sync(self, name: str, *, wait: float = 0.0, max_pages: int | None = None,
              progress: Callable[[Page, ApplyResult], None] | None = None) -> SyncReport:
         """Pull and apply pages until the exchange has no more (or ``max_pages``); never raises for the
@@ -643,27 +710,10 @@ class SourceService:
             self._fail(row.id, exc.message)
             return report
         checkpoint = row.checkpoint
+        start = checkpoint
         try:
-            for page in exchange.pull(checkpoint, wait=wait):
-                result = self.apply_page(row.id, checkpoint, page)
-                if not result.applied:
-                    report.error = "another sync of this source moved its checkpoint; stopped"
-                    break
-                checkpoint = page.checkpoint
-                report.pages += 1
-                report.added += result.added
-                report.seen += result.seen
-                report.tombstones += result.tombstones
-                report.rejected += len(result.rejected)
-                if len(report.rejects) < MAX_REJECTS_KEPT:
-                    report.rejects.extend(r.to_dict() for r in result.rejected)
-                report.checkpoint = checkpoint
-                if (result.new_rows or result.removed_rows) and self.on_change is not None:
-                    self.on_change(result.new_rows, result.removed_rows)
-                if progress is not None:
-                    progress(page, result)
-                if max_pages is not None and report.pages >= max_pages:
-                    break
+            with read_ahead(lambda: exchange.pull(start, wait=wait), name=f"seawall-pull-{name}") as pages:
+                self._apply_pages(row.id, checkpoint, pages, report, max_pages, progress)
         except PageRefused as exc:
             report.error, report.refused = exc.message, True
             log.warning("source %s: page refused: %s", name, exc.message)

@@ -17,6 +17,7 @@ from seawall.models.records import ComputedSignal
 from seawall.normalize import canonicalize_url, links_in
 from seawall.normalize.urls import public_suffix
 from seawall.signals.base import SignalType
+from seawall.signals.link_values import link_signals
 
 
 class DomainSignal(SignalType):
@@ -43,13 +44,7 @@ class DomainSignal(SignalType):
         return host
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not for_query:
-            return []
-        text = content.signal_text(for_query=True)
-        if not text:
-            return []
-        hosts = dict.fromkeys(cu.host for cu in links_in(text))
-        return [ComputedSignal(type=self.name, value=h) for h in hosts]
+        return link_signals(self.name, content, lambda text: (cu.host for cu in links_in(text)), for_query=for_query)
 
     def distance(self, a: str, b: str) -> int:
         return 0 if a == b or a.endswith("." + b) or b.endswith("." + a) else 1

@@ -158,14 +158,32 @@ def _peaks(score: F32, k: int, min_score: float, gap: int) -> list[int]:
     return out
 
 
-def _rectangles(g: F32) -> list[tuple[int, int, int, int]]:
-    """The best few axis-aligned rectangles outlined by step edges (screenshots, insets, frames)."""
+def _step_maps(g: F32, step: float = 12.0) -> tuple[F32, F32]:
+    """Like :func:`_edge_maps` without asking for a flat side: the outline of a picture inset over another
+    picture (picture-in-picture, usually over a dimmed or blurred copy of something), where neither side is
+    flat but the brightness jumps all along the outline."""
+
+    def boundaries(p: F32) -> F32:
+        n = p.shape[0] - 6
+        k = np.arange(n + 1) + 3
+        return (np.abs(p[k + 1] - p[k - 2]) > step).astype(np.float32)
+
+    return boundaries(np.pad(g, ((3, 3), (0, 0)), mode="edge")), boundaries(np.pad(g.T, ((3, 3), (0, 0)), mode="edge"))
+
+
+def _rectangles(g: F32, maps: tuple[F32, F32] | None = None, *, min_side: float = 0.45, min_peak: float = 0.12,
+                frame_sides: bool = True, limit: int = MAX_RECTANGLES) -> list[tuple[int, int, int, int]]:
+    """The best few axis-aligned rectangles outlined by step edges (screenshots, insets, frames).
+
+    ``maps``: the row and column boundary maps (default :func:`_edge_maps`); each side of a rectangle must
+    be an edge along ``min_side`` of its length; with ``frame_sides`` a side on the upload's own border
+    counts as an edge (a picture filling the screen's width), without it every side must be seen."""
     h, w = g.shape
-    H, V = _edge_maps(g)
+    H, V = maps if maps is not None else _edge_maps(g)
     ch = np.concatenate([np.zeros((h + 1, 1), np.float32), np.cumsum(H, axis=1)], axis=1)
     cv = np.concatenate([np.zeros((w + 1, 1), np.float32), np.cumsum(V, axis=1)], axis=1)
-    rows = sorted(set(_peaks(H.mean(axis=1), 8, 0.12, 2)) | {0, h})
-    cols = sorted(set(_peaks(V.mean(axis=1), 8, 0.12, 2)) | {0, w})
+    rows = sorted(set(_peaks(H.mean(axis=1), 8, min_peak, 2)) | ({0, h} if frame_sides else set()))
+    cols = sorted(set(_peaks(V.mean(axis=1), 8, min_peak, 2)) | ({0, w} if frame_sides else set()))
 
     def side(c: F32, k: int, a: int, b: int, frame_edge: bool) -> float:
         return 1.0 if frame_edge else float(c[k, b] - c[k, a]) / max(1, b - a)
@@ -179,13 +197,19 @@ def _rectangles(g: F32) -> list[tuple[int, int, int, int]]:
                 for r in cols[li + 1:]:
                     if r - left < MIN_SIDE_SHARE * w or (t, b, left, r) == (0, h, 0, w):
                         continue
-                    sides = (side(ch, t, left, r, t == 0), side(ch, b, left, r, b == h),
-                             side(cv, left, t, b, left == 0), side(cv, r, t, b, r == w))
-                    if min(sides) < 0.45:
+                    sides = (side(ch, t, left, r, t == 0 and frame_sides), side(ch, b, left, r, b == h and frame_sides),
+                             side(cv, left, t, b, left == 0 and frame_sides), side(cv, r, t, b, r == w and frame_sides))
+                    if min(sides) < min_side:
                         continue
                     scored.append((sum(sides) + 0.5 * (b - t) * (r - left) / (h * w), (t, b, left, r)))
     scored.sort(reverse=True)
-    return [box for _, box in scored[:MAX_RECTANGLES]]
+    return [box for _, box in scored[:limit]]
+
+
+def _inset_rectangles(g: F32) -> list[tuple[int, int, int, int]]:
+    """The best two rectangles whose four sides are brightness steps along most of their length, none on
+    the upload's border: a picture inset over another picture."""
+    return _rectangles(g, _step_maps(g), min_side=0.55, min_peak=0.2, frame_sides=False, limit=2)
 
 
 def _dense_rectangles(a: U8, tol: int = 14) -> list[tuple[int, int, int, int]]:
@@ -357,12 +381,16 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
     guesses: list[tuple[str, U8]] = []
     seen: set[tuple[int, int, int, int]] = {(0, h, 0, w)}
 
+    ky, kx = pixels.shape[0] / h, pixels.shape[1] / w
+
     def add_box(name: str, box: tuple[int, int, int, int]) -> None:
         t, b, left, r = box
         if box in seen or b - t < MIN_SIDE_SHARE * h or r - left < MIN_SIDE_SHARE * w:
             return
         seen.add(box)
-        guesses.append((name, a[t:b, left:r]))
+        # cut from the upload itself, not the reduced copy: a picture at half a screen's width is only
+        # ~128 px wide in the copy, and its hash from there is 10–20 bits further from the original's
+        guesses.append((name, pixels[round(t * ky):round(b * ky), round(left * kx):round(r * kx)]))
 
     add_box("uniform border cut", _uniform_border(a))
     # fine detail is what a blurred fill lacks: look for it at twice the working resolution
@@ -372,7 +400,7 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
     assert len(smooth) == 4
     add_box("smooth border cut", smooth)
     add_box("smooth cut centred", _symmetric(smooth, h, w))
-    for box in [*_rectangles(g), *_dense_rectangles(a)]:
+    for box in [*_rectangles(g), *_dense_rectangles(a), *_inset_rectangles(g)]:
         name = "inner rectangle"
         add_box(name, box)
         t, b, left, r = box  # a step edge is found to a pixel or two: also try the box inset by two

@@ -17,6 +17,7 @@ from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
 from seawall.normalize import canonicalize_url, links_in
 from seawall.signals.base import SignalType
+from seawall.signals.link_values import link_signals
 
 
 class UrlSignal(SignalType):
@@ -33,12 +34,7 @@ class UrlSignal(SignalType):
             raise InvalidInput(f"url: {exc.message}", code="invalid_signal_value") from None
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not for_query:
-            return []
-        text = content.signal_text(for_query=True)
-        if not text:
-            return []
-        return [ComputedSignal(type=self.name, value=cu.url) for cu in links_in(text)]
+        return link_signals(self.name, content, lambda text: (cu.url for cu in links_in(text)), for_query=for_query)
 
     def distance(self, a: str, b: str) -> int:
         return 0 if canonicalize_url(a).key == canonicalize_url(b).key else 1

@@ -20,6 +20,7 @@ from seawall.models.records import ComputedSignal
 from seawall.normalize import links_in
 from seawall.normalize.urls import refang
 from seawall.signals.digest import DigestSignal
+from seawall.signals.link_values import link_signals
 
 #: Tokens that are links as written: with a scheme, or starting with ``www.``.
 _WRITTEN = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"'«»]+")
@@ -59,10 +60,5 @@ class UrlMd5Signal(DigestSignal):
     content_types: ClassVar[tuple[str, ...]] = ("text", "image")  # type: ignore[assignment]
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not for_query:
-            return []
-        text = content.signal_text(for_query=True)
-        if not text:
-            return []
-        digests = dict.fromkeys(pytx_url_md5(form) for form in url_forms(text))
-        return [ComputedSignal(type=self.name, value=d) for d in digests]
+        return link_signals(self.name, content, lambda text: (pytx_url_md5(form) for form in url_forms(text)),
+                            for_query=for_query)

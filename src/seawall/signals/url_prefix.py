@@ -15,6 +15,7 @@ from seawall.models.records import ComputedSignal
 from seawall.normalize import canonicalize_url, links_in
 from seawall.normalize.urls import CanonicalUrl
 from seawall.signals.base import SignalType
+from seawall.signals.link_values import link_signals
 
 
 def _without_query(cu: CanonicalUrl) -> str:
@@ -36,13 +37,8 @@ class UrlPrefixSignal(SignalType):
             raise InvalidInput(f"url_prefix: {exc.message}", code="invalid_signal_value") from None
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
-        if not for_query:
-            return []
-        text = content.signal_text(for_query=True)
-        if not text:
-            return []
-        values = dict.fromkeys(_without_query(cu) for cu in links_in(text))
-        return [ComputedSignal(type=self.name, value=v) for v in values]
+        return link_signals(self.name, content, lambda text: (_without_query(cu) for cu in links_in(text)),
+                            for_query=for_query)
 
     def distance(self, a: str, b: str) -> int:
         pa, pb = canonicalize_url(a).path_prefixes()[-1], canonicalize_url(b).path_prefixes()

@@ -879,6 +879,17 @@ class SourceRow(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: Local banks whose new entries are sent to this source (exchanges that accept entries); empty: none.
+    push_banks: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
+    #: Bank entry id up to which entries were sent (ids only grow).
+    push_cursor: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    entries_pushed: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    last_push_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_push_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_push_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Consecutive failed pushes; drives the push back-off.
+    push_failures: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    next_push_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class BankEntrySourceRow(Base):

@@ -26,6 +26,8 @@ from seawall.api.schemas import (
     EntryTextCreate,
     ErrorBody,
     ImportOut,
+    RehashIn,
+    RehashOut,
 )
 from seawall.api.serialize import bank_dict
 from seawall.apikeys import Principal
@@ -286,3 +288,15 @@ async def export_entries(name: str, request: Request, format: str = Query("text"
         media_type=f"{fmt.media_type}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}{fmt.file_suffix}"'},
     )
+
+
+@router.post("/{name}/rehash", response_model=RehashOut, responses=ERRORS)
+async def rehash_bank(name: str, request: Request, body: RehashIn | None = None,
+                      _: Principal = Depends(admin)) -> JSONResponse:
+    """Compute the signals of the bank's kept texts and pictures again (``seawall bank rehash NAME``): after a
+    normalisation change, or with ``new_types`` for signal types added since. Hash-list entries are left
+    alone; a second call changes nothing. 409 ``rehash_running`` while another rehash of the bank runs."""
+    engine = _engine(request)
+    new_types = body.new_types if body is not None else False
+    report = await run_in_threadpool(lambda: engine.rehash(name, new_types=new_types))
+    return JSONResponse(report.to_dict())

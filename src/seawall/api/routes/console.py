@@ -244,7 +244,8 @@ MEDIA_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff
 def account_page(request: Request, account_id: str) -> HTMLResponse:
     """An account's timeline: items, verdicts, strikes, suspensions, reports and appeals, each linked."""
     user, token = _user(request)
-    found = _call(lambda: account_timeline(_engine(request), account_id[:300]))
+    engine = _engine(request)
+    found = _call(lambda: account_timeline(engine.db, engine.accounts, account_id[:300]))
     return _page(request, user, token, "account.html", acc=found["account"], events=found["events"])
 
 
@@ -253,7 +254,7 @@ def entry_thumb(request: Request, entry_id: Id64) -> Response:
     """A bank entry's kept thumbnail, shielded on the server like case media (the original needs a reveal)."""
     user, _ = _user(request)
     _call(lambda: ensure_thumbnail_open_to(_review(request).db, entry_id, user))
-    found = entry_thumbnail(_engine(request), entry_id)
+    found = entry_thumbnail(_engine(request).db, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     media_type, data = shielded(found[1], found[0], user.effective_shield)
@@ -290,7 +291,7 @@ def revealed_entry_thumb(request: Request, token: str, entry_id: Id64) -> Respon
     item = _call(lambda: _engine(request).items.get(review.get(case_id).item_id))
     if entry_id not in {m.entry_id for m in item.verdict.matches}:
         raise Denied(404, "this bank entry is not one the revealed case matched")
-    found = entry_thumbnail(_engine(request), entry_id)
+    found = entry_thumbnail(_engine(request).db, entry_id)
     if found is None:
         raise Denied(404, "this bank entry has no stored thumbnail")
     return Response(found[1], media_type=found[0], headers=MEDIA_HEADERS)

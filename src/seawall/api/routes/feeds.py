@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -127,18 +127,19 @@ async def feedback_summary(name: str, request: Request, _: Principal = Depends(a
 @router.get("/{name}/entries", responses=ERRORS)
 async def feed_entries(name: str, request: Request, after: str = Query("", max_length=200),
                        limit: int = Query(1000, ge=1, le=PAGE_MAX),
-                       wait: float = Query(0, ge=0, le=30)) -> dict[str, Any]:
-    """A signed page of entries and tombstones after ``after``; with ``wait`` held open until news."""
+                       wait: float = Query(0, ge=0, le=30)) -> Response:
+    """A signed page of entries and tombstones after ``after``; with ``wait`` held open until news.
+
+    The answer is ``{"signature", "page"}`` with the page in canonical JSON (sorted keys, no spaces),
+    exactly the bytes the signature covers."""
     feeds = _engine(request).feeds
     partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
     deadline = time.monotonic() + wait
     checked = time.monotonic()
     while True:
-        page = await run_in_threadpool(lambda: feeds.page(partner, after or None, limit=limit))
-        body = page["page"]
-        if (body["entries"] or body["tombstones"] or body["more"] or time.monotonic() >= deadline
-                or await request.is_disconnected()):
-            return page
+        page = await run_in_threadpool(lambda: feeds.signed_page(partner, after or None, limit=limit))
+        if page.news or time.monotonic() >= deadline or await request.is_disconnected():
+            return Response(page.wire, media_type="application/json")
         await asyncio.sleep(POLL_SECONDS)
         if time.monotonic() - checked >= RECHECK_SECONDS:
             if not await run_in_threadpool(feeds.still_open, partner):
@@ -173,14 +174,12 @@ async def feed_events(name: str, request: Request, after: str = Query("", max_le
                     yield b"event: revoked\ndata: {}\n\n"
                     return
                 checked = time.monotonic()
-            page = await run_in_threadpool(feeds.page, partner, cursor, limit=limit)
-            body = page["page"]
-            if body["entries"] or body["tombstones"]:
-                data = json.dumps(page, separators=(",", ":"))
-                yield f"event: page\nid: {body['checkpoint']}\ndata: {data}\n\n".encode()
+            page = await run_in_threadpool(feeds.signed_page, partner, cursor, limit=limit)
+            if page.has_rows:
+                yield b"event: page\nid: " + page.checkpoint.encode() + b"\ndata: " + page.wire + b"\n\n"
                 beat = time.monotonic()
-            cursor = body["checkpoint"]
-            if body["more"]:
+            cursor = page.checkpoint
+            if page.more:
                 continue
             if time.monotonic() - beat >= HEARTBEAT_SECONDS:
                 yield b": keep-alive\n\n"

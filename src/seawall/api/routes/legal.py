@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from seawall.composition import legal_service
 from seawall.legal.service import LegalService
 
 
 def install(app: FastAPI) -> LegalService:
     from seawall.api.routes import legal_console, preservation, removal_orders, statements
 
-    legal = LegalService(app.state.engine)
+    legal = legal_service(app.state.engine)
     app.state.legal = legal
     app.include_router(removal_orders.router)
     app.include_router(preservation.router)

@@ -78,3 +78,10 @@ async def sync_source(name: str, request: Request, max_pages: int | None = Query
     engine = _engine(request)
     report = await run_in_threadpool(lambda: engine.sources.sync(name, max_pages=max_pages))
     return report.to_dict()
+
+
+@router.post("/{name}/push", responses=ERRORS)
+async def push_source(name: str, request: Request, _: Principal = Depends(admin)) -> dict[str, Any]:
+    """Send the source the new entries of its ``push_banks`` now (they are also sent in the background
+    within seconds of being added); reports how many went and the error if the exchange refused."""
+    return await run_in_threadpool(_engine(request).sources.push, name)

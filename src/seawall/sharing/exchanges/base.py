@@ -128,6 +128,8 @@ class Exchange(ABC):
     secret_keys: ClassVar[tuple[str, ...]] = ()
     #: Whether :meth:`feedback` does anything.
     supports_feedback: ClassVar[bool] = False
+    #: Whether :meth:`push` sends entries (a source may then list ``push_banks``).
+    supports_push: ClassVar[bool] = False
     #: Feedback is signed with this instance's key, which the exchange's operator must register.
     signs_feedback: ClassVar[bool] = False
     #: Whether :meth:`pull` may block waiting for news (a live channel), so the runner calls it in a loop.
@@ -169,34 +171,46 @@ def require_str(config: dict[str, Any], key: str, *, optional: bool = False) -> 
 
 def checked_get(context: ExchangeContext, url: str, *, headers: dict[str, str] | None = None,
                 params: dict[str, Any] | None = None, timeout: float | None = None,
-                method: str = "GET", content: bytes | None = None) -> httpx.Response:
+                method: str = "GET", content: bytes | None = None,
+                client: httpx.Client | None = None) -> httpx.Response:
     """A request to a URL that passed the SSRF checks, connecting to the checked address, no redirects.
 
     429 and 5xx become :class:`ExchangeUnavailable` (with the server's Retry-After), so the runner
-    backs off; anything else is returned for the exchange to judge.
+    backs off; anything else is returned for the exchange to judge. A ``client`` (see
+    :func:`exchange_client`) is reused across the pages of one pull: its connection stays open, and
+    no TLS context is built per request (which costs more than a page of a few thousand entries).
     """
+    if client is None:
+        with exchange_client(context) as own:
+            return checked_get(context, url, headers=headers, params=params, timeout=timeout, method=method,
+                               content=content, client=own)
     target, addresses = context.policy.check(url)
     hdrs = {"host": target.host_header, **(headers or {})}
     extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
     last = "no address to connect to"
-    with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout or context.timeout) as client:
-        for address in addresses:
+    for address in addresses:
+        try:
+            request = client.build_request(method, target.url_for(address), headers=hdrs, params=params,
+                                           content=content, extensions=extensions,
+                                           timeout=timeout or context.timeout)
+            response = client.send(request)
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+            continue
+        if response.status_code == 429 or response.status_code >= 500:
+            retry = response.headers.get("retry-after")
             try:
-                request = client.build_request(method, target.url_for(address), headers=hdrs, params=params,
-                                               content=content, extensions=extensions)
-                response = client.send(request)
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                retry = response.headers.get("retry-after")
-                try:
-                    after = float(retry) if retry else None
-                except ValueError:
-                    after = None
-                raise ExchangeUnavailable(f"{target.host} answered HTTP {response.status_code}", retry_after=after)
-            return response
+                after = float(retry) if retry else None
+            except ValueError:
+                after = None
+            raise ExchangeUnavailable(f"{target.host} answered HTTP {response.status_code}", retry_after=after)
+        return response
     raise ExchangeUnavailable(f"{target.host} is unreachable ({last})")
+
+
+def exchange_client(context: ExchangeContext) -> httpx.Client:
+    """The HTTP client exchanges send through: no redirects, no proxies from the environment."""
+    return httpx.Client(follow_redirects=False, trust_env=False, timeout=context.timeout)
 
 
 @contextmanager
