@@ -40,8 +40,10 @@ fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz_api --database sqlite --max-examples $(FUZZ_EXAMPLES)
 	$(BIN)/python -m tests.fuzz_api --database postgres --max-examples $(FUZZ_EXAMPLES)
 
+# Bytecode caches on even where the environment sets PYTHONDONTWRITEBYTECODE: without them every worker and every
+# `seawall` process a test starts compiles Seawall and re-rewrites the test modules' asserts (docs/testing.md).
 test-fast: $(STAMP)
-	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e and not postgres"
+	PYTHONDONTWRITEBYTECODE= HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e and not postgres"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

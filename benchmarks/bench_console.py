@@ -143,9 +143,8 @@ def main() -> None:
     from sqlalchemy import select
 
     from seawall.api.app import create_app
-    from seawall.composition import report_service, review_service
+    from seawall.composition import build_engine, report_service, review_service
     from seawall.config import Settings
-    from seawall.engine import Engine
     from seawall.review.search import CaseFilter
     from seawall.review.users import ConsoleUsers
     from seawall.store.tables import CaseRow, ItemRow, utcnow
@@ -156,7 +155,7 @@ def main() -> None:
     print("database:", args.database)
     place = sqlite_database() if args.database == "sqlite" else postgres_database("seawall_bench_console")
     with place as url:
-        engine = Engine(Settings(database_url=url))
+        engine = build_engine(Settings(database_url=url))
         try:
             seconds = _fill(url, args.items, args.cases)
             print(f"generated {args.items:,} items and {args.cases:,} open cases in {seconds:.0f} s")

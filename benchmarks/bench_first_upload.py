@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def _child(warm: bool, n: int) -> None:
     from common import encode_jpeg, synthetic_image
+    from seawall.composition import build_engine
     from seawall.config import Settings
-    from seawall.engine import Engine
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Settings(data_dir=Path(tmp)))
+        engine = build_engine(Settings(data_dir=Path(tmp)))
         try:
             engine.start_workers()
             t0 = time.perf_counter()

@@ -19,14 +19,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine_summary, markdown_table
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 
 
 def run(max_batch: int, threads: int, seconds: float) -> tuple[float, float, str]:
     """Items/s, CPU ms per item and the grouping counters for one setting, on a fresh SQLite store."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Settings(data_dir=Path(tmp), group_commit_max_batch=max_batch))
+        engine = build_engine(Settings(data_dir=Path(tmp), group_commit_max_batch=max_batch))
         try:
             for i in range(20):  # warm-up outside the timed part
                 engine.submit(engine.content("text", text=f"warm-up notice {i}"), content_id=f"w{i}")

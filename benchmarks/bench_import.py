@@ -41,6 +41,7 @@ from common import (
     tempdir,
     write_hash_file,
 )
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.sharing.base import RejectedLine
@@ -138,7 +139,7 @@ def run_backend(label: str, tmp: Path, bank_file: Path, sample_file: Path, n: in
     """All import measurements for one database; returns (throughput rows, freshness rows)."""
     data_dir = tmp / f"data-{label.lower()}"
     settings = Settings(data_dir=data_dir, database_url=database_url)
-    engine = Engine(settings)
+    engine = build_engine(settings)
     rows: list[list[object]] = []
     fresh_rows: list[list[object]] = []
     try:

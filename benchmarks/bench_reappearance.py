@@ -33,8 +33,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from seawall.accounts.recidivism import ReappearanceService
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 
 
 def _words(text: str) -> list[str]:
@@ -147,7 +147,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Settings(data_dir=Path(tmp)))
+        engine = build_engine(Settings(data_dir=Path(tmp)))
         svc = ReappearanceService(engine.db, None, threshold=args.threshold)
         try:
             # suspended accounts: profile, avatar, posts with links to their own sites, then suspension

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import insert
 
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.store.tables import ItemRow, utcnow
@@ -106,7 +107,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), database_url=args.database_url, retro_window_days=180)
-        engine = Engine(settings)
+        engine = build_engine(settings)
         try:
             t0 = time.perf_counter()
             _store_items(engine, items, rng)

@@ -41,8 +41,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_retro import VARIANTS, _naive, _store_items
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -78,7 +78,7 @@ def initial_sync(n: int, tmp: Path) -> None:
     for backend in ("sqlite", "postgresql"):
         dbname, url = make_db() if backend == "postgresql" else ("", None)
         try:
-            eng = Engine(Settings(data_dir=tmp / backend, database_url=url, source_sync=False,
+            eng = build_engine(Settings(data_dir=tmp / backend, database_url=url, source_sync=False,
                                   retro_window_days=0))
             try:
                 before = rss_mb()
@@ -123,7 +123,7 @@ def feed_sync(n: int, tmp: Path, page_size: int) -> None:
                    SEAWALL_RETRO_WINDOW_DAYS="0")
     pub = Server("publisher", pub_env, tmp / "pub.log")
     t0 = time.perf_counter()
-    eng = Engine(Settings(data_dir=tmp / "pub", database_url=pub_url, source_sync=False, retro_window_days=0))
+    eng = build_engine(Settings(data_dir=tmp / "pub", database_url=pub_url, source_sync=False, retro_window_days=0))
     try:
         eng.banks.create("shared")
         with feed_file.open() as fh:
@@ -141,7 +141,7 @@ def feed_sync(n: int, tmp: Path, page_size: int) -> None:
         for backend in ("sqlite", "postgresql"):
             dbname, url = make_db() if backend == "postgresql" else ("", None)
             try:
-                sub = Engine(Settings(data_dir=tmp / f"sub-{backend}", database_url=url, source_sync=False,
+                sub = build_engine(Settings(data_dir=tmp / f"sub-{backend}", database_url=url, source_sync=False,
                                       retro_window_days=0, webhook_allow_hosts="127.0.0.1"))
                 try:
                     before = rss_mb()
@@ -281,7 +281,7 @@ def retro(items: int, entries: int, tmp: Path) -> None:
         new[k] = np.packbits(bits)
     feed = tmp / "retro-feed.txt"
     feed.write_text("".join(f"pdq {r.tobytes().hex()}\n" for r in new))
-    eng = Engine(Settings(data_dir=tmp / "retro", source_sync=False, retro_window_days=180))
+    eng = build_engine(Settings(data_dir=tmp / "retro", source_sync=False, retro_window_days=180))
     try:
         _store_items(eng, hashes, rng)
         eng.sources.create({"name": "partner", "kind": "file", "path": str(feed), "bank": "partner",

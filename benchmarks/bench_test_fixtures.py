@@ -34,7 +34,7 @@ def sqlite_copy(template: Path, tmp: Path) -> None:
     with sqlite3.connect(target) as conn:
         conn.execute("UPDATE store_identity SET store_id = ? WHERE id = 1", (uuid.uuid4().hex,))
     conn.close()
-    upgrade(f"sqlite:///{target}")  # what Engine(migrate=True) does: a version check at head
+    upgrade(f"sqlite:///{target}")  # what build_engine(settings) does: a version check at head
 
 
 def pg_fresh(names: list[str]) -> None:

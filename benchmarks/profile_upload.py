@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import encode_jpeg, synthetic_image
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 
 
 def captioned(seed: int) -> bytes:
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Settings(data_dir=Path(tmp)))
+        engine = build_engine(Settings(data_dir=Path(tmp)))
         try:
             kinds = {
                 "image without text": lambda i: engine.content("image", data=encode_jpeg(synthetic_image(1000 + i))),

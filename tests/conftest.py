@@ -33,6 +33,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.password_hashing import PROFILE_ENV
@@ -60,6 +61,7 @@ PG_TEMPLATE_ENV = "SEAWALL_TEST_PG_TEMPLATE"
 #: processes), a private broker or database, fuzzes the whole API, or decodes video.
 HEAVY_MODULES: dict[str, str] = {
     "test_console_e2e": "e2e",
+    "test_console_banks_e2e": "e2e",
     "test_synapse_connector": "e2e",
     "test_synapse_shim": "e2e",
     "test_scaleout": "slow",
@@ -191,7 +193,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
-    eng = Engine(settings)
+    eng = build_engine(settings)
     try:
         yield eng
     finally:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
-from seawall.composition import review_service
+from seawall.composition import build_engine, review_service
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.review.users import ConsoleUsers
@@ -40,7 +40,7 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
 def engine_for(settings: Settings, **extra: object) -> Iterator[Engine]:
     """An engine whose webhooks may target loopback and whose strike thresholds are low, with a
     subscriber for every event type so every announcement lands in the outbox."""
-    eng = Engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1", "webhook_poll_seconds": 5.0,
+    eng = build_engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1", "webhook_poll_seconds": 5.0,
                                              "strikes_for_temporary_suspension": 2, **extra}))
     try:
         eng.webhooks.create(url="http://127.0.0.1:9/hook", event_types=list(EVENT_TYPES))

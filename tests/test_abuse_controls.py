@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from seawall.api.app import create_app
 from seawall.api.ratelimit import RateLimiter
 from seawall.apikeys import ApiKeys
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.errors import Unauthorized
@@ -51,7 +52,7 @@ def limited(settings: Settings) -> Iterator[tuple[Engine, Settings]]:
     s = settings.model_copy(update={"rate_limit_key_per_second": 0.01, "rate_limit_key_burst": 3,
                                     "rate_limit_address_per_second": 0.01, "rate_limit_address_burst": 8,
                                     "login_rate_per_minute": 30, "login_rate_burst": 30})
-    eng = Engine(s)
+    eng = build_engine(s)
     try:
         yield eng, s
     finally:
@@ -128,7 +129,7 @@ def test_failed_sign_ins_back_off_the_address_not_the_account(limited: tuple[Eng
 
 def test_login_requests_are_rate_limited_per_address(settings: Settings) -> None:
     s = settings.model_copy(update={"login_rate_per_minute": 1, "login_rate_burst": 3})
-    engine = Engine(s)
+    engine = build_engine(s)
     try:
         with TestClient(create_app(engine=engine, follow_writes=False)) as client:
             codes = [_attempt(client, "nobody", "x" * 12)[0] for _ in range(4)]
@@ -169,7 +170,7 @@ def test_key_memory_is_bounded_and_bogus_tokens_leave_nothing(engine: Engine) ->
 
 
 def test_an_address_presenting_bad_keys_is_slowed_down(settings: Settings) -> None:
-    engine = Engine(settings.model_copy(update={"auth_failures_per_second": 0.01, "auth_failures_burst": 5}))
+    engine = build_engine(settings.model_copy(update={"auth_failures_per_second": 0.01, "auth_failures_burst": 5}))
     try:
         good = engine.api_keys.create("reviewer", "good")[0]
         clock = SteppedClock()

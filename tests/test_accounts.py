@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.store.tables import utcnow
@@ -35,7 +36,7 @@ def strict(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str], Eng
     """Two strikes suspend for 3 days, three suspend for good."""
     s = settings.model_copy(update={"strikes_for_temporary_suspension": 2, "strikes_for_permanent_suspension": 3,
                                     "suspension_days": 3})
-    eng = Engine(s)
+    eng = build_engine(s)
     keys = {role: eng.api_keys.create(role, role)[0] for role in ("admin", "submitter", "reviewer")}
     try:
         with TestClient(create_app(engine=eng, follow_writes=False)) as c:

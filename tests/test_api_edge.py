@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.storable import MAX_INT32, MAX_INT64
@@ -33,7 +34,7 @@ BANNED = "generated stand-in for a banned slogan, number 63"
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     """Webhooks to loopback allowed, so the one the tests subscribe never leaves the machine."""
-    eng = Engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"}))
+    eng = build_engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"}))
     try:
         yield eng
     finally:

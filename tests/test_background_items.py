@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
 from seawall.builtin import register
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
@@ -51,7 +52,7 @@ def _registry() -> Registry:
 
 @pytest.fixture
 def video_engine(settings: Settings) -> Iterator[Engine]:
-    eng = Engine(settings, reg=_registry())
+    eng = build_engine(settings, reg=_registry())
     try:
         yield eng
     finally:
@@ -84,14 +85,14 @@ def test_video_item_is_accepted_then_decided(video_engine: Engine) -> None:
 
 
 def test_pending_items_survive_a_restart(settings: Settings) -> None:
-    first = Engine(settings, reg=_registry())
+    first = build_engine(settings, reg=_registry())
     first.items.enqueue = lambda stage, item_id: None  # accepted, then the process "dies" before working
     item = first.submit(first.content("video", data=b"x" * 500), content_id="late")
     assert item.status == "pending"
     first.close()
     spool = settings.data_dir / "spool" / f"{item.id}.upload"
     assert spool.exists()
-    second = Engine(settings, reg=_registry())
+    second = build_engine(settings, reg=_registry())
     try:
         second.start_workers()
         deadline = time.monotonic() + 10

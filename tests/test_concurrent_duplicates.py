@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.banks import EntryInput
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.review.users import ConsoleUsers
@@ -79,7 +80,7 @@ class Live:
 @pytest.fixture
 def live(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     monkeypatch.setenv("SEAWALL_LEGAL_TICK_SECONDS", "3600")
-    eng = Engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"}))
+    eng = build_engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"}))
     try:
         eng.banks.create("tvec")
         eng.add_entry("tvec", EntryInput("sha256", hashlib.sha256(BANNED.encode()).hexdigest(), []), added_by="t")

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seawall.banks import EntryInput
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.review.users import ConsoleUsers
@@ -181,7 +182,7 @@ def test_deferred_uploads_keep_their_bytes_for_review(settings: Settings) -> Non
     from seawall.composition import review_service
     from tests.test_background_items import _registry
 
-    eng = Engine(settings, reg=_registry())
+    eng = build_engine(settings, reg=_registry())
     try:
         eng.start_workers()
         eng.banks.create("vids", default_action="review")
@@ -212,7 +213,7 @@ def test_user_create_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) ->
     assert runner.invoke(app, ["user", "create", "kim", "--role", "senior"], input=PASSWORD + "\n").exit_code == 2
     assert runner.invoke(app, ["user", "create", "lee", "--role", "boss"], input=PASSWORD + "\n").exit_code == 2
     assert runner.invoke(app, ["user", "create", "lee"], input="short\n").exit_code == 2
-    eng = Engine(settings)
+    eng = build_engine(settings)
     try:
         user, _ = ConsoleUsers(eng.db).login("kim", PASSWORD)
         assert user.role == "senior"

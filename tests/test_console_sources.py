@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from seawall.api.app import create_app
-from seawall.composition import review_service
+from seawall.composition import build_engine, review_service
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.review.users import ConsoleUsers
@@ -26,7 +26,7 @@ from tests.processes import seawall_env
 
 @pytest.fixture
 def eng(tmp_path: Path) -> Iterator[Engine]:
-    e = Engine(Settings(data_dir=tmp_path / "db", source_sync=False))
+    e = build_engine(Settings(data_dir=tmp_path / "db", source_sync=False))
     try:
         yield e
     finally:

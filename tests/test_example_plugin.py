@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
 from seawall.banks import EntryInput
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.plugins import ENTRY_POINT_GROUP, load_registry
 
 from .conftest import auth
@@ -92,8 +92,8 @@ def test_example_plugin_end_to_end(example_on_path: None, tmp_path: Path, monkey
     monkeypatch.setenv("SEAWALL_EXAMPLE_EXCHANGE_FILE", str(shared))
     reg = load_registry(eps=[EntryPoint("example", "seawall_example_plugin:register", ENTRY_POINT_GROUP)])
     receiver = Receiver()
-    engine = Engine(Settings(data_dir=tmp_path / "data", webhook_allow_hosts="127.0.0.1", webhook_poll_seconds=0.05),
-                    reg=reg)
+    engine = build_engine(Settings(data_dir=tmp_path / "data", webhook_allow_hosts="127.0.0.1",
+                                   webhook_poll_seconds=0.05), reg=reg)
     try:
         # the exchange fills a bank, resuming from its checkpoint
         engine.banks.create("partner")

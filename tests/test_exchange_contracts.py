@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from seawall.banks import EntryInput
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.sharing.exchanges.base import Opinion
@@ -85,7 +86,7 @@ def fake() -> Iterator[FakeService]:
 
 @pytest.fixture
 def sub(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(Settings(data_dir=tmp_path, webhook_allow_hosts="127.0.0.1", source_sync=False))
+    eng = build_engine(Settings(data_dir=tmp_path, webhook_allow_hosts="127.0.0.1", source_sync=False))
     try:
         yield eng
     finally:
@@ -250,7 +251,7 @@ def test_file_and_url_feeds_stream_resume_and_use_conditional_get(fake: FakeServ
     assert again.pages == 0 and again.error is None and seen == [None, etag]
 
     # SSRF: without the operator's allow-list a loopback URL is refused
-    strict = Engine(Settings(data_dir=tmp_path / "strict", source_sync=False))
+    strict = build_engine(Settings(data_dir=tmp_path / "strict", source_sync=False))
     try:
         with pytest.raises(Exception) as info:
             strict.sources.create({"name": "r", "kind": "file", "url": fake.url + "/lists/tvec.txt"},

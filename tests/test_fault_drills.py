@@ -35,6 +35,7 @@ import psycopg
 import pytest
 
 from seawall.banks import EntryInput
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.store.db import upgrade
@@ -246,7 +247,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         url = pg.create_database(dbname)
         upgrade(url)
         tag = f"d{uuid.uuid4().hex[:6]}"
-        setup = Engine(Settings(data_dir=tmp_path / "setup", database_url=url, webhook_allow_hosts="127.0.0.1"))
+        setup = build_engine(Settings(data_dir=tmp_path / "setup", database_url=url, webhook_allow_hosts="127.0.0.1"))
         try:
             _bank_the_banned(setup, tag)
             setup.rules.save(RULES, created_by="drill")

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.errors import SeawallError
@@ -113,7 +114,7 @@ def mutated_bytes(draw: st.DrawFn, seed: bytes, head: int = 96) -> bytes:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Engine]:
-    eng = Engine(settings)
+    eng = build_engine(settings)
     eng.banks.create("fuzz")
     try:
         yield eng

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.store.tables import BankEntryRow
@@ -34,7 +35,7 @@ def _entries(engine: Engine) -> int:
 
 def test_upload_finishes_while_a_large_import_runs(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    importer, server = Engine(settings), Engine(settings)
+    importer, server = build_engine(settings), build_engine(settings)
     finished: list[str] = []
     failures: list[BaseException] = []
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 
 
 def _seed(settings: Settings, n: int) -> list[str]:
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         engine.banks.create("b")
         values = [secrets.token_hex(32) for _ in range(n)]
@@ -29,7 +29,7 @@ def test_restart_loads_snapshot_and_reads_only_newer_entries(settings: Settings)
     values = _seed(settings, 2_000)
     snaps = _snapshots(settings)
     assert len(snaps) == 1 and snaps[0].stat().st_size > 0
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         assert engine.indexes.sizes()["pdq"] == 2_000
         assert engine.indexes.cursor("pdq") == int(snaps[0].stem.split("-")[1])
@@ -49,7 +49,7 @@ def test_corrupt_snapshot_is_rejected_and_rebuilt(settings: Settings) -> None:
     raw = bytearray(snap.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     snap.write_bytes(bytes(raw))
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         assert not snap.exists()  # rejected and removed
         assert engine.indexes.sizes()["pdq"] == 500  # rebuilt from the store
@@ -62,7 +62,7 @@ def test_snapshot_of_another_store_is_never_used(settings: Settings, tmp_path: P
     _seed(settings, 300)
     (snap,) = _snapshots(settings)
     other = Settings(data_dir=settings.data_dir, database_url=f"sqlite:///{tmp_path / 'other.db'}")
-    engine = Engine(other)
+    engine = build_engine(other)
     try:
         assert engine.indexes.sizes().get("pdq", 0) == 0
     finally:
@@ -76,7 +76,7 @@ def test_snapshot_past_the_store_is_rejected(settings: Settings) -> None:
     cursor = int(snap.stem.split("-")[1])
     future = snap.with_name(f"pdq-{cursor + 1_000_000}.snap")
     snap.rename(future)
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         assert not future.exists()
         assert engine.indexes.sizes()["pdq"] == 100

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.store.tables import WebhookEventRow
@@ -25,7 +26,7 @@ BANNED = "generated stand-in for a banned slogan, number 7"
 @pytest.fixture
 def hooked(settings: Settings) -> Iterator[tuple[Engine, TestClient, dict[str, str]]]:
     """An API with a text bank, an image bank and a webhook subscribed to the item and account events."""
-    eng = Engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"}))
+    eng = build_engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1"}))
     keys = {role: eng.api_keys.create(role, f"test-{role}")[0] for role in ("admin", "submitter", "reviewer")}
     try:
         with TestClient(create_app(engine=eng, follow_writes=False)) as client:

@@ -45,6 +45,7 @@ NEVER: list[tuple[str, str, str]] = [
     ("seawall.review", "seawall.composition", "review services are built by the composition root, not the reverse"),
     ("seawall.legal", "seawall.engine", "legal services are given the parts they use, not the engine"),
     ("seawall.legal", "seawall.composition", "legal services are built by the composition root, not the reverse"),
+    ("seawall.engine", "seawall.composition", "the engine is given its parts; only the composition root builds them"),
 ]
 
 

@@ -17,8 +17,8 @@ from sqlalchemy import insert, select
 
 from seawall.api.app import create_app
 from seawall.builtin import register
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.plugins import PluginError, Registry, configured_hooks
 from seawall.queue.nats import NatsQueue, NatsQueueConfig
 from seawall.store.tables import BankEntryRow, BankRow, value_digest
@@ -106,7 +106,7 @@ def nats_settings(pg_url: str, tmp_path: Path) -> Iterator[Settings]:
 
 
 def test_engine_on_nats_decides_fails_and_dead_letters(nats_settings: Settings) -> None:
-    eng = Engine(nats_settings, reg=_registry())
+    eng = build_engine(nats_settings, reg=_registry())
     try:
         admin = eng.api_keys.create("admin")[0]
         submitter = eng.api_keys.create("submitter")[0]
@@ -152,7 +152,7 @@ def test_engine_on_nats_decides_fails_and_dead_letters(nats_settings: Settings) 
 
 def test_api_only_node_refuses_deferred_uploads_when_the_queue_is_full(nats_settings: Settings) -> None:
     settings = nats_settings.model_copy(update={"api_only": True, "queue_max_depth": 2, "queue_degraded_depth": 1})
-    eng = Engine(settings, reg=_registry())
+    eng = build_engine(settings, reg=_registry())
     try:
         admin = eng.api_keys.create("admin")[0]
         with TestClient(create_app(engine=eng, follow_writes=False)) as client:
@@ -188,7 +188,7 @@ def test_api_only_node_refuses_deferred_uploads_when_the_queue_is_full(nats_sett
 def test_entry_committed_after_a_newer_one_is_still_indexed(pg_url: str, tmp_path: Path) -> None:
     """Two concurrent transactions: the lower id commits last; a cursor-only poll would skip it."""
     _truncate(pg_url)
-    eng = Engine(Settings(data_dir=tmp_path, database_url=pg_url))
+    eng = build_engine(Settings(data_dir=tmp_path, database_url=pg_url))
     try:
         bank = eng.banks.create("late", description="", kind="block", default_action="block", labels=[],
                                 thresholds={})

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.banks import EntryInput
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.store.tables import (
@@ -52,7 +53,7 @@ EVENTS = ["item.verdict", "account.strike", "account.suspended"]
 def live(settings: Settings) -> Iterator[tuple[Engine, str, str, Receiver]]:
     """A served engine whose rules strike on every block; two strikes would suspend the account."""
     receiver = Receiver()
-    eng = Engine(settings.model_copy(update={
+    eng = build_engine(settings.model_copy(update={
         "webhook_allow_hosts": "127.0.0.1", "webhook_poll_seconds": 0.05, "strikes_for_temporary_suspension": 2}))
     try:
         eng.banks.create("tvec")

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from seawall import plugins
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.plugins import (
     ENTRY_POINT_GROUP,
     EXTENSION_POINTS,
@@ -70,7 +70,7 @@ def test_degraded_start_leaves_the_plugin_out_and_healthz_says_so(tmp_path: Path
     reg = load_registry(eps=[BROKEN], degraded=True)
     assert "fixture.half_registered" not in reg.event_types  # the failed plugin's registrations are undone
     assert [f.plugin for f in reg.failures] == ["broken-fixture"]
-    engine = Engine(Settings(data_dir=tmp_path), reg=reg)
+    engine = build_engine(Settings(data_dir=tmp_path), reg=reg)
     try:
         admin = engine.api_keys.create("admin", "t")[0]
         with TestClient(create_app(engine=engine, follow_writes=False)) as client:
@@ -110,7 +110,7 @@ def test_open_event_and_content_types(tmp_path: Path) -> None:
 
     reg = load_registry(eps=[])
     reg.load("fixture", plugin)
-    engine = Engine(Settings(data_dir=tmp_path, webhook_allow_hosts="127.0.0.1"), reg=reg)
+    engine = build_engine(Settings(data_dir=tmp_path, webhook_allow_hosts="127.0.0.1"), reg=reg)
     try:
         admin = engine.api_keys.create("admin", "t")[0]
         with TestClient(create_app(engine=engine, follow_writes=False)) as client:

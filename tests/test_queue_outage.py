@@ -24,8 +24,8 @@ import psycopg
 import pytest
 from nats.js.errors import APIError
 
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.queue.nats import NatsQueue, NatsQueueConfig
 from seawall.store.db import upgrade
 
@@ -79,7 +79,7 @@ def _metric(url: str, line_start: str) -> float:
 
 def test_nodes_start_degraded_without_nats_and_recover_when_it_appears(database: str, tmp_path: Path) -> None:
     nats_port = _free_port()  # nothing listens here until the nats-server below starts
-    setup = Engine(Settings(data_dir=tmp_path / "setup", database_url=database), reg=_registry())
+    setup = build_engine(Settings(data_dir=tmp_path / "setup", database_url=database), reg=_registry())
     videos = [f"outage video {i} ".encode() * 40 for i in range(4)]
     try:
         admin = setup.api_keys.create("admin", "outage test")[0]

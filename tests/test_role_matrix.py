@@ -27,9 +27,8 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
-from seawall.composition import review_service
+from seawall.composition import build_engine, review_service
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.review.users import ConsoleUsers
 from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.signing import public_text
@@ -369,7 +368,7 @@ def world(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("SEAWALL_LEGAL_ESTABLISHMENT_STATE", "IE")
     monkeypatch.setenv("SEAWALL_LEGAL_AUTHORISED_PERSON", "A. Compliance")
     monkeypatch.setenv("SEAWALL_LEGAL_CONTACT_EMAIL", "tco@hosting.example")
-    eng = Engine(settings.model_copy(update={**UNLIMITED, "webhook_allow_hosts": "127.0.0.1"}))
+    eng = build_engine(settings.model_copy(update={**UNLIMITED, "webhook_allow_hosts": "127.0.0.1"}))
     try:
         keys = {role: eng.api_keys.create(role, f"matrix-{role}")[0] for role in KEY_ROLES}
         users = ConsoleUsers(eng.db)

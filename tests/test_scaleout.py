@@ -28,8 +28,8 @@ import httpx
 import psycopg
 import pytest
 
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.plugins import Registry
 from seawall.queue.nats import NatsQueue, NatsQueueConfig
 from seawall.store.db import upgrade
@@ -225,7 +225,7 @@ def cluster(nats_running: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     c: Cluster | None = None
     try:
         upgrade(db_url)
-        setup = Engine(Settings(data_dir=tmp / "setup", database_url=db_url), reg=_registry())
+        setup = build_engine(Settings(data_dir=tmp / "setup", database_url=db_url), reg=_registry())
         try:
             admin = setup.api_keys.create("admin", "scale-out tests")[0]
             setup.banks.create("videos")

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.rules.facts import FactsIn
@@ -55,8 +56,8 @@ class Pair:
 @contextmanager
 def _pair(a_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
     """A (publisher) and B (subscriber, SQLite); background syncing off so the tests decide when B pulls."""
-    a = Engine(a_settings.model_copy(update={"source_sync": False}))
-    b = Engine(Settings(data_dir=tmp_path / "b", webhook_allow_hosts="127.0.0.1", source_sync=False))
+    a = build_engine(a_settings.model_copy(update={"source_sync": False}))
+    b = build_engine(Settings(data_dir=tmp_path / "b", webhook_allow_hosts="127.0.0.1", source_sync=False))
     try:
         with served(create_app(engine=a, follow_writes=False)) as a_url, \
                 served(create_app(engine=b, follow_writes=False)) as b_url:
@@ -386,7 +387,7 @@ rules:
     when: {match: {bank_kind: block, source: ["partner-*"]}}
     then: [queue]
 """
-    engine = Engine(Settings(data_dir=tmp_path))
+    engine = build_engine(Settings(data_dir=tmp_path))
     parsed = engine.rules.parse(rules)
     two = FactsIn.model_validate({"matches": [{"bank": "b", "sources": ["partner-a", "partner-b"],
                                                "source_count": 2}]}).to_facts()
@@ -486,7 +487,7 @@ def test_feed_never_skips_an_entry_committed_after_a_newer_one(pg_url: str, tmp_
     from tests.conftest import _truncate
 
     _truncate(pg_url)
-    eng = Engine(Settings(data_dir=tmp_path, database_url=pg_url, source_sync=False))
+    eng = build_engine(Settings(data_dir=tmp_path, database_url=pg_url, source_sync=False))
     try:
         bank = eng.banks.create("k")
         feed = eng.feeds.create("f", ["k"], ["p"])
@@ -529,7 +530,7 @@ def test_resync_into_postgres_adds_nothing_and_keeps_one_provenance_row(pg_url: 
     values = [_md5() for _ in range(2500)]
     feed = tmp_path / "list.txt"
     feed.write_text("".join(f"md5 {v}\n" for v in values))
-    eng = Engine(Settings(data_dir=tmp_path, database_url=pg_url, source_sync=False))
+    eng = build_engine(Settings(data_dir=tmp_path, database_url=pg_url, source_sync=False))
     try:
         eng.sources.create({"name": "f", "kind": "file", "path": str(feed), "bank": "b"}, created_by="t")
         assert eng.sources.sync("f").added == len(values)

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 from seawall.banks import EntryInput
 from seawall.builtin import register
+from seawall.composition import build_engine
 from seawall.config import Settings
-from seawall.engine import Engine
 from seawall.index.base import SignalIndex
 from seawall.index.manager import IndexSet
 from seawall.plugins import Registry
@@ -80,7 +80,7 @@ def _wait(cond: object, what: str, timeout: float = 20.0) -> None:
 def test_lookups_and_refreshes_go_on_while_a_snapshot_is_saved(settings: Settings) -> None:
     gate = GatedIndex.gate = Gate()
     reg = _registry()
-    engine = Engine(settings, reg=reg)
+    engine = build_engine(settings, reg=reg)
     try:
         engine.banks.create("b")
         values = [secrets.token_hex(32) for _ in range(500)]
@@ -111,7 +111,7 @@ def test_lookups_and_refreshes_go_on_while_a_snapshot_is_saved(settings: Setting
 
     (snap,) = sorted((settings.data_dir / "index").glob("*/gated_pdq-*.snap"))
     fresh = IndexSet(_registry(), snapshot_dir=snap.parent)
-    restarted = Engine(settings, reg=_registry())
+    restarted = build_engine(settings, reg=_registry())
     try:
         assert fresh.load_snapshots(restarted.db)["gated_pdq"] == 501
         assert restarted.indexes.sizes()["gated_pdq"] == 501

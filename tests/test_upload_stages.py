@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.media import ocr
@@ -95,7 +96,7 @@ def counted_ocr(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_stage_two_reads_text_decides_again_and_acts_once(settings: Settings, counted_ocr: list[str]) -> None:
-    engine = Engine(_with_hooks(settings))
+    engine = build_engine(_with_hooks(settings))
     try:
         engine.webhooks.create(url="http://127.0.0.1:9/hook", event_types=["item.verdict", "item.redecided",
                                                                            "item.removed"])
@@ -135,7 +136,7 @@ def test_without_a_queue_everything_runs_in_the_request(engine: Engine) -> None:
 def test_pending_stage_two_survives_a_restart(settings: Settings) -> None:
     """The job is lost with the process (as with kill -9); the stored item is redone once after restart."""
     phrase = slogan(24)
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         _bank_text(engine, "slogans", phrase)
         engine.start_workers()
@@ -145,7 +146,7 @@ def test_pending_stage_two_survives_a_restart(settings: Settings) -> None:
         assert item.pending == ["ocr", "regions"]
     finally:
         engine.close()
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         assert engine.items.stage_two_ids() == [item.id]
         engine.start_workers()
@@ -189,7 +190,7 @@ def test_api_answers_after_stage_one_or_waits_when_asked(client: TestClient, key
 
 def test_content_types_can_wait_by_setting(settings: Settings) -> None:
     phrase = slogan(26)
-    engine = Engine(settings.model_copy(update={"stage2_wait": "image", "stage2_wait_timeout_ms": 30000}))
+    engine = build_engine(settings.model_copy(update={"stage2_wait": "image", "stage2_wait_timeout_ms": 30000}))
     try:
         _bank_text(engine, "slogans", phrase)
         admin = engine.api_keys.create("submitter")[0]
@@ -209,7 +210,7 @@ def test_stage_two_on_jetstream_workers(pg_url: str, tmp_path: Path, counted_ocr
     prefix = f"swtest_{uuid.uuid4().hex[:10]}"
     settings = Settings(data_dir=tmp_path, database_url=pg_url, nats_url=NATS_URL, nats_prefix=prefix,
                         nats_ack_wait_seconds=5, nats_sweep_seconds=0.5, webhook_allow_hosts="127.0.0.1")
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         engine.webhooks.create(url="http://127.0.0.1:9/hook", event_types=["item.redecided", "item.removed"])
         phrase = slogan(27)
@@ -318,7 +319,7 @@ def test_a_reviewer_decision_made_while_stage_two_runs_stands(settings: Settings
 
     from .console_support import held_image, make_users
 
-    engine = Engine(settings)
+    engine = build_engine(settings)
     try:
         engine.start_workers()
         assert engine.queue is not None

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.builtin import register
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, SeawallError, TooLarge, UnsupportedMedia
@@ -345,7 +346,7 @@ def test_over_long_video_is_refused_at_upload(settings: Settings, original: byte
     register(reg)
     reg.remove("signal_type", "vpdq")  # replaced on purpose: a name registered twice is refused
     reg.add_signal_type(VpdqSignal(limits=VideoLimits(max_seconds=4)))
-    eng = Engine(settings, reg=reg)
+    eng = build_engine(settings, reg=reg)
     try:
         admin = eng.api_keys.create("admin")[0]
         with TestClient(create_app(engine=eng, follow_writes=False)) as client:

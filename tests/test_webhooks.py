@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.store.tables import WebhookDeliveryRow, WebhookEventRow
@@ -81,7 +82,7 @@ def submit(eng: Engine, text: str, n: int, account: str = "acct") -> None:
 
 def test_every_event_delivered_once_through_failures_timeouts_and_recovery(settings: Settings,
                                                                            receiver: Receiver) -> None:
-    eng = Engine(fast(settings))
+    eng = build_engine(fast(settings))
     try:
         keys = eng.api_keys.create("admin", "a")[0]
         with TestClient(create_app(engine=eng, follow_writes=False)) as c:
@@ -122,7 +123,7 @@ def test_every_event_delivered_once_through_failures_timeouts_and_recovery(setti
 
 def test_sender_killed_mid_delivery_and_restarted_loses_nothing(settings: Settings, receiver: Receiver) -> None:
     s = fast(settings)
-    first = Engine(s)
+    first = build_engine(s)
     try:
         hook = first.webhooks.create(url=receiver.url(), event_types=["item.verdict"])
         receiver.secret = hook["secret"]
@@ -139,7 +140,7 @@ def test_sender_killed_mid_delivery_and_restarted_loses_nothing(settings: Settin
     finally:
         first.close()
     assert "pending" in statuses_after(s)
-    second = Engine(s)
+    second = build_engine(s)
     try:
         second.start_webhook_delivery()
         wait_for(lambda: set(statuses(second)) == {"delivered"})
@@ -161,7 +162,7 @@ def statuses_after(s: Settings) -> list[str]:
 
 
 def test_dead_letter_then_manual_redelivery(settings: Settings, receiver: Receiver) -> None:
-    eng = Engine(fast(settings, webhook_max_attempts=3))
+    eng = build_engine(fast(settings, webhook_max_attempts=3))
     try:
         key = eng.api_keys.create("admin", "a")[0]
         with TestClient(create_app(engine=eng, follow_writes=False)) as c:
@@ -285,7 +286,7 @@ def test_webhook_api_refuses_private_targets_and_bad_input(client: TestClient, k
 def test_delivery_rechecks_dns_pins_the_address_and_never_follows_redirects(settings: Settings,
                                                                             receiver: Receiver) -> None:
     trap = Receiver()
-    eng = Engine(fast(settings, webhook_max_attempts=1))
+    eng = build_engine(fast(settings, webhook_max_attempts=1))
     try:
         dns = {"receiver.test": ["127.0.0.1"], "rebind.test": ["93.184.216.34"]}
         eng.webhooks.policy.resolver = resolver_for(dns)
@@ -327,7 +328,7 @@ def test_deferred_item_block_becomes_remove_with_item_removed_event(settings: Se
     register(reg)
     reg.signal_types.pop("vpdq", None)  # the stand-in bytes are not a real video
     reg.add_signal_type(DeferredDigest())
-    eng = Engine(fast(settings), reg=reg)
+    eng = build_engine(fast(settings), reg=reg)
     try:
         from seawall.banks import EntryInput
 
@@ -351,7 +352,7 @@ def test_deferred_item_block_becomes_remove_with_item_removed_event(settings: Se
 
 
 def test_concurrent_senders_never_claim_the_same_delivery(settings: Settings) -> None:
-    eng = Engine(fast(settings))
+    eng = build_engine(fast(settings))
     try:
         eng.webhooks.policy.resolver = resolver_for(DNS)
         eng.webhooks.create(url="https://public.example/hook", event_types=["item.verdict"])

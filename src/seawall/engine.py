@@ -84,16 +84,12 @@ class EngineParts:
 class Engine:
     """The facade the shells call, over services built by the composition root (:mod:`seawall.composition`).
 
-    ``Engine(settings)`` without ``parts`` builds them the same way :func:`seawall.composition.build_engine`
-    does, for tests and embedded use.
+    The engine never builds its parts: :func:`seawall.composition.build_parts` does, and
+    :func:`seawall.composition.build_engine` is the one-call way to get an engine for some settings
+    (shells, tests, embedding).
     """
 
-    def __init__(self, settings: Settings, parts: EngineParts | None = None, *, migrate: bool = True,
-                 reg: Registry | None = None) -> None:
-        if parts is None:
-            from seawall.composition import build_parts
-
-            parts = build_parts(settings, migrate=migrate, reg=reg)
+    def __init__(self, settings: Settings, parts: EngineParts) -> None:
         self.settings = settings
         self.db = parts.db
         self.registry = parts.registry
