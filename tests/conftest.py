@@ -43,6 +43,9 @@ from seawall.store.tables import Base
 #: argon2 at its minimum cost for every store, CLI and server the tests start (they inherit the
 #: environment); tests/test_password_hashing.py checks that Seawall itself defaults to the strong profile.
 os.environ.setdefault(PROFILE_ENV, "cheapest")
+# Engines built in the test process leave gc.freeze out: a test process starts hundreds of them, and each
+# freeze would keep the garbage of the tests before it; servers the tests start (seawall_env) freeze as shipped.
+os.environ.setdefault("SEAWALL_GC_FREEZE", "false")
 
 #: Hypothesis example counts: ``full`` (the default, what ``make test`` runs) and ``fast`` (what
 #: ``make test-fast`` selects with ``HYPOTHESIS_PROFILE=fast``): the same properties, a fifth of the

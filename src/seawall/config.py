@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     pdq_threshold: int = Field(default=31, ge=0, le=128, description="Default PDQ match distance.")
     pdq_min_quality: int = Field(default=50, ge=0, le=100, description="PDQ hashes below this never match.")
     jpeg_draft: bool = Field(default=True, description="Let the JPEG decoder downscale large images first.")
+    gc_freeze: bool = Field(
+        default=True,
+        description="After warm-up, keep the start-up heap out of full garbage collections (gc.freeze), which "
+                    "otherwise pause every request of the process for 100-300 ms each time they run.",
+    )
     api_workers: int = Field(default=1, ge=1, le=64, description="API server processes (each keeps its own index).")
     index_refresh_seconds: float = Field(
         default=0.25, gt=0, le=60, description="How often a server picks up bank entries written by other processes."

@@ -22,6 +22,7 @@ from seawall.apikeys import ApiKeys
 from seawall.banks import BankService, EntryInput
 from seawall.config import Settings
 from seawall.errors import InvalidInput, QueueFull, QueueUnavailable, SeawallError
+from seawall.heap import freeze_start_up_heap
 from seawall.index.manager import Candidate, IndexSet
 from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.matching import Matcher
@@ -138,6 +139,8 @@ class Engine:
             self.warm_up_seconds = warm_up(self)
         finally:
             self.ready.set()
+        if self.settings.gc_freeze:
+            freeze_start_up_heap()
         return self.warm_up_seconds
 
     def start_warm_up(self) -> threading.Thread:
