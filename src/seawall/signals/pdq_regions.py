@@ -28,13 +28,16 @@ from seawall.signals.pdq.signal import pdq_from_pixels
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
-#: Side of the reduced copy every guess is cut from. PDQ itself works on a 64×64 reduction, so a 256 px
+#: Side of the reduced copy every guess is looked for in (and most are made from). PDQ itself works on a 64×64 reduction, so a 256 px
 #: copy costs about a bit of hash distance and makes a reference call ~0.8 ms instead of ~40 ms at 1024 px.
 WORK_SIDE = 256
 #: Side every guess is reduced to before hashing: measured on the sample photographs, a 128 px copy is
 #: within 15 bits (mean) of the full picture's hash, closer than 96, 160 or 256 px copies, and 4× cheaper
 #: to hash than 256.
 HASH_SIDE = 128
+#: Region guesses are cut from a copy of the upload this wide at most (4x the working copy: a picture at a
+#: quarter of a screen's width keeps ~256 px, twice what its hash is computed from).
+CROP_SOURCE_SIDE = 1024
 #: Hashes below this quality are not trustworthy (near-uniform crops) and are dropped.
 MIN_QUALITY = 50
 #: Rotations tried either way when the corners show no fill to read the angle from (PDQ itself
@@ -381,7 +384,11 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
     guesses: list[tuple[str, U8]] = []
     seen: set[tuple[int, int, int, int]] = {(0, h, 0, w)}
 
-    ky, kx = pixels.shape[0] / h, pixels.shape[1] / w
+    # boxes are cut from a copy at most CROP_SOURCE_SIDE wide: the smallest box (MIN_SIDE_SHARE of it)
+    # still has more than the HASH_SIDE pixels its hash is computed from, and a 49 MP upload is not
+    # copied and reduced once per guess
+    source = _reduce(pixels, CROP_SOURCE_SIDE)
+    ky, kx = source.shape[0] / h, source.shape[1] / w
 
     def add_box(name: str, box: tuple[int, int, int, int]) -> None:
         t, b, left, r = box
@@ -390,11 +397,11 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
         seen.add(box)
         # cut from the upload itself, not the reduced copy: a picture at half a screen's width is only
         # ~128 px wide in the copy, and its hash from there is 10–20 bits further from the original's
-        guesses.append((name, pixels[round(t * ky):round(b * ky), round(left * kx):round(r * kx)]))
+        guesses.append((name, source[round(t * ky):round(b * ky), round(left * kx):round(r * kx)]))
 
     add_box("uniform border cut", _uniform_border(a))
     # fine detail is what a blurred fill lacks: look for it at twice the working resolution
-    fine = _grey(_reduce(pixels, 2 * WORK_SIDE))
+    fine = _grey(_reduce(source, 2 * WORK_SIDE))
     k = fine.shape[0] / h
     smooth = tuple(round(v / k) for v in _smooth_border(fine))
     assert len(smooth) == 4
