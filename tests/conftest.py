@@ -46,6 +46,9 @@ os.environ.setdefault(PROFILE_ENV, "cheapest")
 # Engines built in the test process leave gc.freeze out: a test process starts hundreds of them, and each
 # freeze would keep the garbage of the tests before it; servers the tests start (seawall_env) freeze as shipped.
 os.environ.setdefault("SEAWALL_GC_FREEZE", "false")
+# Nor do they warm up in the background (OCR, language model, kernels: ~0.5 CPU-s per app start); the warm-up
+# itself is tested by calling it (test_warm_start.py) and by the servers the tests start, which warm up as shipped.
+os.environ.setdefault("SEAWALL_WARM_UP", "false")
 
 #: Hypothesis example counts: ``full`` (the default, what ``make test`` runs) and ``fast`` (what
 #: ``make test-fast`` selects with ``HYPOTHESIS_PROFILE=fast``): the same properties, a fifth of the

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     pdq_threshold: int = Field(default=31, ge=0, le=128, description="Default PDQ match distance.")
     pdq_min_quality: int = Field(default=50, ge=0, le=100, description="PDQ hashes below this never match.")
     jpeg_draft: bool = Field(default=True, description="Let the JPEG decoder downscale large images first.")
+    warm_up: bool = Field(
+        default=True,
+        description="Load models and compile match kernels at start (/readyz waits for it); off, the node is ready "
+                    "at once and the first uploads pay for it.",
+    )
     gc_freeze: bool = Field(
         default=True,
         description="After warm-up, keep the start-up heap out of full garbage collections (gc.freeze), which "

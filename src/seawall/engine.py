@@ -143,8 +143,15 @@ class Engine:
             freeze_start_up_heap()
         return self.warm_up_seconds
 
-    def start_warm_up(self) -> threading.Thread:
-        """Warm up beside start-up; /readyz answers 503 until it is done, /healthz says ``ready: false``."""
+    def start_warm_up(self) -> threading.Thread | None:
+        """Warm up beside start-up; /readyz answers 503 until it is done, /healthz says ``ready: false``.
+
+        With ``SEAWALL_WARM_UP=false`` the engine is ready at once (a test process starting hundreds of
+        apps would otherwise run OCR, the language model and the kernels for each).
+        """
+        if not self.settings.warm_up:
+            self.ready.set()
+            return None
         thread = threading.Thread(target=self.warm_up, name="seawall-warm-up", daemon=True)
         thread.start()
         return thread

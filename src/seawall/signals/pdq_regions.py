@@ -28,8 +28,9 @@ from seawall.signals.pdq.signal import pdq_from_pixels
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
-#: Side of the reduced copy every guess is looked for in (and most are made from). PDQ itself works on a 64×64 reduction, so a 256 px
-#: copy costs about a bit of hash distance and makes a reference call ~0.8 ms instead of ~40 ms at 1024 px.
+#: Side of the reduced copy every guess is looked for in (and most are made from). PDQ itself works on a
+#: 64×64 reduction, so a 256 px copy costs about a bit of hash distance and makes a reference call ~0.8 ms
+#: instead of ~40 ms at 1024 px.
 WORK_SIDE = 256
 #: Side every guess is reduced to before hashing: measured on the sample photographs, a 128 px copy is
 #: within 15 bits (mean) of the full picture's hash, closer than 96, 160 or 256 px copies, and 4× cheaper
