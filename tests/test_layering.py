@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seawall"
 
 #: Lowest first. A package may import its own layer's packages and any lower layer, never a higher one.
 LAYERS: list[set[str]] = [
-    {"seawall", "errors", "config", "data", "storable", "threads", "wakeups", "password_hashing"},  # foundation
+    {"seawall", "errors", "config", "data", "storable", "threads", "wakeups", "password_hashing", "heap"},  # foundation
     {"models", "plugins"},                            # shared records; the registry (interfaces only)
     {"normalize", "media", "store", "queue"},         # text/URL normalisation, safe decoding, storage, work queue
     {"index"},                                        # match indexes
