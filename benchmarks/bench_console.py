@@ -214,7 +214,7 @@ def main() -> None:
                     ensure_case_open_to(review.db, some_case, lead)
                     case = review.get(some_case)
                     item = engine.items.get(case.item_id)
-                    case_context(engine, item)
+                    case_context(engine.db, engine.accounts, item)
                     review.revealed(some_case, lead)
                     provenance(engine.db, [m.entry_id for m in item.verdict.matches])
                     report_service(engine).for_case(some_case)
