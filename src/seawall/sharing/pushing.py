@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, select, text, update
 
 from seawall.errors import InvalidInput, NotFound, SeawallError
+from seawall.sharing.backoff import backoff_seconds
 from seawall.sharing.exchanges.base import ExchangeUnavailable, RemoteEntry
 from seawall.store.convert import aware
 from seawall.store.db import Database
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 PUSH_BATCH = 500
 #: Batches one push sends before giving the next source its turn.
 MAX_BATCHES = 20
-BACKOFF_BASE = 5.0
-BACKOFF_MAX = 3600.0
 
 
 @dataclass(slots=True)
@@ -139,7 +138,4 @@ class PushSender:
                 return
             row.push_failures += 1
             row.last_push_error, row.last_push_error_at = message[:2000], utcnow()
-            delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(row.push_failures - 1, 20))
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, BACKOFF_MAX))
-            row.next_push_at = utcnow() + timedelta(seconds=delay)
+            row.next_push_at = utcnow() + timedelta(seconds=backoff_seconds(row.push_failures, retry_after))

@@ -29,6 +29,7 @@ from seawall.errors import Conflict, InvalidInput, NotFound, SeawallError
 from seawall.models.labels import validate_labels
 from seawall.models.records import ACTIONS
 from seawall.plugins import Registry
+from seawall.sharing.backoff import backoff_seconds
 from seawall.sharing.exchanges.base import (
     Exchange,
     ExchangeContext,
@@ -51,8 +52,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_REJECTS_KEPT = 100
 #: Rows per INSERT: 11 bound values a row stays under SQLite's 32,766-variable limit.
 ROWS_PER_STATEMENT = 1000
-BACKOFF_BASE = 5.0
-BACKOFF_MAX = 3600.0
 #: A source with no successful sync for this many intervals (at least STALE_MIN) is reported stale.
 STALE_INTERVALS = 3
 STALE_MIN = timedelta(minutes=10)
@@ -666,10 +665,7 @@ class SourceService:
             row.last_error, row.last_error_at = message[:2000], utcnow()
             if refused:
                 row.pages_refused += 1
-            delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** min(row.failures - 1, 20))
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, BACKOFF_MAX))
-            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            row.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(row.failures, retry_after))
 
     def _apply_pages(self, source_id: int, checkpoint: str | None, pages: Iterator[Page], report: SyncReport,
                      max_pages: int | None, progress: Callable[[Page, ApplyResult], None] | None) -> None:
