@@ -73,16 +73,8 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
             elif isinstance(node, ast.Try):
                 for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
                     visit(block)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".")
-                    parts = parts[:len(parts) - (node.level - 1)]
-                    base = ".".join([*parts, *([node.module] if node.module else [])])
-                found.add(base)
-                found.update(f"{base}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                found.update(_imported(node, package))
 
     visit(ast.parse(path.read_text(encoding="utf-8")).body)
     return {m for m in found if m in known and m != name}
@@ -93,17 +85,21 @@ def _every_import(name: str, path: Path, known: set[str]) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parts = parts[:len(parts) - (node.level - 1)]
-                base = ".".join([*parts, *([node.module] if node.module else [])])
-            found.add(base)
-            found.update(f"{base}.{a.name}" for a in node.names)
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.update(_imported(node, package))
     return {m for m in found if m in known and m != name}
+
+
+def _imported(node: ast.Import | ast.ImportFrom, package: str) -> set[str]:
+    """The dotted names one import statement in ``package`` may refer to (relative imports resolved)."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names}
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".")
+        parts = parts[:len(parts) - (node.level - 1)]
+        base = ".".join([*parts, *([node.module] if node.module else [])])
+    return {base, *(f"{base}.{a.name}" for a in node.names)}
 
 
 def _within(module: str, prefix: str) -> bool:
