@@ -4,11 +4,13 @@ and the ``seawall source`` commands. Hashes are random."""
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -22,6 +24,8 @@ from seawall.store.tables import AuditRow
 from tests.cli_runner import CliResult, run_cli
 from tests.console_support import PASSWORD, sign_in
 from tests.processes import seawall_env
+from tests.test_sharing_push import _add_b, _open_feed, _source, pushing_pair
+from tests.test_sharing_sources import _bank_values, _md5
 
 
 @pytest.fixture
@@ -171,3 +175,79 @@ def test_admin_manages_sources_and_feeds_from_the_console(eng: Engine, tmp_path:
     assert actions == ["source.create", "source.sync", "source.disable", "source.enable", "source.delete",
                        "feed.create", "feed.partner_add", "feed.partner_set_key", "feed.partner_revoke",
                        "feed.partner_remove"]
+
+
+def _push_row(page: str, name: str) -> str:
+    """The push-status row of source ``name`` on the sources page."""
+    start = page.index(f'<tr id="push-{name}">')
+    return page[start:page.index("</tr>", start)]
+
+
+def test_push_status_and_push_now_on_the_sources_page(settings: Settings, tmp_path: Path) -> None:
+    """B pushes its bank to a real publisher A: the page shows each source's push status; only an admin's
+    form with the session's CSRF token pushes (the service behind ``POST /v1/sources/{name}/push``)."""
+    with pushing_pair(settings, tmp_path) as p:
+        feed = _open_feed(p)
+        assert p.b_api("POST", "/v1/banks", json={"name": "b-local"}).status_code == 201
+        _source(p, feed, "to-a", "open", push_banks=["b-local"])
+        _source(p, feed, "closed", "tvec", push_banks=["b-local"])  # tvec takes no contributions
+        _source(p, feed, "pull-only", "open")
+        values = [_md5() for _ in range(3)]
+        for v in values:
+            _add_b(p, "b-local", v)
+        last_id = max(e.id for e in p.b.banks.list_entries("b-local", limit=10))
+        users = ConsoleUsers(p.b.db)
+        for role in ("reviewer", "senior", "admin"):
+            users.create(f"push-{role}", PASSWORD, role)
+        with httpx.Client(base_url=p.b_url, timeout=60, follow_redirects=True) as client:
+            # nobody signed in: sent to the login page; reviewer and senior: refused, nothing sent
+            r = client.post("/console/admin/sources/to-a/push", data={"csrf_token": "x"}, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].endswith("/console/login")
+            for role in ("reviewer", "senior"):
+                csrf = sign_in(client, f"push-{role}")  # type: ignore[arg-type]
+                assert client.get("/console/admin/sources").status_code == 403
+                r = client.post("/console/admin/sources/to-a/push", data={"csrf_token": csrf})
+                assert r.status_code == 403
+            assert _bank_values(p.a, "a-inbox") == [] and p.b.sources.get("to-a")["push"]["cursor"] == 0
+
+            csrf = sign_in(client, "push-admin")  # type: ignore[arg-type]
+            page = client.get("/console/admin/sources").text
+            row = _push_row(page, "to-a")
+            assert '<td class="push-banks">b-local</td>' in row and '<td class="push-cursor">0</td>' in row
+            assert '<td class="pushed">0</td>' in row and '<td class="last-push">never</td>' in row
+            assert '<td class="push-error">none</td>' in row and 'aria-label="Push now to source to-a"' in row
+            pull_only = _push_row(page, "pull-only")
+            assert "no push banks" in pull_only and "Push now" not in pull_only
+
+            # no CSRF token: refused, nothing sent
+            r = client.post("/console/admin/sources/to-a/push", data={})
+            assert r.status_code == 403 and _bank_values(p.a, "a-inbox") == []
+            r = client.post("/console/admin/sources/to-a/push", data={"csrf_token": csrf}, follow_redirects=False)
+            assert r.status_code == 303
+            shown = client.get(r.headers["location"]).text
+            assert "Pushed 3 entries to to-a" in shown
+            assert _bank_values(p.a, "a-inbox") == sorted(values)
+            row = _push_row(shown, "to-a")
+            assert f'<td class="push-cursor">{last_id}</td>' in row and '<td class="pushed">3</td>' in row
+            assert '<td class="last-push">never</td>' not in row and '<td class="next-retry">—</td>' in row
+            again = client.post("/console/admin/sources/to-a/push", data={"csrf_token": csrf})
+            assert "Pushed 0 entries to to-a" in again.text and '<td class="pushed">3</td>' in again.text
+
+            # a refused push: its error, failures and the back-off's next retry are shown
+            refused = client.post("/console/admin/sources/closed/push", data={"csrf_token": csrf})
+            assert refused.status_code == 200 and "Push to closed failed" in refused.text
+            row = _push_row(refused.text, "closed")
+            status = p.b.sources.get("closed")["push"]
+            assert status["failures"] == 1 and status["next_attempt_at"] is not None
+            assert status["last_error"] and status["last_error"] in html.unescape(row), row
+            assert "(1 failure," in row and f'<td class="next-retry">{status["next_attempt_at"]}</td>' in row
+            assert '<td class="push-cursor">0</td>' in row
+
+            # no push banks, unknown source: the service's refusal is shown
+            r = client.post("/console/admin/sources/pull-only/push", data={"csrf_token": csrf})
+            assert r.status_code == 422 and "has no push_banks" in r.text
+            assert client.post("/console/admin/sources/nowhere/push", data={"csrf_token": csrf}).status_code == 404
+        with p.b.db.session() as s:
+            audited = list(s.execute(select(AuditRow.object_id, AuditRow.actor)
+                                     .where(AuditRow.action == "source.push").order_by(AuditRow.id)))
+        assert [tuple(a) for a in audited] == [("to-a", "push-admin"), ("to-a", "push-admin"), ("closed", "push-admin")]

@@ -239,6 +239,8 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/console/admin/sources"): [page("/console/admin/sources", 200, "admin")],
     ("POST", "/console/admin/sources/{name}"): [page("/console/admin/sources/local", 422, "admin",
                                                      form={"do": "explode"})],
+    ("POST", "/console/admin/sources/{name}/push"): [page("/console/admin/sources/nowhere/push", 404, "admin",
+                                                          form={})],
     # --- banks in the console (leads browse read-only; admins change) ---
     ("GET", "/console/banks"): [page("/console/banks", 200, "senior")],
     ("GET", "/console/admin/banks"): [page("/console/admin/banks", 200, "admin")],

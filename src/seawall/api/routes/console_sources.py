@@ -1,6 +1,6 @@
-"""Console page for hash sharing (admins): sources with their health, published feeds with partners'
-precision, and managing both without the API: add, pause or enable, trust, sync now and delete
-sources; publish feeds; add, key, revoke and remove partners.
+"""Console page for hash sharing (admins): sources with their health and push status, published feeds
+with partners' precision, and managing both without the API: add, pause or enable, trust, sync now,
+push now and delete sources; publish feeds; add, key, revoke and remove partners.
 
 Same rules as the rest of the console: role checked on the server, forms work without script, every
 form carries the session's CSRF token, every change is written to the audit log. A refused form is
@@ -10,9 +10,11 @@ shown again with what was typed (secrets excepted) and the reason, so nothing ha
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from seawall.api.routes.console import Denied, _call, _engine, _form, _page, _user
 from seawall.errors import InvalidInput
@@ -106,6 +108,24 @@ async def change_source(request: Request, name: str) -> Response:
     if what == "delete":
         return RedirectResponse(f"/console/admin/sources?notice=Deleted+source+{name}", status_code=303)
     return RedirectResponse(f"/console/admin/sources?synced={name if what == 'sync' else ''}", status_code=303)
+
+
+@router.post("/admin/sources/{name}/push")
+async def push_source(request: Request, name: str) -> Response:
+    """Send the source the new entries of its push banks now, as ``POST /v1/sources/{name}/push`` does
+    (the same service, so a manual push ignores the back-off); the page then says what went or why not."""
+    user, token = _user(request, "admin")
+    await _form(request, token)
+    engine = _engine(request)
+    report = await run_in_threadpool(lambda: _call(lambda: engine.sources.push(name)))
+    _audit(request, user.username, "source.push", "source", name,
+           {"pushed": report["pushed"], "cursor": report["cursor"], "error": report["error"]})
+    if report["error"]:
+        notice = f"Push to {name} failed: {report['error']}"
+    else:
+        notice = f"Pushed {report['pushed']} entries to {name}"
+    return RedirectResponse(f"/console/admin/sources?{urlencode({'notice': notice[:200]})}#push-{name}",
+                            status_code=303)
 
 
 @router.post("/admin/feeds")
