@@ -6,16 +6,27 @@ on the source."""
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import func, select
 
+from seawall.api.app import create_app
+from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.sharing.runner import SourceRunner
+from seawall.store.tables import BankEntryRow, BankRow
 from tests.cli_runner import run_cli
+from tests.conftest import auth
+from tests.live_server import all_at_once
+from tests.sharing_support import served
 from tests.test_sharing_sources import Pair, _bank_values, _md5, _pair, _publish
 
 
@@ -24,6 +35,21 @@ def pair1(tmp_path: Path) -> Iterator[Pair]:
     """A publishes, B subscribes and pushes; both on SQLite, background syncing off."""
     with _pair(Settings(data_dir=tmp_path / "a"), tmp_path) as p:
         yield p
+
+
+@contextmanager
+def pushing_pair(b_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
+    """A publishes (SQLite); B, the instance that pushes and whose cursor and counts are under test, runs
+    on ``b_settings`` (each database). Background syncing is off on both."""
+    a = build_engine(Settings(data_dir=tmp_path / "a", source_sync=False))
+    b = build_engine(b_settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1", "source_sync": False}))
+    try:
+        with served(create_app(engine=a, follow_writes=False)) as a_url, \
+                served(create_app(engine=b, follow_writes=False)) as b_url:
+            yield Pair(a, b, a_url, a.api_keys.create("admin", "a")[0], b_url, b.api_keys.create("admin", "b")[0])
+    finally:
+        a.close()
+        b.close()
 
 
 def _open_feed(p: Pair) -> dict[str, Any]:
@@ -154,3 +180,55 @@ def test_push_banks_are_checked(pair1: Pair) -> None:
     r = p.b_api("POST", "/v1/sources/no-push/push")
     assert r.status_code == 422 and r.json()["code"] == "push_not_configured"
     assert p.b_api("POST", "/v1/sources/nowhere/push").status_code == 404
+
+
+#: More than two push batches, so concurrent pushes overlap on several batches.
+CONCURRENT_ENTRIES = 1_200
+
+
+@pytest.fixture
+def push_pair(settings: Settings, tmp_path: Path) -> Iterator[Pair]:
+    with pushing_pair(settings, tmp_path) as p:
+        yield p
+
+
+def test_simultaneous_pushes_send_each_entry_once_and_count_it_once(push_pair: Pair, settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    """Pushes of one source at the same moment, to one node and to a second node on the same store: no 500,
+    the publisher holds each entry once, the cursor ends at the last entry and the counts add up to the
+    entries, in the reports and on the source."""
+    p = push_pair
+    feed = _open_feed(p)
+    assert p.b_api("POST", "/v1/banks", json={"name": "b-local"}).status_code == 201
+    _source(p, feed, "to-a", "open", push_banks=["b-local"])
+    values = [_md5() for _ in range(CONCURRENT_ENTRIES)]
+    assert p.b.import_entries("b-local", "text", (f"md5 {v}\n" for v in values), added_by="t").added == len(values)
+    with p.b.db.session() as s:
+        last_id = s.scalar(select(func.max(BankEntryRow.id)))
+    other = build_engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1", "source_sync": False}))
+    try:
+        with served(create_app(engine=other, follow_writes=False)) as other_url:
+            urls = [p.b_url, p.b_url, p.b_url, other_url, other_url]
+            turn = iter(range(len(urls)))
+            lock = threading.Lock()
+
+            def push(c: httpx.Client) -> httpx.Response:
+                with lock:
+                    url = urls[next(turn)]
+                return c.post(f"{url}/v1/sources/to-a/push", headers=auth(p.b_admin))
+
+            answers = all_at_once(len(urls), push)
+    finally:
+        other.close()
+    assert all(r.status_code == 200 for r in answers), [(r.status_code, r.text[:200]) for r in answers]
+    reports = [r.json() for r in answers]
+    assert all(r["error"] is None for r in reports), reports
+    assert sum(r["pushed"] for r in reports) == len(values), reports
+    assert all(r["cursor"] == last_id for r in reports), (last_id, reports)
+    with p.a.db.session() as s:
+        stored = Counter(s.scalars(select(BankEntryRow.value).join(BankRow, BankRow.id == BankEntryRow.bank_id)
+                                   .where(BankRow.name == "a-inbox")))
+    assert stored == Counter(values)  # every entry, each once
+    status = p.b_api("GET", "/v1/sources/to-a").json()["push"]
+    assert (status["cursor"], status["pushed"], status["failures"]) == (last_id, len(values), 0)
+    assert p.b_api("POST", "/v1/sources/to-a/push").json()["pushed"] == 0

@@ -8,11 +8,18 @@ Seawall publisher stores each entry once). Entries that came from the source its
 back to it. On PostgreSQL, ids are handed out at insert and not at commit, so only entries whose
 transaction is below the commit horizon are sent: one with a lower id still being written is waited
 for, never skipped.
+
+Pushes of one source never overlap in one process (the background runner, the API and the console
+take turns: a second caller waits, then sends what is still new, usually nothing). Across processes
+or nodes the cursor moves only from the value a push read, so when two send the same batch at once
+one of them moves the cursor and counts the batch; the other counts nothing, goes on from the cursor
+it finds, and the publisher stores the repeated entries once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -51,6 +58,13 @@ class PushSender:
     def __init__(self, db: Database, sources: SourceService) -> None:
         self.db = db
         self.sources = sources
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, name: str) -> threading.Lock:
+        """The lock that keeps two pushes of source ``name`` in this process from sending the same batch."""
+        with self._locks_guard:
+            return self._locks.setdefault(name, threading.Lock())
 
     def due(self) -> list[str]:
         """Enabled sources with banks to push whose push back-off (if failing) ran out."""
@@ -71,7 +85,12 @@ class PushSender:
 
     def push(self, name: str) -> PushReport:
         """Send ``name`` the entries of its push banks added since the last push (a manual push ignores
-        the back-off); the source's status shows the last push and the last error."""
+        the back-off); the source's status shows the last push and the last error. A push of the same
+        source already running in this process is waited for, so its entries are not sent twice."""
+        with self._lock(name):
+            return self._push(name)
+
+    def _push(self, name: str) -> PushReport:
         with self.db.session() as s:
             row = s.scalar(select(SourceRow).where(SourceRow.name == name))
             if row is None:
@@ -90,7 +109,13 @@ class PushSender:
                     break
                 if batch:
                     exchange.push(batch)
-                self._moved(source_id, cursor, last, len(batch))
+                if not self._moved(source_id, cursor, last, len(batch)):
+                    # another node pushed this batch first and counted it: go on from where it left the cursor
+                    now_at = self._cursor(source_id, cursor)
+                    if now_at == cursor:  # the source is gone
+                        break
+                    cursor = report.cursor = now_at
+                    continue
                 cursor = report.cursor = last
                 report.pushed += len(batch)
         except (SeawallError, ExchangeUnavailable) as exc:
@@ -123,13 +148,21 @@ class PushSender:
                    for k, (i, t, v, labels, first, echoed) in enumerate(rows) if not echoed]
         return entries, int(rows[-1][0])
 
-    def _moved(self, source_id: int, before: int, after: int, sent: int) -> None:
+    def _cursor(self, source_id: int, default: int) -> int:
+        with self.db.session() as s:
+            found = s.scalar(select(SourceRow.push_cursor).where(SourceRow.id == source_id))
+        return default if found is None else int(found)
+
+    def _moved(self, source_id: int, before: int, after: int, sent: int) -> bool:
+        """Move the cursor from ``before`` to ``after`` and count ``sent``; False if it was no longer at
+        ``before`` (another push moved it: nothing is counted twice)."""
         now = utcnow()
         with self.db.session() as s:
-            s.execute(update(SourceRow).where(SourceRow.id == source_id, SourceRow.push_cursor == before).values(
+            moved = s.execute(update(SourceRow).where(SourceRow.id == source_id, SourceRow.push_cursor == before).values(
                 push_cursor=after, entries_pushed=SourceRow.entries_pushed + sent,
                 last_push_at=now if sent else SourceRow.last_push_at, last_push_error=None, push_failures=0,
                 next_push_at=None))
+        return bool(getattr(moved, "rowcount", 0))
 
     def _failed(self, source_id: int, message: str, retry_after: float | None) -> None:
         with self.db.session() as s:
