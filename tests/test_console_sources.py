@@ -24,7 +24,7 @@ from seawall.store.tables import AuditRow
 from tests.cli_runner import CliResult, run_cli
 from tests.console_support import PASSWORD, sign_in
 from tests.processes import seawall_env
-from tests.test_sharing_push import _add_b, _open_feed, _source, pushing_pair
+from tests.test_sharing_push import _add_b, _open_feed, _source, pushing_pair, wait_until_pushable
 from tests.test_sharing_sources import _bank_values, _md5
 
 
@@ -196,6 +196,7 @@ def test_push_status_and_push_now_on_the_sources_page(settings: Settings, tmp_pa
         for v in values:
             _add_b(p, "b-local", v)
         last_id = max(e.id for e in p.b.banks.list_entries("b-local", limit=10))
+        wait_until_pushable(p.b)
         users = ConsoleUsers(p.b.db)
         for role in ("reviewer", "senior", "admin"):
             users.create(f"push-{role}", PASSWORD, role)

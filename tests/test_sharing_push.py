@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from seawall.api.app import create_app
 from seawall.composition import build_engine
 from seawall.config import Settings
+from seawall.engine import Engine
 from seawall.sharing.runner import SourceRunner
 from seawall.store.tables import BankEntryRow, BankRow
 from tests.cli_runner import run_cli
@@ -50,6 +51,19 @@ def pushing_pair(b_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
     finally:
         a.close()
         b.close()
+
+
+def wait_until_pushable(e: Engine) -> None:
+    """On PostgreSQL a push sends only entries below the commit horizon, which any transaction still open
+    on the server holds back (in other databases too): wait until every entry of ``e`` is below it."""
+    if e.db.dialect != "postgresql":
+        return
+    with e.db.session() as s:
+        newest = int(s.scalar(text("SELECT max(tx_id::text::bigint) FROM bank_entries")) or 0)
+    deadline = time.monotonic() + 600
+    while (e.db.commit_horizon() or 0) <= newest:
+        assert time.monotonic() < deadline, "a transaction on the server stayed open for ten minutes"
+        time.sleep(0.05)
 
 
 def _open_feed(p: Pair) -> dict[str, Any]:
@@ -205,6 +219,7 @@ def test_simultaneous_pushes_send_each_entry_once_and_count_it_once(push_pair: P
     assert p.b.import_entries("b-local", "text", (f"md5 {v}\n" for v in values), added_by="t").added == len(values)
     with p.b.db.session() as s:
         last_id = s.scalar(select(func.max(BankEntryRow.id)))
+    wait_until_pushable(p.b)
     other = build_engine(settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1", "source_sync": False}))
     try:
         with served(create_app(engine=other, follow_writes=False)) as other_url:
