@@ -158,7 +158,8 @@ class PushSender:
         ``before`` (another push moved it: nothing is counted twice)."""
         now = utcnow()
         with self.db.session() as s:
-            moved = s.execute(update(SourceRow).where(SourceRow.id == source_id, SourceRow.push_cursor == before).values(
+            at_before = (SourceRow.id == source_id) & (SourceRow.push_cursor == before)
+            moved = s.execute(update(SourceRow).where(at_before).values(
                 push_cursor=after, entries_pushed=SourceRow.entries_pushed + sent,
                 last_push_at=now if sent else SourceRow.last_push_at, last_push_error=None, push_failures=0,
                 next_push_at=None))
