@@ -6,14 +6,19 @@ reviewers and anonymous callers get nothing. Runs on SQLite and PostgreSQL; hash
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from seawall.api import offload
+from seawall.api.routes.banks import OFFLOAD_IMPORT_BYTES
 from seawall.banks import EntryInput
 from seawall.config import Settings
 from seawall.engine import Engine
@@ -228,3 +233,51 @@ def test_import_runs_with_progress_and_reports(client: TestClient, engine: Engin
 
 def _md5_entry(value: str | None = None, labels: list[str] | None = None) -> EntryInput:
     return EntryInput("md5", value or hashlib.md5(secrets.token_bytes(16)).hexdigest(), labels or [])
+
+
+def test_a_large_import_runs_in_the_import_process(client: TestClient, engine: Engine, users: ConsoleUsers,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list of ``OFFLOAD_IMPORT_BYTES`` or more is imported by the import worker process, as the API does:
+    the page says so while it runs, then shows the report; the entries match here at once, the audit log
+    has the report, and the spooled upload is removed. A small list still imports on the server's thread."""
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_dir))
+    offload.shutdown()  # the import pool below is started by this import
+    engine.banks.create("bulk")
+    csrf = sign_in(client, "admin")
+    rnd = random.Random(5)
+    values = [f"{rnd.getrandbits(256):064x}" for _ in range(OFFLOAD_IMPORT_BYTES // 60)]
+    body = ("".join(f"pdq {v}\n" for v in values) + "pdq not-a-hash\n").encode()
+    assert len(body) >= OFFLOAD_IMPORT_BYTES
+
+    def imported(data: bytes) -> str:
+        r = client.post("/console/admin/banks/bulk/import", data={"csrf_token": csrf, "format": "text"},
+                        files={"file": ("list.txt", data, "text/plain")}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        first = client.get(r.headers["location"]).text
+        deadline = time.monotonic() + 300
+        page = first
+        while 'data-state="running"' in page:
+            assert time.monotonic() < deadline, "the import never finished"
+            time.sleep(0.1)
+            page = client.get(r.headers["location"]).text
+        assert 'data-state="done"' in page, page
+        return first + page
+
+    pages = imported(body)
+    assert offload.IMPORT in offload._pools  # the import worker process was started for it
+    assert f'<dd id="lines-read">{len(values) + 1}</dd>' in pages
+    assert f'<dd id="added-count">{len(values)}</dd>' in pages
+    assert '<dd id="rejected-count">1</dd>' in pages
+    if 'data-state="running"' in pages:  # the first look came while it ran: no line count is claimed
+        assert "Importing in the import process" in pages
+    assert engine.banks.get("bulk").entry_count == len(values)
+    assert engine.lookup("pdq", values[-1])[0].bank_name == "bulk"  # this server's index has it
+    [audit] = _audit(engine, "bank.import")
+    assert audit.detail["added"] == len(values) and audit.detail["state"] == "done"
+
+    small = f"md5 {hashlib.md5(secrets.token_bytes(8)).hexdigest()}\n".encode()
+    assert "Importing in the import process" not in imported(small)
+    assert engine.banks.get("bulk").entry_count == len(values) + 1
+    assert list(spool_dir.iterdir()) == []  # both uploads removed

@@ -66,6 +66,16 @@ async def run(fn: Callable[..., T], *args: Any, pool: str = PARSE) -> T:
         return await loop.run_in_executor(_executor(pool), fn, *args)
 
 
+def call(fn: Callable[..., T], *args: Any, pool: str = PARSE) -> T:
+    """``fn(*args)`` in a worker process of ``pool``, waited for in the calling thread: for a server's
+    background thread (never the event loop, which uses :func:`run`). A broken pool is replaced once."""
+    try:
+        return _executor(pool).submit(fn, *args).result()
+    except BrokenProcessPool:
+        _forget(pool)
+        return _executor(pool).submit(fn, *args).result()
+
+
 def shutdown() -> None:
     """Stop the workers (the app's shutdown); the next ``run`` starts new pools."""
     with _lock:

@@ -228,7 +228,7 @@ async def _spool_body(request: Request, spool: IO[bytes] | None = None) -> IO[by
 OFFLOAD_IMPORT_BYTES = 1024 * 1024
 
 
-def _imports_elsewhere(engine: Engine) -> bool:
+def imports_elsewhere(engine: Engine) -> bool:
     """Whether an import can run in the import worker process: the database is a file or a server (an
     in-memory SQLite exists in this process only) and the engine uses the process-wide plugins."""
     url = engine.db.url
@@ -255,7 +255,7 @@ async def import_entries(
     try:
         await _spool_body(request, spool)
         size = os.fstat(spool.fileno()).st_size
-        if size < OFFLOAD_IMPORT_BYTES or not _imports_elsewhere(engine):
+        if size < OFFLOAD_IMPORT_BYTES or not imports_elsewhere(engine):
             try:
                 return JSONResponse((await run_in_threadpool(
                     lambda: engine.import_entries(name, format, lines_of(spool), added_by=principal.key_id,

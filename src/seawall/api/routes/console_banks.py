@@ -9,16 +9,21 @@ audited, and a refused form comes back with its message and what was typed in it
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hmac
+import os
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from seawall.api import offload
 from seawall.api.edge import MAX_INT64, Id64
+from seawall.api.routes.banks import OFFLOAD_IMPORT_BYTES, imports_elsewhere
 from seawall.api.routes.console import Denied, _call, _engine, _form, _page, _user
 from seawall.banks import EntryInput
 from seawall.errors import InvalidInput, NotFound, SeawallError
@@ -27,6 +32,7 @@ from seawall.models.records import ACTIONS, BANK_KINDS
 from seawall.review.audit import record
 from seawall.review.users import ConsoleUser, csrf_for
 from seawall.sharing.import_jobs import ImportJobs
+from seawall.sharing.importer import ImportReport, import_file
 from seawall.storable import check_stored
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -225,16 +231,24 @@ async def add_entries(request: Request, name: str) -> Response:
     return result
 
 
+def _discard(spool: IO[bytes]) -> None:
+    """Close and remove a spooled upload that is not imported."""
+    spool.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(spool.name)
+
+
 @router.post("/admin/banks/{name}/import")
 async def start_import(request: Request, name: str) -> Response:
-    """Spool the uploaded hash list and import it in the background; the browser goes to its progress page."""
+    """Spool the uploaded hash list and import it in the background; the browser goes to its progress page.
+    A list of ``OFFLOAD_IMPORT_BYTES`` or more is imported by the import worker process, as the API does."""
     user, token = _user(request, "admin")
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - the import job closes it
+    spool = tempfile.NamedTemporaryFile(prefix="seawall-import-", delete=False)  # noqa: SIM115 - the job removes it
     form = await request.form(max_files=1, max_fields=10)
     try:
         sent = str(form.get("csrf_token") or "")
         if not sent or not hmac.compare_digest(sent, csrf_for(token)):
-            spool.close()
+            _discard(spool)
             raise Denied(403, "the form's security token is missing or wrong; reload the page and try again")
         upload = form.get("file")
         fields = {k: str(v)[:10_000] for k, v in form.items() if isinstance(v, str)}
@@ -243,6 +257,7 @@ async def start_import(request: Request, name: str) -> Response:
             file_name = upload.filename
             while chunk := await upload.read(1024 * 1024):
                 spool.write(chunk)
+        spool.flush()
     finally:
         await form.close()
     engine = _engine(request)
@@ -251,19 +266,26 @@ async def start_import(request: Request, name: str) -> Response:
         if not file_name:
             raise InvalidInput("file: choose a hash list to import", code="missing_field")
         check_stored([fields.get("labels", ""), fields.get("source", "")], "the form")
-        job = _jobs(request).start(engine, name, fields.get("format", "text"), spool, started_by=user.username,
-                                   file_name=file_name, source=fields.get("source", "")[:200],
-                                   labels=_labels(fields.get("labels", "")))
+        fmt, source, labels = fields.get("format", "text"), fields.get("source", "")[:200], \
+            _labels(fields.get("labels", ""))
+        elsewhere: Callable[[], ImportReport] | None = None
+        if os.fstat(spool.fileno()).st_size >= OFFLOAD_IMPORT_BYTES and imports_elsewhere(engine):
+            elsewhere = functools.partial(
+                offload.call, functools.partial(import_file, engine.db.url, name, fmt, spool.name,
+                                                added_by=user.username, source=source, labels=labels),
+                pool=offload.IMPORT)
+        job = _jobs(request).start(engine, name, fmt, spool, started_by=user.username, file_name=file_name,
+                                   source=source, labels=labels, elsewhere=elsewhere)
         return RedirectResponse(f"/console/admin/banks/{name}/imports/{job.id}", status_code=303)
 
     def refused(status: int, message: str) -> Response:
-        spool.close()
+        _discard(spool)
         return _bank_page(request, user, token, name, status=status, error=message, posted=fields)
 
     try:
         result: Response = _refused(start, refused)
     except Denied:
-        spool.close()
+        _discard(spool)
         raise
     return result
 
