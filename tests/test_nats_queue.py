@@ -134,10 +134,10 @@ def test_engine_on_nats_decides_fails_and_dead_letters(nats_settings: Settings) 
             assert poison["status"] == "failed" and poison["error"] == {
                 "code": "dead_letter",
                 "message": "gave up after 2 deliveries: Retryable: the test decoder is unavailable"}
-            letters = client.get("/v1/queue/dead-letters", headers=auth(admin))
+            letters = client.get("/v1/work-queue/dead-letters", headers=auth(admin))
             assert letters.status_code == 200
             assert [d["item_id"] for d in letters.json()["dead_letters"]] == [ids["poison"]]
-            assert client.get("/v1/queue/dead-letters", headers=auth(submitter)).status_code == 403
+            assert client.get("/v1/work-queue/dead-letters", headers=auth(submitter)).status_code == 403
             health = client.get("/healthz").json()
             assert health["status"] == "ok" and health["queue"]["backend"] == "nats"
             assert "seawall_queue_depth{backend=\"nats\"}" in client.get("/metrics").text

@@ -151,6 +151,8 @@ EXPECTED: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/v1/appeals/{appeal_id}"): [api(f"/v1/appeals/{NOWHERE}", 404, "submitter", "reviewer")],
     ("POST", "/v1/reports"): [api("/v1/reports", 422, "submitter", json_body={})],
     # --- operations (admin) ---
+    ("GET", "/v1/work-queue"): [api("/v1/work-queue", 200)],
+    ("GET", "/v1/work-queue/dead-letters"): [api("/v1/work-queue/dead-letters", 200)],
     ("GET", "/v1/queue"): [api("/v1/queue", 200)],
     ("GET", "/v1/queue/dead-letters"): [api("/v1/queue/dead-letters", 200)],
     ("GET", "/v1/retro"): [api("/v1/retro", 200)],

@@ -87,7 +87,8 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
     events_wakeup, retro_wakeup = Wakeup(), Wakeup()
     indexes = IndexSet(reg, snapshot_dir=settings.data_dir / "index" / _store_id(db))
     matcher = Matcher(
-        db, reg, indexes, min_quality=settings.pdq_min_quality,
+        db, reg, indexes,
+        min_quality={name: sig.min_quality_from(settings) for name, sig in reg.signal_types.items()},
         default_thresholds={name: sig.threshold_from(settings) for name, sig in reg.signal_types.items()},
     )
     limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
@@ -117,7 +118,7 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
     retro = RetroMatcher(db, reg, matcher,
                          decide=lambda item, matches, notes: decider(item, matches, notes, False),
                          load_item=items.get, runner=actions, outbox=webhooks.outbox,
-                         window=timedelta(days=settings.retro_window_days), min_quality=settings.pdq_min_quality,
+                         window=timedelta(days=settings.retro_window_days),
                          on_events=events_wakeup)
     # hash-sharing: sources pulled into banks (retro-matched like any new entry), feeds published
     signer = Signer(db)  # one instance key: signs our feed pages and our feedback to publishers

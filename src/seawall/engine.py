@@ -361,9 +361,8 @@ class Engine:
         meta = {"content": kept} if kept is not None else None
         for sig in computed:
             if not self._trustworthy(sig):
-                refused.append(
-                    f"{sig.type} quality {sig.quality} is below {self.settings.pdq_min_quality}: not added"
-                )
+                floor = self.matcher.min_quality.get(sig.type, 0)
+                refused.append(f"{sig.type} quality {sig.quality} is below {floor}: not added")
                 continue
             results.append(self.banks.add_entry(
                 bank_name, EntryInput(sig.type, sig.value, labels, source=source, note=note, meta=meta),
@@ -373,7 +372,8 @@ class Engine:
         return results, refused
 
     def _trustworthy(self, sig: ComputedSignal) -> bool:
-        return sig.quality is None or sig.quality >= self.settings.pdq_min_quality
+        """Whether a computed value is good enough to bank: its signal type's quality floor."""
+        return sig.quality is None or sig.quality >= self.matcher.min_quality.get(sig.type, 0)
 
     def rehash(self, bank_name: str | None = None, *, new_types: bool = False) -> RehashReport:
         """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.rehash`.

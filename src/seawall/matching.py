@@ -26,7 +26,7 @@ class MatchOutcome:
 
 
 class Matcher:
-    def __init__(self, db: Database, registry: Registry, indexes: IndexSet, *, min_quality: int,
+    def __init__(self, db: Database, registry: Registry, indexes: IndexSet, *, min_quality: dict[str, int],
                  default_thresholds: dict[str, int]) -> None:
         self.db = db
         self.registry = registry
@@ -60,9 +60,10 @@ class Matcher:
         notes: list[str] = []
         hits: list[tuple[ComputedSignal, Candidate, list[str]]] = []
         for sig in signals:
-            if sig.quality is not None and sig.quality < self.min_quality:
+            floor = self.min_quality.get(sig.type, 0)
+            if sig.quality is not None and sig.quality < floor:
                 notes.append(
-                    f"{sig.type} quality {sig.quality} is below {self.min_quality}: the hash is not "
+                    f"{sig.type} quality {sig.quality} is below {floor}: the hash is not "
                     "trustworthy (near-uniform image) and was not matched"
                 )
                 continue

@@ -94,7 +94,7 @@ class RetroMatcher:
 
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, *, decide: Decider,
                  load_item: Callable[[str], Item], runner: ActionRunner, outbox: Outbox,
-                 window: timedelta, min_quality: int, on_events: Callable[[], None] | None = None) -> None:
+                 window: timedelta, on_events: Callable[[], None] | None = None) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
@@ -103,7 +103,6 @@ class RetroMatcher:
         self.runner = runner
         self.outbox = outbox
         self.window = window
-        self.min_quality = min_quality
         self.on_events = on_events
         self._lock = threading.Lock()
 
@@ -248,7 +247,8 @@ class RetroMatcher:
             for item_id, signals in rows:
                 for d in signals or []:
                     stype = str(d.get("type", ""))
-                    if stype not in indexes or (d.get("quality") is not None and int(d["quality"]) < self.min_quality):
+                    floor = self.matcher.min_quality.get(stype, 0)
+                    if stype not in indexes or (d.get("quality") is not None and int(d["quality"]) < floor):
                         continue
                     forms = [d["value"], *(d.get("variants") or [])]
                     queries[stype].extend(forms)

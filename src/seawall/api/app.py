@@ -30,13 +30,13 @@ from seawall.api.routes import (
     plugins,
     profiles,
     quality,
-    queue,
     reports,
     retro,
     rules,
     sources,
     system,
     webhooks,
+    work_queue,
 )
 from seawall.api.routes.console import install as install_console
 from seawall.api.routes.legal import install as install_legal
@@ -97,8 +97,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(SecurityHeadersMiddleware)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
-              accounts.router, profiles.router, queue.router, decisions.router, retro.router, reports.router,
-              appeals.router, plugins.router, sources.router, feeds.router, cases.router, quality.router):
+              accounts.router, profiles.router, work_queue.router, decisions.router, retro.router, reports.router,
+              appeals.router, plugins.router, sources.router, feeds.router, cases.router, quality.router,
+              work_queue.deprecated_router):
         app.include_router(r)
     install_console(app)
     docs.install(app)

@@ -8,7 +8,7 @@ Layout (every name starts with the configured prefix, so deployments and test ru
 * one durable pull consumer ``<P>_<stage>`` per stage, shared by every worker (JetStream hands each
   job to one of them); explicit acks, ``ack_wait`` after which a silent worker's job goes to another;
 * stream ``<P>_dead`` on ``<P>.dead.<stage>``: jobs that failed or crashed a worker ``max_deliveries``
-  times, kept for inspection (``GET /v1/queue/dead-letters``).
+  times, kept for inspection (``GET /v1/work-queue/dead-letters``).
 
 Delivery is at least once. A job is acknowledged only after its handler returned, i.e. after the
 handler committed its result; a worker that dies mid-job (``kill -9``) stops sending in-progress

@@ -72,6 +72,12 @@ class SignalType(ABC):
         with an operator setting (``SEAWALL_PDQ_THRESHOLD``) overrides this to read it."""
         return self.default_threshold
 
+    def min_quality_from(self, settings: Settings) -> int:
+        """The quality below which a computed value is neither matched nor banked. A signal whose
+        values report a quality (a near-uniform image's PDQ says little) overrides this; the rest
+        have no floor."""
+        return 0
+
     def query_variant_names(self, variants: int) -> list[str]:
         """Names for a query's value and its ``variants`` extra forms; generic names if the signal
         computed more forms than it named."""

@@ -172,3 +172,6 @@ class PdqSignal(SignalType):
 
     def threshold_from(self, settings: Settings) -> int:
         return settings.pdq_threshold
+
+    def min_quality_from(self, settings: Settings) -> int:
+        return settings.pdq_min_quality

@@ -35,6 +35,7 @@ import struct
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pdqhash
@@ -47,6 +48,9 @@ from seawall.media.content import Content
 from seawall.media.video import VideoFrame, VideoLimits, VideoSettings, probe_video, sample_frames
 from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
+
+if TYPE_CHECKING:
+    from seawall.config import Settings
 
 TOKEN_PREFIX = "v1."
 _RECORD = struct.Struct(">IBI32s")
@@ -283,6 +287,10 @@ class VpdqSignal(SignalType):
                             max_side=self.settings.hash_max_side)
         frames = _canonical(frames, self.settings.max_frames)
         return [ComputedSignal(type=self.name, value=encode_frames(frames), quality=max(f.quality for f in frames))]
+
+    def min_quality_from(self, settings: Settings) -> int:
+        """A video whose best frame is below the frame floor has no frame that could match."""
+        return self.settings.min_quality
 
     def precheck(self, content: Content) -> None:
         """Container, codec, resolution and declared duration from the header only."""

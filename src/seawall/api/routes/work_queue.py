@@ -1,4 +1,8 @@
-"""``/v1/queue``: the state of background work, for operators."""
+"""``/v1/work-queue``: the state of the work queue (background stages), for operators.
+
+Named apart from the review queues (``/console/queue``) and the ``queue`` rule action. The first
+path, ``/v1/queue``, still answers the same, marked deprecated in the API description.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from seawall.api.auth import require
 from seawall.apikeys import Principal
 from seawall.engine import Engine
 
-router = APIRouter(prefix="/v1/queue", tags=["queue"])
+router = APIRouter(prefix="/v1/work-queue", tags=["work queue"])
 
 
 @router.get("")
@@ -35,3 +39,9 @@ async def dead_letters(request: Request, limit: int = Query(100, ge=1, le=1000),
     queue = engine.queue
     items = await run_in_threadpool(queue.dead_letters, limit)
     return {"dead_letters": items}
+
+
+#: The same two calls under their first path, kept so that existing operator scripts keep working.
+deprecated_router = APIRouter(prefix="/v1/queue", tags=["work queue"], deprecated=True)
+deprecated_router.add_api_route("", queue_status, methods=["GET"])
+deprecated_router.add_api_route("/dead-letters", dead_letters, methods=["GET"])
