@@ -12,6 +12,9 @@ What stays as it was:
 - each request gets its own outcome: when a write in a group fails, the group is rolled back and every
   write of it is run again in a transaction of its own, so only the failing one sees its error (a
   ``once`` re-send that hits the unique key gets its IntegrityError exactly as before);
+- rows a write hands over as ``first`` are inserted before any write of its group runs, one INSERT per
+  statement for the whole group (a multi-row INSERT on PostgreSQL, one ``executemany`` on SQLite),
+  instead of one statement per request; a failure in them is regrouped like any other;
 - a request that is alone is not held back: the leader waits (at most ``max_wait_s``) only while
   other requests have announced that a write is on its way (:meth:`GroupCommit.arriving`).
 """
@@ -20,12 +23,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from seawall.store.db import Database
 
@@ -42,6 +46,7 @@ class _Write(Generic[R]):
     """One request's write, waiting for the transaction that carries it."""
 
     write: Callable[[Session], R]
+    first: Sequence[tuple[Executable, dict[str, Any]]] = ()
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     result: Any = None
@@ -95,15 +100,21 @@ class GroupCommit:
         with self._cond:
             return GroupStats(self._transactions, self._writes, self._failures)
 
-    def run(self, write: Callable[[Session], R]) -> R:
+    def run(self, write: Callable[[Session], R],
+            first: Sequence[tuple[Executable, dict[str, Any]]] = ()) -> R:
         """Run ``write`` in a transaction (shared with concurrent callers); return its result once committed.
+
+        ``first``: (INSERT statement, row) pairs executed before ``write`` in the same transaction; a
+        group runs each statement once with the rows of all its writes, in the order they came, so rows
+        that the writes refer to (an item before its decision) are there when they run. Pass the same
+        statement object for the same table: rows are pooled by statement identity.
 
         ``write`` may be run twice (once in a group that failed and was rolled back, then alone), so it
         must only touch the session it is given.
         """
         if self.max_batch == 1:
-            return self._alone(write)
-        mine: _Write[R] = _Write(write)
+            return self._alone(_Write(write, first))
+        mine: _Write[R] = _Write(write, first)
         with self._cond:
             self._queue.append(mine)
             if not self._leading:
@@ -147,6 +158,7 @@ class GroupCommit:
             try:
                 results: list[Any] = []
                 with self.db.session() as s:
+                    _insert_first(s, group)
                     for w in group:
                         results.append(w.write(s))
             except Exception:  # any failure: the group is redone one write per transaction
@@ -159,13 +171,14 @@ class GroupCommit:
                 return
         for w in group:
             try:
-                w.result = self._alone(w.write)
+                w.result = self._alone(w)
             except BaseException as exc:  # handed to the caller whose write it was
                 w.error = exc
 
-    def _alone(self, write: Callable[[Session], R]) -> R:
+    def _alone(self, w: _Write[R]) -> R:
         with self.db.session() as s:
-            out = write(s)
+            _insert_first(s, [w])
+            out: R = w.write(s)
         self._count(1, 1)
         return out
 
@@ -173,3 +186,13 @@ class GroupCommit:
         with self._cond:
             self._transactions += transactions
             self._writes += writes
+
+
+def _insert_first(s: Session, group: list[_Write[Any]]) -> None:
+    """Each ``first`` statement of the group once, with every write's rows for it, in order of first use."""
+    pooled: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+    for w in group:
+        for stmt, row in w.first:
+            pooled.setdefault(id(stmt), (stmt, []))[1].append(row)
+    for stmt, rows in pooled.values():
+        s.execute(stmt, rows)
