@@ -7,6 +7,8 @@ the others of its group down with it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -213,3 +215,50 @@ def _all_at_once_first(gc: GroupCommit, writers: list[tuple[Callable[[Session], 
 def test_max_batch_must_be_positive(engine: Engine, bad: int) -> None:
     with pytest.raises(ValueError):
         GroupCommit(engine.db, max_batch=bad)
+
+
+def test_async_writes_group_with_threads_and_fail_alone(engine: Engine) -> None:
+    """Writes awaited on an event loop share groups with threads' writes; a colliding one fails alone."""
+    gc = GroupCommit(engine.db, max_batch=32, max_wait_s=0.05)
+    taken = uuid.uuid4().hex[:20]
+    with engine.db.session() as s:
+        s.execute(insert(ItemRow), [_item_row(uuid.uuid4().hex, once=taken)])
+    loop_ids = [uuid.uuid4().hex for _ in range(THREADS)]
+    thread_ids = [uuid.uuid4().hex for _ in range(4)]
+    threaded: list[Any] = []
+
+    def in_thread(item_id: str) -> None:
+        write, first = _first_writer(item_id)
+        threaded.append(gc.run(write, first=first))
+
+    async def main() -> list[Any]:
+        threads = [threading.Thread(target=in_thread, args=(i,)) for i in thread_ids]
+        for t in threads:
+            t.start()
+        writers = [_first_writer(i, once=taken if n == 5 else None) for n, i in enumerate(loop_ids)]
+        out = await asyncio.gather(*(gc.run_async(w, first=f) for w, f in writers), return_exceptions=True)
+        for t in threads:
+            t.join(60)
+        return out
+
+    out = asyncio.run(main())
+    assert type(out[5]).__name__ == "IntegrityError"
+    assert [o for n, o in enumerate(out) if n != 5] == [1] * (THREADS - 1)
+    assert threaded == [1] * len(thread_ids)
+    assert _count_items(engine, loop_ids + thread_ids) == THREADS - 1 + len(thread_ids)
+    assert gc.stats().writes == THREADS + len(thread_ids) - 1
+
+
+def test_async_writes_announced_together_share_one_commit(engine: Engine) -> None:
+    gc = GroupCommit(engine.db, max_batch=32, max_wait_s=5.0)
+    ids = [uuid.uuid4().hex for _ in range(THREADS)]
+
+    async def main() -> list[Any]:
+        with contextlib.ExitStack() as marks:
+            for _ in ids:
+                marks.enter_context(gc.arriving())
+            return await asyncio.gather(*(gc.run_async(w, first=f) for w, f in map(_first_writer, ids)))
+
+    assert asyncio.run(main()) == [1] * THREADS
+    assert _count_items(engine, ids) == THREADS
+    assert (gc.stats().transactions, gc.stats().writes) == (1, THREADS)

@@ -94,9 +94,10 @@ def assert_same(fast: httpx.Response, twin: httpx.Response) -> None:
            [(k, v) for k, v in twin.headers.items() if k not in skip]
 
 
-def test_allowed_text_items_are_answered_and_stored_alike(pair: Pair, keys: dict[str, str]) -> None:
+def test_allowed_text_items_are_answered_and_stored_alike(pair: Pair, keys: dict[str, str],
+                                                          engine: Engine) -> None:
     sub = auth(keys["submitter"])
-    before = pair.served()
+    before, awaited = pair.served(), engine.items.writes.stats().awaited
     for i, extra in enumerate([{}, {"account_id": "acct-7", "reach": 1200}, {"keep": True, "context": {"room": "r1"}},
                                {"content_type": "text", "once": False}]):
         body = {"content_id": f"allowed-{i}", "text": words(i), **extra}
@@ -107,6 +108,7 @@ def test_allowed_text_items_are_answered_and_stored_alike(pair: Pair, keys: dict
         assert_same(*stored)
         assert normal(stored[0].json()) == normal(fast.json())
     assert pair.served() == before + 4
+    assert engine.items.writes.stats().awaited == awaited + 8  # decided on the event loop, both apps
 
 
 def test_blocked_text_is_kept_and_counted_alike(pair: Pair, keys: dict[str, str], engine: Engine) -> None:
@@ -115,7 +117,9 @@ def test_blocked_text_is_kept_and_counted_alike(pair: Pair, keys: dict[str, str]
     _, refused = engine.add_entries_from_content("slogans", engine.content("text", text=banked), labels=[],
                                                  note="", source="test", added_by="test")
     assert not refused
+    awaited = engine.items.writes.stats().awaited
     fast, twin = pair.both(headers=auth(keys["submitter"]), json_body={"content_id": "bad", "text": banked})
+    assert engine.items.writes.stats().awaited == awaited  # an index candidate is resolved in a thread
     assert fast.json()["verdict"] == "block" and fast.json()["matches"]
     assert_same(fast, twin)
     reviewer = auth(keys["reviewer"])
@@ -172,8 +176,10 @@ def test_invalid_bodies_are_refused_alike(pair: Pair, keys: dict[str, str], case
     assert pair.served() == before + 1
 
 
-def test_once_returns_the_first_item_whichever_path_stored_it(pair: Pair, keys: dict[str, str]) -> None:
+def test_once_returns_the_first_item_whichever_path_stored_it(pair: Pair, keys: dict[str, str],
+                                                              engine: Engine) -> None:
     sub = auth(keys["submitter"])
+    awaited = engine.items.writes.stats().awaited
     body = {"content_id": "once-1", "text": words(5), "once": True}
     first = pair.fast.post("/v1/items", json=body, headers=sub)
     again_fast, again_twin = pair.both(headers=sub, json_body=body)
@@ -182,6 +188,7 @@ def test_once_returns_the_first_item_whichever_path_stored_it(pair: Pair, keys: 
     assert_same(again_fast, again_twin)
     plain_twin = pair.twin.post("/v1/items", json={**body, "content_id": "once-2"}, headers=sub)
     assert pair.fast.post("/v1/items", json={**body, "content_id": "once-2"}, headers=sub).json() == plain_twin.json()
+    assert engine.items.writes.stats().awaited == awaited  # once reads the store first: in a thread
 
 
 def test_other_requests_take_the_documented_route(pair: Pair, keys: dict[str, str]) -> None:
