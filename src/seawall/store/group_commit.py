@@ -25,6 +25,7 @@ What stays as it was:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -83,7 +84,10 @@ class GroupCommit:
         self.db = db
         self.max_batch = max_batch
         self.max_wait_s = max(0.0, max_wait_s)
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        #: The committer thread waits on this one (same lock), so the queue's wake-ups do not stir it.
+        self._committer_cv = threading.Condition(lock)
         self._queue: list[_Write[Any]] = []
         self._leading = False
         self._arriving = 0
@@ -157,7 +161,9 @@ class GroupCommit:
         mine: _Write[R] = _Write(write, first)
 
         def settle() -> None:
-            loop.call_soon_threadsafe(_settle, future, mine)
+            # a loop closed while the write committed (shutdown) has nobody waiting
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, mine)
 
         mine.settle = settle
         with self._cond:
@@ -175,13 +181,13 @@ class GroupCommit:
         if self._committer is None:
             self._committer = threading.Thread(target=self._commit_loop, name="seawall-group-commit", daemon=True)
             self._committer.start()
-        self._cond.notify_all()
+        self._committer_cv.notify()
 
     def _commit_loop(self) -> None:
         while True:
             with self._cond:
                 while not self._committer_due:
-                    if not self._cond.wait(COMMITTER_IDLE_S) and not self._committer_due:
+                    if not self._committer_cv.wait(COMMITTER_IDLE_S) and not self._committer_due:
                         self._committer = None  # idle: the next async write starts another
                         return
                 self._committer_due = False
