@@ -7,6 +7,8 @@ the others of its group down with it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
 
 from seawall.engine import Engine
@@ -138,7 +140,125 @@ def test_concurrent_submits_each_stored_with_their_decision_and_once_resends_col
     assert engine.items.writes.stats().writes >= len(ids)
 
 
+ITEM_INSERT = insert(ItemRow)
+
+
+def _first_writer(item_id: str, once: str | None = None) -> tuple[Callable[[Session], int], Any]:
+    """A write whose item row is handed over as ``first``; the write counts the group's rows it can see."""
+    def write(s: Session) -> int:
+        return int(s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.id == item_id)) or 0)
+    return write, [(ITEM_INSERT, _item_row(item_id, once=once))]
+
+
+def _item_inserts(engine: Engine) -> tuple[list[int], Callable[..., None]]:
+    """Rows per executed INSERT INTO items, seen by a listener on the store's own engine."""
+    seen: list[int] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ITEMS"):
+            seen.append(len(parameters) if executemany else 1)
+    event.listen(engine.db.engine, "before_cursor_execute", listen)
+    return seen, listen
+
+
+def test_first_rows_of_a_group_go_in_as_one_insert_before_its_writes(engine: Engine) -> None:
+    gc = GroupCommit(engine.db, max_batch=32, max_wait_s=5.0)
+    ids = [uuid.uuid4().hex for _ in range(THREADS)]
+    writers = [_first_writer(i) for i in ids]
+    seen, listen = _item_inserts(engine)
+    try:
+        out = _all_at_once_first(gc, writers)
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", listen)
+    assert out == [(1, None)] * THREADS  # each write saw its own row, inserted before it ran
+    assert _count_items(engine, ids) == THREADS
+    assert sum(seen) == THREADS and len(seen) < THREADS  # pooled: fewer statements than rows
+    assert gc.stats().transactions == 1
+
+
+def test_a_colliding_first_row_fails_alone(engine: Engine) -> None:
+    gc = GroupCommit(engine.db, max_batch=32, max_wait_s=5.0)
+    ids = [uuid.uuid4().hex for _ in range(THREADS)]
+    taken = uuid.uuid4().hex[:20]
+    with engine.db.session() as s:
+        s.execute(insert(ItemRow), [_item_row(uuid.uuid4().hex, once=taken)])
+    out = _all_at_once_first(gc, [_first_writer(i, once=taken if n == 3 else None) for n, i in enumerate(ids)])
+    assert type(out[3][1]).__name__ == "IntegrityError"
+    assert [o for n, o in enumerate(out) if n != 3] == [(1, None)] * (THREADS - 1)
+    assert _count_items(engine, ids) == THREADS - 1
+
+
+def _all_at_once_first(gc: GroupCommit, writers: list[tuple[Callable[[Session], int], Any]]
+                       ) -> list[tuple[Any, BaseException | None]]:
+    out: list[tuple[Any, BaseException | None]] = [(None, None)] * len(writers)
+    start = threading.Barrier(len(writers))
+    announced = threading.Barrier(len(writers))
+
+    def one(i: int) -> None:
+        start.wait()
+        with gc.arriving():
+            announced.wait()
+            try:
+                out[i] = (gc.run(writers[i][0], first=writers[i][1]), None)
+            except Exception as exc:  # recorded for the assertion
+                out[i] = (None, exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(writers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
 @pytest.mark.parametrize("bad", [0, -1])
 def test_max_batch_must_be_positive(engine: Engine, bad: int) -> None:
     with pytest.raises(ValueError):
         GroupCommit(engine.db, max_batch=bad)
+
+
+def test_async_writes_group_with_threads_and_fail_alone(engine: Engine) -> None:
+    """Writes awaited on an event loop share groups with threads' writes; a colliding one fails alone."""
+    gc = GroupCommit(engine.db, max_batch=32, max_wait_s=0.05)
+    taken = uuid.uuid4().hex[:20]
+    with engine.db.session() as s:
+        s.execute(insert(ItemRow), [_item_row(uuid.uuid4().hex, once=taken)])
+    loop_ids = [uuid.uuid4().hex for _ in range(THREADS)]
+    thread_ids = [uuid.uuid4().hex for _ in range(4)]
+    threaded: list[Any] = []
+
+    def in_thread(item_id: str) -> None:
+        write, first = _first_writer(item_id)
+        threaded.append(gc.run(write, first=first))
+
+    async def main() -> list[Any]:
+        threads = [threading.Thread(target=in_thread, args=(i,)) for i in thread_ids]
+        for t in threads:
+            t.start()
+        writers = [_first_writer(i, once=taken if n == 5 else None) for n, i in enumerate(loop_ids)]
+        out = await asyncio.gather(*(gc.run_async(w, first=f) for w, f in writers), return_exceptions=True)
+        for t in threads:
+            t.join(60)
+        return out
+
+    out = asyncio.run(main())
+    assert type(out[5]).__name__ == "IntegrityError"
+    assert [o for n, o in enumerate(out) if n != 5] == [1] * (THREADS - 1)
+    assert threaded == [1] * len(thread_ids)
+    assert _count_items(engine, loop_ids + thread_ids) == THREADS - 1 + len(thread_ids)
+    assert gc.stats().writes == THREADS + len(thread_ids) - 1
+
+
+def test_async_writes_announced_together_share_one_commit(engine: Engine) -> None:
+    gc = GroupCommit(engine.db, max_batch=32, max_wait_s=5.0)
+    ids = [uuid.uuid4().hex for _ in range(THREADS)]
+
+    async def main() -> list[Any]:
+        with contextlib.ExitStack() as marks:
+            for _ in ids:
+                marks.enter_context(gc.arriving())
+            return await asyncio.gather(*(gc.run_async(w, first=f) for w, f in map(_first_writer, ids)))
+
+    assert asyncio.run(main()) == [1] * THREADS
+    assert _count_items(engine, ids) == THREADS
+    assert (gc.stats().transactions, gc.stats().writes) == (1, THREADS)

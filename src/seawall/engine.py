@@ -458,6 +458,17 @@ class Engine:
         self.upload_watch.note(item.account_id)
         return item
 
+    async def submit_on_loop(self, content: Content, *, content_id: str, account_id: str | None = None,
+                             submitted_by: str | None = None, keep: bool = False,
+                             context: dict[str, Any] | None = None, reach: int | None = None) -> Item | None:
+        """:meth:`submit` decided on the event loop when that needs nothing from the store, else None
+        (then call :meth:`submit` in a thread); see :meth:`seawall.ingest.ItemService.submit_on_loop`."""
+        item = await self.items.submit_on_loop(content, content_id=content_id, account_id=account_id,
+                                               submitted_by=submitted_by, keep=keep, context=context, reach=reach)
+        if item is not None:
+            self.upload_watch.note(item.account_id)
+        return item
+
     def lookup(self, signal_type: str, value: str) -> list[Match]:
         """Matches for one signal value computed elsewhere (a platform's own hasher, a partner's list)."""
         sig = self.registry.signal(signal_type)

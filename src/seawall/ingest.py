@@ -25,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
-from seawall.matching import Matcher
+from seawall.matching import Matcher, MatchOutcome
 from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.media.sniff import sniff_media_type
@@ -38,7 +38,7 @@ from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
-from seawall.verdicts import decide
+from seawall.verdicts import ItemDecider, decide
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ def compute_signals(registry: Registry, content: Content, *, for_query: bool) ->
     return out
 
 
+#: Texts up to this size (UTF-8) may be decided on the event loop; a longer one would hold it up for
+#: milliseconds, so it is decided in a thread.
+ON_LOOP_MAX_BYTES = 64 * 1024
 #: Views/followers beyond this are not a real platform's numbers.
 MAX_REACH = 10**12
 
@@ -94,6 +97,23 @@ def _check_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
         raise InvalidInput(f"context: at most {MAX_CONTEXT_BYTES:,} bytes as JSON", code="invalid_field")
     check_stored(context, "context")
     return context
+
+
+def _checked(content_id: str, account_id: str | None, context: dict[str, Any] | None,
+             reach: int | None) -> tuple[str, str | None, dict[str, Any] | None]:
+    """The upload's ids and context as stored, or the 422 for the first that cannot be."""
+    cid = _check_id(content_id, "content_id", required=True)
+    if reach is not None and (isinstance(reach, bool) or not 0 <= reach <= MAX_REACH):
+        raise InvalidInput(f"reach: a whole number from 0 to {MAX_REACH}", code="invalid_field")
+    aid = _check_id(account_id, "account_id", required=False)
+    assert cid is not None
+    return cid, aid, _check_context(context)
+
+
+def _new_item(content: Content, cid: str, aid: str | None, submitted_by: str | None, reach: int | None) -> Item:
+    return Item(id=uuid.uuid4().hex, content_id=cid, account_id=aid, content_type=content.content_type,
+                received_at=utcnow(), signals=[], verdict=Verdict("allow"), size_bytes=len(content.raw_bytes),
+                submitted_by=submitted_by, reach=reach)
 
 
 def once_key(submitted_by: str | None, content_id: str) -> str:
@@ -165,29 +185,13 @@ class ItemService:
 
     def _submit(self, content: Content, *, content_id: str, account_id: str | None, submitted_by: str | None,
                 keep: bool, context: dict[str, Any] | None, once: bool, reach: int | None) -> Item:
-        cid = _check_id(content_id, "content_id", required=True)
-        if reach is not None and (isinstance(reach, bool) or not 0 <= reach <= MAX_REACH):
-            raise InvalidInput(f"reach: a whole number from 0 to {MAX_REACH}", code="invalid_field")
-        aid = _check_id(account_id, "account_id", required=False)
-        assert cid is not None
-        context = _check_context(context)
+        cid, aid, context = _checked(content_id, account_id, context, reach)
         if once:
             earlier = self.find_submitted(cid, submitted_by)
             if earlier is not None:
                 return earlier
         self.registry.check_content_type(content.content_type)
-        item = Item(
-            id=uuid.uuid4().hex,
-            content_id=cid,
-            account_id=aid,
-            content_type=content.content_type,
-            received_at=utcnow(),
-            signals=[],
-            verdict=Verdict("allow"),
-            size_bytes=len(content.raw_bytes),
-            submitted_by=submitted_by,
-            reach=reach,
-        )
+        item = _new_item(content, cid, aid, submitted_by, reach)
         key = once_key(submitted_by, cid) if once else None
         if self.is_deferred(content.content_type) and self.enqueue is not None:
             for sig in self.registry.signal_types.values():
@@ -221,6 +225,49 @@ class ItemService:
             self.enqueue(STAGE_TWO, item.id)
         return item
 
+    async def submit_on_loop(self, content: Content, *, content_id: str, account_id: str | None,
+                             submitted_by: str | None, keep: bool = False, context: dict[str, Any] | None = None,
+                             reach: int | None = None) -> Item | None:
+        """:meth:`submit` for a text upload, decided on the caller's event loop; only the write is awaited.
+
+        Why: a text item is decided in about a millisecond of CPU, and handing it to a worker thread and
+        back cost as much again. The decision runs here only when it cannot touch the store, so the loop
+        never waits on the database; the durable write goes to the group commit
+        (:meth:`GroupCommit.run_async`) and this returns once it committed, as :meth:`submit` does.
+
+        Returns None, having stored nothing, when the store could be needed to decide or the text is long
+        (over ``ON_LOOP_MAX_BYTES``): content other than plain text (or with deferred or stage-2 work), a
+        decider other than the rules', rules that read the account's history, or any candidate in the
+        indexes (resolving it reads the bank). The caller then calls :meth:`submit` (in a thread).
+        ``once`` uploads always go that way (they read the store first).
+        """
+        if (content.content_type != "text" or len(content.raw_bytes) > ON_LOOP_MAX_BYTES
+                or self.is_deferred(content.content_type)):
+            return None
+        if self.enqueue is not None and tasks_for(content, self.slow_tasks):
+            return None
+        with self.writes.arriving():
+            cid, aid, context = _checked(content_id, account_id, context, reach)
+            self.registry.check_content_type(content.content_type)
+            decider = self.decider
+            if decider is not None and not (isinstance(decider, ItemDecider)
+                                            and not (aid and decider.rules.current().needs_account)):
+                return None
+            item = _new_item(content, cid, aid, submitted_by, reach)
+            signals = compute_signals(self.registry, content, for_query=True)
+            outcome = self.matcher.match_in_memory(signals)
+            if outcome is None:
+                return None
+            self._conclude(item, content, signals, outcome)
+            flagged = item.verdict.verdict != "allow"
+            kept = _kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked") \
+                if flagged or keep else None
+            row, write = self._writer(item, None, kept, None, None)
+            queued = await self.writes.run_async(write, first=[(_INSERT_ITEM, row)])
+        if queued and self.on_events is not None:
+            self.on_events()
+        return item
+
     def find_submitted(self, content_id: str, submitted_by: str | None) -> Item | None:
         """The newest item this submitter sent under ``content_id``, if any (one indexed read)."""
         with self.db.session() as s:
@@ -250,7 +297,10 @@ class ItemService:
 
     def _decide(self, item: Item, content: Content) -> None:
         signals = compute_signals(self.registry, content, for_query=True)
-        outcome = self.matcher.match(signals)
+        self._conclude(item, content, signals, self.matcher.match(signals))
+
+    def _conclude(self, item: Item, content: Content, signals: list[ComputedSignal], outcome: MatchOutcome) -> None:
+        """The verdict from the matches found (the decide stage), and the item's signals and language."""
         lang = content.language()
         item.language = lang.to_dict() if lang is not None else None
         # OCR remarks and the language ride in the reasons, which are stored: no extra column is needed.
@@ -509,19 +559,29 @@ class ItemService:
 
     def _write(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None,
                content: bytes | None) -> None:
+        row, write = self._writer(item, upload, kept, once, content)
+        queued = self.writes.run(write, first=[(_INSERT_ITEM, row)])
+        if queued and self.on_events is not None:
+            self.on_events()
+
+    def _writer(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None,
+                content: bytes | None) -> tuple[dict[str, Any], Callable[[Session], int]]:
+        """The item's row (inserted first, with its group's) and the rest of its write, for the group commit."""
         complete = item.status == "complete"
 
+        # the item row goes in with the other item rows of its group commit: one multi-row Core INSERT
+        # (the ORM's bulk-insert layer cost as much again as the statement itself)
+        row = {
+            "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
+            "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
+            "signals": [sig.stored_dict() for sig in item.signals if not sig.transient],
+            "verdict": item.verdict.verdict if complete else None,
+            "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
+            "status": item.status, "error": None, "reach": item.reach, "once_key": once,
+            "stage2_pending": ",".join(item.pending) or None,
+        }
+
         def write(s: Session) -> int:
-            # the table's Core INSERT: the ORM's bulk-insert layer cost as much again as the statement itself
-            s.execute(_INSERT_ITEM, [{
-                "id": item.id, "content_id": item.content_id, "account_id": item.account_id,
-                "content_type": item.content_type, "received_at": item.received_at, "size_bytes": item.size_bytes,
-                "signals": [sig.stored_dict() for sig in item.signals if not sig.transient],
-                "verdict": item.verdict.verdict if complete else None,
-                "reasons": item.verdict.reasons if complete else [], "submitted_by": item.submitted_by,
-                "status": item.status, "error": None, "reach": item.reach, "once_key": once,
-                "stage2_pending": ",".join(item.pending) or None,
-            }])
             if upload is not None:
                 s.execute(_INSERT_UPLOAD, [{"item_id": item.id, "data": upload}])
             if kept is not None:
@@ -530,9 +590,7 @@ class ItemService:
                 self._insert_matches(s, item)
             return self.after_write(s, item, content) if self.after_write is not None else 0
 
-        queued = self.writes.run(write)
-        if queued and self.on_events is not None:
-            self.on_events()
+        return row, write
 
     @staticmethod
     def _insert_matches(s: Session, item: Item) -> None:

@@ -80,6 +80,21 @@ class Matcher:
                      for m in matches if m.entry_id in details)
         return MatchOutcome(matches, notes)
 
+    def match_in_memory(self, signals: Sequence[ComputedSignal]) -> MatchOutcome | None:
+        """:meth:`match` when it needs nothing from the store: no candidate in any index and every
+        radius known. None otherwise (a candidate is resolved against its bank in the store), so a caller
+        on an event loop can decide without waiting on the database and hand the rest to a thread."""
+        for sig in signals:
+            if sig.quality is not None and sig.quality < self.min_quality:
+                return None  # rare (near-uniform images): the full path words the note
+            stype = self.registry.signal(sig.type)
+            if stype.uses_distance and sig.type not in self._radius:
+                return None
+            radius = self._radius[sig.type] if stype.uses_distance else 0
+            if self.indexes.search(sig.type, [sig.value, *sig.variants], radius):
+                return None
+        return MatchOutcome([], [])
+
     def resolve(self, hits: list[tuple[ComputedSignal, Candidate, list[str]]]) -> list[Match]:
         """Keep hits whose entry exists in an enabled bank within its threshold; best distance per entry."""
         if not hits:

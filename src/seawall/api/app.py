@@ -41,14 +41,19 @@ from seawall.api.routes import (
 from seawall.api.routes.console import install as install_console
 from seawall.api.routes.legal import install as install_legal
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
+from seawall.api.textpath import TextItemFastPath
 from seawall.composition import build_engine, start
 from seawall.config import Settings
 from seawall.engine import Engine
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               follow_writes: bool = True) -> FastAPI:
-    """Build the app. Pass an ``engine`` to share one with the caller (tests, embedded use)."""
+               follow_writes: bool = True, text_fast_path: bool = True) -> FastAPI:
+    """Build the app. Pass an ``engine`` to share one with the caller (tests, embedded use).
+
+    ``text_fast_path=False`` leaves out :class:`~seawall.api.textpath.TextItemFastPath`, so plain JSON text
+    items take the documented route (tests compare the two).
+    """
     settings = settings or (engine.settings if engine else Settings())
     owns_engine = engine is None
     eng = engine or build_engine(settings)
@@ -91,10 +96,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(BodyReadTimeoutMiddleware, timeout=settings.body_read_timeout_seconds)
     app.state.key_limiter = RateLimiter(settings.rate_limit_key_per_second, settings.rate_limit_key_burst)
     app.state.auth_failure_limiter = RateLimiter(settings.auth_failures_per_second, settings.auth_failures_burst)
-    app.add_middleware(AddressRateLimitMiddleware,
-                       api=RateLimiter(settings.rate_limit_address_per_second, settings.rate_limit_address_burst),
+    address_limiter = RateLimiter(settings.rate_limit_address_per_second, settings.rate_limit_address_burst)
+    app.add_middleware(AddressRateLimitMiddleware, api=address_limiter,
                        login=RateLimiter(settings.login_rate_per_minute / 60, settings.login_rate_burst))
     app.add_middleware(SecurityHeadersMiddleware)
+    if text_fast_path:  # outermost: a plain JSON text item skips the layers above (it applies them itself)
+        app.add_middleware(TextItemFastPath, json_limit=limit_for("/v1/items", "application/json"),
+                           address_limiter=address_limiter, body_timeout=settings.body_read_timeout_seconds)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, work_queue.router, decisions.router, retro.router, reports.router,

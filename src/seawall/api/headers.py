@@ -26,16 +26,22 @@ class SecurityHeadersMiddleware:
             return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in ALWAYS:
-                    if name not in headers:
-                        headers[name] = value
-                if headers.get("content-type", "").startswith("text/html"):
-                    if "content-security-policy" not in headers:
-                        headers["Content-Security-Policy"] = DEFAULT_HTML_CSP
-                    if "x-frame-options" not in headers:
-                        headers["X-Frame-Options"] = "DENY"
+            add_security_headers(message)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def add_security_headers(message: Message) -> None:
+    """Add the headers above to a ``http.response.start`` message (shared by every path that answers)."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableHeaders(scope=message)
+    for name, value in ALWAYS:
+        if name not in headers:
+            headers[name] = value
+    if headers.get("content-type", "").startswith("text/html"):
+        if "content-security-policy" not in headers:
+            headers["Content-Security-Policy"] = DEFAULT_HTML_CSP
+        if "x-frame-options" not in headers:
+            headers["X-Frame-Options"] = "DENY"

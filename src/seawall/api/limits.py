@@ -35,7 +35,7 @@ class BodyLimitMiddleware:
                     await _reject(send, 400, "bad_request", "Content-Length is not a number")
                     return
                 if declared > limit:
-                    await _reject(send, 413, "too_large", _too_large(limit))
+                    await reject_too_large(send, limit)
                     return
         received = 0
         started = False
@@ -59,7 +59,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _reject(send, 413, "too_large", _too_large(limit))
+                await reject_too_large(send, limit)
 
 
 def _too_large(limit: int) -> str:
@@ -75,3 +75,8 @@ async def _reject(send: Send, status: int, code: str, message: str) -> None:
                     (b"connection", b"close")],
     })
     await send({"type": "http.response.body", "body": body})
+
+
+async def reject_too_large(send: Send, limit: int) -> None:
+    """413 ``too_large`` for a body over ``limit`` (also sent by the text-item fast path)."""
+    await _reject(send, 413, "too_large", _too_large(limit))

@@ -106,16 +106,25 @@ class AddressRateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter = self._limiter(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
-        if limiter is not None:
-            wait = limiter.retry_after(f"addr:{client_address(scope)}")
-            if wait > 0:
-                seconds = max(1, math.ceil(wait))
-                body = json.dumps({"code": "rate_limited",
-                                   "message": f"too many requests from this address; retry in {seconds} s",
-                                   "detail": {"retry_after_seconds": seconds}}).encode()
-                await send({"type": "http.response.start", "status": 429, "headers": [
-                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(seconds).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                return
+        if limiter is not None and await refuse_address(limiter, scope, send):
+            return
         await self.app(scope, receive, send)
+
+
+async def refuse_address(limiter: RateLimiter, scope: Scope, send: Send) -> bool:
+    """Take one token for the caller's address; when there is none, answer 429 and return True.
+
+    Shared by the middleware and the text-item fast path, so both refuse alike.
+    """
+    wait = limiter.retry_after(f"addr:{client_address(scope)}")
+    if wait <= 0:
+        return False
+    seconds = max(1, math.ceil(wait))
+    body = json.dumps({"code": "rate_limited",
+                       "message": f"too many requests from this address; retry in {seconds} s",
+                       "detail": {"retry_after_seconds": seconds}}).encode()
+    await send({"type": "http.response.start", "status": 429, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(seconds).encode())]})
+    await send({"type": "http.response.body", "body": body})
+    return True

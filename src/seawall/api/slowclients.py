@@ -109,9 +109,14 @@ class BodyReadTimeoutMiddleware:
         except _BodyStalled:
             if started:
                 raise
-            body = json.dumps({"code": "request_timeout",
-                               "message": f"the request body stalled for over {self.timeout:g} s"}).encode()
-            await send({"type": "http.response.start", "status": 408, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": body})
+            await send_stalled(send, self.timeout)
+
+
+async def send_stalled(send: Send, timeout: float) -> None:
+    """408 ``request_timeout`` and ``Connection: close`` (also sent by the text-item fast path)."""
+    body = json.dumps({"code": "request_timeout",
+                       "message": f"the request body stalled for over {timeout:g} s"}).encode()
+    await send({"type": "http.response.start", "status": 408, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -12,20 +12,29 @@ What stays as it was:
 - each request gets its own outcome: when a write in a group fails, the group is rolled back and every
   write of it is run again in a transaction of its own, so only the failing one sees its error (a
   ``once`` re-send that hits the unique key gets its IntegrityError exactly as before);
+- rows a write hands over as ``first`` are inserted before any write of its group runs, one INSERT per
+  statement for the whole group (a multi-row INSERT on PostgreSQL, one ``executemany`` on SQLite),
+  instead of one statement per request; a failure in them is regrouped like any other;
+- an async caller (:meth:`GroupCommit.run_async`, a request decided on the event loop) waits for its
+  commit without holding a thread: a committer thread leads the groups such writes start, and the
+  event loop only takes the queue's lock for a moment, never waits on the database;
 - a request that is alone is not held back: the leader waits (at most ``max_wait_s``) only while
   other requests have announced that a write is on its way (:meth:`GroupCommit.arriving`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from seawall.store.db import Database
 
@@ -35,6 +44,8 @@ R = TypeVar("R")
 DEFAULT_MAX_BATCH = 32
 #: Longest a leader waits for writes that are on their way (``SEAWALL_GROUP_COMMIT_MAX_WAIT_MS``).
 DEFAULT_MAX_WAIT_S = 0.002
+#: Seconds the committer thread stays without work before it ends.
+COMMITTER_IDLE_S = 30.0
 
 
 @dataclass(eq=False)
@@ -42,10 +53,13 @@ class _Write(Generic[R]):
     """One request's write, waiting for the transaction that carries it."""
 
     write: Callable[[Session], R]
+    first: Sequence[tuple[Executable, dict[str, Any]]] = ()
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     result: Any = None
     error: BaseException | None = None
+    #: For an async caller: called by the committing thread once ``result`` or ``error`` is set.
+    settle: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +69,13 @@ class GroupStats:
     transactions: int
     writes: int
     regrouped_failures: int
+    #: Writes handed over by :meth:`GroupCommit.run_async` (requests decided on the event loop).
+    awaited: int = 0
 
 
 class GroupCommit:
-    """Runs writes of concurrent callers in shared transactions (leader/follower, no extra thread)."""
+    """Runs writes of concurrent callers in shared transactions (leader/follower; one committer thread,
+    started on first use, leads for async callers)."""
 
     def __init__(self, db: Database, *, max_batch: int = DEFAULT_MAX_BATCH,
                  max_wait_s: float = DEFAULT_MAX_WAIT_S) -> None:
@@ -67,13 +84,19 @@ class GroupCommit:
         self.db = db
         self.max_batch = max_batch
         self.max_wait_s = max(0.0, max_wait_s)
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        #: The committer thread waits on this one (same lock), so the queue's wake-ups do not stir it.
+        self._committer_cv = threading.Condition(lock)
         self._queue: list[_Write[Any]] = []
         self._leading = False
         self._arriving = 0
         self._transactions = 0
         self._writes = 0
         self._failures = 0
+        self._awaited = 0
+        self._committer: threading.Thread | None = None
+        self._committer_due = False
 
     @contextmanager
     def arriving(self) -> Iterator[None]:
@@ -93,17 +116,23 @@ class GroupCommit:
 
     def stats(self) -> GroupStats:
         with self._cond:
-            return GroupStats(self._transactions, self._writes, self._failures)
+            return GroupStats(self._transactions, self._writes, self._failures, self._awaited)
 
-    def run(self, write: Callable[[Session], R]) -> R:
+    def run(self, write: Callable[[Session], R],
+            first: Sequence[tuple[Executable, dict[str, Any]]] = ()) -> R:
         """Run ``write`` in a transaction (shared with concurrent callers); return its result once committed.
+
+        ``first``: (INSERT statement, row) pairs executed before ``write`` in the same transaction; a
+        group runs each statement once with the rows of all its writes, in the order they came, so rows
+        that the writes refer to (an item before its decision) are there when they run. Pass the same
+        statement object for the same table: rows are pooled by statement identity.
 
         ``write`` may be run twice (once in a group that failed and was rolled back, then alone), so it
         must only touch the session it is given.
         """
         if self.max_batch == 1:
-            return self._alone(write)
-        mine: _Write[R] = _Write(write)
+            return self._alone(_Write(write, first))
+        mine: _Write[R] = _Write(write, first)
         with self._cond:
             self._queue.append(mine)
             if not self._leading:
@@ -116,6 +145,56 @@ class GroupCommit:
         if mine.error is not None:
             raise mine.error
         return mine.result
+
+    async def run_async(self, write: Callable[[Session], R],
+                        first: Sequence[tuple[Executable, dict[str, Any]]] = ()) -> R:
+        """:meth:`run` for a caller on an event loop: the same grouping and outcome, awaited, not blocked on.
+
+        The write is queued (a moment under the queue's lock); a thread of the group commit (the
+        committer, or a synchronous caller leading a group) runs it and hands the outcome back to the
+        loop. Cancelling the await does not take the write back: it still commits.
+        """
+        if self.max_batch == 1:
+            return await asyncio.to_thread(self._alone, _Write(write, first))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        mine: _Write[R] = _Write(write, first)
+
+        def settle() -> None:
+            # a loop closed while the write committed (shutdown) has nobody waiting
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, mine)
+
+        mine.settle = settle
+        with self._cond:
+            self._awaited += 1
+            self._queue.append(mine)
+            if not self._leading:
+                self._leading = True
+                self._wake_committer()
+            self._cond.notify_all()
+        return await future
+
+    def _wake_committer(self) -> None:
+        """Have the committer thread lead the next group (called holding ``_cond``)."""
+        self._committer_due = True
+        if self._committer is None:
+            self._committer = threading.Thread(target=self._commit_loop, name="seawall-group-commit", daemon=True)
+            self._committer.start()
+        self._committer_cv.notify()
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._committer_due:
+                    if not self._committer_cv.wait(COMMITTER_IDLE_S) and not self._committer_due:
+                        self._committer = None  # idle: the next async write starts another
+                        return
+                self._committer_due = False
+            try:
+                self._lead()
+            except BaseException:  # pragma: no cover - _lead hands every error to its caller
+                continue
 
     # --- the leader ------------------------------------------------------------------------------
     def _lead(self) -> None:
@@ -138,15 +217,22 @@ class GroupCommit:
             for w in group:
                 w.lead = False
                 w.done.set()
+                if w.settle is not None:
+                    w.settle()
             if nxt is not None:  # hand over: the oldest waiting write leads the next group
-                nxt.lead = True
-                nxt.done.set()
+                if nxt.settle is not None:  # an async caller has no thread to lead with: the committer does
+                    with self._cond:
+                        self._wake_committer()
+                else:
+                    nxt.lead = True
+                    nxt.done.set()
 
     def _commit(self, group: list[_Write[Any]]) -> None:
         if len(group) > 1:
             try:
                 results: list[Any] = []
                 with self.db.session() as s:
+                    _insert_first(s, group)
                     for w in group:
                         results.append(w.write(s))
             except Exception:  # any failure: the group is redone one write per transaction
@@ -159,13 +245,14 @@ class GroupCommit:
                 return
         for w in group:
             try:
-                w.result = self._alone(w.write)
+                w.result = self._alone(w)
             except BaseException as exc:  # handed to the caller whose write it was
                 w.error = exc
 
-    def _alone(self, write: Callable[[Session], R]) -> R:
+    def _alone(self, w: _Write[R]) -> R:
         with self.db.session() as s:
-            out = write(s)
+            _insert_first(s, [w])
+            out: R = w.write(s)
         self._count(1, 1)
         return out
 
@@ -173,3 +260,23 @@ class GroupCommit:
         with self._cond:
             self._transactions += transactions
             self._writes += writes
+
+
+def _settle(future: asyncio.Future[Any], w: _Write[Any]) -> None:
+    """On the caller's loop: hand the write's outcome to its awaiting request (unless it gave up waiting)."""
+    if future.cancelled():
+        return
+    if w.error is not None:
+        future.set_exception(w.error)
+    else:
+        future.set_result(w.result)
+
+
+def _insert_first(s: Session, group: list[_Write[Any]]) -> None:
+    """Each ``first`` statement of the group once, with every write's rows for it, in order of first use."""
+    pooled: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+    for w in group:
+        for stmt, row in w.first:
+            pooled.setdefault(id(stmt), (stmt, []))[1].append(row)
+    for stmt, rows in pooled.values():
+        s.execute(stmt, rows)

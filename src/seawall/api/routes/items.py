@@ -165,11 +165,25 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         raise UnsupportedMedia(
             "send multipart/form-data (a file) or application/json (text)", code="unsupported_media_type"
         )
+    return await store_and_answer(request, engine, principal, content, started, content_id=content_id or "",  # type: ignore[arg-type]
+                                  account_id=account_id, keep=keep, once=once, context=context, reach=reach)  # type: ignore[arg-type]
+
+
+async def store_and_answer(request: Request, engine: Engine, principal: Principal, content: Content,
+                           started: float, *, content_id: str, account_id: str | None, keep: bool, once: bool,
+                           context: dict[str, Any] | None, reach: int | None) -> JSONResponse:
+    """Decide and store a parsed upload, then answer: shared by this route and the text-item fast path
+    (:mod:`seawall.api.textpath`), so the two cannot answer differently once the request is read."""
     wait_s = _wait_seconds(request, engine, content.content_type)
-    item = await run_in_threadpool(
-        engine.submit, content, content_id=content_id or "", account_id=account_id,  # type: ignore[arg-type]
-        submitted_by=principal.key_id, keep=keep, context=context, once=once, reach=reach,
-    )
+    # a text item is decided on the event loop when that cannot wait on the store; else in a thread
+    item = None if once else await engine.submit_on_loop(
+        content, content_id=content_id, account_id=account_id, submitted_by=principal.key_id, keep=keep,
+        context=context, reach=reach)
+    if item is None:
+        item = await run_in_threadpool(
+            engine.submit, content, content_id=content_id, account_id=account_id,
+            submitted_by=principal.key_id, keep=keep, context=context, once=once, reach=reach,
+        )
     if wait_s > 0 and not item.final:
         item = await run_in_threadpool(engine.wait_final, item, wait_s)
     if item.status == "pending":
