@@ -85,7 +85,7 @@ class Matcher:
         radius known. None otherwise (a candidate is resolved against its bank in the store), so a caller
         on an event loop can decide without waiting on the database and hand the rest to a thread."""
         for sig in signals:
-            if sig.quality is not None and sig.quality < self.min_quality:
+            if sig.quality is not None and sig.quality < self.min_quality.get(sig.type, 0):
                 return None  # rare (near-uniform images): the full path words the note
             stype = self.registry.signal(sig.type)
             if stype.uses_distance and sig.type not in self._radius:
