@@ -31,7 +31,7 @@ from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.feeds import Cursor
 from seawall.sharing.signing import canonical, public_key_from, public_text, verify
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
-from tests.conftest import auth
+from tests.conftest import auth, fresh_sqlite_store
 from tests.sharing_support import Proxy, served
 
 SLOGAN = "a generated slogan for a made-up movement that does not exist, shared between two test platforms"
@@ -55,9 +55,15 @@ class Pair:
 
 @contextmanager
 def _pair(a_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
-    """A (publisher) and B (subscriber, SQLite); background syncing off so the tests decide when B pulls."""
+    """A (publisher) and B (subscriber, SQLite); background syncing off so the tests decide when B pulls.
+
+    SQLite stores start as copies of this process's migrated template, not by running every migration.
+    """
+    if not a_settings.database_url:
+        fresh_sqlite_store(a_settings.data_dir)
     a = build_engine(a_settings.model_copy(update={"source_sync": False}))
-    b = build_engine(Settings(data_dir=tmp_path / "b", webhook_allow_hosts="127.0.0.1", source_sync=False))
+    b = build_engine(Settings(data_dir=fresh_sqlite_store(tmp_path / "b"), webhook_allow_hosts="127.0.0.1",
+                              source_sync=False))
     try:
         with served(create_app(engine=a, follow_writes=False)) as a_url, \
                 served(create_app(engine=b, follow_writes=False)) as b_url:
@@ -387,7 +393,7 @@ rules:
     when: {match: {bank_kind: block, source: ["partner-*"]}}
     then: [queue]
 """
-    engine = build_engine(Settings(data_dir=tmp_path))
+    engine = build_engine(Settings(data_dir=fresh_sqlite_store(tmp_path)))
     parsed = engine.rules.parse(rules)
     two = FactsIn.model_validate({"matches": [{"bank": "b", "sources": ["partner-a", "partner-b"],
                                                "source_count": 2}]}).to_facts()
