@@ -31,6 +31,7 @@ from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.feeds import Cursor
 from seawall.sharing.signing import canonical, public_key_from, public_text, verify
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
+from tests import loopback_http
 from tests.conftest import auth, fresh_sqlite_store
 from tests.sharing_support import Proxy, served
 
@@ -47,10 +48,10 @@ class Pair:
     b_admin: str
 
     def a_api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.a_url + path, headers=auth(self.a_admin), timeout=30, **kw)
+        return loopback_http.request(method, self.a_url + path, headers=auth(self.a_admin), timeout=30, **kw)
 
     def b_api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.b_url + path, headers=auth(self.b_admin), timeout=30, **kw)
+        return loopback_http.request(method, self.b_url + path, headers=auth(self.b_admin), timeout=30, **kw)
 
 
 @contextmanager
@@ -249,8 +250,8 @@ def test_bad_pages_are_refused_whole_and_bad_entries_alone(pair1: Pair) -> None:
             return p.b_api("GET", "/v1/sources/from-a").json()
 
         def upstream_page(path: str, headers: dict[str, str]) -> dict[str, Any]:
-            page: dict[str, Any] = httpx.get(p.a_url + path, headers={"authorization": headers["authorization"]},
-                                             timeout=30).json()
+            page: dict[str, Any] = loopback_http.get(
+                p.a_url + path, headers={"authorization": headers["authorization"]}, timeout=30).json()
             return page
 
         # 1. a tampered page (value changed in transit): bad signature
@@ -337,20 +338,20 @@ def test_outages_back_off_and_show_in_health_and_metrics(pair1: Pair) -> None:
             row = s.scalar(select(SourceRow).where(SourceRow.name == "from-a"))
             assert row is not None and row.failures == 1 and row.next_attempt_at is not None
         assert p.b.sources.due() == []  # backing off: the runner leaves it alone
-        health = httpx.get(p.b_url + "/healthz", timeout=10).json()
+        health = loopback_http.get(p.b_url + "/healthz", timeout=10).json()
         assert health["status"] == "degraded"
         assert "source_failing" in [x["code"] for x in health["reasons"]]
-        metrics = httpx.get(p.b_url + "/metrics", timeout=10).text
+        metrics = loopback_http.get(p.b_url + "/metrics", timeout=10).text
         assert 'seawall_source_failing{source="from-a"} 1.0' in metrics
         assert 'seawall_degraded{reason="source_failing"} 1.0' in metrics
         # uploads are not held up by a failing exchange
-        item = httpx.post(p.b_url + "/v1/items", headers=auth(p.b_admin), json={
+        item = loopback_http.post(p.b_url + "/v1/items", headers=auth(p.b_admin), json={
             "content_id": "c1", "text": "hello"}, timeout=10)
         assert item.status_code in (200, 201), item.text
 
         proxy.answer = None
         assert p.b_api("POST", "/v1/sources/from-a/sync").json()["error"] is None
-        assert httpx.get(p.b_url + "/healthz", timeout=10).json()["status"] == "ok"
+        assert loopback_http.get(p.b_url + "/healthz", timeout=10).json()["status"] == "ok"
     finally:
         proxy.stop()
 
@@ -359,11 +360,12 @@ def test_partner_tokens_and_bad_requests(pair1: Pair) -> None:
     p = pair1
     feed = _publish(p)
     token = feed["partners"][0]["token"]
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/entries", timeout=10).status_code == 401
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth("swf_wrong"), timeout=10).status_code == 401
+    assert loopback_http.get(p.a_url + "/v1/feeds/tvec/entries", timeout=10).status_code == 401
+    wrong = loopback_http.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth("swf_wrong"), timeout=10)
+    assert wrong.status_code == 401
     # an admin API key is not a partner token
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth(p.a_admin), timeout=10).status_code == 401
-    r = httpx.get(p.a_url + "/v1/feeds/tvec/entries?after=nonsense", headers=auth(token), timeout=10)
+    assert loopback_http.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth(p.a_admin), timeout=10).status_code == 401
+    r = loopback_http.get(p.a_url + "/v1/feeds/tvec/entries?after=nonsense", headers=auth(token), timeout=10)
     assert r.status_code == 422 and r.json()["code"] == "invalid_checkpoint"
     assert p.a_api("POST", "/v1/feeds", json={"name": "tvec", "banks": ["a-known"]}).status_code == 409
     assert p.a_api("POST", "/v1/feeds", json={"name": "x", "banks": ["nope"]}).json()["code"] == "bank_not_found"
@@ -457,7 +459,7 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
     flip = [{"entry_id": ids[1], "opinion": "true_positive"}]
 
     def send(raw: bytes) -> httpx.Response:
-        return httpx.post(p.a_url + "/v1/feeds/tvec/feedback", headers=auth(token), content=raw, timeout=10)
+        return loopback_http.post(p.a_url + "/v1/feeds/tvec/feedback", headers=auth(token), content=raw, timeout=10)
 
     def refused(raw: bytes, status: int, code: str) -> None:
         r = send(raw)
@@ -600,7 +602,7 @@ def test_feed_events_push_signed_pages_live_and_resume_from_last_event_id(pair1:
 
     # nothing new: the stream ends when asked, with no page; a stranger's token opens nothing
     assert _events(p.a_url, token, {"last-event-id": cp2}, seconds=1) == []
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
+    assert loopback_http.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
                      ).status_code == 401
 
 
@@ -623,7 +625,7 @@ def test_revoking_a_partner_ends_its_open_event_stream_and_long_poll_within_seco
         ended["stream"] = time.monotonic()
 
     def poll() -> None:
-        r = httpx.get(p.a_url + f"/v1/feeds/tvec/entries?after={cp}&wait=30", headers=auth(token), timeout=40)
+        r = loopback_http.get(p.a_url + f"/v1/feeds/tvec/entries?after={cp}&wait=30", headers=auth(token), timeout=40)
         ended["poll"] = time.monotonic()
         ended["poll_status"] = r.status_code
         assert r.json()["code"] == "invalid_token"
@@ -682,13 +684,13 @@ def test_partner_pushes_entries_into_the_publishers_review_only_bank(pair1: Pair
     # malformed entries are rejected by position, the rest apply; a stranger's token pushes nothing
     token = r.json()["partners"][0]["token"]
     other = _md5()
-    got = httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, json={
+    got = loopback_http.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, json={
         "entries": [{"signal_type": "md5", "value": other}, {"value": 3}, {"signal_type": "md5", "value": "zz"}]})
     assert got.status_code == 200, got.text
     assert got.json()["added"] == 1 and [x["position"] for x in got.json()["rejected"]] == [1, 2]
-    assert httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth("swf_nope"), timeout=10,
+    assert loopback_http.post(p.a_url + "/v1/feeds/open/contributions", headers=auth("swf_nope"), timeout=10,
                       json={"entries": [{"signal_type": "md5", "value": _md5()}]}).status_code == 401
-    bad = httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, content=b"{")
+    bad = loopback_http.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, content=b"{")
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_body"
     assert _bank_values(p.a, "a-inbox") == sorted([value, other])
     # a match on a contributed entry goes to review, not a block
