@@ -13,11 +13,13 @@ media work) so ``make test-fast`` can leave them out; ``make test`` runs everyth
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import shutil
 import socket
 import sqlite3
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -168,12 +170,27 @@ def _truncate(url: str) -> None:
         db.dispose()
 
 
+_template: dict[str, Path] = {}
+
+
+def process_sqlite_template() -> Path:
+    """This process's migrated SQLite store, made on first use and removed when the process ends.
+
+    Helpers that build engines outside a fixture (two sharing peers, a store made mid-test) copy it
+    with :func:`fresh_sqlite_store` instead of running every migration again.
+    """
+    if "path" not in _template:
+        folder = Path(tempfile.mkdtemp(prefix="seawall-sqlite-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        upgrade(f"sqlite:///{folder / 'seawall.db'}")
+        _template["path"] = folder / "seawall.db"
+    return _template["path"]
+
+
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template() -> Path:
     """A SQLite store migrated once for this process; tests copy it instead of migrating again."""
-    path = tmp_path_factory.mktemp("sqlite-template") / "seawall.db"
-    upgrade(f"sqlite:///{path}")
-    return path
+    return process_sqlite_template()
 
 
 def copy_sqlite_template(template: Path, data_dir: Path) -> None:
@@ -184,6 +201,13 @@ def copy_sqlite_template(template: Path, data_dir: Path) -> None:
     with sqlite3.connect(target) as conn:
         conn.execute("UPDATE store_identity SET store_id = ? WHERE id = 1", (uuid.uuid4().hex,))
     conn.close()
+
+
+def fresh_sqlite_store(data_dir: Path) -> Path:
+    """``data_dir`` holding a migrated, empty store of its own (unless it has one already); returns it."""
+    if not (data_dir / "seawall.db").exists():
+        copy_sqlite_template(process_sqlite_template(), data_dir)
+    return data_dir
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

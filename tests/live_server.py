@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from tests import loopback_http
 from tests.processes import free_port
 
 
@@ -44,7 +45,7 @@ def all_at_once(n: int, send: Callable[[httpx.Client], httpx.Response]) -> list[
     barrier = threading.Barrier(n)
 
     def one(_: int) -> httpx.Response:
-        with httpx.Client(timeout=120) as c:
+        with loopback_http.client(timeout=120) as c:
             barrier.wait()
             return send(c)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from seawall.password_hashing import PROFILE_ENV
+from tests import loopback_http
 
 
 def free_port() -> int:
@@ -52,7 +53,7 @@ def running_server(env: dict[str, str]) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if loopback_http.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from tests import loopback_http
 from tests.processes import free_port
 
 
@@ -59,7 +59,7 @@ class Proxy:
                 result = proxy.answer(self.command, self.path, headers, body) if proxy.answer else None
                 if result is None:
                     fwd = {k: v for k, v in headers.items() if k not in ("host", "content-length")}
-                    r = httpx.request(self.command, proxy.upstream + self.path, headers=fwd, content=body,
+                    r = loopback_http.request(self.command, proxy.upstream + self.path, headers=fwd, content=body,
                                       timeout=60)
                     result = (r.status_code, {"content-type": r.headers.get("content-type", "")}, r.content)
                 status, hdrs, out = result

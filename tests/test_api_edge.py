@@ -25,6 +25,7 @@ from seawall.engine import Engine
 from seawall.storable import MAX_INT32, MAX_INT64
 from seawall.store.tables import AppealRow, BankEntryRow, ItemRow, ReportRow, RuleSetRow, WebhookRow
 
+from . import loopback_http
 from .conftest import auth, encode, textured_image
 from .live_server import serving
 
@@ -164,13 +165,13 @@ def test_unexpected_failures_are_json_500s(engine: Engine) -> None:
 def test_bank_patch_racing_its_delete_is_never_a_server_error(engine: Engine, keys: dict[str, str]) -> None:
     admin = auth(keys["admin"])
     statuses: list[int] = []
-    with serving(create_app(engine=engine, follow_writes=False)) as base, httpx.Client(timeout=60) as c:
+    with serving(create_app(engine=engine, follow_writes=False)) as base, loopback_http.client(timeout=60) as c:
         for n in range(12):
             assert c.post(f"{base}/v1/banks", json={"name": f"b{n}"}, headers=admin).status_code == 201
             barrier = threading.Barrier(9)
 
             def patch(i: int, n: int = n, barrier: threading.Barrier = barrier) -> int:
-                with httpx.Client(timeout=60) as own:
+                with loopback_http.client(timeout=60) as own:
                     barrier.wait()
                     if i == 0:
                         return own.delete(f"{base}/v1/banks/b{n}", headers=admin).status_code

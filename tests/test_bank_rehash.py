@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,9 @@ from fastapi.testclient import TestClient
 from seawall.banks import EntryInput
 from seawall.engine import Engine
 from seawall.errors import Conflict
+from seawall.password_hashing import PROFILE_ENV
 
+from .cli_runner import CliResult, run_cli
 from .conftest import auth, encode, textured_image
 
 BANKED = ("Join the caravan of the faithful tonight and bring your brothers with you to the old "
@@ -107,12 +107,12 @@ def test_rehash_restores_crop_hashes_of_a_banked_picture(engine: Engine) -> None
 
 
 def test_cli_bank_rehash(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_") or k == PROFILE_ENV}
     env["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "seawall", *args], env=env, capture_output=True, text=True,
-                              timeout=180)
+    def cli(*args: str) -> CliResult:
+        # in this process (tests/cli_runner.py): what is checked is the command's output and exit code
+        return run_cli(args, env)
 
     assert cli("bank", "create", "tvec").returncode == 0
     assert cli("bank", "add", "tvec", "--text", BANKED).returncode == 0

@@ -31,7 +31,8 @@ class _Refs(HTMLParser):
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data: Path = tmp_path_factory.mktemp("headers")
-    with running_server(seawall_env(data)) as url:
+    # headers do not depend on the models a server warms up in the background (tests/test_warm_start.py)
+    with running_server(seawall_env(data, SEAWALL_WARM_UP="false")) as url:
         yield url
 
 

@@ -31,7 +31,8 @@ from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.feeds import Cursor
 from seawall.sharing.signing import canonical, public_key_from, public_text, verify
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
-from tests.conftest import auth
+from tests import loopback_http
+from tests.conftest import auth, fresh_sqlite_store
 from tests.sharing_support import Proxy, served
 
 SLOGAN = "a generated slogan for a made-up movement that does not exist, shared between two test platforms"
@@ -47,17 +48,23 @@ class Pair:
     b_admin: str
 
     def a_api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.a_url + path, headers=auth(self.a_admin), timeout=30, **kw)
+        return loopback_http.request(method, self.a_url + path, headers=auth(self.a_admin), timeout=30, **kw)
 
     def b_api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.b_url + path, headers=auth(self.b_admin), timeout=30, **kw)
+        return loopback_http.request(method, self.b_url + path, headers=auth(self.b_admin), timeout=30, **kw)
 
 
 @contextmanager
 def _pair(a_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
-    """A (publisher) and B (subscriber, SQLite); background syncing off so the tests decide when B pulls."""
+    """A (publisher) and B (subscriber, SQLite); background syncing off so the tests decide when B pulls.
+
+    SQLite stores start as copies of this process's migrated template, not by running every migration.
+    """
+    if not a_settings.database_url:
+        fresh_sqlite_store(a_settings.data_dir)
     a = build_engine(a_settings.model_copy(update={"source_sync": False}))
-    b = build_engine(Settings(data_dir=tmp_path / "b", webhook_allow_hosts="127.0.0.1", source_sync=False))
+    b = build_engine(Settings(data_dir=fresh_sqlite_store(tmp_path / "b"), webhook_allow_hosts="127.0.0.1",
+                              source_sync=False))
     try:
         with served(create_app(engine=a, follow_writes=False)) as a_url, \
                 served(create_app(engine=b, follow_writes=False)) as b_url:
@@ -243,8 +250,8 @@ def test_bad_pages_are_refused_whole_and_bad_entries_alone(pair1: Pair) -> None:
             return p.b_api("GET", "/v1/sources/from-a").json()
 
         def upstream_page(path: str, headers: dict[str, str]) -> dict[str, Any]:
-            page: dict[str, Any] = httpx.get(p.a_url + path, headers={"authorization": headers["authorization"]},
-                                             timeout=30).json()
+            page: dict[str, Any] = loopback_http.get(
+                p.a_url + path, headers={"authorization": headers["authorization"]}, timeout=30).json()
             return page
 
         # 1. a tampered page (value changed in transit): bad signature
@@ -331,20 +338,20 @@ def test_outages_back_off_and_show_in_health_and_metrics(pair1: Pair) -> None:
             row = s.scalar(select(SourceRow).where(SourceRow.name == "from-a"))
             assert row is not None and row.failures == 1 and row.next_attempt_at is not None
         assert p.b.sources.due() == []  # backing off: the runner leaves it alone
-        health = httpx.get(p.b_url + "/healthz", timeout=10).json()
+        health = loopback_http.get(p.b_url + "/healthz", timeout=10).json()
         assert health["status"] == "degraded"
         assert "source_failing" in [x["code"] for x in health["reasons"]]
-        metrics = httpx.get(p.b_url + "/metrics", timeout=10).text
+        metrics = loopback_http.get(p.b_url + "/metrics", timeout=10).text
         assert 'seawall_source_failing{source="from-a"} 1.0' in metrics
         assert 'seawall_degraded{reason="source_failing"} 1.0' in metrics
         # uploads are not held up by a failing exchange
-        item = httpx.post(p.b_url + "/v1/items", headers=auth(p.b_admin), json={
+        item = loopback_http.post(p.b_url + "/v1/items", headers=auth(p.b_admin), json={
             "content_id": "c1", "text": "hello"}, timeout=10)
         assert item.status_code in (200, 201), item.text
 
         proxy.answer = None
         assert p.b_api("POST", "/v1/sources/from-a/sync").json()["error"] is None
-        assert httpx.get(p.b_url + "/healthz", timeout=10).json()["status"] == "ok"
+        assert loopback_http.get(p.b_url + "/healthz", timeout=10).json()["status"] == "ok"
     finally:
         proxy.stop()
 
@@ -353,11 +360,12 @@ def test_partner_tokens_and_bad_requests(pair1: Pair) -> None:
     p = pair1
     feed = _publish(p)
     token = feed["partners"][0]["token"]
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/entries", timeout=10).status_code == 401
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth("swf_wrong"), timeout=10).status_code == 401
+    assert loopback_http.get(p.a_url + "/v1/feeds/tvec/entries", timeout=10).status_code == 401
+    wrong = loopback_http.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth("swf_wrong"), timeout=10)
+    assert wrong.status_code == 401
     # an admin API key is not a partner token
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth(p.a_admin), timeout=10).status_code == 401
-    r = httpx.get(p.a_url + "/v1/feeds/tvec/entries?after=nonsense", headers=auth(token), timeout=10)
+    assert loopback_http.get(p.a_url + "/v1/feeds/tvec/entries", headers=auth(p.a_admin), timeout=10).status_code == 401
+    r = loopback_http.get(p.a_url + "/v1/feeds/tvec/entries?after=nonsense", headers=auth(token), timeout=10)
     assert r.status_code == 422 and r.json()["code"] == "invalid_checkpoint"
     assert p.a_api("POST", "/v1/feeds", json={"name": "tvec", "banks": ["a-known"]}).status_code == 409
     assert p.a_api("POST", "/v1/feeds", json={"name": "x", "banks": ["nope"]}).json()["code"] == "bank_not_found"
@@ -387,7 +395,7 @@ rules:
     when: {match: {bank_kind: block, source: ["partner-*"]}}
     then: [queue]
 """
-    engine = build_engine(Settings(data_dir=tmp_path))
+    engine = build_engine(Settings(data_dir=fresh_sqlite_store(tmp_path)))
     parsed = engine.rules.parse(rules)
     two = FactsIn.model_validate({"matches": [{"bank": "b", "sources": ["partner-a", "partner-b"],
                                                "source_count": 2}]}).to_facts()
@@ -451,7 +459,7 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
     flip = [{"entry_id": ids[1], "opinion": "true_positive"}]
 
     def send(raw: bytes) -> httpx.Response:
-        return httpx.post(p.a_url + "/v1/feeds/tvec/feedback", headers=auth(token), content=raw, timeout=10)
+        return loopback_http.post(p.a_url + "/v1/feeds/tvec/feedback", headers=auth(token), content=raw, timeout=10)
 
     def refused(raw: bytes, status: int, code: str) -> None:
         r = send(raw)
@@ -594,7 +602,7 @@ def test_feed_events_push_signed_pages_live_and_resume_from_last_event_id(pair1:
 
     # nothing new: the stream ends when asked, with no page; a stranger's token opens nothing
     assert _events(p.a_url, token, {"last-event-id": cp2}, seconds=1) == []
-    assert httpx.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
+    assert loopback_http.get(p.a_url + "/v1/feeds/tvec/events?seconds=1", headers=auth("swf_nope"), timeout=10
                      ).status_code == 401
 
 
@@ -617,7 +625,7 @@ def test_revoking_a_partner_ends_its_open_event_stream_and_long_poll_within_seco
         ended["stream"] = time.monotonic()
 
     def poll() -> None:
-        r = httpx.get(p.a_url + f"/v1/feeds/tvec/entries?after={cp}&wait=30", headers=auth(token), timeout=40)
+        r = loopback_http.get(p.a_url + f"/v1/feeds/tvec/entries?after={cp}&wait=30", headers=auth(token), timeout=40)
         ended["poll"] = time.monotonic()
         ended["poll_status"] = r.status_code
         assert r.json()["code"] == "invalid_token"
@@ -676,13 +684,13 @@ def test_partner_pushes_entries_into_the_publishers_review_only_bank(pair1: Pair
     # malformed entries are rejected by position, the rest apply; a stranger's token pushes nothing
     token = r.json()["partners"][0]["token"]
     other = _md5()
-    got = httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, json={
+    got = loopback_http.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, json={
         "entries": [{"signal_type": "md5", "value": other}, {"value": 3}, {"signal_type": "md5", "value": "zz"}]})
     assert got.status_code == 200, got.text
     assert got.json()["added"] == 1 and [x["position"] for x in got.json()["rejected"]] == [1, 2]
-    assert httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth("swf_nope"), timeout=10,
+    assert loopback_http.post(p.a_url + "/v1/feeds/open/contributions", headers=auth("swf_nope"), timeout=10,
                       json={"entries": [{"signal_type": "md5", "value": _md5()}]}).status_code == 401
-    bad = httpx.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, content=b"{")
+    bad = loopback_http.post(p.a_url + "/v1/feeds/open/contributions", headers=auth(token), timeout=10, content=b"{")
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_body"
     assert _bank_values(p.a, "a-inbox") == sorted([value, other])
     # a match on a contributed entry goes to review, not a block

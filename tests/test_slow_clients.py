@@ -24,7 +24,9 @@ TRICKLE_LINES = 200  # 50 s of trickling if the server never cut the connection
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     data: Path = tmp_path_factory.mktemp("slow")
-    env = seawall_env(data, SEAWALL_HEADER_READ_TIMEOUT_SECONDS="1", SEAWALL_BODY_READ_TIMEOUT_SECONDS="1")
+    # no background warm-up of models: reading requests off the socket does not depend on it
+    env = seawall_env(data, SEAWALL_HEADER_READ_TIMEOUT_SECONDS="1", SEAWALL_BODY_READ_TIMEOUT_SECONDS="1",
+                      SEAWALL_WARM_UP="false")
     with running_server(env) as base:
         yield base, int(env["SEAWALL_PORT"])
 

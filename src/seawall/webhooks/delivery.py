@@ -101,8 +101,17 @@ class WebhookSender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
-        self._client = httpx.Client(follow_redirects=False, trust_env=False, timeout=config.timeout,
-                                    headers={"user-agent": f"Seawall-Webhooks/{__version__}"})
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        """The HTTP client, made on the first attempt: making one loads the CA bundle (some 25 ms of CPU),
+        which a sender that never has anything to deliver (a fresh server, a test's app) need not pay."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(follow_redirects=False, trust_env=False, timeout=self.config.timeout,
+                                            headers={"user-agent": f"Seawall-Webhooks/{__version__}"})
+            return self._client
 
     # --- one round -------------------------------------------------------------------------------
     def claim(self, limit: int) -> list[Claim]:
@@ -153,11 +162,12 @@ class WebhookSender:
                    **sign_headers(claim.secret, claim.message_id, claim.body)}
         extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
         last_error = "no address to connect to"
+        client = self._http()
         for address in addresses:
             try:
-                request = self._client.build_request("POST", target.url_for(address), content=claim.body.encode(),
-                                                     headers=headers, extensions=extensions)
-                response = self._client.send(request, stream=True)
+                request = client.build_request("POST", target.url_for(address), content=claim.body.encode(),
+                                               headers=headers, extensions=extensions)
+                response = client.send(request, stream=True)
                 try:
                     code = response.status_code
                 finally:
@@ -265,4 +275,6 @@ class WebhookSender:
         if self._thread is not None:
             self._thread.join(timeout=self.config.timeout * 2 + 5)
             self._thread = None
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
