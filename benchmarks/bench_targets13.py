@@ -345,7 +345,9 @@ def part_a(args: argparse.Namespace, tmp: Path, summary: Summary) -> None:
     summary.add("(a) p99 OCR on ÷ OCR off", "≤ 1.3×", f"{ratio:.2f}×", "", ratio <= 1.3)
     summary.add("(a) stage-2 OCR throughput / backlog", "(reported)",
                 f"{on['ocr_rate_run']:.1f} img/s in run; backlog max {on['max_backlog']}, {on['at_end']} at end, "
-                f"drained {on['drain_s']:.0f} s", "", None)
+                f"{on['left']} left after {on['drain_s']:.0f} s more",
+                f"OCR off: backlog max {off['max_backlog']} (region hashes), {off['left']} left after "
+                f"{off['drain_s']:.0f} s", None)
 
 
 # --------------------------------------------------------------------------------------------------
