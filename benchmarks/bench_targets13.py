@@ -419,7 +419,7 @@ def part_c(args: argparse.Namespace, tmp: Path, summary: Summary) -> None:
     data_dir, hash_file, _ = bank_paths(Path(args.bank_root), args.lookup_entries)
     say(f"Bank {'reused from' if info['reused'] else 'built in'} {data_dir.parent}: {info['entries']:,} random "
         f"hashes, `seawall bank import` took {info['import_s']} s ({info['import_lines_per_s']:,} lines/s, "
-        f"SQLite, built {info['built_at']}).")
+        f"SQLite, built {info['built_at']})." + (f" Note: {info['note']}." if info.get("note") else ""))
     env = seawall_env(data_dir)
     key = create_admin_key(env)
     members = bank_sample(args.lookup_entries, 13, 100)
