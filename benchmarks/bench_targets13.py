@@ -453,7 +453,8 @@ def part_c(args: argparse.Namespace, tmp: Path, summary: Summary) -> None:
         try:
             p = run_wrk(peer.base, lua_lookup_for("", queries), connections=args.lookup_conc,
                         seconds=args.lookup_peer_seconds, workdir=tmp, timeout_s=60)
-            peer_txt = f"{p.rps:,.1f} req/s, p99 {p.p99_ms:,.0f} ms"
+            peer_txt = (f"{p.rps:,.1f} req/s, p99 {p.p99_ms:,.0f} ms" if p.requests else
+                        f"no lookup finished within the {args.lookup_peer_seconds:g} s run")
             say(f"\nNaive peer (numpy scan over every hash): {peer_txt}, errors {p.errors}.")
         finally:
             peer.stop()
