@@ -327,7 +327,8 @@ def part_a(args: argparse.Namespace, tmp: Path, summary: Summary) -> None:
             f"drained in {drain_s:.1f} s after it ({left} left)")
         if mode == "ocr-on":
             say(f"  stage-2 OCR throughput: {entry['ocr_rate_run']:.1f} images/s during the run, "
-                f"{entry['ocr_rate']:.1f} images/s from the run's start to an empty backlog")
+                f"{entry['ocr_rate']:.1f} images/s from the run's start until the backlog was empty or the drain "
+                f"limit passed")
     on, off = results["ocr-on"][-1], results["ocr-off"][-1]
     rows = []
     for mode, runs in results.items():
