@@ -1,4 +1,5 @@
-"""API keys: argon2 at rest, one verification per key, revocation seen by other processes."""
+"""API keys: digests at rest (legacy argon2 hashes still accepted once, then rewritten), one check per key,
+revocation seen by other processes."""
 
 from __future__ import annotations
 
@@ -31,16 +32,48 @@ class CountingHasher:
         return bool(self.real.verify(hash_, secret))
 
 
-def test_secret_is_stored_only_as_argon2(engine: Engine) -> None:
-    key, principal = engine.api_keys.create("submitter", "forum")
+def _stored(engine: Engine, key: str) -> str:
     with engine.db.session() as s:
-        row = s.query(ApiKeyRow).filter_by(key_id=principal.key_id).one()
+        return str(s.query(ApiKeyRow).filter_by(key_id=key.split("_")[1]).one().secret_hash)
+
+
+def _as_legacy(engine: Engine, key: str) -> str:
+    """Store the key's secret as keys made before digests were (an argon2 hash)."""
+    legacy = apikeys.hasher().hash(key.split("_", 2)[2])
+    with engine.db.session() as s:
+        s.query(ApiKeyRow).filter_by(key_id=key.split("_")[1]).update({"secret_hash": legacy})
+    return legacy
+
+
+def test_secret_is_stored_only_as_a_digest(engine: Engine) -> None:
+    key, _ = engine.api_keys.create("submitter", "forum")
     secret = key.split("_", 2)[2]
-    assert row.secret_hash.startswith("$argon2") and secret not in row.secret_hash
+    stored = _stored(engine, key)
+    assert stored.startswith("sha256$") and secret not in stored
+    assert stored == apikeys.secret_digest(secret)
+    assert ApiKeys(engine.db).authenticate(key).role == "submitter"
+
+
+def test_a_legacy_argon2_key_works_and_is_rewritten_as_a_digest(engine: Engine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    key, _ = engine.api_keys.create("reviewer")
+    legacy = _as_legacy(engine, key)
+    prefix, key_id, _secret = key.split("_", 2)
+    with pytest.raises(Unauthorized):
+        ApiKeys(engine.db).authenticate(f"{prefix}_{key_id}_not-the-secret")
+    assert _stored(engine, key) == legacy  # a wrong secret rewrites nothing
+    counter = CountingHasher(apikeys.hasher())
+    monkeypatch.setattr(apikeys, "hasher", lambda: counter)
+    assert ApiKeys(engine.db).authenticate(key).role == "reviewer"
+    assert counter.calls == 1
+    assert _stored(engine, key) == apikeys.secret_digest(key.split("_", 2)[2])
+    assert ApiKeys(engine.db).authenticate(key).role == "reviewer"  # another process: digest, no argon2
+    assert counter.calls == 1
 
 
 def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     key, _ = engine.api_keys.create("submitter")
+    _as_legacy(engine, key)
     clock = SteppedClock()
     other_process = ApiKeys(engine.db, recheck_seconds=0.05, clock=clock)  # another server sharing the store
     assert other_process.authenticate(key).role == "submitter"  # verified with argon2 once
@@ -61,6 +94,7 @@ def test_expired_cache_rechecks_revocation_without_argon2(engine: Engine, monkey
 
 def test_concurrent_first_use_verifies_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     key, _ = engine.api_keys.create("reviewer")
+    _as_legacy(engine, key)
     keys = ApiKeys(engine.db)
     counter = CountingHasher(apikeys.hasher())
     monkeypatch.setattr(apikeys, "hasher", lambda: counter)

@@ -1,8 +1,11 @@
-"""API keys: shown once, stored only as argon2 hashes, checked with a short-lived in-memory cache.
+"""API keys: shown once, stored only as SHA-256 digests, checked with a short-lived in-memory cache.
 
-A key reads ``sw_<key id>_<secret>``. The key id finds the row without scanning; argon2 makes a stolen
-database useless for forging keys. Verifying argon2 on every request would cost tens of
-milliseconds, so a successful check is remembered (by a SHA-256 of the whole key); after
+A key reads ``sw_<key id>_<secret>``. The key id finds the row without scanning. The secret is 256
+random bits, so a digest is all a stolen database needs to stay useless for forging keys: nobody can
+search 2^256 secrets, and a slow password hash (argon2) would add nothing but cost — the first
+request with a key in each server process waited 0.1–2 s for it. Keys made before this change keep
+their argon2 hash until their first successful check, which rewrites it as a digest. A successful
+check is remembered (by a SHA-256 of the whole key); after
 ``recheck_seconds`` (``SEAWALL_API_KEY_RECHECK_SECONDS``, default 1 s) only the revocation flag is
 read again, so a key revoked by another process stops working within that time. The memory is an
 LRU of bounded size, and concurrent first checks share a fixed set of lock stripes, so a flood of
@@ -12,6 +15,7 @@ bogus tokens cannot grow either.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from seawall.errors import InvalidInput, NotFound, Unauthorized
 from seawall.password_hashing import hasher
@@ -28,6 +32,8 @@ from seawall.store.db import Database
 from seawall.store.tables import ApiKeyRow, utcnow
 
 ROLES: tuple[str, ...] = ("admin", "submitter", "reviewer")
+#: Prefix of a stored secret digest; anything else stored is a legacy argon2 hash.
+DIGEST_PREFIX = "sha256$"
 CACHE_SECONDS = 1.0
 CACHE_SIZE = 10_000
 GATE_STRIPES = 64
@@ -62,7 +68,7 @@ class ApiKeys:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with self.db.session() as s:
-            s.add(ApiKeyRow(key_id=key_id, secret_hash=hasher().hash(secret), role=role, name=name))
+            s.add(ApiKeyRow(key_id=key_id, secret_hash=secret_digest(secret), role=role, name=name))
         return f"sw_{key_id}_{secret}", Principal(key_id, role, name)
 
     def revoke(self, key_id: str) -> None:
@@ -84,7 +90,7 @@ class ApiKeys:
             ]
 
     def cached(self, token: str) -> Principal | None:
-        """The principal if this key was checked within ``recheck_seconds`` (no database, no argon2)."""
+        """The principal if this key was checked within ``recheck_seconds`` (no database, no hashing)."""
         hit = self._cache.get(hashlib.sha256(token.encode("utf-8", "replace")).digest())
         if hit and hit[1] > self.clock():
             return hit[0]
@@ -97,9 +103,9 @@ class ApiKeys:
     def authenticate(self, token: str) -> Principal:
         """The principal for a presented key, or 401.
 
-        argon2 runs once per key and process: afterwards a key whose cache entry expired only needs a
-        look at its revocation flag. Concurrent requests with the same unverified key wait for one
-        verification instead of each burning a core on argon2.
+        The secret is checked once per key and process: afterwards a key whose cache entry expired only
+        needs a look at its revocation flag. Concurrent requests with the same unverified key wait for
+        one check (a legacy argon2 hash costs a core for a while).
         """
         digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
         parts = token.split("_", 2)
@@ -115,11 +121,8 @@ class ApiKeys:
             if row is None or row.revoked_at is not None:
                 self._forget(digest)
                 raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
-            if cached is None:
-                try:
-                    hasher().verify(row.secret_hash, parts[2])
-                except (VerificationError, InvalidHashError):
-                    raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key") from None
+            if cached is None and not self._secret_matches(row.key_id, row.secret_hash, parts[2]):
+                raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")
             principal = Principal(row.key_id, row.role, row.name)
             with self._lock:
                 self._cache.pop(digest, None)
@@ -128,6 +131,20 @@ class ApiKeys:
                     self._cache.popitem(last=False)
             return principal
 
+    def _secret_matches(self, key_id: str, stored: str, secret: str) -> bool:
+        """Whether ``secret`` is the key's; a legacy argon2 hash that matches is rewritten as a digest
+        (only if it is still the stored one, so a concurrent rewrite or revocation is not undone)."""
+        if stored.startswith(DIGEST_PREFIX):
+            return hmac.compare_digest(stored, secret_digest(secret))
+        try:
+            hasher().verify(stored, secret)
+        except (VerificationError, InvalidHashError):
+            return False
+        with self.db.session() as s:
+            s.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == key_id, ApiKeyRow.secret_hash == stored)
+                      .values(secret_hash=secret_digest(secret)))
+        return True
+
     def cache_entries(self) -> int:
         """How many verified keys this process remembers (bounded by ``cache_size``)."""
         return len(self._cache)
@@ -135,3 +152,8 @@ class ApiKeys:
     def _forget(self, digest: bytes) -> None:
         with self._lock:
             self._cache.pop(digest, None)
+
+
+def secret_digest(secret: str) -> str:
+    """How a key's secret is stored: enough for 256 random bits (see the module docstring)."""
+    return DIGEST_PREFIX + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
