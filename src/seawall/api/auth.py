@@ -14,7 +14,7 @@ from seawall.errors import Forbidden, RateLimited, Unauthorized
 
 
 async def principal_from(request: Request) -> Principal:
-    """Verified caller; a cache hit costs a dictionary lookup, a miss runs argon2 off the event loop."""
+    """Verified caller; a cache hit costs a dictionary lookup, a miss reads the key row off the event loop."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -25,7 +25,7 @@ async def principal_from(request: Request) -> Principal:
     if cached is not None:
         principal = cached
     else:
-        # an address that keeps presenting bad keys is slowed down before it costs a lookup or argon2
+        # an address that keeps presenting bad keys is slowed down before it costs a store lookup
         failures: RateLimiter | None = getattr(request.app.state, "auth_failure_limiter", None)
         address = f"addr:{client_address(request.scope)}"
         if failures is not None and not keys.verified_before(token) and (wait := failures.waiting(address)) > 0:
