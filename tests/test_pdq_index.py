@@ -272,6 +272,27 @@ def test_snapshot_round_trip(force_probe: None, tmp_path: Path) -> None:
         assert (99_999, 0) in loaded.search(hashes[0], 0)
 
 
+def test_a_snapshot_with_a_delta_past_the_limit_is_merged_after_loading(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    hashes = clustered_hashes(rng, 8000, centres=20)
+    idx = PdqIndex(delta_limit=100_000, background_merge=False, chunks=14)
+    ref = BruteForcePdqIndex()
+    for i in (idx, ref):
+        i.add(np.arange(2000), hashes[:2000])
+    idx.compact()
+    for i in (idx, ref):
+        i.add(np.arange(2000, 8000), hashes[2000:])  # 6,000 rows in the delta: past the default limit
+        i.remove(list(range(0, 8000, 11)))
+    path = tmp_path / "pdq.snap"
+    idx.save(path)
+    loaded = PdqIndex.load(path)
+    loaded.wait_for_merge()
+    assert len(loaded._d_pos) == 0  # folded into the base without any add
+    assert len(loaded) == len(ref)
+    for r in RADII:
+        assert_same(loaded, ref, queries_for(rng, hashes, r, 30), r)
+
+
 def test_empty_snapshot_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "empty.snap"
     PdqIndex().save(path)
