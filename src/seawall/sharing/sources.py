@@ -484,15 +484,21 @@ class SourceService:
         to_dt = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         to_json = table.c.meta.type.dialect_impl(dialect).bind_processor(dialect)
         empty = to_json([]) if to_json else "[]"
-        stamps: dict[datetime, Any] = {}
 
         def dt(v: datetime | None) -> Any:
-            if v is None or to_dt is None:
-                return v
-            got = stamps.get(v)
-            if got is None:
-                got = stamps[v] = to_dt(v)
-            return got
+            return to_dt(v) if v is not None and to_dt is not None else v
+
+        def dts(values: list[datetime | None]) -> list[Any]:
+            """Stored form of each time stamp, converted once per run of the same value (one import's
+            entries share theirs; hashing an aware datetime to cache it costs more than converting it)."""
+            out: list[Any] = []
+            prev: Any = _NO_LABELS
+            conv: Any = None
+            for v in values:
+                if v is not prev:
+                    prev, conv = v, dt(v)
+                out.append(conv)
+            return out
 
         def js(v: list[str]) -> Any:
             if not v:
@@ -505,9 +511,10 @@ class SourceService:
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS seawall_source_stage (signal_type TEXT, value TEXT, "
                         "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
             cur.execute("DELETE FROM seawall_source_stage")
+            firsts = dts([e[5] for e in entries])
             cur.executemany("INSERT INTO seawall_source_stage VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                (t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, dt(first), rid)
-                for t, v, d, lab, raw, first, rid in entries])
+                (t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
+                for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True)])
             stamp = dt(now)
             inserted = cur.execute(
                 "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
