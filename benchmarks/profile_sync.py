@@ -87,6 +87,8 @@ def main() -> None:
     ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--page-size", type=int, default=5000)
     ap.add_argument("--py-spy", default=str(Path(sys.executable).parent / "py-spy"))
+    ap.add_argument("--no-cprofile", action="store_true",
+                    help="leave the subscriber unprofiled (to sample it from outside, e.g. py-spy --gil)")
     args = ap.parse_args()
     n = args.entries
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -117,7 +119,8 @@ def main() -> None:
                                    created_by="bench")
                 prof = cProfile.Profile()
                 t0 = time.perf_counter()
-                prof.enable()
+                if not args.no_cprofile:
+                    prof.enable()
                 rep = sub.sources.sync("a")
                 prof.disable()
                 took = time.perf_counter() - t0
@@ -129,10 +132,12 @@ def main() -> None:
             drop_db(pub_db)
             if dbname:
                 drop_db(dbname)
-        print(f"sync of {n:,} entries into {args.store}: {took:.1f} s ({n / took:,.0f} entries/s, under cProfile)")
-        buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
-        print("\n== subscriber (cProfile, own time) ==\n" + buf.getvalue())
+        print(f"sync of {n:,} entries into {args.store}: {took:.1f} s ({n / took:,.0f} entries/s"
+              f"{'' if args.no_cprofile else ', under cProfile'})")
+        if not args.no_cprofile:
+            buf = io.StringIO()
+            pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
+            print("\n== subscriber (cProfile, own time) ==\n" + buf.getvalue())
         for _ in range(50):
             if out.exists():
                 break
