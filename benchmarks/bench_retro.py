@@ -16,7 +16,7 @@ stored item, and every method must find exactly those.
         [--peer-sample K]
 
 The second sharing target (100,000 newly synced entries against 1,000,000 stored items in 60 s) is
-``--items 1000000 --entries 100000 --near 1000 --peer-sample 2000``.
+``--items 1000000 --entries 100000 --near 1000 --peer-sample 200``.
 
 Uses a temporary SQLite database unless ``--database-url`` names an empty PostgreSQL database.
 """
