@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select, update
@@ -68,6 +70,9 @@ Rows = list[tuple[int, str, str]]
 #: A page's entry ready to store: (signal type, value, digest, labels, remote labels, first seen, remote id).
 Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
 _NO_LABELS: list[str] = []
+_LABELS_OF = attrgetter("labels")
+_FIRST_SEEN_OF = attrgetter("first_seen")
+_REMOTE_ID_OF = attrgetter("remote_id")
 
 
 @dataclass(slots=True)
@@ -390,6 +395,17 @@ class SourceService:
                 continue
             name = sig.name
             values = sig.normalize_many([e.value for e in group])
+            if list(map(type, values)).count(str) == len(values) and not any(map(_LABELS_OF, group)):
+                # the common page: every value good, no labels; the rows are zipped together in C
+                digests = value_digests(cast(list[str], values))
+                firsts = list(map(_FIRST_SEEN_OF, group))
+                rows = zip(repeat(name), values, digests, repeat(_NO_LABELS), repeat(_NO_LABELS), firsts,
+                           map(_REMOTE_ID_OF, group))
+                good.update(zip(zip(repeat(name), digests), cast(Iterator[Good], rows), strict=True))
+                latest = max(filter(None, firsts), default=None)
+                if latest is not None and (newest is None or latest > newest):
+                    newest = latest
+                continue
             digests = value_digests([v if isinstance(v, str) else "" for v in values])
             for e, value, digest in zip(group, values, digests, strict=True):
                 if not isinstance(value, str):
