@@ -241,6 +241,27 @@ def test_normalize_rejects_malformed(raw: str) -> None:
     assert exc.value.status == 422
 
 
+def test_normalize_many_agrees_with_normalize_value_by_value() -> None:
+    """The vectorised page check must accept, canonicalise and refuse exactly what ``normalize`` does,
+    including values whose lengths only add up to a whole number of hashes when joined."""
+    rng = np.random.default_rng(5)
+    good = [rng.bytes(32).hex() for _ in range(50)]
+    bad = ["", "a" * 63, "a" * 65, "g" * 64, "é" * 64, "AB" * 32, "  " + "0f" * 32 + "\n", "a" * 32 + " " + "a" * 31]
+    signal = PdqSignal()
+    for values in (good, good[:10] + bad + good[10:], ["a" * 63, "b" * 65, *good], [*good, "A" * 64]):
+        got = signal.normalize_many(values)
+        assert len(got) == len(values)
+        for value, out in zip(values, got, strict=True):
+            try:
+                expected: str | type[Exception] = signal.normalize(value)
+            except InvalidInput:
+                expected = InvalidInput
+            if expected is InvalidInput:
+                assert isinstance(out, InvalidInput), (value, out)
+            else:
+                assert out == expected, (value, out)
+
+
 def test_distance_is_hamming() -> None:
     signal = PdqSignal()
     zero, ones = "0" * 64, "f" * 64

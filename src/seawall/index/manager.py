@@ -110,8 +110,12 @@ class IndexSet:
     def add(self, rows: Sequence[tuple[int, str, str]]) -> None:
         """Add (entry id, signal type, value) triples; ids already indexed are ignored."""
         by_type: dict[str, list[tuple[int, str]]] = {}
-        for entry_id, signal_type, value in rows:
-            by_type.setdefault(signal_type, []).append((int(entry_id), value))
+        types = {r[1] for r in rows}
+        if len(types) == 1:  # a page of a feed: one type, no regrouping row by row
+            by_type[types.pop()] = [(int(r[0]), r[2]) for r in rows]
+        else:
+            for entry_id, signal_type, value in rows:
+                by_type.setdefault(signal_type, []).append((int(entry_id), value))
         for signal_type, pairs in by_type.items():
             ix = self.index_for(signal_type)
             if ix is not None:

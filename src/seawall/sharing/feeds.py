@@ -46,7 +46,8 @@ from seawall.store.tables import (
 from seawall.store.upsert import insert_unless_exists
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-PAGE_MAX = 5000
+#: Largest page served: big pages keep an initial sync of millions of entries to few round trips.
+PAGE_MAX = 50_000
 OPINIONS = ("true_positive", "false_positive", "seen")
 
 

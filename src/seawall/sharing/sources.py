@@ -17,11 +17,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,13 +37,22 @@ from seawall.sharing.exchanges.base import (
     Page,
     PageRefused,
     Rejected,
+    RemoteEntry,
 )
 from seawall.sharing.prefetch import read_ahead
 from seawall.sharing.pushing import PushSender
 from seawall.sharing.signing import Signer
 from seawall.store.convert import aware
 from seawall.store.db import Database
-from seawall.store.tables import BankEntryRow, BankEntrySourceRow, BankRow, SourceRow, utcnow, value_digest
+from seawall.store.tables import (
+    BankEntryRow,
+    BankEntrySourceRow,
+    BankRow,
+    SourceRow,
+    utcnow,
+    value_digest,
+    value_digests,
+)
 from seawall.webhooks.ssrf import TargetPolicy
 
 log = logging.getLogger(__name__)
@@ -56,10 +65,14 @@ ROWS_PER_STATEMENT = 1000
 STALE_INTERVALS = 3
 STALE_MIN = timedelta(minutes=10)
 
-_UNSEEN: Any = object()
-
 #: (entry id, signal type, value) of entries the indexes must learn or forget.
 Rows = list[tuple[int, str, str]]
+#: A page's entry ready to store: (signal type, value, digest, labels, remote labels, first seen, remote id).
+Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
+_NO_LABELS: list[str] = []
+_LABELS_OF = attrgetter("labels")
+_FIRST_SEEN_OF = attrgetter("first_seen")
+_REMOTE_ID_OF = attrgetter("remote_id")
 
 
 @dataclass(slots=True)
@@ -364,6 +377,55 @@ class SourceService:
                 continue  # a partner's taxonomy differs: keep the hash, drop what we cannot name
         return list(dict.fromkeys(out))
 
+    def _normalise(self, entries: list[RemoteEntry], sigs: dict[str, Any], mapping: dict[str, str],
+                   result: ApplyResult) -> tuple[list[Good], datetime | None]:
+        """A page's entries checked and put in canonical form, one batch per signal type (a page is
+        thousands of values of one or two types): a bad entry is rejected with its position, the rest
+        apply; a hash listed twice in a page is stored once (its last listing wins)."""
+        by_type: dict[str, list[RemoteEntry]] = {}
+        for e in entries:
+            by_type.setdefault(e.signal_type, []).append(e)
+        good: dict[tuple[str, str], Good] = {}
+        rejected: list[Rejected] = []
+        newest: datetime | None = None
+        for spelled, group in by_type.items():
+            sig = sigs.get(str(spelled).lower())
+            if sig is None:
+                rejected.extend(Rejected(e.position, f"unknown signal type {e.signal_type!r}") for e in group)
+                continue
+            name = sig.name
+            values = sig.normalize_many([e.value for e in group])
+            if list(map(type, values)).count(str) == len(values) and not any(map(_LABELS_OF, group)):
+                # the common page: every value good, no labels; the rows are zipped together in C
+                digests = value_digests(cast(list[str], values))
+                firsts = list(map(_FIRST_SEEN_OF, group))
+                rows = zip(repeat(name), values, digests, repeat(_NO_LABELS), repeat(_NO_LABELS), firsts,
+                           map(_REMOTE_ID_OF, group))
+                good.update(zip(zip(repeat(name), digests), cast(Iterator[Good], rows), strict=True))
+                latest = max(filter(None, firsts), default=None)
+                if latest is not None and (newest is None or latest > newest):
+                    newest = latest
+                continue
+            digests = value_digests([v if isinstance(v, str) else "" for v in values])
+            for e, value, digest in zip(group, values, digests, strict=True):
+                if not isinstance(value, str):
+                    reason = value.message if isinstance(value, SeawallError) else f"{type(value).__name__}: {value}"
+                    rejected.append(Rejected(e.position, reason))
+                    continue
+                if e.labels:
+                    labels = self._map_labels(list(e.labels), mapping)
+                    raw = [str(x) for x in e.labels][:50]
+                else:
+                    labels = raw = _NO_LABELS
+                good[(name, digest)] = (name, value, digest, labels, raw, e.first_seen, e.remote_id)
+                first = e.first_seen
+                if first is not None and (newest is None or first > newest):
+                    newest = first
+        if rejected:
+            rejected.sort(key=lambda r: r.position)
+            result.rejected.extend(rejected)
+        return list(good.values()), newest
+
     def apply_page(self, source_id: int, expected: str | None, page: Page) -> ApplyResult:
         """Apply one page and its checkpoint in one transaction (see the module docstring)."""
         result = ApplyResult(rejected=list(page.rejected))
@@ -380,37 +442,11 @@ class SourceService:
                 result.applied = False
                 return result
             bank_ids = self._bank_ids(s, row)
-            mapping = dict(row.label_map or {})
-            # normalise: a bad entry is rejected with its position, the rest apply
-            good: dict[tuple[str, str], dict[str, Any]] = {}
-            newest: datetime | None = None
-            by_name: dict[str, Any] = {}  # the page's few signal type spellings, looked up once each
-            for e in page.entries:
-                sig = by_name.get(e.signal_type, _UNSEEN)
-                if sig is _UNSEEN:
-                    sig = by_name[e.signal_type] = sigs.get(str(e.signal_type).lower())
-                if sig is None:
-                    result.rejected.append(Rejected(e.position, f"unknown signal type {e.signal_type!r}"))
-                    continue
-                try:
-                    value = sig.normalize(e.value)
-                except SeawallError as exc:
-                    result.rejected.append(Rejected(e.position, exc.message))
-                    continue
-                except Exception as exc:  # a plugin's normaliser choking on junk is still junk input
-                    result.rejected.append(Rejected(e.position, f"{type(exc).__name__}: {exc}"))
-                    continue
-                key = (sig.name, value_digest(value))
-                good[key] = {"signal_type": sig.name, "value": value, "digest": key[1],
-                             "labels": self._map_labels(list(e.labels), mapping) if e.labels else [],
-                             "raw_labels": [str(x) for x in e.labels][:50] if e.labels else [],
-                             "first_seen": e.first_seen, "remote_id": e.remote_id}
-                if e.first_seen is not None and (newest is None or e.first_seen > newest):
-                    newest = e.first_seen
+            good, newest = self._normalise(page.entries, sigs, dict(row.label_map or {}), result)
             result.seen += len(good)
             if good:
                 for bank_id in bank_ids:  # every target bank holds the source's entries
-                    self._insert_entries(s, bank_id, row, list(good.values()), now, result)
+                    self._insert_entries(s, bank_id, row, good, now, result)
             for t in page.tombstones:
                 self._tombstone(s, row, bank_ids, t.signal_type, t.value, t.remote_id, result)
             if page.listed_since is not None:
@@ -440,66 +476,23 @@ class SourceService:
                                                 .where(BankRow.name.in_(names))).all()}
         return [int(found[n]) for n in names]
 
-    def _insert_entries(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
+    def _insert_entries(self, s: Session, bank_id: int, row: SourceRow, entries: list[Good],
                         now: datetime, result: ApplyResult) -> None:
-        ins = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        """Store a page's entries in one bank with their provenance: the page is staged in a temporary
+        table, then one INSERT … SELECT adds the entries the bank lacks (returning them for the indexes)
+        and one INSERT … SELECT joined to the bank's unique key writes every entry's provenance, new or
+        already held. The database does the per-row work; Python only hands the rows over."""
         added_by = f"source:{row.name}"[:200]
         if self.db.dialect == "postgresql":
             self._insert_entries_pg(s, bank_id, row, entries, now, added_by, result)
-            return
-        if self.db.dialect == "sqlite":
+        else:
             self._insert_entries_sqlite(s, bank_id, row, entries, now, added_by, result)
-            return
-        entries_t = cast(Table, BankEntryRow.__table__)
-        prov_t = cast(Table, BankEntrySourceRow.__table__)
-        conn = s.connection()
-        # executemany with the driver's batched VALUES (compiled once), not one giant statement per chunk
-        stmt = ins(entries_t).on_conflict_do_nothing(
-            index_elements=["bank_id", "signal_type", "value_digest"]).returning(
-            entries_t.c.id, entries_t.c.signal_type, entries_t.c.value, entries_t.c.value_digest)
-        pstmt = ins(prov_t)
-        pstmt = pstmt.on_conflict_do_update(
-            index_elements=["entry_id", "source_id"],
-            set_={"last_seen": pstmt.excluded.last_seen, "remote_id": pstmt.excluded.remote_id,
-                  "labels": pstmt.excluded.labels})
-        for start in range(0, len(entries), ROWS_PER_STATEMENT):
-            chunk = entries[start:start + ROWS_PER_STATEMENT]
-            inserted = conn.execute(stmt, [
-                {"bank_id": bank_id, "signal_type": e["signal_type"], "value": e["value"],
-                 "value_digest": e["digest"], "labels": e["labels"], "source": row.name[:200],
-                 "first_seen": e["first_seen"], "added_by": added_by, "note": "", "meta": {}, "created_at": now}
-                for e in chunk]).all()
-            new = [(int(i), str(t), str(v)) for i, t, v, _ in inserted]
-            result.new_rows.extend(new)
-            result.added += len(new)
-            ids: dict[tuple[str, str], int] = {(str(t), str(d)): int(i) for i, t, _, d in inserted}
-            # entries the bank already had: look their ids up (none at all on a first sync)
-            known = [e for e in chunk if (e["signal_type"], e["digest"]) not in ids]
-            for signal_type in sorted({e["signal_type"] for e in known}):
-                digests = [e["digest"] for e in known if e["signal_type"] == signal_type]
-                if self.db.dialect == "postgresql":  # one index probe per digest, whatever the statistics say
-                    found = conn.execute(text(
-                        "SELECT x.id, d.v FROM unnest(CAST(:d AS varchar[])) AS d(v) CROSS JOIN LATERAL "
-                        "(SELECT e.id FROM bank_entries e WHERE e.bank_id = :b AND e.signal_type = :t "
-                        "AND e.value_digest = d.v LIMIT 1) x"),
-                        {"d": digests, "b": bank_id, "t": signal_type}).all()
-                else:
-                    found = conn.execute(select(entries_t.c.id, entries_t.c.value_digest).where(
-                        entries_t.c.bank_id == bank_id, entries_t.c.signal_type == signal_type,
-                        entries_t.c.value_digest.in_(digests))).all()
-                for i, d in found:
-                    ids[(signal_type, str(d))] = int(i)
-            prov = [{"entry_id": ids[(e["signal_type"], e["digest"])], "source_id": row.id,
-                     "remote_id": e["remote_id"], "labels": e["raw_labels"], "first_seen": now, "last_seen": now}
-                    for e in chunk if (e["signal_type"], e["digest"]) in ids]
-            if prov:
-                conn.execute(pstmt, prov)
 
-    def _insert_entries_sqlite(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
+    def _insert_entries_sqlite(self, s: Session, bank_id: int, row: SourceRow, entries: list[Good],
                                now: datetime, added_by: str, result: ApplyResult) -> None:
-        """SQLite: multi-row INSERTs on the driver's cursor, per-page constants bound once per statement
-        and the columns' own bind processors applied by hand (SQLAlchemy's per-row parameter handling
-        cost several times the database's own work), in key order so the unique index's B-tree appends
+        """SQLite: ``executemany`` into a temporary table on the driver's cursor (one prepared statement,
+        the columns' own bind processors applied by hand, time stamps converted once per distinct value),
+        then the two INSERT … SELECTs; entries go in key order so the unique index's B-tree appends
         rather than splits."""
         conn = s.connection()
         dialect = conn.dialect
@@ -509,7 +502,19 @@ class SourceService:
         empty = to_json([]) if to_json else "[]"
 
         def dt(v: datetime | None) -> Any:
-            return to_dt(v) if to_dt is not None and v is not None else v
+            return to_dt(v) if v is not None and to_dt is not None else v
+
+        def dts(values: list[datetime | None]) -> list[Any]:
+            """Stored form of each time stamp, converted once per run of the same value (one import's
+            entries share theirs; hashing an aware datetime to cache it costs more than converting it)."""
+            out: list[Any] = []
+            prev: Any = _NO_LABELS
+            conv: Any = None
+            for v in values:
+                if v is not prev:
+                    prev, conv = v, dt(v)
+                out.append(conv)
+            return out
 
         def js(v: list[str]) -> Any:
             if not v:
@@ -519,47 +524,40 @@ class SourceService:
         dbapi: Any = conn.connection.driver_connection
         cur: Any = dbapi.cursor()
         try:
-            ordered = sorted(entries, key=lambda e: (e["signal_type"], e["digest"]))
-            consts = [bank_id, row.name[:200], added_by, dt(now), "", to_json({}) if to_json else "{}"]
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS seawall_source_stage (signal_type TEXT, value TEXT, "
+                        "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
+            cur.execute("DELETE FROM seawall_source_stage")
+            firsts = dts([e[5] for e in entries])
+            cur.executemany("INSERT INTO seawall_source_stage VALUES (?, ?, ?, ?, ?, ?, ?)", [
+                (t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
+                for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True)])
             stamp = dt(now)
-            prov_sql = ("INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, "
-                        "last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id, source_id) DO UPDATE SET "
-                        "last_seen = excluded.last_seen, remote_id = excluded.remote_id, labels = excluded.labels")
-            for start in range(0, len(ordered), ROWS_PER_STATEMENT):
-                chunk = ordered[start:start + ROWS_PER_STATEMENT]
-                values = ",".join(f"(?1,?{7 + 5 * i},?{8 + 5 * i},?{9 + 5 * i},?{10 + 5 * i},?2,?{11 + 5 * i},"
-                                  "?3,?5,?6,?4)" for i in range(len(chunk)))
-                params: list[Any] = list(consts)
-                for e in chunk:
-                    params += (e["signal_type"], e["value"], e["digest"], js(e["labels"]), dt(e["first_seen"]))
-                inserted = cur.execute(
-                    "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
-                    f"added_by, note, meta, created_at) VALUES {values} "
-                    "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, "
-                    "value_digest", params).fetchall()
-                ids: dict[tuple[str, str], int] = {(str(t), str(d)): int(i) for i, t, d in inserted}
-                by_key = {(e["signal_type"], e["digest"]): e for e in chunk}
-                new = [(i, t, by_key[(t, d)]["value"]) for (t, d), i in ids.items()]
-                result.new_rows.extend(new)
-                result.added += len(new)
-                known = [e for e in chunk if (e["signal_type"], e["digest"]) not in ids]
-                for signal_type in sorted({e["signal_type"] for e in known}):  # none at all on a first sync
-                    digests = [e["digest"] for e in known if e["signal_type"] == signal_type]
-                    marks = ",".join("?" * len(digests))
-                    for i, d in cur.execute(
-                            f"SELECT id, value_digest FROM bank_entries WHERE bank_id = ? AND signal_type = ? "
-                            f"AND value_digest IN ({marks})", [bank_id, signal_type, *digests]).fetchall():
-                        ids[(signal_type, str(d))] = int(i)
-                cur.executemany(prov_sql, [
-                    (ids[k], row.id, e["remote_id"], js(e["raw_labels"]), stamp, stamp)
-                    for k, e in by_key.items() if k in ids])
+            inserted = cur.execute(
+                "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
+                "added_by, note, meta, created_at) SELECT ?, signal_type, value, value_digest, labels, ?, first_seen, "
+                "?, '', ?, ? FROM seawall_source_stage WHERE true ORDER BY signal_type, value_digest "
+                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
+                (bank_id, row.name[:200], added_by, to_json({}) if to_json else "{}", stamp)).fetchall()
+            result.new_rows.extend(inserted)
+            result.added += len(inserted)
+            # CROSS JOIN keeps the stage as the outer loop: one probe of the bank's unique key per entry
+            cur.execute(
+                "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+                "SELECT e.id, ?, st.remote_id, st.raw_labels, ?, ? FROM seawall_source_stage st "
+                "CROSS JOIN bank_entries e WHERE e.bank_id = ? AND e.signal_type = st.signal_type "
+                "AND e.value_digest = st.value_digest ORDER BY e.id "
+                "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = excluded.last_seen, "
+                "remote_id = excluded.remote_id, labels = excluded.labels",
+                (row.id, stamp, stamp, bank_id))
+            cur.execute("DELETE FROM seawall_source_stage")
         finally:
             cur.close()
 
-    def _insert_entries_pg(self, s: Session, bank_id: int, row: SourceRow, entries: list[dict[str, Any]],
+    def _insert_entries_pg(self, s: Session, bank_id: int, row: SourceRow, entries: list[Good],
                            now: datetime, added_by: str, result: ApplyResult) -> None:
-        """PostgreSQL: COPY the page into a temporary table, then one INSERT … SELECT for the entries and
-        one for their provenance (no per-row statement text to build, no id look-ups)."""
+        """PostgreSQL: COPY the page into a temporary table (labels sent as JSON text, the common empty
+        list written once), then the two INSERT … SELECTs; provenance finds each entry's id with one
+        index probe (a LATERAL look-up, whatever the temporary table's missing statistics suggest)."""
         dbapi: Any = s.connection().connection.driver_connection
         cur: Any = dbapi.cursor()
         try:
@@ -568,34 +566,27 @@ class SourceService:
                         "ON COMMIT DROP")
             cur.execute("TRUNCATE seawall_source_stage")
             with cur.copy("COPY seawall_source_stage FROM STDIN") as cp:
-                for e in entries:
-                    cp.write_row((e["signal_type"], e["value"], e["digest"], json.dumps(e["labels"]),
-                                  json.dumps(e["raw_labels"]), e["first_seen"], e["remote_id"]))
+                write = cp.write_row
+                for t, v, d, lab, raw, first, rid in entries:
+                    write((t, v, d, json.dumps(lab) if lab else "[]", json.dumps(raw) if raw else "[]", first, rid))
             cur.execute(
                 "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
                 "added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
                 "first_seen, %s, '', '{}'::jsonb, %s FROM seawall_source_stage ORDER BY signal_type, value_digest "
-                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING "
-                "RETURNING id, signal_type, value, value_digest",
+                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
                 (bank_id, row.name[:200], added_by, now))
             inserted = cur.fetchall()
-            new = [(int(i), str(t), str(v)) for i, t, v, _ in inserted]
-            result.new_rows.extend(new)
-            result.added += len(new)
-            # provenance: ids of new entries come from RETURNING (joined by hash); only entries the bank
-            # already held are looked up, one index probe each
+            result.new_rows.extend(inserted)
+            result.added += len(inserted)
+            # a later statement of this transaction sees the rows just inserted
             cur.execute(
                 "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
-                "SELECT COALESCE(n.id, x.id), %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
-                "LEFT JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS n(id, signal_type, value_digest) "
-                "ON n.signal_type = st.signal_type AND n.value_digest = st.value_digest "
-                "LEFT JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE n.id IS NULL AND e.bank_id = %s "
-                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x ON true "
-                "WHERE COALESCE(n.id, x.id) IS NOT NULL "
+                "SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
+                "CROSS JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
+                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x "
                 "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
                 "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels",
-                (row.id, now, now, [int(r[0]) for r in inserted], [str(r[1]) for r in inserted],
-                 [str(r[3]) for r in inserted], bank_id))
+                (row.id, now, now, bank_id))
         finally:
             cur.close()
 

@@ -8,6 +8,7 @@ code never needs to know a concrete signal by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from seawall.index.base import SignalIndex
@@ -53,6 +54,18 @@ class SignalType(ABC):
     @abstractmethod
     def normalize(self, value: str) -> str:
         """Canonical form of a value, or :class:`seawall.errors.InvalidInput` naming what is wrong."""
+
+    def normalize_many(self, values: Sequence[str]) -> list[str | Exception]:
+        """:meth:`normalize` of each value, the error in its place where one is refused. A page of a
+        partner's feed carries thousands of values of one type: a signal type with a vectorised check
+        overrides this so a sync does not pay a Python call per value."""
+        out: list[str | Exception] = []
+        for value in values:
+            try:
+                out.append(self.normalize(value))
+            except Exception as exc:  # a plugin's normaliser choking on junk is still junk input
+                out.append(exc)
+        return out
 
     @abstractmethod
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:

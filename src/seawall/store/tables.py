@@ -39,6 +39,12 @@ def value_digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
 
 
+def value_digests(values: list[str]) -> list[str]:
+    """:func:`value_digest` of many values (a page of a feed) without a Python call per value."""
+    sha = hashlib.sha256
+    return [sha(v.encode("utf-8")).hexdigest()[:32] for v in values]
+
+
 class Base(DeclarativeBase):
     pass
 

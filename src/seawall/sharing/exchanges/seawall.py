@@ -36,8 +36,13 @@ from seawall.sharing.feeds import Cursor
 from seawall.sharing.signing import public_key_from, public_text, verify, verify_bytes
 
 #: Entries asked for a page: large pages spread each request's fixed cost (a round trip, a signature,
-#: a transaction) over more entries; 5,000 PDQ entries are about 0.5 MB.
-PAGE_SIZE = 5000
+#: a transaction, the store's index pages rewritten at each commit) over more entries; 20,000 PDQ
+#: entries are about 2 MB of JSON. At most two pages are held in memory (see ``prefetch``).
+PAGE_SIZE = 20_000
+#: Largest page a subscriber may ask for (the publisher's ``PAGE_MAX``).
+PAGE_SIZE_MAX = 50_000
+#: Largest page publishers before 50,000-entry pages serve: a 422 to a larger ``limit`` is retried at this.
+LEGACY_PAGE_MAX = 5000
 #: Longest a live pull holds one request open waiting for news.
 MAX_WAIT = 25.0
 
@@ -97,8 +102,8 @@ class SeawallFeedExchange(Exchange):
             size = int(size)
         except (TypeError, ValueError):
             size = 0
-        if not 10 <= size <= 5000:
-            raise InvalidInput("page_size: from 10 to 5000 entries", code="invalid_source_config")
+        if not 10 <= size <= PAGE_SIZE_MAX:
+            raise InvalidInput(f"page_size: from 10 to {PAGE_SIZE_MAX} entries", code="invalid_source_config")
         self.config = {"url": url, "feed": feed, "public_key": key, "token": token, "page_size": size}
         self.context = context
         return dict(self.config)
@@ -120,6 +125,9 @@ class SeawallFeedExchange(Exchange):
                     params["wait"] = wait
                 response = checked_get(self.context, self._url("entries"), headers=self._auth(), params=params,
                                        timeout=self.context.timeout + wait, client=client)
+                if response.status_code == 422 and params["limit"] > LEGACY_PAGE_MAX:
+                    self.config["page_size"] = LEGACY_PAGE_MAX  # an older publisher: ask for its largest page
+                    continue
                 if response.status_code != 200:
                     raise SeawallError(f"the publisher answered HTTP {response.status_code}: "
                                        f"{response.text[:300]}", code="exchange_refused")
@@ -154,14 +162,23 @@ class SeawallFeedExchange(Exchange):
             raise PageRefused("the page's checkpoint is malformed") from None
         entries: list[RemoteEntry] = []
         rejected: list[Rejected] = []
+        dates: dict[Any, datetime | None] = {}  # the entries of one import share their time stamp
         for i, e in enumerate(body.get("entries") or []):
             if (not isinstance(e, dict) or not isinstance(e.get("signal_type"), str)
                     or not isinstance(e.get("value"), str) or not isinstance(e.get("labels", []), list)):
                 rejected.append(Rejected(i, "entry needs signal_type and value (strings) and labels (a list)"))
                 continue
-            entries.append(RemoteEntry(e["signal_type"], e["value"], [str(x) for x in e.get("labels") or []],
-                                       _date(e.get("first_seen")), str(e["id"]) if e.get("id") is not None else None,
-                                       i))
+            seen = e.get("first_seen")
+            try:
+                first = dates[seen]
+            except (KeyError, TypeError):
+                first = _date(seen)
+                if isinstance(seen, str):
+                    dates[seen] = first
+            labels = e.get("labels")
+            rid = e.get("id")
+            entries.append(RemoteEntry(e["signal_type"], e["value"], [str(x) for x in labels] if labels else [],
+                                       first, str(rid) if rid is not None else None, i))
         tombstones: list[Tombstone] = []
         for i, t in enumerate(body.get("tombstones") or []):
             if not isinstance(t, dict) or not isinstance(t.get("signal_type"), str) or not isinstance(

@@ -479,6 +479,10 @@ class PdqIndex:
 
 
 def hex_rows_to_array(values: Sequence[str]) -> np.ndarray:
+    """32-byte rows of 64-hex-character values; one ``fromhex`` over the joined text when every value has
+    that length (a page of a feed: thousands at once), one per value otherwise."""
+    if values and set(map(len, values)) == {64}:
+        return np.frombuffer(bytes.fromhex("".join(values)), dtype=np.uint8).reshape(-1, 32)
     return np.frombuffer(b"".join(bytes.fromhex(v) for v in values), dtype=np.uint8).reshape(-1, 32)
 
 

@@ -9,6 +9,7 @@ those are not simply the reference's own dihedral hashes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from seawall.config import Settings
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+#: Byte → whether it is a lower-case hexadecimal digit (the vectorised form of ``_HEX64``).
+_HEX_LOWER = np.zeros(256, dtype=bool)
+_HEX_LOWER[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = True
 
 #: Names of the dihedral variants in the order ``pdqhash.compute_dihedral`` returns them (the C++
 #: reference's order). Variant *name* is the hash of the pixels after that transform:
@@ -156,6 +160,29 @@ class PdqSignal(SignalType):
         if not _HEX64.match(v):
             raise InvalidInput("pdq must be 64 hexadecimal characters (256 bits)", code="invalid_signal_value")
         return v
+
+    def normalize_many(self, values: Sequence[str]) -> list[str | Exception]:
+        """All values checked at once: when every value is 64 lower-case ASCII characters (what feeds
+        send), one NumPy look-up over the joined text validates them; only values that fail (or need
+        stripping or lower-casing) go through :meth:`normalize` one by one."""
+        vals = list(values)
+        if not vals:
+            return []
+        if not all(isinstance(v, str) for v in vals) or set(map(len, vals)) != {64}:
+            return super().normalize_many(vals)
+        joined = "".join(vals)
+        if not joined.isascii():
+            return super().normalize_many(vals)
+        ok = _HEX_LOWER[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)].reshape(len(vals), 64).all(axis=1)
+        if ok.all():
+            return list(vals)
+        out: list[str | Exception] = list(vals)
+        for i in np.flatnonzero(~ok).tolist():
+            try:
+                out[i] = self.normalize(vals[i])
+            except Exception as exc:
+                out[i] = exc
+        return out
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:
         """The stored form is the hash of the pixels as uploaded; the query form adds the seven other
