@@ -355,6 +355,13 @@ def _overlaid_text(a: U8) -> F32 | None:
     return grown if 0.01 <= share <= 0.3 else None
 
 
+def lettering_mask(pixels: U8) -> npt.NDArray[np.bool_] | None:
+    """Where meme-style lettering is painted over an upload, on a reduced copy (None when there is none):
+    local features (:mod:`seawall.signals.orb`) are not taken there."""
+    text = _overlaid_text(_reduce(np.ascontiguousarray(pixels)))
+    return None if text is None else text > 0
+
+
 def _rotations(a: U8) -> list[tuple[str, U8]]:
     """The upload turned back by the angle its corner fill shows and by each of :data:`ANGLES` either
     way, then stripped of the fill the turns left."""
