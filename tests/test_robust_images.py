@@ -101,3 +101,17 @@ def test_a_wide_blurred_fill_around_a_generated_picture_is_cut_off() -> None:
         original = pdq_from_pixels(picture)[0]
         found = [(r.name, _distance(r.value, original)) for r in region_hashes(upload)]
         assert min(d for name, d in found if name.startswith("smooth")) <= 31, (seed, found)
+
+
+def test_a_picture_whose_dark_side_merges_with_dark_chrome_is_cut_out() -> None:
+    """A dark coat along the lower half of the picture's left side leaves that side's edge seen along only
+    half its length; the rectangle of the four seen sides still outranks those that reach the border."""
+    picture = photo_like(45, 420, 420)
+    picture[190:, :140] = 20  # dark, like the app's dark theme around it
+    canvas = np.full((860, 730, 3), 18, dtype=np.uint8)
+    canvas[0:60, :] = 30
+    canvas[190:610, 110:530] = picture
+    original = pdq_from_pixels(picture)[0]
+    assert _distance(pdq_from_pixels(canvas)[0], original) > 31
+    found = [(r.name, _distance(r.value, original)) for r in region_hashes(canvas)]
+    assert min(d for name, d in found if name.startswith("inner rectangle")) <= 31, found

@@ -48,6 +48,10 @@ ANGLES: tuple[float, ...] = (3.0, 6.0, 9.0)
 MIN_SIDE_SHARE = 0.3
 #: Most rectangles tried per upload.
 MAX_RECTANGLES = 6
+#: How a rectangle side on the upload's border ranks against a side seen as a step edge along all its length.
+FRAME_SIDE_SCORE = 0.8
+#: Least share of any one side of an inset picture seen as a brightness step.
+INSET_MIN_SIDE = 0.35
 #: Edge-lost guesses: how much of the original is assumed missing (share of that dimension).
 UNCROP_SHARES: tuple[float, ...] = (0.08,)
 
@@ -185,12 +189,16 @@ def _step_maps(g: F32, step: float = 12.0) -> tuple[F32, F32]:
 
 
 def _rectangles(g: F32, maps: tuple[F32, F32] | None = None, *, min_side: float = 0.45, min_peak: float = 0.12,
-                frame_sides: bool = True, limit: int = MAX_RECTANGLES) -> list[tuple[int, int, int, int]]:
+                frame_sides: bool = True, limit: int = MAX_RECTANGLES, min_total: float = 0.0,
+                frame_score: float = FRAME_SIDE_SCORE) -> list[tuple[int, int, int, int]]:
     """The best few axis-aligned rectangles outlined by step edges (screenshots, insets, frames).
 
     ``maps``: the row and column boundary maps (default :func:`_edge_maps`); each side of a rectangle must
-    be an edge along ``min_side`` of its length; with ``frame_sides`` a side on the upload's own border
-    counts as an edge (a picture filling the screen's width), without it every side must be seen."""
+    be an edge along ``min_side`` of its length and the four together along ``min_total``; with
+    ``frame_sides`` a side on the upload's own border counts as an edge (a picture filling the screen's
+    width), without it every side must be seen. A border side ranks as ``frame_score`` of a seen edge: a
+    picture whose four sides are seen outranks the rectangles that reach from one of its sides to the
+    upload's border."""
     h, w = g.shape
     H, V = maps if maps is not None else _edge_maps(g)
     ch = np.concatenate([np.zeros((h + 1, 1), np.float32), np.cumsum(H, axis=1)], axis=1)
@@ -212,17 +220,22 @@ def _rectangles(g: F32, maps: tuple[F32, F32] | None = None, *, min_side: float 
                         continue
                     sides = (side(ch, t, left, r, t == 0 and frame_sides), side(ch, b, left, r, b == h and frame_sides),
                              side(cv, left, t, b, left == 0 and frame_sides), side(cv, r, t, b, r == w and frame_sides))
-                    if min(sides) < min_side:
+                    if min(sides) < min_side or sum(sides) < min_total:
                         continue
-                    scored.append((sum(sides) + 0.5 * (b - t) * (r - left) / (h * w), (t, b, left, r)))
+                    on_frame = (t == 0 and frame_sides, b == h and frame_sides, left == 0 and frame_sides,
+                                r == w and frame_sides)
+                    rank = sum(frame_score if f else v for v, f in zip(sides, on_frame, strict=True))
+                    scored.append((rank + 0.5 * (b - t) * (r - left) / (h * w), (t, b, left, r)))
     scored.sort(reverse=True)
     return [box for _, box in scored[:limit]]
 
 
 def _inset_rectangles(g: F32) -> list[tuple[int, int, int, int]]:
     """The best two rectangles whose four sides are brightness steps along most of their length, none on
-    the upload's border: a picture inset over another picture."""
-    return _rectangles(g, _step_maps(g), min_side=0.55, min_peak=0.2, frame_sides=False, limit=2)
+    the upload's border: a picture inset over another picture. One side may be seen along as little as
+    ``INSET_MIN_SIDE`` of it (a shape of the background crossing it) when the four average over 0.6."""
+    return _rectangles(g, _step_maps(g), min_side=INSET_MIN_SIDE, min_total=2.4, min_peak=0.2, frame_sides=False,
+                       limit=2)
 
 
 def _dense_rectangles(a: U8, tol: int = 14) -> list[tuple[int, int, int, int]]:
