@@ -14,10 +14,10 @@ from PIL import Image
 from seawall.media import orb
 from seawall.media.content import Content
 from seawall.signals.base import SignalType
-from seawall.signals.orb import CANDIDATES, OrbSignal, decode, encode_bank, orb_query_signal
+from seawall.signals.orb import CANDIDATES, OrbSignal, encode_bank, orb_query_signal
 from seawall.signals.pdq.index import Hamming256Index
 from seawall.signals.pdq.signal import pdq_from_pixels
-from seawall.signals.pdq_crop import PdqCropSignal, crops
+from seawall.signals.pdq_crop import PdqCropSignal
 from seawall.signals.pdq_regions import lettering_mask, region_signals
 from seawall.stages import region_signals_forms
 from seawall.testing import SignalTypeAutoTest
@@ -158,25 +158,3 @@ def test_points_are_not_taken_on_meme_lettering() -> None:
         index = signal.create_index()
         index.add([(1, signal.compute(Content("image", data=b"", _pixels=picture))[0].value)])
         assert [h.entry_id for h in index.search([query.value], signal.default_threshold)] == [1], seed
-
-
-def test_near_misses_are_chosen_through_the_banked_crops_too() -> None:
-    """A screenshot whose app bar covers the top of the picture is far from the picture's PDQ but near its
-    banked top cut: a banked picture whose crop forms are near the upload's is verified too."""
-    picture = photo_like(73, 420, 560)
-    feats = orb.features(picture, orb.BANK_POINTS)
-    pdq = pdq_from_pixels(picture)[0]
-    far = f"{int(pdq, 16) ^ ((1 << 100) - 1):064x}"  # 100 bits away: outside the band
-    query = orb_query_signal(Content("image", data=_png(picture)), [pdq])
-    assert query is not None
-    alone = OrbSignal().create_index()
-    alone.add([(1, encode_bank(far, feats))])
-    assert alone.search([query.value], 76) == []
-    with_crops = OrbSignal().create_index()
-    with_crops.add([(1, encode_bank(far, feats, [pdq]))])
-    assert [h.entry_id for h in with_crops.search([query.value], 76)] == [1]
-    with_crops.remove([(1, "")])
-    assert with_crops.search([query.value], 76) == []
-    banked = OrbSignal().compute(Content("image", data=b"", _pixels=picture))[0].value
-    assert banked.startswith("orb2.") and len(decode(banked).pdqs) == 1 + len(crops(picture))
-    assert OrbSignal().normalize(encode_bank(far, feats)) == encode_bank(far, feats)

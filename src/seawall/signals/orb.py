@@ -7,15 +7,9 @@ its ORB features (:mod:`seawall.media.orb`). In stage 2 only, the upload's PDQ f
 region guess) select the banked pictures within ``BAND`` bits, the ``CANDIDATES`` nearest of them are
 verified with ORB and a RANSAC homography, and a picture with enough consistent points is a match.
 
-Value (bank side): ``orb2.`` + base64url of the number of PDQ forms (1 byte), the forms (32 bytes each:
-the picture's PDQ, then the PDQ of each crop :mod:`seawall.signals.pdq_crop` banks), the point count (2
-bytes), the points (2 × 2 bytes each, hundredths of a pixel at the feature scale) and the descriptors (32
-bytes each): about 13 KB for 300 points. ``orb1.`` values (the picture's PDQ alone, before the crops were
-added) are still read. The query form (``orbq1.``, never stored in a bank) carries several PDQ forms.
-
-A banked picture is a near miss when any of its forms is within ``BAND`` of any of the upload's: a
-screenshot whose app bar covers the top of the picture is far from the whole picture's PDQ (86–110 bits)
-but close to its banked top cut.
+Value (bank side): ``orb1.`` + base64url of the PDQ (32 bytes), the point count (2 bytes), the points
+(2 × 2 bytes each, hundredths of a pixel at the feature scale) and the descriptors (32 bytes each): about
+12 KB for 300 points. The query form (``orbq1.``, never stored in a bank) carries several PDQ forms.
 Distance: ``100 − consistent points`` (floored at 0); the default threshold 76 asks for 24 of them.
 A Seawall-only type: pytx exports leave it out.
 """
@@ -41,17 +35,13 @@ from seawall.signals.base import SignalType
 
 log = logging.getLogger(__name__)
 
-BANK_PREFIX = "orb2."
-#: The first bank form: one PDQ, no crops (still read).
-BANK_PREFIX_V1 = "orb1."
+BANK_PREFIX = "orb1."
 QUERY_PREFIX = "orbq1."
 #: PDQ distance within which a banked picture is a near miss worth verifying.
 BAND = 80
 #: Banked pictures verified per upload at most (the nearest by PDQ).
 CANDIDATES = 6
 MAX_POINTS = 1000
-#: Crops of lower PDQ quality (near-uniform) are not kept as near-miss forms.
-CROP_MIN_QUALITY = 50
 
 
 def _b64(raw: bytes) -> str:
@@ -84,10 +74,8 @@ class OrbValue:
     features: orb.Features
 
 
-def encode_bank(pdq_hex: str, f: orb.Features, crop_hexes: Sequence[str] = ()) -> str:
-    """The bank value: the picture's PDQ, then its crops' (near-miss selection), and its points."""
-    forms = list(dict.fromkeys([pdq_hex, *crop_hexes]))[:255]
-    return BANK_PREFIX + _b64(bytes([len(forms)]) + b"".join(bytes.fromhex(h) for h in forms) + _pack_features(f))
+def encode_bank(pdq_hex: str, f: orb.Features) -> str:
+    return BANK_PREFIX + _b64(bytes.fromhex(pdq_hex) + _pack_features(f))
 
 
 def encode_query(pdq_hexes: Sequence[str], f: orb.Features) -> str:
@@ -97,11 +85,11 @@ def encode_query(pdq_hexes: Sequence[str], f: orb.Features) -> str:
 
 def decode(value: str) -> OrbValue:
     """Either form, or ValueError."""
-    if value.startswith(BANK_PREFIX_V1):
-        raw = _unb64(value[len(BANK_PREFIX_V1):])
+    if value.startswith(BANK_PREFIX):
+        raw = _unb64(value[len(BANK_PREFIX):])
         k, body = 1, raw
-    elif value.startswith((BANK_PREFIX, QUERY_PREFIX)):
-        raw = _unb64(value.split(".", 1)[1])
+    elif value.startswith(QUERY_PREFIX):
+        raw = _unb64(value[len(QUERY_PREFIX):])
         if not raw:
             raise ValueError("empty")
         k, body = raw[0], raw[1:]
@@ -153,12 +141,11 @@ class OrbSignal(SignalType):
     def normalize(self, value: str) -> str:
         v = value.strip() if isinstance(value, str) else ""
         try:
-            if not v.startswith((BANK_PREFIX, BANK_PREFIX_V1)):
+            if not v.startswith(BANK_PREFIX):
                 raise ValueError
             decode(v)
         except (ValueError, TypeError):
-            raise InvalidInput("orb must be 'orb2.' (or 'orb1.') and base64url of PDQ hashes, points and ORB "
-                               "descriptors",
+            raise InvalidInput("orb must be 'orb1.' and base64url of a PDQ hash, points and ORB descriptors",
                                code="invalid_signal_value") from None
         return v
 
@@ -168,16 +155,13 @@ class OrbSignal(SignalType):
         if not _have_opencv():
             return []
         from seawall.signals.pdq.signal import pdq_from_pixels
-        from seawall.signals.pdq_crop import crops
 
         pixels = content.pixels()
+        pdq_hex, _ = pdq_from_pixels(pixels)
         f = orb.features(pixels, orb.BANK_POINTS)
         if len(f) < orb.MIN_GOOD:
             return []  # a flat picture: nothing to verify with
-        pdq_hex, _ = pdq_from_pixels(pixels)
-        crop_hexes = [v for v, q in (pdq_from_pixels(np.ascontiguousarray(c)) for _, c in crops(pixels))
-                      if q >= CROP_MIN_QUALITY]
-        return [ComputedSignal(type=self.name, value=encode_bank(pdq_hex, f, crop_hexes))]
+        return [ComputedSignal(type=self.name, value=encode_bank(pdq_hex, f))]
 
     def distance(self, a: str, b: str) -> int:
         if a == b:
@@ -194,25 +178,17 @@ def _popcount(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
 
 
 class OrbIndex:
-    """Banked pictures' PDQ forms and features; a query verifies its ``CANDIDATES`` nearest near misses."""
+    """Banked pictures' PDQ and features; a query verifies its ``CANDIDATES`` nearest near misses."""
 
     def __init__(self) -> None:
         self._ids: list[int] = []
-        self._forms: dict[int, npt.NDArray[np.uint64]] = {}
-        self._pdqs = np.zeros((0, 4), dtype=np.uint64)  # every entry's forms, entry by entry (order of _ids)
-        self._starts = np.zeros(0, dtype=np.int64)  # where each entry's forms begin in _pdqs
+        self._pdqs = np.zeros((0, 4), dtype=np.uint64)
         self._features: dict[int, orb.Features] = {}
         self._values: dict[int, str] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._values)
-
-    def _rebuild(self) -> None:
-        forms = [self._forms[i] for i in self._ids]
-        self._pdqs = np.vstack(forms) if forms else np.zeros((0, 4), dtype=np.uint64)
-        self._starts = np.cumsum([0, *(len(f) for f in forms[:-1])], dtype=np.int64) if forms else \
-            np.zeros(0, dtype=np.int64)
 
     def add(self, rows: Sequence[tuple[int, str]]) -> None:
         fresh = []
@@ -228,26 +204,24 @@ class OrbIndex:
             for i, v, d in new:
                 self._values[i] = v
                 self._features[i] = d.features
-                self._forms[i] = d.pdqs
             self._ids.extend(i for i, _, _ in new)
-            self._rebuild()
+            self._pdqs = np.vstack([self._pdqs, *(d.pdqs[:1] for _, _, d in new)])
 
     def remove(self, rows: Sequence[tuple[int, str]]) -> None:
         with self._lock:
             gone = {i for i, _ in rows if i in self._values}
             if not gone:
                 return
-            self._ids = [i for i in self._ids if i not in gone]
+            keep = [k for k, i in enumerate(self._ids) if i not in gone]
+            self._ids = [self._ids[k] for k in keep]
+            self._pdqs = self._pdqs[keep]
             for i in gone:
                 del self._values[i]
                 del self._features[i]
-                del self._forms[i]
-            self._rebuild()
 
     def search(self, values: Sequence[str], radius: int) -> list[Candidate]:
         with self._lock:
-            ids, pdqs, starts = list(self._ids), self._pdqs, self._starts
-            feats, stored = dict(self._features), dict(self._values)
+            ids, pdqs, feats, stored = list(self._ids), self._pdqs, dict(self._features), dict(self._values)
         out: list[Candidate] = []
         by_value = {v: i for i, v in stored.items()}
         for qi, value in enumerate(values):
@@ -260,8 +234,7 @@ class OrbIndex:
                 continue
             if not ids:
                 continue
-            per_form = np.min([_popcount(pdqs ^ form) for form in q.pdqs], axis=0)
-            near = np.minimum.reduceat(per_form, starts)  # each entry's nearest form
+            near = np.min([_popcount(pdqs ^ form) for form in q.pdqs], axis=0)
             order = [k for k in np.argsort(near, kind="stable")[:CANDIDATES] if near[k] <= BAND]
             for k in order:
                 d = max(0, 100 - orb.inliers(q.features, feats[ids[k]]))
