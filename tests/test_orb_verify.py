@@ -18,7 +18,7 @@ from seawall.signals.orb import CANDIDATES, OrbSignal, encode_bank, orb_query_si
 from seawall.signals.pdq.index import Hamming256Index
 from seawall.signals.pdq.signal import pdq_from_pixels
 from seawall.signals.pdq_crop import PdqCropSignal
-from seawall.signals.pdq_regions import region_signals
+from seawall.signals.pdq_regions import lettering_mask, region_signals
 from seawall.stages import region_signals_forms
 from seawall.testing import SignalTypeAutoTest
 
@@ -139,3 +139,22 @@ def test_in_request_answer_has_no_orb(client: TestClient, keys: dict[str, str], 
                     data={"content_id": "stage-one"}, headers=auth(keys["submitter"]))
     assert r.status_code == 200, r.text
     assert "regions" in r.json()["pending"] and not any(m["signal_type"] == "orb" for m in r.json()["matches"])
+
+
+def test_points_are_not_taken_on_meme_lettering() -> None:
+    """Outlined meme lettering at 12 % of the height has the sharpest corners of the upload: without the
+    lettering mask it takes most of the query's points and too few are left on the picture to verify it."""
+    signal = OrbSignal()
+    for seed in range(6):
+        picture = photo_like(10_000 + seed, 420, 560)
+        upload = FAMILIES["meme_text"]["12%"](picture, np.random.default_rng(seed))
+        banked = orb.features(picture, orb.BANK_POINTS)
+        mask = lettering_mask(upload)
+        assert mask is not None, seed
+        masked = orb.inliers(orb.features(upload, orb.QUERY_POINTS, exclude=mask), banked)
+        assert masked >= 3 * orb.inliers(orb.features(upload, orb.QUERY_POINTS), banked), seed
+        query = orb_query_signal(Content("image", data=_png(upload)), [pdq_from_pixels(picture)[0]])
+        assert query is not None
+        index = signal.create_index()
+        index.add([(1, signal.compute(Content("image", data=b"", _pixels=picture))[0].value)])
+        assert [h.entry_id for h in index.search([query.value], signal.default_threshold)] == [1], seed

@@ -86,3 +86,32 @@ def test_a_picture_inset_over_another_picture_is_cut_out() -> None:
     assert _distance(pdq_from_pixels(canvas)[0], original) > 31
     found = [(r.name, _distance(r.value, original)) for r in region_hashes(canvas)]
     assert min(d for name, d in found if name.startswith("inner rectangle")) <= 31, found
+
+
+def test_a_wide_blurred_fill_around_a_generated_picture_is_cut_off() -> None:
+    """A generated picture has little fine detail of its own, so its blurred fill keeps a fifth to a quarter
+    of the picture's detail (JPEG noise, soft shapes): the fill is still found by the step in detail at its
+    edge."""
+    for seed in range(4):
+        picture = photo_like(10_000 + seed, 420, 560)
+        upload = FAMILIES["pad_blur"]["25%"](picture, np.random.default_rng(seed))
+        buf = io.BytesIO()
+        Image.fromarray(upload, "RGB").save(buf, "JPEG", quality=92)
+        upload = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        original = pdq_from_pixels(picture)[0]
+        found = [(r.name, _distance(r.value, original)) for r in region_hashes(upload)]
+        assert min(d for name, d in found if name.startswith("smooth")) <= 31, (seed, found)
+
+
+def test_a_picture_whose_dark_side_merges_with_dark_chrome_is_cut_out() -> None:
+    """A dark coat along the lower half of the picture's left side leaves that side's edge seen along only
+    half its length; the rectangle of the four seen sides still outranks those that reach the border."""
+    picture = photo_like(45, 420, 420)
+    picture[190:, :140] = 20  # dark, like the app's dark theme around it
+    canvas = np.full((860, 730, 3), 18, dtype=np.uint8)
+    canvas[0:60, :] = 30
+    canvas[190:610, 110:530] = picture
+    original = pdq_from_pixels(picture)[0]
+    assert _distance(pdq_from_pixels(canvas)[0], original) > 31
+    found = [(r.name, _distance(r.value, original)) for r in region_hashes(canvas)]
+    assert min(d for name, d in found if name.startswith("inner rectangle")) <= 31, found

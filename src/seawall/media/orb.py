@@ -59,8 +59,13 @@ class Features:
         return int(self.points.shape[0])
 
 
-def features(pixels: npt.NDArray[np.uint8], limit: int) -> Features:
-    """The ``limit`` strongest ORB points of an RGB picture shrunk to ``SIDE`` pixels a side."""
+def features(pixels: npt.NDArray[np.uint8], limit: int, exclude: npt.NDArray[np.bool_] | None = None) -> Features:
+    """The ``limit`` strongest ORB points of an RGB picture shrunk to ``SIDE`` pixels a side.
+
+    ``exclude``: where no point may be taken (any size; it is stretched over the picture), such as lettering
+    painted over an upload, whose sharp outlined strokes would otherwise take most of the ``limit`` points
+    and leave too few on the picture itself to verify it.
+    """
     cv2 = _cv2()
     grey = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
@@ -70,7 +75,11 @@ def features(pixels: npt.NDArray[np.uint8], limit: int) -> Features:
     if scale < 1:
         grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     orb = cv2.ORB_create(nfeatures=limit, fastThreshold=10, edgeThreshold=15, patchSize=15)
-    kps, desc = orb.detectAndCompute(grey, None)
+    mask = None
+    if exclude is not None:
+        allowed = np.where(exclude, 0, 255).astype(np.uint8)
+        mask = cv2.resize(allowed, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_NEAREST)
+    kps, desc = orb.detectAndCompute(grey, mask)
     if desc is None or not kps:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
     pts = np.array([k.pt for k in kps], dtype=np.float32)

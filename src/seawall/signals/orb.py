@@ -115,10 +115,16 @@ def _have_opencv() -> bool:
 
 
 def orb_query_signal(content: Content, pdq_forms: Sequence[str]) -> ComputedSignal | None:
-    """The stage-2 query: the upload's PDQ forms and its ORB points (None without points or OpenCV)."""
+    """The stage-2 query: the upload's PDQ forms and its ORB points (None without points or OpenCV).
+
+    Points are not taken on meme-style lettering painted over the upload: the banked picture has none
+    there, and its outlined strokes would take most of the points."""
     if content.content_type != "image" or not pdq_forms or not _have_opencv():
         return None
-    f = orb.features(content.pixels(), orb.QUERY_POINTS)
+    from seawall.signals.pdq_regions import lettering_mask
+
+    pixels = content.pixels()
+    f = orb.features(pixels, orb.QUERY_POINTS, exclude=lettering_mask(pixels))
     if len(f) < orb.MIN_GOOD:
         return None
     return ComputedSignal(type=OrbSignal.name, value=encode_query(pdq_forms, f), transient=True)

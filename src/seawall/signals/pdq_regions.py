@@ -48,6 +48,10 @@ ANGLES: tuple[float, ...] = (3.0, 6.0, 9.0)
 MIN_SIDE_SHARE = 0.3
 #: Most rectangles tried per upload.
 MAX_RECTANGLES = 6
+#: How a rectangle side on the upload's border ranks against a side seen as a step edge along all its length.
+FRAME_SIDE_SCORE = 0.8
+#: Least share of any one side of an inset picture seen as a brightness step.
+INSET_MIN_SIDE = 0.35
 #: Edge-lost guesses: how much of the original is assumed missing (share of that dimension).
 UNCROP_SHARES: tuple[float, ...] = (0.08,)
 
@@ -103,24 +107,33 @@ def _uniform_border(a: U8, tol: float = 24.0, share: float = 0.97) -> tuple[int,
     return top, max(bottom, top + 1), left, max(right, left + 1)
 
 
-def _smooth_border(g: F32, ratio: float = 0.2) -> tuple[int, int, int, int]:
-    """Like :func:`_uniform_border` but peeling rows/columns with almost no fine detail (second
-    differences): blurred fills (a picture over a blurred, enlarged copy of itself) and gradients, not
-    only one colour. Measured against the detail of the middle half of the upload."""
+def _smooth_border(g: F32, ratio: float = 0.5, run_ratio: float = 0.33) -> tuple[int, int, int, int]:
+    """Like :func:`_uniform_border` but peeling rows/columns with little fine detail (second differences):
+    blurred fills (a picture over a blurred, enlarged copy of itself) and gradients, not only one colour.
+    Measured against the detail of the middle half of the upload.
+
+    A side is peeled up to the first row (column) with at least ``ratio`` of the middle's detail, and only
+    when the peeled run averages under ``run_ratio`` of it: a blurred fill keeps JPEG noise and, around a
+    generated picture with little detail of its own, a fifth to a quarter of the picture's detail, so a
+    fixed low threshold misses it while a step to half the middle's detail still finds its edge.
+    """
     lap = np.zeros_like(g)
     lap[1:-1, 1:-1] = np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
 
     def span(e: F32) -> tuple[int, int]:
         n = len(e)
         ref = float(np.median(e[n // 4: 3 * n // 4])) + 1e-3
-        low = np.convolve(e, np.ones(5) / 5, mode="same") < ratio * ref
+        sm = np.convolve(e, np.ones(5) / 5, mode="same")
+        low = sm < ratio * ref
         a = 1
         while a < n // 2 and low[a]:
             a += 1
         b = n - 1
         while b > n // 2 and low[b - 1]:
             b -= 1
-        return (0 if a <= 2 else a), (n if b >= n - 2 else b)
+        a = a if a > 2 and float(e[1:a].mean()) < run_ratio * ref else 0
+        b = b if b < n - 2 and float(e[b:n - 1].mean()) < run_ratio * ref else n
+        return a, b
 
     t, b = span(lap.mean(axis=1))
     left, r = span(lap.mean(axis=0))
@@ -176,12 +189,16 @@ def _step_maps(g: F32, step: float = 12.0) -> tuple[F32, F32]:
 
 
 def _rectangles(g: F32, maps: tuple[F32, F32] | None = None, *, min_side: float = 0.45, min_peak: float = 0.12,
-                frame_sides: bool = True, limit: int = MAX_RECTANGLES) -> list[tuple[int, int, int, int]]:
+                frame_sides: bool = True, limit: int = MAX_RECTANGLES, min_total: float = 0.0,
+                frame_score: float = FRAME_SIDE_SCORE) -> list[tuple[int, int, int, int]]:
     """The best few axis-aligned rectangles outlined by step edges (screenshots, insets, frames).
 
     ``maps``: the row and column boundary maps (default :func:`_edge_maps`); each side of a rectangle must
-    be an edge along ``min_side`` of its length; with ``frame_sides`` a side on the upload's own border
-    counts as an edge (a picture filling the screen's width), without it every side must be seen."""
+    be an edge along ``min_side`` of its length and the four together along ``min_total``; with
+    ``frame_sides`` a side on the upload's own border counts as an edge (a picture filling the screen's
+    width), without it every side must be seen. A border side ranks as ``frame_score`` of a seen edge: a
+    picture whose four sides are seen outranks the rectangles that reach from one of its sides to the
+    upload's border."""
     h, w = g.shape
     H, V = maps if maps is not None else _edge_maps(g)
     ch = np.concatenate([np.zeros((h + 1, 1), np.float32), np.cumsum(H, axis=1)], axis=1)
@@ -203,17 +220,22 @@ def _rectangles(g: F32, maps: tuple[F32, F32] | None = None, *, min_side: float 
                         continue
                     sides = (side(ch, t, left, r, t == 0 and frame_sides), side(ch, b, left, r, b == h and frame_sides),
                              side(cv, left, t, b, left == 0 and frame_sides), side(cv, r, t, b, r == w and frame_sides))
-                    if min(sides) < min_side:
+                    if min(sides) < min_side or sum(sides) < min_total:
                         continue
-                    scored.append((sum(sides) + 0.5 * (b - t) * (r - left) / (h * w), (t, b, left, r)))
+                    on_frame = (t == 0 and frame_sides, b == h and frame_sides, left == 0 and frame_sides,
+                                r == w and frame_sides)
+                    rank = sum(frame_score if f else v for v, f in zip(sides, on_frame, strict=True))
+                    scored.append((rank + 0.5 * (b - t) * (r - left) / (h * w), (t, b, left, r)))
     scored.sort(reverse=True)
     return [box for _, box in scored[:limit]]
 
 
 def _inset_rectangles(g: F32) -> list[tuple[int, int, int, int]]:
     """The best two rectangles whose four sides are brightness steps along most of their length, none on
-    the upload's border: a picture inset over another picture."""
-    return _rectangles(g, _step_maps(g), min_side=0.55, min_peak=0.2, frame_sides=False, limit=2)
+    the upload's border: a picture inset over another picture. One side may be seen along as little as
+    ``INSET_MIN_SIDE`` of it (a shape of the background crossing it) when the four average over 0.6."""
+    return _rectangles(g, _step_maps(g), min_side=INSET_MIN_SIDE, min_total=2.4, min_peak=0.2, frame_sides=False,
+                       limit=2)
 
 
 def _dense_rectangles(a: U8, tol: int = 14) -> list[tuple[int, int, int, int]]:
@@ -344,6 +366,13 @@ def _overlaid_text(a: U8) -> F32 | None:
                   / np.float32(255))
     share = float(grown.mean())
     return grown if 0.01 <= share <= 0.3 else None
+
+
+def lettering_mask(pixels: U8) -> npt.NDArray[np.bool_] | None:
+    """Where meme-style lettering is painted over an upload, on a reduced copy (None when there is none):
+    local features (:mod:`seawall.signals.orb`) are not taken there."""
+    text = _overlaid_text(_reduce(np.ascontiguousarray(pixels)))
+    return None if text is None else text > 0
 
 
 def _rotations(a: U8) -> list[tuple[str, U8]]:
