@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from seawall import __version__
 from seawall.api import docs, offload
+from seawall.api.attach import attach_router
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
 from seawall.api.headers import SecurityHeadersMiddleware
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
               accounts.router, profiles.router, work_queue.router, decisions.router, retro.router, reports.router,
               appeals.router, plugins.router, sources.router, feeds.router, cases.router, quality.router,
               work_queue.deprecated_router):
-        app.include_router(r)
+        attach_router(app, r)
     install_console(app)
     docs.install(app)
     legal = install_legal(app)
