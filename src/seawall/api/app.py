@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -11,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from seawall import __version__
 from seawall.api import docs, offload
+from seawall.api.attach import attach_router
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
 from seawall.api.headers import SecurityHeadersMiddleware
@@ -47,6 +49,16 @@ from seawall.config import Settings
 from seawall.engine import Engine
 
 
+@cache
+def page_templates() -> Environment:
+    """The home page's and console's templates, one environment per process shared by every app.
+
+    Apps add nothing to it (no globals, no filters), so sharing it only saves work: a template is
+    compiled once per process instead of once per app on its first render.
+    """
+    return Environment(loader=PackageLoader("seawall.web", "templates"), autoescape=select_autoescape())
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                follow_writes: bool = True, text_fast_path: bool = True) -> FastAPI:
     """Build the app. Pass an ``engine`` to share one with the caller (tests, embedded use).
@@ -79,8 +91,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.engine = eng
     app.state.metrics = Metrics(eng)
-    app.state.templates = Environment(loader=PackageLoader("seawall.web", "templates"),
-                                      autoescape=select_autoescape())
+    app.state.templates = page_templates()
     install_error_handlers(app)
     install_openapi(app)
 
@@ -108,7 +119,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
               accounts.router, profiles.router, work_queue.router, decisions.router, retro.router, reports.router,
               appeals.router, plugins.router, sources.router, feeds.router, cases.router, quality.router,
               work_queue.deprecated_router):
-        app.include_router(r)
+        attach_router(app, r)
     install_console(app)
     docs.install(app)
     legal = install_legal(app)

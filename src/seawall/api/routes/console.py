@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from seawall.api.attach import attach_router
 from seawall.api.edge import Id64
 from seawall.api.ratelimit import client_address
 from seawall.composition import appeal_service, report_service, review_service
@@ -474,20 +475,20 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(Denied, denied)
-    app.include_router(router)
+    attach_router(app, router)
     from seawall.api.routes.console_admin import router as admin_router
 
-    app.include_router(admin_router)
+    attach_router(app, admin_router)
     from seawall.api.routes.console_sources import router as sources_router
 
-    app.include_router(sources_router)
+    attach_router(app, sources_router)
     from seawall.api.routes.console_banks import router as banks_router
 
-    app.include_router(banks_router)
+    attach_router(app, banks_router)
     from seawall.api.routes.console_views import router as views_router
 
-    app.include_router(views_router)
+    attach_router(app, views_router)
 
     from seawall.api.routes.console_quality import router as quality_router
 
-    app.include_router(quality_router)
+    attach_router(app, quality_router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from seawall.api.attach import attach_router
 from seawall.composition import legal_service
 from seawall.legal.service import LegalService
 
@@ -13,10 +14,10 @@ def install(app: FastAPI) -> LegalService:
 
     legal = legal_service(app.state.engine)
     app.state.legal = legal
-    app.include_router(removal_orders.router)
-    app.include_router(preservation.router)
-    app.include_router(statements.router)
-    app.include_router(statements.reports_router)
-    app.include_router(legal_console.router)
-    app.include_router(legal_console.transparency_router)
+    attach_router(app, removal_orders.router)
+    attach_router(app, preservation.router)
+    attach_router(app, statements.router)
+    attach_router(app, statements.reports_router)
+    attach_router(app, legal_console.router)
+    attach_router(app, legal_console.transparency_router)
     return legal
