@@ -168,7 +168,7 @@ class Matchers:
     def run(self, data: bytes) -> tuple[set[int], set[int], set[int], set[int]]:
         from seawall.signals.orb import orb_query_signal
         from seawall.signals.pdq_regions import region_signals
-        from seawall.stages import region_signals_forms
+        from seawall.uploads.stages import region_signals_forms
 
         self.calls += 1
         t0 = time.perf_counter()

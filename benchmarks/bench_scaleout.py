@@ -65,11 +65,11 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from seawall.ingest import compute_signals  # noqa: E402
 from seawall.media.content import Content  # noqa: E402
 from seawall.plugins import registry  # noqa: E402
 from seawall.queue.nats import NatsQueue, NatsQueueConfig  # noqa: E402
 from seawall.store.db import upgrade  # noqa: E402
+from seawall.uploads.ingest import compute_signals  # noqa: E402
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 NATS_URL = "nats://127.0.0.1:4222"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.engine import Engine
 from seawall.errors import Conflict
 from seawall.password_hashing import PROFILE_ENV

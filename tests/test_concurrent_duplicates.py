@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from seawall.api.app import create_app
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine

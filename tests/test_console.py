@@ -9,7 +9,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine

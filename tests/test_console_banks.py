@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from seawall.api import offload
 from seawall.api.routes.banks import OFFLOAD_IMPORT_BYTES
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.review.users import ConsoleUsers

@@ -24,7 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.plugins import ENTRY_POINT_GROUP, load_registry

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine

@@ -34,7 +34,7 @@ import httpx
 import psycopg
 import pytest
 
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"rules", "webhooks", "apikeys", "sharing", "accounts"},  # decide, announce, keys, hash lists, accounts
     {"actions"},                                      # act
     # the upload pipeline and bank services
-    {"stages", "matching", "verdicts", "banks", "ingest", "retro", "rehash", "contributions"},
+    {"verdicts", "banks", "uploads"},
     {"review"},                                       # cases, queues, decisions, appeals
     {"legal"},                                        # removal orders, preservation, statements of reasons, reports
     {"builtin", "composition", "engine", "health", "testing", "demo", "warmup"},  # composition root and what wires it

@@ -19,8 +19,8 @@ from seawall.signals.pdq.index import Hamming256Index
 from seawall.signals.pdq.signal import pdq_from_pixels
 from seawall.signals.pdq_crop import PdqCropSignal
 from seawall.signals.pdq_regions import lettering_mask, region_signals
-from seawall.stages import region_signals_forms
 from seawall.testing import SignalTypeAutoTest
+from seawall.uploads.stages import region_signals_forms
 
 from .conftest import auth
 from .robust_media import FAMILIES, photo_like

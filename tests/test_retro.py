@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select, update
 
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.engine import Engine
 from seawall.store.tables import ActionRow, DecisionRow, ItemRow, MatchRow, WebhookEventRow, utcnow
 from tests.cli_runner import cli_stdout as cli

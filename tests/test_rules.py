@@ -16,7 +16,7 @@ from seawall.rules.evaluate import evaluate
 from seawall.rules.facts import AccountFact, Facts, MatchFact, match_facts
 from seawall.rules.language import RulesInvalid, parse_rules
 from seawall.rules.precedence import resolve
-from seawall.verdicts import decide
+from seawall.verdicts.decide import decide
 
 from .conftest import auth
 

@@ -506,7 +506,7 @@ def test_feed_never_skips_an_entry_committed_after_a_newer_one(pg_url: str, tmp_
             conn.execute(insert(BankEntryRow).values(
                 bank_id=bank.id, signal_type="md5", value=slow_value, value_digest=value_digest(slow_value),
                 labels=[], source="", added_by="t", note="", meta={}, created_at=utcnow()))
-            from seawall.banks import EntryInput
+            from seawall.banks.service import EntryInput
 
             eng.banks.add_entry("k", EntryInput("md5", fast_value, []), added_by="t")
             first = eng.feeds.page(partner, None)["page"]

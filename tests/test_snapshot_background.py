@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import ClassVar
 
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.builtin import register
 from seawall.composition import build_engine
 from seawall.config import Settings

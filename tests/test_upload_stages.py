@@ -26,8 +26,8 @@ from seawall.media import ocr
 from seawall.media.ocr import OcrOptions
 from seawall.models.records import ComputedSignal, Item
 from seawall.queue.nats import NatsQueue, NatsQueueConfig
-from seawall.stages import STAGE_TWO
 from seawall.store.tables import ActionRow, DecisionRow, ItemUploadRow, WebhookEventRow
+from seawall.uploads.stages import STAGE_TWO
 
 from .conftest import _truncate, auth
 from .test_ocr_language import _bank_text, slogan, text_image
@@ -315,7 +315,7 @@ def test_kill_9_during_stage_two_loses_nothing_and_acts_once(tmp_path: Path) -> 
 def test_a_reviewer_decision_made_while_stage_two_runs_stands(settings: Settings) -> None:
     """A reviewer deciding while stage 2 runs: stage 2 must not put the stage-1 verdict back (nor act)."""
     from seawall.composition import review_service
-    from seawall.stages import SlowTask
+    from seawall.uploads.stages import SlowTask
 
     from .console_support import held_image, make_users
 

@@ -66,7 +66,7 @@ def message_ids(eng: Engine) -> set[str]:
 
 def seed(eng: Engine, texts: list[str]) -> None:
     eng.banks.create("tvec", labels=["behaviour:imminent-credible-threat"])
-    from seawall.banks import EntryInput
+    from seawall.banks.service import EntryInput
 
     for t in texts:
         eng.add_entry("tvec", EntryInput("md5", hashlib.md5(t.encode()).hexdigest(), []), added_by="test")
@@ -330,7 +330,7 @@ def test_deferred_item_block_becomes_remove_with_item_removed_event(settings: Se
     reg.add_signal_type(DeferredDigest())
     eng = build_engine(fast(settings), reg=reg)
     try:
-        from seawall.banks import EntryInput
+        from seawall.banks.service import EntryInput
 
         data = b"generated video stand-in " * 100
         eng.banks.create("vids")

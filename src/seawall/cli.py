@@ -88,7 +88,7 @@ class _Store:
 
     @property
     def banks(self) -> Any:
-        from seawall.banks import BankService
+        from seawall.banks.service import BankService
 
         return BankService(self.db, _LazyRegistry())  # type: ignore[arg-type]
 
@@ -242,11 +242,11 @@ def hash_cmd(paths: Annotated[list[Path], typer.Argument(help="Files to hash")],
                  "--seconds-per-hash", help="With --format vpdq: seconds between hashed frames (0: every frame)",
                  min=0)] = None) -> None:
     """Print the signals of each file: '<signal_type> <signal>' lines, or JSON Lines with --json."""
-    from seawall.ingest import compute_signals
     from seawall.media.content import Content
     from seawall.media.image import DecodeLimits, sniff_image
     from seawall.media.video import sniff_video
     from seawall.plugins import registry
+    from seawall.uploads.ingest import compute_signals
 
     if fmt == "vpdq":
         from seawall.media.video import VideoLimits

@@ -21,22 +21,19 @@ from seawall.accounts.recidivism import ReappearanceService
 from seawall.accounts.watch import UploadWatch, WatchPolicy
 from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
-from seawall.banks import BankService
+from seawall.banks.service import BankService
 from seawall.config import Settings
 from seawall.engine import Engine, EngineParts
 from seawall.index.manager import IndexSet
-from seawall.ingest import ItemService
 from seawall.legal.clock import Clock, SystemClock
 from seawall.legal.orders import OrderService
 from seawall.legal.service import LegalService
 from seawall.legal.settings import LegalSettings
-from seawall.matching import Matcher
 from seawall.media.content import Content
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
 from seawall.models.records import BankEntry
 from seawall.plugins import Registry, registry
-from seawall.retro import RetroMatcher
 from seawall.review.appeals import AppealService
 from seawall.review.cases import ReviewService, open_case
 from seawall.review.near_media import NearMediaIndex
@@ -47,11 +44,14 @@ from seawall.rules.service import RuleService
 from seawall.sharing.feeds import FeedService
 from seawall.sharing.signing import Signer
 from seawall.sharing.sources import SourceService
-from seawall.stages import StageTwoWaiters
 from seawall.store.db import Database, ensure_schema
 from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import StoreIdentityRow
-from seawall.verdicts import ItemDecider
+from seawall.uploads.ingest import ItemService
+from seawall.uploads.retro import RetroMatcher
+from seawall.uploads.stages import StageTwoWaiters
+from seawall.verdicts.decide import ItemDecider
+from seawall.verdicts.matching import Matcher
 from seawall.wakeups import Wakeup
 from seawall.webhooks import TargetPolicy, WebhookService
 

@@ -19,13 +19,12 @@ from seawall.accounts.recidivism import ReappearanceService
 from seawall.accounts.watch import UploadWatch
 from seawall.actions import ActionRunner
 from seawall.apikeys import ApiKeys
-from seawall.banks import BankService, EntryInput
+from seawall.banks.rehash import RehashReport, RehashRuns, content_entries, keep_content, kept_contents, plan
+from seawall.banks.service import BankService, EntryInput
 from seawall.config import Settings
 from seawall.errors import InvalidInput, QueueFull, QueueUnavailable, SeawallError
 from seawall.heap import freeze_start_up_heap
 from seawall.index.manager import Candidate, IndexSet
-from seawall.ingest import STAGE_SIGNALS, ItemService, compute_signals
-from seawall.matching import Matcher
 from seawall.media.content import Content, check_text
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
@@ -33,17 +32,18 @@ from seawall.models.records import Bank, BankEntry, ComputedSignal, Item, Match
 from seawall.plugins import Registry
 from seawall.queue.base import WorkQueue
 from seawall.queue.inprocess import InProcessQueue
-from seawall.rehash import RehashReport, RehashRuns, content_entries, keep_content, kept_contents, plan
-from seawall.retro import RetroLoop, RetroMatcher
 from seawall.rules.facts import Facts
 from seawall.rules.service import RuleService
 from seawall.sharing.feeds import FeedService
 from seawall.sharing.importer import ImportReport, export_lines, import_entries
 from seawall.sharing.runner import FeedbackSender, SourceRunner
 from seawall.sharing.sources import SourceService
-from seawall.stages import STAGE_TWO, StageTwoWaiters
 from seawall.store.db import Database
-from seawall.verdicts import ItemDecider
+from seawall.uploads.ingest import STAGE_SIGNALS, ItemService, compute_signals
+from seawall.uploads.retro import RetroLoop, RetroMatcher
+from seawall.uploads.stages import STAGE_TWO, StageTwoWaiters
+from seawall.verdicts.decide import ItemDecider
+from seawall.verdicts.matching import Matcher
 from seawall.wakeups import Wakeup
 from seawall.webhooks import DeliveryConfig, WebhookSender, WebhookService
 
@@ -376,7 +376,7 @@ class Engine:
         return sig.quality is None or sig.quality >= self.matcher.min_quality.get(sig.type, 0)
 
     def rehash(self, bank_name: str | None = None, *, new_types: bool = False) -> RehashReport:
-        """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.rehash`.
+        """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.banks.rehash`.
         Raises NotFound for an unknown bank and Conflict while another rehash of the same bank runs here."""
         banks = [self.banks.get(bank_name)] if bank_name is not None else self.banks.list_banks()
         with self.rehash_runs.hold(bank_name):
@@ -462,7 +462,7 @@ class Engine:
                              submitted_by: str | None = None, keep: bool = False,
                              context: dict[str, Any] | None = None, reach: int | None = None) -> Item | None:
         """:meth:`submit` decided on the event loop when that needs nothing from the store, else None
-        (then call :meth:`submit` in a thread); see :meth:`seawall.ingest.ItemService.submit_on_loop`."""
+        (then call :meth:`submit` in a thread); see :meth:`seawall.uploads.ingest.ItemService.submit_on_loop`."""
         item = await self.items.submit_on_loop(content, content_id=content_id, account_id=account_id,
                                                submitted_by=submitted_by, keep=keep, context=context, reach=reach)
         if item is not None:

@@ -43,10 +43,10 @@ def warm_up(engine: Engine) -> dict[str, float]:
     Never raises: a step that fails is logged, and the server still becomes ready (the upload that
     needs the step pays for it, as before).
     """
-    from seawall.ingest import compute_signals
     from seawall.media import ocr
     from seawall.media.language import warm_up as load_language_model
-    from seawall.stages import tasks_for
+    from seawall.uploads.ingest import compute_signals
+    from seawall.uploads.stages import tasks_for
 
     timings: dict[str, float] = {}
 

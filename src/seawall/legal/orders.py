@@ -34,8 +34,8 @@ from seawall.store.tables import ItemRow, RemovalOrderEventRow, RemovalOrderRow
 if TYPE_CHECKING:
     from seawall.accounts import AccountService
     from seawall.actions import ActionRunner
-    from seawall.ingest import ItemService
     from seawall.store.db import Database
+    from seawall.uploads.ingest import ItemService
     from seawall.webhooks.outbox import Outbox
 
 #: Art. 11(3): a non-disclosure decision without an end date lasts six weeks.

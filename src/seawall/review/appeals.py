@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 
     from seawall.accounts.service import AccountService
     from seawall.actions.runner import ActionRunner
-    from seawall.ingest import ItemService
     from seawall.models.records import Item
     from seawall.store.db import Database
+    from seawall.uploads.ingest import ItemService
     from seawall.webhooks.outbox import Outbox
 
 APPEAL_OUTCOMES = ("upheld", "rejected")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from seawall.errors import NotFound
-from seawall.ingest import item_in
 from seawall.models.records import Item
 from seawall.review.access import ensure_row_open_to
 from seawall.review.appeals import appeal_of_case
@@ -25,6 +24,7 @@ from seawall.review.reports import reports_of_case
 from seawall.review.users import ConsoleUser
 from seawall.sharing.provenance import provenance_in
 from seawall.store.tables import CaseRow, utcnow
+from seawall.uploads.ingest import item_in
 
 if TYPE_CHECKING:
     from seawall.accounts.service import AccountService

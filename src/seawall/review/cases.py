@@ -58,10 +58,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from seawall.actions.runner import ActionRunner
-    from seawall.banks import BankService
-    from seawall.ingest import ItemService
+    from seawall.banks.service import BankService
     from seawall.models.records import BankEntry
     from seawall.store.db import Database
+    from seawall.uploads.ingest import ItemService
 
 TIERS: tuple[str, ...] = ("low", "normal", "high", "urgent")
 #: Time to a decision per tier; one hour for urgent matches the EU TCO removal-order clock.

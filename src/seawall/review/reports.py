@@ -27,9 +27,9 @@ from seawall.store.upsert import insert_unless_exists
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from seawall.ingest import ItemService
     from seawall.models.records import Item
     from seawall.store.db import Database
+    from seawall.uploads.ingest import ItemService
     from seawall.webhooks.outbox import Outbox
 
 MAX_REPORT_TEXT = 5_000

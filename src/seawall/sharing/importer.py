@@ -370,7 +370,7 @@ def import_file(database_url: str, bank_name: str, fmt_name: str, path: str, *, 
     :class:`Database` per URL and uses the process-wide plugin registry, which the server checked is
     the one it uses itself. The caller refreshes its indexes afterwards.
     """
-    from seawall.banks import BankService
+    from seawall.banks.service import BankService
     from seawall.plugins import registry
 
     db = _worker_databases.get(database_url)

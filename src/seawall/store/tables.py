@@ -149,7 +149,7 @@ class ItemRow(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     #: Views or followers the platform reported, if it did: how far the item could spread (review priority).
     reach: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    #: :func:`seawall.ingest.once_key` for uploads sent with ``once``, so a re-send cannot store a second item.
+    #: :func:`seawall.uploads.ingest.once_key` for uploads sent with ``once``, so a re-send cannot store a second item.
     once_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: Comma-separated stage-2 tasks (``ocr``…) still to run after the in-request verdict; NULL when final.
     stage2_pending: Mapped[str | None] = mapped_column(String(200), nullable=True)

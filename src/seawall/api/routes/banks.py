@@ -31,7 +31,7 @@ from seawall.api.schemas import (
 )
 from seawall.api.serialize import bank_dict
 from seawall.apikeys import Principal
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, invalid_input_from
 from seawall.media.content import Content, banked_kind

@@ -25,7 +25,7 @@ from seawall.api import offload
 from seawall.api.edge import MAX_INT64, Id64
 from seawall.api.routes.banks import OFFLOAD_IMPORT_BYTES, imports_elsewhere
 from seawall.api.routes.console import Denied, _call, _engine, _form, _page, _user
-from seawall.banks import EntryInput
+from seawall.banks.service import EntryInput
 from seawall.errors import InvalidInput, NotFound, SeawallError
 from seawall.media.content import banked_kind
 from seawall.models.records import ACTIONS, BANK_KINDS

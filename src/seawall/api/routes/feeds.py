@@ -23,7 +23,7 @@ from seawall.api.auth import require
 from seawall.api.edge import StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
-from seawall.contributions import accept_contributions
+from seawall.banks.contributions import accept_contributions
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, Unauthorized
 from seawall.sharing.feeds import PAGE_MAX

@@ -19,13 +19,13 @@ from seawall.api.schemas import ErrorBody, ItemOut, ItemText, LaterDecision
 from seawall.apikeys import Principal
 from seawall.engine import Engine
 from seawall.errors import Forbidden, InvalidInput, TooLarge, UnsupportedMedia
-from seawall.ingest import MAX_CONTEXT_BYTES
 from seawall.media.content import MAX_TEXT_BYTES, Content
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
 from seawall.models.records import CONTENT_TYPES
 from seawall.plugins import Registry
 from seawall.review.access import ensure_key_may_act_on_item, item_in_senior_queue
+from seawall.uploads.ingest import MAX_CONTEXT_BYTES
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from seawall.banks import BankEntry, EntryInput
+from seawall.banks.service import BankEntry, EntryInput
 from seawall.errors import InvalidInput, SeawallError
 from seawall.sharing.feeds import Partner
 

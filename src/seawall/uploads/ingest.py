@@ -1,7 +1,7 @@
 """Upload → signals → matches → verdict → stored item, the path every platform upload takes.
 
 Images and text are decided within the request (stage 1) from what is cheap and exact. Slow tasks that
-could still change the outcome (OCR, see :mod:`seawall.stages`) run afterwards on the work queue (stage
+could still change the outcome (OCR, see :mod:`seawall.uploads.stages`) run afterwards on the work queue (stage
 2): the item is stored with its stage-1 verdict, ``final: false`` and its bytes, and stage 2 decides it
 again through the same rules and acts once if the outcome changed. Content that a deferred signal
 applies to (video) is stored as ``pending`` with its bytes spooled to disk, processed by a background
@@ -25,20 +25,20 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from seawall.errors import InvalidInput, NotFound, Retryable, SeawallError
-from seawall.matching import Matcher, MatchOutcome
 from seawall.media.content import Content
 from seawall.media.language import language_from_reasons, language_reason
 from seawall.media.sniff import sniff_media_type
 from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
-from seawall.stages import STAGE_TWO, SlowTask, by_names, image_region_signals, tasks_for
-from seawall.stages import regions_apply as _regions_apply
 from seawall.storable import check_stored
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
-from seawall.verdicts import ItemDecider, decide
+from seawall.uploads.stages import STAGE_TWO, SlowTask, by_names, image_region_signals, tasks_for
+from seawall.uploads.stages import regions_apply as _regions_apply
+from seawall.verdicts.decide import ItemDecider, decide
+from seawall.verdicts.matching import Matcher, MatchOutcome
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class ItemService:
         self.after_write = after_write
         #: Told after a commit that queued webhook deliveries, so they go out without waiting for a poll.
         self.on_events = on_events
-        #: Stage-2 tasks (None: :data:`seawall.stages.STAGE_TWO_TASKS`); they run only when ``enqueue`` is set,
+        #: Stage-2 tasks (None: :data:`seawall.uploads.stages.STAGE_TWO_TASKS`); they run only when ``enqueue`` is set,
         #: otherwise (no queue: tests, one-off CLI use) every step runs inside the request as one stage.
         self.slow_tasks: list[SlowTask] | None = None
         #: Queues webhook events in a session (the outbox), for the ``item.redecided`` event of stage 2.

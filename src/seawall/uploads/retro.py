@@ -41,12 +41,12 @@ from sqlalchemy.orm import Session
 
 from seawall.actions.runner import ActionRunner
 from seawall.index.base import Candidate, SignalIndex
-from seawall.matching import Matcher
 from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
 from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
+from seawall.verdicts.matching import Matcher
 from seawall.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)

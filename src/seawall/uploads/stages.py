@@ -6,7 +6,7 @@ change is returned with ``final: false`` and the names of the tasks still to run
 
 Stage 2 is this explicit list of tasks. Each one says whether it applies to an upload and, when run,
 returns the extra signals it found; the item service matches those, decides the item again through
-the same rules and acts once (see :meth:`seawall.ingest.ItemService.process_stage_two`). New slow work
+the same rules and acts once (see :meth:`seawall.uploads.ingest.ItemService.process_stage_two`). New slow work
 (extra crop/region image hashes, classifiers) joins by adding a :class:`SlowTask` to
 :data:`STAGE_TWO_TASKS` — nothing else in the request path needs to know about it.
 """
