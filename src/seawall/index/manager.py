@@ -235,7 +235,8 @@ class IndexSet:
                     continue
                 self._indexes[signal_type] = ix
                 self._cursors[signal_type] = cursor
-                self._unsaved[signal_type] = 0
+                # an index that had to reorganise itself on load is saved again in that form
+                self._unsaved[signal_type] = 1 if getattr(ix, "merged_on_load", False) else 0
                 loaded[signal_type] = len(ix)
                 break
         return loaded

@@ -133,6 +133,9 @@ class PdqIndex:
     instead of choosing it from the base size (for tuning and tests).
     """
 
+    #: Whether :meth:`load` folded an oversized delta into the base (the snapshot is worth saving again).
+    merged_on_load = False
+
     def __init__(self, *, delta_limit: int | None = None, background_merge: bool = True,
                  chunks: int | None = None) -> None:
         from seawall.signals.pdq import mih
@@ -473,8 +476,10 @@ class PdqIndex:
         if len(idx._d_pos) >= idx._delta_limit(base.n):
             # A snapshot saved while a merge was running can carry a delta far past the limit (1.2M rows
             # beside a 10M base were seen: 10-16 ms of scanning per query). Only an add would start the
-            # merge, and a server that only serves lookups never adds, so start it here.
-            idx._start_background_merge() if idx._background else idx.compact()
+            # merge, and a server that only serves lookups never adds; fold it now, before the index
+            # serves, and say so, so that the owner saves the merged form for the next start.
+            idx.compact()
+            idx.merged_on_load = True
         return idx
 
 
@@ -514,6 +519,10 @@ class Hamming256Index:
 
     def memory_bytes(self) -> int:
         return int(self.index.memory_bytes())
+
+    @property
+    def merged_on_load(self) -> bool:
+        return self.index.merged_on_load
 
     def save(self, path: Path) -> None:
         """Checksummed snapshot (see :mod:`seawall.index.snapshot`), written then renamed into place."""
