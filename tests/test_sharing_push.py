@@ -28,7 +28,7 @@ from tests.cli_runner import run_cli
 from tests.conftest import auth
 from tests.live_server import all_at_once
 from tests.sharing_support import served
-from tests.test_sharing_sources import Pair, _bank_values, _md5, _pair, _publish
+from tests.test_sharing_sources import Pair, _bank_values, _md5, _pair, _publish, serve_pair
 
 
 @pytest.fixture
@@ -44,13 +44,8 @@ def pushing_pair(b_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
     on ``b_settings`` (each database). Background syncing is off on both."""
     a = build_engine(Settings(data_dir=tmp_path / "a", source_sync=False))
     b = build_engine(b_settings.model_copy(update={"webhook_allow_hosts": "127.0.0.1", "source_sync": False}))
-    try:
-        with served(create_app(engine=a, follow_writes=False)) as a_url, \
-                served(create_app(engine=b, follow_writes=False)) as b_url:
-            yield Pair(a, b, a_url, a.api_keys.create("admin", "a")[0], b_url, b.api_keys.create("admin", "b")[0])
-    finally:
-        a.close()
-        b.close()
+    with serve_pair(a, b) as pair:
+        yield pair
 
 
 def wait_until_pushable(e: Engine) -> None:

@@ -65,6 +65,13 @@ def _pair(a_settings: Settings, tmp_path: Path) -> Iterator[Pair]:
     a = build_engine(a_settings.model_copy(update={"source_sync": False}))
     b = build_engine(Settings(data_dir=fresh_sqlite_store(tmp_path / "b"), webhook_allow_hosts="127.0.0.1",
                               source_sync=False))
+    with serve_pair(a, b) as pair:
+        yield pair
+
+
+@contextmanager
+def serve_pair(a: Engine, b: Engine) -> Iterator[Pair]:
+    """Serve two built engines on loopback, each with an admin key; both are closed afterwards."""
     try:
         with served(create_app(engine=a, follow_writes=False)) as a_url, \
                 served(create_app(engine=b, follow_writes=False)) as b_url:
