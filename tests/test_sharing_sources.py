@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -703,3 +704,35 @@ def test_partner_pushes_entries_into_the_publishers_review_only_bank(pair1: Pair
     # a match on a contributed entry goes to review, not a block
     item = p.a.submit(p.a.content("file", data=blob), content_id="c-1")
     assert item.verdict.verdict == "review"
+
+
+def test_an_older_publisher_is_asked_again_for_its_largest_page(pair1: Pair) -> None:
+    """A publisher from before 50,000-entry pages answers 422 to a larger ``limit``: the subscriber asks
+    again for 5,000 and syncs everything."""
+    p = pair1
+    feed = _publish(p)
+    values = [_md5() for _ in range(3)]
+    for v in values:
+        _add(p, v)
+    proxy = Proxy(p.a_url)
+    limits: list[int] = []
+
+    def older(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        if "/entries" not in path:
+            return None
+        limit = int(parse_qs(urlsplit(path).query).get("limit", ["0"])[0])
+        limits.append(limit)
+        if limit > 5000:
+            refusal = {"error": {"code": "invalid_input", "message": "limit: at most 5000 entries"}}
+            return 422, {"content-type": "application/json"}, json.dumps(refusal).encode()
+        return None
+
+    proxy.answer = older
+    try:
+        _subscribe(p, feed, url=proxy.url)
+        result = p.b_api("POST", "/v1/sources/from-a/sync").json()
+    finally:
+        proxy.stop()
+    assert result["error"] is None and result["added"] == 3, result
+    assert limits[0] == 20_000 and limits[1:] and set(limits[1:]) == {5000}
+    assert _bank_values(p.b, "partner-a") == sorted(values)
