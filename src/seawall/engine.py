@@ -361,8 +361,7 @@ class Engine:
         meta = {"content": kept} if kept is not None else None
         for sig in computed:
             if not self._trustworthy(sig):
-                floor = self.matcher.min_quality.get(sig.type, 0)
-                refused.append(f"{sig.type} quality {sig.quality} is below {floor}: not added")
+                refused.append(f"{sig.type} quality {sig.quality} is below {self.matcher.floor(sig.type)}: not added")
                 continue
             results.append(self.banks.add_entry(
                 bank_name, EntryInput(sig.type, sig.value, labels, source=source, note=note, meta=meta),
@@ -373,7 +372,7 @@ class Engine:
 
     def _trustworthy(self, sig: ComputedSignal) -> bool:
         """Whether a computed value is good enough to bank: its signal type's quality floor."""
-        return sig.quality is None or sig.quality >= self.matcher.min_quality.get(sig.type, 0)
+        return self.matcher.trustworthy(sig.type, sig.quality)
 
     def rehash(self, bank_name: str | None = None, *, new_types: bool = False) -> RehashReport:
         """Compute the signals of every kept banked content again (one bank, or all): see :mod:`seawall.banks.rehash`.

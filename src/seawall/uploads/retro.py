@@ -247,8 +247,9 @@ class RetroMatcher:
             for item_id, signals in rows:
                 for d in signals or []:
                     stype = str(d.get("type", ""))
-                    floor = self.matcher.min_quality.get(stype, 0)
-                    if stype not in indexes or (d.get("quality") is not None and int(d["quality"]) < floor):
+                    quality = d.get("quality")
+                    if stype not in indexes or not self.matcher.trustworthy(
+                            stype, int(quality) if quality is not None else None):
                         continue
                     forms = [d["value"], *(d.get("variants") or [])]
                     queries[stype].extend(forms)

@@ -56,14 +56,21 @@ class Matcher:
             self.reload_banks()
         return self._radius.get(signal_type, self.threshold_default(signal_type))
 
+    def floor(self, signal_type: str) -> int:
+        """The quality below which a value of this signal type is neither matched nor banked."""
+        return self.min_quality.get(signal_type, 0)
+
+    def trustworthy(self, signal_type: str, quality: int | None) -> bool:
+        """Whether a value with this quality (None: the signal reports none) is at or above its type's floor."""
+        return quality is None or quality >= self.floor(signal_type)
+
     def match(self, signals: Sequence[ComputedSignal]) -> MatchOutcome:
         notes: list[str] = []
         hits: list[tuple[ComputedSignal, Candidate, list[str]]] = []
         for sig in signals:
-            floor = self.min_quality.get(sig.type, 0)
-            if sig.quality is not None and sig.quality < floor:
+            if not self.trustworthy(sig.type, sig.quality):
                 notes.append(
-                    f"{sig.type} quality {sig.quality} is below {floor}: the hash is not "
+                    f"{sig.type} quality {sig.quality} is below {self.floor(sig.type)}: the hash is not "
                     "trustworthy (near-uniform image) and was not matched"
                 )
                 continue
@@ -85,7 +92,7 @@ class Matcher:
         radius known. None otherwise (a candidate is resolved against its bank in the store), so a caller
         on an event loop can decide without waiting on the database and hand the rest to a thread."""
         for sig in signals:
-            if sig.quality is not None and sig.quality < self.min_quality.get(sig.type, 0):
+            if not self.trustworthy(sig.type, sig.quality):
                 return None  # rare (near-uniform images): the full path words the note
             stype = self.registry.signal(sig.type)
             if stype.uses_distance and sig.type not in self._radius:
