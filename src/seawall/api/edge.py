@@ -8,13 +8,13 @@ below, and a URL holding a NUL is refused by a middleware before routing.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import AfterValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from seawall.api.raw_errors import send_error
 from seawall.storable import MAX_INT32, MAX_INT64, NUL_MESSAGE, check_stored, has_nul
 
 __all__ = ["MAX_INT32", "MAX_INT64", "Id32", "Id64", "NulGuardMiddleware", "StoredJson", "StoredText",
@@ -62,9 +62,4 @@ class NulGuardMiddleware:
         if scope["type"] != "http" or not _url_has_nul(scope):
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"code": "invalid_characters",
-                           "message": f"the request URL {NUL_MESSAGE}"}).encode()
-        await send({"type": "http.response.start", "status": 422,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 422, "invalid_characters", f"the request URL {NUL_MESSAGE}")

@@ -6,11 +6,12 @@ the moment it passes the limit, so an oversized upload never fills memory or dis
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from seawall.api.raw_errors import send_error
 
 
 class BodyTooLarge(Exception):
@@ -67,14 +68,7 @@ def _too_large(limit: int) -> str:
 
 
 async def _reject(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"code": code, "message": message}).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, status, code, message, headers=[(b"connection", b"close")])
 
 
 async def reject_too_large(send: Send, limit: int) -> None:

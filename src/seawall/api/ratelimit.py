@@ -9,7 +9,6 @@ Health checks, metrics and static files are never limited.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from seawall.api.raw_errors import send_error
 from seawall.errors import RateLimited
 
 MAX_BUCKETS = 100_000
@@ -120,11 +120,6 @@ async def refuse_address(limiter: RateLimiter, scope: Scope, send: Send) -> bool
     if wait <= 0:
         return False
     seconds = max(1, math.ceil(wait))
-    body = json.dumps({"code": "rate_limited",
-                       "message": f"too many requests from this address; retry in {seconds} s",
-                       "detail": {"retry_after_seconds": seconds}}).encode()
-    await send({"type": "http.response.start", "status": 429, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(seconds).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, 429, "rate_limited", f"too many requests from this address; retry in {seconds} s",
+                     detail={"retry_after_seconds": seconds}, headers=[(b"retry-after", str(seconds).encode())])
     return True

@@ -12,12 +12,12 @@ protocol with ``http="seawall.api.slowclients:HeaderDeadlineProtocol"``.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from seawall.api.raw_errors import send_error
 from seawall.config import get_settings
 
 PROTOCOL = "seawall.api.slowclients:HeaderDeadlineProtocol"
@@ -114,9 +114,5 @@ class BodyReadTimeoutMiddleware:
 
 async def send_stalled(send: Send, timeout: float) -> None:
     """408 ``request_timeout`` and ``Connection: close`` (also sent by the text-item fast path)."""
-    body = json.dumps({"code": "request_timeout",
-                       "message": f"the request body stalled for over {timeout:g} s"}).encode()
-    await send({"type": "http.response.start", "status": 408, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, 408, "request_timeout", f"the request body stalled for over {timeout:g} s",
+                     headers=[(b"connection", b"close")])
