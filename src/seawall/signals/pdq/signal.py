@@ -20,6 +20,7 @@ from seawall.errors import InvalidInput
 from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
+from seawall.signals.pdq import native
 
 if TYPE_CHECKING:
     from seawall.config import Settings
@@ -71,7 +72,9 @@ def hex_to_bytes(value: str) -> bytes:
 
 
 def pdq_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[str, int]:
-    """Hash and quality (0–100) of decoded RGB pixels."""
+    """Hash and quality (0–100) of decoded RGB pixels (the reference's, through :mod:`.native` when it can)."""
+    if native.AVAILABLE:
+        return native.hash_luma(native.luma(pixels))
     bits, quality = pdqhash.compute(pixels)
     return bits_to_hex(bits), int(quality)
 
@@ -135,15 +138,21 @@ def pdq_dihedral_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[list[str], 
         plan.setdefault((rev_rows and shaky_rows, rev_cols and shaky_cols), []).append(i)
     hashes: list[str] = [""] * len(DIHEDRAL_NAMES)
     quality = 0
+    # the luma of mirrored pixels is the mirrored luma: it is computed once and each run gets its own copy
+    plane = native.luma(pixels) if native.AVAILABLE else None
     for (flip_rows, flip_cols), targets in plan.items():  # (False, False) first: it holds "original"
-        derived, q = pdqhash.compute_dihedral(_flipped(pixels, flip_rows, flip_cols))
+        if plane is not None:
+            derived, q = native.dihedral_luma(native.flipped(plane, flip_rows, flip_cols))
+        else:
+            vectors, q = pdqhash.compute_dihedral(_flipped(pixels, flip_rows, flip_cols))
+            derived = [bits_to_hex(v) for v in vectors]
         if not (flip_rows or flip_cols):
             quality = int(q)
         for i in targets:
             transposed, rev_rows, rev_cols = _SHAPE[DIHEDRAL_NAMES[i]]
             # variant i of the pixels = (variant i ∘ the flip) of the flipped copy, as flips are involutions
             source = _INDEX_OF_SHAPE[(transposed, rev_rows != flip_rows, rev_cols != flip_cols)]
-            hashes[i] = bits_to_hex(derived[source])
+            hashes[i] = derived[source]
     return hashes, quality
 
 

@@ -1,0 +1,55 @@
+"""The reference PDQ entry points called directly (:mod:`seawall.signals.pdq.native`) give exactly the bits
+and quality of ``pdqhash``'s own functions, for every shape the decoder can produce."""
+
+from __future__ import annotations
+
+import numpy as np
+import pdqhash
+import pytest
+
+from seawall.signals.pdq import native
+from seawall.signals.pdq.signal import DIHEDRAL_NAMES, bits_to_hex, pdq_dihedral_from_pixels, pdq_from_pixels
+
+SHAPES = [(1, 1), (2, 3), (64, 64), (129, 255), (255, 129), (300, 200), (512, 512), (384, 1000), (1024, 768)]
+
+
+def _picture(h: int, w: int, seed: int) -> np.ndarray:
+    """Smooth gradients plus noise: a hash with both strong and borderline coefficients."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([(x * 255 // max(1, w - 1)), (y * 255 // max(1, h - 1)), ((x + y) * 127 // max(1, h + w))], -1)
+    return np.clip(base + rng.integers(-40, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="pdqhash exports no reference entry points here")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"{h}x{w}" for h, w in SHAPES])
+def test_native_hash_and_dihedral_equal_pdqhash(shape: tuple[int, int]) -> None:
+    pixels = _picture(*shape, seed=shape[0] * 7 + shape[1])
+    bits, quality = pdqhash.compute(pixels)
+    assert native.hash_luma(native.luma(pixels)) == (bits_to_hex(bits), int(quality))
+    assert pdq_from_pixels(pixels) == (bits_to_hex(bits), int(quality))
+    vectors, q8 = pdqhash.compute_dihedral(pixels)
+    assert native.dihedral_luma(native.luma(pixels)) == ([bits_to_hex(v) for v in vectors], int(q8))
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (300, 200), (129, 255)], ids=["512", "300x200", "129x255"])
+def test_query_variants_unchanged_by_the_native_path(shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The eight query hashes (mirrored runs included) are the same with and without the native path."""
+    pixels = _picture(*shape, seed=5)
+    fast = pdq_dihedral_from_pixels(pixels)
+    monkeypatch.setattr(native, "AVAILABLE", False)
+    slow = pdq_dihedral_from_pixels(pixels)
+    assert fast == slow and len(fast[0]) == len(DIHEDRAL_NAMES)
+    assert fast[0][0] == bits_to_hex(pdqhash.compute(pixels)[0])
+
+
+def test_native_calls_leave_the_input_pixels_and_plane_copies_apart() -> None:
+    pixels = _picture(200, 300, seed=9)
+    before = pixels.copy()
+    plane = native.luma(pixels)
+    copy = native.flipped(plane, False, False)
+    assert copy is not plane and np.shares_memory(copy, plane) is False
+    native.dihedral_luma(copy)  # overwrites its argument (the reference uses it as scratch)
+    assert np.array_equal(pixels, before) and np.array_equal(native.luma(pixels), plane)
