@@ -6,6 +6,7 @@ Images and slogans are generated; Tesseract reads them for real.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -95,8 +96,16 @@ def counted_ocr(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return threads
 
 
-def test_stage_two_reads_text_decides_again_and_acts_once(settings: Settings, counted_ocr: list[str]) -> None:
-    engine = build_engine(_with_hooks(settings))
+def _stage_two_runs(engine: Engine, counted_ocr: list[str]) -> int:
+    """Stage-2 computations so far: OCR runs in this process's threads plus uploads done by worker processes."""
+    slow = engine.items.slow_processes
+    return len(counted_ocr) + (slow.jobs if slow is not None else 0)
+
+
+@pytest.mark.parametrize("processes", [True, False], ids=["worker-processes", "queue-threads"])
+def test_stage_two_reads_text_decides_again_and_acts_once(settings: Settings, counted_ocr: list[str],
+                                                          processes: bool) -> None:
+    engine = build_engine(_with_hooks(settings).model_copy(update={"stage2_processes": processes}))
     try:
         engine.webhooks.create(url="http://127.0.0.1:9/hook", event_types=["item.verdict", "item.redecided",
                                                                            "item.removed"])
@@ -104,7 +113,15 @@ def test_stage_two_reads_text_decides_again_and_acts_once(settings: Settings, co
         _bank_text(engine, "slogans", phrase)
         engine.start_workers()
         item = _check_two_stages(engine, phrase, counted_ocr)
-        assert len(counted_ocr) == 1 and counted_ocr[0].startswith("seawall-worker")
+        if processes:
+            # OCR ran in a low-priority worker process, never in a thread of the serving process
+            assert counted_ocr == [] and engine.items.slow_processes is not None
+            assert engine.items.slow_processes.jobs == 1
+            pids = engine.items.slow_processes.pids()
+            assert pids and all(os.getpriority(os.PRIO_PROCESS, pid) == 19 for pid in pids)
+        else:
+            assert engine.items.slow_processes is None
+            assert len(counted_ocr) == 1 and counted_ocr[0].startswith("seawall-worker")
         # decided after it was accepted: the block proposal is carried out as a removal, and announced
         decisions, actions = _counts(engine, item.id)
         assert decisions == 2 and actions == ["remove"]
@@ -114,13 +131,14 @@ def test_stage_two_reads_text_decides_again_and_acts_once(settings: Settings, co
         # a redelivered job (JetStream at-least-once) finds stage 2 finished and changes nothing
         engine.items.process_stage_two(item.id)
         assert _counts(engine, item.id) == (2, ["remove"])
-        assert len(_events(engine, item.id)) == 4 and len(counted_ocr) == 1
+        assert len(_events(engine, item.id)) == 4 and _stage_two_runs(engine, counted_ocr) == 1
         # an image without banned text: stage 2 runs, nothing changes, no second decision or event
         plain = engine.submit(engine.content("image", data=text_image(slogan(22))), content_id="other")
         assert not plain.final
         _until(lambda: engine.items.get(plain.id).final)
         assert engine.items.get(plain.id).verdict.verdict == "allow"
         assert _counts(engine, plain.id) == (1, []) and _events(engine, plain.id) == ["item.verdict"]
+        assert _stage_two_runs(engine, counted_ocr) == 2
     finally:
         engine.close()
 
@@ -209,7 +227,8 @@ def test_stage_two_on_jetstream_workers(pg_url: str, tmp_path: Path, counted_ocr
     _truncate(pg_url)
     prefix = f"swtest_{uuid.uuid4().hex[:10]}"
     settings = Settings(data_dir=tmp_path, database_url=pg_url, nats_url=NATS_URL, nats_prefix=prefix,
-                        nats_ack_wait_seconds=5, nats_sweep_seconds=0.5, webhook_allow_hosts="127.0.0.1")
+                        nats_ack_wait_seconds=5, nats_sweep_seconds=0.5, webhook_allow_hosts="127.0.0.1",
+                        stage2_processes=False)  # OCR counted in this process's threads
     engine = build_engine(settings)
     try:
         engine.webhooks.create(url="http://127.0.0.1:9/hook", event_types=["item.redecided", "item.removed"])

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
                              description="Threads one Tesseract run may use (OMP_THREAD_LIMIT); 1 suits busy servers.")
     ocr_niceness: int = Field(default=10, ge=0, le=19,
                               description="Niceness of Tesseract processes: OCR yields the CPU to in-request verdicts.")
+    stage2_processes: bool = Field(
+        default=True,
+        description="Run stage 2's OCR, region hashes and ORB points in worker processes (one per worker thread) "
+                    "instead of the serving process's threads, so they never hold its GIL.",
+    )
+    stage2_niceness: int = Field(default=19, ge=0, le=19,
+                                 description="Niceness of the stage-2 worker processes (and the Tesseract runs "
+                                             "they start): stage 2 takes the CPU stage 1 leaves.")
     stage2_wait: str = Field(
         default="", pattern=r"^([a-z]+(,[a-z]+)*)?$",
         description="Content types (comma-separated, e.g. image) whose uploads wait for stage 2 unless the "

@@ -206,6 +206,10 @@ class Engine:
         self.queue.register(STAGE_SIGNALS, self.items.process)
         self.queue.register(STAGE_TWO, self.items.process_stage_two)
         self.items.enqueue = self._enqueue
+        if consume and self.settings.stage2_processes:
+            from seawall.uploads.slow_process import SlowProcesses
+
+            self.items.slow_processes = SlowProcesses(self.settings.workers, self.settings.stage2_niceness)
         if isinstance(self.queue, InProcessQueue):
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)
@@ -317,6 +321,9 @@ class Engine:
         if self.queue is not None:
             self.items.enqueue = None
             self.queue.close()
+        if self.items.slow_processes is not None:
+            self.items.slow_processes.close()
+            self.items.slow_processes = None
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(timeout=30)

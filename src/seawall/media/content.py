@@ -14,6 +14,7 @@ from seawall.media.image import DecodeLimits, decode_image
 if TYPE_CHECKING:
     from seawall.media.language import Language
     from seawall.media.ocr import OcrOptions
+    from seawall.models.records import ComputedSignal
 
 
 #: Largest text item, in bytes of UTF-8. Longer posts are not what text banks hold, and every text signal
@@ -51,6 +52,8 @@ class Content:
     notes: list[str] = field(default_factory=list)
     #: Stage 1 of an upload: slow steps (OCR) are left to stage 2, so text read from images is None here.
     defer_slow: bool = False
+    #: Region hashes and ORB query already computed for this upload (by a stage-2 worker process), or None.
+    region_signals: list[ComputedSignal] | None = None
     _pixels: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
     _ocr_done: bool = field(default=False, repr=False)
     _ocr_text: str | None = field(default=None, repr=False)
@@ -79,6 +82,11 @@ class Content:
             if result.note:
                 self.notes.append(result.note)
         return self._ocr_text
+
+    def set_ocr_text(self, text: str | None) -> None:
+        """Record text read from the image elsewhere (a stage-2 worker process): OCR does not run again."""
+        self._ocr_done = True
+        self._ocr_text = text
 
     def signal_text(self, *, for_query: bool = True) -> str | None:
         """What the text signals hash: the text of a text item, or the text read from an uploaded image.

@@ -35,7 +35,8 @@ from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
-from seawall.uploads.stages import STAGE_TWO, SlowTask, by_names, image_region_signals, tasks_for
+from seawall.uploads.slow_process import OFFLOADED, SlowProcesses, adopt
+from seawall.uploads.stages import STAGE_TWO, STAGE_TWO_TASKS, SlowTask, by_names, image_region_signals, tasks_for
 from seawall.uploads.stages import regions_apply as _regions_apply
 from seawall.verdicts.decide import ItemDecider, decide
 from seawall.verdicts.matching import Matcher, MatchOutcome
@@ -163,6 +164,8 @@ class ItemService:
         self.emit = emit
         #: Told (with the item id) when an item's stage 2 finished, so requests waiting for it return at once.
         self.on_final = on_final
+        #: Worker processes for the heavy part of the built-in stage-2 tasks (None: they run in the queue thread).
+        self.slow_processes: SlowProcesses | None = None
 
     def is_deferred(self, content_type: str) -> bool:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())
@@ -445,8 +448,12 @@ class ItemService:
             item = self.get(item_id)
             content = self.content_factory(item.content_type, data)
             content.defer_slow = True  # a task doing slow work switches it off for itself
+            tasks = by_names(names, self.slow_tasks)
+            offloaded = [t.name for t in tasks if t.name in OFFLOADED and t in STAGE_TWO_TASKS]
+            if self.slow_processes is not None and offloaded:
+                adopt(content, self.slow_processes.run(content, offloaded, frozenset(self.registry.signal_types)))
             found: list[ComputedSignal] = []
-            for task in by_names(names, self.slow_tasks):
+            for task in tasks:
                 found.extend(task.run(self.registry, content, item.signals))
             outcome = self.matcher.match(found)
             lang = content.language()

@@ -71,13 +71,21 @@ def image_region_signals(registry: Registry, content: Content,
                          earlier: Sequence[ComputedSignal]) -> list[ComputedSignal]:
     """Region hashes of an image (borders trimmed, screenshot rectangles, small rotations, bands painted
     over), looked up as extra PDQ query forms, and the ORB query that verifies their near misses. About
-    18x the cost of plain PDQ before ORB, hence stage 2."""
-    if "pdq" not in registry.signal_types:
+    18x the cost of plain PDQ before ORB, hence stage 2. Taken as computed when a stage-2 worker process
+    already did (``content.region_signals``)."""
+    if content.region_signals is not None:
+        return [s for s in content.region_signals if s.type in registry.signal_types]
+    return compute_region_signals(content, frozenset(registry.signal_types))
+
+
+def compute_region_signals(content: Content, signal_types: frozenset[str]) -> list[ComputedSignal]:
+    """:func:`image_region_signals` from the registered signal type names alone (a worker process has no registry)."""
+    if "pdq" not in signal_types:
         return []
     from seawall.signals.pdq_regions import region_signals
 
-    out = [s for s in region_signals(content) if s.type in registry.signal_types]
-    if "orb" in registry.signal_types:
+    out = [s for s in region_signals(content) if s.type in signal_types]
+    if "orb" in signal_types:
         # near misses of those forms are verified with local features (seawall.signals.orb), here only
         from seawall.signals.orb import orb_query_signal
 

@@ -1,0 +1,158 @@
+"""The CPU-heavy part of stage 2 (OCR, region hashes, ORB points) in worker processes of low priority.
+
+Why a process: stage 2 ran in a thread of the serving process. Its region hashes and ORB points are
+Python and NumPy work that holds the GIL for milliseconds at a time, so every in-request verdict of
+that process waited behind it; and a thread at normal priority took its full share of the CPU from
+stage 1. Giving the thread a lower priority would not have helped: a low-priority thread that holds
+the GIL and is not scheduled stalls the request threads waiting for the GIL (priority inversion).
+
+So the queue thread hands the upload's bytes to a small pool of ``spawn``-ed processes and waits on a
+pipe, which needs no GIL. Each worker process lowers its own scheduling priority (``os.nice`` to
+``SEAWALL_STAGE2_NICENESS``, 19 by default), and the Tesseract processes it starts inherit that, so on
+a busy machine the kernel runs stage 1 first and stage 2 takes what is left. What crosses the pipe is
+plain values: the bytes, the decode limits and OCR options in, and the OCR text, notes and region
+signals out. Matching, deciding and storing stay in the serving process, which holds the indexes.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+from seawall.media.content import Content
+from seawall.media.image import DecodeLimits
+from seawall.media.ocr import OcrOptions
+from seawall.models.records import ComputedSignal
+
+log = logging.getLogger(__name__)
+
+#: The stage-2 tasks whose heavy part a worker process can run (see :mod:`seawall.uploads.stages`).
+OFFLOADED = ("ocr", "regions")
+
+
+@dataclass(slots=True)
+class SlowResult:
+    """What a worker process computed for one upload (picklable): the OCR text if OCR ran, the notes of
+    optional steps, and the region hashes with the ORB query if the regions task ran."""
+
+    ocr_done: bool = False
+    ocr_text: str | None = None
+    notes: list[str] = field(default_factory=list)
+    regions: list[ComputedSignal] | None = None
+
+
+def compute(content_type: str, data: bytes, limits: DecodeLimits, ocr: OcrOptions | None,
+            tasks: Sequence[str], signal_types: frozenset[str]) -> SlowResult:
+    """The heavy part of the named tasks for one upload; runs in a worker process (or inline).
+
+    ``signal_types`` are the registry's signal type names: region signals of types that are not
+    registered are dropped, as :func:`seawall.uploads.stages.image_region_signals` does.
+    """
+    from seawall.uploads.stages import compute_region_signals
+
+    content = Content(content_type=content_type, data=data, limits=limits, ocr=ocr)
+    result = SlowResult()
+    if "ocr" in tasks:
+        result.ocr_text = content.ocr_text()
+        result.ocr_done = True
+    if "regions" in tasks:
+        result.regions = compute_region_signals(content, signal_types)
+    result.notes = list(content.notes)
+    return result
+
+
+def _start_worker(niceness: int) -> None:
+    """In each worker process: one thread for native pools, and a lower scheduling priority."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[name] = "1"
+    if niceness > 0:
+        try:
+            os.nice(niceness)
+        except OSError:  # not permitted here: stage 2 still runs, outside the server's GIL
+            log.warning("could not lower the priority of the stage-2 worker process")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+class SlowProcesses:
+    """A pool of ``processes`` low-priority worker processes, started on first use and replaced if one dies."""
+
+    def __init__(self, processes: int = 1, niceness: int = 19) -> None:
+        self.processes = max(1, processes)
+        self.niceness = niceness
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+        #: Uploads the workers computed (read by tests and benchmarks).
+        self.jobs = 0
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the stage-2 worker processes are shut down")
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.processes,
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_start_worker, initargs=(self.niceness,))
+            return self._pool
+
+    def _forget(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False)
+
+    def run(self, content: Content, tasks: Sequence[str], signal_types: frozenset[str]) -> SlowResult:
+        """:func:`compute` in a worker process, waited for in the calling (queue) thread.
+
+        A pool broken by a killed worker is replaced and the upload tried once more; a second failure
+        is raised (stage 2 then ends with a note and the stage-1 verdict stands).
+        """
+        wanted = [t for t in tasks if t in OFFLOADED]
+        args = (content.content_type, content.data, content.limits,
+                content.ocr if content.ocr is not None else OcrOptions.from_settings(), wanted, signal_types)
+        for attempt in (1, 2):
+            pool = self._executor()
+            try:
+                result = pool.submit(compute, *args).result()
+            except BrokenProcessPool:
+                self._forget(pool)
+                if attempt == 2:
+                    raise
+                continue
+            with self._lock:
+                self.jobs += 1
+            return result
+        raise AssertionError("unreachable")
+
+    def pids(self) -> list[int]:
+        """Process ids of the running workers (for tests and benchmarks)."""
+        with self._lock:
+            pool = self._pool
+        procs = getattr(pool, "_processes", None) or {}
+        return sorted(procs)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def adopt(content: Content, result: SlowResult) -> None:
+    """Give the serving process's content what a worker computed, so the tasks do not compute it again."""
+    if result.ocr_done:
+        content.set_ocr_text(result.ocr_text)
+    content.notes.extend(n for n in result.notes if n not in content.notes)
+    content.region_signals = result.regions
