@@ -362,3 +362,34 @@ def test_a_reviewer_decision_made_while_stage_two_runs_stands(settings: Settings
         assert _counts(engine, item_id) == decided[0]  # nothing acted on after the reviewer's decision
     finally:
         engine.close()
+
+
+def test_a_full_stage_two_queue_sheds_stage_two_with_a_reason(settings: Settings) -> None:
+    """Past SEAWALL_STAGE2_MAX_BACKLOG waiting jobs, an image is answered as final without OCR or region
+    hashes, says so in its reasons, stores no bytes for stage 2, and is counted in /metrics and /healthz."""
+    engine = build_engine(settings.model_copy(update={"stage2_max_backlog": 1}))
+    try:
+        phrase = slogan(28)
+        _bank_text(engine, "slogans", phrase)
+        engine.start_workers()
+        assert engine.queue is not None
+        release = threading.Event()
+        engine.queue.register(STAGE_TWO, lambda item_id: release.wait(30))  # the one worker is held busy
+        held = engine.submit(engine.content("image", data=text_image(slogan(29))), content_id="held")
+        assert held.pending == ["ocr", "regions"]
+        shed = engine.submit(engine.content("image", data=text_image(phrase)), content_id="shed")
+        assert shed.final and shed.pending == [] and shed.verdict.verdict == "allow"
+        assert any(r.startswith("stage 2 (ocr, regions) skipped") for r in shed.verdict.reasons)
+        stored = engine.items.get(shed.id)
+        assert stored.final and stored.verdict.reasons == shed.verdict.reasons
+        with engine.db.session() as s:
+            assert s.scalar(select(func.count()).select_from(ItemUploadRow)
+                            .where(ItemUploadRow.item_id == shed.id)) == 0
+        status = engine.queue_status()
+        assert status["stage2_skipped"] == 1 and status["stage2_max_backlog"] == 1
+        with TestClient(create_app(engine=engine, follow_writes=False)) as client:
+            assert "seawall_stage2_skipped_total 1.0" in client.get("/metrics").text
+            assert client.get("/healthz").json()["queue"]["stage2_skipped"] == 1
+        release.set()
+    finally:
+        engine.close()

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     stage2_niceness: int = Field(default=19, ge=0, le=19,
                                  description="Niceness of the stage-2 worker processes (and the Tesseract runs "
                                              "they start): stage 2 takes the CPU stage 1 leaves.")
+    stage2_max_backlog: int = Field(
+        default=1000, ge=0,
+        description="Jobs the work queue may hold before stage 2 is shed: an image arriving while that many "
+                    "wait gets its stage-1 verdict as final, with a reason saying OCR and region hashes were skipped "
+                    "(seawall_stage2_skipped_total); 0 = no limit.",
+    )
     stage2_wait: str = Field(
         default="", pattern=r"^([a-z]+(,[a-z]+)*)?$",
         description="Content types (comma-separated, e.g. image) whose uploads wait for stage 2 unless the "

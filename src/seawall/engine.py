@@ -206,6 +206,8 @@ class Engine:
         self.queue.register(STAGE_SIGNALS, self.items.process)
         self.queue.register(STAGE_TWO, self.items.process_stage_two)
         self.items.enqueue = self._enqueue
+        self.items.stage_two_depth = self.queue.depth
+        self.items.stage_two_max = self.settings.stage2_max_backlog
         if consume and self.settings.stage2_processes:
             from seawall.uploads.slow_process import SlowProcesses
 
@@ -261,6 +263,8 @@ class Engine:
             status["stage2_backlog"] = self.items.stage_two_count()
         except Exception:  # the store being away is /healthz's own finding; the queue status stays readable
             status["stage2_backlog"] = None
+        status["stage2_skipped"] = self.items.stage_two_skipped
+        status["stage2_max_backlog"] = self.settings.stage2_max_backlog
         status["lagging"] = status.get("depth", 0) > self.settings.queue_degraded_depth
         status["degraded_depth"] = self.settings.queue_degraded_depth
         return status

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -40,6 +40,11 @@ class _IndexCollector(Collector):
                                     "Uploads answered in the request whose stage-2 tasks (OCR…) have not finished")
         backlog.add_metric([], float(queue.get("stage2_backlog") or 0))
         yield backlog
+        skipped = CounterMetricFamily("seawall_stage2_skipped",
+                                      "Uploads this process answered as final without stage 2, its queue being full "
+                                      "(SEAWALL_STAGE2_MAX_BACKLOG)")
+        skipped.add_metric([], float(queue.get("stage2_skipped") or 0))
+        yield skipped
         lagging = GaugeMetricFamily("seawall_queue_lagging", "1 while more jobs wait than SEAWALL_QUEUE_DEGRADED_DEPTH")
         lagging.add_metric([], 1.0 if queue.get("lagging") else 0.0)
         yield lagging

@@ -166,6 +166,11 @@ class ItemService:
         self.on_final = on_final
         #: Worker processes for the heavy part of the built-in stage-2 tasks (None: they run in the queue thread).
         self.slow_processes: SlowProcesses | None = None
+        #: How many stage-2 jobs wait in this server's queue, and the most that may (0: no limit).
+        self.stage_two_depth: Callable[[], int] | None = None
+        self.stage_two_max = 0
+        #: Uploads whose stage 2 was skipped because the queue was full (since start; /metrics).
+        self.stage_two_skipped = 0
 
     def is_deferred(self, content_type: str) -> bool:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())
@@ -214,6 +219,13 @@ class ItemService:
             self.enqueue(STAGE_SIGNALS, item.id)
             return item
         later = tasks_for(content, self.slow_tasks) if self.enqueue is not None else []
+        if later and self._stage_two_full():
+            # shed the optional work rather than let the backlog (and the bytes it keeps) grow without end
+            content.defer_slow = True
+            content.notes.append(f"stage 2 ({', '.join(t.name for t in later)}) skipped: {self.stage_two_max:,} "
+                                 "uploads already wait for it; this verdict is final without them")
+            self.stage_two_skipped += 1
+            later = []
         if later:  # stage 1 now, the slow tasks on the queue; the bytes wait in the item's own transaction
             content.defer_slow = True
             item.pending = [t.name for t in later]
@@ -227,6 +239,10 @@ class ItemService:
         if later and self.enqueue is not None:
             self.enqueue(STAGE_TWO, item.id)
         return item
+
+    def _stage_two_full(self) -> bool:
+        return (self.stage_two_max > 0 and self.stage_two_depth is not None
+                and self.stage_two_depth() >= self.stage_two_max)
 
     async def submit_on_loop(self, content: Content, *, content_id: str, account_id: str | None,
                              submitted_by: str | None, keep: bool = False, context: dict[str, Any] | None = None,
