@@ -53,3 +53,14 @@ def test_native_calls_leave_the_input_pixels_and_plane_copies_apart() -> None:
     assert copy is not plane and np.shares_memory(copy, plane) is False
     native.dihedral_luma(copy)  # overwrites its argument (the reference uses it as scratch)
     assert np.array_equal(pixels, before) and np.array_equal(native.luma(pixels), plane)
+
+
+def test_concurrent_native_calls_give_the_sequential_hashes() -> None:
+    """The calls run without the GIL: threads hashing at once get exactly what one thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pictures = [_picture(256 + 37 * i, 300 - 11 * i, seed=i) for i in range(8)]
+    sequential = [pdq_dihedral_from_pixels(p) for p in pictures]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert list(pool.map(pdq_dihedral_from_pixels, pictures)) == sequential
