@@ -1,0 +1,90 @@
+"""CPU time of stage 1 of a 1 MP JPEG upload (decode, PDQ with its rotations, digests, match, store), with the
+reference PDQ called directly (``seawall.signals.pdq.native``) against ``pdqhash``'s Python functions.
+
+Why: on a shared two-core machine throughput and latency figures swing with the other load, while the CPU
+seconds a process spends per upload do much less; saturation throughput is about cores ÷ CPU per upload.
+Both variants run in one process, alternating in rounds, over the same generated uploads, on SQLite with
+the work queue started (stage-2 jobs are dropped, so only stage 1 is measured)::
+
+    PYTHONPATH=src .venv/bin/python benchmarks/record.py stage1-cpu -- \\
+        .venv/bin/python benchmarks/bench_stage1_cpu.py [--n 40] [--rounds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import encode_jpeg, machine_summary, synthetic_image
+
+
+def main() -> None:
+    from seawall.composition import build_engine
+    from seawall.config import Settings
+    from seawall.signals.pdq import native
+    from seawall.signals.pdq.signal import pdq_dihedral_from_pixels
+    from seawall.uploads.stages import STAGE_TWO
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=40, help="uploads per variant per round")
+    ap.add_argument("--rounds", type=int, default=4)
+    args = ap.parse_args()
+    print(machine_summary())
+    have_native = native.AVAILABLE
+    datas = [encode_jpeg(synthetic_image(100 + i, 1024, 1024), 80) for i in range(16)]
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = build_engine(Settings(data_dir=Path(tmp)))
+        try:
+            engine.start_workers()
+            assert engine.queue is not None
+            engine.queue.register(STAGE_TWO, lambda item_id: None)
+            counter = [0]
+
+            def upload() -> None:
+                counter[0] += 1
+                i = counter[0]
+                engine.submit(engine.content("image", data=datas[i % len(datas)]), content_id=f"c{i}",
+                              account_id=f"a{i % 3}")
+
+            variants = {"native": True, "pdqhash": False} if have_native else {"pdqhash": False}
+            for flag in variants.values():  # warm both paths
+                native.AVAILABLE = flag
+                for _ in range(3):
+                    upload()
+            pixels = engine.content("image", data=datas[0]).pixels()
+            results: dict[str, list[float]] = {name: [] for name in variants}
+            pdq_only: dict[str, list[float]] = {name: [] for name in variants}
+            for _ in range(args.rounds):
+                for name, flag in variants.items():
+                    native.AVAILABLE = flag
+                    t0 = time.process_time()
+                    for _ in range(args.n):
+                        upload()
+                    results[name].append((time.process_time() - t0) / args.n * 1000)
+                    t0 = time.process_time()
+                    for _ in range(args.n):
+                        pdq_dihedral_from_pixels(pixels)
+                    pdq_only[name].append((time.process_time() - t0) / args.n * 1000)
+            native.AVAILABLE = have_native
+        finally:
+            engine.close()
+    print(f"\n{args.rounds} rounds × {args.n} uploads per variant; CPU ms of this process (all its threads) "
+          "per upload, median of the rounds\n")
+    print("| PDQ path | stage 1 CPU ms / upload | PDQ + 7 rotations alone, CPU ms | rounds (stage 1) |")
+    print("|---|---|---|---|")
+    for name in variants:
+        print(f"| {name} | {statistics.median(results[name]):.2f} | {statistics.median(pdq_only[name]):.2f} | "
+              + ", ".join(f"{v:.1f}" for v in results[name]) + " |")
+    if len(variants) == 2:
+        ratio = statistics.median(results["native"]) / statistics.median(results["pdqhash"])
+        print(f"\nnative ÷ pdqhash, stage 1: {ratio:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
