@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -49,8 +50,10 @@ def test_warm_up_runs_the_first_uploads_statements_and_stores_nothing(engine: En
     (the key lookup, the item, decision and kept-content INSERTs were run once, rolled back)."""
     key, principal = engine.api_keys.create("submitter", "first")
     timings = engine.warm_up()
-    assert {"connections", "api_key", "rehearse"} <= set(timings)
+    assert {"connections", "api_key", "rehearse", "committer"} <= set(timings)
     assert set(_stored(engine).values()) == {0}
+    # the thread that commits writes of uploads decided on the event loop is running (it ends when idle)
+    assert "seawall-group-commit" in {t.name for t in threading.enumerate()}
     compiled = _compiled(engine)
     assert engine.api_keys.authenticate(key) == principal
     item = engine.submit(engine.content("text", text="notice 1 about the weekend market"), content_id="first",
