@@ -78,10 +78,15 @@ def test_serving_group_from_the_environment(tmp_path: Path) -> None:
     env: dict[str, str] = {}
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / str(os.getpid())).touch()  # an earlier run's mark
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    (tmp_path / f"serve-{int(gone.stdout)}").mkdir()  # a server killed before it could clean up
+    (tmp_path / f"serve-{os.getpid()}").mkdir()  # one still running
     group = ServingGroup(tmp_path / "run", 2)
     group.prepare(env)
     assert ServingGroup.from_environ(env) == group
     assert group.ready_processes() == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", f"serve-{os.getpid()}"]
 
 
 def test_readiness_waits_for_every_server_process(engine: Engine, tmp_path: Path) -> None:

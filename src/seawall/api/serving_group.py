@@ -42,8 +42,17 @@ class ServingGroup:
         return cls(Path(directory), int(processes))
 
     def prepare(self, environ: MutableMapping[str, str] | None = None) -> None:
-        """Start with no marks (an earlier run's are stale) and tell the processes about to start where to look."""
+        """Start with no marks (an earlier run's are stale) and tell the processes about to start where to look.
+
+        Directories of earlier servers that were killed before they could remove their own (``serve-<pid>``
+        beside this one, naming a process that is gone) are removed too.
+        """
         shutil.rmtree(self.directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            for sibling in self.directory.parent.iterdir():
+                pid = sibling.name.removeprefix("serve-")
+                if sibling.name.startswith("serve-") and pid.isdigit() and not _running(int(pid)):
+                    shutil.rmtree(sibling, ignore_errors=True)
         self.directory.mkdir(parents=True, exist_ok=True)
         env = os.environ if environ is None else environ
         env[READY_DIR_ENV] = str(self.directory)
