@@ -46,6 +46,10 @@ NEVER: list[tuple[str, str, str]] = [
     ("seawall.legal", "seawall.engine", "legal services are given the parts they use, not the engine"),
     ("seawall.legal", "seawall.composition", "legal services are built by the composition root, not the reverse"),
     ("seawall.engine", "seawall.composition", "the engine is given its parts; only the composition root builds them"),
+    ("seawall.accounts", "seawall.signals.pdq",
+     "account evidence is hashed and compared by the signal type that declares it (account_evidence)"),
+    ("seawall.accounts", "seawall.signals.text_minhash",
+     "account evidence is decoded by the signal type declaring it (account_evidence), found in the registry"),
 ]
 
 

@@ -16,6 +16,10 @@ from sqlalchemy import select
 from seawall.accounts.names import name_keys, skeleton
 from seawall.accounts.recidivism import ReappearanceService
 from seawall.engine import Engine
+from seawall.plugins import Registry
+from seawall.plugins import registry as default_registry
+from seawall.signals.base import SignalType
+from seawall.signals.pdq.signal import PdqSignal
 from seawall.store.tables import CaseRow, ItemRow, ReappearanceAlertRow, WebhookEventRow
 from tests.conftest import auth, encode
 
@@ -282,3 +286,40 @@ def test_upload_screening_alert_is_visible_through_the_api(engine: Engine, clien
     assert [a["candidates"][0]["account_id"] for a in body["alerts"]] == ["old-u"]
     metrics = client.get("/metrics").text
     assert 'seawall_reappearance_screening{state="alerts"} 1.0' in metrics
+
+
+class _CoarseAvatars(PdqSignal):
+    """A plugin's avatar hash: PDQ with a distance that only tells equal from different."""
+
+    name = "coarse_avatar"
+
+    def distance(self, a: str, b: str) -> int:
+        return 0 if a == b else 256
+
+
+def _registry_with(avatar_types: list[SignalType]) -> Registry:
+    reg = Registry()
+    for sig in default_registry().signal_types.values():
+        if sig.account_evidence != "avatar":
+            reg.add_signal_type(sig)
+    for sig in avatar_types:
+        reg.add_signal_type(sig)
+    return reg
+
+
+def test_avatars_are_hashed_and_compared_by_the_signal_type_declaring_them(engine: Engine) -> None:
+    """Re-appearance names no signal type: the one declaring ``account_evidence = "avatar"`` hashes the
+    picture and measures the distance; without one, pictures are not hashed and names still count."""
+    none = ReappearanceService(engine.db, None, registry=_registry_with([]))
+    assert none.avatar_signal is None and none.text_slots is not None
+    profile = register(none, "plain", "someone_else", "", encode(avatar(1), "PNG"))["profile"]
+    assert profile["avatar_pdq"] is None and profile["avatar_quality"] is None
+
+    coarse = ReappearanceService(engine.db, None, registry=_registry_with([_CoarseAvatars()]))
+    register(coarse, "old-c", "harbour_watch", "", encode(avatar(1), "PNG"))
+    suspend(engine, "old-c")
+    same = register(coarse, "new-c", "unrelated_name", "", encode(avatar(1), "PNG"))["candidates"]
+    assert same[0]["account_id"] == "old-c" and same[0]["evidence"]["avatar"] == {"pdq_distance": 0}
+    # a re-encode is a few PDQ bits off: found by the type's index, but this type's distance calls it unrelated
+    near = register(coarse, "new-d", "unrelated_name", "", reencoded(avatar(1)))["candidates"]
+    assert [c["account_id"] for c in near] == ["old-c"] and "avatar" not in near[0]["evidence"]

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from seawall.api.app import create_app
+from seawall.api.serving_group import PROCESSES_ENV, READY_DIR_ENV, ServingGroup
 from seawall.engine import Engine
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -29,6 +32,81 @@ def test_readiness_follows_the_warm_up(engine: Engine) -> None:
     from seawall.media import language
 
     assert language._identifier is not None  # the model is loaded, not left for the first upload
+
+
+def _compiled(engine: Engine) -> set[object]:
+    """The statements this engine's store connection has compiled so far (SQLAlchemy's compiled cache)."""
+    return set(engine.db.engine._compiled_cache.keys())
+
+
+def _stored(engine: Engine) -> dict[str, int]:
+    with engine.db.session() as s:
+        return {t: int(s.scalar(text(f"SELECT count(*) FROM {t}")) or 0)
+                for t in ("items", "item_uploads", "item_content", "decisions", "actions", "webhook_events")}
+
+
+def test_warm_up_runs_the_first_uploads_statements_and_stores_nothing(engine: Engine) -> None:
+    """After the warm-up, a key's first check and a first text upload compile no statement of their own
+    (the key lookup, the item, decision and kept-content INSERTs were run once, rolled back)."""
+    key, principal = engine.api_keys.create("submitter", "first")
+    timings = engine.warm_up()
+    assert {"connections", "api_key", "rehearse", "committer"} <= set(timings)
+    assert set(_stored(engine).values()) == {0}
+    # the thread that commits writes of uploads decided on the event loop is running (it ends when idle)
+    assert "seawall-group-commit" in {t.name for t in threading.enumerate()}
+    compiled = _compiled(engine)
+    assert engine.api_keys.authenticate(key) == principal
+    item = engine.submit(engine.content("text", text="notice 1 about the weekend market"), content_id="first",
+                         submitted_by=principal.key_id)
+    kept = engine.submit(engine.content("text", text="notice 2 about the weekend market"), content_id="kept",
+                         submitted_by=principal.key_id, keep=True)
+    new = [str(c) for k, c in engine.db.engine._compiled_cache.items() if k not in compiled]
+    assert not new, f"compiled by the first upload, not by the warm-up: {new}"
+    assert _stored(engine)["items"] == 2 and item.id != kept.id
+
+
+def test_a_rehearsed_upload_is_decided_and_rolled_back(engine: Engine) -> None:
+    item = engine.items.rehearse(engine.content("text", text="notice about the weekend market and ferry times"))
+    assert item.status == "complete" and item.verdict.verdict == "allow"
+    assert set(_stored(engine).values()) == {0}
+    assert engine.items.writes.stats().regrouped_failures == 0
+
+
+def test_serving_group_from_the_environment(tmp_path: Path) -> None:
+    assert ServingGroup.from_environ({}) is None
+    assert ServingGroup.from_environ({READY_DIR_ENV: str(tmp_path), PROCESSES_ENV: "1"}) is None
+    env: dict[str, str] = {}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / str(os.getpid())).touch()  # an earlier run's mark
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    (tmp_path / f"serve-{int(gone.stdout)}").mkdir()  # a server killed before it could clean up
+    (tmp_path / f"serve-{os.getpid()}").mkdir()  # one still running
+    group = ServingGroup(tmp_path / "run", 2)
+    group.prepare(env)
+    assert ServingGroup.from_environ(env) == group
+    assert group.ready_processes() == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", f"serve-{os.getpid()}"]
+
+
+def test_readiness_waits_for_every_server_process(engine: Engine, tmp_path: Path) -> None:
+    app = create_app(engine=engine, follow_writes=False)
+    group = ServingGroup(tmp_path / "run", 2)
+    group.prepare({})
+    app.state.serving_group = group
+    client = TestClient(app)  # no lifespan: readiness is set by hand below
+    engine.ready.set()
+    assert client.get("/readyz").status_code == 503
+    group.mark_ready()
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["message"] == "1 of 2 server processes have warmed up"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    group.mark_ready(int(gone.stdout))  # a process that has ended (uvicorn starts another) does not count
+    assert client.get("/readyz").status_code == 503
+    group.mark_ready(os.getppid())
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ready"
 
 
 _PROBE = """

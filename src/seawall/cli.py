@@ -136,8 +136,16 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
     options: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
                                "log_level": settings.log_level, "access_log": False, "http": PROTOCOL}
     if processes > 1:
-        # each process builds its own engine and index from the store (or its snapshot)
-        uvicorn.run("seawall.api.app:create_app", factory=True, workers=processes, **options)
+        from seawall.api.serving_group import ServingGroup
+
+        # each process builds its own engine and index from the store (or its snapshot) and warms up on
+        # its own; /readyz says ready once every one of them has
+        group = ServingGroup(settings.data_dir / "run" / f"serve-{os.getpid()}", processes)
+        group.prepare()
+        try:
+            uvicorn.run("seawall.api.app:create_app", factory=True, workers=processes, **options)
+        finally:
+            group.remove()
     else:
         uvicorn.run(_run(lambda: create_app(settings)), **options)
 

@@ -3,13 +3,19 @@
 A fresh server process has cold caches everywhere on the upload path: the language model is still
 compressed on disk (about 1.6 s to load), the first Tesseract run checks its version and language data
 and reads its model files (0.2–0.6 s), numba loads its compiled match kernels from the cache, and the
-image decoders, PDQ hasher and rules are not yet imported. Running one generated image and one text
-through the same code (and one store write that changes nothing) makes the first real upload as fast
-as the hundredth; the server reports ``ready`` (``/readyz``, ``/healthz``) once it is done.
+image decoders, PDQ hasher and rules are not yet imported. Smaller first-use costs add up to many
+times a text item's one or two milliseconds: opening the store's pooled connections, compiling the
+API-key lookup and the item, decision and kept-content INSERTs, the decider's and the act stage's
+first run. Running one generated image and one text through the same code, up to a write that is
+rolled back (:meth:`seawall.uploads.ingest.ItemService.rehearse`), and one key lookup for a key that
+does not exist makes the first real upload as fast as the hundredth without storing anything; the
+server reports ``ready`` (``/readyz``, ``/healthz``) once it is done.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 import time
@@ -19,9 +25,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from seawall.engine import Engine
 
 log = logging.getLogger(__name__)
+
+#: Connections the warm-up opens at once and hands back to the pool.
+POOLED_CONNECTIONS = 4
+#: A well-formed API key that cannot exist (key ids are hexadecimal): looking it up compiles the statement.
+UNKNOWN_KEY = "sw_warmup_" + "x" * 43
 
 
 def _sample_image() -> bytes:
@@ -34,6 +47,19 @@ def _sample_image() -> bytes:
     draw.text((30, 315), "seawall warm up", fill="black")
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _writes_nothing(_: Session) -> int:
+    return 0
+
+
+def _photo_sized_image() -> bytes:
+    """A 1024×1024 JPEG of smooth noise: the size of a typical upload after the decoder's draft scaling."""
+    rng = np.random.default_rng(11)
+    small = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(small).resize((1024, 1024), Image.Resampling.BICUBIC).save(buf, "JPEG", quality=85)
     return buf.getvalue()
 
 
@@ -96,10 +122,48 @@ def warm_up(engine: Engine) -> dict[str, float]:
             s.execute(update(StoreIdentityRow).where(StoreIdentityRow.id == 1)
                       .values(store_id=StoreIdentityRow.store_id))
 
+    def connections() -> None:
+        # the pool's connections opened now (PostgreSQL: a handshake each; SQLite: its pragmas), as many
+        # as a request, the group commit and the background refresh hold at once
+        pool = engine.db.engine.pool
+        size = pool.size() if hasattr(pool, "size") else 1
+        held = []
+        try:
+            for _ in range(min(POOLED_CONNECTIONS, max(1, size))):
+                held.append(engine.db.engine.connect())
+        finally:
+            for conn in held:
+                conn.close()
+
+    def api_key() -> None:
+        # the key lookup's statement compiled: a well-formed key whose id cannot exist (ids are hex)
+        from seawall.errors import Unauthorized
+
+        with contextlib.suppress(Unauthorized):
+            engine.api_keys.authenticate(UNKNOWN_KEY)
+
+    def rehearse() -> None:
+        # decide, act and write as an upload does, rolled back: statements compiled, nothing stored; the
+        # photo-sized picture sizes the decoder's and hasher's buffers as a camera upload does
+        for content in (engine.content("text", text="Warm-up notice about the weekend market and ferry times"),
+                        engine.content("image", data=_photo_sized_image())):
+            engine.items.rehearse(content)
+            engine.matcher.match_in_memory(compute_signals(engine.registry, content, for_query=True))
+
+    def committer() -> None:
+        # the group commit's committer thread, which leads the writes of uploads decided on the event loop,
+        # started now (it ends after half a minute without work); its transaction writes nothing
+        asyncio.run(engine.items.writes.run_async(_writes_nothing))
+
     step("store", store)
+    step("connections", connections)
+    step("api_key", api_key)
     step("language_model", load_language_model)
     step("stage_one", stage_one)
     step("match_kernels", kernels)
     step("ocr", read_text)
+    # last, so what it leaves running (threads that end when idle) is fresh when the server says ready
+    step("rehearse", rehearse)
+    step("committer", committer)
     log.info("warm-up done in %.2f s: %s", sum(timings.values()), timings)
     return timings

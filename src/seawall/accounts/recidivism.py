@@ -11,6 +11,12 @@ MinHash LSH bands, matched bank entries), never from a scan, so a registration c
 ten or a hundred thousand suspended accounts. The index lives in memory and is rebuilt when the set
 of suspended accounts or their profiles changes (one aggregate query per check tells).
 
+Which signal does what comes from the registry, not from here: each signal type declares its
+``account_evidence`` (:class:`~seawall.signals.base.SignalType`). The ``avatar`` type (PDQ) hashes
+profile pictures with its own ``compute`` and compares them with its own ``distance`` and index; the
+``texts`` type (MinHash) turns stored values into slots with its own ``slots``; ``domains`` values are
+compared as they are. This module only combines the evidence.
+
 Combined score (a logistic of a weighted sum, so it reads as a probability-like number in 0–1)::
 
     z = bias + w_name·name + w_avatar·avatar + w_domains·domains + w_text·text + w_entries·entries
@@ -39,12 +45,12 @@ from sqlalchemy.orm import Session
 from seawall.accounts.names import name_keys, trigrams
 from seawall.accounts.service import AccountService
 from seawall.errors import InvalidInput, NotFound
-from seawall.media.image import DecodeLimits, decode_image
+from seawall.index.base import SignalIndex
+from seawall.media.content import Content
+from seawall.media.image import DecodeLimits
 from seawall.plugins import Registry
 from seawall.plugins import registry as default_registry
-from seawall.signals.pdq.index import Hamming256Index, PdqIndex
-from seawall.signals.pdq.signal import pdq_dihedral_from_pixels, pdq_from_pixels
-from seawall.signals.text_minhash import signal as text_minhash
+from seawall.signals.base import SignalType
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import (
@@ -68,7 +74,7 @@ NAME_CANDIDATES = 50
 #: An index key shared by more suspended accounts than this (a trigram like ``ohn``, a domain like a
 #: video site) says nothing about who someone is and would make candidate generation a scan.
 MAX_POSTING = 500
-#: PDQ radius for avatar candidates; unrelated pictures are ~128 bits apart.
+#: Radius (in the avatar signal's distance: PDQ bits) for avatar candidates; unrelated pictures are ~128 bits apart.
 AVATAR_RADIUS = 64
 #: Centre crops hashed per avatar. PDQ does not survive cropping (5 % off each side moves ~80 bits), and
 #: re-posted avatars are often cropped; comparing centre crops of both sides at several scales finds the
@@ -79,6 +85,8 @@ _AVATAR_SLOTS = 8
 #: MinHash LSH: 32 bands of 4 rows finds pairs from Jaccard ≈ 0.4 up with good probability.
 LSH_ROWS = 4
 CANDIDATES_SHOWN = 10
+
+U32 = npt.NDArray[np.uint32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +122,15 @@ class Profile:
     minhashes: list[str] = field(default_factory=list)
     entry_ids: frozenset[int] = frozenset()
     suspension: str | None = None
-    _sigs: list[npt.NDArray[np.uint32]] | None = None
+    #: Stored text values → MinHash slots (the ``texts`` signal type's :meth:`~SignalType.slots`); None: no
+    #: such type is registered, and texts are not compared.
+    slots: Callable[[str], U32] | None = field(default=None, repr=False, compare=False)
+    _sigs: list[U32] | None = None
 
-    def signatures(self) -> list[npt.NDArray[np.uint32]]:
+    def signatures(self) -> list[U32]:
         if self._sigs is None:
-            self._sigs = [text_minhash.decode(v) for v in self.minhashes]
+            slots = self.slots
+            self._sigs = [slots(v) for v in self.minhashes] if slots is not None else []
         return self._sigs
 
 
@@ -146,15 +158,16 @@ def name_feature(similarity: float, length: int) -> float:
     return max(0.0, min(1.0, (similarity - 0.75) / 0.25)) * min(1.0, length / 8)
 
 
-def avatar_distance(query: Sequence[str], stored: Sequence[str]) -> int | None:
-    """Smallest PDQ distance between any centre crop of one avatar and any of the other, or between a
-    rotation/flip of the query and the stored picture."""
+def avatar_distance(query: Sequence[str], stored: Sequence[str],
+                    distance: Callable[[str, str], int]) -> int | None:
+    """Smallest distance (the avatar signal's own, PDQ: bits) between any centre crop of one avatar and
+    any of the other, or between a rotation/flip of the query and the stored picture."""
     if not query or not stored:
         return None
     n = len(AVATAR_SCALES)
-    qc, sc = [int(v, 16) for v in query[:n]], [int(v, 16) for v in stored[:n]]
-    best = min((a ^ b).bit_count() for a in qc for b in sc)
-    return min([best] + [(int(v, 16) ^ sc[0]).bit_count() for v in query[n:]])
+    qc, sc = query[:n], stored[:n]
+    best = min(distance(a, b) for a in qc for b in sc)
+    return min([best] + [distance(v, sc[0]) for v in query[n:]])
 
 
 def avatar_feature(distance: int | None) -> float:
@@ -178,7 +191,7 @@ def text_similarity(a: Profile, b: Profile) -> float:
         return 0.0
     ma, mb = np.stack(sa), np.stack(sb)
     equal = (ma[:, None, :] == mb[None, :, :]).sum(axis=2)
-    return float(equal.max()) / text_minhash.NUM_PERM
+    return float(equal.max()) / ma.shape[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +206,15 @@ class Candidate:
                 "evidence": self.evidence}
 
 
-def score_pair(query: Profile, old: Profile, weights: Weights) -> Candidate:
-    """The combined score of one pair and the evidence behind it, in words a reviewer can check."""
+def score_pair(query: Profile, old: Profile, weights: Weights,
+               distance: Callable[[str, str], int] | None = None) -> Candidate:
+    """The combined score of one pair and the evidence behind it, in words a reviewer can check.
+
+    ``distance`` compares avatar hashes (the avatar signal type's own); without it avatars count for nothing.
+    """
     sim, qn, on = name_similarity(query.names, old.names)
     f_name = name_feature(sim, min(len(qn), len(on)))
-    dist = avatar_distance(query.avatar, old.avatar)
+    dist = avatar_distance(query.avatar, old.avatar, distance) if distance is not None else None
     f_avatar = avatar_feature(dist)
     f_domains = jaccard(query.domains, old.domains)
     f_text = text_similarity(query, old)
@@ -226,14 +243,15 @@ def score_pair(query: Profile, old: Profile, weights: Weights) -> Candidate:
 class SuspendedIndex:
     """Inverted indexes over the suspended accounts, so a query touches only plausible candidates."""
 
-    def __init__(self, profiles: Iterable[Profile]) -> None:
+    def __init__(self, profiles: Iterable[Profile], avatars: SignalIndex | None = None) -> None:
+        """``avatars``: an empty index of the avatar signal type (its ``create_index``); None: no avatars."""
         self.profiles = list(profiles)
         self.by_id = {p.account_id: i for i, p in enumerate(self.profiles)}
         self.grams: dict[str, list[int]] = defaultdict(list)
         self.domains: dict[str, list[int]] = defaultdict(list)
         self.bands: dict[bytes, list[int]] = defaultdict(list)
         self.entries: dict[int, list[int]] = defaultdict(list)
-        self.avatars = Hamming256Index(PdqIndex(background_merge=False))
+        self.avatars = avatars
         rows: list[tuple[int, str]] = []
         for i, p in enumerate(self.profiles):
             for g in {g for key in p.names for g in trigrams(key)}:
@@ -245,7 +263,8 @@ class SuspendedIndex:
             for key in {k for sig in p.signatures() for k in _band_keys(sig)}:
                 self.bands[key].append(i)
             rows.extend((i * _AVATAR_SLOTS + k, h) for k, h in enumerate(p.avatar[:len(AVATAR_SCALES)]))
-        self.avatars.add(rows)
+        if self.avatars is not None:
+            self.avatars.add(rows)
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -261,7 +280,7 @@ class SuspendedIndex:
         _extend(found, self.domains, q.domains)
         _extend(found, self.entries, q.entry_ids)
         _extend(found, self.bands, {k for sig in q.signatures() for k in _band_keys(sig)})
-        if q.avatar:
+        if q.avatar and self.avatars is not None:
             found.update(c.entry_id // _AVATAR_SLOTS for c in self.avatars.search(q.avatar, AVATAR_RADIUS))
         found.discard(self.by_id.get(q.account_id, -1))
         return found
@@ -275,7 +294,7 @@ def _extend(found: set[int], table: Mapping[Any, list[int]], keys: Iterable[Any]
             found.update(posting)
 
 
-def _band_keys(sig: npt.NDArray[np.uint32]) -> list[bytes]:
+def _band_keys(sig: U32) -> list[bytes]:
     raw = sig.astype("<u4").tobytes()
     width = LSH_ROWS * 4
     return [bytes([b]) + raw[b * width:(b + 1) * width] for b in range(len(raw) // width)]
@@ -293,7 +312,12 @@ class ReappearanceService:
         self.db = db
         #: Which stored item signals are account evidence, and as what: signal name → ``domains`` / ``texts``
         #: (each signal type declares its ``account_evidence``; the comparison of each role stays here).
-        self.evidence: dict[str, str] = evidence_signals(registry or default_registry())
+        reg = registry or default_registry()
+        self.evidence: dict[str, str] = evidence_signals(reg)
+        #: The signal type that hashes and compares profile pictures (``account_evidence = "avatar"``).
+        self.avatar_signal: SignalType | None = _signal_for(reg, "avatar")
+        #: Stored text evidence → MinHash slots, by the signal type whose values they are.
+        self.text_slots: Callable[[str], U32] | None = _slots_of(reg)
         self.outbox = outbox
         self.threshold = threshold
         self.weights = weights or Weights()
@@ -305,19 +329,28 @@ class ReappearanceService:
         self._index_key: tuple[Any, ...] | None = None
 
     # --- profiles -------------------------------------------------------------------------------
-    def avatar_hashes(self, data: bytes, limits: DecodeLimits | None = None) -> tuple[list[str], int]:
-        """PDQ of the avatar and its rotations/flips; no hashes when quality is too low to mean anything
-        (a flat colour or a default silhouette is shared by many strangers)."""
-        pixels = decode_image(data, limits)
-        dihedral, quality = pdq_dihedral_from_pixels(pixels)
-        if quality < self.min_quality:
-            return [], quality
+    def avatar_hashes(self, data: bytes, limits: DecodeLimits | None = None) -> tuple[list[str], int | None]:
+        """Hashes of the avatar's centre crops (:data:`AVATAR_SCALES`), then of its rotations/flips, by the
+        avatar signal type (PDQ); no hashes when quality is too low to mean anything (a flat colour or a
+        default silhouette is shared by many strangers), or when no signal type hashes avatars."""
+        sig = self.avatar_signal
+        if sig is None:
+            return [], None
+        content = Content("image", data=data, limits=limits or DecodeLimits())
+        computed = sig.compute(content, for_query=True)  # the picture as sent, then its rotations/flips
+        if not computed:
+            return [], None
+        whole = computed[0]
+        if whole.quality is not None and whole.quality < self.min_quality:
+            return [], whole.quality
+        pixels = content.pixels()
         h, w = pixels.shape[:2]
-        crops = [dihedral[0]]
+        crops = [whole.value]
         for scale in AVATAR_SCALES[1:]:
             dy, dx = int(h * (1 - scale) / 2), int(w * (1 - scale) / 2)
-            crops.append(pdq_from_pixels(np.ascontiguousarray(pixels[dy:h - dy, dx:w - dx]))[0])
-        return crops + dihedral[1:], quality
+            crop = Content("image", _pixels=np.ascontiguousarray(pixels[dy:h - dy, dx:w - dx]))
+            crops.append(sig.compute(crop)[0].value)
+        return crops + list(whole.variants), whole.quality
 
     def update_profile(self, account_id: str, *, username: str, display_name: str,
                        avatar: bytes | None = None, limits: DecodeLimits | None = None) -> dict[str, Any]:
@@ -348,7 +381,7 @@ class ReappearanceService:
             row.entry_ids = sorted(features.entries)
             row.updated_at = now
             s.flush()
-            profile = _profile_from(row)
+            profile = _profile_from(row, slots=self.text_slots)
             suspended = _suspended_kinds(s, [account_id], now)
         result = self._check(profile, alert=account_id not in suspended)
         result["profile"] = profile_dict(profile, quality)
@@ -359,7 +392,7 @@ class ReappearanceService:
         with self.db.session() as s:
             if s.get(AccountRow, account_id) is None:
                 raise NotFound(f"no account {account_id!r}", code="account_not_found")
-            profile = _load_profiles(s, [account_id], self.evidence)[0]
+            profile = _load_profiles(s, [account_id], self.evidence, self.text_slots)[0]
             alerts = s.scalars(select(ReappearanceAlertRow).where(ReappearanceAlertRow.account_id == account_id)
                                .order_by(ReappearanceAlertRow.id.desc()).limit(20)).all()
             stored = [alert_dict(a) for a in alerts]
@@ -378,14 +411,15 @@ class ReappearanceService:
         with self.db.session() as s:
             if s.get(AccountRow, account_id) is None or _suspended_kinds(s, [account_id], utcnow()):
                 return None
-            profile = _load_profiles(s, [account_id], self.evidence)[0]
+            profile = _load_profiles(s, [account_id], self.evidence, self.text_slots)[0]
         return self._check(profile, alert=True)
 
     # --- scoring --------------------------------------------------------------------------------
     def rank(self, profile: Profile) -> list[Candidate]:
         """Every candidate suspended account scored, best first."""
         index = self.index()
-        scored = [score_pair(profile, index.profiles[i], self.weights) for i in index.candidates(profile)]
+        distance = self.avatar_signal.distance if self.avatar_signal is not None else None
+        scored = [score_pair(profile, index.profiles[i], self.weights, distance) for i in index.candidates(profile)]
         scored.sort(key=lambda c: (-c.score, c.account_id))
         return scored
 
@@ -431,10 +465,11 @@ class ReappearanceService:
                 return self._index
             with self.db.session() as s:
                 kinds = _suspended_kinds(s, None, now)
-                profiles = _load_profiles(s, sorted(kinds), self.evidence) if kinds else []
+                profiles = _load_profiles(s, sorted(kinds), self.evidence, self.text_slots) if kinds else []
             for p in profiles:
                 p.suspension = kinds[p.account_id]
-            self._index, self._index_key = SuspendedIndex(profiles), key
+            avatars = self.avatar_signal.create_index() if self.avatar_signal is not None else None
+            self._index, self._index_key = SuspendedIndex(profiles, avatars), key
             return self._index
 
 
@@ -479,6 +514,31 @@ def evidence_signals(reg: Registry) -> dict[str, str]:
     return {name: sig.account_evidence for name, sig in reg.signal_types.items() if sig.account_evidence}
 
 
+def _signal_for(reg: Registry, role: str) -> SignalType | None:
+    """The first registered signal type declaring ``role`` as its account evidence."""
+    return next((sig for sig in reg.signal_types.values() if sig.account_evidence == role), None)
+
+
+def _slots_of(reg: Registry) -> Callable[[str], U32] | None:
+    """Stored ``texts`` evidence → slots. A profile keeps its text values without their type, so with
+    several ``texts`` types a value is read by the first that accepts it."""
+    types = [sig for sig in reg.signal_types.values() if sig.account_evidence == "texts"]
+    if not types:
+        return None
+    if len(types) == 1:
+        return types[0].slots
+
+    def slots(value: str) -> U32:
+        for sig in types[:-1]:
+            try:
+                return sig.slots(value)
+            except InvalidInput:
+                continue
+        return types[-1].slots(value)
+
+    return slots
+
+
 def _chunks(values: list[str], n: int = 500) -> Iterable[list[str]]:
     for i in range(0, len(values), n):
         yield values[i:i + n]
@@ -511,7 +571,8 @@ def _item_features(s: Session, account_ids: list[str], evidence: Mapping[str, st
     return out
 
 
-def _profile_from(row: AccountProfileRow, extra: _Features | None = None) -> Profile:
+def _profile_from(row: AccountProfileRow, extra: _Features | None = None, *,
+                  slots: Callable[[str], U32] | None) -> Profile:
     domains = set(row.domains or [])
     texts = list(row.text_minhashes or [])
     entries = {int(e) for e in row.entry_ids or []}
@@ -521,10 +582,11 @@ def _profile_from(row: AccountProfileRow, extra: _Features | None = None) -> Pro
         entries |= extra.entries
     return Profile(account_id=row.account_id, username=row.username, display_name=row.display_name,
                    names=list(row.name_keys or []), avatar=list(row.avatar_pdq or []), domains=frozenset(domains),
-                   minhashes=texts[:MAX_TEXTS], entry_ids=frozenset(entries))
+                   minhashes=texts[:MAX_TEXTS], entry_ids=frozenset(entries), slots=slots)
 
 
-def _load_profiles(s: Session, account_ids: list[str], evidence: Mapping[str, str]) -> list[Profile]:
+def _load_profiles(s: Session, account_ids: list[str], evidence: Mapping[str, str],
+                   slots: Callable[[str], U32] | None) -> list[Profile]:
     """Profiles for the accounts, their stored features merged with those of their current items;
     an account that never sent a profile is described by its items alone."""
     features = _item_features(s, account_ids, evidence)
@@ -537,10 +599,10 @@ def _load_profiles(s: Session, account_ids: list[str], evidence: Mapping[str, st
         f = features.get(account_id, _Features())
         row = rows.get(account_id)
         if row is not None:
-            out.append(_profile_from(row, f))
+            out.append(_profile_from(row, f, slots=slots))
         else:
             out.append(Profile(account_id=account_id, domains=frozenset(f.domains), minhashes=f.minhashes[:MAX_TEXTS],
-                               entry_ids=frozenset(f.entries)))
+                               entry_ids=frozenset(f.entries), slots=slots))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -9,6 +10,7 @@ from functools import cache
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from seawall import __version__
 from seawall.api import docs, offload
@@ -42,11 +44,22 @@ from seawall.api.routes import (
 )
 from seawall.api.routes.console import install as install_console
 from seawall.api.routes.legal import install as install_legal
+from seawall.api.serving_group import ServingGroup
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.api.textpath import TextItemFastPath
 from seawall.composition import build_engine, start
 from seawall.config import Settings
 from seawall.engine import Engine
+
+
+def _mark_when_ready(engine: Engine, group: ServingGroup) -> None:
+    """Leave this process's ready mark once its warm-up finished (see :mod:`seawall.api.serving_group`)."""
+    engine.ready.wait()
+    group.mark_ready()
+
+
+def _nothing() -> None:
+    """Run once in the thread pool at start-up (see the lifespan)."""
 
 
 @cache
@@ -72,8 +85,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # the thread pool's async backend is imported on its first use (10–40 ms), and an upload whose API
+        # key is not yet cached reads it in that pool: use it once before the first request does
+        await run_in_threadpool(_nothing)
         # models and kernels load beside start-up, not inside the first upload; /readyz says when done
         start(eng, follow_writes=follow_writes)
+        if group is not None:
+            threading.Thread(target=_mark_when_ready, args=(eng, group), name="seawall-ready-mark", daemon=True).start()
         legal.start()
         yield
         legal.close()
@@ -90,6 +108,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         redoc_url=None,
     )
     app.state.engine = eng
+    #: The other processes of this ``seawall serve --workers N`` (None when serving alone): /readyz waits for all.
+    app.state.serving_group = group = ServingGroup.from_environ()
     app.state.metrics = Metrics(eng)
     app.state.templates = page_templates()
     install_error_handlers(app)

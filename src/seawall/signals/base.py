@@ -16,6 +16,9 @@ from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from seawall.config import Settings
 
 
@@ -40,8 +43,10 @@ class SignalType(ABC):
     #: (``original``), then each of ``ComputedSignal.variants`` (PDQ: its seven rotations and flips).
     #: A match through a variant reports its name, so a reviewer knows the upload was transformed.
     variant_names: ClassVar[tuple[str, ...]] = ("original",)
-    #: What an item's value of this signal says about its account when re-appearance is checked:
-    #: ``domains`` (linked sites) or ``texts`` (MinHash signatures of its texts); empty for none.
+    #: What this signal says about an account when re-appearance is checked: ``domains`` (an item's
+    #: value is a linked site), ``texts`` (an item's value is a set signature of its text; the type
+    #: provides :meth:`slots`) or ``avatar`` (profile pictures are hashed with :meth:`compute`, and
+    #: compared with :meth:`distance`); empty for none.
     account_evidence: ClassVar[str] = ""
     #: Extra values computed only to widen a bank (e.g. crops of a banked picture): stored as entries,
     #: but not what a file "hashes to", so ``seawall hash`` leaves them out.
@@ -74,6 +79,13 @@ class SignalType(ABC):
     @abstractmethod
     def distance(self, a: str, b: str) -> int:
         """Distance between two normalised values."""
+
+    def slots(self, value: str) -> npt.NDArray[np.uint32]:
+        """A normalised value as MinHash slots: two values agree on about the share of slots that is the
+        Jaccard similarity of what they hash. Re-appearance compares accounts' ``texts`` evidence with
+        these (and buckets them by bands of slots), so a type declaring ``account_evidence = "texts"``
+        provides it; its format stays the signal type's own business."""
+        raise NotImplementedError(f"signal type {self.name!r} has no MinHash slots")
 
     def precheck(self, content: Content) -> None:
         """Cheap checks run before a deferred item is accepted (headers, limits), so an upload that can

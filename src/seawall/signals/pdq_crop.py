@@ -50,6 +50,7 @@ class PdqCropSignal(PdqSignal):
     name = "pdq_crop"
     seawall_only = True
     bank_side_only = True
+    account_evidence = ""  # avatars are hashed once, as ``pdq``
     content_types = ("image",)
 
     def compute(self, content: Content, *, for_query: bool = False) -> list[ComputedSignal]:

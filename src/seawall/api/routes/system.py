@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from seawall import __version__, health
+from seawall.api.serving_group import ServingGroup
 from seawall.engine import Engine
 
 router = APIRouter(tags=["system"])
@@ -36,6 +37,12 @@ async def readyz(request: Request) -> JSONResponse:
     if not engine.ready.is_set():
         return JSONResponse({"status": "warming_up", "code": "warming_up",
                              "message": "loading models and compiling match kernels"}, status_code=503)
+    group: ServingGroup | None = getattr(request.app.state, "serving_group", None)
+    if group is not None and (warm := group.ready_processes()) < group.processes:
+        # another process of this server still warms up: the next connection may reach it
+        return JSONResponse({"status": "warming_up", "code": "warming_up",
+                             "message": f"{warm} of {group.processes} server processes have warmed up"},
+                            status_code=503)
     return JSONResponse({"status": "ready", "warm_up_seconds": engine.warm_up_seconds})
 
 

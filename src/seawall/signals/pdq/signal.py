@@ -160,6 +160,8 @@ class PdqSignal(SignalType):
     name = "pdq"
     index_kind = "hamming256"
     content_types = ("image",)
+    #: Profile pictures are compared by their PDQ (and its rotations/flips) when re-appearance is checked.
+    account_evidence = "avatar"
     default_threshold = 31
     max_threshold = 63
     variant_names = DIHEDRAL_NAMES

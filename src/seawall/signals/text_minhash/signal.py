@@ -112,6 +112,9 @@ class TextMinHashSignal(SignalType):
     def distance(self, a: str, b: str) -> int:
         return jaccard_distance(decode(a), decode(b))
 
+    def slots(self, value: str) -> npt.NDArray[np.uint32]:
+        return decode(value)
+
     def create_index(self) -> SignalIndex:
         from seawall.signals.text_minhash.index import MinHashIndex
 
