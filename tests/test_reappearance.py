@@ -282,3 +282,39 @@ def test_upload_screening_alert_is_visible_through_the_api(engine: Engine, clien
     assert [a["candidates"][0]["account_id"] for a in body["alerts"]] == ["old-u"]
     metrics = client.get("/metrics").text
     assert 'seawall_reappearance_screening{state="alerts"} 1.0' in metrics
+
+
+def test_accounts_waiting_together_ask_once_whether_anybody_is_suspended(engine: Engine) -> None:
+    from seawall.accounts.watch import UploadWatch, WatchPolicy
+
+    service = engine.reappearance
+    asked: list[int] = []
+    real_index = service.index
+
+    def counted_index() -> object:
+        asked.append(1)
+        return real_index()
+
+    service.index = counted_index  # type: ignore[method-assign]
+    watch = UploadWatch(service, WatchPolicy())
+    try:
+        with watch._cv:  # the accounts arrive while the thread cannot take any: they wait together
+            for n in range(20):
+                watch.note(f"burst-{n}")
+        assert watch.idle(30)
+        assert len(asked) == 1  # nobody suspended: one question for the 20 accounts, none screened
+        assert watch.stats()["checked"] == 0
+        _suspended_poster(engine)
+        engine.submit(engine.content("text", text=RALLY + " now"), content_id="w-p1", account_id="w-new")
+        engine.submit(engine.content("text", text=SLOGAN + "!"), content_id="w-p0", account_id="w-new")
+        engine.submit(engine.content("text", text="a recipe for lentil soup with cumin and lemon, serves four"),
+                      content_id="w-p2", account_id="w-innocent")
+        with watch._cv:
+            watch.note("w-new")
+            watch.note("w-innocent")
+        assert watch.idle(30)
+        assert watch.stats()["checked"] == 2  # somebody suspended: each waiting account screened
+        assert len(_alerts(engine, "w-new")) == 1 and _alerts(engine, "w-innocent") == []
+    finally:
+        watch.close()
+        del service.index

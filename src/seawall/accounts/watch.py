@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Accounts waiting for a check; beyond this new ones are dropped (and counted) until the thread catches up.
 MAX_PENDING = 10_000
+#: Accounts taken from the waiting set at once (see :meth:`UploadWatch._screen_all`).
+BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +126,30 @@ class UploadWatch:
                 self._cv.wait_for(lambda: self._pending or self._closed)
                 if self._closed:
                     return
-                account_id, _ = self._pending.popitem(last=False)
+                batch = [self._pending.popitem(last=False)[0] for _ in range(min(BATCH, len(self._pending)))]
                 self._busy += 1
             try:
-                self.screen(account_id)
-            except Exception:
-                log.exception("re-appearance screening of account %r failed", account_id)
+                self._screen_all(batch)
             finally:
                 with self._cv:
                     self._busy -= 1
                     self._cv.notify_all()
+
+    def _screen_all(self, batch: list[str]) -> None:
+        """Screen the accounts that were waiting together.
+
+        Why together: whether anybody is suspended at all is one query, asked once for the batch; with
+        nobody suspended (most of the time) an upload cost the thread that query, so under a stream of
+        uploads by new accounts it asked it for nearly every upload.
+        """
+        try:
+            if not len(self.service.index()):
+                return
+        except Exception:
+            log.exception("re-appearance screening of %d account(s) failed", len(batch))
+            return
+        for account_id in batch:
+            try:
+                self.screen(account_id)
+            except Exception:
+                log.exception("re-appearance screening of account %r failed", account_id)
