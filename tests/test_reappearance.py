@@ -296,6 +296,7 @@ def test_accounts_waiting_together_ask_once_whether_anybody_is_suspended(engine:
         return real_index()
 
     service.index = counted_index  # type: ignore[method-assign]
+    engine.upload_watch.close()  # only this watch screens (two would race to open the same case)
     watch = UploadWatch(service, WatchPolicy())
     try:
         with watch._cv:  # the accounts arrive while the thread cannot take any: they wait together

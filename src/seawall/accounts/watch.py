@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 10_000
 #: Accounts taken from the waiting set at once (see :meth:`UploadWatch._screen_all`).
 BATCH = 256
+#: How long the thread lets accounts gather after the first one arrives: screening is "soon", not "now".
+GATHER_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,8 @@ class UploadWatch:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="seawall-reappearance-watch", daemon=True)
                 self._thread.start()
-            self._cv.notify()
+            if len(self._pending) == 1 or len(self._pending) >= BATCH:  # the thread waits for nothing else
+                self._cv.notify_all()
 
     def screen(self, account_id: str) -> dict[str, Any] | None:
         """Check one account now if it is new enough; the alert (if any), else None."""
@@ -124,6 +128,10 @@ class UploadWatch:
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: self._pending or self._closed)
+                # a burst of uploads gathers for a moment: one batch, one question (see _screen_all)
+                deadline = time.monotonic() + GATHER_S
+                while not self._closed and len(self._pending) < BATCH and (left := deadline - time.monotonic()) > 0:
+                    self._cv.wait(left)
                 if self._closed:
                     return
                 batch = [self._pending.popitem(last=False)[0] for _ in range(min(BATCH, len(self._pending)))]
