@@ -323,3 +323,40 @@ def test_avatars_are_hashed_and_compared_by_the_signal_type_declaring_them(engin
     # a re-encode is a few PDQ bits off: found by the type's index, but this type's distance calls it unrelated
     near = register(coarse, "new-d", "unrelated_name", "", reencoded(avatar(1)))["candidates"]
     assert [c["account_id"] for c in near] == ["old-c"] and "avatar" not in near[0]["evidence"]
+
+
+def test_accounts_waiting_together_ask_once_whether_anybody_is_suspended(engine: Engine) -> None:
+    from seawall.accounts.watch import UploadWatch, WatchPolicy
+
+    service = engine.reappearance
+    asked: list[int] = []
+    real_index = service.index
+
+    def counted_index() -> object:
+        asked.append(1)
+        return real_index()
+
+    service.index = counted_index  # type: ignore[method-assign]
+    engine.upload_watch.close()  # only this watch screens (two would race to open the same case)
+    watch = UploadWatch(service, WatchPolicy())
+    try:
+        with watch._cv:  # the accounts arrive while the thread cannot take any: they wait together
+            for n in range(20):
+                watch.note(f"burst-{n}")
+        assert watch.idle(30)
+        assert len(asked) == 1  # nobody suspended: one question for the 20 accounts, none screened
+        assert watch.stats()["checked"] == 0
+        _suspended_poster(engine)
+        engine.submit(engine.content("text", text=RALLY + " now"), content_id="w-p1", account_id="w-new")
+        engine.submit(engine.content("text", text=SLOGAN + "!"), content_id="w-p0", account_id="w-new")
+        engine.submit(engine.content("text", text="a recipe for lentil soup with cumin and lemon, serves four"),
+                      content_id="w-p2", account_id="w-innocent")
+        with watch._cv:
+            watch.note("w-new")
+            watch.note("w-innocent")
+        assert watch.idle(30)
+        assert watch.stats()["checked"] == 2  # somebody suspended: each waiting account screened
+        assert len(_alerts(engine, "w-new")) == 1 and _alerts(engine, "w-innocent") == []
+    finally:
+        watch.close()
+        del service.index

@@ -103,7 +103,7 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
     items = ItemService(db, reg, matcher, settings.data_dir / "spool",
                         lambda kind, data: make_content(kind, data),
                         spool_in_store=settings.nats_url is not None,  # a worker elsewhere must read the upload
-                        decider=decider, after_write=actions.record, on_events=events_wakeup,
+                        decider=decider, after_write=actions.record, pooled=actions.pooled, on_events=events_wakeup,
                         emit=webhooks.outbox.emit, on_final=stage_two.finished,
                         writes=GroupCommit(db, max_batch=settings.group_commit_max_batch,
                                            max_wait_s=settings.group_commit_max_wait_ms / 1000))

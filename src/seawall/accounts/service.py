@@ -138,6 +138,17 @@ class AccountService:
             s.add(AccountRow(**values))
             s.flush()
 
+    @staticmethod
+    def ensure_row(account_id: str, dialect: str) -> tuple[Any, dict[str, Any]] | None:
+        """:meth:`ensure` as a (statement, row) pair that a group commit runs once for many uploads (the same
+        statement object for every account, so rows are pooled into one multi-row INSERT), or None on a
+        dialect that has no "insert unless it exists" statement (then :meth:`ensure` is called).
+
+        Why: an upload's account row was one statement of its own; a group of uploads now sends one.
+        """
+        stmt = _ENSURE_ACCOUNT.get(dialect)
+        return None if stmt is None else (stmt, {"id": account_id, "first_seen": utcnow()})
+
     def _lock(self, s: Session, account_id: str) -> None:
         self.ensure(s, account_id)
         s.execute(select(AccountRow.id).where(AccountRow.id == account_id).with_for_update())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 #: Accounts waiting for a check; beyond this new ones are dropped (and counted) until the thread catches up.
 MAX_PENDING = 10_000
+#: Accounts taken from the waiting set at once (see :meth:`UploadWatch._screen_all`).
+BATCH = 256
+#: How long the thread lets accounts gather after the first one arrives: screening is "soon", not "now".
+GATHER_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,8 @@ class UploadWatch:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="seawall-reappearance-watch", daemon=True)
                 self._thread.start()
-            self._cv.notify()
+            if len(self._pending) == 1 or len(self._pending) >= BATCH:  # the thread waits for nothing else
+                self._cv.notify_all()
 
     def screen(self, account_id: str) -> dict[str, Any] | None:
         """Check one account now if it is new enough; the alert (if any), else None."""
@@ -122,15 +128,36 @@ class UploadWatch:
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: self._pending or self._closed)
+                # a burst of uploads gathers for a moment: one batch, one question (see _screen_all)
+                deadline = time.monotonic() + GATHER_S
+                while not self._closed and len(self._pending) < BATCH and (left := deadline - time.monotonic()) > 0:
+                    self._cv.wait(left)
                 if self._closed:
                     return
-                account_id, _ = self._pending.popitem(last=False)
+                batch = [self._pending.popitem(last=False)[0] for _ in range(min(BATCH, len(self._pending)))]
                 self._busy += 1
             try:
-                self.screen(account_id)
-            except Exception:
-                log.exception("re-appearance screening of account %r failed", account_id)
+                self._screen_all(batch)
             finally:
                 with self._cv:
                     self._busy -= 1
                     self._cv.notify_all()
+
+    def _screen_all(self, batch: list[str]) -> None:
+        """Screen the accounts that were waiting together.
+
+        Why together: whether anybody is suspended at all is one query, asked once for the batch; with
+        nobody suspended (most of the time) an upload cost the thread that query, so under a stream of
+        uploads by new accounts it asked it for nearly every upload.
+        """
+        try:
+            if not len(self.service.index()):
+                return
+        except Exception:
+            log.exception("re-appearance screening of %d account(s) failed", len(batch))
+            return
+        for account_id in batch:
+            try:
+                self.screen(account_id)
+            except Exception:
+                log.exception("re-appearance screening of account %r failed", account_id)

@@ -23,6 +23,9 @@ from seawall.webhooks.outbox import Outbox
 DECISIONS: Table = DecisionRow.__table__  # type: ignore[assignment]
 #: Built once: constructing and cache-keying the statement on every upload cost as much as running it.
 _INSERT_DECISION = DECISIONS.insert().returning(DECISIONS.c.id)
+#: The same without RETURNING, for decisions whose id nothing in the transaction needs (:meth:`ActionRunner.pooled`):
+#: their rows are pooled by a group commit into one multi-row INSERT.
+_POOLED_DECISION = DECISIONS.insert()
 
 
 class ActionRunner:
@@ -37,6 +40,35 @@ class ActionRunner:
         """What an action may touch while it runs for this decision."""
         return ActionContext(session=s, item=item, decision_id=decision_id, accounts=self.accounts,
                              content=content, cases=self.cases)
+
+    def pooled(self, item: Item, dialect: str) -> list[tuple[Any, dict[str, Any]]] | None:
+        """What :meth:`record` writes for ``item``, as (statement, row) pairs a group commit pools with other
+        uploads' (one statement per table for the whole group), or None when :meth:`record` must run.
+
+        Why: a stored text item wrote its account row and its decision with one statement each; in a group
+        of uploads those were most of the transaction's statements. Pooling is only possible when nothing
+        needs the decision's id: no actions to carry out (their rows and effects refer to it) and nobody
+        subscribed to ``item.verdict`` (its event carries it). The rows are the ones :meth:`record` would
+        write, and, being ``first`` rows of the group commit, go in before anything of the transaction
+        could read them; ``record`` would queue no event and no delivery for such an item either.
+        """
+        if item.status != "complete" or item.verdict.actions or "item.verdict" in self.outbox.subscribed:
+            return None
+        out: list[tuple[Any, dict[str, Any]]] = []
+        if item.account_id:
+            account = self.accounts.ensure_row(item.account_id, dialect)
+            if account is None:
+                return None
+            out.append(account)
+        verdict = item.verdict
+        explanation = verdict.explanation or {}
+        out.append((_POOLED_DECISION, {
+            "item_id": item.id, "account_id": item.account_id, "verdict": verdict.verdict, "automated": True,
+            "rule_set_version": int(explanation.get("rule_set_version", 0)),
+            "fired": explanation.get("fired", []), "actions": [], "facts": explanation.get("facts", {}),
+            "reasons": verdict.reasons, "created_at": utcnow(),
+        }))
+        return out
 
     def record(self, s: Session, item: Item, content: bytes | None = None) -> int:
         """Called with every stored item and, while it is decided, its upload's bytes (for a case to keep).

@@ -12,7 +12,7 @@ from seawall.normalize.text import normalize_text
 from seawall.normalize.urls import CanonicalUrl, canonicalize_url, extract_urls, refang
 
 __all__ = ["CanonicalUrl", "canonicalize_url", "extract_urls", "links_in", "matching_text", "normalize_text",
-           "refang"]
+           "refang", "refanged"]
 
 
 @lru_cache(maxsize=64)
@@ -25,3 +25,9 @@ def matching_text(text: str) -> str:
 def links_in(text: str) -> tuple[CanonicalUrl, ...]:
     """:func:`extract_urls`, remembered for the few most recent texts."""
     return tuple(extract_urls(text))
+
+
+@lru_cache(maxsize=64)
+def refanged(text: str) -> str:
+    """:func:`refang`, remembered for the few most recent texts (``url_md5`` reads the links as written)."""
+    return refang(text)

@@ -53,13 +53,16 @@ def _extractor() -> tldextract.TLDExtract:
 
 # --- defanging ---------------------------------------------------------------------------------
 
-_REFANG: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bh(?:xx|\*\*)p(s?)(?=\W)", re.I), r"http\1"),
-    (re.compile(r"\[\s*:\s*\]\s*//|\[\s*://\s*\]|\(\s*://\s*\)"), "://"),
+#: (pattern, replacement, needles): a pattern is run only on a text holding one of its needles, substrings
+#: every match of it contains (scanning a text with a regex cost far more than looking for a few characters,
+#: and most posts contain none of them).
+_REFANG: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
+    (re.compile(r"\bh(?:xx|\*\*)p(s?)(?=\W)", re.I), r"http\1", ("xx", "xX", "Xx", "XX", "**")),
+    (re.compile(r"\[\s*:\s*\]\s*//|\[\s*://\s*\]|\(\s*://\s*\)"), "://", (":",)),
     # (?<!\s): a match starts where a run of spaces starts, so a long run is scanned once, not once per space
     (re.compile(r"(?<!\s)\s*(?:\[\s*(?:\.|dot)\s*\]|\(\s*(?:\.|dot)\s*\)|\{\s*(?:\.|dot)\s*\}|<\s*(?:\.|dot)\s*>)\s*",
-                re.I), "."),
-    (re.compile(r"\[\s*/\s*\]"), "/"),
+                re.I), ".", ("[", "(", "{", "<")),
+    (re.compile(r"\[\s*/\s*\]"), "/", ("[",)),
 )
 # "example . com": a dot with spaces on both sides counts only before a suffix from a short list (see
 # url_normalization.json), so sentences ("the end. One day…") are never glued into domains.
@@ -68,8 +71,11 @@ _SPACED_DOT = re.compile(r"\b([a-z0-9][a-z0-9-]{0,62})\s+\.\s+([a-z]{2,24})\b", 
 
 def refang(text: str) -> str:
     """``hxxp://site[.]com`` → ``http://site.com``: the forms threat-intel and extremist channels use."""
-    for pattern, repl in _REFANG:
-        text = pattern.sub(repl, text)
+    for pattern, repl, needles in _REFANG:
+        if any(n in text for n in needles):
+            text = pattern.sub(repl, text)
+    if "." not in text:
+        return text  # every spaced dot holds one
 
     def glue(m: re.Match[str]) -> str:
         if m.group(2).lower() in _spaced_suffixes():
@@ -309,12 +315,13 @@ def extract_urls(text: str, *, limit: int = 100) -> list[CanonicalUrl]:
             seen.add(cu.url)
             found.append(cu)
 
-    for m in _URL_WITH_SCHEME.finditer(clean):
+    # each pattern is run only on a text holding what every match of it holds (most posts hold no link)
+    for m in _URL_WITH_SCHEME.finditer(clean) if "://" in clean else ():
         spans.append(m.span())
         take(_trim(m.group(0)))
         if len(found) >= limit:
             return found
-    for m in _BARE.finditer(clean):
+    for m in _BARE.finditer(clean) if "." in clean else ():
         if any(a <= m.start() < b for a, b in spans):
             continue
         host = m.group(1).rstrip(".")

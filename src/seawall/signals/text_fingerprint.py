@@ -53,22 +53,47 @@ def _squeeze(normalized: str) -> str:
     return normalized.replace(" ", "")
 
 
+#: Up to this many 12-grams the window minima are taken in plain Python: NumPy's per-call cost is larger than
+#: the work for a post of a few sentences (most posts), and smaller for long ones.
+_PYTHON_WINNOW_MAX = 400
+_blake2b = hashlib.blake2b
+
+
 def fingerprints(normalized: str) -> npt.NDArray[np.uint32]:
-    """Winnowed 12-gram hashes of a normalised text, in text order (duplicates kept out)."""
+    """Winnowed 12-gram hashes of a normalised text, in text order (duplicates kept out).
+
+    Each 12-gram's hash is the first four bytes of its BLAKE2b digest, little-endian; in every window of
+    ``WINDOW`` hashes the leftmost smallest is picked. Picks never move left from one window to the next (a
+    pick still inside the next window is still its smallest, and the leftmost such), so repeated picks
+    are neighbours and are dropped without sorting.
+    """
     s = _squeeze(normalized)[:MAX_QUERY_CHARS]
-    if len(s) < SHINGLE:
+    n = len(s) - SHINGLE + 1
+    if n < 1:
         return np.zeros(0, dtype=np.uint32)
     data = s.encode("utf-32-le")
-    n = len(s) - SHINGLE + 1
-    hashes = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(data[4 * i: 4 * (i + SHINGLE)], digest_size=4).digest(), "little")
-         for i in range(n)), dtype=np.uint32, count=n)
+    width = 4 * SHINGLE
+    # the digests joined and read as one array: no Python int per hash
+    hashes = np.frombuffer(b"".join([_blake2b(data[i:i + width], digest_size=4).digest()
+                                     for i in range(0, 4 * n, 4)]), dtype="<u4").astype(np.uint32)
     if n <= WINDOW:
-        return np.unique(hashes[[int(np.argmin(hashes))]])
+        return hashes[[int(np.argmin(hashes))]]
+    if n <= _PYTHON_WINNOW_MAX:
+        h = hashes.tolist()
+        seen: dict[int, None] = {}
+        last = -1
+        for i in range(n - WINDOW + 1):
+            window = h[i:i + WINDOW]
+            pick = i + window.index(min(window))
+            if pick != last:
+                seen[h[pick]] = None
+                last = pick
+        return np.fromiter(seen, dtype=np.uint32, count=len(seen))
     windows = np.lib.stride_tricks.sliding_window_view(hashes, WINDOW)
-    picks = np.unique(np.arange(n - WINDOW + 1) + windows.argmin(axis=1))
-    seen: dict[int, None] = dict.fromkeys(hashes[picks].tolist())
-    return np.fromiter(seen, dtype=np.uint32, count=len(seen))
+    picks = np.arange(n - WINDOW + 1) + windows.argmin(axis=1)
+    picks = picks[np.concatenate(([True], picks[1:] != picks[:-1]))]
+    found: dict[int, None] = dict.fromkeys(hashes[picks].tolist())
+    return np.fromiter(found, dtype=np.uint32, count=len(found))
 
 
 def encode(fps: npt.NDArray[np.uint32]) -> str:

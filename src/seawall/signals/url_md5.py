@@ -17,8 +17,7 @@ from typing import ClassVar
 
 from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
-from seawall.normalize import links_in
-from seawall.normalize.urls import refang
+from seawall.normalize import links_in, refanged
 from seawall.signals.digest import DigestSignal
 from seawall.signals.link_values import link_signals
 
@@ -41,7 +40,7 @@ def pytx_url_md5(url: str) -> str:
 def url_forms(text: str) -> list[str]:
     """Spellings of every link in a text whose pytx MD5 could be the banked one, without duplicates."""
     forms: list[str] = []
-    for m in _WRITTEN.finditer(refang(text)):
+    for m in _WRITTEN.finditer(refanged(text)):
         forms.append(m.group(0).rstrip(_TRAILING))
         if len(forms) >= MAX_LINKS:
             break

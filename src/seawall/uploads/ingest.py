@@ -142,7 +142,8 @@ class ItemService:
                  after_write: Callable[[Session, Item, bytes | None], int] | None = None,
                  on_events: Callable[[], None] | None = None,
                  emit: Callable[[Session, list[tuple[str, dict[str, Any]]]], int] | None = None,
-                 on_final: Callable[[str], None] | None = None, writes: GroupCommit | None = None) -> None:
+                 on_final: Callable[[str], None] | None = None, writes: GroupCommit | None = None,
+                 pooled: Callable[[Item, str], Sequence[tuple[Any, dict[str, Any]]] | None] | None = None) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
@@ -160,6 +161,9 @@ class ItemService:
         #: The act stage, run inside the transaction that stores the item; returns webhook deliveries queued.
         #: It is given the upload's bytes while they are at hand (a review case keeps them).
         self.after_write = after_write
+        #: The act stage's rows for an item that needs nothing else of it, pooled with the group commit's other
+        #: uploads (see :meth:`seawall.actions.runner.ActionRunner.pooled`); ``after_write`` is then not called.
+        self.pooled = pooled
         #: Told after a commit that queued webhook deliveries, so they go out without waiting for a poll.
         self.on_events = on_events
         #: Stage-2 tasks (None: :data:`seawall.uploads.stages.STAGE_TWO_TASKS`); they run only when ``enqueue`` is set,
@@ -286,8 +290,8 @@ class ItemService:
             flagged = item.verdict.verdict != "allow"
             kept = _kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked") \
                 if flagged or keep else None
-            row, write = self._writer(item, None, kept, None, None)
-            queued = await self.writes.run_async(write, first=[(_INSERT_ITEM, row)])
+            first, write = self._writer(item, None, kept, None, None)
+            queued = await self.writes.run_async(write, first=first)
         if queued and self.on_events is not None:
             self.on_events()
         return item
@@ -616,15 +620,17 @@ class ItemService:
 
     def _write(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None,
                content: bytes | None) -> None:
-        row, write = self._writer(item, upload, kept, once, content)
-        queued = self.writes.run(write, first=[(_INSERT_ITEM, row)])
+        first, write = self._writer(item, upload, kept, once, content)
+        queued = self.writes.run(write, first=first)
         if queued and self.on_events is not None:
             self.on_events()
 
     def _writer(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None,
-                content: bytes | None) -> tuple[dict[str, Any], Callable[[Session], int]]:
-        """The item's row (inserted first, with its group's) and the rest of its write, for the group commit."""
+                content: bytes | None) -> tuple[list[tuple[Any, dict[str, Any]]], Callable[[Session], int]]:
+        """The rows inserted first, with their group's (the item's, and the act stage's when it can be
+        pooled), and the rest of its write, for the group commit."""
         complete = item.status == "complete"
+        pooled = self.pooled(item, self.db.dialect) if complete and self.pooled is not None else None
 
         # the item row goes in with the other item rows of its group commit: one multi-row Core INSERT
         # (the ORM's bulk-insert layer cost as much again as the statement itself)
@@ -645,9 +651,11 @@ class ItemService:
                 s.execute(_INSERT_KEPT, [kept])
             if complete:
                 self._insert_matches(s, item)
-            return self.after_write(s, item, content) if self.after_write is not None else 0
+            if pooled is not None or self.after_write is None:
+                return 0
+            return self.after_write(s, item, content)
 
-        return row, write
+        return [(_INSERT_ITEM, row), *(pooled or ())], write
 
     @staticmethod
     def _insert_matches(s: Session, item: Item) -> None:
