@@ -155,3 +155,29 @@ def test_an_item_whose_decision_id_is_needed_is_not_pooled(engine: Engine) -> No
     assert runner.pooled(item, "some-other-dialect") is not None
     item.status = "pending"
     assert runner.pooled(item, engine.db.dialect) is None
+
+
+def test_new_accounts_of_a_group_are_inserted_in_key_order(engine: Engine) -> None:
+    """Two groups committing at once lock new account rows in the same order, so neither deadlocks the other
+    (on PostgreSQL a deadlock re-ran both groups one write at a time)."""
+    names = [f"acct-{uuid.uuid4().hex[:8]}-{k}" for k in ("z", "m", "a", "q")]
+    items = [_decided(engine, a, n) for n, a in enumerate(names)]
+    gc = GroupCommit(engine.db, max_batch=32, max_wait_s=5.0)
+    sent: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "INSERT INTO accounts" not in statement:
+            return
+        rows = parameters if executemany else [parameters]
+        for row in rows:
+            values = row.values() if isinstance(row, dict) else row
+            sent.extend(v for v in values if isinstance(v, str) and v in names)
+    event.listen(engine.db.engine, "before_cursor_execute", listen)
+    try:
+        out = _in_one_group(gc, [engine.items._writer(i, None, None, None, None) for i in items])
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", listen)
+    assert not [o for o in out if isinstance(o, BaseException)]
+    assert sent == sorted(names)
+    with engine.db.session() as s:
+        assert sorted(s.scalars(select(AccountRow.id).where(AccountRow.id.in_(names))).all()) == sorted(names)

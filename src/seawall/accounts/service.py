@@ -23,6 +23,7 @@ from seawall.errors import Conflict, InvalidInput, NotFound
 from seawall.rules.facts import AccountFact
 from seawall.store.convert import aware
 from seawall.store.db import Database
+from seawall.store.group_commit import in_key_order
 from seawall.store.tables import (
     AccountRow,
     ActionRow,
@@ -38,8 +39,8 @@ MAX_APPEAL_CHARS = 10_000
 _ACCOUNTS: Table = AccountRow.__table__  # type: ignore[assignment]
 #: "Insert the account unless it exists", per dialect that can say so in one statement.
 _ENSURE_ACCOUNT: dict[str, Any] = {
-    "postgresql": pg_insert(_ACCOUNTS).on_conflict_do_nothing(index_elements=["id"]),
-    "sqlite": sqlite_insert(_ACCOUNTS).on_conflict_do_nothing(index_elements=["id"]),
+    "postgresql": in_key_order(pg_insert(_ACCOUNTS).on_conflict_do_nothing(index_elements=["id"]), "id"),
+    "sqlite": in_key_order(sqlite_insert(_ACCOUNTS).on_conflict_do_nothing(index_elements=["id"]), "id"),
 }
 
 

@@ -272,11 +272,30 @@ def _settle(future: asyncio.Future[Any], w: _Write[Any]) -> None:
         future.set_result(w.result)
 
 
+#: ``first`` statements whose pooled rows are sent sorted by one column (see :func:`in_key_order`).
+_KEY_ORDER: dict[int, str] = {}
+
+
+def in_key_order(stmt: Executable, column: str) -> Executable:
+    """Mark an "insert unless it exists" statement whose pooled rows go to the database sorted by ``column``.
+
+    Why: two server processes commit groups at the same time on PostgreSQL. When both groups insert the
+    same new keys (two uploads by each of two new accounts) in opposite orders, each transaction waits for
+    the other's row lock: a deadlock, and both groups are re-run one write at a time. Sorted rows are
+    locked in one order by every group, so one simply waits for the other.
+    """
+    _KEY_ORDER[id(stmt)] = column
+    return stmt
+
+
 def _insert_first(s: Session, group: list[_Write[Any]]) -> None:
     """Each ``first`` statement of the group once, with every write's rows for it, in order of first use."""
     pooled: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
     for w in group:
         for stmt, row in w.first:
             pooled.setdefault(id(stmt), (stmt, []))[1].append(row)
-    for stmt, rows in pooled.values():
+    for key, (stmt, rows) in pooled.items():
+        column = _KEY_ORDER.get(key)
+        if column is not None and len(rows) > 1:
+            rows = sorted(rows, key=lambda row: row[column])
         s.execute(stmt, rows)
