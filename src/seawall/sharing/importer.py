@@ -37,6 +37,7 @@ from seawall.models.records import Bank, BankEntry
 from seawall.plugins import Registry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 from seawall.storable import NUL_MESSAGE, check_stored, has_nul
+from seawall.store.bulk import InFlight, PgStage, sqlite_bulk_settings
 from seawall.store.convert import entry_from_row
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, utcnow, value_digest
@@ -51,8 +52,6 @@ SQLITE_YIELD_SECONDS = 0.02
 MAX_REPORTED_REJECTS = 1_000
 #: Rows per SQLite statement: 5 bound values a row stays well under SQLite's 32,766-variable limit.
 SQLITE_ROWS_PER_STATEMENT = 2_000
-#: Cache for the importing connection only (KiB, negative per SQLite's convention); restored after.
-SQLITE_IMPORT_CACHE_KIB = 262_144
 
 #: (line number, signal type, normalised value, labels, first seen, meta)
 _Row = tuple[int, str, str, list[str], datetime | None, dict[str, Any]]
@@ -111,8 +110,8 @@ class _SqliteWriter(_Writer):
         self._json = table.c.meta.type.dialect_impl(dialect).bind_processor(dialect)
         dbapi: Any = conn.connection.driver_connection
         self._cur = dbapi.cursor()
-        self._saved_cache = self._cur.execute("PRAGMA cache_size").fetchone()[0]
-        self._cur.execute(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KIB}")
+        self._bulk = sqlite_bulk_settings(self._cur)
+        self._bulk.__enter__()
         self._consts = [bank_id, source, added_by, self._bind_dt(now), ""]
         self._sql: dict[int, str] = {}
         self._json_cache: dict[str, Any] = {}
@@ -159,37 +158,30 @@ class _SqliteWriter(_Writer):
 
     def close(self) -> None:
         try:
-            self._cur.execute(f"PRAGMA cache_size={int(self._saved_cache)}")
+            self._bulk.__exit__(None, None, None)
         finally:
             self._cur.close()
 
 
 class _PostgresWriter(_Writer):
-    _STAGE = "seawall_import_stage"
-
     def __init__(self, s: Session, bank_id: int, source: str, added_by: str, now: datetime) -> None:
         super().__init__(s, bank_id, source, added_by, now)
         dbapi: Any = s.connection().connection.driver_connection
         self._cur = dbapi.cursor()
-        self._cur.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self._STAGE} (line_no bigint, signal_type text, value text, "
-            "value_digest text, labels jsonb, first_seen timestamptz, meta jsonb) ON COMMIT DROP"
-        )
+        self._stage = PgStage(self._cur, "seawall_import_stage", (
+            ("signal_type", "text"), ("value", "text"), ("value_digest", "text"), ("labels", "jsonb"),
+            ("first_seen", "timestamptz"), ("meta", "jsonb")))
 
     def insert(self, rows: list[_Row]) -> list[int]:
         cur = self._cur
-        cur.execute(f"TRUNCATE {self._STAGE}")
-        empty_list, empty_map = "[]", "{}"
-        columns = "line_no, signal_type, value, value_digest, labels, first_seen, meta"
-        with cur.copy(f"COPY {self._STAGE} ({columns}) FROM STDIN") as cp:
-            for line_no, sig, value, labels, first_seen, meta in rows:
-                cp.write_row((line_no, sig, value, value_digest(value), json.dumps(labels) if labels else empty_list,
-                              first_seen, json.dumps(meta) if meta else empty_map))
+        dumps, empty_list, empty_map = json.dumps, "[]", "{}"
+        self._stage.load((sig, value, value_digest(value), dumps(labels) if labels else empty_list, first_seen,
+                          dumps(meta) if meta else empty_map) for _, sig, value, labels, first_seen, meta in rows)
         cur.execute(
             "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
             "added_by, note, meta, created_at) "
             f"SELECT %s, signal_type, value, value_digest, labels, %s, first_seen, %s, '', meta, %s "
-            f"FROM {self._STAGE} ORDER BY signal_type, value_digest "
+            f"FROM {self._stage.name} ORDER BY signal_type, value_digest "
             "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id",
             (self.bank_id, self.source, self.added_by, self.now),
         )
@@ -274,15 +266,28 @@ def import_entries(
 
     rotate = db.dialect == "sqlite" and not strict
     batch_size = SQLITE_BATCH if rotate else BATCH
-    with _Transactions(db, bank, source, added_by, now, rotate=rotate) as tx:
+    # One long transaction: batch k is written on a worker thread while this one parses batch k+1 (the
+    # database driver releases the GIL while the database works). Rotating SQLite imports stay inline:
+    # they pause between batches on purpose.
+    with _Transactions(db, bank, source, added_by, now, rotate=rotate) as tx, InFlight[tuple[int, list[int]]](
+            "seawall-import-write", inline=rotate) as flight:
+        def account(written: tuple[int, list[int]] | None) -> None:
+            if written is None:
+                return
+            n, ids = written
+            report.added += len(ids)
+            report.duplicates += n - len(ids)
+            report.new_ids.extend(ids)
+
+        def write(rows: list[_Row]) -> tuple[int, list[int]]:
+            return len(rows), tx.insert(rows)
+
         def flush() -> None:
             if not batch:
                 return
-            ids = tx.insert(batch)
-            report.added += len(ids)
-            report.duplicates += len(batch) - len(ids)
-            report.new_ids.extend(ids)
+            rows = batch.copy()
             batch.clear()
+            account(flight.submit(write, rows))
 
         for parsed in fmt.parse(lines):
             report.lines_read += 1  # each line once, whether parsed, refused by its format or by _row
@@ -309,6 +314,7 @@ def import_entries(
                 detail=[r.to_dict() for r in report.rejected_lines],
             )
         flush()
+        account(flight.drain())
     return report
 
 
@@ -323,7 +329,8 @@ def _row(parsed: ParsedEntry, sigs: dict[str, Any], extra_labels: list[str], rep
     except SeawallError as exc:
         report.reject(RejectedLine(parsed.line_no, exc.message))
         return None
-    if has_nul([value, entry_labels, parsed.meta]):  # PostgreSQL can store neither: refuse the line, not the import
+    # PostgreSQL can store no NUL: refuse the line, not the import (labels and meta are mostly empty)
+    if has_nul(value) or (entry_labels and has_nul(entry_labels)) or (parsed.meta and has_nul(parsed.meta)):
         report.reject(RejectedLine(parsed.line_no, f"a field {NUL_MESSAGE}"))
         return None
     return (parsed.line_no, sig.name, value, entry_labels, parsed.first_seen, parsed.meta)

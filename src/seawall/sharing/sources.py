@@ -42,6 +42,7 @@ from seawall.sharing.exchanges.base import (
 from seawall.sharing.prefetch import read_ahead
 from seawall.sharing.pushing import PushSender
 from seawall.sharing.signing import Signer
+from seawall.store.bulk import PgStage, sqlite_bulk_settings
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import (
@@ -70,6 +71,9 @@ Rows = list[tuple[int, str, str]]
 #: A page's entry ready to store: (signal type, value, digest, labels, remote labels, first seen, remote id).
 Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
 _NO_LABELS: list[str] = []
+#: The staging table a page is COPY-ed into on PostgreSQL.
+_PG_STAGE_COLUMNS = (("signal_type", "text"), ("value", "text"), ("value_digest", "text"), ("labels", "jsonb"),
+                     ("raw_labels", "jsonb"), ("first_seen", "timestamptz"), ("remote_id", "text"))
 _LABELS_OF = attrgetter("labels")
 _FIRST_SEEN_OF = attrgetter("first_seen")
 _REMOTE_ID_OF = attrgetter("remote_id")
@@ -85,6 +89,19 @@ class ApplyResult:
     removed_rows: Rows = field(default_factory=list)
     #: False when another sync applied a page from this checkpoint first (nothing was written).
     applied: bool = True
+
+
+@dataclass(slots=True)
+class PreparedPage:
+    """A page normalised before its transaction (on the read-ahead thread, while the page before it is
+    written), with the label map it was normalised under: the transaction uses it only if the source's
+    map is still that one."""
+
+    page: Page
+    label_map: dict[str, str]
+    good: list[Good]
+    newest: datetime | None
+    rejected: list[Rejected]
 
 
 @dataclass(slots=True)
@@ -426,10 +443,17 @@ class SourceService:
             result.rejected.extend(rejected)
         return list(good.values()), newest
 
-    def apply_page(self, source_id: int, expected: str | None, page: Page) -> ApplyResult:
+    def prepare(self, page: Page, label_map: dict[str, str]) -> PreparedPage:
+        """The page's entries checked and normalised, outside any transaction (Python work that need not
+        hold the store's write lock, and can run while the previous page is written)."""
+        scratch = ApplyResult()
+        good, newest = self._normalise(page.entries, self.registry.signal_types, label_map, scratch)
+        return PreparedPage(page, label_map, good, newest, scratch.rejected)
+
+    def apply_page(self, source_id: int, expected: str | None, page: Page,
+                   prepared: PreparedPage | None = None) -> ApplyResult:
         """Apply one page and its checkpoint in one transaction (see the module docstring)."""
         result = ApplyResult(rejected=list(page.rejected))
-        sigs = self.registry.signal_types
         now = utcnow()
         with self.db.session() as s:
             q = select(SourceRow).where(SourceRow.id == source_id)
@@ -442,7 +466,11 @@ class SourceService:
                 result.applied = False
                 return result
             bank_ids = self._bank_ids(s, row)
-            good, newest = self._normalise(page.entries, sigs, dict(row.label_map or {}), result)
+            label_map = dict(row.label_map or {})
+            if prepared is None or prepared.page is not page or prepared.label_map != label_map:
+                prepared = self.prepare(page, label_map)
+            good, newest = prepared.good, prepared.newest
+            result.rejected.extend(prepared.rejected)
             result.seen += len(good)
             if good:
                 for bank_id in bank_ids:  # every target bank holds the source's entries
@@ -524,32 +552,34 @@ class SourceService:
         dbapi: Any = conn.connection.driver_connection
         cur: Any = dbapi.cursor()
         try:
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS seawall_source_stage (signal_type TEXT, value TEXT, "
-                        "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
-            cur.execute("DELETE FROM seawall_source_stage")
-            firsts = dts([e[5] for e in entries])
-            cur.executemany("INSERT INTO seawall_source_stage VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                (t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
-                for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True)])
-            stamp = dt(now)
-            inserted = cur.execute(
-                "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
-                "added_by, note, meta, created_at) SELECT ?, signal_type, value, value_digest, labels, ?, first_seen, "
-                "?, '', ?, ? FROM seawall_source_stage WHERE true ORDER BY signal_type, value_digest "
-                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
-                (bank_id, row.name[:200], added_by, to_json({}) if to_json else "{}", stamp)).fetchall()
-            result.new_rows.extend(inserted)
-            result.added += len(inserted)
-            # CROSS JOIN keeps the stage as the outer loop: one probe of the bank's unique key per entry
-            cur.execute(
-                "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
-                "SELECT e.id, ?, st.remote_id, st.raw_labels, ?, ? FROM seawall_source_stage st "
-                "CROSS JOIN bank_entries e WHERE e.bank_id = ? AND e.signal_type = st.signal_type "
-                "AND e.value_digest = st.value_digest ORDER BY e.id "
-                "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = excluded.last_seen, "
-                "remote_id = excluded.remote_id, labels = excluded.labels",
-                (row.id, stamp, stamp, bank_id))
-            cur.execute("DELETE FROM seawall_source_stage")
+            with sqlite_bulk_settings(cur):
+                cur.execute("CREATE TEMP TABLE IF NOT EXISTS seawall_source_stage (signal_type TEXT, value TEXT, "
+                            "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
+                cur.execute("DELETE FROM seawall_source_stage")
+                firsts = dts([e[5] for e in entries])
+                cur.executemany("INSERT INTO seawall_source_stage VALUES (?, ?, ?, ?, ?, ?, ?)", [
+                    (t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
+                    for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True)])
+                stamp = dt(now)
+                inserted = cur.execute(
+                    "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, "
+                    "first_seen, added_by, note, meta, created_at) SELECT ?, signal_type, value, value_digest, "
+                    "labels, ?, first_seen, ?, '', ?, ? FROM seawall_source_stage WHERE true "
+                    "ORDER BY signal_type, value_digest "
+                    "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
+                    (bank_id, row.name[:200], added_by, to_json({}) if to_json else "{}", stamp)).fetchall()
+                result.new_rows.extend(inserted)
+                result.added += len(inserted)
+                # CROSS JOIN keeps the stage as the outer loop: one probe of the bank's unique key per entry
+                cur.execute(
+                    "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+                    "SELECT e.id, ?, st.remote_id, st.raw_labels, ?, ? FROM seawall_source_stage st "
+                    "CROSS JOIN bank_entries e WHERE e.bank_id = ? AND e.signal_type = st.signal_type "
+                    "AND e.value_digest = st.value_digest ORDER BY e.id "
+                    "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = excluded.last_seen, "
+                    "remote_id = excluded.remote_id, labels = excluded.labels",
+                    (row.id, stamp, stamp, bank_id))
+                cur.execute("DELETE FROM seawall_source_stage")
         finally:
             cur.close()
 
@@ -561,14 +591,10 @@ class SourceService:
         dbapi: Any = s.connection().connection.driver_connection
         cur: Any = dbapi.cursor()
         try:
-            cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS seawall_source_stage (signal_type text, value text, "
-                        "value_digest text, labels jsonb, raw_labels jsonb, first_seen timestamptz, remote_id text) "
-                        "ON COMMIT DROP")
-            cur.execute("TRUNCATE seawall_source_stage")
-            with cur.copy("COPY seawall_source_stage FROM STDIN") as cp:
-                write = cp.write_row
-                for t, v, d, lab, raw, first, rid in entries:
-                    write((t, v, d, json.dumps(lab) if lab else "[]", json.dumps(raw) if raw else "[]", first, rid))
+            stage = PgStage(cur, "seawall_source_stage", _PG_STAGE_COLUMNS)
+            dumps = json.dumps
+            stage.load((t, v, d, dumps(lab) if lab else "[]", dumps(raw) if raw else "[]", first, rid)
+                       for t, v, d, lab, raw, first, rid in entries)
             cur.execute(
                 "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
                 "added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
@@ -658,11 +684,13 @@ class SourceService:
                 row.pages_refused += 1
             row.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(row.failures, retry_after))
 
-    def _apply_pages(self, source_id: int, checkpoint: str | None, pages: Iterator[Page], report: SyncReport,
-                     max_pages: int | None, progress: Callable[[Page, ApplyResult], None] | None) -> None:
+    def _apply_pages(self, source_id: int, checkpoint: str | None, pages: Iterator[PreparedPage],
+                     report: SyncReport, max_pages: int | None,
+                     progress: Callable[[Page, ApplyResult], None] | None) -> None:
         """Apply pages in order, each with its checkpoint, adding to ``report``."""
-        for page in pages:
-            result = self.apply_page(source_id, checkpoint, page)
+        for prepared in pages:
+            page = prepared.page
+            result = self.apply_page(source_id, checkpoint, page, prepared)
             if not result.applied:
                 report.error = "another sync of this source moved its checkpoint; stopped"
                 break
@@ -698,8 +726,21 @@ class SourceService:
             return report
         checkpoint = row.checkpoint
         start = checkpoint
+        label_map = dict(row.label_map or {})
+
+        def pull() -> Iterator[PreparedPage]:
+            """Pages fetched, verified and normalised on the read-ahead thread."""
+            raw = exchange.pull(start, wait=wait)
+            try:
+                for page in raw:
+                    yield self.prepare(page, label_map)
+            finally:
+                close = getattr(raw, "close", None)
+                if close is not None:
+                    close()
+
         try:
-            with read_ahead(lambda: exchange.pull(start, wait=wait), name=f"seawall-pull-{name}") as pages:
+            with read_ahead(pull, name=f"seawall-pull-{name}") as pages:
                 self._apply_pages(row.id, checkpoint, pages, report, max_pages, progress)
         except PageRefused as exc:
             report.error, report.refused = exc.message, True
