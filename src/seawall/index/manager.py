@@ -12,7 +12,8 @@ it. Every entry records its transaction id (``tx_id``), and each refresh also re
 transaction finished since the previous refresh — those below the oldest transaction still running
 (``pg_snapshot_xmin``) — and adds the ones the cursor skipped. The horizon is read before the id feed,
 so any entry the id feed could not see yet is in a transaction at or above it. A late entry is
-matchable one refresh after its commit; SQLite serialises writers, so its ids commit in order.
+matchable at the first refresh after its commit once every older transaction on the server has ended
+too (the horizon is server-wide); SQLite serialises writers, so its ids commit in order.
 
 Indexes that support snapshots are saved to ``<snapshot_dir>/<signal_type>-<cursor>.snap``; at start-up
 the newest one is loaded and only entries after its cursor are read from the store. A snapshot that
