@@ -5,11 +5,14 @@ week, a reviewer banks an image whose earlier copies were allowed because nobody
 copies are still up. Retro-matching finds them and puts them through the same decide-and-act path as
 a new upload.
 
-How it stays cheap: the entries added since the last run (an id cursor kept in the store) are put in
-small temporary indexes of their own, one per signal type, and the stored signals of past items
-inside a window are streamed through them once. One pass over the items serves every entry added
-since the last run — a 100,000-line import costs one scan, not 100,000 — and the live match
-indexes are never touched.
+How it stays cheap: the entries added since the last run (an id cursor kept in the store) are taken
+together, and the stored signals of past items inside a window are streamed once, page by page along
+the received_at index. One pass over the items serves every entry added since the last run -- a
+100,000-line import costs one scan, not 100,000 -- and the live match indexes are never touched.
+256-bit hashes (PDQ: about 25 forms per image upload) are searched chunk by chunk in whichever
+direction reads less: a few new entries are indexed and the stored forms asked; many new entries ask
+an index built over a chunk of stored forms (see :mod:`seawall.uploads.retro_scan`). Other types go
+through a small temporary index of the new entries.
 
 What it does to a hit: the item's new matches are stored and the item is decided again by the current
 rules with all its matches, in one transaction with its actions and events (``item.retro_match``

@@ -4,10 +4,9 @@ Why a module of its own: a retro pass over 1,000,000 past image uploads reads ab
 (8 rotations/flips, ~17 region guesses), 25,000,000 hashes. Decoding each item's whole ``signals`` JSON
 in Python and handing every form to the index one by one cost more than the search itself. Here:
 
-* the store takes the signals apart (SQLite ``json_each``, PostgreSQL ``jsonb_array_elements``) and
-  returns, per signal of a wanted type, its position, quality, value and the text of its variants; a
-  64-hex-digit type's forms become one byte array per chunk with one ``bytes.fromhex``; names are read
-  only for the few items that were hit;
+* items are paged along the received_at index and each item's ``signals`` is decoded once, without
+  the ORM; a 64-hex-digit type's forms become one byte array per chunk with one ``bytes.fromhex``,
+  and names are read back only for the few items that were hit;
 * 256-bit hashes are searched one of two ways, whichever reads less memory: with few new entries, the
   entries are indexed and every stored form is a query (:class:`EntryIndexSearch`); with many (a synced
   list of 100,000), the stored forms of a chunk of items are indexed and the new entries are the
