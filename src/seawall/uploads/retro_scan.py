@@ -45,15 +45,20 @@ _QUERY_BATCH = 200_000
 
 # The JSON is decoded here, not by the ORM's result processing: one ``json.loads`` per item is all it costs
 # (the store's own JSON functions, asked for the wanted signals only, were ten times slower on SQLite).
-# SQLite is told to walk the received_at index: left to itself it takes the status index (every row is
-# ``complete``) and sorts every item of the window for each page, which made a pass over 1,000,000 items
-# quadratic; along the index only the rows of one instant are sorted by id.
+# Pages follow the received_at index alone, so neither store sorts anything: ordering by (received_at,
+# id) made SQLite take the status index and sort the whole window for every page, and PostgreSQL sort
+# the rest of the window, which made a pass over 1,000,000 items quadratic. The items of a page's last
+# instant are all read with it (one more indexed query), so the next page can start after that instant.
 _PAGE = """
 SELECT received_at, id, {signals} FROM items {hint}
 WHERE status = 'complete' AND received_at >= :since {after}
-ORDER BY received_at, id LIMIT :limit
+ORDER BY received_at LIMIT :limit
 """
-_AFTER = "AND received_at >= :after_at AND (received_at > :after_at OR id > :after_id)"
+_AFTER = "AND received_at > :after_at"
+_INSTANT = """
+SELECT received_at, id, {signals} FROM items {hint}
+WHERE status = 'complete' AND received_at = :at
+"""
 
 
 @dataclass(slots=True)
@@ -71,11 +76,11 @@ class SignalPage:
 
 def signal_pages(db: Database, since: datetime, types: Sequence[str],
                  batch: int = ITEM_BATCH) -> Iterator[SignalPage]:
-    """Complete items received since ``since``, oldest first, keyset-paged by (received_at, id)."""
+    """Complete items received since ``since``, oldest first; the items of one instant share a page."""
     wanted = set(types)
     postgres = db.dialect == "postgresql"
     signals, hint = ("signals::text", "") if postgres else ("signals", "INDEXED BY ix_items_received_at")
-    after: tuple[Any, str] | None = None
+    after: Any = None
     loads = json.loads
     while True:
         # ``since`` is rendered as the ORM stores dates; the page boundary goes back exactly as it was read
@@ -83,13 +88,17 @@ def signal_pages(db: Database, since: datetime, types: Sequence[str],
             bindparam("since", type_=DateTime(timezone=True)))
         params: dict[str, Any] = {"since": since, "limit": batch}
         if after is not None:
-            params["after_at"], params["after_id"] = after
+            params["after_at"] = after
         with db.session() as s:
-            rows = s.execute(stmt, params).all()
+            rows: list[Any] = list(s.execute(stmt, params).all())
+            full = len(rows) == batch
+            if full:
+                after = rows[-1][0]
+                rows = [r for r in rows if r[0] != after]
+                rows.extend(s.execute(text(_INSTANT.format(signals=signals, hint=hint)), {"at": after}).all())
         if not rows:
             return
         page = SignalPage(items=len(rows))
-        after = (rows[-1][0], str(rows[-1][1]))
         for _, item_id, raw in rows:
             for position, d in enumerate(loads(raw) if raw else ()):
                 stype = d.get("type")
@@ -103,7 +112,7 @@ def signal_pages(db: Database, since: datetime, types: Sequence[str],
                 page.values.append(str(d.get("value", "")))
                 page.variants.append(list(d.get("variants") or ()))
         yield page
-        if len(rows) < batch:
+        if not full:
             return
 
 
