@@ -8,6 +8,7 @@ copies of chosen forms, so which (item, entry, form, distance) must match is kno
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import numpy as np
@@ -120,3 +121,21 @@ def test_a_form_that_is_not_64_hex_digits_is_left_out() -> None:
     assert retro_scan.hex_forms("a" * 64, ["b" * 64]) == "a" * 64 + "b" * 64
     assert retro_scan.hex_forms("a" * 64, ["b" * 63, "c" * 65]) is None
     assert retro_scan.hex_forms("a" * 63, []) is None
+
+
+def test_pages_read_ahead_arrive_in_order_and_a_read_error_reaches_the_pass() -> None:
+    pages = [retro_scan.SignalPage(items=k) for k in range(7)]
+    assert [p.items for p in retro_scan.read_ahead(iter(pages))] == list(range(7))
+
+    def failing() -> Iterator[retro_scan.SignalPage]:
+        yield pages[0]
+        raise RuntimeError("store gone")
+
+    got = []
+    with pytest.raises(RuntimeError, match="store gone"):
+        for page in retro_scan.read_ahead(failing()):
+            got.append(page.items)
+    assert got == [0]
+    reader = retro_scan.read_ahead(iter(pages), depth=1)
+    assert next(reader).items == 0
+    reader.close()  # the reading thread stops although pages remain

@@ -56,6 +56,7 @@ from seawall.uploads.retro_scan import (
     FormSearch,
     form_search,
     hex_forms,
+    read_ahead,
     signal_pages,
     stored_signals,
 )
@@ -282,7 +283,7 @@ class RetroMatcher:
         trusted: dict[tuple[str, int | None], bool] = {}
         chunks = {t: _Chunk() for t in searches}
         pending: dict[str, list[_Hit]] = {}
-        for page in signal_pages(self.db, utcnow() - window, types, self.item_batch):
+        for page in read_ahead(signal_pages(self.db, utcnow() - window, types, self.item_batch)):
             report.items_scanned += page.items
             queries: dict[str, list[str]] = {t: [] for t in indexes}
             owners: dict[str, list[tuple[int, int]]] = {t: [] for t in indexes}

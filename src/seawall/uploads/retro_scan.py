@@ -20,6 +20,8 @@ Memory stays bounded by ``chunk_forms`` hashes (and their index) whatever the wi
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,6 +116,48 @@ def signal_pages(db: Database, since: datetime, types: Sequence[str],
         yield page
         if not full:
             return
+
+
+def read_ahead(pages: Iterator[SignalPage], depth: int = 2) -> Iterator[SignalPage]:
+    """``pages`` read on a thread of their own, up to ``depth`` ahead of the consumer.
+
+    Reading and decoding a page holds the GIL; the index build and search that follow release it, so the
+    next pages are read while a chunk is searched. An error while reading is raised to the consumer.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put((kind, value), timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put("page", page):
+                    return
+            put("end", None)
+        except BaseException as e:  # handed to the consumer, which raises it
+            put("error", e)
+
+    thread = threading.Thread(target=produce, name="seawall-retro-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def hex_forms(value: str, variants: list[str]) -> str | None:
