@@ -5,11 +5,14 @@ week, a reviewer banks an image whose earlier copies were allowed because nobody
 copies are still up. Retro-matching finds them and puts them through the same decide-and-act path as
 a new upload.
 
-How it stays cheap: the entries added since the last run (an id cursor kept in the store) are put in
-small temporary indexes of their own, one per signal type, and the stored signals of past items
-inside a window are streamed through them once. One pass over the items serves every entry added
-since the last run — a 100,000-line import costs one scan, not 100,000 — and the live match
-indexes are never touched.
+How it stays cheap: the entries added since the last run (an id cursor kept in the store) are taken
+together, and the stored signals of past items inside a window are streamed once, page by page along
+the received_at index. One pass over the items serves every entry added since the last run -- a
+100,000-line import costs one scan, not 100,000 -- and the live match indexes are never touched.
+256-bit hashes (PDQ: about 25 forms per image upload) are searched chunk by chunk in whichever
+direction reads less: a few new entries are indexed and the stored forms asked; many new entries ask
+an index built over a chunk of stored forms (see :mod:`seawall.uploads.retro_scan`). Other types go
+through a small temporary index of the new entries.
 
 What it does to a hit: the item's new matches are stored and the item is decided again by the current
 rules with all its matches, in one transaction with its actions and events (``item.retro_match``
@@ -33,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
@@ -46,6 +49,17 @@ from seawall.plugins import Registry
 from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
+from seawall.uploads.retro_scan import (
+    CHUNK_FORMS,
+    ITEM_BATCH,
+    FormChunk,
+    FormSearch,
+    form_search,
+    hex_forms,
+    read_ahead,
+    signal_pages,
+    stored_signals,
+)
 from seawall.verdicts.matching import Matcher
 from seawall.webhooks.outbox import Outbox
 
@@ -53,8 +67,6 @@ log = logging.getLogger(__name__)
 
 #: Where the cursor lives (a row of the shared runtime-state table).
 STATE_NAME = "retro_match"
-#: Items read per query while scanning.
-ITEM_BATCH = 2_000
 #: Entries taken into one run; a larger import is worked off over several runs.
 ENTRY_LIMIT = 200_000
 #: ``pg_try_advisory_lock`` key: any constant the other parts of Seawall do not use.
@@ -87,6 +99,26 @@ class _State:
 
 
 Decider = Callable[[Item, list[Match], list[str]], Verdict]
+#: A hit before its item's signals are read back: (signal position in the item, signal type, candidate).
+_Hit = tuple[int, str, Candidate]
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Stored 256-bit forms of one type waiting to be searched, with the (item, signal position) of each."""
+
+    forms: FormChunk = field(default_factory=FormChunk)
+    item_ids: list[str] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+    def add(self, item_id: str, position: int, run: str) -> None:
+        self.forms.add(len(self.item_ids), run)
+        self.item_ids.append(item_id)
+        self.positions.append(position)
+
+    def clear(self) -> None:
+        self.forms = FormChunk()
+        self.item_ids, self.positions = [], []
 
 
 class RetroMatcher:
@@ -94,7 +126,8 @@ class RetroMatcher:
 
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, *, decide: Decider,
                  load_item: Callable[[str], Item], runner: ActionRunner, outbox: Outbox,
-                 window: timedelta, on_events: Callable[[], None] | None = None) -> None:
+                 window: timedelta, on_events: Callable[[], None] | None = None,
+                 chunk_forms: int = CHUNK_FORMS, item_batch: int = ITEM_BATCH) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
@@ -104,6 +137,9 @@ class RetroMatcher:
         self.outbox = outbox
         self.window = window
         self.on_events = on_events
+        #: 256-bit forms held and searched at once (memory bound), and items read per query
+        self.chunk_forms = chunk_forms
+        self.item_batch = item_batch
         self._lock = threading.Lock()
 
     # --- state ----------------------------------------------------------------------------------
@@ -227,65 +263,91 @@ class RetroMatcher:
         by_type: dict[str, list[tuple[int, str]]] = {}
         for entry_id, signal_type, value in entries:
             by_type.setdefault(signal_type, []).append((entry_id, value))
+        # 256-bit types are searched chunk by chunk in whichever direction reads less (retro_scan); the
+        # others through a small index of the new entries, page by page
         indexes: dict[str, SignalIndex] = {}
+        searches: dict[str, FormSearch] = {}
         for signal_type, pairs in by_type.items():
             kind = self.registry.signal_types.get(signal_type)
-            if kind is not None:
+            if kind is None:
+                continue
+            if kind.index_kind == "hamming256":
+                searches[signal_type] = form_search([p[0] for p in pairs], [p[1] for p in pairs])
+            else:
                 indexes[signal_type] = kind.create_index()
                 indexes[signal_type].add(pairs)
-        if not indexes:
+        if not indexes and not searches:
             return
-        radius = {t: self.matcher.radius(t) if self.registry.signal(t).uses_distance else 0 for t in indexes}
-        since = utcnow() - window
-        for rows in self._item_batches(since):
-            report.items_scanned += len(rows)
-            hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]] = {}
-            # one batched search per signal type per batch of items: the index's batch path is far cheaper
-            # than a call per item
+        types = [*indexes, *searches]
+        radius = {t: self.matcher.radius(t) if self.registry.signal(t).uses_distance else 0 for t in types}
+        trusted: dict[tuple[str, int | None], bool] = {}
+        chunks = {t: _Chunk() for t in searches}
+        pending: dict[str, list[_Hit]] = {}
+        for page in read_ahead(signal_pages(self.db, utcnow() - window, types, self.item_batch)):
+            report.items_scanned += page.items
             queries: dict[str, list[str]] = {t: [] for t in indexes}
-            owners: dict[str, list[tuple[str, dict[str, Any], int]]] = {t: [] for t in indexes}
-            for item_id, signals in rows:
-                for d in signals or []:
-                    stype = str(d.get("type", ""))
-                    quality = d.get("quality")
-                    if stype not in indexes or not self.matcher.trustworthy(
-                            stype, int(quality) if quality is not None else None):
-                        continue
-                    forms = [d["value"], *(d.get("variants") or [])]
-                    queries[stype].extend(forms)
-                    owners[stype].extend((item_id, d, k) for k in range(len(forms)))
-            for signal_type, values in queries.items():
-                if not values:
+            owners: dict[str, list[tuple[int, int]]] = {t: [] for t in indexes}
+            for row, stype in enumerate(page.types):
+                quality = page.qualities[row]
+                ok = trusted.get((stype, quality))
+                if ok is None:
+                    ok = trusted[(stype, quality)] = self.matcher.trustworthy(stype, quality)
+                if not ok:
                     continue
-                for cand in indexes[signal_type].search(values, radius[signal_type]):
-                    item_id, d, k = owners[signal_type][cand.query_index]
-                    variants = list(d.get("variants") or [])
-                    computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants,
-                                              list(d.get("names") or []))
-                    names = list(computed.names) or self.registry.signal(signal_type).query_variant_names(
-                        len(variants))
-                    hits_by_item.setdefault(item_id, []).append((computed, replace(cand, query_index=k), names))
-            if hits_by_item:
-                self._apply_batch(hits_by_item, report)
+                chunk = chunks.get(stype)
+                if chunk is not None:
+                    run = hex_forms(page.values[row], page.variants[row])
+                    if run is not None:
+                        chunk.add(page.item_ids[row], page.positions[row], run)
+                    continue
+                forms = [page.values[row], *page.variants[row]]
+                queries[stype].extend(forms)
+                owners[stype].extend((row, k) for k in range(len(forms)))
+            for signal_type, values in queries.items():
+                for cand in indexes[signal_type].search(values, radius[signal_type]) if values else []:
+                    row, k = owners[signal_type][cand.query_index]
+                    pending.setdefault(page.item_ids[row], []).append(
+                        (page.positions[row], signal_type, replace(cand, query_index=k)))
+            for signal_type, chunk in chunks.items():
+                if chunk.forms.size >= self.chunk_forms:
+                    self._search_chunk(chunk, searches[signal_type], radius[signal_type], signal_type, pending)
+            if pending and not any(c.forms.size for c in chunks.values()):
+                self._apply_hits(pending, report)  # nothing held back: an item's hits are all in
+                pending = {}
+        for signal_type, chunk in chunks.items():
+            if chunk.forms.size:
+                self._search_chunk(chunk, searches[signal_type], radius[signal_type], signal_type, pending)
+        if pending:
+            self._apply_hits(pending, report)
 
-    def _item_batches(self, since: datetime) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
-        """Complete items received since ``since``, oldest first, keyset-paged by (received_at, id)."""
-        after: tuple[datetime, str] | None = None
-        while True:
-            q = (select(ItemRow.received_at, ItemRow.id, ItemRow.signals)
-                 .where(ItemRow.status == "complete", ItemRow.received_at >= since)
-                 .order_by(ItemRow.received_at, ItemRow.id).limit(ITEM_BATCH))
-            if after is not None:  # the plain range lets the received_at index start at the page boundary
-                q = q.where(ItemRow.received_at >= after[0],
-                            (ItemRow.received_at > after[0]) | (ItemRow.id > after[1]))
-            with self.db.session() as s:
-                rows = s.execute(q).all()
-            if not rows:
-                return
-            after = (rows[-1][0], rows[-1][1])
-            yield [(str(r[1]), list(r[2] or [])) for r in rows]
-            if len(rows) < ITEM_BATCH:
-                return
+    def _search_chunk(self, chunk: _Chunk, search: FormSearch, radius: int, signal_type: str,
+                      pending: dict[str, list[_Hit]]) -> None:
+        """Search a chunk's stored forms against the new entries; its hits join ``pending``; empty it."""
+        forms, owner, place = chunk.forms.arrays()
+        rows, entry_ids, dists = search.search(forms, radius)
+        for r, entry_id, d in zip(rows.tolist(), entry_ids.tolist(), dists.tolist(), strict=True):
+            signal = int(owner[r])
+            pending.setdefault(chunk.item_ids[signal], []).append(
+                (chunk.positions[signal], signal_type, Candidate(int(place[r]), int(entry_id), int(d))))
+        chunk.clear()
+
+    def _apply_hits(self, pending: dict[str, list[_Hit]], report: RetroReport) -> None:
+        """Turn (signal position, type, candidate) hits into the matcher's hits, with the hit items' names."""
+        signals = stored_signals(self.db, list(pending))
+        hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]] = {}
+        for item_id, hits in pending.items():
+            stored = signals.get(item_id, [])
+            for position, signal_type, cand in hits:
+                d = stored[position] if position < len(stored) else {}
+                if d.get("type") != signal_type:
+                    continue  # the item changed since it was read
+                variants = list(d.get("variants") or [])
+                computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants,
+                                          list(d.get("names") or []))
+                names = list(computed.names) or self.registry.signal(signal_type).query_variant_names(len(variants))
+                hits_by_item.setdefault(item_id, []).append((computed, cand, names))
+        if hits_by_item:
+            self._apply_batch(hits_by_item, report)
 
     def _apply_batch(self, hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]],
                      report: RetroReport) -> None:
