@@ -313,7 +313,7 @@ class ItemService:
             item.pending = [t.name for t in later]
         self._decide(item, content)
         kept = _kept_row(item, content.raw_bytes, None, "asked") if keep else None
-        row, write = self._writer(item, content.raw_bytes if later else None, kept, None, None)
+        first, write = self._writer(item, content.raw_bytes if later else None, kept, None, None)
 
         def write_then_undo(s: Session) -> int:
             write(s)
@@ -321,7 +321,7 @@ class ItemService:
             raise _Rehearsed()
 
         with contextlib.suppress(_Rehearsed):
-            self.writes.run(write_then_undo, first=[(_INSERT_ITEM, row)])
+            self.writes.run(write_then_undo, first=first)
         item.to_dict()
         return item
 
