@@ -389,7 +389,11 @@ def test_a_full_stage_two_queue_sheds_stage_two_with_a_reason(settings: Settings
         assert status["stage2_skipped"] == 1 and status["stage2_max_backlog"] == 1
         with TestClient(create_app(engine=engine, follow_writes=False)) as client:
             assert "seawall_stage2_skipped_total 1.0" in client.get("/metrics").text
-            assert client.get("/healthz").json()["queue"]["stage2_skipped"] == 1
+            health = client.get("/healthz").json()
+            assert health["queue"]["stage2_skipped"] == 1
+            assert health["status"] == "degraded"
+            assert [r["code"] for r in health["reasons"]] == ["stage2_shedding"]
+            assert 'seawall_degraded{reason="stage2_shedding"} 1.0' in client.get("/metrics").text
         release.set()
     finally:
         engine.close()

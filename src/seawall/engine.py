@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: Snapshot an index in the background once this many entries changed since its last snapshot.
 SNAPSHOT_AFTER_CHANGES = 100_000
+#: For how long after an upload's stage 2 was shed (queue full) /healthz says degraded.
+STAGE2_SHEDDING_SECONDS = 300.0
 
 
 @dataclass(slots=True)
@@ -264,6 +267,8 @@ class Engine:
         except Exception:  # the store being away is /healthz's own finding; the queue status stays readable
             status["stage2_backlog"] = None
         status["stage2_skipped"] = self.items.stage_two_skipped
+        skipped_at = self.items.stage_two_skipped_at
+        status["stage2_shedding"] = skipped_at is not None and time.monotonic() - skipped_at < STAGE2_SHEDDING_SECONDS
         status["stage2_max_backlog"] = self.settings.stage2_max_backlog
         status["lagging"] = status.get("depth", 0) > self.settings.queue_degraded_depth
         status["degraded_depth"] = self.settings.queue_degraded_depth

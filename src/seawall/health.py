@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from seawall.engine import Engine
 
 #: Machine codes of the reasons a node is degraded (also the ``reason`` label of ``seawall_degraded``).
-DEGRADED_REASONS = ("queue_unreachable", "queue_lagging", "plugin_failed", "source_failing", "source_stale")
+DEGRADED_REASONS = ("queue_unreachable", "queue_lagging", "stage2_shedding", "plugin_failed", "source_failing",
+                    "source_stale")
 
 
 def source_reasons(sources: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -45,6 +46,12 @@ def degraded_reasons(queue: dict[str, Any]) -> list[dict[str, str]]:
     if queue.get("lagging"):
         reasons.append({"code": "queue_lagging", "message": (
             f"{queue.get('depth', 0):,} background jobs wait or run, more than {queue.get('degraded_depth', 0):,}")})
+    if queue.get("stage2_shedding"):
+        # lost coverage must not be silent: these uploads got no OCR or region hashes at all
+        reasons.append({"code": "stage2_shedding", "message": (
+            f"stage 2 (OCR, region hashes) was skipped for uploads in the last few minutes: "
+            f"{queue.get('stage2_max_backlog', 0):,} already waited for it "
+            f"({queue.get('stage2_skipped', 0):,} skipped since start)")})
     return reasons
 
 

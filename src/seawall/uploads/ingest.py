@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -180,6 +181,8 @@ class ItemService:
         self.stage_two_max = 0
         #: Uploads whose stage 2 was skipped because the queue was full (since start; /metrics).
         self.stage_two_skipped = 0
+        #: When (time.monotonic) the last one was skipped: /healthz says degraded for a while after it.
+        self.stage_two_skipped_at: float | None = None
 
     def is_deferred(self, content_type: str) -> bool:
         return any(s.deferred and s.applies_to(content_type) for s in self.registry.signal_types.values())
@@ -234,6 +237,7 @@ class ItemService:
             content.notes.append(f"stage 2 ({', '.join(t.name for t in later)}) skipped: {self.stage_two_max:,} "
                                  "uploads already wait for it; this verdict is final without them")
             self.stage_two_skipped += 1
+            self.stage_two_skipped_at = time.monotonic()
             later = []
         if later:  # stage 1 now, the slow tasks on the queue; the bytes wait in the item's own transaction
             content.defer_slow = True
