@@ -136,8 +136,19 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
     options: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port,
                                "log_level": settings.log_level, "access_log": False, "http": PROTOCOL}
     if processes > 1:
-        # each process builds its own engine and index from the store (or its snapshot)
-        uvicorn.run("seawall.api.app:create_app", factory=True, workers=processes, **options)
+        import shutil
+        import tempfile
+
+        from seawall.api.siblings import ServerGroup
+
+        # /readyz of any process answers for all of them: ready once every process has warmed up
+        group = ServerGroup(Path(tempfile.mkdtemp(prefix="seawall-serve-")), processes)
+        os.environ.update(group.environment())
+        try:
+            # each process builds its own engine and index from the store (or its snapshot)
+            uvicorn.run("seawall.api.app:create_app", factory=True, workers=processes, **options)
+        finally:
+            shutil.rmtree(group.ready_dir, ignore_errors=True)
     else:
         uvicorn.run(_run(lambda: create_app(settings)), **options)
 

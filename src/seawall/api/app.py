@@ -42,6 +42,7 @@ from seawall.api.routes import (
 )
 from seawall.api.routes.console import install as install_console
 from seawall.api.routes.legal import install as install_legal
+from seawall.api.siblings import ServerGroup
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.api.textpath import TextItemFastPath
 from seawall.composition import build_engine, start
@@ -69,13 +70,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or (engine.settings if engine else Settings())
     owns_engine = engine is None
     eng = engine or build_engine(settings)
+    group = ServerGroup.from_environment()  # set by `seawall serve --workers N`; None when serving alone
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # models and kernels load beside start-up, not inside the first upload; /readyz says when done
         start(eng, follow_writes=follow_writes)
+        if group is not None:
+            group.mark_when_ready(eng.ready)
         legal.start()
         yield
+        if group is not None:
+            group.forget()
         legal.close()
         offload.shutdown()
         if owns_engine:
@@ -90,6 +96,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         redoc_url=None,
     )
     app.state.engine = eng
+    app.state.server_group = group
     app.state.metrics = Metrics(eng)
     app.state.templates = page_templates()
     install_error_handlers(app)

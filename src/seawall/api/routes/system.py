@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from seawall import __version__, health
+from seawall.api.siblings import ServerGroup
 from seawall.engine import Engine
 
 router = APIRouter(tags=["system"])
@@ -30,12 +31,19 @@ async def readyz(request: Request) -> JSONResponse:
     """200 once the node has warmed up (models loaded, match kernels compiled), 503 ``warming_up`` before.
 
     Point a load balancer's readiness check here so no upload pays for a cold start; ``/healthz`` stays
-    the liveness check.
+    the liveness check. Under ``seawall serve --workers N`` it answers 200 only once all N processes
+    have warmed up (see :mod:`seawall.api.siblings`).
     """
     engine: Engine = request.app.state.engine
     if not engine.ready.is_set():
         return JSONResponse({"status": "warming_up", "code": "warming_up",
                              "message": "loading models and compiling match kernels"}, status_code=503)
+    group: ServerGroup | None = getattr(request.app.state, "server_group", None)
+    if group is not None and (ready := group.ready_count()) < group.processes:
+        # this process is warm but a sibling is not: connections reach every process, so the node is not ready
+        return JSONResponse({"status": "warming_up", "code": "warming_up",
+                             "message": f"{ready} of {group.processes} server processes have warmed up"},
+                            status_code=503)
     return JSONResponse({"status": "ready", "warm_up_seconds": engine.warm_up_seconds})
 
 
