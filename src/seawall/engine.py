@@ -140,10 +140,11 @@ class Engine:
 
         try:
             self.warm_up_seconds = warm_up(self)
+            if self.settings.gc_freeze:
+                # before saying ready: the full collection holds every request of the process (100-300 ms)
+                freeze_start_up_heap()
         finally:
             self.ready.set()
-        if self.settings.gc_freeze:
-            freeze_start_up_heap()
         return self.warm_up_seconds
 
     def start_warm_up(self) -> threading.Thread | None:

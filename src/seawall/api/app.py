@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             threading.Thread(target=_mark_when_ready, args=(eng, group), name="seawall-ready-mark", daemon=True).start()
         legal.start()
         yield
+        if group is not None:
+            group.forget()  # a process shutting down no longer serves: the node is not ready without it
         legal.close()
         offload.shutdown()
         if owns_engine:

@@ -66,6 +66,11 @@ class ServingGroup:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / str(os.getpid() if pid is None else pid)).touch()
 
+    def forget(self, pid: int | None = None) -> None:
+        """Withdraw this process's mark (it is shutting down)."""
+        with contextlib.suppress(OSError):
+            (self.directory / str(os.getpid() if pid is None else pid)).unlink()
+
     def ready_processes(self) -> int:
         """Processes that finished warming up and are still running."""
         try:

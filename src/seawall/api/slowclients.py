@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from seawall.api.coalesce import CoalescingTransport
 from seawall.api.raw_errors import send_error
 from seawall.config import get_settings
 
@@ -52,7 +53,13 @@ class HeaderDeadlineProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
+        # status line, headers and body of a response in one send (see seawall.api.coalesce)
+        self.transport = CoalescingTransport(transport, self.loop)
         self._arm()
+
+    def on_response_complete(self) -> None:
+        self.transport.flush()
+        super().on_response_complete()
 
     def data_received(self, data: bytes) -> None:
         if self._header_timer is None and (self.cycle is None or self.cycle.response_complete):
