@@ -66,7 +66,8 @@ PG_TEMPLATE_ENV = "SEAWALL_TEST_PG_TEMPLATE"
 
 #: Modules whose every test is heavy, by marker. ``e2e``: drives a real browser or chat server;
 #: ``slow``: starts several Seawall processes (two federating servers, a server followed by CLI
-#: processes), a private broker or database, fuzzes the whole API, or decodes video.
+#: processes) or a ``seawall serve`` process, a private broker or database, fuzzes the whole API, or
+#: decodes video. Single tests carry ``@pytest.mark.slow`` where the rest of their module is light.
 HEAVY_MODULES: dict[str, str] = {
     "test_console_e2e": "e2e",
     "test_console_banks_e2e": "e2e",
@@ -82,6 +83,10 @@ HEAVY_MODULES: dict[str, str] = {
     "test_server": "slow",
     "test_federation": "slow",
     "test_fuzz_api": "slow",
+    # a `seawall serve` process beside the test (and, for imports, lists of 100,000 lines)
+    "test_import_concurrency": "slow",
+    "test_security_headers": "slow",
+    "test_slow_clients": "slow",
 }
 
 

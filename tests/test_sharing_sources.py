@@ -495,6 +495,7 @@ def test_reviewer_decisions_go_back_to_the_publisher_as_signed_feedback(pair: Pa
     assert p.a_api("GET", "/v1/feeds/tvec/feedback").json()["partners"] == {}
 
 
+@pytest.mark.postgres
 def test_feed_never_skips_an_entry_committed_after_a_newer_one(pg_url: str, tmp_path: Path) -> None:
     """PostgreSQL hands out ids at insert: a slow transaction can commit an id below the feed's cursor."""
     from sqlalchemy import insert
@@ -539,6 +540,7 @@ def test_feed_never_skips_an_entry_committed_after_a_newer_one(pg_url: str, tmp_
         eng.close()
 
 
+@pytest.mark.postgres
 def test_resync_into_postgres_adds_nothing_and_keeps_one_provenance_row(pg_url: str, tmp_path: Path) -> None:
     from tests.conftest import _truncate
 

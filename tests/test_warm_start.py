@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from seawall.api.app import create_app
@@ -52,6 +53,7 @@ def _light(tmp_path: Path, *args: str) -> tuple[str, list[str]]:
     return done.stdout, heavy
 
 
+@pytest.mark.slow  # starts a fresh interpreter per command
 def test_light_commands_do_not_import_the_engine(tmp_path: Path) -> None:
     _light(tmp_path, "bank", "list")  # creates the store (this run may import Alembic)
     out, heavy = _light(tmp_path, "bank", "list", "--json")
