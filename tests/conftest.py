@@ -41,6 +41,10 @@ from seawall.engine import Engine
 from seawall.password_hashing import PROFILE_ENV
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import Base
+from tests import shared_sql_cache
+
+#: Every SQLite engine of this process compiles a statement once, not once per engine (tests/shared_sql_cache.py).
+shared_sql_cache.install()
 
 #: argon2 at its minimum cost for every store, CLI and server the tests start (they inherit the
 #: environment); tests/test_password_hashing.py checks that Seawall itself defaults to the strong profile.
