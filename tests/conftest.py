@@ -41,6 +41,10 @@ from seawall.engine import Engine
 from seawall.password_hashing import PROFILE_ENV
 from seawall.store.db import Database, upgrade
 from seawall.store.tables import Base
+from tests import shared_sql_cache
+
+#: Every SQLite engine of this process compiles a statement once, not once per engine (tests/shared_sql_cache.py).
+shared_sql_cache.install()
 
 #: argon2 at its minimum cost for every store, CLI and server the tests start (they inherit the
 #: environment); tests/test_password_hashing.py checks that Seawall itself defaults to the strong profile.
@@ -66,7 +70,8 @@ PG_TEMPLATE_ENV = "SEAWALL_TEST_PG_TEMPLATE"
 
 #: Modules whose every test is heavy, by marker. ``e2e``: drives a real browser or chat server;
 #: ``slow``: starts several Seawall processes (two federating servers, a server followed by CLI
-#: processes), a private broker or database, fuzzes the whole API, or decodes video.
+#: processes) or a ``seawall serve`` process, a private broker or database, fuzzes the whole API, or
+#: decodes video. Single tests carry ``@pytest.mark.slow`` where the rest of their module is light.
 HEAVY_MODULES: dict[str, str] = {
     "test_console_e2e": "e2e",
     "test_console_banks_e2e": "e2e",
@@ -82,6 +87,10 @@ HEAVY_MODULES: dict[str, str] = {
     "test_server": "slow",
     "test_federation": "slow",
     "test_fuzz_api": "slow",
+    # a `seawall serve` process beside the test (and, for imports, lists of 100,000 lines)
+    "test_import_concurrency": "slow",
+    "test_security_headers": "slow",
+    "test_slow_clients": "slow",
 }
 
 

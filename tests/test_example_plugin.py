@@ -47,6 +47,7 @@ def install_like_pip(target: Path) -> None:
     (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
 
 
+@pytest.mark.slow  # a fresh seawall process discovers the plugin
 def test_installed_example_is_listed_by_seawall_plugins(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()

@@ -39,6 +39,7 @@ def _wait(cond: Callable[[], object], timeout: float = 15.0) -> None:
     eventually(cond, timeout)
 
 
+@pytest.mark.slow  # a JetStream worker waiting out real acknowledgement deadlines
 def test_jobs_are_retried_then_dead_lettered_and_setup_is_idempotent() -> None:
     cfg = NatsQueueConfig(url=NATS_URL, prefix=_prefix(), max_deliveries=3, ack_wait=1, concurrency=2)
     dead: list[tuple[str, str, str]] = []
@@ -186,6 +187,7 @@ def test_api_only_node_refuses_deferred_uploads_when_the_queue_is_full(nats_sett
         eng.close()
 
 
+@pytest.mark.postgres
 def test_entry_committed_after_a_newer_one_is_still_indexed(pg_url: str, tmp_path: Path) -> None:
     """Two concurrent transactions: the lower id commits last; a cursor-only poll would skip it."""
     _truncate(pg_url)
@@ -242,6 +244,7 @@ def test_plugin_hooks_from_settings() -> None:
         configured_hooks("tests.scaleout_plugin")
 
 
+@pytest.mark.slow  # a JetStream worker waiting out real acknowledgement deadlines
 def test_a_job_that_keeps_crashing_workers_is_dead_lettered_without_running_again() -> None:
     cfg = NatsQueueConfig(url=NATS_URL, prefix=_prefix(), max_deliveries=3, ack_wait=1, concurrency=1)
     api = NatsQueue(cfg, consume=False)

@@ -113,7 +113,9 @@ def test_entries_added_to_a_push_bank_reach_the_publisher_without_echoes(pair1: 
 
     # the background runner sends a new entry by itself
     second = _md5()
-    runner = SourceRunner(p.b.sources, None, tick=0.05)
+    # the runner also syncs the source; a short long poll, so the publisher's server is not left answering
+    # a 20-second one when the test stops it
+    runner = SourceRunner(p.b.sources, None, tick=0.05, live_wait=0.2)
     try:
         _add_b(p, "b-local", second)
         deadline = time.monotonic() + 30
@@ -201,6 +203,7 @@ def push_pair(settings: Settings, tmp_path: Path) -> Iterator[Pair]:
         yield p
 
 
+@pytest.mark.slow  # three served instances, 1,200 entries pushed in three batches at once
 def test_simultaneous_pushes_send_each_entry_once_and_count_it_once(push_pair: Pair, settings: Settings,
                                                                      tmp_path: Path) -> None:
     """Pushes of one source at the same moment, to one node and to a second node on the same store: no 500,

@@ -223,6 +223,8 @@ def test_content_types_can_wait_by_setting(settings: Settings) -> None:
         engine.close()
 
 
+@pytest.mark.postgres
+@pytest.mark.slow  # JetStream workers on PostgreSQL
 def test_stage_two_on_jetstream_workers(pg_url: str, tmp_path: Path, counted_ocr: list[str]) -> None:
     _truncate(pg_url)
     prefix = f"swtest_{uuid.uuid4().hex[:10]}"

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -130,6 +131,7 @@ def _light(tmp_path: Path, *args: str) -> tuple[str, list[str]]:
     return done.stdout, heavy
 
 
+@pytest.mark.slow  # starts a fresh interpreter per command
 def test_light_commands_do_not_import_the_engine(tmp_path: Path) -> None:
     _light(tmp_path, "bank", "list")  # creates the store (this run may import Alembic)
     out, heavy = _light(tmp_path, "bank", "list", "--json")
