@@ -318,12 +318,11 @@ def test_fail_open_lets_messages_and_uploads_through(unreachable: dict[str, User
 def test_fail_closed_refuses_within_the_modules_deadline(unreachable: dict[str, User]) -> None:
     clara = unreachable["closed"]
     room = clara.create_room()
-    started = time.monotonic()
+    # the module's 1 s deadline answers; without it Synapse's own client would wait 60 s and this request's
+    # 30 s client timeout would fail the test
     r = clara.send(room, "an innocent message nobody could check")
-    elapsed = time.monotonic() - started
     assert r.status_code == 403 and r.json()["errcode"] == "M_FORBIDDEN", r.text
     assert "unavailable" in r.json()["org.seawall.reason"]
-    assert elapsed < 30, "the 1 s deadline did not apply (Synapse's own client waits 60 s)"
     assert clara.upload(encode(textured_image(3))).status_code == 400
 
 
