@@ -145,11 +145,13 @@ class IndexSet:
         with self._refresh_lock:
             horizon = self._commit_horizon(db)
             before = dict(self._cursors)
-            with db.session() as s:
-                newest = int(s.scalar(_NEWEST_ENTRY) or 0)
             # Nothing past the newest id already read: every per-type read would come back empty. Only where
             # ids commit in order (SQLite): on PostgreSQL an id below the newest can commit later
-            # above its own type's cursor, and only the per-type read finds it.
+            # above its own type's cursor, and only the per-type read finds it, so it is not probed there.
+            newest = 0
+            if db.dialect == "sqlite":
+                with db.session() as s:
+                    newest = int(s.scalar(_NEWEST_ENTRY) or 0)
             unchanged = db.dialect == "sqlite" and newest <= self._seen_newest
             for signal_type in [] if unchanged else list(self._registry.signal_types):
                 while True:
