@@ -320,8 +320,11 @@ def _insert_first(s: Session, group: list[_Write[Any]]) -> None:
     for w in group:
         for stmt, row in w.first:
             pooled.setdefault(id(stmt), (stmt, []))[1].append(row)
+    # Core statements on plain tables, run first in the transaction (nothing of the session is pending): the
+    # session's connection runs them as the session would, without the ORM's per-statement layer around them
+    conn = s.connection()
     for key, (stmt, rows) in pooled.items():
         column = _KEY_ORDER.get(key)
         if column is not None and len(rows) > 1:
             rows = sorted(rows, key=lambda row: row[column])
-        s.execute(stmt, rows)
+        conn.execute(stmt, rows)
