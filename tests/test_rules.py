@@ -375,3 +375,20 @@ def test_facts_to_dict_is_asdict_for_every_field() -> None:
     assert list(out["account"]) == [f.name for f in fields(AccountFact)]
     assert out["matches"][0]["labels"] is not facts.matches[0].labels  # a copy, as asdict makes
     assert Facts().to_dict() == asdict(Facts())
+
+
+def test_needs_account_is_the_walk_over_every_rules_conditions() -> None:
+    """The remembered answer is the one the walk over each rule's condition tree gives, for rule sets with
+    the account condition at the top, nested under any/all/not, and nowhere."""
+    from seawall.rules.conditions import AccountCondition, uses
+
+    nested = POLICY.replace("      account: {min_strikes: 2, suspended: false}\n      matched: true\n",
+                            "      not: {any: [{account: {min_strikes: 2}}, {matched: false}]}\n")
+    without = POLICY.replace("      account: {min_strikes: 2, suspended: false}\n", "")
+    expected = {POLICY: True, nested: True, without: False, DEFAULT_RULES: None}
+    for source, want in expected.items():
+        rules = parse_rules(source, KINDS)
+        walked = any(uses(r.when, AccountCondition) for r in rules.rules)
+        assert want is None or walked is want
+        assert rules.needs_account is walked
+        assert rules.needs_account is walked  # asked again: the remembered answer

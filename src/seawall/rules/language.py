@@ -99,11 +99,19 @@ class RuleSet:
     created_by: str = ""
     created_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _needs_account: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def needs_account(self) -> bool:
-        """Whether any rule looks at account history; if none does, uploads skip that lookup."""
-        return any(uses(r.when, AccountCondition) for r in self.rules)
+        """Whether any rule looks at account history; if none does, uploads skip that lookup.
+
+        Asked twice per upload; the answer is worked out once per rule set (a rule set is not changed once
+        parsed: new rules are a new rule set), not by walking every rule's conditions each time.
+        """
+        known = self._needs_account
+        if known is None:
+            known = self._needs_account = any(uses(r.when, AccountCondition) for r in self.rules)
+        return known
 
 
 class RulesInvalid(InvalidInput):

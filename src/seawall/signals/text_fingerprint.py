@@ -71,7 +71,7 @@ def fingerprints(normalized: str) -> npt.NDArray[np.uint32]:
     n = len(s) - SHINGLE + 1
     if n < 1:
         return np.zeros(0, dtype=np.uint32)
-    data = s.encode("utf-32-le")
+    data = memoryview(s.encode("utf-32-le"))  # slices of a view: the 12-grams are hashed without copies
     width = 4 * SHINGLE
     # the digests joined and read as one array: no Python int per hash
     hashes = np.frombuffer(b"".join([_blake2b(data[i:i + width], digest_size=4).digest()
@@ -79,15 +79,11 @@ def fingerprints(normalized: str) -> npt.NDArray[np.uint32]:
     if n <= WINDOW:
         return hashes[[int(np.argmin(hashes))]]
     if n <= _PYTHON_WINNOW_MAX:
+        # a window's pick has the window's smallest value, and only the picks' values are kept (first seen
+        # first), so the minima of the windows, taken by ``min`` over ``zip``ped shifts in C, are the answer
         h = hashes.tolist()
-        seen: dict[int, None] = {}
-        last = -1
-        for i in range(n - WINDOW + 1):
-            window = h[i:i + WINDOW]
-            pick = i + window.index(min(window))
-            if pick != last:
-                seen[h[pick]] = None
-                last = pick
+        count = n - WINDOW + 1
+        seen = dict.fromkeys(map(min, zip(*(h[k:k + count] for k in range(WINDOW)), strict=True)))
         return np.fromiter(seen, dtype=np.uint32, count=len(seen))
     windows = np.lib.stride_tricks.sliding_window_view(hashes, WINDOW)
     picks = np.arange(n - WINDOW + 1) + windows.argmin(axis=1)
@@ -96,8 +92,14 @@ def fingerprints(normalized: str) -> npt.NDArray[np.uint32]:
     return np.fromiter(found, dtype=np.uint32, count=len(found))
 
 
+#: Up to this many fingerprints they are sorted in plain Python (``np.unique`` costs more for a short post).
+_PYTHON_SORT_MAX = 2000
+
+
 def encode(fps: npt.NDArray[np.uint32]) -> str:
-    raw = np.unique(fps).astype("<u4").tobytes()
+    distinct = np.array(sorted(set(fps.tolist())), dtype=np.uint32) if fps.size <= _PYTHON_SORT_MAX \
+        else np.unique(fps)
+    raw = distinct.astype("<u4").tobytes()
     return f"{VERSION}." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
@@ -54,12 +54,15 @@ class _Write(Generic[R]):
 
     write: Callable[[Session], R]
     first: Sequence[tuple[Executable, dict[str, Any]]] = ()
-    done: threading.Event = field(default_factory=threading.Event)
+    #: For a synchronous caller: set when its group committed, or for it to lead the next group.
+    done: threading.Event | None = None
     lead: bool = False
     result: Any = None
     error: BaseException | None = None
-    #: For an async caller: called by the committing thread once ``result`` or ``error`` is set.
-    settle: Callable[[], None] | None = None
+    #: For an async caller: its loop and the future it awaits, settled from the committing thread (one
+    #: hand-over to the loop per group, see :func:`_settle_on_loops`).
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,18 @@ class GroupCommit:
         finally:
             with self._cond:
                 self._arriving -= 1
-                self._cond.notify_all()
+                self._notify_leader()
+
+    def _notify_leader(self) -> None:
+        """Wake a leader waiting for announced writes, only once it has what it waits for (called holding
+        ``_cond``).
+
+        Why: a leader waits while fewer writes are queued than requests announced (see :meth:`_lead`); waking
+        it at every arrival made it take the lock and the interpreter lock once per request only to sleep
+        again. It now wakes once, when the group is complete (or at its deadline, as before).
+        """
+        if len(self._queue) >= min(self.max_batch, self._arriving):
+            self._cond.notify_all()
 
     def stats(self) -> GroupStats:
         with self._cond:
@@ -132,14 +146,15 @@ class GroupCommit:
         """
         if self.max_batch == 1:
             return self._alone(_Write(write, first))
-        mine: _Write[R] = _Write(write, first)
+        done = threading.Event()
+        mine: _Write[R] = _Write(write, first, done)
         with self._cond:
             self._queue.append(mine)
             if not self._leading:
                 self._leading = mine.lead = True
-            self._cond.notify_all()
+            self._notify_leader()
         if not mine.lead:
-            mine.done.wait()  # set when the group holding this write committed, or to lead the next group
+            done.wait()  # set when the group holding this write committed, or to lead the next group
         if mine.lead:
             self._lead()
         if mine.error is not None:
@@ -158,21 +173,14 @@ class GroupCommit:
             return await asyncio.to_thread(self._alone, _Write(write, first))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        mine: _Write[R] = _Write(write, first)
-
-        def settle() -> None:
-            # a loop closed while the write committed (shutdown) has nobody waiting
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, mine)
-
-        mine.settle = settle
+        mine: _Write[R] = _Write(write, first, loop=loop, future=future)
         with self._cond:
             self._awaited += 1
             self._queue.append(mine)
             if not self._leading:
                 self._leading = True
                 self._wake_committer()
-            self._cond.notify_all()
+            self._notify_leader()
         return await future
 
     def _wake_committer(self) -> None:
@@ -216,11 +224,11 @@ class GroupCommit:
                 self._leading = nxt is not None
             for w in group:
                 w.lead = False
-                w.done.set()
-                if w.settle is not None:
-                    w.settle()
+                if w.done is not None:
+                    w.done.set()
+            _settle_on_loops(group)
             if nxt is not None:  # hand over: the oldest waiting write leads the next group
-                if nxt.settle is not None:  # an async caller has no thread to lead with: the committer does
+                if nxt.done is None:  # an async caller has no thread to lead with: the committer does
                     with self._cond:
                         self._wake_committer()
                 else:
@@ -262,14 +270,32 @@ class GroupCommit:
             self._writes += writes
 
 
-def _settle(future: asyncio.Future[Any], w: _Write[Any]) -> None:
-    """On the caller's loop: hand the write's outcome to its awaiting request (unless it gave up waiting)."""
-    if future.cancelled():
-        return
-    if w.error is not None:
-        future.set_exception(w.error)
-    else:
-        future.set_result(w.result)
+def _settle_on_loops(group: list[_Write[Any]]) -> None:
+    """From the committing thread: hand the outcomes of a group's async writes to their loops, one call per loop.
+
+    Why: each hand-over to a loop from another thread writes to the loop's wake-up pipe (a system call) and
+    wakes it; a group of a dozen requests from one server process needs that once, not a dozen times.
+    """
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Write[Any]]] = {}
+    for w in group:
+        if w.loop is not None:
+            by_loop.setdefault(w.loop, []).append(w)
+    for loop, writes in by_loop.items():
+        # a loop closed while the writes committed (shutdown) has nobody waiting
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, writes)
+
+
+def _settle(writes: list[_Write[Any]]) -> None:
+    """On the callers' loop: hand each write's outcome to its awaiting request (unless it gave up waiting)."""
+    for w in writes:
+        future = w.future
+        if future is None or future.cancelled():
+            continue
+        if w.error is not None:
+            future.set_exception(w.error)
+        else:
+            future.set_result(w.result)
 
 
 #: ``first`` statements whose pooled rows are sent sorted by one column (see :func:`in_key_order`).
@@ -294,8 +320,11 @@ def _insert_first(s: Session, group: list[_Write[Any]]) -> None:
     for w in group:
         for stmt, row in w.first:
             pooled.setdefault(id(stmt), (stmt, []))[1].append(row)
+    # Core statements on plain tables, run first in the transaction (nothing of the session is pending): the
+    # session's connection runs them as the session would, without the ORM's per-statement layer around them
+    conn = s.connection()
     for key, (stmt, rows) in pooled.items():
         column = _KEY_ORDER.get(key)
         if column is not None and len(rows) > 1:
             rows = sorted(rows, key=lambda row: row[column])
-        s.execute(stmt, rows)
+        conn.execute(stmt, rows)

@@ -16,6 +16,7 @@ one token without spaces, as hash-list lines need. Distance: ``100 - round(100 Ã
 
 from __future__ import annotations
 
+import array
 import base64
 import binascii
 import re
@@ -38,6 +39,8 @@ SEED = 0x5EA
 MIN_CHARS = 24
 ALGORITHM = f"mh{rensa.RMinHash.ALGORITHM_VERSION}k{SHINGLE}"
 _VALUE = re.compile(r"^(mh\d+k\d+)\.([A-Za-z0-9_-]+)$")
+#: The ``array`` type code of an unsigned 32-bit int on this platform.
+_U32 = next(code for code in "IL" if array.array(code).itemsize == 4)
 _B64_LEN = len(base64.urlsafe_b64encode(bytes(4 * NUM_PERM)).rstrip(b"="))
 
 
@@ -52,7 +55,9 @@ def signature(normalized: str) -> npt.NDArray[np.uint32]:
     """MinHash slots of a normalised text."""
     m = rensa.RMinHash(num_perm=NUM_PERM, seed=SEED)
     m.update(shingles(normalized))
-    return np.asarray(m.digest(), dtype=np.uint32)
+    # through a C array of unsigned 32-bit ints: numpy converting the 128 Python ints one by one cost more
+    # than the MinHash itself (a value outside uint32 raises OverflowError either way)
+    return np.frombuffer(array.array(_U32, m.digest()), dtype=np.uint32)
 
 
 def encode(sig: npt.NDArray[np.uint32]) -> str:
