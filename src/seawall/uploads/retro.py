@@ -36,7 +36,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
@@ -46,18 +47,22 @@ from seawall.actions.runner import ActionRunner
 from seawall.index.base import Candidate, SignalIndex
 from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
+from seawall.signals.pdq.index import hamming, hex_rows_to_array
 from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
+from seawall.uploads.retro_forms import ItemFormIndex, SyncResult, form_index_types
 from seawall.uploads.retro_scan import (
     CHUNK_FORMS,
     ITEM_BATCH,
     FormChunk,
     FormSearch,
+    SignalPage,
     form_search,
     hex_forms,
     read_ahead,
     signal_pages,
+    signals_of,
     stored_signals,
 )
 from seawall.verdicts.matching import Matcher
@@ -127,7 +132,7 @@ class RetroMatcher:
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, *, decide: Decider,
                  load_item: Callable[[str], Item], runner: ActionRunner, outbox: Outbox,
                  window: timedelta, on_events: Callable[[], None] | None = None,
-                 chunk_forms: int = CHUNK_FORMS, item_batch: int = ITEM_BATCH) -> None:
+                 chunk_forms: int = CHUNK_FORMS, item_batch: int = ITEM_BATCH, form_index: bool = True) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
@@ -141,6 +146,12 @@ class RetroMatcher:
         self.chunk_forms = chunk_forms
         self.item_batch = item_batch
         self._lock = threading.Lock()
+        #: 256-bit forms of the final past items, held between passes (see :mod:`seawall.uploads.retro_forms`)
+        self.form_index = form_index
+        self._forms: ItemFormIndex | None = None
+        self._volatile: list[str] = []
+        #: entry id -> value of the entries looked up in the held forms during this pass
+        self._verify: dict[int, str] = {}
 
     # --- state ----------------------------------------------------------------------------------
     def _load_state(self, s: Session) -> _State:
@@ -283,8 +294,22 @@ class RetroMatcher:
         trusted: dict[tuple[str, int | None], bool] = {}
         chunks = {t: _Chunk() for t in searches}
         pending: dict[str, list[_Hit]] = {}
-        for page in read_ahead(signal_pages(self.db, utcnow() - window, types, self.item_batch)):
-            report.items_scanned += page.items
+        since = utcnow() - window
+        pages: Iterator[SignalPage]
+        if self.form_index and searches:
+            # 256-bit types: look the new entries up in the held forms of the final past items; only the
+            # items that are not final yet are read and searched page by page, with the other types
+            report.items_scanned += self._held_form_hits(by_type, list(searches), since, radius, pending)
+            scanned = 0
+            self._verify = {entry_id: value for t in searches for entry_id, value in by_type[t]}
+            rest = list(indexes)
+            volatile = signals_of(self.db, self._volatile, list(searches), self.item_batch)
+            pages = chain(signal_pages(self.db, since, rest, self.item_batch) if rest else iter(()), volatile)
+        else:
+            scanned, self._verify = 0, {}
+            pages = signal_pages(self.db, since, types, self.item_batch)
+        for page in read_ahead(pages):
+            scanned += page.items
             queries: dict[str, list[str]] = {t: [] for t in indexes}
             owners: dict[str, list[tuple[int, int]]] = {t: [] for t in indexes}
             for row, stype in enumerate(page.types):
@@ -319,6 +344,38 @@ class RetroMatcher:
                 self._search_chunk(chunk, searches[signal_type], radius[signal_type], signal_type, pending)
         if pending:
             self._apply_hits(pending, report)
+        if not (self.form_index and searches):
+            report.items_scanned = scanned
+        elif indexes:  # the other types' scan read every item of the window too
+            report.items_scanned = max(report.items_scanned, scanned)
+
+    def _held_form_hits(self, by_type: dict[str, list[tuple[int, str]]], types: list[str], since: datetime,
+                        radius: dict[str, int], pending: dict[str, list[_Hit]]) -> int:
+        """Bring the held forms in step with the store and look the new entries up; returns items covered."""
+        if self._forms is None or not set(types) <= self._forms.types:
+            wanted = set(types) | (self._forms.types if self._forms is not None else set())
+            self._forms = ItemFormIndex(wanted)
+        synced = self._forms.sync(self.db, since, self.item_batch)
+        self._volatile = synced.volatile
+        for signal_type in types:
+            pairs = by_type[signal_type]
+            hits = self._forms.search(signal_type, [p[0] for p in pairs], [p[1] for p in pairs],
+                                      radius[signal_type])
+            for item_id, position, place, entry_id, d in zip(hits.item_ids, hits.positions, hits.places,
+                                                             hits.entry_ids, hits.distances, strict=True):
+                pending.setdefault(item_id, []).append((position, signal_type, Candidate(place, entry_id, d)))
+        return synced.items
+
+    def sync_forms(self, types: list[str], *, window: timedelta | None = None) -> SyncResult | None:
+        """Bring the held forms of ``types`` (256-bit types) in step with the store now -- between passes,
+        after a start-up -- so that the next pass finds them ready; None when holding forms is off."""
+        if not self.form_index:
+            return None
+        with self._lock:
+            held = form_index_types(self.registry.signal_types) & set(types)
+            if self._forms is None or not held <= self._forms.types:
+                self._forms = ItemFormIndex(held | (self._forms.types if self._forms is not None else set()))
+            return self._forms.sync(self.db, utcnow() - (window or self.window), self.item_batch)
 
     def _search_chunk(self, chunk: _Chunk, search: FormSearch, radius: int, signal_type: str,
                       pending: dict[str, list[_Hit]]) -> None:
@@ -342,12 +399,28 @@ class RetroMatcher:
                 if d.get("type") != signal_type:
                     continue  # the item changed since it was read
                 variants = list(d.get("variants") or [])
+                if not self._still_holds(d, variants, signal_type, cand):
+                    continue
                 computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants,
                                           list(d.get("names") or []))
                 names = list(computed.names) or self.registry.signal(signal_type).query_variant_names(len(variants))
                 hits_by_item.setdefault(item_id, []).append((computed, cand, names))
         if hits_by_item:
             self._apply_batch(hits_by_item, report)
+
+    def _still_holds(self, d: dict[str, Any], variants: list[str], signal_type: str, cand: Candidate) -> bool:
+        """A held form's hit, checked against the stored signal itself: trusted, and at the same distance."""
+        entry = self._verify.get(cand.entry_id)
+        if entry is None:
+            return True  # found in signals read during this pass
+        quality = d.get("quality")
+        if not self.matcher.trustworthy(signal_type, int(quality) if quality is not None else None):
+            return False
+        forms = [d.get("value", ""), *variants]
+        if cand.query_index >= len(forms) or len(forms[cand.query_index]) != 64:
+            return False
+        stored = hex_rows_to_array([forms[cand.query_index], entry])
+        return int(hamming(stored[:1], stored[1:])[0]) == cand.distance
 
     def _apply_batch(self, hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]],
                      report: RetroReport) -> None:
