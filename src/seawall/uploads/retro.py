@@ -366,6 +366,11 @@ class RetroMatcher:
                 pending.setdefault(item_id, []).append((position, signal_type, Candidate(place, entry_id, d)))
         return synced.items
 
+    @property
+    def held_forms(self) -> ItemFormIndex | None:
+        """The forms held between passes (None before the first pass that needed them)."""
+        return self._forms
+
     def sync_forms(self, types: list[str], *, window: timedelta | None = None) -> SyncResult | None:
         """Bring the held forms of ``types`` (256-bit types) in step with the store now -- between passes,
         after a start-up -- so that the next pass finds them ready; None when holding forms is off."""
