@@ -9,15 +9,19 @@ held forms must follow each change (no match for an item that is gone, every mat
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import delete, insert, select, update
 
 from seawall.banks.service import EntryInput
 from seawall.engine import Engine
+from seawall.index.snapshot import SnapshotError
 from seawall.signals.pdq.index import hamming, hex_rows_to_array
 from seawall.store.tables import BankEntryRow, ItemRow, MatchRow, utcnow
 from seawall.uploads.retro_forms import ItemFormIndex
@@ -177,3 +181,44 @@ def test_dropped_items_are_folded_out_and_a_form_that_cannot_be_held_is_searched
     assert list(zip(hits.item_ids, hits.positions, hits.places, hits.entry_ids, hits.distances, strict=True)) == [
         (items[5]["id"], 2, 1, 42, 0)]
     assert held.search("pdq", [1], [items[0]["signals"][1]["value"]], 31).item_ids == []
+
+
+def test_saved_forms_are_loaded_after_a_restart_and_a_damaged_save_is_read_again_from_the_store(
+        engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(17)
+    items = [_item(_signals(rng)) for _ in range(5)]
+    _store(engine, items)
+    engine.retro.snapshot_dir = tmp_path / "forms"
+    engine.retro.sync_forms(["pdq"])  # everything is new: saved
+    assert (tmp_path / "forms" / "CURRENT").exists()
+    later = _item(_signals(rng))
+    _store(engine, [later])
+    with engine.db.session() as s:
+        s.execute(delete(ItemRow).where(ItemRow.id == items[0]["id"]))
+
+    loaded = ItemFormIndex.load(tmp_path / "forms")  # what the save holds: the five items, ready to search
+    assert len(loaded) == 5 and loaded.forms() == 5 * 11
+    engine.banks.create("partner")
+    near_later = _near(later["signals"][1]["variants"][4], 3, rng)
+    _bank(engine, items[0]["signals"][1]["value"])  # deleted since the save: must not match
+    _bank(engine, near_later)  # stored since the save: must match
+    _bank(engine, _near(items[2]["signals"][2]["value"], 30, rng))
+    engine.retro._forms = None  # a restart
+    report = engine.retro.run()
+    held = engine.retro.held_forms
+    assert held is not None and len(held) == 5 and items[0]["id"] not in held._ordinal
+    assert (report.items_matched, report.matches) == (2, 2)
+    assert _stored_matches(engine) == _brute_force(engine, engine.retro.window)
+
+    target = tmp_path / "forms" / (tmp_path / "forms" / "CURRENT").read_text()
+    data = (target / "pdq.snap").read_bytes()
+    (target / "pdq.snap").write_bytes(data[: len(data) // 2])  # a save cut short
+    with pytest.raises(SnapshotError):
+        ItemFormIndex.load(tmp_path / "forms")
+    engine.retro._forms = None
+    _bank(engine, _near(items[4]["signals"][1]["variants"][0], 1, rng))
+    with caplog.at_level(logging.WARNING, logger="seawall.uploads.retro"):
+        report = engine.retro.run()
+    assert "not used" in caplog.text
+    assert report.matches == 1 and len(engine.retro.held_forms or ()) == 5
+    assert _stored_matches(engine) == _brute_force(engine, engine.retro.window)

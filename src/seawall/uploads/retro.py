@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
@@ -45,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from seawall.actions.runner import ActionRunner
 from seawall.index.base import Candidate, SignalIndex
+from seawall.index.snapshot import SnapshotError
 from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
 from seawall.signals.pdq.index import hamming, hex_rows_to_array
@@ -132,7 +134,8 @@ class RetroMatcher:
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, *, decide: Decider,
                  load_item: Callable[[str], Item], runner: ActionRunner, outbox: Outbox,
                  window: timedelta, on_events: Callable[[], None] | None = None,
-                 chunk_forms: int = CHUNK_FORMS, item_batch: int = ITEM_BATCH, form_index: bool = True) -> None:
+                 chunk_forms: int = CHUNK_FORMS, item_batch: int = ITEM_BATCH, form_index: bool = True,
+                 snapshot_dir: Path | None = None) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
@@ -149,6 +152,8 @@ class RetroMatcher:
         #: 256-bit forms of the final past items, held between passes (see :mod:`seawall.uploads.retro_forms`)
         self.form_index = form_index
         self._forms: ItemFormIndex | None = None
+        #: where the held forms are saved, so a restart loads them instead of reading every item again
+        self.snapshot_dir = snapshot_dir
         self._volatile: list[str] = []
         #: entry id -> value of the entries looked up in the held forms during this pass
         self._verify: dict[int, str] = {}
@@ -221,6 +226,7 @@ class RetroMatcher:
                 self._scan(entries, window or self.window, report)
             report.cursor = new_cursor
             report.seconds = round(time.perf_counter() - t0, 3)
+            self._save_forms()
             changed = entries or new_cursor != state.entry_id or (horizon is not None and horizon != state.horizon)
             if changed:
                 state.entry_id = new_cursor
@@ -352,14 +358,12 @@ class RetroMatcher:
     def _held_form_hits(self, by_type: dict[str, list[tuple[int, str]]], types: list[str], since: datetime,
                         radius: dict[str, int], pending: dict[str, list[_Hit]]) -> int:
         """Bring the held forms in step with the store and look the new entries up; returns items covered."""
-        if self._forms is None or not set(types) <= self._forms.types:
-            wanted = set(types) | (self._forms.types if self._forms is not None else set())
-            self._forms = ItemFormIndex(wanted)
-        synced = self._forms.sync(self.db, since, self.item_batch)
+        forms = self._held(set(types))
+        synced = forms.sync(self.db, since, self.item_batch)
         self._volatile = synced.volatile
         for signal_type in types:
             pairs = by_type[signal_type]
-            hits = self._forms.search(signal_type, [p[0] for p in pairs], [p[1] for p in pairs],
+            hits = forms.search(signal_type, [p[0] for p in pairs], [p[1] for p in pairs],
                                       radius[signal_type])
             for item_id, position, place, entry_id, d in zip(hits.item_ids, hits.positions, hits.places,
                                                              hits.entry_ids, hits.distances, strict=True):
@@ -377,10 +381,31 @@ class RetroMatcher:
         if not self.form_index:
             return None
         with self._lock:
-            held = form_index_types(self.registry.signal_types) & set(types)
-            if self._forms is None or not held <= self._forms.types:
-                self._forms = ItemFormIndex(held | (self._forms.types if self._forms is not None else set()))
-            return self._forms.sync(self.db, utcnow() - (window or self.window), self.item_batch)
+            forms = self._held(form_index_types(self.registry.signal_types) & set(types))
+            synced = forms.sync(self.db, utcnow() - (window or self.window), self.item_batch)
+            self._save_forms()
+            return synced
+
+    def _held(self, types: set[str] | frozenset[str]) -> ItemFormIndex:
+        """The held forms of at least ``types``: kept, else the last save, else new (read at the next sync)."""
+        if self._forms is None and self.snapshot_dir is not None and self.snapshot_dir.exists():
+            try:
+                self._forms = ItemFormIndex.load(self.snapshot_dir)
+            except (SnapshotError, OSError, ValueError) as e:
+                log.warning("retro-matching: the saved forms of past items are not used (%s); reading them "
+                            "from the store", e)
+        if self._forms is None or not types <= self._forms.types:
+            self._forms = ItemFormIndex(types | (self._forms.types if self._forms is not None else set()))
+        return self._forms
+
+    def _save_forms(self) -> None:
+        """Save the held forms when enough changed; a failed save costs only a slower next start."""
+        if self._forms is None or self.snapshot_dir is None or not self._forms.worth_saving():
+            return
+        try:
+            self._forms.save(self.snapshot_dir)
+        except OSError as e:
+            log.warning("retro-matching: could not save the forms of past items: %s", e)
 
     def _search_chunk(self, chunk: _Chunk, search: FormSearch, radius: int, signal_type: str,
                       pending: dict[str, list[_Hit]]) -> None:
