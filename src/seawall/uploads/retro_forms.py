@@ -212,12 +212,11 @@ class ItemFormIndex:
 
     def _compact(self) -> None:
         """Drop the forms of dropped items (tombstones, then one rebuild of each index)."""
+        held = np.fromiter((i is not None for i in self._ids), dtype=bool, count=len(self._ids))
         for ix in self._indexes.values():
             view = ix._view  # the base and delta rows currently held
             all_ids = np.concatenate([view.base.ids[view.base.dead == 0], view.d_ids[:view.d_n]])
-            owners = all_ids >> _ITEM_SHIFT
-            alive = np.fromiter((self._ids[o] is not None for o in owners.tolist()), dtype=bool,
-                                count=owners.shape[0])
+            alive = held[all_ids >> _ITEM_SHIFT]
             if not alive.all():
                 ix.remove(all_ids[~alive].tolist())
                 ix.compact()
