@@ -153,6 +153,8 @@ def test_a_restarted_process_holds_the_forms_again_and_finds_the_same_matches(en
     assert synced is not None and (synced.added, synced.items) == (6, 6)
     held = engine.retro.held_forms
     assert held is not None and held.forms() == 6 * 11
+    status = engine.retro.status()["held_forms"]
+    assert (status["types"], status["items"], status["forms"]) == (["pdq"], 6, 66) and status["memory_bytes"] > 0
     _bank(engine, _near(items[3]["signals"][2]["variants"][1], 6, rng))
     engine.retro._forms = None  # what a restart leaves
     report = engine.retro.run()

@@ -175,14 +175,19 @@ class RetroMatcher:
                 row.value, row.updated_at = value, utcnow()
 
     def status(self) -> dict[str, Any]:
-        """The cursor, how many block-bank entries wait for a pass, and the last run's report."""
+        """The cursor, how many block-bank entries wait for a pass, the last run's report, and the forms held
+        between passes (their memory is the largest thing retro-matching keeps)."""
         with self.db.session() as s:
             state = self._load_state(s)
             waiting = s.scalar(select(func.count()).select_from(BankEntryRow)
                                .join(BankRow, BankRow.id == BankEntryRow.bank_id)
                                .where(BankEntryRow.id > state.entry_id, BankRow.kind == "block", BankRow.enabled))
+        forms = self._forms
+        held = None if forms is None else {"types": sorted(forms.types), "items": len(forms),
+                                           "forms": forms.forms(), "memory_bytes": forms.memory_bytes()}
         return {"cursor": state.entry_id, "pending_entries": int(waiting or 0),
-                "window_days": self.window.total_seconds() / 86400, "last_run": state.last or None}
+                "window_days": self.window.total_seconds() / 86400, "last_run": state.last or None,
+                "held_forms": held}
 
     def has_work(self) -> bool:
         """Entries past the cursor, or (PostgreSQL) entries below it whose transaction committed since."""
