@@ -58,10 +58,11 @@ def _matches(engine: Engine) -> set[tuple[str, int, int, str | None]]:
                 s.execute(select(MatchRow.item_id, MatchRow.entry_id, MatchRow.distance, MatchRow.variant))}
 
 
-@pytest.mark.parametrize("direction", ["entry index", "stored index"])
+@pytest.mark.parametrize("direction", ["entry index", "stored index", "held forms"])
 def test_both_directions_find_exactly_the_planted_forms_across_pages_chunks_and_ties(
         engine: Engine, direction: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dihedral and region forms, over many pages (ties in received_at across page edges) and chunks."""
+    """Dihedral and region forms, over many pages (ties in received_at across page edges) and chunks, and
+    from the forms held between passes."""
     rng = np.random.default_rng(7)
     same_instant = utcnow() - timedelta(hours=2)
     items = [_item(_signals(rng), at=same_instant if k % 3 == 0 else None) for k in range(17)]
@@ -87,6 +88,7 @@ def test_both_directions_find_exactly_the_planted_forms_across_pages_chunks_and_
     for _ in range(5):
         engine.add_entry("partner", EntryInput("pdq", rng.bytes(32).hex(), []), added_by="test")
     monkeypatch.setattr(retro_scan, "STORED_INDEX_MIN_ENTRIES", 1 if direction == "stored index" else 10**9)
+    engine.retro.form_index = direction == "held forms"  # else every stored form is read and searched
     engine.retro.item_batch, engine.retro.chunk_forms = 4, 30  # many pages, a chunk every two pages or so
     report = engine.retro.run()
     assert report.items_scanned == 18  # 17 recent complete items and the low-quality one; each once

@@ -36,7 +36,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
@@ -44,20 +46,25 @@ from sqlalchemy.orm import Session
 
 from seawall.actions.runner import ActionRunner
 from seawall.index.base import Candidate, SignalIndex
+from seawall.index.snapshot import SnapshotError
 from seawall.models.records import Action, ComputedSignal, Item, Match, Verdict
 from seawall.plugins import Registry
+from seawall.signals.pdq.index import hamming, hex_rows_to_array
 from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
+from seawall.uploads.retro_forms import ItemFormIndex, SyncResult, form_index_types
 from seawall.uploads.retro_scan import (
     CHUNK_FORMS,
     ITEM_BATCH,
     FormChunk,
     FormSearch,
+    SignalPage,
     form_search,
     hex_forms,
     read_ahead,
     signal_pages,
+    signals_of,
     stored_signals,
 )
 from seawall.verdicts.matching import Matcher
@@ -127,7 +134,8 @@ class RetroMatcher:
     def __init__(self, db: Database, registry: Registry, matcher: Matcher, *, decide: Decider,
                  load_item: Callable[[str], Item], runner: ActionRunner, outbox: Outbox,
                  window: timedelta, on_events: Callable[[], None] | None = None,
-                 chunk_forms: int = CHUNK_FORMS, item_batch: int = ITEM_BATCH) -> None:
+                 chunk_forms: int = CHUNK_FORMS, item_batch: int = ITEM_BATCH, form_index: bool = True,
+                 snapshot_dir: Path | None = None) -> None:
         self.db = db
         self.registry = registry
         self.matcher = matcher
@@ -141,6 +149,14 @@ class RetroMatcher:
         self.chunk_forms = chunk_forms
         self.item_batch = item_batch
         self._lock = threading.Lock()
+        #: 256-bit forms of the final past items, held between passes (see :mod:`seawall.uploads.retro_forms`)
+        self.form_index = form_index
+        self._forms: ItemFormIndex | None = None
+        #: where the held forms are saved, so a restart loads them instead of reading every item again
+        self.snapshot_dir = snapshot_dir
+        self._volatile: list[str] = []
+        #: entry id -> value of the entries looked up in the held forms during this pass
+        self._verify: dict[int, str] = {}
 
     # --- state ----------------------------------------------------------------------------------
     def _load_state(self, s: Session) -> _State:
@@ -159,14 +175,19 @@ class RetroMatcher:
                 row.value, row.updated_at = value, utcnow()
 
     def status(self) -> dict[str, Any]:
-        """The cursor, how many block-bank entries wait for a pass, and the last run's report."""
+        """The cursor, how many block-bank entries wait for a pass, the last run's report, and the forms held
+        between passes (their memory is the largest thing retro-matching keeps)."""
         with self.db.session() as s:
             state = self._load_state(s)
             waiting = s.scalar(select(func.count()).select_from(BankEntryRow)
                                .join(BankRow, BankRow.id == BankEntryRow.bank_id)
                                .where(BankEntryRow.id > state.entry_id, BankRow.kind == "block", BankRow.enabled))
+        forms = self._forms
+        held = None if forms is None else {"types": sorted(forms.types), "items": len(forms),
+                                           "forms": forms.forms(), "memory_bytes": forms.memory_bytes()}
         return {"cursor": state.entry_id, "pending_entries": int(waiting or 0),
-                "window_days": self.window.total_seconds() / 86400, "last_run": state.last or None}
+                "window_days": self.window.total_seconds() / 86400, "last_run": state.last or None,
+                "held_forms": held}
 
     def has_work(self) -> bool:
         """Entries past the cursor, or (PostgreSQL) entries below it whose transaction committed since."""
@@ -210,6 +231,7 @@ class RetroMatcher:
                 self._scan(entries, window or self.window, report)
             report.cursor = new_cursor
             report.seconds = round(time.perf_counter() - t0, 3)
+            self._save_forms()
             changed = entries or new_cursor != state.entry_id or (horizon is not None and horizon != state.horizon)
             if changed:
                 state.entry_id = new_cursor
@@ -283,8 +305,22 @@ class RetroMatcher:
         trusted: dict[tuple[str, int | None], bool] = {}
         chunks = {t: _Chunk() for t in searches}
         pending: dict[str, list[_Hit]] = {}
-        for page in read_ahead(signal_pages(self.db, utcnow() - window, types, self.item_batch)):
-            report.items_scanned += page.items
+        since = utcnow() - window
+        pages: Iterator[SignalPage]
+        if self.form_index and searches:
+            # 256-bit types: look the new entries up in the held forms of the final past items; only the
+            # items that are not final yet are read and searched page by page, with the other types
+            report.items_scanned += self._held_form_hits(by_type, list(searches), since, radius, pending)
+            scanned = 0
+            self._verify = {entry_id: value for t in searches for entry_id, value in by_type[t]}
+            rest = list(indexes)
+            volatile = signals_of(self.db, self._volatile, list(searches), self.item_batch)
+            pages = chain(signal_pages(self.db, since, rest, self.item_batch) if rest else iter(()), volatile)
+        else:
+            scanned, self._verify = 0, {}
+            pages = signal_pages(self.db, since, types, self.item_batch)
+        for page in read_ahead(pages):
+            scanned += page.items
             queries: dict[str, list[str]] = {t: [] for t in indexes}
             owners: dict[str, list[tuple[int, int]]] = {t: [] for t in indexes}
             for row, stype in enumerate(page.types):
@@ -319,6 +355,62 @@ class RetroMatcher:
                 self._search_chunk(chunk, searches[signal_type], radius[signal_type], signal_type, pending)
         if pending:
             self._apply_hits(pending, report)
+        if not (self.form_index and searches):
+            report.items_scanned = scanned
+        elif indexes:  # the other types' scan read every item of the window too
+            report.items_scanned = max(report.items_scanned, scanned)
+
+    def _held_form_hits(self, by_type: dict[str, list[tuple[int, str]]], types: list[str], since: datetime,
+                        radius: dict[str, int], pending: dict[str, list[_Hit]]) -> int:
+        """Bring the held forms in step with the store and look the new entries up; returns items covered."""
+        forms = self._held(set(types))
+        synced = forms.sync(self.db, since, self.item_batch)
+        self._volatile = synced.volatile
+        for signal_type in types:
+            pairs = by_type[signal_type]
+            hits = forms.search(signal_type, [p[0] for p in pairs], [p[1] for p in pairs],
+                                      radius[signal_type])
+            for item_id, position, place, entry_id, d in zip(hits.item_ids, hits.positions, hits.places,
+                                                             hits.entry_ids, hits.distances, strict=True):
+                pending.setdefault(item_id, []).append((position, signal_type, Candidate(place, entry_id, d)))
+        return synced.items
+
+    @property
+    def held_forms(self) -> ItemFormIndex | None:
+        """The forms held between passes (None before the first pass that needed them)."""
+        return self._forms
+
+    def sync_forms(self, types: list[str], *, window: timedelta | None = None) -> SyncResult | None:
+        """Bring the held forms of ``types`` (256-bit types) in step with the store now -- between passes,
+        after a start-up -- so that the next pass finds them ready; None when holding forms is off."""
+        if not self.form_index:
+            return None
+        with self._lock:
+            forms = self._held(form_index_types(self.registry.signal_types) & set(types))
+            synced = forms.sync(self.db, utcnow() - (window or self.window), self.item_batch)
+            self._save_forms()
+            return synced
+
+    def _held(self, types: set[str] | frozenset[str]) -> ItemFormIndex:
+        """The held forms of at least ``types``: kept, else the last save, else new (read at the next sync)."""
+        if self._forms is None and self.snapshot_dir is not None and self.snapshot_dir.exists():
+            try:
+                self._forms = ItemFormIndex.load(self.snapshot_dir)
+            except (SnapshotError, OSError, ValueError) as e:
+                log.warning("retro-matching: the saved forms of past items are not used (%s); reading them "
+                            "from the store", e)
+        if self._forms is None or not types <= self._forms.types:
+            self._forms = ItemFormIndex(types | (self._forms.types if self._forms is not None else set()))
+        return self._forms
+
+    def _save_forms(self) -> None:
+        """Save the held forms when enough changed; a failed save costs only a slower next start."""
+        if self._forms is None or self.snapshot_dir is None or not self._forms.worth_saving():
+            return
+        try:
+            self._forms.save(self.snapshot_dir)
+        except OSError as e:
+            log.warning("retro-matching: could not save the forms of past items: %s", e)
 
     def _search_chunk(self, chunk: _Chunk, search: FormSearch, radius: int, signal_type: str,
                       pending: dict[str, list[_Hit]]) -> None:
@@ -342,12 +434,28 @@ class RetroMatcher:
                 if d.get("type") != signal_type:
                     continue  # the item changed since it was read
                 variants = list(d.get("variants") or [])
+                if not self._still_holds(d, variants, signal_type, cand):
+                    continue
                 computed = ComputedSignal(signal_type, d["value"], d.get("quality"), variants,
                                           list(d.get("names") or []))
                 names = list(computed.names) or self.registry.signal(signal_type).query_variant_names(len(variants))
                 hits_by_item.setdefault(item_id, []).append((computed, cand, names))
         if hits_by_item:
             self._apply_batch(hits_by_item, report)
+
+    def _still_holds(self, d: dict[str, Any], variants: list[str], signal_type: str, cand: Candidate) -> bool:
+        """A held form's hit, checked against the stored signal itself: trusted, and at the same distance."""
+        entry = self._verify.get(cand.entry_id)
+        if entry is None:
+            return True  # found in signals read during this pass
+        quality = d.get("quality")
+        if not self.matcher.trustworthy(signal_type, int(quality) if quality is not None else None):
+            return False
+        forms = [d.get("value", ""), *variants]
+        if cand.query_index >= len(forms) or len(forms[cand.query_index]) != 64:
+            return False
+        stored = hex_rows_to_array([forms[cand.query_index], entry])
+        return int(hamming(stored[:1], stored[1:])[0]) == cand.distance
 
     def _apply_batch(self, hits_by_item: dict[str, list[tuple[ComputedSignal, Candidate, list[str]]]],
                      report: RetroReport) -> None:

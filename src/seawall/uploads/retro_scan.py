@@ -68,6 +68,8 @@ class SignalPage:
     """Signals of the wanted types of one page of items: one row per signal, forms kept as text."""
 
     items: int = 0
+    #: every item of the page, those without a signal of the wanted types too
+    all_ids: list[str] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
@@ -100,22 +102,41 @@ def signal_pages(db: Database, since: datetime, types: Sequence[str],
                 rows.extend(s.execute(text(_INSTANT.format(signals=signals, hint=hint)), {"at": after}).all())
         if not rows:
             return
-        page = SignalPage(items=len(rows))
-        for _, item_id, raw in rows:
-            for position, d in enumerate(loads(raw) if raw else ()):
-                stype = d.get("type")
-                if stype not in wanted:
-                    continue
-                quality = d.get("quality")
-                page.item_ids.append(item_id)
-                page.positions.append(position)
-                page.types.append(stype)
-                page.qualities.append(int(quality) if quality is not None else None)
-                page.values.append(str(d.get("value", "")))
-                page.variants.append(list(d.get("variants") or ()))
-        yield page
+        yield _decode([(r[1], r[2]) for r in rows], wanted, loads)
         if not full:
             return
+
+
+def _decode(rows: Sequence[tuple[str, Any]], wanted: set[str], loads: Any) -> SignalPage:
+    """A page of (item id, ``signals`` JSON text) rows, the wanted types' signals kept."""
+    page = SignalPage(items=len(rows))
+    for item_id, raw in rows:
+        page.all_ids.append(item_id)
+        for position, d in enumerate(loads(raw) if raw else ()):
+            stype = d.get("type")
+            if stype not in wanted:
+                continue
+            quality = d.get("quality")
+            page.item_ids.append(item_id)
+            page.positions.append(position)
+            page.types.append(stype)
+            page.qualities.append(int(quality) if quality is not None else None)
+            page.values.append(str(d.get("value", "")))
+            page.variants.append(list(d.get("variants") or ()))
+    return page
+
+
+def signals_of(db: Database, item_ids: Sequence[str], types: Sequence[str],
+               batch: int = 500) -> Iterator[SignalPage]:
+    """The given items' signals of the wanted types, ``batch`` items per query (items gone are left out)."""
+    wanted = set(types)
+    signals = "signals::text" if db.dialect == "postgresql" else "signals"
+    stmt = text(f"SELECT id, {signals} FROM items WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    for start in range(0, len(item_ids), batch):
+        with db.session() as s:
+            rows = [(str(r[0]), r[1]) for r in s.execute(stmt, {"ids": list(item_ids[start:start + batch])})]
+        if rows:
+            yield _decode(rows, wanted, json.loads)
 
 
 def read_ahead(pages: Iterator[SignalPage], depth: int = 2) -> Iterator[SignalPage]:
