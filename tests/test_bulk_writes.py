@@ -9,6 +9,7 @@ the source no longer has is normalised again inside its transaction.
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,50 @@ from seawall.engine import Engine
 from seawall.errors import InvalidInput
 from seawall.sharing import importer
 from seawall.sharing.exchanges.base import Page, RemoteEntry
-from seawall.store.bulk import InFlight
-from seawall.store.tables import BankEntryRow, SourceRow
+from seawall.store.bulk import InFlight, copy_text
+from seawall.store.convert import aware
+from seawall.store.tables import BankEntryRow, SourceRow, utcnow, value_digest
 
 
 def _count(engine: Engine) -> int:
     with engine.db.session() as s:
         return int(s.scalar(select(func.count()).select_from(BankEntryRow)) or 0)
+
+
+def test_copy_text_escapes_only_what_copy_reads_specially() -> None:
+    assert copy_text("70f5d0f3dd777cd6") == "70f5d0f3dd777cd6"
+    assert copy_text("a\\b\tc\nd\re \\N ü") == "a\\\\b\\tc\\nd\\re \\\\N ü"
+
+
+#: Rows as parsing hands them to a writer, with every character the text COPY format reads specially.
+AWKWARD_ROWS: list[importer._Row] = [
+    (1, "md5", "plain", [], None, {}),
+    (2, "md5", "back\\slash\ttab\nnew\rcr", ["behaviour:recruitment", "ünï ✓"],
+     datetime(2024, 2, 29, 12, 30, 5, 123456, tzinfo=UTC),
+     {"note": "quote \" back \\ tab \t nl \n", "n": [1, 2.5, None, True], "é": "ünï", "deep": {"a": []}}),
+    (3, "md5", "\\N", [], datetime(2001, 1, 1, tzinfo=UTC), {"x": "\\N"}),
+    (4, "md5", "ünïcode ✓ 𝄞", ["a\\b"], None, {}),
+    (5, "md5", "plain", [], None, {}),  # the same value again: ignored, as a re-import would be
+]
+
+
+def test_a_batch_is_stored_exactly_as_parsed(engine: Engine) -> None:
+    """Values, digests, labels, meta and first-seen times come back exactly as the writer was given them."""
+    bank = engine.banks.create("b")
+    with engine.db.session() as s:
+        writer = importer._writer(s, engine.db.dialect, bank, "src \\ \t", "me", utcnow())
+        try:
+            ids = writer.insert(AWKWARD_ROWS)
+        finally:
+            writer.close()
+    assert len(ids) == 4
+    with engine.db.session() as s:
+        stored = {r.value: r for r in s.scalars(select(BankEntryRow))}
+    assert len(stored) == 4
+    for _, sig, value, labels, first_seen, meta in AWKWARD_ROWS[:4]:
+        row = stored[value]
+        assert (row.signal_type, row.value_digest, row.labels, row.meta) == (sig, value_digest(value), labels, meta)
+        assert aware(row.first_seen) == first_seen and row.source == "src \\ \t" and row.note == ""
 
 
 def test_in_flight_gives_each_result_one_batch_late_in_order() -> None:

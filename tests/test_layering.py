@@ -15,12 +15,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seawall"
 
 #: Lowest first. A package may import its own layer's packages and any lower layer, never a higher one.
 LAYERS: list[set[str]] = [
-    {"seawall", "errors", "config", "data", "storable", "threads", "wakeups", "password_hashing", "heap"},  # foundation
+    {"seawall", "errors", "config", "store_location", "data", "storable", "threads", "wakeups", "password_hashing",
+     "heap"},  # foundation
     {"models", "plugins"},                            # shared records; the registry (interfaces only)
     {"normalize", "media", "store", "queue"},         # text/URL normalisation, safe decoding, storage, work queue
     {"index"},                                        # match indexes
     {"signals"},                                      # signal types (each declares its index)
-    {"rules", "webhooks", "apikeys", "sharing", "accounts"},  # decide, announce, keys, hash lists, accounts
+    # decide, announce, keys (minted and checked), hash lists, accounts
+    {"rules", "webhooks", "apikeys", "apikey_tokens", "sharing", "accounts"},
     {"actions"},                                      # act
     # the upload pipeline and bank services
     {"verdicts", "banks", "uploads"},

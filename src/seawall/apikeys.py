@@ -16,34 +16,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
-from seawall.errors import InvalidInput, NotFound, Unauthorized
+from seawall.apikey_tokens import DIGEST_PREFIX, ROLES, Principal, mint, secret_digest
+from seawall.errors import NotFound, Unauthorized
 from seawall.password_hashing import hasher
 from seawall.store.db import Database
 from seawall.store.tables import ApiKeyRow, utcnow
 
-ROLES: tuple[str, ...] = ("admin", "submitter", "reviewer")
-#: Prefix of a stored secret digest; anything else stored is a legacy argon2 hash.
-DIGEST_PREFIX = "sha256$"
+__all__ = ["CACHE_SECONDS", "DIGEST_PREFIX", "ROLES", "ApiKeys", "Principal", "secret_digest"]
+
 CACHE_SECONDS = 1.0
 CACHE_SIZE = 10_000
 GATE_STRIPES = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    key_id: str
-    role: str
-    name: str
 
 
 class ApiKeys:
@@ -63,13 +54,10 @@ class ApiKeys:
 
     def create(self, role: str, name: str = "") -> tuple[str, Principal]:
         """Create a key and return its plaintext (never stored) with the principal it stands for."""
-        if role not in ROLES:
-            raise InvalidInput(f"role: must be one of {', '.join(ROLES)}", code="invalid_role")
-        key_id = secrets.token_hex(6)
-        secret = secrets.token_urlsafe(32)
+        key = mint(role, name)
         with self.db.session() as s:
-            s.add(ApiKeyRow(key_id=key_id, secret_hash=secret_digest(secret), role=role, name=name))
-        return f"sw_{key_id}_{secret}", Principal(key_id, role, name)
+            s.add(ApiKeyRow(key_id=key.principal.key_id, secret_hash=key.secret_hash, role=role, name=name))
+        return key.token, key.principal
 
     def revoke(self, key_id: str) -> None:
         with self.db.session() as s:
@@ -152,8 +140,3 @@ class ApiKeys:
     def _forget(self, digest: bytes) -> None:
         with self._lock:
             self._cache.pop(digest, None)
-
-
-def secret_digest(secret: str) -> str:
-    """How a key's secret is stored: enough for 256 random bits (see the module docstring)."""
-    return DIGEST_PREFIX + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()

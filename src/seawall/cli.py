@@ -1,4 +1,9 @@
-"""The ``seawall`` command. Command and option names are a contract: operators script against them."""
+"""The ``seawall`` command. Command and option names are a contract: operators script against them.
+
+Module-level imports stay light (Typer, rich's console): each command imports what it needs, so
+``seawall --help`` and the commands that touch a few rows (``bank list``, ``apikey create``) start
+without pydantic-settings, the ORM, the web framework or the media stack.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,19 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
 
-from seawall.config import Settings
 from seawall.errors import SeawallError
 from seawall.legal.cli import report_app
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from sqlalchemy import Engine
+
+    from seawall.config import Settings
 
 app = typer.Typer(help="Seawall: match uploads against banks of known terrorist and violent-extremist content.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -55,10 +63,37 @@ def _run(fn: Callable[[], T]) -> T:
         raise AssertionError("unreachable") from exc
 
 
+def _settings() -> Settings:
+    """Every setting, validated (pydantic-settings is imported here, by the commands that need more than the store)."""
+    from seawall.config import Settings
+
+    return Settings()
+
+
 def _engine() -> Any:
     from seawall.composition import build_engine
 
-    return build_engine(Settings())
+    return build_engine(_settings())
+
+
+def _store_engine() -> Engine:
+    """The store's SQLAlchemy engine alone, its schema brought up to date if it is behind.
+
+    For the commands that read or write a row or two with Core statements (``bank list``, ``apikey
+    create``): the location comes from the same variables ``Settings`` reads, without building it.
+    """
+    from seawall.store.db import ensure_schema, make_engine
+    from seawall.store_location import store_location
+
+    where = store_location()
+    where.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(where.database_url)
+    try:
+        _run(lambda: ensure_schema(where.database_url, engine))
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 class _LazyRegistry:
@@ -80,7 +115,7 @@ class _Store:
     def __init__(self) -> None:
         from seawall.store.db import Database, ensure_schema
 
-        settings = Settings()
+        settings = _settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.effective_database_url
         _run(lambda: ensure_schema(url))
@@ -123,7 +158,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind")] = "",
 
     if api_only:
         os.environ["SEAWALL_API_ONLY"] = "true"  # read again by every server process uvicorn starts
-    settings = Settings()
+    settings = _settings()
     if settings.api_only and not settings.nats_url:
         _fail("--api-only needs SEAWALL_NATS_URL: without a shared queue nothing would process background work")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -184,6 +219,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Jobs run at once (defa
     import threading
 
     from seawall.composition import build_engine, start
+    from seawall.config import Settings
 
     overrides: dict[str, Any] = {"api_only": False}
     if concurrency:
@@ -233,6 +269,8 @@ def plugins_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print the 
     if as_json:
         print(json.dumps(plugins_body(reg), indent=2))
         return
+    from rich.table import Table
+
     table = Table("kind", "name", "plugin", "package")
     for r in reg.registrations.values():
         table.add_row(r.kind, r.name, r.plugin, r.package)
@@ -270,7 +308,7 @@ def hash_cmd(paths: Annotated[list[Path], typer.Argument(help="Files to hash")],
         return
     if fmt != "signals" or seconds_per_hash is not None:
         _fail("--format is 'signals' or 'vpdq'; --seconds-per-hash goes with --format vpdq")
-    settings = Settings()
+    settings = _settings()
     limits = DecodeLimits(max_pixels=settings.max_image_pixels, jpeg_draft=settings.jpeg_draft)
     failed = False
     for path in paths:
@@ -372,11 +410,16 @@ def bank_create(
 @bank_app.command("list")
 def bank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List banks with their entry counts."""
-    engine = _Store()
+    from rich.table import Table
+
+    from seawall.store.light import list_banks
+
+    engine = _store_engine()
     try:
-        banks = engine.banks.list_banks()
+        with engine.connect() as conn:
+            banks = list_banks(conn)
     finally:
-        engine.close()
+        engine.dispose()
     if as_json:
         from seawall.api.serialize import bank_dict
 
@@ -466,6 +509,8 @@ def bank_import(
     store = _Store()
     try:
         show = sys.stderr.isatty()
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
         progress = Progress(TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
                             TimeRemainingColumn(), console=err, disable=not show)
         reg = registry()
@@ -544,13 +589,19 @@ def bank_export(
 def apikey_create(role: Annotated[str, typer.Option(help="admin, submitter or reviewer")],
                   name: Annotated[str, typer.Option(help="Who or what uses the key")] = "") -> None:
     """Create an API key; the key is printed alone on the last line and never shown again."""
-    engine = _Store()
+    from seawall.apikey_tokens import mint
+    from seawall.store.light import insert_api_key
+
+    key = _run(lambda: mint(role, name))
+    principal = key.principal
+    engine = _store_engine()
     try:
-        key, principal = _run(lambda: engine.api_keys.create(role, name))
+        with engine.begin() as conn:
+            insert_api_key(conn, key_id=principal.key_id, secret_hash=key.secret_hash, role=role, name=name)
     finally:
-        engine.close()
+        engine.dispose()
     err.print(f"created {principal.role} key {principal.key_id}; store it now, it is not kept in clear")
-    sys.stdout.write(key + "\n")
+    sys.stdout.write(key.token + "\n")
 
 
 @apikey_app.command("list")
@@ -579,7 +630,7 @@ def db_upgrade() -> None:
     """Apply migrations up to the newest schema."""
     from seawall.store.db import upgrade
 
-    settings = Settings()
+    settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _run(lambda: upgrade(settings.effective_database_url))
     out.print("database is at the newest schema")
@@ -750,6 +801,8 @@ def source_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     if as_json:
         sys.stdout.write(json.dumps(sources) + "\n")
         return
+    from rich.table import Table
+
     table = Table("name", "kind", "bank", "action", "enabled", "added", "withdrawn", "last success", "lag s",
                   "state")
     for src in sources:
@@ -771,6 +824,8 @@ def source_sync(name: str,
         if restart:
             _run(lambda: engine.sources.update(name, {"checkpoint": None}))
         show = sys.stderr.isatty()
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} entries"),
                             TimeRemainingColumn(), console=err, disable=not show)
         with progress:

@@ -12,13 +12,15 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from seawall.store_location import DEFAULT_DATA_DIR, ENV_PREFIX, effective_url
+
 
 class Settings(BaseSettings):
     """Runtime configuration. Every field maps to ``SEAWALL_<FIELD_NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    data_dir: Path = Field(default=Path("./seawall-data"), description="Where SQLite, snapshots and media live.")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Where SQLite, snapshots and media live.")
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; defaults to SQLite in data_dir. postgresql+psycopg://… switches to Postgres.",
@@ -246,9 +248,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The configured database, or a SQLite file inside ``data_dir``."""
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.data_dir / 'seawall.db').resolve()}"
+        return effective_url(self.data_dir, self.database_url)
 
 
 @lru_cache(maxsize=1)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from seawall.models.records import Bank, BankEntry
-from seawall.store.tables import BankEntryRow, BankRow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
+    from seawall.store.tables import BankEntryRow, BankRow
 
 
 def aware(dt: datetime | None) -> datetime | None:
@@ -15,7 +20,7 @@ def aware(dt: datetime | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def bank_from_row(row: BankRow, entry_count: int | None = None) -> Bank:
+def bank_from_row(row: BankRow | Row[Any], entry_count: int | None = None) -> Bank:
     return Bank(
         id=row.id,
         name=row.name,

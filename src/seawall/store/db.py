@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session
 
 
 #: Errors that say the store did not answer (restarting, connections dropped, pool exhausted), not that a
@@ -87,23 +87,31 @@ def _head_revisions() -> set[str]:
     return revisions - parents
 
 
-def ensure_schema(url: str) -> None:
-    """Upgrade only when the store is behind the newest migration.
-
-    Importing and running Alembic costs about half a second; a command that reads a few rows (``bank
-    list``) or a restarting server should not pay it when the schema is already current.
-    """
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the store's schema is at the newest migration (False for a store without one yet)."""
     heads = _head_revisions()
-    current: set[str] = set()
-    db = make_engine(url)
     try:
-        with db.connect() as conn:
+        with engine.connect() as conn:
             current = {str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
     except sa_exc.DBAPIError:
         current = set()  # a new store: no version table yet
+    return len(heads) == 1 and current == heads
+
+
+def ensure_schema(url: str, engine: Engine | None = None) -> None:
+    """Upgrade only when the store is behind the newest migration.
+
+    Importing and running Alembic costs about half a second; a command that reads a few rows (``bank
+    list``) or a restarting server should not pay it when the schema is already current. ``engine``, if
+    given, is the caller's engine for ``url``, used for the check instead of a throwaway one.
+    """
+    db = engine if engine is not None else make_engine(url)
+    try:
+        current = schema_is_current(db)
     finally:
-        db.dispose()
-    if len(heads) != 1 or current != heads:
+        if engine is None:
+            db.dispose()
+    if not current:
         upgrade(url)
 
 
@@ -112,6 +120,8 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        from sqlalchemy.orm import sessionmaker  # here, not at import: light commands use the engine alone
+
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
