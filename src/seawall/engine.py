@@ -323,6 +323,7 @@ class Engine:
         if self._retro_loop is not None:
             self._retro_loop.close()
             self._retro_loop = None
+        self.retro.lead.close()
         self.events_wakeup.attach(None)
         self.retro_wakeup.attach(None)
         if self.sender is not None:

@@ -21,8 +21,9 @@ plus whatever the actions emit). The item is already published, so ``block`` is 
 count: an allow entry is no reason to revisit anything.
 
 Crash and concurrency safety: (item, entry) pairs already recorded are skipped, so a run repeated
-after a crash repeats work, never actions; the cursor advances after the pass. On PostgreSQL one run
-at a time is guaranteed by an advisory lock (any node may try; the others skip), and entries whose
+after a crash repeats work, never actions; the cursor advances after the pass. One pass runs
+at a time across processes and nodes, and one process leads the background passes and alone holds the
+forms of past items (:mod:`seawall.uploads.retro_lead`); on PostgreSQL, entries whose
 transaction committed after a newer id was seen are picked up through the same commit-horizon feed
 the match indexes use. That feed may hand an entry over a second time (when another transaction was
 open during the first pass); the second pass then finds its pairs recorded and changes nothing.
@@ -34,7 +35,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import chain
@@ -54,6 +54,7 @@ from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
 from seawall.uploads.retro_forms import ItemFormIndex, SyncResult, form_index_types
+from seawall.uploads.retro_lead import RetroLead
 from seawall.uploads.retro_scan import (
     CHUNK_FORMS,
     ITEM_BATCH,
@@ -76,8 +77,6 @@ log = logging.getLogger(__name__)
 STATE_NAME = "retro_match"
 #: Entries taken into one run; a larger import is worked off over several runs.
 ENTRY_LIMIT = 200_000
-#: ``pg_try_advisory_lock`` key: any constant the other parts of Seawall do not use.
-_PG_LOCK_KEY = 0x5EA_3A11
 
 
 @dataclass(slots=True)
@@ -155,6 +154,8 @@ class RetroMatcher:
         #: where the held forms are saved, so a restart loads them instead of reading every item again
         self.snapshot_dir = snapshot_dir
         self._volatile: list[str] = []
+        #: who runs the background passes and holds the forms; one pass at a time (see retro_lead)
+        self.lead = RetroLead(db, snapshot_dir)
         #: entry id -> value of the entries looked up in the held forms during this pass
         self._verify: dict[int, str] = {}
 
@@ -213,10 +214,12 @@ class RetroMatcher:
         """
         report = RetroReport(started_at=utcnow().isoformat())
         t0 = time.perf_counter()
-        with self._lock, self._exclusive() as mine:
+        with self._lock, self.lead.one_pass() as mine:
             if not mine:
-                report.skipped = "another node is running retro-matching"
+                report.skipped = "another process or node is running retro-matching"
                 return report
+            # only the leading process holds the forms of past items; another one asked for a pass scans
+            use_forms = self.form_index and self.lead.leads()
             with self.db.session() as s:
                 state = self._load_state(s)
             horizon = self.db.commit_horizon()
@@ -228,7 +231,7 @@ class RetroMatcher:
                 entries, new_cursor = self._new_entries(state, horizon, entry_limit)
             report.entries = len(entries)
             if entries:
-                self._scan(entries, window or self.window, report)
+                self._scan(entries, window or self.window, report, use_forms)
             report.cursor = new_cursor
             report.seconds = round(time.perf_counter() - t0, 3)
             self._save_forms()
@@ -244,21 +247,6 @@ class RetroMatcher:
             log.info("retro-matching: %d new entries matched %d past items (%d actions)", report.entries,
                      report.items_matched, report.actions)
         return report
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[bool]:
-        """One run at a time across nodes (PostgreSQL advisory lock); SQLite has one process."""
-        if self.db.dialect != "postgresql":
-            yield True
-            return
-        with self.db.engine.connect() as conn:
-            got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LOCK_KEY}))
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
-                conn.commit()
 
     def _new_entries(self, state: _State, horizon: int | None,
                      limit: int) -> tuple[list[tuple[int, str, str]], int]:
@@ -281,7 +269,8 @@ class RetroMatcher:
         cursor = int(fresh[-1][0]) if len(fresh) == limit else max(state.entry_id, int(newest))
         return rows, cursor
 
-    def _scan(self, entries: list[tuple[int, str, str]], window: timedelta, report: RetroReport) -> None:
+    def _scan(self, entries: list[tuple[int, str, str]], window: timedelta, report: RetroReport,
+              use_forms: bool) -> None:
         by_type: dict[str, list[tuple[int, str]]] = {}
         for entry_id, signal_type, value in entries:
             by_type.setdefault(signal_type, []).append((entry_id, value))
@@ -307,7 +296,7 @@ class RetroMatcher:
         pending: dict[str, list[_Hit]] = {}
         since = utcnow() - window
         pages: Iterator[SignalPage]
-        if self.form_index and searches:
+        if use_forms and searches:
             # 256-bit types: look the new entries up in the held forms of the final past items; only the
             # items that are not final yet are read and searched page by page, with the other types
             report.items_scanned += self._held_form_hits(by_type, list(searches), since, radius, pending)
@@ -355,7 +344,7 @@ class RetroMatcher:
                 self._search_chunk(chunk, searches[signal_type], radius[signal_type], signal_type, pending)
         if pending:
             self._apply_hits(pending, report)
-        if not (self.form_index and searches):
+        if not (use_forms and searches):
             report.items_scanned = scanned
         elif indexes:  # the other types' scan read every item of the window too
             report.items_scanned = max(report.items_scanned, scanned)
@@ -527,7 +516,7 @@ class RetroLoop:
             if self._stop.is_set():
                 return
             try:
-                if self.retro.has_work():
+                if self.retro.lead.leads() and self.retro.has_work():
                     self.retro.run()
             except Exception:
                 log.exception("retro-matching failed; retrying at the next tick")
