@@ -119,7 +119,7 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
                          decide=lambda item, matches, notes: decider(item, matches, notes, False),
                          load_item=items.get, runner=actions, outbox=webhooks.outbox,
                          window=timedelta(days=settings.retro_window_days),
-                         on_events=events_wakeup,
+                         on_events=events_wakeup, form_index=settings.retro_hold_forms,
                          snapshot_dir=settings.data_dir / "retro-forms" / _store_id(db))
     # hash-sharing: sources pulled into banks (retro-matched like any new entry), feeds published
     signer = Signer(db)  # one instance key: signs our feed pages and our feedback to publishers

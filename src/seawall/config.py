@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         default=180, ge=0,
         description="Items received within this many days are matched against bank entries added later (0 = off).",
     )
+    retro_hold_forms: bool = Field(
+        default=True,
+        description="The leading process holds past image uploads' PDQ forms in memory between retro passes "
+                    "(~2.5 GB per million uploads in the window; a pass is then lookups, not a scan).",
+    )
     retro_interval_seconds: float = Field(
         default=10, gt=0, le=3600, description="How often new bank entries are looked for to match past items.",
     )
