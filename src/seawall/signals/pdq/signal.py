@@ -74,7 +74,7 @@ def hex_to_bytes(value: str) -> bytes:
 def pdq_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[str, int]:
     """Hash and quality (0–100) of decoded RGB pixels (the reference's, through :mod:`.native` when it can)."""
     if native.AVAILABLE and staged.AVAILABLE and min(pixels.shape[:2]) >= staged.MIN_SIDE:
-        return staged.hash_plane(native.luma(pixels))
+        return staged.hash_plane(staged.luma_of(pixels))
     if native.AVAILABLE:
         return native.hash_luma(native.luma(pixels))
     bits, quality = pdqhash.compute(pixels)
@@ -143,7 +143,7 @@ def pdq_dihedral_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[list[str], 
     hashes: list[str] = [""] * len(DIHEDRAL_NAMES)
     if native.AVAILABLE and staged.AVAILABLE and min(height, width) >= staged.MIN_SIDE:
         # the same reference runs, step by step, sharing their first blur pass (see .staged)
-        runs = staged.mirrored_runs(native.luma(pixels), plan)
+        runs = staged.mirrored_runs(staged.luma_of(pixels), plan)
         for (flip_rows, flip_cols), targets in plan.items():
             for i in targets:
                 hashes[i] = runs[(flip_rows, flip_cols)].hex(_source(i, flip_rows, flip_cols))

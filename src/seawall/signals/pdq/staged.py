@@ -126,8 +126,18 @@ class _Buffers(threading.local):
 _buffers = _Buffers()
 
 
+def luma_of(pixels: npt.NDArray[np.uint8]) -> F32:
+    """:func:`.native.luma` of ``pixels`` in this thread's kept plane (when small enough): valid until this
+    thread's next call, which is all :func:`mirrored_runs` needs."""
+    shape = pixels.shape[:2]
+    if shape[0] * shape[1] > REUSE_MAX_PIXELS:
+        return native.luma(pixels)
+    return native.luma(pixels, _planes(shape)[5])
+
+
 def _planes(shape: tuple[int, int]) -> tuple[F32, ...]:
-    """Two working planes of ``shape`` and three of its transpose: this thread's kept ones when small enough."""
+    """Two working planes of ``shape``, three of its transpose and one for the luma: this thread's kept ones
+    when small enough."""
     if shape[0] * shape[1] > REUSE_MAX_PIXELS:
         return _new_planes(shape)
     if _buffers.shape != shape or _buffers.planes is None:
@@ -139,7 +149,7 @@ def _planes(shape: tuple[int, int]) -> tuple[F32, ...]:
 def _new_planes(shape: tuple[int, int]) -> tuple[F32, ...]:
     rows, cols = shape
     return tuple(np.empty(s, dtype=np.float32) for s in ((rows, cols), (rows, cols), (cols, rows),
-                                                          (cols, rows), (cols, rows)))
+                                                          (cols, rows), (cols, rows), (rows, cols)))
 
 
 class Run:
@@ -178,7 +188,7 @@ def mirrored_runs(plane: F32, flips: Iterable[Flip]) -> dict[Flip, Run]:
     along_rows = funcs["window"](cols, 64)
     along_cols = funcs["window"](rows, 64)
     sampled = _sampled_columns(cols)
-    passed, work, first_t, flipped_t, blurred_t = _planes((rows, cols))
+    passed, work, first_t, flipped_t, blurred_t, _ = _planes((rows, cols))
     wanted = list(dict.fromkeys(flips))
     out: dict[Flip, Run] = {}
     for flip_cols in (False, True):
