@@ -89,8 +89,8 @@ def one_run(src: str, args: argparse.Namespace, tmp: Path, tag: str) -> dict[str
         before = {p: process_cpu(p) for p in pids}
         res = open_loop("127.0.0.1", server.port, rate=args.rate, seconds=args.seconds, requests=bodies)
         spent = {p: process_cpu(p) - before[p] for p in pids if Path(f"/proc/{p}").exists()}
-    # request processes are the supervisor's children; the stage-2 pools are started by them
-    requests = {p for p in spent if parent(p) == server.pid}
+        # request processes are the supervisor's children; the stage-2 pools are started by them
+        requests = {p for p in spent if parent(p) == server.pid}
     n = max(1, res.ok)
     return {"stage1": 1000 * sum(v for p, v in spent.items() if p in requests) / n,
             "stage2": 1000 * sum(v for p, v in spent.items() if p not in requests) / n,
