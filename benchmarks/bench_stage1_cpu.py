@@ -1,5 +1,7 @@
 """CPU time of stage 1 of a 1 MP JPEG upload (decode, PDQ with its rotations, digests, match, store), with the
-reference PDQ called directly (``seawall.signals.pdq.native``) against ``pdqhash``'s Python functions.
+reference PDQ's steps called one by one (``seawall.signals.pdq.staged``, the mirrored runs sharing work),
+the reference's one-call functions called directly (``seawall.signals.pdq.native``) and ``pdqhash``'s
+Python functions.
 
 Why: on a shared two-core machine throughput and latency figures swing with the other load, while the CPU
 seconds a process spends per upload do much less; saturation throughput is about cores ÷ CPU per upload.
@@ -27,7 +29,7 @@ from common import encode_jpeg, machine_summary, synthetic_image
 def main() -> None:
     from seawall.composition import build_engine
     from seawall.config import Settings
-    from seawall.signals.pdq import native
+    from seawall.signals.pdq import native, staged
     from seawall.signals.pdq.signal import pdq_dihedral_from_pixels
     from seawall.uploads.stages import STAGE_TWO
 
@@ -36,7 +38,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
     print(machine_summary())
-    have_native = native.AVAILABLE
+    have_native, have_staged = native.AVAILABLE, staged.AVAILABLE
     datas = [encode_jpeg(synthetic_image(100 + i, 1024, 1024), 80) for i in range(16)]
     with tempfile.TemporaryDirectory() as tmp:
         engine = build_engine(Settings(data_dir=Path(tmp)))
@@ -52,17 +54,22 @@ def main() -> None:
                 engine.submit(engine.content("image", data=datas[i % len(datas)]), content_id=f"c{i}",
                               account_id=f"a{i % 3}")
 
-            variants = {"native": True, "pdqhash": False} if have_native else {"pdqhash": False}
-            for flag in variants.values():  # warm both paths
-                native.AVAILABLE = flag
+            # (native, staged) flags of each PDQ path
+            variants = {"staged": (True, True), "native": (True, False), "pdqhash": (False, False)}
+            if not have_staged:
+                variants.pop("staged")
+            if not have_native:
+                variants = {"pdqhash": (False, False)}
+            for flags in variants.values():  # warm every path
+                native.AVAILABLE, staged.AVAILABLE = flags
                 for _ in range(3):
                     upload()
             pixels = engine.content("image", data=datas[0]).pixels()
             results: dict[str, list[float]] = {name: [] for name in variants}
             pdq_only: dict[str, list[float]] = {name: [] for name in variants}
             for _ in range(args.rounds):
-                for name, flag in variants.items():
-                    native.AVAILABLE = flag
+                for name, flags in variants.items():
+                    native.AVAILABLE, staged.AVAILABLE = flags
                     t0 = time.process_time()
                     for _ in range(args.n):
                         upload()
@@ -71,7 +78,7 @@ def main() -> None:
                     for _ in range(args.n):
                         pdq_dihedral_from_pixels(pixels)
                     pdq_only[name].append((time.process_time() - t0) / args.n * 1000)
-            native.AVAILABLE = have_native
+            native.AVAILABLE, staged.AVAILABLE = have_native, have_staged
         finally:
             engine.close()
     print(f"\n{args.rounds} rounds × {args.n} uploads per variant; CPU ms of this process (all its threads) "
@@ -81,9 +88,13 @@ def main() -> None:
     for name in variants:
         print(f"| {name} | {statistics.median(results[name]):.2f} | {statistics.median(pdq_only[name]):.2f} | "
               + ", ".join(f"{v:.1f}" for v in results[name]) + " |")
-    if len(variants) == 2:
-        ratio = statistics.median(results["native"]) / statistics.median(results["pdqhash"])
-        print(f"\nnative ÷ pdqhash, stage 1: {ratio:.2f}×")
+    for name in variants:
+        if name != "pdqhash" and "pdqhash" in variants:
+            ratio = statistics.median(results[name]) / statistics.median(results["pdqhash"])
+            print(f"\n{name} ÷ pdqhash, stage 1: {ratio:.2f}×")
+    if {"staged", "native"} <= set(variants):
+        ratio = statistics.median(results["staged"]) / statistics.median(results["native"])
+        print(f"staged ÷ native, stage 1: {ratio:.2f}×")
 
 
 if __name__ == "__main__":

@@ -67,3 +67,25 @@ def test_concurrent_native_calls_give_the_sequential_hashes() -> None:
     with ThreadPoolExecutor(4) as pool:
         for _ in range(3):
             assert list(pool.map(pdq_dihedral_from_pixels, pictures)) == sequential
+
+
+def test_luma_equals_the_pdqhash_expression_for_every_colour() -> None:
+    """Each luma value depends on its pixel's three bytes alone, so comparing all 2^24 colours proves the
+    compiled kernel equal to the NumPy expression ``pdqhash.compute`` uses, for every image."""
+    codes = np.arange(1 << 24, dtype=np.uint32).reshape(4096, 4096)
+    for start in range(0, 4096, 512):
+        block = codes[start:start + 512]
+        image = np.stack([(block >> 16) & 255, (block >> 8) & 255, block & 255], axis=-1).astype(np.uint8)
+        expected = (image[:, :, 0] * 0.299 + image[:, :, 1] * 0.587 + image[:, :, 2] * 0.114).astype("float32")
+        assert np.array_equal(native.luma(image).view(np.uint32), expected.view(np.uint32))
+
+
+def test_luma_of_strided_and_read_only_pixels() -> None:
+    """Views (a crop, a mirrored view) and read-only arrays, as decoders hand them out, give the same plane."""
+    pixels = _picture(120, 90, seed=4)
+    view = pixels[10:100, ::-1]
+    assert np.array_equal(native.luma(view), native.luma(np.ascontiguousarray(view)))
+    frozen = pixels.copy()
+    frozen.setflags(write=False)
+    out = np.empty((120, 90), dtype=np.float32)
+    assert native.luma(frozen, out) is out and np.array_equal(out, native.luma(pixels))

@@ -129,8 +129,9 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None) -> npt.NDArray
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 img.load()
-                upright = ImageOps.exif_transpose(img) or img
-                rgb = _to_rgb(upright)
+                # in place: without an orientation tag, the copying form returns a copy of every pixel
+                ImageOps.exif_transpose(img, in_place=True)
+                rgb = _to_rgb(img)
                 arr = np.asarray(rgb, dtype=np.uint8)
         except (TooLarge, InvalidInput):
             raise

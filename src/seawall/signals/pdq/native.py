@@ -26,6 +26,7 @@ import threading
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ _DIHEDRAL_SYMBOL = ("_ZN8facebook3pdq7hashing33pdqDihedralHash256esFromFloatLuma
                     "PNS1_7Hash256ES8_S8_S8_S8_S8_S8_S8_Ri")
 
 
-class _Hash256(ctypes.Structure):
+class Hash256(ctypes.Structure):
     """``facebook::pdq::hashing::Hash256``: sixteen 16-bit words, word 15 the most significant."""
 
     _fields_ = [("w", ctypes.c_uint16 * 16)]
@@ -58,7 +59,7 @@ def _load() -> tuple[ctypes._CFuncPtr, ctypes._CFuncPtr] | None:  # type: ignore
     except (ImportError, OSError, AttributeError) as exc:
         log.info("reference PDQ entry points not found (%s): using pdqhash's Python functions", exc)
         return None
-    hash_ptr = ctypes.POINTER(_Hash256)
+    hash_ptr = ctypes.POINTER(Hash256)
     int_ptr = ctypes.POINTER(ctypes.c_int)
     one.restype = None
     one.argtypes = [_FloatPtr, _FloatPtr, ctypes.c_int, ctypes.c_int, _FloatPtr, _FloatPtr, _FloatPtr,
@@ -74,16 +75,32 @@ _FUNCS = _load()
 AVAILABLE = _FUNCS is not None
 
 
-def luma(pixels: npt.NDArray[np.uint8]) -> F32:
+def luma(pixels: npt.NDArray[np.uint8], out: F32 | None = None) -> F32:
     """The float32 luma plane ``pdqhash`` hashes, bit for bit: float64 ``R*0.299 + G*0.587 + B*0.114``
-    (in that order), rounded to float32."""
-    acc = pixels[:, :, 0] * 0.299
-    acc += pixels[:, :, 1] * 0.587
-    acc += pixels[:, :, 2] * 0.114
-    return acc.astype(np.float32)
+    (in that order), rounded to float32; written into ``out`` when given.
+
+    Computed pixel by pixel in compiled code (:func:`_luma_kernel`) rather than as NumPy expressions: those
+    made five passes over megabytes of float64 temporaries, which on a busy server cost more than a
+    mirrored PDQ run. Each pixel's value depends on its three bytes alone, so a test compares all 2^24
+    colours with the NumPy expression ``pdqhash`` uses.
+    """
+    if out is None:
+        out = np.empty(pixels.shape[:2], dtype=np.float32)
+    _luma_kernel(np.ascontiguousarray(pixels), out)
+    return out
 
 
-def _hex(h: _Hash256) -> str:
+@njit(cache=True, nogil=True)
+def _luma_kernel(pixels: npt.NDArray[np.uint8], out: F32) -> None:
+    """``out[i, j]`` = float32(float64 R*0.299 + G*0.587 + B*0.114): the same float64 operations in the same
+    order as the NumPy expression (no fast-math, so no fused multiply-add), then the one rounding."""
+    rows, cols = out.shape
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = np.float32(pixels[i, j, 0] * 0.299 + pixels[i, j, 1] * 0.587 + pixels[i, j, 2] * 0.114)
+
+
+def hex_of(h: Hash256) -> str:
     """The hash as 64 hex characters, most significant word first (as ``bits_to_hex`` of ``pdqhash``'s vector)."""
     return np.frombuffer(bytes(h), dtype="<u2")[::-1].astype(">u2").tobytes().hex()
 
@@ -97,10 +114,10 @@ def hash_luma(plane: F32) -> tuple[str, int]:
     assert _FUNCS is not None and plane.dtype == np.float32 and plane.flags.c_contiguous
     rows, cols = plane.shape
     scratch = np.empty_like(plane)
-    out, quality = _Hash256(), ctypes.c_int(0)
+    out, quality = Hash256(), ctypes.c_int(0)
     _FUNCS[0](_ptr(plane), _ptr(scratch), rows, cols, _Buf64x64(), _Buf16x64(), _Buf16x16(),
               ctypes.byref(out), ctypes.byref(quality))
-    return _hex(out), int(quality.value)
+    return hex_of(out), int(quality.value)
 
 
 def dihedral_luma(plane: F32) -> tuple[list[str], int]:
@@ -109,11 +126,11 @@ def dihedral_luma(plane: F32) -> tuple[list[str], int]:
     assert _FUNCS is not None and plane.dtype == np.float32 and plane.flags.c_contiguous
     rows, cols = plane.shape
     scratch = np.empty_like(plane)
-    outs = [_Hash256() for _ in range(8)]
+    outs = [Hash256() for _ in range(8)]
     quality = ctypes.c_int(0)
     _FUNCS[1](_ptr(plane), _ptr(scratch), rows, cols, _Buf64x64(), _Buf16x64(), _Buf16x16(), _Buf16x16(),
               *(ctypes.byref(o) for o in outs), ctypes.byref(quality))
-    return [_hex(o) for o in outs], int(quality.value)
+    return [hex_of(o) for o in outs], int(quality.value)
 
 
 def flipped(plane: F32, rows: bool, cols: bool) -> F32:

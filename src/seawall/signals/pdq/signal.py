@@ -20,7 +20,7 @@ from seawall.errors import InvalidInput
 from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
 from seawall.signals.base import SignalType
-from seawall.signals.pdq import native
+from seawall.signals.pdq import native, staged
 
 if TYPE_CHECKING:
     from seawall.config import Settings
@@ -73,6 +73,8 @@ def hex_to_bytes(value: str) -> bytes:
 
 def pdq_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[str, int]:
     """Hash and quality (0–100) of decoded RGB pixels (the reference's, through :mod:`.native` when it can)."""
+    if native.AVAILABLE and staged.AVAILABLE and min(pixels.shape[:2]) >= staged.MIN_SIDE:
+        return staged.hash_plane(staged.luma_of(pixels))
     if native.AVAILABLE:
         return native.hash_luma(native.luma(pixels))
     bits, quality = pdqhash.compute(pixels)
@@ -126,7 +128,9 @@ def pdq_dihedral_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[list[str], 
     each axis whose shift exceeds :data:`MAX_MIRROR_SHIFT`, once more on a copy with that axis (or both)
     reversed; each variant is taken from the run whose own derived variant reverses no such axis. That is
     1, 2 or 4 reference calls, never 8. The original-orientation hash and the quality come from the first
-    run on the untouched pixels, bit for bit ``pdqhash.compute``'s.
+    run on the untouched pixels, bit for bit ``pdqhash.compute``'s. When the reference's steps are
+    exported (:mod:`.staged`), those runs are made step by step and share their first blur pass: the
+    same bits for about two thirds of the CPU.
     """
     height, width = pixels.shape[:2]
     shaky_rows = mirror_shift(height) > MAX_MIRROR_SHIFT
@@ -137,6 +141,13 @@ def pdq_dihedral_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[list[str], 
         _, rev_rows, rev_cols = _SHAPE[name]
         plan.setdefault((rev_rows and shaky_rows, rev_cols and shaky_cols), []).append(i)
     hashes: list[str] = [""] * len(DIHEDRAL_NAMES)
+    if native.AVAILABLE and staged.AVAILABLE and min(height, width) >= staged.MIN_SIDE:
+        # the same reference runs, step by step, sharing their first blur pass (see .staged)
+        runs = staged.mirrored_runs(staged.luma_of(pixels), plan)
+        for (flip_rows, flip_cols), targets in plan.items():
+            for i in targets:
+                hashes[i] = runs[(flip_rows, flip_cols)].hex(_source(i, flip_rows, flip_cols))
+        return hashes, runs[(False, False)].quality
     quality = 0
     # the luma of mirrored pixels is the mirrored luma: it is computed once and each run gets its own copy
     plane = native.luma(pixels) if native.AVAILABLE else None
@@ -149,11 +160,15 @@ def pdq_dihedral_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[list[str], 
         if not (flip_rows or flip_cols):
             quality = int(q)
         for i in targets:
-            transposed, rev_rows, rev_cols = _SHAPE[DIHEDRAL_NAMES[i]]
-            # variant i of the pixels = (variant i ∘ the flip) of the flipped copy, as flips are involutions
-            source = _INDEX_OF_SHAPE[(transposed, rev_rows != flip_rows, rev_cols != flip_cols)]
-            hashes[i] = derived[source]
+            hashes[i] = derived[_source(i, flip_rows, flip_cols)]
     return hashes, quality
+
+
+def _source(variant: int, flip_rows: bool, flip_cols: bool) -> int:
+    """Which derived hash of the copy flipped by (``flip_rows``, ``flip_cols``) is ``variant`` of the pixels:
+    variant i of the pixels = (variant i ∘ the flip) of the flipped copy, as flips are involutions."""
+    transposed, rev_rows, rev_cols = _SHAPE[DIHEDRAL_NAMES[variant]]
+    return _INDEX_OF_SHAPE[(transposed, rev_rows != flip_rows, rev_cols != flip_cols)]
 
 
 class PdqSignal(SignalType):

@@ -1,0 +1,241 @@
+"""The reference PDQ run step by step, so that the mirrored runs of one query share work and skip what is
+never read.
+
+Why: an image query hashes up to four mirrored copies of one luma plane
+(:func:`.signal.pdq_dihedral_from_pixels`), and a 512-pixel plane spent almost all of each run in the blur.
+The reference's ``pdqFloat256FromFloatLuma`` is a fixed sequence of functions the ``pdqhash`` extension
+exports: two rounds of a box filter along rows then along columns (``boxAlongRowsFloat``,
+``boxAlongColsFloat``), sampling 64×64 values (``decimateFloat``), the quality metric and the DCT; the bits
+come from ``pdqBuffer16x16ToBits`` and the derived variants from ``dct16OriginalTo*``. Each box pass filters
+every line (row or column) by itself, with the same operations whatever the other lines hold. Hence,
+exactly, element for element:
+
+* the first pass along rows of a copy with its rows reversed is the first pass of the plane with its rows
+  reversed: the row-mirrored runs reuse the first pass of the runs they mirror;
+* the last pass along columns is only read by the sampling at 64 columns: it runs on those columns alone,
+  gathered side by side (an eighth of the columns of a 512-pixel plane);
+* a pass along columns of a plane is the pass along rows of its transpose, transposed back: the first
+  pass along columns runs that way (OpenCV's blocked transpose copies a 512-pixel plane in a tenth of the
+  time the reference's strided pass along columns takes), and the rows-mirrored runs mirror the transposed
+  first pass instead of repeating it;
+* the working planes are kept per thread between calls (a fresh megabyte costs page faults every time).
+
+Every value is still computed by the reference's own function, on the same inputs, in the same order, so
+the floats and the bits are the reference's: tests compare each hash and quality with
+``pdqHash256FromFloatLuma`` / ``pdqDihedralHash256esFromFloatLuma`` run on the mirrored copies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from seawall.signals.pdq import native
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+Flip = tuple[bool, bool]
+
+#: Smaller planes take the reference's one-call path (the reference treats tiny sides specially).
+MIN_SIDE = 64
+#: Planes up to this many pixels keep their working buffers per thread between calls (a 512×1024 plane:
+#: three planes of 2 MB); larger ones allocate per call.
+REUSE_MAX_PIXELS = 512 * 1024
+
+_FloatPtr = ctypes.POINTER(ctypes.c_float)
+_c_int = ctypes.c_int
+
+_SYMBOLS = {
+    "rows": ("_ZN8facebook3pdq11downscaling17boxAlongRowsFloatEPKfPfiii",
+             [_FloatPtr, _FloatPtr, _c_int, _c_int, _c_int], None),
+    "cols": ("_ZN8facebook3pdq11downscaling17boxAlongColsFloatEPKfPfiii",
+             [_FloatPtr, _FloatPtr, _c_int, _c_int, _c_int], None),
+    "decimate": ("_ZN8facebook3pdq11downscaling13decimateFloatEPKfiiPfii",
+                 [_FloatPtr, _c_int, _c_int, _FloatPtr, _c_int, _c_int], None),
+    "window": ("_ZN8facebook3pdq11downscaling29computeJaroszFilterWindowSizeEii", [_c_int, _c_int], _c_int),
+    "quality": ("_ZN8facebook3pdq7hashing27pdqImageDomainQualityMetricEPA64_f", [_FloatPtr], _c_int),
+    "dct": ("_ZN8facebook3pdq7hashing9dct64To16EPA64_fS3_PA16_f", [_FloatPtr, _FloatPtr, _FloatPtr], None),
+    "bits": ("_ZN8facebook3pdq7hashing20pdqBuffer16x16ToBitsEPA16_fPNS1_7Hash256E",
+             [_FloatPtr, ctypes.POINTER(native.Hash256)], None),
+}
+#: ``dct16OriginalTo*`` in the reference's dihedral order (index 0, the original, needs none).
+_DERIVED = ("Rotate90", "Rotate180", "Rotate270", "FlipX", "FlipY", "FlipPlus1", "FlipMinus1")
+
+
+def _derived_symbol(name: str) -> str:
+    return f"_ZN8facebook3pdq7hashing{len('dct16OriginalTo' + name)}dct16OriginalTo{name}EPA16_fS3_"
+
+
+def _load() -> tuple[dict[str, ctypes._CFuncPtr], list[ctypes._CFuncPtr]] | None:  # type: ignore[name-defined]
+    if not native.AVAILABLE:
+        return None
+    try:
+        from pdqhash import bindings
+
+        lib = ctypes.CDLL(bindings.__file__)
+        funcs = {}
+        for key, (symbol, argtypes, restype) in _SYMBOLS.items():
+            fn = getattr(lib, symbol)
+            fn.argtypes, fn.restype = argtypes, restype
+            funcs[key] = fn
+        derived = []
+        for name in _DERIVED:
+            fn = getattr(lib, _derived_symbol(name))
+            fn.argtypes, fn.restype = [_FloatPtr, _FloatPtr], None
+            derived.append(fn)
+    except (ImportError, OSError, AttributeError) as exc:
+        log.info("reference PDQ steps not found (%s): hashing each mirrored copy in one call", exc)
+        return None
+    return funcs, derived
+
+
+_LOADED = _load()
+#: Whether the reference's steps were found (else callers hash each copy through :mod:`.native`).
+AVAILABLE = _LOADED is not None
+
+
+def _ptr(a: npt.NDArray[np.float32]) -> ctypes._Pointer[ctypes.c_float]:
+    return a.ctypes.data_as(_FloatPtr)
+
+
+@lru_cache(maxsize=64)
+def _sampled_columns(cols: int) -> npt.NDArray[np.intp]:
+    """The 64 columns ``decimateFloat`` reads from a plane ``cols`` wide, asked of ``decimateFloat`` itself
+    (on a one-row plane holding each column's number, exact in float32)."""
+    assert _LOADED is not None
+    numbers = np.arange(cols, dtype=np.float32)[None, :].copy()
+    out = np.empty((64, 64), dtype=np.float32)
+    _LOADED[0]["decimate"](_ptr(numbers), 1, cols, _ptr(out), 64, 64)
+    return out[0].astype(np.intp)
+
+
+class _Buffers(threading.local):
+    shape: tuple[int, int] | None = None
+    planes: tuple[F32, ...] | None = None
+
+
+_buffers = _Buffers()
+
+
+def luma_of(pixels: npt.NDArray[np.uint8]) -> F32:
+    """:func:`.native.luma` of ``pixels`` in this thread's kept plane (when small enough): valid until this
+    thread's next call, which is all :func:`mirrored_runs` needs."""
+    shape = pixels.shape[:2]
+    if shape[0] * shape[1] > REUSE_MAX_PIXELS:
+        return native.luma(pixels)
+    return native.luma(pixels, _planes(shape)[5])
+
+
+def _planes(shape: tuple[int, int]) -> tuple[F32, ...]:
+    """Two working planes of ``shape``, three of its transpose and one for the luma: this thread's kept ones
+    when small enough."""
+    if shape[0] * shape[1] > REUSE_MAX_PIXELS:
+        return _new_planes(shape)
+    if _buffers.shape != shape or _buffers.planes is None:
+        _buffers.planes = _new_planes(shape)
+        _buffers.shape = shape
+    return _buffers.planes
+
+
+def _new_planes(shape: tuple[int, int]) -> tuple[F32, ...]:
+    rows, cols = shape
+    return tuple(np.empty(s, dtype=np.float32) for s in ((rows, cols), (rows, cols), (cols, rows),
+                                                          (cols, rows), (cols, rows), (rows, cols)))
+
+
+class Run:
+    """The 16×16 DCT and quality of one mirrored copy; :meth:`hex` gives any of its eight derived hashes."""
+
+    __slots__ = ("dct", "quality")
+
+    def __init__(self, dct: F32, quality: int) -> None:
+        self.dct = dct
+        self.quality = quality
+
+    def hex(self, variant: int) -> str:
+        """Hash ``variant`` (0 the copy itself, else ``compute_dihedral``'s order) as 64 hex characters."""
+        assert _LOADED is not None
+        funcs, derived = _LOADED
+        source = self.dct
+        if variant:
+            source = np.empty((16, 16), dtype=np.float32)
+            derived[variant - 1](_ptr(self.dct), _ptr(source))
+        out = native.Hash256()
+        funcs["bits"](_ptr(source), ctypes.byref(out))
+        return native.hex_of(out)
+
+
+def mirrored_runs(plane: F32, flips: Iterable[Flip]) -> dict[Flip, Run]:
+    """The reference's DCT and quality for each copy of ``plane`` with (rows reversed, columns reversed)
+    as listed; ``plane`` is read, not changed. Requires :data:`AVAILABLE` and both sides >= :data:`MIN_SIDE`.
+
+    The first pass along columns runs as the pass along rows of the transposed plane (the same lines, the
+    same operations, read without a stride: about half the time), the transposes made by OpenCV (a copy).
+    """
+    assert _LOADED is not None and plane.dtype == np.float32 and plane.flags.c_contiguous
+    funcs = _LOADED[0]
+    rows, cols = plane.shape
+    assert min(rows, cols) >= MIN_SIDE
+    along_rows = funcs["window"](cols, 64)
+    along_cols = funcs["window"](rows, 64)
+    sampled = _sampled_columns(cols)
+    passed, work, first_t, flipped_t, blurred_t, _ = _planes((rows, cols))
+    wanted = list(dict.fromkeys(flips))
+    out: dict[Flip, Run] = {}
+    for flip_cols in (False, True):
+        group = [f for f in wanted if f[1] == flip_cols]
+        if not group:
+            continue
+        if flip_cols:
+            np.copyto(work, plane[:, ::-1])
+            funcs["rows"](_ptr(work), _ptr(passed), rows, cols, along_rows)
+        else:
+            funcs["rows"](_ptr(plane), _ptr(passed), rows, cols, along_rows)
+        _into(cv2.transpose(passed, first_t), first_t)
+        for flip in group:
+            source_t = first_t
+            if flip[0]:  # rows reversed before the pass along rows = its columns reversed once transposed
+                _into(cv2.flip(first_t, 1, flipped_t), flipped_t)
+                source_t = flipped_t
+            funcs["rows"](_ptr(source_t), _ptr(blurred_t), cols, rows, along_cols)
+            _into(cv2.transpose(blurred_t, passed), passed)
+            funcs["rows"](_ptr(passed), _ptr(work), rows, cols, along_rows)
+            out[flip] = _finish(work, sampled, along_cols)
+    return out
+
+
+def _into(result: npt.NDArray[Any], target: F32) -> None:
+    """OpenCV wrote into ``target`` (it allocates a new array instead when shape or type differ)."""
+    assert result is target or np.shares_memory(result, target)
+
+
+def _finish(second_rows: F32, sampled: npt.NDArray[np.intp], along_cols: int) -> Run:
+    """The last pass along columns at the sampled columns only, then the reference's sampling, quality and DCT."""
+    assert _LOADED is not None
+    funcs = _LOADED[0]
+    rows = second_rows.shape[0]
+    gathered = np.ascontiguousarray(second_rows[:, sampled])
+    blurred = np.empty_like(gathered)
+    funcs["cols"](_ptr(gathered), _ptr(blurred), rows, 64, along_cols)
+    buffer64 = np.empty((64, 64), dtype=np.float32)
+    funcs["decimate"](_ptr(blurred), rows, 64, _ptr(buffer64), 64, 64)
+    quality = int(funcs["quality"](_ptr(buffer64)))
+    buffer16x64 = np.empty((16, 64), dtype=np.float32)
+    dct = np.empty((16, 16), dtype=np.float32)
+    funcs["dct"](_ptr(buffer64), _ptr(buffer16x64), _ptr(dct))
+    return Run(dct, quality)
+
+
+def hash_plane(plane: F32) -> tuple[str, int]:
+    """PDQ hash (hex) and quality of a luma plane, as ``pdqHash256FromFloatLuma``; ``plane`` is not changed."""
+    run = mirrored_runs(plane, [(False, False)])[(False, False)]
+    return run.hex(0), run.quality
