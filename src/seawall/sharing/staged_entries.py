@@ -75,6 +75,8 @@ class StagedEntries:
         the new entries (for the indexes)."""
         if not self.keys:
             return []
+        # the ORM's pending work first (a withdrawal deletes through it): these statements bypass it
+        self.s.flush()
         new: Rows = []
         for bank_id in self.bank_ids:  # every target bank holds the source's entries
             new.extend(self._write_bank(bank_id, now))
@@ -102,10 +104,10 @@ def staged_entries(s: Session, dialect: str, bank_ids: list[int], source_id: int
 
 
 class _SqliteStaged(StagedEntries):
-    """SQLite: ``executemany`` into a temporary table on the driver's cursor (one prepared statement, the
-    columns' own bind processors applied by hand, time stamps converted once per run of equal values),
-    the connection's bulk settings held for the whole group. Staging writes only the temporary
-    database, so the store's write lock is taken by :meth:`write`, not while pages are staged."""
+    """SQLite: pages are held as bound rows (the columns' own bind processors applied by hand, time
+    stamps converted once per run of equal values) and go into a temporary table with one
+    ``executemany`` when written. Any write, even to a temporary table, takes the store's single write
+    lock, so staging waits until :meth:`write`: uploads wait for the group's write, not for its pages."""
 
     def __init__(self, s: Session, bank_ids: list[int], source_id: int, source_name: str) -> None:
         super().__init__(s, bank_ids, source_id, source_name)
@@ -119,13 +121,7 @@ class _SqliteStaged(StagedEntries):
         self._cur: Any = dbapi.cursor()
         self._bulk = sqlite_bulk_settings(self._cur)
         self._bulk.__enter__()
-        try:
-            self._cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (signal_type TEXT, value TEXT, "
-                              "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
-            self._cur.execute(f"DELETE FROM {_STAGE}")
-        except BaseException:
-            self.close()
-            raise
+        self._rows: list[tuple[Any, ...]] = []
 
     def _dt(self, v: datetime | None) -> Any:
         return self._to_dt(v) if v is not None and self._to_dt is not None else v
@@ -150,9 +146,18 @@ class _SqliteStaged(StagedEntries):
     def _load(self, entries: list[Good]) -> None:
         js, empty = self._js, self._empty
         firsts = self._dts(e[5] for e in entries)
-        self._cur.executemany(f"INSERT INTO {_STAGE} VALUES (?, ?, ?, ?, ?, ?, ?)", [
-            (t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
-            for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True)])
+        self._rows.extend((t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
+                          for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True))
+
+    def write(self, now: datetime) -> Rows:
+        if self._rows:
+            cur = self._cur
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (signal_type TEXT, value TEXT, "
+                        "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
+            cur.execute(f"DELETE FROM {_STAGE}")
+            cur.executemany(f"INSERT INTO {_STAGE} VALUES (?, ?, ?, ?, ?, ?, ?)", self._rows)
+            self._rows = []
+        return super().write(now)
 
     def _write_bank(self, bank_id: int, now: datetime) -> Rows:
         stamp = self._dt(now)
