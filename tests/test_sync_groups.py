@@ -30,13 +30,14 @@ from seawall.store.tables import BankEntryRow, BankEntrySourceRow, BankRow, Sour
 class _Waiting(Iterator[PreparedPage]):
     """Pages as the read-ahead hands them over when each is already waiting; optionally failing after."""
 
-    def __init__(self, pages: list[PreparedPage], fail_after: int | None = None) -> None:
+    def __init__(self, pages: list[PreparedPage], fail_after: int | None = None, waiting: bool = True) -> None:
         self.pages = list(pages)
         self.fail_after = fail_after
         self.given = 0
+        self.waiting = waiting
 
     def ready(self) -> bool:
-        return True
+        return self.waiting
 
     def __next__(self) -> PreparedPage:
         if self.fail_after is not None and self.given == self.fail_after:
@@ -143,6 +144,20 @@ def test_a_group_ends_at_the_entry_limit_and_each_commit_carries_its_last_checkp
     engine.sources._apply_pages(source_id, None, pages, report, None, None)
     assert sizes == [2, 3, 1]  # 10 + 10 entries; 7 + 5 + 6; 5: each group stops once it holds 15
     assert report.checkpoint == _state(engine, source_id)["checkpoint"] == "c6"
+
+
+def test_a_group_ends_after_a_page_that_ended_what_the_exchange_had(engine: Engine, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages still on their way (``more``) join the group; after a page that said the exchange has no
+    more for now (a live long poll's answer) the group commits instead of waiting for news."""
+    source_id = _source(engine, "live", tmp_path)
+    sizes = _group_sizes(monkeypatch, engine)
+    listed = _pages()
+    listed[1].more = False
+    report = SyncReport(source="live")
+    pages = _Waiting([engine.sources.prepare(p, {}) for p in listed], waiting=False)
+    engine.sources._apply_pages(source_id, None, pages, report, None, None)
+    assert sizes == [2, 4] and report.checkpoint == "c6"
 
 
 def test_an_exchange_failing_inside_a_group_keeps_the_pages_before_it(engine: Engine, tmp_path: Path,

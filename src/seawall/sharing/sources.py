@@ -8,11 +8,11 @@ per bank, signal type and value, provenance per entry and source). Network I/O h
 transactions, and failures are recorded with an exponential back-off, so a slow or failing exchange
 never holds a lock an upload needs.
 
-While the next page is already waiting, a transaction takes it too, up to ``GROUP_ENTRIES`` entries or
-``GROUP_SECONDS``: a bank's unique key is a random digest, and each commit (SQLite) or each INSERT
-(PostgreSQL) pays for every leaf of that index it touches, which for a large bank is nearly all of
-them whatever the number of entries (see :mod:`~seawall.sharing.staged_entries`). A transaction never
-waits for the network: when the next page is not there yet, it commits.
+While the exchange has more pages right now, a transaction takes the next one too, up to
+``GROUP_ENTRIES`` entries or ``GROUP_SECONDS``: a bank's unique key is a random digest, and each commit
+(SQLite) or each INSERT (PostgreSQL) pays for every leaf of that index it touches, which for a large
+bank is nearly all of them whatever the number of entries (see :mod:`~seawall.sharing.staged_entries`).
+A transaction never waits for news: after a page that ended what the exchange had, it commits.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ ROWS_PER_STATEMENT = 1000
 #: Larger groups rewrite a large bank's index less often; on SQLite the write lock is held while a
 #: group is written (about a second for 100,000 entries), which uploads then wait for.
 GROUP_ENTRIES = 100_000
-GROUP_SECONDS = 2.0
+GROUP_SECONDS = 5.0
 #: A source with no successful sync for this many intervals (at least STALE_MIN) is reported stale.
 STALE_INTERVALS = 3
 STALE_MIN = timedelta(minutes=10)
@@ -173,18 +173,21 @@ def source_dict(row: SourceRow, exchange: type[Exchange] | None) -> dict[str, An
 
 
 class _Waiting:
-    """Hands a transaction the next page while one is already waiting and the group has room."""
+    """Hands a transaction the next page while the group has room and that page is already waiting or
+    on its way (the exchange said it has more now); after a page that ended what the exchange had (a
+    live long poll's answer), it hands nothing: the transaction commits rather than wait for news."""
 
     def __init__(self, pages: Iterator[PreparedPage], ready: Callable[[], bool], first: PreparedPage,
                  room: int | None, failed: list[BaseException]) -> None:
         self.pages, self.ready, self.failed = pages, ready, failed
         self.room = room
         self.held_pages, self.held_entries = 1, len(first.good)
+        self.more = first.page.more
         self.opened = time.monotonic()
 
     def __call__(self) -> PreparedPage | None:
         if ((self.room is not None and self.held_pages >= self.room) or self.held_entries >= GROUP_ENTRIES
-                or time.monotonic() - self.opened >= GROUP_SECONDS or not self.ready()):
+                or time.monotonic() - self.opened >= GROUP_SECONDS or not (self.more or self.ready())):
             return None
         try:
             page = next(self.pages, None)
@@ -194,6 +197,7 @@ class _Waiting:
         if page is not None:
             self.held_pages += 1
             self.held_entries += len(page.good)
+            self.more = page.page.more
         return page
 
 
