@@ -1,19 +1,25 @@
 """Sources: exchanges Seawall pulls bank entries from, and the one place their pages reach the store.
 
-Every page an exchange returns is applied in ONE transaction together with its new checkpoint, and
-only if the stored checkpoint is still the one the page was pulled from. A crash (even ``kill -9``)
-therefore resumes from the last page applied, never half of one; two nodes syncing the same source
-cannot both apply a page; a re-sync of an unchanged feed adds nothing (entries are unique per bank,
-signal type and value, provenance per entry and source). Network I/O happens outside transactions,
-and failures are recorded with an exponential back-off, so a slow or failing exchange never holds a
-lock an upload needs.
+Pages an exchange returns are applied in transactions that each end with the checkpoint of their last
+page, and only if the stored checkpoint is still the one the first page was pulled from. A crash (even
+``kill -9``) therefore resumes from the last page committed, never half of one; two nodes syncing the
+same source cannot both apply a page; a re-sync of an unchanged feed adds nothing (entries are unique
+per bank, signal type and value, provenance per entry and source). Network I/O happens outside
+transactions, and failures are recorded with an exponential back-off, so a slow or failing exchange
+never holds a lock an upload needs.
+
+While the exchange has more pages right now, a transaction takes the next one too, up to
+``GROUP_ENTRIES`` entries or ``GROUP_SECONDS``: a bank's unique key is a random digest, and each commit
+(SQLite) or each INSERT (PostgreSQL) pays for every leaf of that index it touches, which for a large
+bank is nearly all of them whatever the number of entries (see :mod:`~seawall.sharing.staged_entries`).
+A transaction never waits for news: after a page that ended what the exchange had, it commits.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +27,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,7 +48,7 @@ from seawall.sharing.exchanges.base import (
 from seawall.sharing.prefetch import read_ahead
 from seawall.sharing.pushing import PushSender
 from seawall.sharing.signing import Signer
-from seawall.store.bulk import PgStage, sqlite_bulk_settings
+from seawall.sharing.staged_entries import Good, StagedEntries, staged_entries
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import (
@@ -62,18 +68,18 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_REJECTS_KEPT = 100
 #: Rows per INSERT: 11 bound values a row stays under SQLite's 32,766-variable limit.
 ROWS_PER_STATEMENT = 1000
+#: A transaction takes further waiting pages until it holds this many entries or has been open this long.
+#: Larger groups rewrite a large bank's index less often; on SQLite the write lock is held while a
+#: group is written (about a second for 100,000 entries), which uploads then wait for.
+GROUP_ENTRIES = 100_000
+GROUP_SECONDS = 5.0
 #: A source with no successful sync for this many intervals (at least STALE_MIN) is reported stale.
 STALE_INTERVALS = 3
 STALE_MIN = timedelta(minutes=10)
 
 #: (entry id, signal type, value) of entries the indexes must learn or forget.
 Rows = list[tuple[int, str, str]]
-#: A page's entry ready to store: (signal type, value, digest, labels, remote labels, first seen, remote id).
-Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
 _NO_LABELS: list[str] = []
-#: The staging table a page is COPY-ed into on PostgreSQL.
-_PG_STAGE_COLUMNS = (("signal_type", "text"), ("value", "text"), ("value_digest", "text"), ("labels", "jsonb"),
-                     ("raw_labels", "jsonb"), ("first_seen", "timestamptz"), ("remote_id", "text"))
 _LABELS_OF = attrgetter("labels")
 _FIRST_SEEN_OF = attrgetter("first_seen")
 _REMOTE_ID_OF = attrgetter("remote_id")
@@ -164,6 +170,39 @@ def source_dict(row: SourceRow, exchange: type[Exchange] | None) -> dict[str, An
                  "last_error_at": iso(row.last_push_error_at), "failures": row.push_failures,
                  "next_attempt_at": iso(row.next_push_at)},
     }
+
+
+class _Waiting:
+    """Hands a transaction the next page while the group has room and that page is already waiting or
+    on its way (the exchange said it has more now); after a page that ended what the exchange had (a
+    live long poll's answer), it hands nothing: the transaction commits rather than wait for news."""
+
+    def __init__(self, pages: Iterator[PreparedPage], ready: Callable[[], bool], first: PreparedPage,
+                 room: int | None, failed: list[BaseException]) -> None:
+        self.pages, self.ready, self.failed = pages, ready, failed
+        self.room = room
+        self.held_pages, self.held_entries = 1, len(first.good)
+        self.more = first.page.more
+        self.opened = time.monotonic()
+
+    def __call__(self) -> PreparedPage | None:
+        if ((self.room is not None and self.held_pages >= self.room) or self.held_entries >= GROUP_ENTRIES
+                or time.monotonic() - self.opened >= GROUP_SECONDS or not (self.more or self.ready())):
+            return None
+        try:
+            page = next(self.pages, None)
+        except Exception as exc:  # raised once the pages before it are committed
+            self.failed.append(exc)
+            return None
+        if page is not None:
+            self.held_pages += 1
+            self.held_entries += len(page.good)
+            self.more = page.page.more
+        return page
+
+
+class _Moved(Exception):
+    """The stored checkpoint moved while a group of pages was being applied."""
 
 
 class SourceService:
@@ -453,45 +492,90 @@ class SourceService:
     def apply_page(self, source_id: int, expected: str | None, page: Page,
                    prepared: PreparedPage | None = None) -> ApplyResult:
         """Apply one page and its checkpoint in one transaction (see the module docstring)."""
+        applied = self._apply_group(source_id, expected, prepared or page, lambda: None)
+        if applied is None:
+            return ApplyResult(rejected=list(page.rejected), applied=False)
+        return applied[0][1]
+
+    def _apply_group(self, source_id: int, expected: str | None, first: PreparedPage | Page,
+                     more: Callable[[], PreparedPage | None]) -> list[tuple[Page, ApplyResult]] | None:
+        """Apply ``first`` and the pages ``more`` hands over (until it says None) in one transaction that
+        ends with the last one's checkpoint; each page's result, or None when the stored checkpoint was
+        not ``expected`` (another sync moved it: nothing is written).
+
+        Entries are staged and written together (:mod:`~seawall.sharing.staged_entries`), but always
+        before a page's tombstones or the end of a listing are applied and before a page lists again an
+        entry still staged: the outcome is that of applying the pages one by one."""
+        try:
+            with self.db.session() as s:
+                q = select(SourceRow).where(SourceRow.id == source_id)
+                if self.db.dialect == "postgresql":
+                    q = q.with_for_update()
+                row = s.scalar(q)
+                if row is None:
+                    raise NotFound("the source was removed during the sync", code="source_not_found")
+                if row.checkpoint != expected:
+                    return None
+                bank_ids = self._bank_ids(s, row)
+                label_map = dict(row.label_map or {})
+                staged = staged_entries(s, self.db.dialect, bank_ids, row.id, row.name)
+                done: list[tuple[Page, ApplyResult]] = []
+                try:
+                    item: PreparedPage | Page | None = first
+                    while item is not None:
+                        page, prepared = (item.page, item) if isinstance(item, PreparedPage) else (item, None)
+                        done.append((page, self._apply_one(s, row, bank_ids, staged, page, prepared, label_map)))
+                        item = more()
+                    self._write_staged(staged, done[-1][1])
+                finally:
+                    staged.close()
+                if self.db.dialect != "postgresql" and s.scalar(
+                        select(SourceRow.checkpoint).where(SourceRow.id == source_id)) != expected:
+                    # SQLite holds no row lock while pages are staged: look again now that the write lock
+                    # is held (nothing else can commit before this transaction does)
+                    raise _Moved
+                for _, result in done:  # counted once written: the group's last write is its last page's
+                    row.entries_added += result.added
+                    row.entries_seen += result.seen
+                    row.tombstones_applied += result.tombstones
+                    row.rejected += len(result.rejected)
+                    if result.rejected:
+                        row.last_rejects = [r.to_dict() for r in result.rejected][:MAX_REJECTS_KEPT]
+                now = utcnow()
+                row.checkpoint = done[-1][0].checkpoint
+                row.last_success_at = now
+                row.last_error, row.failures, row.next_attempt_at = None, 0, None
+        except _Moved:
+            return None  # rolled back: nothing of the group was written
+        return done
+
+    def _write_staged(self, staged: StagedEntries, result: ApplyResult) -> None:
+        new = staged.write(utcnow())  # stamped when written: never before the page was pulled
+        result.new_rows.extend(new)
+        result.added += len(new)
+
+    def _apply_one(self, s: Session, row: SourceRow, bank_ids: list[int], staged: StagedEntries, page: Page,
+                   prepared: PreparedPage | None, label_map: dict[str, str]) -> ApplyResult:
+        """One page's part of a group: its entries staged, its tombstones and listing end applied."""
         result = ApplyResult(rejected=list(page.rejected))
-        now = utcnow()
-        with self.db.session() as s:
-            q = select(SourceRow).where(SourceRow.id == source_id)
-            if self.db.dialect == "postgresql":
-                q = q.with_for_update()
-            row = s.scalar(q)
-            if row is None:
-                raise NotFound("the source was removed during the sync", code="source_not_found")
-            if row.checkpoint != expected:
-                result.applied = False
-                return result
-            bank_ids = self._bank_ids(s, row)
-            label_map = dict(row.label_map or {})
-            if prepared is None or prepared.page is not page or prepared.label_map != label_map:
-                prepared = self.prepare(page, label_map)
-            good, newest = prepared.good, prepared.newest
-            result.rejected.extend(prepared.rejected)
-            result.seen += len(good)
-            if good:
-                for bank_id in bank_ids:  # every target bank holds the source's entries
-                    self._insert_entries(s, bank_id, row, good, now, result)
+        if prepared is None or prepared.page is not page or prepared.label_map != label_map:
+            prepared = self.prepare(page, label_map)
+        good, newest = prepared.good, prepared.newest
+        result.rejected.extend(prepared.rejected)
+        result.seen += len(good)
+        if staged.holds_any(good):
+            self._write_staged(staged, result)
+        staged.stage(good)
+        if page.tombstones or page.listed_since is not None:
+            self._write_staged(staged, result)
             for t in page.tombstones:
                 self._tombstone(s, row, bank_ids, t.signal_type, t.value, t.remote_id, result)
             if page.listed_since is not None:
                 self._withdraw_unlisted(s, row, page.listed_since, result)
-            row.checkpoint = page.checkpoint
-            row.entries_added += result.added
-            row.entries_seen += result.seen
-            row.tombstones_applied += result.tombstones
-            row.rejected += len(result.rejected)
-            if result.rejected:
-                row.last_rejects = [r.to_dict() for r in result.rejected][:MAX_REJECTS_KEPT]
-            row.last_success_at = now
-            row.last_error, row.failures, row.next_attempt_at = None, 0, None
-            if newest is not None:
-                current = aware(row.newest_entry_at)
-                if current is None or newest > current:
-                    row.newest_entry_at = newest
+        if newest is not None:
+            current = aware(row.newest_entry_at)
+            if current is None or newest > current:
+                row.newest_entry_at = newest
         return result
 
     def _bank_ids(self, s: Session, row: SourceRow) -> list[int]:
@@ -503,118 +587,6 @@ class SourceService:
             found = {n: i for i, n in s.execute(select(BankRow.id, BankRow.name)
                                                 .where(BankRow.name.in_(names))).all()}
         return [int(found[n]) for n in names]
-
-    def _insert_entries(self, s: Session, bank_id: int, row: SourceRow, entries: list[Good],
-                        now: datetime, result: ApplyResult) -> None:
-        """Store a page's entries in one bank with their provenance: the page is staged in a temporary
-        table, then one INSERT … SELECT adds the entries the bank lacks (returning them for the indexes)
-        and one INSERT … SELECT joined to the bank's unique key writes every entry's provenance, new or
-        already held. The database does the per-row work; Python only hands the rows over."""
-        added_by = f"source:{row.name}"[:200]
-        if self.db.dialect == "postgresql":
-            self._insert_entries_pg(s, bank_id, row, entries, now, added_by, result)
-        else:
-            self._insert_entries_sqlite(s, bank_id, row, entries, now, added_by, result)
-
-    def _insert_entries_sqlite(self, s: Session, bank_id: int, row: SourceRow, entries: list[Good],
-                               now: datetime, added_by: str, result: ApplyResult) -> None:
-        """SQLite: ``executemany`` into a temporary table on the driver's cursor (one prepared statement,
-        the columns' own bind processors applied by hand, time stamps converted once per distinct value),
-        then the two INSERT … SELECTs; entries go in key order so the unique index's B-tree appends
-        rather than splits."""
-        conn = s.connection()
-        dialect = conn.dialect
-        table = cast(Table, BankEntryRow.__table__)
-        to_dt = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        to_json = table.c.meta.type.dialect_impl(dialect).bind_processor(dialect)
-        empty = to_json([]) if to_json else "[]"
-
-        def dt(v: datetime | None) -> Any:
-            return to_dt(v) if v is not None and to_dt is not None else v
-
-        def dts(values: list[datetime | None]) -> list[Any]:
-            """Stored form of each time stamp, converted once per run of the same value (one import's
-            entries share theirs; hashing an aware datetime to cache it costs more than converting it)."""
-            out: list[Any] = []
-            prev: Any = _NO_LABELS
-            conv: Any = None
-            for v in values:
-                if v is not prev:
-                    prev, conv = v, dt(v)
-                out.append(conv)
-            return out
-
-        def js(v: list[str]) -> Any:
-            if not v:
-                return empty
-            return to_json(v) if to_json is not None else json.dumps(v)
-
-        dbapi: Any = conn.connection.driver_connection
-        cur: Any = dbapi.cursor()
-        try:
-            with sqlite_bulk_settings(cur):
-                cur.execute("CREATE TEMP TABLE IF NOT EXISTS seawall_source_stage (signal_type TEXT, value TEXT, "
-                            "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
-                cur.execute("DELETE FROM seawall_source_stage")
-                firsts = dts([e[5] for e in entries])
-                cur.executemany("INSERT INTO seawall_source_stage VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                    (t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
-                    for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True)])
-                stamp = dt(now)
-                inserted = cur.execute(
-                    "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, "
-                    "first_seen, added_by, note, meta, created_at) SELECT ?, signal_type, value, value_digest, "
-                    "labels, ?, first_seen, ?, '', ?, ? FROM seawall_source_stage WHERE true "
-                    "ORDER BY signal_type, value_digest "
-                    "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
-                    (bank_id, row.name[:200], added_by, to_json({}) if to_json else "{}", stamp)).fetchall()
-                result.new_rows.extend(inserted)
-                result.added += len(inserted)
-                # CROSS JOIN keeps the stage as the outer loop: one probe of the bank's unique key per entry
-                cur.execute(
-                    "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
-                    "SELECT e.id, ?, st.remote_id, st.raw_labels, ?, ? FROM seawall_source_stage st "
-                    "CROSS JOIN bank_entries e WHERE e.bank_id = ? AND e.signal_type = st.signal_type "
-                    "AND e.value_digest = st.value_digest ORDER BY e.id "
-                    "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = excluded.last_seen, "
-                    "remote_id = excluded.remote_id, labels = excluded.labels",
-                    (row.id, stamp, stamp, bank_id))
-                cur.execute("DELETE FROM seawall_source_stage")
-        finally:
-            cur.close()
-
-    def _insert_entries_pg(self, s: Session, bank_id: int, row: SourceRow, entries: list[Good],
-                           now: datetime, added_by: str, result: ApplyResult) -> None:
-        """PostgreSQL: COPY the page into a temporary table (labels sent as JSON text, the common empty
-        list written once), then the two INSERT … SELECTs; provenance finds each entry's id with one
-        index probe (a LATERAL look-up, whatever the temporary table's missing statistics suggest)."""
-        dbapi: Any = s.connection().connection.driver_connection
-        cur: Any = dbapi.cursor()
-        try:
-            stage = PgStage(cur, "seawall_source_stage", _PG_STAGE_COLUMNS)
-            dumps = json.dumps
-            stage.load((t, v, d, dumps(lab) if lab else "[]", dumps(raw) if raw else "[]", first, rid)
-                       for t, v, d, lab, raw, first, rid in entries)
-            cur.execute(
-                "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
-                "added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
-                "first_seen, %s, '', '{}'::jsonb, %s FROM seawall_source_stage ORDER BY signal_type, value_digest "
-                "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
-                (bank_id, row.name[:200], added_by, now))
-            inserted = cur.fetchall()
-            result.new_rows.extend(inserted)
-            result.added += len(inserted)
-            # a later statement of this transaction sees the rows just inserted
-            cur.execute(
-                "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
-                "SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM seawall_source_stage st "
-                "CROSS JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
-                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x "
-                "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
-                "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels",
-                (row.id, now, now, bank_id))
-        finally:
-            cur.close()
 
     def _tombstone(self, s: Session, row: SourceRow, bank_ids: list[int], signal_type: str, value: str,
                    remote_id: str | None, result: ApplyResult) -> None:
@@ -687,28 +659,44 @@ class SourceService:
     def _apply_pages(self, source_id: int, checkpoint: str | None, pages: Iterator[PreparedPage],
                      report: SyncReport, max_pages: int | None,
                      progress: Callable[[Page, ApplyResult], None] | None) -> None:
-        """Apply pages in order, each with its checkpoint, adding to ``report``."""
-        for prepared in pages:
-            page = prepared.page
-            result = self.apply_page(source_id, checkpoint, page, prepared)
-            if not result.applied:
+        """Apply pages in order, in groups while pages are waiting (module docstring), adding to ``report``.
+
+        An exchange's failure while a group is open ends the group: the pages before it are committed,
+        then the failure is raised, as if each page had been applied alone."""
+        ready: Callable[[], bool] = getattr(pages, "ready", lambda: False)
+        failed: list[BaseException] = []
+        while max_pages is None or report.pages < max_pages:
+            first = next(pages, None)
+            if first is None:
+                return
+            room = None if max_pages is None else max_pages - report.pages
+            more = _Waiting(pages, ready, first, room, failed)
+            applied = self._apply_group(source_id, checkpoint, first, more)
+            if applied is None:
                 report.error = "another sync of this source moved its checkpoint; stopped"
-                break
-            checkpoint = page.checkpoint
-            report.pages += 1
-            report.added += result.added
-            report.seen += result.seen
-            report.tombstones += result.tombstones
-            report.rejected += len(result.rejected)
-            if len(report.rejects) < MAX_REJECTS_KEPT:
-                report.rejects.extend(r.to_dict() for r in result.rejected)
-            report.checkpoint = checkpoint
-            if (result.new_rows or result.removed_rows) and self.on_change is not None:
-                self.on_change(result.new_rows, result.removed_rows)
+                return
+            new_rows: Rows = []
+            removed_rows: Rows = []
+            for page, result in applied:
+                checkpoint = page.checkpoint
+                report.pages += 1
+                report.added += result.added
+                report.seen += result.seen
+                report.tombstones += result.tombstones
+                report.rejected += len(result.rejected)
+                if len(report.rejects) < MAX_REJECTS_KEPT:
+                    report.rejects.extend(r.to_dict() for r in result.rejected)
+                report.checkpoint = checkpoint
+                new_rows.extend(result.new_rows)
+                removed_rows.extend(result.removed_rows)
+            # the indexes learn a group's entries once it is committed, in the order they changed
+            if (new_rows or removed_rows) and self.on_change is not None:
+                self.on_change(new_rows, removed_rows)
             if progress is not None:
-                progress(page, result)
-            if max_pages is not None and report.pages >= max_pages:
-                break
+                for page, result in applied:
+                    progress(page, result)
+            if failed:
+                raise failed[0]
 
     def sync(self, name: str, *, wait: float = 0.0, max_pages: int | None = None,
              progress: Callable[[Page, ApplyResult], None] | None = None) -> SyncReport:

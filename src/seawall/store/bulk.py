@@ -68,9 +68,12 @@ class PgStage:
 
     def load(self, rows: Iterable[Sequence[Any]]) -> None:
         """Replace the stage's rows with ``rows`` (one ``COPY``)."""
-        cur = self.cur
-        cur.execute(f"TRUNCATE {self.name}")
-        with cur.copy(f"COPY {self.name} ({self.columns}) FROM STDIN") as cp:
+        self.clear()
+        self.append(rows)
+
+    def append(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Add ``rows`` to the stage (one ``COPY``): several pages can be staged for one INSERT … SELECT."""
+        with self.cur.copy(f"COPY {self.name} ({self.columns}) FROM STDIN") as cp:
             write = cp.write_row
             for row in rows:
                 write(row)
@@ -83,9 +86,12 @@ class PgStage:
         holds for up to a switch interval (5 ms) before the writer goes on.
         """
         cur = self.cur
-        cur.execute(f"TRUNCATE {self.name}")
+        self.clear()
         with cur.copy(f"COPY {self.name} ({self.columns}) FROM STDIN") as cp:
             cp.write("".join(lines))
+
+    def clear(self) -> None:
+        self.cur.execute(f"TRUNCATE {self.name}")
 
 
 class InFlight(Generic[T]):

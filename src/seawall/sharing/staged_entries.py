@@ -1,0 +1,246 @@
+"""A source's entries staged page by page and written to its banks several pages at a time.
+
+A bank's unique key is a digest, so new entries land all across that B-tree. What an initial sync of
+millions pays for is how often each of its leaves is visited and written: on SQLite every commit
+writes each leaf it changed to the WAL and, at the checkpoint, to the database file again, and on
+PostgreSQL each INSERT descends to, locks and dirties the leaves of its own rows. A page of 20,000
+entries touches nearly every leaf of a bank of two million, so writing page by page rewrote the whole
+index a hundred times.
+
+So the entries of consecutive pages are first copied into a temporary staging table (cheap: no
+index, nothing shared) and written together, in key order, once per group of pages
+(:meth:`StagedEntries.write`): one pass over the leaves serves the whole group. Provenance goes in the
+same step. On PostgreSQL the new entries' provenance comes from the INSERT's own returned rows (no
+second probe of the unique key for each entry); only entries the bank already held are looked up.
+
+Nothing here decides when a group ends or commits: :class:`~seawall.sharing.sources.SourceService`
+does, so that each commit still carries the checkpoint of its last page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from seawall.store.bulk import PgStage, sqlite_bulk_settings
+from seawall.store.tables import BankEntryRow
+
+#: A page's entry ready to store: (signal type, value, digest, labels, remote labels, first seen, remote id).
+Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
+#: (entry id, signal type, value) of entries the indexes must learn.
+Rows = list[tuple[int, str, str]]
+
+_STAGE = "seawall_source_stage"
+_PG_STAGE_COLUMNS = (("signal_type", "text"), ("value", "text"), ("value_digest", "text"), ("labels", "jsonb"),
+                     ("raw_labels", "jsonb"), ("first_seen", "timestamptz"), ("remote_id", "text"))
+
+
+class StagedEntries:
+    """Entries of one or more pages of a source, waiting in a staging table of this transaction.
+
+    ``holds`` says whether a key is already staged: the caller writes the staged entries before it
+    stages a page that lists one of them again, so that within one write every key appears once and the
+    result is exactly that of writing the pages one after the other.
+    """
+
+    def __init__(self, s: Session, bank_ids: list[int], source_id: int, source_name: str) -> None:
+        self.s = s
+        self.bank_ids = bank_ids
+        self.source_id = source_id
+        self.source = source_name[:200]
+        self.added_by = f"source:{source_name}"[:200]
+        self.keys: set[tuple[str, str]] = set()
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+    def holds_any(self, entries: list[Good]) -> bool:
+        keys = self.keys
+        return bool(keys) and any((e[0], e[2]) in keys for e in entries)
+
+    def stage(self, entries: list[Good]) -> None:
+        """Copy a page's entries into the staging table (no key of theirs may be staged already)."""
+        if entries:
+            self._load(entries)
+            self.keys.update((e[0], e[2]) for e in entries)
+
+    def write(self, now: datetime) -> Rows:
+        """Add the staged entries each bank lacks, record provenance for all of them, empty the stage;
+        the new entries (for the indexes)."""
+        if not self.keys:
+            return []
+        # the ORM's pending work first (a withdrawal deletes through it): these statements bypass it
+        self.s.flush()
+        new: Rows = []
+        for bank_id in self.bank_ids:  # every target bank holds the source's entries
+            new.extend(self._write_bank(bank_id, now))
+        self._clear()
+        self.keys.clear()
+        return new
+
+    def close(self) -> None:
+        """Undo per-transaction connection settings."""
+
+    def _load(self, entries: list[Good]) -> None:
+        raise NotImplementedError
+
+    def _write_bank(self, bank_id: int, now: datetime) -> Rows:
+        raise NotImplementedError
+
+    def _clear(self) -> None:
+        raise NotImplementedError
+
+
+def staged_entries(s: Session, dialect: str, bank_ids: list[int], source_id: int, source_name: str) -> StagedEntries:
+    """The staging of this store's kind, ready for pages."""
+    cls = _PostgresStaged if dialect == "postgresql" else _SqliteStaged
+    return cls(s, bank_ids, source_id, source_name)
+
+
+class _SqliteStaged(StagedEntries):
+    """SQLite: pages are held as bound rows (the columns' own bind processors applied by hand, time
+    stamps converted once per run of equal values) and go into a temporary table with one
+    ``executemany`` when written. Any write, even to a temporary table, takes the store's single write
+    lock, so staging waits until :meth:`write`: uploads wait for the group's write, not for its pages."""
+
+    def __init__(self, s: Session, bank_ids: list[int], source_id: int, source_name: str) -> None:
+        super().__init__(s, bank_ids, source_id, source_name)
+        conn = s.connection()
+        dialect = conn.dialect
+        table = cast(Table, BankEntryRow.__table__)
+        self._to_dt = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        self._to_json = table.c.meta.type.dialect_impl(dialect).bind_processor(dialect)
+        self._empty = self._to_json([]) if self._to_json else "[]"
+        dbapi: Any = conn.connection.driver_connection
+        self._cur: Any = dbapi.cursor()
+        self._bulk = sqlite_bulk_settings(self._cur)
+        self._bulk.__enter__()
+        self._rows: list[tuple[Any, ...]] = []
+
+    def _dt(self, v: datetime | None) -> Any:
+        return self._to_dt(v) if v is not None and self._to_dt is not None else v
+
+    def _js(self, v: list[str]) -> Any:
+        if not v:
+            return self._empty
+        return self._to_json(v) if self._to_json is not None else json.dumps(v)
+
+    def _dts(self, values: Iterable[datetime | None]) -> list[Any]:
+        """Stored form of each time stamp, converted once per run of the same value (one import's entries
+        share theirs; hashing an aware datetime to cache it costs more than converting it)."""
+        out: list[Any] = []
+        prev: Any = self
+        conv: Any = None
+        for v in values:
+            if v is not prev:
+                prev, conv = v, self._dt(v)
+            out.append(conv)
+        return out
+
+    def _load(self, entries: list[Good]) -> None:
+        js, empty = self._js, self._empty
+        firsts = self._dts(e[5] for e in entries)
+        self._rows.extend((t, v, d, js(lab) if lab else empty, js(raw) if raw else empty, first, rid)
+                          for (t, v, d, lab, raw, _, rid), first in zip(entries, firsts, strict=True))
+
+    def write(self, now: datetime) -> Rows:
+        if self._rows:
+            cur = self._cur
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (signal_type TEXT, value TEXT, "
+                        "value_digest TEXT, labels TEXT, raw_labels TEXT, first_seen TEXT, remote_id TEXT)")
+            cur.execute(f"DELETE FROM {_STAGE}")
+            cur.executemany(f"INSERT INTO {_STAGE} VALUES (?, ?, ?, ?, ?, ?, ?)", self._rows)
+            self._rows = []
+        return super().write(now)
+
+    def _write_bank(self, bank_id: int, now: datetime) -> Rows:
+        stamp = self._dt(now)
+        meta = self._to_json({}) if self._to_json else "{}"
+        # in key order: the unique key's B-tree is walked once, leaf after leaf
+        inserted = self._cur.execute(
+            "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, "
+            "first_seen, added_by, note, meta, created_at) SELECT ?, signal_type, value, value_digest, "
+            f"labels, ?, first_seen, ?, '', ?, ? FROM {_STAGE} WHERE true ORDER BY signal_type, value_digest "
+            "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value",
+            (bank_id, self.source, self.added_by, meta, stamp)).fetchall()
+        # CROSS JOIN keeps the stage as the outer loop: one probe of the bank's unique key per entry
+        self._cur.execute(
+            "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+            f"SELECT e.id, ?, st.remote_id, st.raw_labels, ?, ? FROM {_STAGE} st "
+            "CROSS JOIN bank_entries e WHERE e.bank_id = ? AND e.signal_type = st.signal_type "
+            "AND e.value_digest = st.value_digest ORDER BY e.id "
+            "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = excluded.last_seen, "
+            "remote_id = excluded.remote_id, labels = excluded.labels",
+            (self.source_id, stamp, stamp, bank_id))
+        return [(int(i), str(t), str(v)) for i, t, v in inserted]
+
+    def _clear(self) -> None:
+        self._cur.execute(f"DELETE FROM {_STAGE}")
+
+    def close(self) -> None:
+        try:
+            self._bulk.__exit__(None, None, None)
+        finally:
+            self._cur.close()
+
+
+class _PostgresStaged(StagedEntries):
+    """PostgreSQL: each page ``COPY``-ed into a temporary table (labels sent as JSON text, the common
+    empty list written once); the group goes in with one statement that inserts the new entries and,
+    from the rows it returns, their provenance."""
+
+    def __init__(self, s: Session, bank_ids: list[int], source_id: int, source_name: str) -> None:
+        super().__init__(s, bank_ids, source_id, source_name)
+        dbapi: Any = s.connection().connection.driver_connection
+        self._cur: Any = dbapi.cursor()
+        self._stage = PgStage(self._cur, _STAGE, _PG_STAGE_COLUMNS)
+        self._stage.clear()
+
+    def _load(self, entries: list[Good]) -> None:
+        dumps = json.dumps
+        self._stage.append((t, v, d, dumps(lab) if lab else "[]", dumps(raw) if raw else "[]", first, rid)
+                           for t, v, d, lab, raw, first, rid in entries)
+
+    def _write_bank(self, bank_id: int, now: datetime) -> Rows:
+        cur = self._cur
+        # The CTE's INSERT hands its new rows to the provenance INSERT directly; a new entry has no
+        # provenance yet, so those rows need no conflict handling and no look-up by key.
+        cur.execute(
+            "WITH ins AS (INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, "
+            "first_seen, added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
+            f"first_seen, %s, '', '{{}}'::jsonb, %s FROM {_STAGE} ORDER BY signal_type, value_digest "
+            "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value, "
+            "value_digest), "
+            "prov AS (INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+            f"SELECT ins.id, %s, st.remote_id, st.raw_labels, %s, %s FROM ins JOIN {_STAGE} st "
+            "ON st.signal_type = ins.signal_type AND st.value_digest = ins.value_digest) "
+            "SELECT id, signal_type, value FROM ins",
+            (bank_id, self.source, self.added_by, now, self.source_id, now, now))
+        inserted = cur.fetchall()
+        if len(inserted) < len(self.keys):
+            # Entries the bank already held: their provenance, found with one index probe each (a
+            # LATERAL look-up, whatever the temporary table's missing statistics suggest). The rows
+            # just inserted are seen too; their provenance is already exactly this, so it is left as is.
+            cur.execute(
+                "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+                f"SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM {_STAGE} st "
+                "CROSS JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
+                "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x "
+                "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
+                "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels "
+                "WHERE (bank_entry_sources.last_seen, bank_entry_sources.remote_id, bank_entry_sources.labels) "
+                "IS DISTINCT FROM (EXCLUDED.last_seen, EXCLUDED.remote_id, EXCLUDED.labels)",
+                (self.source_id, now, now, bank_id))
+        return [(int(i), str(t), str(v)) for i, t, v in inserted]
+
+    def _clear(self) -> None:
+        self._stage.clear()
+
+    def close(self) -> None:
+        self._cur.close()
