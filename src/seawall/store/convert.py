@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
 
 from seawall.models.records import Bank, BankEntry
 from seawall.store.tables import BankEntryRow, BankRow
@@ -15,7 +18,8 @@ def aware(dt: datetime | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def bank_from_row(row: BankRow, entry_count: int | None = None) -> Bank:
+def bank_from_row(row: BankRow | Row[Any], entry_count: int | None = None) -> Bank:
+    """A bank from its mapped row, or from a Core result row holding the ``banks`` columns by their names."""
     return Bank(
         id=row.id,
         name=row.name,
