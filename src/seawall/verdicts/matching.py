@@ -29,6 +29,10 @@ _HIT_ROWS = (
 )
 
 
+#: Every column of the enabled banks, re-read at each index refresh (four times a second per server process).
+_ENABLED_BANKS = select(*BankRow.__table__.c).where(BankRow.enabled)
+
+
 @dataclass(slots=True)
 class MatchOutcome:
     matches: list[Match]
@@ -51,8 +55,8 @@ class Matcher:
 
     def reload_banks(self) -> None:
         """Recompute the widest radius any enabled bank asks for, per signal type."""
-        with self.db.session() as s:
-            banks = [bank_from_row(r) for r in s.scalars(select(BankRow).where(BankRow.enabled))]
+        with self.db.engine.connect() as conn:
+            banks = [bank_from_row(r) for r in conn.execute(_ENABLED_BANKS)]
         radius: dict[str, int] = {}
         for name, sig in self.registry.signal_types.items():
             if not sig.uses_distance:
