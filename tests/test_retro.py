@@ -179,3 +179,20 @@ def test_cli_runs_a_pass_and_refuses_bad_options(tmp_path: Path) -> None:
     assert report["entries"] == 1 and report["items_scanned"] == 0 and report["skipped"] is None
     bad = run_cli(["retro", "--days", "-1"], env)
     assert bad.returncode != 0 and "greater than or equal to 0" in bad.stderr
+
+
+def test_entries_added_while_no_item_is_inside_the_window_are_passed_without_reading_them(engine: Engine) -> None:
+    engine.banks.create("slogans")
+    for i in range(3):
+        engine.add_entry("slogans", EntryInput("text_sha256", f"{i:064x}", []), added_by="test")
+    report = engine.retro.run()
+    assert report.entries == 3 and report.items_scanned == 0 and report.items_matched == 0  # passed, none read
+    status = engine.retro.status()
+    assert status["cursor"] == report.cursor > 0 and status["pending_entries"] == 0
+    # an item inside the window again: entries banked after it are read and matched as before
+    first = engine.submit(engine.content("text", text=SLOGAN), content_id="t-9", account_id="acct-9")
+    engine.add_entries_from_content("slogans", engine.content("text", text=SLOGAN), labels=[], note="",
+                                    source="test", added_by="test")
+    later = engine.retro.run()
+    assert later.entries >= 1 and later.items_matched == 1
+    assert {m.signal_type for m in engine.items.get(first.id).verdict.matches}

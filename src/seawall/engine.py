@@ -129,10 +129,14 @@ class Engine:
         self._refresher: threading.Thread | None = None
         #: The background refresh asks for a snapshot once an index has this many unsaved changes.
         self.snapshot_after_changes = SNAPSHOT_AFTER_CHANGES
-        loaded = self.indexes.load_snapshots(self.db)
-        if loaded:
-            log.info("index snapshots loaded: %s", loaded)
-        self.refresh()
+        with self.indexes.start_up_lock():
+            loaded = self.indexes.load_snapshots(self.db)
+            if loaded:
+                log.info("index snapshots loaded: %s", loaded)
+            self.refresh()
+            shared = self.indexes.share_rebuilt(min_changes=self.snapshot_after_changes)
+            if shared:
+                log.info("indexes rebuilt from the store, saved and mapped for the other processes: %s", shared)
 
     def warm_up(self) -> dict[str, float]:
         """Load models and kernels now (see :mod:`seawall.warmup`); marks the engine ready."""

@@ -19,6 +19,12 @@ Indexes that support snapshots are saved to ``<snapshot_dir>/<signal_type>-<curs
 the newest one is loaded and only entries after its cursor are read from the store. A snapshot that
 fails its checks is deleted and the index is rebuilt from the store — it is never trusted blindly.
 
+Snapshots are memory-mapped read-only, so the server processes of one host share one copy of a large
+index in the page cache. Start-up runs under a lock file in the snapshot directory
+(:meth:`IndexSet.start_up_lock`): when no snapshot can be used, the first process rebuilds the index from
+the store and saves it (:meth:`IndexSet.share_rebuilt`) while the others wait, and they then map the file
+it wrote instead of rebuilding and holding the same index again.
+
 Saving a large index (hundreds of MB of checksummed arrays, then fsync) takes seconds, so while serving
 it happens on one dedicated low-priority thread (:meth:`IndexSet.request_snapshots`): lookups and
 refreshes never wait for it, and it never runs twice at once. Searches read a published view of the
@@ -32,7 +38,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import bindparam, func, select, text
@@ -267,6 +273,11 @@ class IndexSet:
             for signal_type, ix in list(self._indexes.items()):
                 if not isinstance(ix, SnapshotIndex) or self._unsaved.get(signal_type, 0) < min_changes:
                     continue
+                # A delta past its limit is folded first: a process loading the file would otherwise fold it into
+                # a private copy of the base instead of searching the shared mapping.
+                settle = getattr(ix, "settle", None)
+                if settle is not None:
+                    settle()
                 with self._refresh_lock:
                     cursor = self._cursors.get(signal_type, 0)
                     self._unsaved[signal_type] = 0
@@ -277,6 +288,58 @@ class IndexSet:
                         old.unlink(missing_ok=True)
                 written.append(path)
         return written
+
+    @contextlib.contextmanager
+    def start_up_lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the snapshot directory while this process loads or rebuilds its indexes.
+
+        Why: the N processes of ``seawall serve --workers N`` start together. Without the lock each would
+        find no snapshot, read every entry from the store and keep its own copy; with it the first one
+        rebuilds and saves (:meth:`share_rebuilt`), and the rest map that snapshot when they get the lock.
+        """
+        if self._snapshot_dir is None:
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - non-POSIX: every process rebuilds on its own
+            yield
+            return
+        self._snapshot_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._snapshot_dir / ".start-up.lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def share_rebuilt(self, *, min_changes: int) -> list[str]:
+        """Save every index rebuilt at start-up with at least ``min_changes`` entries read, and map the file.
+
+        Call once after the first refresh, before serving (no update runs beside it). The saved snapshot
+        replaces this process's private copy by the shared mapping that the other processes of the host
+        load, so a large index lives once in memory. Returns the signal types switched over.
+        """
+        shared: list[str] = []
+        for path in self.save_snapshots(min_changes=min_changes):
+            m = _SNAPSHOT_NAME.match(path.name)
+            if m is None:  # pragma: no cover - save_snapshots names every file this way
+                continue
+            signal_type = m.group("signal")
+            saved = self._indexes.get(signal_type)
+            if not isinstance(saved, SnapshotIndex):  # pragma: no cover - only snapshot indexes are saved
+                continue
+            try:
+                mapped = type(saved).load(path)
+            except (SnapshotError, OSError) as exc:
+                log.warning("snapshot %s just written cannot be read back (%s); keeping the index in memory",
+                            path, exc)
+                continue
+            with self._refresh_lock:
+                if self._cursors.get(signal_type, 0) == int(m.group("cursor")) and len(mapped) == len(saved):
+                    self._indexes[signal_type] = mapped
+                    shared.append(signal_type)
+        return shared
 
     # --- snapshots in the background -------------------------------------------------------------
     def _snapshot_due(self, min_changes: int) -> bool:

@@ -116,9 +116,11 @@ def read_snapshot(path: Path | str, kind: str, *, mmap: bool = False,
                   verify: bool = True) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
     """Return ``(meta, arrays)``; raise :class:`SnapshotError` on anything unexpected.
 
-    ``mmap=True`` maps arrays read-only instead of copying them (fast start, shared page cache);
-    copying is the default because private anonymous memory can use huge pages, which makes the
-    random reads of a search noticeably cheaper. ``verify=False`` skips the array checksums.
+    ``mmap=True`` maps arrays read-only instead of copying them: fast start, and one copy in the page
+    cache for every process of the host (how server processes load index snapshots). The kernel maps
+    large files of ext4/xfs/tmpfs with 2 MiB pages as it does numpy's private copies, so random reads
+    cost the same either way. A mapped file must never be changed in place; :func:`write_snapshot`
+    only ever renames a new file over the name. ``verify=False`` skips the array checksums.
     """
     path = Path(path)
     try:

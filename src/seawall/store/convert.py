@@ -21,6 +21,7 @@ def aware(dt: datetime | None) -> datetime | None:
 
 
 def bank_from_row(row: BankRow | Row[Any], entry_count: int | None = None) -> Bank:
+    """A bank from its mapped row, or from a Core result row holding the ``banks`` columns by their names."""
     return Bank(
         id=row.id,
         name=row.name,

@@ -227,9 +227,16 @@ class RetroMatcher:
                 entries, new_cursor = self._new_entries(_State(entry_id=since_entry_id), None, entry_limit)
                 new_cursor = max(state.entry_id, new_cursor) if len(entries) < entry_limit else state.entry_id
                 horizon = state.horizon
+                passed = len(entries)
+            elif not self._items_since(utcnow() - (window or self.window)):
+                # No item at all inside the window: no entry can match a past item, so the cursor moves to the
+                # newest entry without reading any. After a bulk import of 10M entries every server process
+                # otherwise read them all, 200,000 per pass, holding the GIL while lookups waited.
+                entries, (new_cursor, passed) = [], self._pass_entries(state.entry_id)
             else:
                 entries, new_cursor = self._new_entries(state, horizon, entry_limit)
-            report.entries = len(entries)
+                passed = len(entries)
+            report.entries = passed
             if entries:
                 self._scan(entries, window or self.window, report, use_forms)
             report.cursor = new_cursor
@@ -240,13 +247,28 @@ class RetroMatcher:
                 state.entry_id = new_cursor
                 if horizon is not None:
                     state.horizon = horizon
-                if entries:
+                if report.entries:
                     state.last = report.to_dict()
                 self._save_state(state)
         if report.items_matched:
             log.info("retro-matching: %d new entries matched %d past items (%d actions)", report.entries,
                      report.items_matched, report.actions)
         return report
+
+    def _items_since(self, since: datetime) -> bool:
+        """Whether any item (complete or not) was received at or after ``since``: one index probe."""
+        with self.db.session() as s:
+            return s.scalar(select(ItemRow.id).where(ItemRow.received_at >= since).limit(1)) is not None
+
+    def _pass_entries(self, cursor: int) -> tuple[int, int]:
+        """The newest entry id, and how many block-bank entries lie between ``cursor`` and it (counted, not read)."""
+        with self.db.session() as s:
+            newest = max(cursor, int(s.scalar(select(func.max(BankEntryRow.id))) or 0))
+            passed = s.scalar(select(func.count()).select_from(BankEntryRow)
+                              .join(BankRow, BankRow.id == BankEntryRow.bank_id)
+                              .where(BankEntryRow.id > cursor, BankEntryRow.id <= newest, BankRow.kind == "block",
+                                     BankRow.enabled))
+        return newest, int(passed or 0)
 
     def _new_entries(self, state: _State, horizon: int | None,
                      limit: int) -> tuple[list[tuple[int, str, str]], int]:

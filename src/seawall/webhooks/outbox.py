@@ -22,6 +22,10 @@ from seawall.store.db import Database
 from seawall.store.tables import WebhookDeliveryRow, WebhookEventRow, WebhookRow, utcnow
 from seawall.webhooks.events import envelope
 
+#: Event types of enabled webhooks; built once and run on a bare connection, as every server process re-reads it
+#: at each index refresh and a session around it cost more than the query.
+_SUBSCRIBED = select(WebhookRow.event_types).where(WebhookRow.enabled)
+
 
 class Outbox:
     def __init__(self, db: Database) -> None:
@@ -30,9 +34,9 @@ class Outbox:
         self.reload()
 
     def reload(self) -> None:
-        """Re-read which event types have at least one enabled subscriber."""
-        with self.db.session() as s:
-            rows = s.scalars(select(WebhookRow.event_types).where(WebhookRow.enabled)).all()
+        """Re-read which event types have at least one enabled subscriber (four times a second: see ``_SUBSCRIBED``)."""
+        with self.db.engine.connect() as conn:
+            rows = conn.scalars(_SUBSCRIBED).all()
         self.subscribed = frozenset(t for types in rows for t in (types or []))
 
     def emit(self, s: Session, events: list[tuple[str, dict[str, Any]]]) -> int:
