@@ -43,7 +43,7 @@ def _signals(sigs: list) -> list[tuple[str, str, tuple[str, ...]]]:  # type: ign
 
 @pytest.fixture
 def slow() -> SlowProcesses:
-    pool = SlowProcesses(1, niceness=19, idle=True)
+    pool = SlowProcesses(1, niceness=19)
     yield pool  # type: ignore[misc]
     pool.close()
 
@@ -70,7 +70,6 @@ def test_worker_computes_what_the_server_thread_would(slow: SlowProcesses) -> No
     assert content.ocr_text() == expected_text and content.notes == []
     assert slow.jobs == 1
     assert all(os.getpriority(os.PRIO_PROCESS, pid) == 19 for pid in slow.pids())
-    assert all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in slow.pids())
 
 
 def test_a_killed_worker_is_replaced(slow: SlowProcesses) -> None:

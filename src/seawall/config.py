@@ -69,11 +69,6 @@ class Settings(BaseSettings):
     stage2_niceness: int = Field(default=19, ge=0, le=19,
                                  description="Niceness of the stage-2 worker processes (and the Tesseract runs "
                                              "they start): stage 2 takes the CPU stage 1 leaves.")
-    stage2_idle: bool = Field(
-        default=True,
-        description="Also run the stage-2 worker processes in Linux's idle scheduling class (SCHED_IDLE): a "
-                    "request thread that wakes takes the core from them at once.",
-    )
     stage2_max_backlog: int = Field(
         default=1000, ge=0,
         description="Jobs the work queue may hold before stage 2 is shed: an image arriving while that many "

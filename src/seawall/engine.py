@@ -219,8 +219,7 @@ class Engine:
         if consume and self.settings.stage2_processes:
             from seawall.uploads.slow_process import SlowProcesses
 
-            self.items.slow_processes = SlowProcesses(self.settings.workers, self.settings.stage2_niceness,
-                                                     idle=self.settings.stage2_idle)
+            self.items.slow_processes = SlowProcesses(self.settings.workers, self.settings.stage2_niceness)
         if isinstance(self.queue, InProcessQueue):
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)

@@ -8,9 +8,8 @@ the GIL and is not scheduled stalls the request threads waiting for the GIL (pri
 
 So the queue thread hands the upload's bytes to a small pool of ``spawn``-ed processes and waits on a
 pipe, which needs no GIL. Each worker process lowers its own scheduling priority (``os.nice`` to
-``SEAWALL_STAGE2_NICENESS``, 19 by default, and Linux's idle scheduling class unless
-``SEAWALL_STAGE2_IDLE=false``), and the Tesseract processes it starts inherit that, so on a busy
-machine the kernel runs stage 1 first and stage 2 takes what is left. What crosses the pipe is
+``SEAWALL_STAGE2_NICENESS``, 19 by default), and the Tesseract processes it starts inherit that, so on
+a busy machine the kernel runs stage 1 first and stage 2 takes what is left. What crosses the pipe is
 plain values: the bytes, the decode limits and OCR options in, and the OCR text, notes and region
 signals out. Matching, deciding and storing stay in the serving process, which holds the indexes.
 """
@@ -68,14 +67,8 @@ def compute(content_type: str, data: bytes, limits: DecodeLimits, ocr: OcrOption
     return result
 
 
-def _start_worker(niceness: int, idle: bool = False) -> None:
-    """In each worker process: one thread for native pools, and a lower scheduling priority.
-
-    ``idle`` also moves the process (and the Tesseract runs it starts, which inherit the policy) to
-    Linux's ``SCHED_IDLE`` class. Niceness 19 still leaves a worker a small share against busy stage-1
-    threads, and, more costly for the tail, lets it keep a core when a request thread wakes up: an
-    idle-class task is preempted at once.
-    """
+def _start_worker(niceness: int) -> None:
+    """In each worker process: one thread for native pools, and a lower scheduling priority."""
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[name] = "1"
     if niceness > 0:
@@ -83,11 +76,6 @@ def _start_worker(niceness: int, idle: bool = False) -> None:
             os.nice(niceness)
         except OSError:  # not permitted here: stage 2 still runs, outside the server's GIL
             log.warning("could not lower the priority of the stage-2 worker process")
-    if idle and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError:
-            log.warning("could not move the stage-2 worker process to the idle scheduling class")
     try:
         import cv2
 
@@ -99,10 +87,9 @@ def _start_worker(niceness: int, idle: bool = False) -> None:
 class SlowProcesses:
     """A pool of ``processes`` low-priority worker processes, started on first use and replaced if one dies."""
 
-    def __init__(self, processes: int = 1, niceness: int = 19, *, idle: bool = False) -> None:
+    def __init__(self, processes: int = 1, niceness: int = 19) -> None:
         self.processes = max(1, processes)
         self.niceness = niceness
-        self.idle = idle
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -116,7 +103,7 @@ class SlowProcesses:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=self.processes,
                                                  mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(self.niceness, self.idle))
+                                                 initializer=_start_worker, initargs=(self.niceness,))
             return self._pool
 
     def _forget(self, pool: ProcessPoolExecutor) -> None:
