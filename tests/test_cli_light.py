@@ -68,6 +68,7 @@ def _check_light_commands(env: dict[str, str]) -> None:
     assert not _heavy(created), _heavy(created)
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 def test_light_commands_import_no_heavy_module_sqlite(tmp_path: Path) -> None:
     _check_light_commands(_env(tmp_path / "data"))
 
@@ -77,6 +78,7 @@ def test_light_commands_import_no_heavy_module_postgres(tmp_path: Path, pg_url: 
     _check_light_commands(_env(tmp_path / "data", pg_url))
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 def test_the_heavy_list_catches_a_heavy_command(tmp_path: Path) -> None:
     """The check can fail: ``bank create`` builds the engine and loads what light commands must not."""
     env = _env(tmp_path / "data")

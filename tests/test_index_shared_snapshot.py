@@ -92,6 +92,7 @@ def _import(settings: Settings, values: list[str]) -> list[int]:
         engine.close()  # saves the snapshot
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 def test_a_snapshot_written_by_one_process_is_mapped_and_searched_exactly_by_another(settings: Settings) -> None:
     values = [secrets.token_hex(32) for _ in range(N)]
     ids = _import(settings, values)
@@ -120,6 +121,7 @@ def test_a_snapshot_written_by_one_process_is_mapped_and_searched_exactly_by_ano
     assert got["hits"] == expected
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 def test_an_index_rebuilt_at_start_up_is_saved_once_and_mapped(settings: Settings,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     values = [secrets.token_hex(32) for _ in range(N)]
@@ -145,6 +147,7 @@ def test_an_index_rebuilt_at_start_up_is_saved_once_and_mapped(settings: Setting
         first.close()
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_a_damaged_shared_snapshot_is_rejected_and_rebuilt_by_the_reader(settings: Settings, damage: str) -> None:
     values = [secrets.token_hex(32) for _ in range(N)]

@@ -74,6 +74,7 @@ def test_any_subset_of_copies_gives_the_same_runs(flips: list[tuple[bool, bool]]
     assert all(some[f].hex(v) == every[f].hex(v) for f in flips for v in range(8))
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 def test_generated_photo_uploads_hash_as_the_one_call_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Decoded like uploads (JPEG draft included): the eight query hashes, quality and the stored hash equal
     the one-call reference path and ``pdqhash.compute``."""

@@ -86,6 +86,7 @@ def test_the_lead_passes_on_when_its_holder_closes(engine: Engine, second: Engin
     assert not engine.retro.lead.leads()
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 def test_a_killed_leader_leaves_the_lead_free(settings: Settings, engine: Engine) -> None:
     url = str(settings.database_url or "")
     env = seawall_env(settings.data_dir, **({"SEAWALL_DATABASE_URL": url} if url.startswith("postgresql") else {}))

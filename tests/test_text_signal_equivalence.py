@@ -14,6 +14,7 @@ import random
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 import rensa
 
 from seawall.normalize import matching_text
@@ -67,6 +68,7 @@ def generated_text(rng: random.Random) -> str:
     return text.replace(" ", "") if rng.random() < 0.1 else text
 
 
+@pytest.mark.slow  # fresh interpreters or thousands of generated inputs; `make test` runs it
 def test_fingerprints_and_values_match_the_previous_code() -> None:
     rng = random.Random(1312)
     sizes = set()

@@ -217,9 +217,9 @@ class Engine:
         self.items.stage_two_depth = self.queue.depth
         self.items.stage_two_max = self.settings.stage2_max_backlog
         if consume and self.settings.stage2_processes:
-            from seawall.uploads.slow_process import SlowProcesses
+            from seawall.uploads.slow_process import shared
 
-            self.items.slow_processes = SlowProcesses(self.settings.workers, self.settings.stage2_niceness)
+            self.items.slow_processes = shared(self.settings.workers, self.settings.stage2_niceness)
         if isinstance(self.queue, InProcessQueue):
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)
@@ -336,9 +336,8 @@ class Engine:
         if self.queue is not None:
             self.items.enqueue = None
             self.queue.close()
-        if self.items.slow_processes is not None:
-            self.items.slow_processes.close()
-            self.items.slow_processes = None
+        # the stage-2 worker processes are the process's (slow_process.shared): they end with it
+        self.items.slow_processes = None
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(timeout=30)

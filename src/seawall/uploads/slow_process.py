@@ -16,6 +16,7 @@ signals out. Matching, deciding and storing stay in the serving process, which h
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
@@ -142,12 +143,47 @@ class SlowProcesses:
         procs = getattr(pool, "_processes", None) or {}
         return sorted(procs)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed pool refuses work)."""
+        return self._closed
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+_shared: dict[tuple[int, int], SlowProcesses] = {}
+_shared_lock = threading.Lock()
+
+
+def shared(processes: int, niceness: int) -> SlowProcesses:
+    """The process-wide pool for ``processes`` workers at ``niceness``, started on first use.
+
+    A server has one engine per process, so this is its pool; a process that builds engine after engine
+    (tests, embedding) keeps one set of workers instead of starting a fresh interpreter, which imports
+    Seawall and loads the compiled PDQ kernels (about a second), for every engine. The workers only
+    compute from the bytes they are sent, so an engine closing has nothing to take back from them; the
+    pool ends with the process.
+    """
+    key = (max(1, processes), niceness)
+    with _shared_lock:
+        pool = _shared.get(key)
+        if pool is None or pool.closed:
+            pool = _shared[key] = SlowProcesses(*key)
+        return pool
+
+
+@atexit.register
+def _close_shared() -> None:
+    with _shared_lock:
+        pools = list(_shared.values())
+        _shared.clear()
+    for pool in pools:
+        pool.close()
 
 
 def adopt(content: Content, result: SlowResult) -> None:
