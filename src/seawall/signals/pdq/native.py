@@ -26,7 +26,6 @@ import threading
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 log = logging.getLogger(__name__)
 
@@ -79,25 +78,17 @@ def luma(pixels: npt.NDArray[np.uint8], out: F32 | None = None) -> F32:
     """The float32 luma plane ``pdqhash`` hashes, bit for bit: float64 ``R*0.299 + G*0.587 + B*0.114``
     (in that order), rounded to float32; written into ``out`` when given.
 
-    Computed pixel by pixel in compiled code (:func:`_luma_kernel`) rather than as NumPy expressions: those
-    made five passes over megabytes of float64 temporaries, which on a busy server cost more than a
-    mirrored PDQ run. Each pixel's value depends on its three bytes alone, so a test compares all 2^24
-    colours with the NumPy expression ``pdqhash`` uses.
+    Computed pixel by pixel in compiled code (:mod:`.luma_kernel`, imported on first use) rather than as
+    NumPy expressions: those made five passes over megabytes of float64 temporaries, which on a busy
+    server cost more than a mirrored PDQ run. Each pixel's value depends on its three bytes alone, so a
+    test compares all 2^24 colours with the NumPy expression ``pdqhash`` uses.
     """
     if out is None:
         out = np.empty(pixels.shape[:2], dtype=np.float32)
-    _luma_kernel(np.ascontiguousarray(pixels), out)
+    from seawall.signals.pdq.luma_kernel import luma_kernel
+
+    luma_kernel(np.ascontiguousarray(pixels), out)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _luma_kernel(pixels: npt.NDArray[np.uint8], out: F32) -> None:
-    """``out[i, j]`` = float32(float64 R*0.299 + G*0.587 + B*0.114): the same float64 operations in the same
-    order as the NumPy expression (no fast-math, so no fused multiply-add), then the one rounding."""
-    rows, cols = out.shape
-    for i in range(rows):
-        for j in range(cols):
-            out[i, j] = np.float32(pixels[i, j, 0] * 0.299 + pixels[i, j, 1] * 0.587 + pixels[i, j, 2] * 0.114)
 
 
 def hex_of(h: Hash256) -> str:
