@@ -99,7 +99,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
                                 SEAWALL_OCR_ENABLED="false"), tmp_path / "a.log")
     b = Server("B", seawall_env(tmp_path / "b", SEAWALL_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
                                 SEAWALL_SOURCE_LIVE_WAIT_SECONDS="5", SEAWALL_OCR_ENABLED="false",
-                                SEAWALL_RETRO_INTERVAL_SECONDS="1"), tmp_path / "b.log")
+                                SEAWALL_RETRO_INTERVAL_SECONDS="1",
+                                # groups of 500 entries: the kill -9 test's 6,000-entry sync commits in steps
+                                SEAWALL_SOURCE_SYNC_GROUP_ENTRIES="500"), tmp_path / "b.log")
     try:
         for s in (a, b):
             s.key = cli(["apikey", "create", "--role", "admin"], s.env).strip().splitlines()[-1]

@@ -21,7 +21,6 @@ from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.errors import SeawallError
-from seawall.sharing import sources as sources_module
 from seawall.sharing.exchanges.base import Page, RemoteEntry, Tombstone
 from seawall.sharing.sources import PreparedPage, SyncReport
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, BankRow, SourceRow
@@ -137,7 +136,7 @@ def test_a_group_of_waiting_pages_stores_what_page_by_page_stores(engine: Engine
 def test_a_group_ends_at_the_entry_limit_and_each_commit_carries_its_last_checkpoint(
         engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source_id = _source(engine, "limited", tmp_path)
-    monkeypatch.setattr(sources_module, "GROUP_ENTRIES", 15)
+    monkeypatch.setattr(engine.sources, "group_entries", 15)  # SEAWALL_SOURCE_SYNC_GROUP_ENTRIES
     sizes = _group_sizes(monkeypatch, engine)
     report = SyncReport(source="limited")
     pages = _Waiting([engine.sources.prepare(p, {}) for p in _pages()])

@@ -124,7 +124,8 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
     # hash-sharing: sources pulled into banks (retro-matched like any new entry), feeds published
     signer = Signer(db)  # one instance key: signs our feed pages and our feedback to publishers
     sources = SourceService(db, reg, TargetPolicy(settings.webhook_allow_list),
-                            on_change=_follow_source(indexes, retro_wakeup), signer=signer)
+                            on_change=_follow_source(indexes, retro_wakeup), signer=signer,
+                            group_entries=settings.source_sync_group_entries)
     return EngineParts(
         db=db, registry=reg, indexes=indexes, matcher=matcher, banks=BankService(db, reg), items=items,
         api_keys=ApiKeys(db, recheck_seconds=settings.api_key_recheck_seconds,

@@ -232,6 +232,11 @@ class Settings(BaseSettings):
     source_sync: bool = Field(
         default=True, description="Sync enabled sources (hash-sharing exchanges) in the background on this node.",
     )
+    source_sync_group_entries: int = Field(
+        default=100_000, ge=1, le=1_000_000,
+        description="Entries of consecutive feed pages written in one transaction at most (fewer, shorter writes "
+                    "on SQLite, where uploads wait for them; more, fewer passes over a large bank's index).",
+    )
     source_live_wait_seconds: float = Field(
         default=20, gt=0, le=60, description="How long a live source (Seawall feed) holds one long poll open.",
     )

@@ -178,15 +178,16 @@ class _Waiting:
     live long poll's answer), it hands nothing: the transaction commits rather than wait for news."""
 
     def __init__(self, pages: Iterator[PreparedPage], ready: Callable[[], bool], first: PreparedPage,
-                 room: int | None, failed: list[BaseException]) -> None:
+                 room: int | None, failed: list[BaseException], group_entries: int = GROUP_ENTRIES) -> None:
         self.pages, self.ready, self.failed = pages, ready, failed
         self.room = room
+        self.group_entries = group_entries
         self.held_pages, self.held_entries = 1, len(first.good)
         self.more = first.page.more
         self.opened = time.monotonic()
 
     def __call__(self) -> PreparedPage | None:
-        if ((self.room is not None and self.held_pages >= self.room) or self.held_entries >= GROUP_ENTRIES
+        if ((self.room is not None and self.held_pages >= self.room) or self.held_entries >= self.group_entries
                 or time.monotonic() - self.opened >= GROUP_SECONDS or not (self.more or self.ready())):
             return None
         try:
@@ -210,8 +211,10 @@ class SourceService:
 
     def __init__(self, db: Database, registry: Registry, policy: TargetPolicy,
                  on_change: Callable[[Rows, Rows], None] | None = None, *,
-                 signer: Signer | None = None) -> None:
+                 signer: Signer | None = None, group_entries: int = GROUP_ENTRIES) -> None:
         self.db = db
+        #: Entries of consecutive pages written in one transaction at most (``SEAWALL_SOURCE_SYNC_GROUP_ENTRIES``).
+        self.group_entries = group_entries
         self.registry = registry
         self.policy = policy
         self.on_change = on_change
@@ -670,7 +673,7 @@ class SourceService:
             if first is None:
                 return
             room = None if max_pages is None else max_pages - report.pages
-            more = _Waiting(pages, ready, first, room, failed)
+            more = _Waiting(pages, ready, first, room, failed, self.group_entries)
             applied = self._apply_group(source_id, checkpoint, first, more)
             if applied is None:
                 report.error = "another sync of this source moved its checkpoint; stopped"
