@@ -41,6 +41,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_retro import VARIANTS, _naive, _store_items
+from common import write_pdq_feed
 from seawall.composition import build_engine
 from seawall.config import Settings
 
@@ -67,11 +68,7 @@ def drop_db(name: str) -> None:
 
 def initial_sync(n: int, tmp: Path) -> None:
     feed = tmp / "feed.txt"
-    rng = np.random.default_rng(7)
-    with feed.open("w") as fh:
-        for start in range(0, n, 100_000):
-            block = rng.integers(0, 256, (min(100_000, n - start), 32), dtype=np.uint8)
-            fh.write("".join(f"pdq {r.tobytes().hex()}\n" for r in block))
+    write_pdq_feed(feed, n)
     print(f"\n== 1. initial sync of {n:,} PDQ entries from a file feed ({feed.stat().st_size / 1e6:.0f} MB) ==")
     print(f"{'store':<11}{'sync s':>9}{'entries/s':>12}{'import s':>10}{'sync/import':>13}{'re-sync s':>11}"
           f"{'re-added':>10}{'RSS +MB':>9}")

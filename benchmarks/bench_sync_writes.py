@@ -22,11 +22,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psycopg
 
 import seawall.sharing.exchanges.file as file_exchange
 import seawall.sharing.sources as sources_module
+from common import write_pdq_feed
 from seawall.composition import build_engine
 from seawall.config import Settings
 
@@ -61,11 +61,7 @@ def main() -> None:
     file_exchange.PAGE_SIZE = page
     tmp = Path(tempfile.mkdtemp(prefix="seawall-sync-writes-"))
     feed = tmp / "feed.txt"
-    rng = np.random.default_rng(7)
-    with feed.open("w") as fh:
-        for start in range(0, n, 100_000):
-            block = rng.integers(0, 256, (min(100_000, n - start), 32), dtype=np.uint8)
-            fh.write("".join(f"pdq {r.tobytes().hex()}\n" for r in block))
+    write_pdq_feed(feed, n)
     url, dbname = None, ""
     if store == "pg":
         dbname = f"seawall_bench_w{uuid.uuid4().hex[:8]}"

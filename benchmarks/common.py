@@ -567,3 +567,14 @@ def _main() -> None:
 
 if __name__ == "__main__":
     _main()
+
+
+def write_pdq_feed(path: Path, n: int, seed: int = 7) -> None:
+    """A text feed of ``n`` random PDQ hashes (``pdq <hex>`` lines), written 100,000 at a time."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with path.open("w") as fh:
+        for start in range(0, n, 100_000):
+            block = rng.integers(0, 256, (min(100_000, n - start), 32), dtype=np.uint8)
+            fh.write("".join(f"pdq {r.tobytes().hex()}\n" for r in block))
