@@ -93,7 +93,8 @@ def main() -> None:
     args = ap.parse_args()
     here = str(Path(__file__).resolve().parents[1] / "src")
     trees = {"this": here, "peer": args.peer}
-    with tempdir("seawall-importcpu-") as tmp:
+    with tempdir("seawall-importcpu-") as tmp_name:
+        tmp = Path(tmp_name)
         bank_file = tmp / "bank.txt"
         write_hash_file(bank_file, random_hashes(args.lines, args.seed))
         runs: dict[str, list[tuple[float, float, float]]] = {"this": [], "peer": []}
