@@ -65,6 +65,28 @@ def test_a_batch_is_stored_exactly_as_parsed(engine: Engine) -> None:
         assert aware(row.first_seen) == first_seen and row.source == "src \\ \t" and row.note == ""
 
 
+def test_a_batch_is_written_in_key_order(engine: Engine) -> None:
+    """Rows reach the unique key in its order (ids follow signal type, then digest), whatever the line order,
+    and a value given twice in a batch is stored once. Key order is what keeps the index's writes local."""
+    bank = engine.banks.create("b")
+    rows: list[importer._Row] = [(i, ("md5", "sha256")[i % 2], secrets.token_hex(16 + 16 * (i % 2)), [], None, {})
+                                 for i in range(1, 501)]
+    rows.append((501, rows[7][1], rows[7][2], ["behaviour:recruitment"], None, {"later": True}))
+    with engine.db.session() as s:
+        writer = importer._writer(s, engine.db.dialect, bank, "src", "me", utcnow())
+        try:
+            ids = writer.insert(rows)
+        finally:
+            writer.close()
+    assert len(ids) == 500
+    with engine.db.session() as s:
+        stored = s.execute(select(BankEntryRow.signal_type, BankEntryRow.value_digest, BankEntryRow.value,
+                                  BankEntryRow.labels).order_by(BankEntryRow.id)).all()
+    keys = [(sig, digest) for sig, digest, _, _ in stored]
+    assert keys == sorted(keys) and len(keys) == 500
+    assert sorted(value for _, _, value, _ in stored) == sorted(r[2] for r in rows[:500])
+
+
 def test_in_flight_gives_each_result_one_batch_late_in_order() -> None:
     with InFlight[int]("test") as flight:
         assert flight.submit(lambda x: x * 2, 1) is None

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -22,7 +23,6 @@ from seawall.legal.cli import report_app
 
 if TYPE_CHECKING:
     from rich.progress import Progress
-    from sqlalchemy import Engine
 
     from seawall.config import Settings
 
@@ -76,24 +76,29 @@ def _engine() -> Any:
     return build_engine(_settings())
 
 
-def _store_engine() -> Engine:
-    """The store's SQLAlchemy engine alone, its schema brought up to date if it is behind.
+@contextmanager
+def _light_store() -> Iterator[tuple[Any, str] | None]:
+    """A driver connection to the store and its dialect, for commands that read or write a row or two.
 
-    For the commands that read or write a row or two with Core statements (``bank list``, ``apikey
-    create``): the location comes from the same variables ``Settings`` reads, without building it.
+    ``bank list`` and ``apikey create`` use it: the location comes from the same variables ``Settings``
+    reads, without building it, and neither SQLAlchemy nor the ORM is imported. None for a database URL
+    the driver path does not handle (see :mod:`seawall.store.driver`): the caller uses :class:`_Store`.
     """
-    from seawall.store.db import ensure_schema, make_engine
+    from seawall.store.driver import driver_target
+    from seawall.store.light import open_store
     from seawall.store_location import store_location
 
     where = store_location()
+    target = driver_target(where.database_url)
+    if target is None:
+        yield None
+        return
     where.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(where.database_url)
+    conn = _run(lambda: open_store(target, where.database_url))
     try:
-        _run(lambda: ensure_schema(where.database_url, engine))
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
+        yield conn, target.dialect
+    finally:
+        conn.close()
 
 
 class _LazyRegistry:
@@ -414,12 +419,15 @@ def bank_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
     from seawall.store.light import list_banks
 
-    engine = _store_engine()
-    try:
-        with engine.connect() as conn:
-            banks = list_banks(conn)
-    finally:
-        engine.dispose()
+    with _light_store() as store:
+        if store is None:
+            fallback = _Store()
+            try:
+                banks = fallback.banks.list_banks()
+            finally:
+                fallback.close()
+        else:
+            banks = list_banks(*store)
     if as_json:
         from seawall.api.serialize import bank_dict
 
@@ -593,15 +601,18 @@ def apikey_create(role: Annotated[str, typer.Option(help="admin, submitter or re
     from seawall.store.light import insert_api_key
 
     key = _run(lambda: mint(role, name))
-    principal = key.principal
-    engine = _store_engine()
-    try:
-        with engine.begin() as conn:
-            insert_api_key(conn, key_id=principal.key_id, secret_hash=key.secret_hash, role=role, name=name)
-    finally:
-        engine.dispose()
+    token, principal = key.token, key.principal
+    with _light_store() as store:
+        if store is None:
+            fallback = _Store()
+            try:
+                token, principal = fallback.api_keys.create(role, name)
+            finally:
+                fallback.close()
+        else:
+            insert_api_key(*store, key_id=principal.key_id, secret_hash=key.secret_hash, role=role, name=name)
     err.print(f"created {principal.role} key {principal.key_id}; store it now, it is not kept in clear")
-    sys.stdout.write(key.token + "\n")
+    sys.stdout.write(token + "\n")
 
 
 @apikey_app.command("list")
@@ -871,5 +882,34 @@ def source_remove(name: str) -> None:
     out.print(f"removed source {name}", highlight=False)
 
 
+def _standalone(command: Callable[..., None], kwargs: dict[str, Any]) -> None:
+    """Run a command function as Typer's standalone mode would: exits and interruptions become exit codes."""
+    import errno
+
+    try:
+        command(**kwargs)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except EOFError:
+        err.file.write("\nAborted!\n")
+        sys.exit(1)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        sys.exit(1)
+    sys.exit(0)
+
+
 def main() -> None:
-    app()
+    """The ``seawall`` entry point; ``bank list`` and ``apikey create`` skip Typer's parsing (see cli_argv)."""
+    from seawall.cli_argv import light_command
+
+    found = light_command(sys.argv[1:], os.environ)
+    if found is None:
+        app()
+        return
+    name, kwargs = found
+    commands: dict[str, Callable[..., None]] = {"bank list": bank_list, "apikey create": apikey_create}
+    _standalone(commands[name], kwargs)

@@ -48,6 +48,7 @@ from seawall.index.base import Candidate, SignalIndex, SnapshotIndex
 from seawall.index.snapshot import SnapshotError
 from seawall.plugins import Registry
 from seawall.store.db import Database
+from seawall.store.file_lock import FileLock
 from seawall.store.tables import BankEntryRow
 
 log = logging.getLogger(__name__)
@@ -300,18 +301,8 @@ class IndexSet:
         if self._snapshot_dir is None:
             yield
             return
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - non-POSIX: every process rebuilds on its own
+        with FileLock(self._snapshot_dir / ".start-up.lock"):
             yield
-            return
-        self._snapshot_dir.mkdir(parents=True, exist_ok=True)
-        with open(self._snapshot_dir / ".start-up.lock", "a+b") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     def share_rebuilt(self, *, min_changes: int) -> list[str]:
         """Save every index rebuilt at start-up with at least ``min_changes`` entries read, and map the file.

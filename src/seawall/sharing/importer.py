@@ -52,9 +52,6 @@ SQLITE_YIELD_SECONDS = 0.02
 MAX_REPORTED_REJECTS = 1_000
 #: Rows per SQLite statement: 5 bound values a row stays well under SQLite's 32,766-variable limit.
 SQLITE_ROWS_PER_STATEMENT = 2_000
-#: PostgreSQL sort memory for the import's transaction: a batch sorted in key order fits in it, where the
-#: default 4 MB made every batch's sort spill to disk.
-PG_IMPORT_WORK_MEM = "64MB"
 
 #: (line number, signal type, normalised value, labels, first seen, meta)
 _Row = tuple[int, str, str, list[str], datetime | None, dict[str, Any]]
@@ -171,9 +168,8 @@ class _PostgresWriter(_Writer):
         super().__init__(s, bank_id, source, added_by, now)
         dbapi: Any = s.connection().connection.driver_connection
         self._cur = dbapi.cursor()
-        self._cur.execute(f"SET LOCAL work_mem = '{PG_IMPORT_WORK_MEM}'")  # this transaction only
         self._stage = PgStage(self._cur, "seawall_import_stage", (
-            ("signal_type", "text"), ("value", "text"), ("value_digest", "text"), ("labels", "jsonb"),
+            ("signal_type", "text"), ("value_digest", "text"), ("value", "text"), ("labels", "jsonb"),
             ("first_seen", "timestamptz"), ("meta", "jsonb")))
 
     def insert(self, rows: list[_Row]) -> list[int]:
@@ -181,18 +177,24 @@ class _PostgresWriter(_Writer):
         dumps, null, digest = json.dumps, COPY_NULL, value_digest
         # Empty labels and meta (nearly every line) travel as NULL, which COPY stores without parsing JSON;
         # the INSERT writes them as [] and {}. Signal type names and digests need no escaping.
-        self._stage.load_text(
-            f"{sig}\t{copy_text(value)}\t{digest(value)}\t{copy_text(dumps(labels)) if labels else null}\t"
-            f"{null if first_seen is None else first_seen.isoformat()}\t{copy_text(dumps(meta)) if meta else null}\n"
-            for _, sig, value, labels, first_seen, meta in rows)
-        # Key order by bytes (COLLATE "C"): the same order as the index's for these ASCII keys, sorted
-        # with memcmp instead of the locale's string comparison.
+        lines = [f"{sig}\t{digest(value)}\t{copy_text(value)}\t{copy_text(dumps(labels)) if labels else null}\t"
+                 f"{null if first_seen is None else first_seen.isoformat()}\t"
+                 f"{copy_text(dumps(meta)) if meta else null}\n"
+                 for _, sig, value, labels, first_seen, meta in rows]
+        # Staged in key order: each line starts with the signal type, a tab (below every character a name
+        # holds) and the fixed-length digest, so sorting the lines sorts by (signal type, digest), the
+        # index's byte order for these ASCII keys. A freshly emptied temporary table is read back in the
+        # order it was written, so the INSERT needs no sort of its own: a string sort here costs this
+        # process about 20 ms a batch, where the database's sort of the wide staged rows was an eighth of
+        # its work, and the database is what a PostgreSQL import waits for.
+        lines.sort()
+        self._stage.load_text(lines)
+        # Key order decides only which index pages each row touches (and its id), never what is stored.
         cur.execute(
             "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "
             "added_by, note, meta, created_at) "
             "SELECT %s, signal_type, value, value_digest, coalesce(labels, '[]'::jsonb), %s, first_seen, %s, '', "
-            "coalesce(meta, '{}'::jsonb), %s "
-            f"FROM {self._stage.name} ORDER BY signal_type COLLATE \"C\", value_digest COLLATE \"C\" "
+            f"coalesce(meta, '{{}}'::jsonb), %s FROM {self._stage.name} "
             "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id",
             (self.bank_id, self.source, self.added_by, self.now),
         )

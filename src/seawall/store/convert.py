@@ -10,6 +10,7 @@ from seawall.models.records import Bank, BankEntry
 if TYPE_CHECKING:
     from sqlalchemy import Row
 
+    from seawall.store.light import BankColumns
     from seawall.store.tables import BankEntryRow, BankRow
 
 
@@ -20,8 +21,8 @@ def aware(dt: datetime | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def bank_from_row(row: BankRow | Row[Any], entry_count: int | None = None) -> Bank:
-    """A bank from its mapped row, or from a Core result row holding the ``banks`` columns by their names."""
+def bank_from_row(row: BankRow | Row[Any] | BankColumns, entry_count: int | None = None) -> Bank:
+    """A bank from its mapped row, or from any row holding the ``banks`` columns by their names."""
     return Bank(
         id=row.id,
         name=row.name,

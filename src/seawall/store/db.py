@@ -6,7 +6,6 @@ are switched on because SQLite leaves them off by default.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -16,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
+
+from seawall.store.driver import SQLITE_PRAGMAS, SQLITE_TIMEOUT_S
+from seawall.store.schema_head import VERSION_QUERY, is_head
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -35,15 +37,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            for pragma in SQLITE_PRAGMAS:
+                cur.execute(pragma)
             cur.close()
 
         return engine
@@ -67,35 +67,14 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-_REVISION = re.compile(r'^revision: str = "([^"]+)"', re.M)
-_DOWN = re.compile(r'^down_revision: str \| None = "([^"]+)"', re.M)
-
-
-def _head_revisions() -> set[str]:
-    """Revisions no other migration builds on, read from the migration files' text (no Alembic import)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in resources.files("seawall.store").joinpath("migrations", "versions").iterdir():
-        if not path.name.endswith(".py") or path.name.startswith("__"):
-            continue
-        source = path.read_text(encoding="utf-8")
-        rev, down = _REVISION.search(source), _DOWN.search(source)
-        if rev:
-            revisions.add(rev.group(1))
-        if down:
-            parents.add(down.group(1))
-    return revisions - parents
-
-
 def schema_is_current(engine: Engine) -> bool:
     """Whether the store's schema is at the newest migration (False for a store without one yet)."""
-    heads = _head_revisions()
     try:
         with engine.connect() as conn:
-            current = {str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+            current = {str(r[0]) for r in conn.execute(text(VERSION_QUERY))}
     except sa_exc.DBAPIError:
         current = set()  # a new store: no version table yet
-    return len(heads) == 1 and current == heads
+    return is_head(current)
 
 
 def ensure_schema(url: str, engine: Engine | None = None) -> None:

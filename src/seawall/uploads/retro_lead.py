@@ -19,9 +19,7 @@ Two locks, both released by the operating system or the database when the holder
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,38 +29,13 @@ from typing import Any
 from sqlalchemy import text
 
 from seawall.store.db import Database
+from seawall.store.file_lock import FileLock
 
 log = logging.getLogger(__name__)
 
 #: ``pg_try_advisory_lock`` keys: constants no other part of Seawall uses.
 PG_PASS_KEY = 0x5EA_3A11
 PG_LEAD_KEY = 0x5EA_3A12
-
-
-class _FileLock:
-    """An exclusive, non-blocking ``flock`` on one file; the kernel drops it when the process dies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def take(self) -> bool:
-        if self._fd is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def drop(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the only descriptor releases the flock
-            self._fd = None
 
 
 class RetroLead:
@@ -75,15 +48,15 @@ class RetroLead:
 
     def __init__(self, db: Database, lock_path: Path | None) -> None:
         self.db = db
-        self._lead_file = _FileLock(Path(f"{lock_path}.lead.lock")) if lock_path is not None else None
-        self._pass_file = _FileLock(Path(f"{lock_path}.pass.lock")) if lock_path is not None else None
+        self._lead_file = FileLock(Path(f"{lock_path}.lead.lock")) if lock_path is not None else None
+        self._pass_file = FileLock(Path(f"{lock_path}.pass.lock")) if lock_path is not None else None
         self._lead_conn: Any = None
         self._mutex = threading.Lock()
 
     def leads(self) -> bool:
         """Take the lead if nobody holds it, keep it if held; whether this process leads now."""
         with self._mutex:
-            if self._lead_file is not None and not self._lead_file.take():
+            if self._lead_file is not None and not self._lead_file.acquire(blocking=False):
                 return False
             if self.db.dialect != "postgresql":
                 return True
@@ -126,7 +99,7 @@ class RetroLead:
     @contextmanager
     def one_pass(self) -> Iterator[bool]:
         """Hold the pass lock for the body; yields False (and holds nothing) when another pass runs."""
-        if self._pass_file is not None and not self._pass_file.take():
+        if self._pass_file is not None and not self._pass_file.acquire(blocking=False):
             yield False
             return
         try:
@@ -143,11 +116,11 @@ class RetroLead:
                     conn.commit()
         finally:
             if self._pass_file is not None:
-                self._pass_file.drop()
+                self._pass_file.release()
 
     def close(self) -> None:
         """Give up the lead (engine shutdown): another process takes it at its next tick."""
         with self._mutex:
             self._drop_connection()
             if self._lead_file is not None:
-                self._lead_file.drop()
+                self._lead_file.release()
