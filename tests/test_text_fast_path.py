@@ -234,3 +234,19 @@ def test_body_limit_applies_alike(engine: Engine, keys: dict[str, str]) -> None:
         assert fast.status_code == status
         assert_same(fast, twin)
     assert p.served() == 1  # a body declared over the limit is refused by the stack, as ever
+
+
+def test_start_up_parses_a_sample_text_item_and_stores_nothing(engine: Engine, keys: dict[str, str]) -> None:
+    """The lifespan warms the text route's parsing (the first ``ItemText`` validation of a process cost 4 ms):
+    the sample is a text item the route accepts, and nothing of it is stored."""
+    from seawall.api.routes.items import _text_item
+    from seawall.api.textpath import _SAMPLE_BODY, warm_up
+
+    payload, content = _text_item(engine, _SAMPLE_BODY)
+    assert payload.content_id == "seawall-warm-up" and content.content_type == "text"
+    warm_up(engine)
+    with TestClient(create_app(engine=engine, follow_writes=False)) as client:
+        sub = auth(keys["submitter"])
+        assert client.post("/v1/items", content=_SAMPLE_BODY,
+                           headers={**sub, "Content-Type": "application/json"}).status_code == 200
+    assert len(engine.items.find_by_content_id("seawall-warm-up")) == 1  # the one sent above, none from start-up

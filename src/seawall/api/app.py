@@ -47,6 +47,7 @@ from seawall.api.routes.legal import install as install_legal
 from seawall.api.serving_group import ServingGroup
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
 from seawall.api.textpath import TextItemFastPath
+from seawall.api.textpath import warm_up as warm_text_route
 from seawall.composition import build_engine, start
 from seawall.config import Settings
 from seawall.engine import Engine
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # the thread pool's async backend is imported on its first use (10–40 ms), and an upload whose API
         # key is not yet cached reads it in that pool: use it once before the first request does
         await run_in_threadpool(_nothing)
+        warm_text_route(eng)  # the text route's body parsing, before uvicorn accepts the first request
         # models and kernels load beside start-up, not inside the first upload; /readyz says when done
         start(eng, follow_writes=follow_writes)
         if group is not None:
