@@ -484,6 +484,20 @@ class SignedPage:
         return self.has_rows or self.more
 
 
+#: Response headers repeating a page's checkpoint and ``more`` outside the signed bytes (a hint only).
+CHECKPOINT_HEADER = "seawall-checkpoint"
+MORE_HEADER = "seawall-more"
+
+
+def read_ahead_hint(page: SignedPage) -> dict[str, str]:
+    """Headers that let a subscriber request the next page before it has verified this one.
+
+    They are not signed and a subscriber must not trust them: it applies a page only once its signature
+    verifies, and uses a page fetched on the hint only when the verified checkpoint is the hinted one
+    (:class:`~seawall.sharing.exchanges.seawall.SeawallFeedExchange`)."""
+    return {CHECKPOINT_HEADER: page.checkpoint, MORE_HEADER: "1" if page.more else "0"}
+
+
 def _entry_rows(s: Session, bank_ids: list[int], limit: int, params: dict[str, Any] | None,
                 *where: Any) -> list[Any]:
     """(id, bank id, signal type, value, labels as JSON text, first seen, created at) in id order."""

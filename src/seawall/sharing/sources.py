@@ -51,6 +51,7 @@ from seawall.sharing.signing import Signer
 from seawall.sharing.staged_entries import Good, StagedEntries, staged_entries
 from seawall.store.convert import aware
 from seawall.store.db import Database
+from seawall.store.planner_stats import refresh_after_bulk_write
 from seawall.store.tables import (
     BankEntryRow,
     BankEntrySourceRow,
@@ -752,6 +753,8 @@ class SourceService:
                 with self.db.session() as s:
                     s.execute(update(SourceRow).where(SourceRow.id == row.id).values(
                         last_success_at=utcnow(), last_error=None, failures=0, next_attempt_at=None))
+        # a large sync leaves the planner counting the banks as they were (re-syncs and feeds read them)
+        refresh_after_bulk_write(self.db, report.added)
         return report
 
     def due(self) -> list[tuple[str, bool, float]]:
