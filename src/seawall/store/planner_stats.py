@@ -31,12 +31,13 @@ GROWTH = 0.2
 def refresh_after_bulk_write(db: Database, written: int, tables: tuple[str, ...] = ENTRY_TABLES) -> list[str]:
     """``ANALYZE`` each of ``tables`` whose statistics predate ``written`` new rows (PostgreSQL only);
     the names analysed. Never raises: stale statistics make queries slower, not wrong."""
+    unknown = [t for t in tables if t not in ENTRY_TABLES]
+    if unknown:  # the names go into SQL text: only the known ones
+        raise ValueError(f"not an entry table: {unknown[0]!r}")
     if db.dialect != "postgresql" or written < MIN_ROWS:
         return []
     done: list[str] = []
     for table in tables:
-        if table not in ENTRY_TABLES:
-            raise ValueError(f"not an entry table: {table!r}")
         try:
             with db.session() as s:
                 counted = s.scalar(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table})
