@@ -28,6 +28,7 @@ from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from seawall.bulk_gc import fewer_collections
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from seawall.models.labels import validate_labels
 from seawall.sharing.feedback_signing import open_feedback
@@ -284,8 +285,9 @@ class FeedService:
         """The page of :meth:`page` already serialised: the canonical JSON the signature covers is written
         once and sent as it is (``{"signature": …, "page": <those bytes>}``), so the signed bytes are the
         bytes on the wire and a subscriber can check them without serialising the page again."""
-        body = self.page_body(partner, after, limit=limit)
-        raw = canonical(body)
+        with fewer_collections():  # a page is tens of thousands of short-lived objects
+            body = self.page_body(partner, after, limit=limit)
+            raw = canonical(body)
         signature = b64(self.signer.key().sign(raw))
         wire = b'{"signature":"' + signature.encode("ascii") + b'","page":' + raw + b"}"
         return SignedPage(body["checkpoint"], bool(body["more"]), bool(body["entries"] or body["tombstones"]), wire)

@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from seawall.bulk_gc import fewer_collections
 from seawall.errors import Conflict, InvalidInput, NotFound, SeawallError
 from seawall.models.labels import validate_labels
 from seawall.models.records import ACTIONS
@@ -732,7 +733,7 @@ class SourceService:
                     close()
 
         try:
-            with read_ahead(pull, name=f"seawall-pull-{name}") as pages:
+            with fewer_collections(), read_ahead(pull, name=f"seawall-pull-{name}") as pages:
                 self._apply_pages(row.id, checkpoint, pages, report, max_pages, progress)
         except PageRefused as exc:
             report.error, report.refused = exc.message, True
