@@ -133,6 +133,8 @@ def feed_sync(n: int, tmp: Path, page_size: int, import_peer: bool = True) -> No
           f"{page_size:,} entries a page; publisher filled in {setup_s:.0f} s) ==")
     print(f"{'store':<11}{'sync s':>9}{'entries/s':>12}{'pages':>7}{'import s':>10}{'sync/import':>13}"
           f"{'re-sync s':>11}{'re-added':>10}{'RSS +MB':>9}")
+    print("  (CPU s: of the subscriber process, of the publisher process, of the PostgreSQL backends of the "
+          "publisher's and the subscriber's databases; on a shared machine compare these, not wall time)")
     try:
         pub.start()
         for backend in ("sqlite", "postgresql"):
@@ -146,9 +148,11 @@ def feed_sync(n: int, tmp: Path, page_size: int, import_peer: bool = True) -> No
                                         "public_key": made["public_key"], "token": made["partners"][0]["token"],
                                         "page_size": page_size, "bank": "synced", "action": "block"},
                                        created_by="bench")
+                    cpu0 = _cpu(pub_db, dbname, pub)
                     t0 = time.perf_counter()
                     rep = sub.sources.sync("a")
                     sync_s = time.perf_counter() - t0
+                    sync_cpu = _cpu_spent(cpu0, _cpu(pub_db, dbname, pub))
                     grown = rss_mb() - before
                     assert rep.error is None and rep.added == n, rep.to_dict()
                     import_s = float("nan")
@@ -161,12 +165,16 @@ def feed_sync(n: int, tmp: Path, page_size: int, import_peer: bool = True) -> No
                         import_s = time.perf_counter() - t0
                         assert imp.added == n
                     sub.sources.update("a", {"checkpoint": None})
+                    cpu0 = _cpu(pub_db, dbname, pub)
                     t0 = time.perf_counter()
                     again = sub.sources.sync("a")
                     resync_s = time.perf_counter() - t0
+                    resync_cpu = _cpu_spent(cpu0, _cpu(pub_db, dbname, pub))
                     assert again.error is None, again.to_dict()
                     print(f"{backend:<11}{sync_s:>9.1f}{n / sync_s:>12,.0f}{rep.pages:>7}{import_s:>10.1f}"
                           f"{sync_s / import_s:>12.2f}x{resync_s:>11.1f}{again.added:>10,}{grown:>9.0f}", flush=True)
+                    print(f"  CPU s  sync: {sync_cpu}   re-sync: {resync_cpu}   load {os.getloadavg()[0]:.1f}",
+                          flush=True)
                 finally:
                     sub.close()
             finally:
@@ -175,6 +183,35 @@ def feed_sync(n: int, tmp: Path, page_size: int, import_peer: bool = True) -> No
     finally:
         pub.stop()
         drop_db(pub_db)
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backends_cpu(dbname: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to ``dbname`` now (pooled: they last the run)."""
+    if not dbname:
+        return 0.0
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (dbname,))]
+    return sum(_proc_cpu(pid) for pid in pids)
+
+
+def _cpu(pub_db: str, sub_db: str, pub: Server) -> tuple[float, float, float, float]:
+    """(subscriber process, publisher process, publisher's backends, subscriber's backends) CPU seconds."""
+    assert pub.proc is not None
+    return (time.process_time(), _proc_cpu(pub.proc.pid), _backends_cpu(pub_db), _backends_cpu(sub_db))
+
+
+def _cpu_spent(before: tuple[float, ...], after: tuple[float, ...]) -> str:
+    sub, pub, pub_pg, sub_pg = (a - b for a, b in zip(after, before, strict=True))
+    return f"subscriber {sub:.1f}, publisher {pub:.1f}, publisher PG {pub_pg:.1f}, subscriber PG {sub_pg:.1f}"
 
 
 class Server:

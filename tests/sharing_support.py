@@ -40,7 +40,8 @@ Answer = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], 
 
 
 class Proxy:
-    """Forwards to ``upstream`` unless ``answer`` says otherwise; records what passed."""
+    """Forwards to ``upstream`` unless ``answer`` says otherwise (with the publisher's read-ahead hint
+    headers); records what passed."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -61,7 +62,8 @@ class Proxy:
                     fwd = {k: v for k, v in headers.items() if k not in ("host", "content-length")}
                     r = loopback_http.request(self.command, proxy.upstream + self.path, headers=fwd, content=body,
                                       timeout=60)
-                    result = (r.status_code, {"content-type": r.headers.get("content-type", "")}, r.content)
+                    kept = {k: v for k, v in r.headers.items() if k == "content-type" or k.startswith("seawall-")}
+                    result = (r.status_code, kept, r.content)
                 status, hdrs, out = result
                 proxy.seen.append((self.command, self.path, status, out))
                 self.send_response(status)

@@ -738,3 +738,112 @@ def test_an_older_publisher_is_asked_again_for_its_largest_page(pair1: Pair) -> 
     assert result["error"] is None and result["added"] == 3, result
     assert limits[0] == 20_000 and limits[1:] and set(limits[1:]) == {5000}
     assert _bank_values(p.b, "partner-a") == sorted(values)
+
+
+def _source_exchange(p: Pair) -> Any:
+    with p.b.db.session() as s:
+        row = s.scalar(select(SourceRow).where(SourceRow.name == "from-a"))
+    return p.b.sources.exchange_for(row)
+
+
+def _entry_requests(proxy: Proxy) -> list[str]:
+    return [parse_qs(urlsplit(path).query).get("after", [""])[0] for m, path, st, out in proxy.seen
+            if "/entries" in path]
+
+
+def test_the_next_page_is_asked_for_while_the_current_one_is_still_held(pair1: Pair) -> None:
+    """The publisher's hint headers let the subscriber request page k+1 before page k is handed on; the
+    pages still come in order, each once, and no request is sent after the last page."""
+    p = pair1
+    feed = _publish(p)
+    values = [_md5() for _ in range(25)]
+    for v in values:
+        _add(p, v)
+    proxy = Proxy(p.a_url)
+    try:
+        _subscribe(p, feed, url=proxy.url, page_size=10)
+        pages = _source_exchange(p).pull(None)
+        first = next(pages)
+        deadline = time.monotonic() + 30
+        while len(_entry_requests(proxy)) < 2:  # page 2 is asked for while page 1 is still held here
+            assert time.monotonic() < deadline, "the next page was not asked for ahead"
+            time.sleep(0.02)
+        assert _entry_requests(proxy) == ["", first.checkpoint]
+        rest = list(pages)
+    finally:
+        proxy.stop()
+    got = [first, *rest]
+    assert [len(pg.entries) for pg in got] == [10, 10, 5] and [pg.more for pg in got] == [True, True, False]
+    assert sorted(e.value for pg in got for e in pg.entries) == sorted(values)
+    assert _entry_requests(proxy) == ["", got[0].checkpoint, got[1].checkpoint]
+
+
+def test_a_false_read_ahead_hint_is_never_applied(pair1: Pair) -> None:
+    """Hints are unsigned: a page fetched on a hint that the verified checkpoint does not confirm is
+    dropped and the right page asked for; the sync stores every entry once and refuses nothing."""
+    p = pair1
+    feed = _publish(p)
+    values = [_md5() for _ in range(25)]
+    for v in values:
+        _add(p, v)
+    proxy = Proxy(p.a_url)
+    false_hint = "0.0.-.-.0.0"
+
+    def lying(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
+        if "/entries" not in path:
+            return None
+        r = loopback_http.get(p.a_url + path, headers={"authorization": headers["authorization"]}, timeout=30)
+        return r.status_code, {"content-type": "application/json", "seawall-checkpoint": false_hint,
+                               "seawall-more": "1"}, r.content
+
+    proxy.answer = lying
+    try:
+        _subscribe(p, feed, url=proxy.url, page_size=10)
+        result = p.b_api("POST", "/v1/sources/from-a/sync").json()
+    finally:
+        proxy.stop()
+    assert result["error"] is None and not result["refused"] and result["added"] == 25, result
+    assert result["pages"] == 3
+    assert _bank_values(p.b, "partner-a") == sorted(values)
+    asked = _entry_requests(proxy)
+    assert false_hint in asked  # fetched ahead on the hint, then not used
+    honest = [a for a in asked if a != false_hint]
+    assert honest[0] == "" and len(honest) == 3 and honest[-1] != result["checkpoint"]
+    assert p.b_api("GET", "/v1/sources/from-a").json()["counts"]["pages_refused"] == 0
+
+
+def test_a_tampered_page_fetched_ahead_is_refused_whole_after_the_pages_before_it(pair1: Pair) -> None:
+    p = pair1
+    feed = _publish(p)
+    values = [_md5() for _ in range(25)]
+    for v in values:
+        _add(p, v)
+    proxy = Proxy(p.a_url)
+
+    def tamper_after_first(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
+        if "/entries" not in path:
+            return None
+        r = loopback_http.get(p.a_url + path, headers={"authorization": headers["authorization"]}, timeout=30)
+        hints = {k: v for k, v in r.headers.items() if k.startswith("seawall-")}
+        if not parse_qs(urlsplit(path).query).get("after", [""])[0]:
+            return r.status_code, {"content-type": "application/json", **hints}, r.content
+        env = r.json()
+        env["page"]["entries"][0]["value"] = _md5()
+        return 200, {"content-type": "application/json", **hints}, json.dumps(env).encode()
+
+    proxy.answer = tamper_after_first
+    try:
+        _subscribe(p, feed, url=proxy.url, page_size=10)
+        result = p.b_api("POST", "/v1/sources/from-a/sync").json()
+        assert result["refused"] and "bad signature" in result["error"] and result["added"] == 10, result
+        stored = _bank_values(p.b, "partner-a")
+        assert len(stored) == 10 and set(stored) < set(values)
+        source = p.b_api("GET", "/v1/sources/from-a").json()
+        assert source["checkpoint"] == result["checkpoint"] and source["counts"]["pages_refused"] == 1
+        proxy.answer = None
+        assert p.b_api("PATCH", "/v1/sources/from-a", json={"enabled": True}).status_code == 200
+        again = p.b_api("POST", "/v1/sources/from-a/sync").json()
+    finally:
+        proxy.stop()
+    assert again["error"] is None and again["added"] == 15, again
+    assert _bank_values(p.b, "partner-a") == sorted(values)

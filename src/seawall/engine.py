@@ -40,6 +40,7 @@ from seawall.sharing.importer import ImportReport, export_lines, import_entries
 from seawall.sharing.runner import FeedbackSender, SourceRunner
 from seawall.sharing.sources import SourceService
 from seawall.store.db import Database
+from seawall.store.planner_stats import refresh_after_bulk_write
 from seawall.uploads.ingest import STAGE_SIGNALS, ItemService, compute_signals
 from seawall.uploads.retro import RetroLoop, RetroMatcher
 from seawall.uploads.stages import STAGE_TWO, StageTwoWaiters
@@ -452,6 +453,7 @@ class Engine:
 
     def imported(self, report: ImportReport) -> None:
         """Make what an import (here or in a worker process) added matchable, and retro-match it."""
+        refresh_after_bulk_write(self.db, report.added)  # feeds page these banks by id: plan from real counts
         self.refresh()
         if report.added:
             self.retro_wakeup()

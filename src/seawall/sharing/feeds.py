@@ -28,6 +28,7 @@ from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from seawall.bulk_gc import fewer_collections
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from seawall.models.labels import validate_labels
 from seawall.sharing.feedback_signing import open_feedback
@@ -284,8 +285,9 @@ class FeedService:
         """The page of :meth:`page` already serialised: the canonical JSON the signature covers is written
         once and sent as it is (``{"signature": …, "page": <those bytes>}``), so the signed bytes are the
         bytes on the wire and a subscriber can check them without serialising the page again."""
-        body = self.page_body(partner, after, limit=limit)
-        raw = canonical(body)
+        with fewer_collections():  # a page is tens of thousands of short-lived objects
+            body = self.page_body(partner, after, limit=limit)
+            raw = canonical(body)
         signature = b64(self.signer.key().sign(raw))
         wire = b'{"signature":"' + signature.encode("ascii") + b'","page":' + raw + b"}"
         return SignedPage(body["checkpoint"], bool(body["more"]), bool(body["entries"] or body["tombstones"]), wire)
@@ -482,6 +484,20 @@ class SignedPage:
     def news(self) -> bool:
         """Whether a long poll should answer now: the page carries rows, or more are waiting."""
         return self.has_rows or self.more
+
+
+#: Response headers repeating a page's checkpoint and ``more`` outside the signed bytes (a hint only).
+CHECKPOINT_HEADER = "seawall-checkpoint"
+MORE_HEADER = "seawall-more"
+
+
+def read_ahead_hint(page: SignedPage) -> dict[str, str]:
+    """Headers that let a subscriber request the next page before it has verified this one.
+
+    They are not signed and a subscriber must not trust them: it applies a page only once its signature
+    verifies, and uses a page fetched on the hint only when the verified checkpoint is the hinted one
+    (:class:`~seawall.sharing.exchanges.seawall.SeawallFeedExchange`)."""
+    return {CHECKPOINT_HEADER: page.checkpoint, MORE_HEADER: "1" if page.more else "0"}
 
 
 def _entry_rows(s: Session, bank_ids: list[int], limit: int, params: dict[str, Any] | None,

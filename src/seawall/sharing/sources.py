@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from seawall.bulk_gc import fewer_collections
 from seawall.errors import Conflict, InvalidInput, NotFound, SeawallError
 from seawall.models.labels import validate_labels
 from seawall.models.records import ACTIONS
@@ -51,6 +52,7 @@ from seawall.sharing.signing import Signer
 from seawall.sharing.staged_entries import Good, StagedEntries, staged_entries
 from seawall.store.convert import aware
 from seawall.store.db import Database
+from seawall.store.planner_stats import refresh_after_bulk_write
 from seawall.store.tables import (
     BankEntryRow,
     BankEntrySourceRow,
@@ -731,7 +733,7 @@ class SourceService:
                     close()
 
         try:
-            with read_ahead(pull, name=f"seawall-pull-{name}") as pages:
+            with fewer_collections(), read_ahead(pull, name=f"seawall-pull-{name}") as pages:
                 self._apply_pages(row.id, checkpoint, pages, report, max_pages, progress)
         except PageRefused as exc:
             report.error, report.refused = exc.message, True
@@ -752,6 +754,8 @@ class SourceService:
                 with self.db.session() as s:
                     s.execute(update(SourceRow).where(SourceRow.id == row.id).values(
                         last_success_at=utcnow(), last_error=None, failures=0, next_attempt_at=None))
+        # a large sync leaves the planner counting the banks as they were (re-syncs and feeds read them)
+        refresh_after_bulk_write(self.db, report.added)
         return report
 
     def due(self) -> list[tuple[str, bool, float]]:

@@ -26,7 +26,7 @@ from seawall.apikeys import Principal
 from seawall.banks.contributions import accept_contributions
 from seawall.engine import Engine
 from seawall.errors import InvalidInput, Unauthorized
-from seawall.sharing.feeds import PAGE_MAX
+from seawall.sharing.feeds import PAGE_MAX, read_ahead_hint
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422)}
@@ -131,7 +131,9 @@ async def feed_entries(name: str, request: Request, after: str = Query("", max_l
     """A signed page of entries and tombstones after ``after``; with ``wait`` held open until news.
 
     The answer is ``{"signature", "page"}`` with the page in canonical JSON (sorted keys, no spaces),
-    exactly the bytes the signature covers."""
+    exactly the bytes the signature covers. The ``Seawall-Checkpoint`` and ``Seawall-More`` headers
+    repeat the page's checkpoint and whether more is waiting, unsigned: a subscriber may ask for the
+    next page with them while it still verifies this one, and trusts only the signed page."""
     feeds = _engine(request).feeds
     partner = await run_in_threadpool(feeds.authenticate, name, request.headers.get("authorization", ""))
     deadline = time.monotonic() + wait
@@ -139,7 +141,7 @@ async def feed_entries(name: str, request: Request, after: str = Query("", max_l
     while True:
         page = await run_in_threadpool(lambda: feeds.signed_page(partner, after or None, limit=limit))
         if page.news or time.monotonic() >= deadline or await request.is_disconnected():
-            return Response(page.wire, media_type="application/json")
+            return Response(page.wire, media_type="application/json", headers=read_ahead_hint(page))
         await asyncio.sleep(POLL_SECONDS)
         if time.monotonic() - checked >= RECHECK_SECONDS:
             if not await run_in_threadpool(feeds.still_open, partner):

@@ -9,11 +9,13 @@ a malformed entry inside a good page is rejected alone, with its position.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from seawall.errors import InvalidInput, SeawallError
@@ -32,7 +34,7 @@ from seawall.sharing.exchanges.base import (
     require_str,
 )
 from seawall.sharing.feedback_signing import signed_feedback
-from seawall.sharing.feeds import Cursor
+from seawall.sharing.feeds import CHECKPOINT_HEADER, MORE_HEADER, Cursor
 from seawall.sharing.signing import public_key_from, public_text, verify, verify_bytes
 
 #: Entries asked for a page: large pages spread each request's fixed cost (a round trip, a signature,
@@ -82,6 +84,44 @@ def _open_envelope(raw: bytes, key: Ed25519PublicKey) -> tuple[Any, bool]:
         raise PageRefused("the publisher's answer is not JSON") from None
 
 
+def _next_hint(response: httpx.Response, asked: str | None) -> str | None:
+    """The checkpoint to ask the next page at before this one is verified: the publisher's unsigned hint
+    when it says more is waiting (None when it does not, or sends no hint: an older publisher)."""
+    if response.headers.get(MORE_HEADER) != "1":
+        return None
+    hint = response.headers.get(CHECKPOINT_HEADER)
+    if not hint or len(hint) > 200 or hint == (asked or ""):
+        return None
+    return hint
+
+
+class _Ahead:
+    """The answer to one page request sent on a hint, fetched on its own thread (the network and the
+    publisher's work run while this process verifies the page before); at most one is in flight."""
+
+    def __init__(self, after: str, fetch: Callable[[str], httpx.Response]) -> None:
+        self.after = after
+        self._response: httpx.Response | None = None
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        threading.Thread(target=self._run, args=(fetch,), name="seawall-fetch-ahead", daemon=True).start()
+
+    def _run(self, fetch: Callable[[str], httpx.Response]) -> None:
+        try:
+            self._response = fetch(self.after)
+        except BaseException as exc:  # raised to the reader if it uses this answer, else dropped
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> httpx.Response:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._response is not None
+        return self._response
+
+
 class SeawallFeedExchange(Exchange):
     name = "seawall"
     description = "Another Seawall instance's signed feed (live long poll, tombstones, feedback)."
@@ -115,22 +155,41 @@ class SeawallFeedExchange(Exchange):
         return {"authorization": f"Bearer {self.config['token']}"}
 
     def pull(self, checkpoint: str | None, *, wait: float = 0.0) -> Iterator[Page]:
+        """Pages from ``checkpoint`` on. While a page is verified and parsed, the next one is already
+        being asked for at the checkpoint the publisher's unsigned hint headers name (see
+        :func:`~seawall.sharing.feeds.read_ahead_hint`): the publisher builds page k+1 while page k is
+        checked here. That answer is used only when page k's verified checkpoint is the hinted one, so
+        it is exactly the answer a request sent afterwards would have asked for; otherwise it is dropped
+        and the next page is asked for again. Every page is still verified before it is handed on."""
         assert self.context is not None
+        context = self.context
         wait = max(0.0, min(wait, MAX_WAIT))
         key = public_key_from(self.config["public_key"])
-        with exchange_client(self.context) as client:
-            while True:
-                params: dict[str, Any] = {"after": checkpoint or "", "limit": self.config["page_size"]}
+        with exchange_client(context) as client:
+
+            def fetch(after: str | None) -> httpx.Response:
+                params: dict[str, Any] = {"after": after or "", "limit": self.config["page_size"]}
                 if wait:
                     params["wait"] = wait
-                response = checked_get(self.context, self._url("entries"), headers=self._auth(), params=params,
-                                       timeout=self.context.timeout + wait, client=client)
-                if response.status_code == 422 and params["limit"] > LEGACY_PAGE_MAX:
+                return checked_get(context, self._url("entries"), headers=self._auth(), params=params,
+                                   timeout=context.timeout + wait, client=client)
+
+            ahead: _Ahead | None = None
+            while True:
+                if ahead is not None and ahead.after == (checkpoint or ""):
+                    response = ahead.result()  # its failure surfaces here, after the pages before it
+                else:
+                    response = fetch(checkpoint)
+                ahead = None
+                if response.status_code == 422 and self.config["page_size"] > LEGACY_PAGE_MAX:
                     self.config["page_size"] = LEGACY_PAGE_MAX  # an older publisher: ask for its largest page
                     continue
                 if response.status_code != 200:
                     raise SeawallError(f"the publisher answered HTTP {response.status_code}: "
                                        f"{response.text[:300]}", code="exchange_refused")
+                hint = _next_hint(response, checkpoint)
+                if hint is not None:
+                    ahead = _Ahead(hint, fetch)
                 page = self._check(_open_envelope(response.content, key), checkpoint)
                 yield page
                 checkpoint = page.checkpoint
