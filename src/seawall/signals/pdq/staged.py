@@ -52,7 +52,8 @@ MIN_SIDE = 64
 #: three planes of 2 MB); larger ones allocate per call.
 REUSE_MAX_PIXELS = 512 * 1024
 
-_FloatPtr = ctypes.POINTER(ctypes.c_float)
+#: Float buffers are passed as addresses (``ndarray.ctypes.data``): ``data_as`` cost ~10 µs a call, 40 calls a query.
+_FloatPtr = ctypes.c_void_p
 _c_int = ctypes.c_int
 
 _SYMBOLS = {
@@ -104,8 +105,9 @@ _LOADED = _load()
 AVAILABLE = _LOADED is not None
 
 
-def _ptr(a: npt.NDArray[np.float32]) -> ctypes._Pointer[ctypes.c_float]:
-    return a.ctypes.data_as(_FloatPtr)
+def _ptr(a: npt.NDArray[np.float32]) -> int:
+    """The address of a C-contiguous float32 buffer, for the reference's functions."""
+    return int(a.ctypes.data)
 
 
 @lru_cache(maxsize=64)
@@ -153,26 +155,43 @@ def _new_planes(shape: tuple[int, int]) -> tuple[F32, ...]:
                                                           (cols, rows), (cols, rows), (rows, cols)))
 
 
+class _Scratch(threading.local):
+    """This thread's small buffers for the DCT and the derived variants, with their addresses (taken once:
+    ``ndarray.ctypes.data`` costs microseconds a call, and a query makes dozens)."""
+
+    def __init__(self) -> None:
+        self.rows16x64 = np.empty((16, 64), dtype=np.float32)
+        self.rows16x64_at = _ptr(self.rows16x64)
+        self.variant = np.empty((16, 16), dtype=np.float32)
+        self.variant_at = _ptr(self.variant)
+        self.hash = native.Hash256()
+        self.hash_ref = ctypes.byref(self.hash)
+
+
+_scratch = _Scratch()
+
+
 class Run:
     """The 16×16 DCT and quality of one mirrored copy; :meth:`hex` gives any of its eight derived hashes."""
 
-    __slots__ = ("dct", "quality")
+    __slots__ = ("dct", "dct_at", "quality")
 
     def __init__(self, dct: F32, quality: int) -> None:
         self.dct = dct
+        self.dct_at = _ptr(dct)
         self.quality = quality
 
     def hex(self, variant: int) -> str:
         """Hash ``variant`` (0 the copy itself, else ``compute_dihedral``'s order) as 64 hex characters."""
         assert _LOADED is not None
         funcs, derived = _LOADED
-        source = self.dct
+        scratch = _scratch
+        source = self.dct_at
         if variant:
-            source = np.empty((16, 16), dtype=np.float32)
-            derived[variant - 1](_ptr(self.dct), _ptr(source))
-        out = native.Hash256()
-        funcs["bits"](_ptr(source), ctypes.byref(out))
-        return native.hex_of(out)
+            derived[variant - 1](source, scratch.variant_at)
+            source = scratch.variant_at
+        funcs["bits"](source, scratch.hash_ref)
+        return native.hex_of(scratch.hash)
 
 
 def mirrored_runs(plane: F32, flips: Iterable[Flip]) -> dict[Flip, Run]:
@@ -217,8 +236,9 @@ def _into(result: npt.NDArray[Any], target: F32) -> None:
 
 
 def _finish(third_t: F32, sampled: npt.NDArray[np.intp], along_cols: int) -> Run:
-    """The last pass along columns at the sampled columns only (rows of the transposed third pass), then the
-    reference's sampling, quality and DCT."""
+    """The last pass along columns at the sampled columns only (rows of the transposed third pass), the
+    reference's sampling (``decimateFloat`` of 64 gathered columns only picks rows: a gather), its quality
+    and its DCT."""
     assert _LOADED is not None
     from seawall.signals.pdq.box_kernel import along_cols as box_cols
 
@@ -227,12 +247,11 @@ def _finish(third_t: F32, sampled: npt.NDArray[np.intp], along_cols: int) -> Run
     gathered = np.ascontiguousarray(third_t[sampled].T)
     blurred = np.empty_like(gathered)
     box_cols(gathered, blurred, along_cols, False)
-    buffer64 = np.empty((64, 64), dtype=np.float32)
-    funcs["decimate"](_ptr(blurred), rows, 64, _ptr(buffer64), 64, 64)
-    quality = int(funcs["quality"](_ptr(buffer64)))
-    buffer16x64 = np.empty((16, 64), dtype=np.float32)
+    buffer64 = blurred[_sampled_columns(rows)]
+    at = _ptr(buffer64)
+    quality = int(funcs["quality"](at))
     dct = np.empty((16, 16), dtype=np.float32)
-    funcs["dct"](_ptr(buffer64), _ptr(buffer16x64), _ptr(dct))
+    funcs["dct"](at, _scratch.rows16x64_at, _ptr(dct))
     return Run(dct, quality)
 
 
