@@ -14,15 +14,16 @@ exactly, element for element:
   reversed: the row-mirrored runs reuse the first pass of the runs they mirror;
 * the last pass along columns is only read by the sampling at 64 columns: it runs on those columns alone,
   gathered side by side (an eighth of the columns of a 512-pixel plane);
-* a pass along columns of a plane is the pass along rows of its transpose, transposed back: the first
-  pass along columns runs that way (OpenCV's blocked transpose copies a 512-pixel plane in a tenth of the
-  time the reference's strided pass along columns takes), and the rows-mirrored runs mirror the transposed
-  first pass instead of repeating it;
+* a pass along rows of a plane is the pass along columns of its transpose, transposed back; a pass along
+  columns filters every column at once, each column by the reference's operations in the reference's order
+  (:mod:`.box_kernel`, compiled: the columns run in the CPU's vector lanes, about a tenth of the time of
+  the reference's line-by-line passes), and a copy with its rows reversed is read from its last row;
 * the working planes are kept per thread between calls (a fresh megabyte costs page faults every time).
 
-Every value is still computed by the reference's own function, on the same inputs, in the same order, so
-the floats and the bits are the reference's: tests compare each hash and quality with
-``pdqHash256FromFloatLuma`` / ``pdqDihedralHash256esFromFloatLuma`` run on the mirrored copies.
+Every value is computed by the reference's operations (the sampling, quality, DCT and bits by its own
+functions), on the same inputs, in the same order, so the floats and the bits are the reference's: tests
+compare each hash and quality with ``pdqHash256FromFloatLuma`` / ``pdqDihedralHash256esFromFloatLuma`` run on
+the mirrored copies, and each box pass with ``boxAlongRowsFloat`` / ``boxAlongColsFloat``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ MIN_SIDE = 64
 #: three planes of 2 MB); larger ones allocate per call.
 REUSE_MAX_PIXELS = 512 * 1024
 
-_FloatPtr = ctypes.POINTER(ctypes.c_float)
+#: Float buffers are passed as addresses (``ndarray.ctypes.data``): ``data_as`` cost ~10 µs a call, 40 calls a query.
+_FloatPtr = ctypes.c_void_p
 _c_int = ctypes.c_int
 
 _SYMBOLS = {
@@ -103,8 +105,9 @@ _LOADED = _load()
 AVAILABLE = _LOADED is not None
 
 
-def _ptr(a: npt.NDArray[np.float32]) -> ctypes._Pointer[ctypes.c_float]:
-    return a.ctypes.data_as(_FloatPtr)
+def _ptr(a: npt.NDArray[np.float32]) -> int:
+    """The address of a C-contiguous float32 buffer, for the reference's functions."""
+    return int(a.ctypes.data)
 
 
 @lru_cache(maxsize=64)
@@ -152,64 +155,78 @@ def _new_planes(shape: tuple[int, int]) -> tuple[F32, ...]:
                                                           (cols, rows), (cols, rows), (rows, cols)))
 
 
+class _Scratch(threading.local):
+    """This thread's small buffers for the DCT and the derived variants, with their addresses (taken once:
+    ``ndarray.ctypes.data`` costs microseconds a call, and a query makes dozens)."""
+
+    def __init__(self) -> None:
+        self.rows16x64 = np.empty((16, 64), dtype=np.float32)
+        self.rows16x64_at = _ptr(self.rows16x64)
+        self.variant = np.empty((16, 16), dtype=np.float32)
+        self.variant_at = _ptr(self.variant)
+        self.hash = native.Hash256()
+        self.hash_ref = ctypes.byref(self.hash)
+
+
+_scratch = _Scratch()
+
+
 class Run:
     """The 16×16 DCT and quality of one mirrored copy; :meth:`hex` gives any of its eight derived hashes."""
 
-    __slots__ = ("dct", "quality")
+    __slots__ = ("dct", "dct_at", "quality")
 
     def __init__(self, dct: F32, quality: int) -> None:
         self.dct = dct
+        self.dct_at = _ptr(dct)
         self.quality = quality
 
     def hex(self, variant: int) -> str:
         """Hash ``variant`` (0 the copy itself, else ``compute_dihedral``'s order) as 64 hex characters."""
         assert _LOADED is not None
         funcs, derived = _LOADED
-        source = self.dct
+        scratch = _scratch
+        source = self.dct_at
         if variant:
-            source = np.empty((16, 16), dtype=np.float32)
-            derived[variant - 1](_ptr(self.dct), _ptr(source))
-        out = native.Hash256()
-        funcs["bits"](_ptr(source), ctypes.byref(out))
-        return native.hex_of(out)
+            derived[variant - 1](source, scratch.variant_at)
+            source = scratch.variant_at
+        funcs["bits"](source, scratch.hash_ref)
+        return native.hex_of(scratch.hash)
 
 
 def mirrored_runs(plane: F32, flips: Iterable[Flip]) -> dict[Flip, Run]:
     """The reference's DCT and quality for each copy of ``plane`` with (rows reversed, columns reversed)
     as listed; ``plane`` is read, not changed. Requires :data:`AVAILABLE` and both sides >= :data:`MIN_SIDE`.
 
-    The first pass along columns runs as the pass along rows of the transposed plane (the same lines, the
-    same operations, read without a stride: about half the time), the transposes made by OpenCV (a copy).
+    The box passes are :mod:`.box_kernel`'s (the reference's operations on many lines side by side); those
+    along rows run along the columns of the transposed plane, transposes made by OpenCV (a copy), so a
+    mirrored copy is only ever read mirrored. The sampling, quality, DCT and bits are the reference's.
     """
     assert _LOADED is not None and plane.dtype == np.float32 and plane.flags.c_contiguous
+    from seawall.signals.pdq.box_kernel import along_cols as box_cols
+
     funcs = _LOADED[0]
     rows, cols = plane.shape
     assert min(rows, cols) >= MIN_SIDE
     along_rows = funcs["window"](cols, 64)
     along_cols = funcs["window"](rows, 64)
     sampled = _sampled_columns(cols)
-    passed, work, first_t, flipped_t, blurred_t, _ = _planes((rows, cols))
+    first, second, second_t, plane_t, work_t, _ = _planes((rows, cols))
     wanted = list(dict.fromkeys(flips))
+    _into(cv2.transpose(plane, plane_t), plane_t)
     out: dict[Flip, Run] = {}
     for flip_cols in (False, True):
         group = [f for f in wanted if f[1] == flip_cols]
         if not group:
             continue
-        if flip_cols:
-            np.copyto(work, plane[:, ::-1])
-            funcs["rows"](_ptr(work), _ptr(passed), rows, cols, along_rows)
-        else:
-            funcs["rows"](_ptr(plane), _ptr(passed), rows, cols, along_rows)
-        _into(cv2.transpose(passed, first_t), first_t)
+        # first pass along rows (each row read from its end for the column-reversed copies), shared by the group
+        box_cols(plane_t, work_t, along_rows, flip_cols)
+        _into(cv2.transpose(work_t, first), first)
         for flip in group:
-            source_t = first_t
-            if flip[0]:  # rows reversed before the pass along rows = its columns reversed once transposed
-                _into(cv2.flip(first_t, 1, flipped_t), flipped_t)
-                source_t = flipped_t
-            funcs["rows"](_ptr(source_t), _ptr(blurred_t), cols, rows, along_cols)
-            _into(cv2.transpose(blurred_t, passed), passed)
-            funcs["rows"](_ptr(passed), _ptr(work), rows, cols, along_rows)
-            out[flip] = _finish(work, sampled, along_cols)
+            box_cols(first, second, along_cols, flip[0])  # rows reversed: the pass reads them from the last
+            _into(cv2.transpose(second, second_t), second_t)
+            box_cols(second_t, work_t, along_rows, False)
+            out[flip] = _finish(work_t, sampled, along_cols)
     return out
 
 
@@ -218,20 +235,23 @@ def _into(result: npt.NDArray[Any], target: F32) -> None:
     assert result is target or np.shares_memory(result, target)
 
 
-def _finish(second_rows: F32, sampled: npt.NDArray[np.intp], along_cols: int) -> Run:
-    """The last pass along columns at the sampled columns only, then the reference's sampling, quality and DCT."""
+def _finish(third_t: F32, sampled: npt.NDArray[np.intp], along_cols: int) -> Run:
+    """The last pass along columns at the sampled columns only (rows of the transposed third pass), the
+    reference's sampling (``decimateFloat`` of 64 gathered columns only picks rows: a gather), its quality
+    and its DCT."""
     assert _LOADED is not None
+    from seawall.signals.pdq.box_kernel import along_cols as box_cols
+
     funcs = _LOADED[0]
-    rows = second_rows.shape[0]
-    gathered = np.ascontiguousarray(second_rows[:, sampled])
+    rows = third_t.shape[1]
+    gathered = np.ascontiguousarray(third_t[sampled].T)
     blurred = np.empty_like(gathered)
-    funcs["cols"](_ptr(gathered), _ptr(blurred), rows, 64, along_cols)
-    buffer64 = np.empty((64, 64), dtype=np.float32)
-    funcs["decimate"](_ptr(blurred), rows, 64, _ptr(buffer64), 64, 64)
-    quality = int(funcs["quality"](_ptr(buffer64)))
-    buffer16x64 = np.empty((16, 64), dtype=np.float32)
+    box_cols(gathered, blurred, along_cols, False)
+    buffer64 = blurred[_sampled_columns(rows)]
+    at = _ptr(buffer64)
+    quality = int(funcs["quality"](at))
     dct = np.empty((16, 16), dtype=np.float32)
-    funcs["dct"](_ptr(buffer64), _ptr(buffer16x64), _ptr(dct))
+    funcs["dct"](at, _scratch.rows16x64_at, _ptr(dct))
     return Run(dct, quality)
 
 
