@@ -19,6 +19,7 @@ from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
 from seawall.api.headers import SecurityHeadersMiddleware
 from seawall.api.limits import BodyLimitMiddleware
+from seawall.api.lookuppath import LookupFastPath
 from seawall.api.metrics import Metrics
 from seawall.api.openapi import install as install_openapi
 from seawall.api.ratelimit import AddressRateLimitMiddleware, RateLimiter
@@ -73,11 +74,12 @@ def page_templates() -> Environment:
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               follow_writes: bool = True, text_fast_path: bool = True) -> FastAPI:
+               follow_writes: bool = True, text_fast_path: bool = True, lookup_fast_path: bool = True) -> FastAPI:
     """Build the app. Pass an ``engine`` to share one with the caller (tests, embedded use).
 
     ``text_fast_path=False`` leaves out :class:`~seawall.api.textpath.TextItemFastPath`, so plain JSON text
-    items take the documented route (tests compare the two).
+    items take the documented route (tests compare the two); ``lookup_fast_path=False`` does the same for
+    :class:`~seawall.api.lookuppath.LookupFastPath` and ``GET /v1/lookup``.
     """
     settings = settings or (engine.settings if engine else Settings())
     owns_engine = engine is None
@@ -136,6 +138,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     if text_fast_path:  # outermost: a plain JSON text item skips the layers above (it applies them itself)
         app.add_middleware(TextItemFastPath, json_limit=limit_for("/v1/items", "application/json"),
                            address_limiter=address_limiter, body_timeout=settings.body_read_timeout_seconds)
+    if lookup_fast_path:  # outermost too: GET /v1/lookup skips the layers above (it applies them itself)
+        app.add_middleware(LookupFastPath, address_limiter=address_limiter)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, work_queue.router, decisions.router, retro.router, reports.router,
