@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_targets13 import (  # noqa: E402
+from bench_targets13 import (
     bank_paths,
     bank_sample,
     build_bank,
@@ -36,7 +36,7 @@ from bench_targets13 import (  # noqa: E402
     thread_report,
     thread_sampler,
 )
-from common import (  # noqa: E402
+from common import (
     create_admin_key,
     flip_bits,
     hashes_hex,
