@@ -17,6 +17,7 @@ from seawall.api import docs, offload
 from seawall.api.attach import attach_router
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
+from seawall.api.gil import favour_event_loop
 from seawall.api.headers import SecurityHeadersMiddleware
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.lookuppath import LookupFastPath
@@ -47,6 +48,7 @@ from seawall.api.routes.console import install as install_console
 from seawall.api.routes.legal import install as install_legal
 from seawall.api.serving_group import ServingGroup
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
+from seawall.api.telemetry import telemetry_options
 from seawall.api.textpath import TextItemFastPath
 from seawall.composition import build_engine, start
 from seawall.config import Settings
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # the thread pool's async backend is imported on its first use (10–40 ms), and an upload whose API
         # key is not yet cached reads it in that pool: use it once before the first request does
         await run_in_threadpool(_nothing)
+        # requests on the event loop wait at most 0.5 ms for the GIL, not 5, behind a background thread
+        favour_event_loop()
         # models and kernels load beside start-up, not inside the first upload; /readyz says when done
         start(eng, follow_writes=follow_writes)
         if group is not None:
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lifespan=lifespan,
         docs_url=None,  # served by seawall.api.docs from bundled assets, never from a CDN
         redoc_url=None,
+        telemetry=telemetry_options(),  # decided now, not asked on every request
     )
     app.state.engine = eng
     #: The other processes of this ``seawall serve --workers N`` (None when serving alone): /readyz waits for all.
