@@ -17,8 +17,10 @@ from seawall.api import docs, offload
 from seawall.api.attach import attach_router
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
+from seawall.api.gil import favour_event_loop
 from seawall.api.headers import SecurityHeadersMiddleware
 from seawall.api.limits import BodyLimitMiddleware
+from seawall.api.lookuppath import LookupFastPath
 from seawall.api.metrics import Metrics
 from seawall.api.openapi import install as install_openapi
 from seawall.api.ratelimit import AddressRateLimitMiddleware, RateLimiter
@@ -46,6 +48,7 @@ from seawall.api.routes.console import install as install_console
 from seawall.api.routes.legal import install as install_legal
 from seawall.api.serving_group import ServingGroup
 from seawall.api.slowclients import BodyReadTimeoutMiddleware
+from seawall.api.telemetry import telemetry_options
 from seawall.api.textpath import TextItemFastPath
 from seawall.api.textpath import warm_up as warm_text_route
 from seawall.composition import build_engine, start
@@ -74,11 +77,12 @@ def page_templates() -> Environment:
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               follow_writes: bool = True, text_fast_path: bool = True) -> FastAPI:
+               follow_writes: bool = True, text_fast_path: bool = True, lookup_fast_path: bool = True) -> FastAPI:
     """Build the app. Pass an ``engine`` to share one with the caller (tests, embedded use).
 
     ``text_fast_path=False`` leaves out :class:`~seawall.api.textpath.TextItemFastPath`, so plain JSON text
-    items take the documented route (tests compare the two).
+    items take the documented route (tests compare the two); ``lookup_fast_path=False`` does the same for
+    :class:`~seawall.api.lookuppath.LookupFastPath` and ``GET /v1/lookup``.
     """
     settings = settings or (engine.settings if engine else Settings())
     owns_engine = engine is None
@@ -90,6 +94,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # key is not yet cached reads it in that pool: use it once before the first request does
         await run_in_threadpool(_nothing)
         warm_text_route(eng)  # the text route's body parsing, before uvicorn accepts the first request
+        # requests on the event loop wait at most 0.5 ms for the GIL, not 5, behind a background thread
+        favour_event_loop()
         # models and kernels load beside start-up, not inside the first upload; /readyz says when done
         start(eng, follow_writes=follow_writes)
         if group is not None:
@@ -110,6 +116,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lifespan=lifespan,
         docs_url=None,  # served by seawall.api.docs from bundled assets, never from a CDN
         redoc_url=None,
+        telemetry=telemetry_options(),  # decided now, not asked on every request
     )
     app.state.engine = eng
     #: The other processes of this ``seawall serve --workers N`` (None when serving alone): /readyz waits for all.
@@ -138,6 +145,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     if text_fast_path:  # outermost: a plain JSON text item skips the layers above (it applies them itself)
         app.add_middleware(TextItemFastPath, json_limit=limit_for("/v1/items", "application/json"),
                            address_limiter=address_limiter, body_timeout=settings.body_read_timeout_seconds)
+    if lookup_fast_path:  # outermost too: GET /v1/lookup skips the layers above (it applies them itself)
+        app.add_middleware(LookupFastPath, address_limiter=address_limiter)
     app.router.routes.append(lookup.fast_route)  # matched before the documented twin registered below
     for r in (system.router, items.router, banks.router, lookup.router, rules.router, webhooks.router,
               accounts.router, profiles.router, work_queue.router, decisions.router, retro.router, reports.router,

@@ -404,11 +404,14 @@ class PdqIndex:
             if done == lo:
                 cap *= 4
                 continue
-            total = int(counts[: done - lo].sum())
+            # one list of the counts, summed in Python: numpy's sum costs more than the search of a lookup's
+            # single query spends outside the kernel
+            counts_l = counts[: done - lo].tolist()
+            total = sum(counts_l)
             ids_l = out_ids[:total].tolist()
             dist_l = out_dist[:total].tolist()
             p = 0
-            for c in counts[: done - lo].tolist():
+            for c in counts_l:
                 if c == 0:
                     out.append([])
                     continue

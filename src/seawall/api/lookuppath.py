@@ -1,0 +1,122 @@
+"""The fast path for ``GET /v1/lookup``: one ASGI layer answers it instead of the whole stack.
+
+Why: a lookup is an index probe of a few microseconds, and its request spent several times that passing
+the middlewares (security headers, address rate limit, body read timeout, NUL guard, body limit),
+Starlette's routing, and building request, query and response objects. Partners call this endpoint in
+bulk, and on two cores that overhead was most of its cost and a large part of its latency tail.
+
+Which requests: ``GET /v1/lookup`` exactly (no mount prefix). The choice is made from the request line
+alone, before anything is counted, so every other request passes the stack untouched.
+
+What stays the same (``tests/test_lookup_fast_path.py`` sends every request to an app with this layer and
+one without, and compares status, headers and body): the checks run in the order the stack runs them,
+through the same functions — address rate limit, NUL guard, API key and role (with the per-key rate
+limit and the invalid-key brake), query validation, the engine's lookup — errors are answered by the
+app's own exception handlers, and every answer carries the security headers. An exception no handler
+takes is raised to the app's 500 handler, as from the route.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from seawall.api.auth import ensure_role, principal_from
+from seawall.api.headers import ALWAYS, add_security_headers
+from seawall.api.ratelimit import RateLimiter, refuse_address
+from seawall.api.raw_errors import send_error
+from seawall.engine import Engine
+from seawall.errors import InvalidInput
+from seawall.storable import NUL_MESSAGE
+
+PATH = "/v1/lookup"
+#: Who may look up (``admin`` always may): as the documented route.
+ROLES = ("submitter", "reviewer")
+#: Query parameters and their longest accepted value, as the documented route declares them.
+LIMITS = (("signal_type", 32), ("value", 10_000))
+#: Headers of a 200 after its length: the content type, then the security headers every answer carries.
+_OK_HEADERS = [(b"content-type", b"application/json"),
+               *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in ALWAYS)]
+#: The encoder of Starlette's ``JSONResponse``, so a body is byte for byte what the route sends.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class LookupFastPath:
+    """Serves ``GET /v1/lookup`` (see the module docstring); every other request goes to ``app``."""
+
+    def __init__(self, app: ASGIApp, *, address_limiter: RateLimiter) -> None:
+        self.app = app
+        self.address_limiter = address_limiter
+        #: Requests answered here (tests check the path is taken).
+        self.served = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope.get("path") != PATH or scope.get("method") != "GET"
+                or scope.get("root_path")):
+            await self.app(scope, receive, send)
+            return
+        self.served += 1
+
+        async def send_with_headers(message: Message) -> None:
+            add_security_headers(message)
+            await send(message)
+
+        # AddressRateLimitMiddleware, then NulGuardMiddleware (the layers that run before the route)
+        if await refuse_address(self.address_limiter, scope, send_with_headers):
+            return
+        query: bytes = scope.get("query_string", b"")
+        if b"\x00" in query or b"%00" in query:
+            await send_error(send_with_headers, 422, "invalid_characters", f"the request URL {NUL_MESSAGE}")
+            return
+        request = Request(scope, receive=receive)
+        try:
+            body = await _answer(request, query)
+        except Exception as exc:
+            handler = _handler_for(request, exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+            await response(scope, receive, send_with_headers)
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode()), *_OK_HEADERS]})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _answer(request: Request, query: bytes) -> bytes:
+    """The route, step for step (``seawall.api.routes.lookup``): caller, parameters, lookup, JSON body."""
+    ensure_role(await principal_from(request), ROLES)
+    # as Starlette's QueryParams: latin-1, blank values kept, the last of a repeated name wins
+    params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
+    for name, limit in LIMITS:
+        given = params.get(name)
+        if given is None:
+            raise InvalidInput(f"{name}: Field required", code="invalid_request")
+        if len(given) > limit:
+            raise InvalidInput(f"{name}: at most {limit} characters", code="invalid_request")
+    signal_type, value = params["signal_type"], params["value"]
+    engine: Engine = request.app.state.engine
+    matches = engine.lookup(signal_type, value)
+    doc: dict[str, Any] = {"signal_type": signal_type, "value": value.strip().lower(),
+                           "matches": [m.to_dict() for m in matches]}
+    return _encode(doc).encode("utf-8")
+
+
+def _handler_for(request: Request, exc: Exception) -> Handler | None:
+    """The app's handler for ``exc`` as its exception middleware picks it (``Exception`` itself is left to the
+    server-error layer outside, as there)."""
+    handlers: dict[Any, Handler] = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            return None
+        if cls in handlers:
+            return handlers[cls]
+    return None
