@@ -19,7 +19,7 @@ from seawall.password_hashing import PROFILE_ENV
 from seawall.signals.pdq.signal import pdq_from_pixels
 
 from .cli_runner import CliResult, run_cli
-from .conftest import encode, textured_image
+from .conftest import encode, fresh_sqlite_store, textured_image
 
 #: The bank life cycle is about import, export and matching, not image size: a quarter of 640x480 pixels.
 SMALL_IMAGE = (320, 240)
@@ -39,8 +39,11 @@ def run_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a ``make run`` data directory: a store at the newest schema (``make run`` runs ``seawall
+    db upgrade`` first), copied from this process's migrated template instead of migrating it in every command
+    (tests/test_rules.py's CLI test starts from an empty data directory)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_") or k == PROFILE_ENV}
-    e["SEAWALL_DATA_DIR"] = str(tmp_path / "data")
+    e["SEAWALL_DATA_DIR"] = str(fresh_sqlite_store(tmp_path / "data"))
     e["COLUMNS"] = "200"
     return e
 

@@ -235,6 +235,7 @@ def _md5_entry(value: str | None = None, labels: list[str] | None = None) -> Ent
     return EntryInput("md5", value or hashlib.md5(secrets.token_bytes(16)).hexdigest(), labels or [])
 
 
+@pytest.mark.slow  # starts the import worker interpreter, as test_offload's API import does in the fast loop
 def test_a_large_import_runs_in_the_import_process(client: TestClient, engine: Engine, users: ConsoleUsers,
                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A list of ``OFFLOAD_IMPORT_BYTES`` or more is imported by the import worker process, as the API does:

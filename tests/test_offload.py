@@ -81,6 +81,7 @@ def test_large_hash_list_imports_in_the_import_worker(client: TestClient, engine
     values = [f"{rnd.getrandbits(256):064x}" for _ in range(OFFLOAD_IMPORT_BYTES // 60)]
     body = "".join(f"pdq {v}\n" for v in values).encode()
     assert len(body) >= OFFLOAD_IMPORT_BYTES
+    offload.shutdown()  # the pools are the process's: the import pool below is started by this import
     workers_before = set(offload._pools)
     r = client.post("/v1/banks/bulk/import?format=text&source=partner", content=body, headers=admin)
     assert r.status_code == 200, r.text

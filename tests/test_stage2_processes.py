@@ -41,8 +41,11 @@ def _signals(sigs: list) -> list[tuple[str, str, tuple[str, ...]]]:  # type: ign
     return [(s.type, s.value, tuple(s.variants)) for s in sigs]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def slow() -> SlowProcesses:
+    """One pool for the module, as a server keeps one: each worker started is a fresh interpreter that imports
+    Seawall and loads the compiled kernels (about a second of CPU), and these tests need no fresh one (the
+    killed-worker test makes the pool start its replacement, which the tests after it then use)."""
     pool = SlowProcesses(1, niceness=19)
     yield pool  # type: ignore[misc]
     pool.close()
@@ -58,6 +61,7 @@ def test_worker_computes_what_the_server_thread_would(slow: SlowProcesses) -> No
     assert expected_regions and expected_text
 
     content = Content("image", data=data, ocr=options, defer_slow=True)
+    jobs = slow.jobs
     result = slow.run(content, ["ocr", "regions"], SIGNAL_TYPES)
     assert result.ocr_done and result.ocr_text == expected_text
     assert result.regions is not None and _signals(result.regions) == _signals(expected_regions)
@@ -68,7 +72,7 @@ def test_worker_computes_what_the_server_thread_would(slow: SlowProcesses) -> No
     assert content.ocr_text() is None  # still deferred: stage-2 tasks switch deferral off for themselves
     content.defer_slow = False
     assert content.ocr_text() == expected_text and content.notes == []
-    assert slow.jobs == 1
+    assert slow.jobs == jobs + 1
     assert all(os.getpriority(os.PRIO_PROCESS, pid) == 19 for pid in slow.pids())
 
 

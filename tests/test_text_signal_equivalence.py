@@ -89,9 +89,11 @@ def test_encode_matches_np_unique_on_arrays_with_repeats() -> None:
             assert tf.encode(fps) == reference_encode(fps)
 
 
-def test_minhash_signature_matches_the_previous_code() -> None:
+#: 100 texts in the fast loop; the 1,000 of the full comparison (the first 100 among them) in `make test`.
+@pytest.mark.parametrize("texts", [100, pytest.param(1000, marks=pytest.mark.slow)])
+def test_minhash_signature_matches_the_previous_code(texts: int) -> None:
     rng = random.Random(99)
-    for _ in range(1000):
+    for _ in range(texts):
         norm = matching_text(generated_text(rng))
         got, want = mh.signature(norm), reference_signature(norm)
         assert got.dtype == want.dtype == np.uint32 and got.shape == want.shape

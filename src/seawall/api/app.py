@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from seawall import __version__
-from seawall.api import docs, offload
+from seawall.api import docs
 from seawall.api.attach import attach_router
 from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
@@ -104,8 +104,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         yield
         if group is not None:
             group.forget()  # a process shutting down no longer serves: the node is not ready without it
-        legal.close()
-        offload.shutdown()
+        legal.close()  # the parsing workers (api/offload.py) are the process's: they end with it
         if owns_engine:
             eng.close()
 

@@ -6,15 +6,19 @@ interpreter, /healthz included. These parsers take bytes or text and give back p
 values, so they run in separate processes and the server only waits on a pipe.
 
 The pool starts on first use (``spawn``: a worker never inherits the server's threads, sockets or
-database connections), has ``SEAWALL_OFFLOAD_WORKERS`` processes (default 1), and is shut down with the
-app. Hash-list imports, which hold a worker for seconds to minutes, have a pool of their own (one
-process) so a long import never queues a rules check or a JSON item behind it. A caller that is not in
-an event loop (CLI, tests of the services) keeps calling the parsers directly.
+database connections), has ``SEAWALL_OFFLOAD_WORKERS`` processes (default 1), and is the process's: it
+ends with the process, not with an app. A server has one app per process, so nothing changes there; a
+process that runs app after app (tests, embedding) no longer starts a fresh interpreter, which imports
+Seawall's plugins (over a second of CPU), for every app that parses once. Hash-list imports, which
+hold a worker for seconds to minutes, have a pool of their own (one process) so a long import never
+queues a rules check or a JSON item behind it. A caller that is not in an event loop (CLI, tests of
+the services) keeps calling the parsers directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import multiprocessing
 import os
 import threading
@@ -76,8 +80,9 @@ def call(fn: Callable[..., T], *args: Any, pool: str = PARSE) -> T:
         return _executor(pool).submit(fn, *args).result()
 
 
+@atexit.register
 def shutdown() -> None:
-    """Stop the workers (the app's shutdown); the next ``run`` starts new pools."""
+    """Stop the workers (at process exit, or when a test wants fresh ones); the next ``run`` starts new pools."""
     with _lock:
         pools = list(_pools.values())
         _pools.clear()
