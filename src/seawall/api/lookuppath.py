@@ -19,18 +19,16 @@ takes is raised to the app's 500 handler, as from the route.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.api.auth import ensure_role, principal_from
 from seawall.api.headers import ALWAYS, add_security_headers
 from seawall.api.ratelimit import RateLimiter, refuse_address
-from seawall.api.raw_errors import send_error
+from seawall.api.raw_errors import app_handler_for, send_error
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
 from seawall.storable import NUL_MESSAGE
@@ -46,7 +44,6 @@ _OK_HEADERS = [(b"content-type", b"application/json"),
 #: The encoder of Starlette's ``JSONResponse``, so a body is byte for byte what the route sends.
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class LookupFastPath:
@@ -80,7 +77,7 @@ class LookupFastPath:
         try:
             body = await _answer(request, query)
         except Exception as exc:
-            handler = _handler_for(request, exc)
+            handler = app_handler_for(request, exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
@@ -110,13 +107,3 @@ async def _answer(request: Request, query: bytes) -> bytes:
     return _encode(doc).encode("utf-8")
 
 
-def _handler_for(request: Request, exc: Exception) -> Handler | None:
-    """The app's handler for ``exc`` as its exception middleware picks it (``Exception`` itself is left to the
-    server-error layer outside, as there)."""
-    handlers: dict[Any, Handler] = request.app.exception_handlers
-    for cls in type(exc).__mro__:
-        if cls is Exception:
-            return None
-        if cls in handlers:
-            return handlers[cls]
-    return None

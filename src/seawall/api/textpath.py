@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -32,13 +31,13 @@ from seawall.api.auth import ensure_role, principal_from
 from seawall.api.headers import add_security_headers
 from seawall.api.limits import BodyTooLarge, reject_too_large
 from seawall.api.ratelimit import RateLimiter, refuse_address
+from seawall.api.raw_errors import app_handler_for
 from seawall.api.routes.items import _INLINE_JSON_BYTES, _text_item, store_and_answer
 from seawall.api.slowclients import send_stalled
 
 PATH = "/v1/items"
 ROLES = ("submitter",)
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class _Stalled(Exception):
@@ -114,7 +113,7 @@ class TextItemFastPath:
             await reject_too_large(send_with_headers, self.json_limit)
             return
         except Exception as exc:
-            handler = _handler_for(request, exc)
+            handler = app_handler_for(request, exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
@@ -148,13 +147,3 @@ def warm_up(engine: Any) -> None:
     _text_item(engine, _SAMPLE_BODY)
 
 
-def _handler_for(request: Request, exc: Exception) -> Handler | None:
-    """The app's handler for ``exc`` as its exception middleware would pick it (``Exception`` itself is left to
-    the server-error layer outside, as there)."""
-    handlers: dict[Any, Handler] = request.app.exception_handlers
-    for cls in type(exc).__mro__:
-        if cls is Exception:
-            return None
-        if cls in handlers:
-            return handlers[cls]
-    return None

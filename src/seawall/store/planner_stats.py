@@ -30,7 +30,8 @@ GROWTH = 0.2
 
 def refresh_after_bulk_write(db: Database, written: int, tables: tuple[str, ...] = ENTRY_TABLES) -> list[str]:
     """``ANALYZE`` each of ``tables`` whose statistics predate ``written`` new rows (PostgreSQL only);
-    the names analysed. Never raises: stale statistics make queries slower, not wrong."""
+    the names analysed. A database failure is logged, never raised: stale statistics make queries slower,
+    not wrong (a name outside :data:`ENTRY_TABLES` is a programming error and raises ValueError)."""
     unknown = [t for t in tables if t not in ENTRY_TABLES]
     if unknown:  # the names go into SQL text: only the known ones
         raise ValueError(f"not an entry table: {unknown[0]!r}")
