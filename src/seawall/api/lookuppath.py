@@ -45,7 +45,6 @@ _OK_HEADERS = [(b"content-type", b"application/json"),
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
 
 
-
 class LookupFastPath:
     """Serves ``GET /v1/lookup`` (see the module docstring); every other request goes to ``app``."""
 

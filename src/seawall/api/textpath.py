@@ -39,7 +39,6 @@ PATH = "/v1/items"
 ROLES = ("submitter",)
 
 
-
 class _Stalled(Exception):
     pass
 
