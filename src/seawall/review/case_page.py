@@ -66,7 +66,7 @@ def read_case_page(review: ReviewService, accounts: AccountService, case_id: int
         if row is None:
             raise NotFound(f"case {case_id} does not exist", code="case_not_found")
         ensure_row_open_to(row.queue, user)
-        case = review._view(s, row, full=True)
+        case = review.case_view(s, row, full=True)
         if case.status == "decided" and hides_decision_in(s, case_id, user):
             case.decisions = []  # a blind second review of this decision waits: who decided what stays hidden
         item = item_in(s, case.item_id)

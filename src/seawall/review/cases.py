@@ -198,7 +198,9 @@ class ReviewService:
         #: Open cases' PDQ hashes, so near-same media group into one cluster without a bank entry.
         self.near_media = near_media
 
-    def _view(self, s: Session, row: CaseRow, *, full: bool = False, reach: int | None = None) -> CaseView:
+    def case_view(self, s: Session, row: CaseRow, *, full: bool = False, reach: int | None = None) -> CaseView:
+        """A case row as the API and console show it, read in the caller's session so that a page that
+        also reads the item and its media sees one consistent snapshot."""
         assignee = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
             if row.assignee_id else None
         if full:
@@ -258,7 +260,7 @@ class ReviewService:
             row = s.get(CaseRow, case_id)
             if row is None:
                 raise NotFound(f"case {case_id} does not exist", code="case_not_found")
-            return self._view(s, row, full=True)
+            return self.case_view(s, row, full=True)
 
     def media(self, case_id: int) -> tuple[str, bytes] | None:
         """The case's own copy of the media, else what Seawall kept of the item (reports, appeals)."""

@@ -222,8 +222,7 @@ class ItemFormIndex:
         """Drop the forms of dropped items (tombstones, then one rebuild of each index)."""
         held = np.fromiter((i is not None for i in self._ids), dtype=bool, count=len(self._ids))
         for ix in self._indexes.values():
-            view = ix._view  # the base and delta rows currently held
-            all_ids = np.concatenate([view.base.ids[view.base.dead == 0], view.d_ids[:view.d_n]])
+            all_ids = ix.held_ids()
             alive = held[all_ids >> _ITEM_SHIFT]
             if not alive.all():
                 ix.remove(all_ids[~alive].tolist())
@@ -281,12 +280,10 @@ class ItemFormIndex:
         except UnicodeDecodeError as e:
             raise SnapshotError(f"{target}: item names are not text") from e
         for stype in types:
-            ix = PdqIndex.load(target / f"{stype}.snap")
-            view = ix._view
-            for ids in (view.base.ids, view.d_ids[:view.d_n]):
-                if ids.shape[0] and (int(ids.min()) < 0 or int(ids.max()) >> _ITEM_SHIFT >= len(names)):
-                    raise SnapshotError(f"{target}: {stype} forms of items the save does not name")
-            ix._background = False
+            ix = PdqIndex.load(target / f"{stype}.snap", background_merge=False)
+            ids = ix.held_ids()
+            if ids.shape[0] and (int(ids.min()) < 0 or int(ids.max()) >> _ITEM_SHIFT >= len(names)):
+                raise SnapshotError(f"{target}: {stype} forms of items the save does not name")
             held._indexes[stype] = ix
         held._ids = names
         held._ordinal = {n: k for k, n in enumerate(names) if n is not None}

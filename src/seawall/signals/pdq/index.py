@@ -425,6 +425,14 @@ class PdqIndex:
 
     # ------------------------------------------------------------------ accounting & persistence
 
+    def held_ids(self) -> npt.NDArray[np.int64]:
+        """The ids of every live row, base then delta, from one consistent view: callers that key rows
+        by id (the retro forms) check and prune their own bookkeeping against it."""
+        view = self._view
+        base_live = view.base.ids[view.base.dead == 0]
+        delta = view.d_ids[: view.d_n][view.d_dead[: view.d_n] == 0]
+        return np.concatenate([base_live, delta]).astype(np.int64, copy=False)
+
     def memory_bytes(self) -> int:
         """Bytes held by index arrays and id bookkeeping (excludes the interpreter and numba)."""
         view = self._view
@@ -459,10 +467,12 @@ class PdqIndex:
         })
 
     @classmethod
-    def load(cls, path: Path | str, *, mmap: bool = False, verify: bool = True) -> PdqIndex:
-        """Load a snapshot written by :meth:`save`; :class:`SnapshotError` if it cannot be trusted."""
+    def load(cls, path: Path | str, *, mmap: bool = False, verify: bool = True,
+             background_merge: bool = True) -> PdqIndex:
+        """Load a snapshot written by :meth:`save`; :class:`SnapshotError` if it cannot be trusted.
+        ``background_merge`` is the constructor's option of that name."""
         meta, arrays = read_snapshot(path, SNAPSHOT_KIND, mmap=mmap, verify=verify)
-        idx = cls()
+        idx = cls(background_merge=background_merge)
         mih = idx._mih
         try:
             layout = mih.Layout(tuple(int(x) for x in meta["chunk_offsets"]),
