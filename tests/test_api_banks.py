@@ -176,3 +176,25 @@ def test_health_metrics_openapi(client: TestClient, keys: dict[str, str]) -> Non
         assert path in spec["paths"], path
     assert client.get("/docs").status_code == 200
     assert "Seawall" in client.get("/").text
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_every_openapi_reference_resolves_from_the_document_root(client: TestClient) -> None:
+    """Hand-written request bodies (the removal order's Annex I fields with nested locators) used to point at
+    ``#/$defs/Locator``, which a client resolving against the document finds nowhere."""
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    refs = _refs(spec)
+    assert refs and all(r.startswith("#/components/schemas/") for r in refs), \
+        sorted({r for r in refs if not r.startswith("#/components/schemas/")})
+    assert sorted({r.rsplit("/", 1)[1] for r in refs} - set(schemas)) == []
+    body = spec["paths"]["/v1/removal-orders"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "$defs" not in str(body) and "Locator" in schemas

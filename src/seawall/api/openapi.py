@@ -25,9 +25,31 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
+def _hoist_local_defs(node: Any, schemas: dict[str, Any]) -> Any:
+    """``node`` with every ``$defs`` moved into the components and its ``#/$defs/…`` references pointed there.
+
+    A request body given by hand (``openapi_extra``, for routes that validate the raw body themselves) is a
+    model's standalone JSON Schema, whose references say ``#/$defs/Locator``. Inside the OpenAPI document
+    ``#`` is the document's root, where no ``$defs`` exists: clients and contract tests could not resolve
+    the nested models and skipped those parts of the body.
+    """
+    if isinstance(node, list):
+        return [_hoist_local_defs(v, schemas) for v in node]
+    if not isinstance(node, dict):
+        return node
+    for name, sub in (node.pop("$defs", None) or {}).items():
+        schemas.setdefault(name, _hoist_local_defs(sub, schemas))
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+    return {k: _hoist_local_defs(v, schemas) for k, v in node.items()}
+
+
 def truthful_errors(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with the real error body on every 422 and as every operation's 4XX/5XX answer."""
+    """``doc`` with the real error body on every 422 and as every operation's 4XX/5XX answer, and every
+    schema's references resolvable from the document's root."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    doc["paths"] = _hoist_local_defs(doc.get("paths", {}), schemas)
     schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     for path_item in doc.get("paths", {}).values():
         for method, op in path_item.items():
