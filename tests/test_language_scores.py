@@ -72,3 +72,32 @@ def test_detected_language_is_the_reference_answer(
         code, confidence = reference.classify(flat[:MAX_CHARS])
         assert (lang.code, lang.confidence) == (code, float(confidence))
     assert named > 100
+
+
+def test_float32_mirror_widens_only_rows_texts_touch_and_follows_a_new_table(
+        identifiers: tuple[LanguageIdentifier, LanguageIdentifier]) -> None:
+    """The float32 copy of the model holds only the rows texts used, and scores as the float16 table does;
+    when the table is replaced (``set_languages``) the copy is made again from the new one."""
+    from seawall.media.language import _Float32Scores
+
+    shared, _ = identifiers
+    args = (shared.nb_ptc, shared.nb_pc, shared.nb_classes, shared.tk_nextmove, shared.tk_output)
+    fast = _Float32Scores(*args, norm_probs=True, tk_row=shared.tk_row)
+    reference = LanguageIdentifier(*args, norm_probs=True, tk_row=shared.tk_row)
+    rng = random.Random(13)
+    texts = [generated_text(rng)[:MAX_CHARS] for _ in range(60)]
+    for text in texts + texts:  # the second pass reads rows widened by the first
+        assert np.array_equal(fast._decide(text).view(np.uint32), reference._decide(text).view(np.uint32))
+    assert fast._mirror is not None
+    table, rows32, widened = fast._mirror
+    assert table is shared.nb_ptc
+    assert 0 < int(widened.sum()) < table.shape[0] // 10
+    assert not rows32[~widened].any()  # rows no text touched were never written
+    assert np.array_equal(rows32[widened], table[widened].astype(np.float32))
+    langs = ["en", "fr", "de", "ar", "ru"]
+    fast.set_languages(langs)
+    reference.set_languages(langs)
+    for text in texts:
+        assert np.array_equal(fast._decide(text).view(np.uint32), reference._decide(text).view(np.uint32))
+        assert fast.classify(text) == reference.classify(text)
+    assert fast._mirror[0] is fast.nb_ptc and fast._mirror[1].shape == (table.shape[0], len(langs))

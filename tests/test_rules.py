@@ -392,3 +392,30 @@ def test_needs_account_is_the_walk_over_every_rules_conditions() -> None:
         assert want is None or walked is want
         assert rules.needs_account is walked
         assert rules.needs_account is walked  # asked again: the remembered answer
+
+
+def test_match_condition_words_are_made_once_and_stay_the_same() -> None:
+    """The compiled rule set quotes a match condition's words in every evaluation; they are made on first
+    use and kept, and every evaluation says the same as a freshly parsed rule set does."""
+    from seawall.rules.conditions import AllCondition, MatchCondition
+
+    rules = parse_rules(POLICY, KINDS)
+    conds = [c for r in rules.rules for c in (r.when, *getattr(r.when, "parts", []))
+             if isinstance(c, MatchCondition)]
+    assert conds
+    for facts in (Facts(), Facts(matches=[m(bank="other", kind="allow", action="allow")]), Facts(matches=[m()])):
+        first = [(t.rule, t.fired, t.because) for t in evaluate(rules, facts, VERDICT_OF).trace]
+        again = [(t.rule, t.fired, t.because) for t in evaluate(rules, facts, VERDICT_OF).trace]
+        fresh = [(t.rule, t.fired, t.because) for t in evaluate(parse_rules(POLICY, KINDS), facts, VERDICT_OF).trace]
+        assert first == again == fresh
+    cond = conds[0]
+    words = cond.describe()
+    assert cond.describe() is words  # kept, not rebuilt
+    assert words == MatchCondition(**{f: getattr(cond, f) for f in ("bank", "bank_kind", "bank_action", "label",
+                                                                     "signal_type", "max_distance", "source",
+                                                                     "min_sources")})._words()
+    assert MatchCondition(bank=["x"], max_distance=3) == MatchCondition(bank=["x"], max_distance=3)
+    described = MatchCondition(bank=["x"], max_distance=3)
+    described.describe()
+    assert described == MatchCondition(bank=["x"], max_distance=3)  # the kept words do not count in equality
+    assert "distance ≤ 3" in AllCondition([described]).test(Facts())[1]

@@ -37,6 +37,9 @@ class MatchCondition(Condition):
     source: list[str] | None = None
     #: At least this many sources reported the entry (e.g. block when two partners agree).
     min_sources: int | None = None
+    #: :meth:`describe`'s words, made on first use: a rule set is compiled once and evaluated for every
+    #: upload, and every evaluation of a match rule quotes them (no field changes once parsing is done).
+    _described: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def _fits(self, m: MatchFact) -> bool:
         if self.bank is not None and not any(fnmatchcase(m.bank, p) for p in self.bank):
@@ -56,6 +59,11 @@ class MatchCondition(Condition):
         return self.max_distance is None or m.distance <= self.max_distance
 
     def describe(self) -> str:
+        if self._described is None:
+            self._described = self._words()
+        return self._described
+
+    def _words(self) -> str:
         parts = []
         for name in ("bank", "bank_kind", "bank_action", "label", "signal_type", "source"):
             values = getattr(self, name)
