@@ -116,13 +116,13 @@ def test_wrong_secret_for_a_known_key_id_is_refused(engine: Engine) -> None:
 class CountingReads:
     """Counts statements reading the api_keys table on a store (to prove a snapshot hit reads nothing)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, also: str = "") -> None:
         from sqlalchemy import event
 
         self.reads = 0
 
         def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-            if "FROM api_keys" in statement:
+            if "FROM api_keys" in statement and also in statement:
                 self.reads += 1
 
         event.listen(engine.db.engine, "before_cursor_execute", count)
@@ -166,6 +166,23 @@ def test_a_key_revoked_elsewhere_stops_working_within_the_recheck_time(engine: E
     keys.load_snapshot()
     clock.advance(1.0)
     assert keys.from_snapshot(other) is None
+
+
+def test_an_unchanged_table_renews_the_snapshot_without_reading_the_keys(engine: Engine) -> None:
+    key, principal = engine.api_keys.create("submitter")
+    clock = SteppedClock()
+    keys = ApiKeys(engine.db, recheck_seconds=1.0, clock=clock)
+    keys.load_snapshot()
+    reads = CountingReads(engine, "ORDER BY")
+    for _ in range(5):
+        clock.advance(0.6)
+        keys.refresh_snapshot()
+        assert keys.from_snapshot(key) == principal
+    assert reads.reads == 0
+    newer, _ = engine.api_keys.create("reviewer")  # a new key changes the mark: the keys are read again
+    clock.advance(0.6)
+    keys.refresh_snapshot()
+    assert reads.reads == 1 and keys.from_snapshot(newer) is not None
 
 
 def test_a_key_revoked_here_leaves_the_snapshot_at_once(engine: Engine) -> None:

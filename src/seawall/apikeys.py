@@ -27,10 +27,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from seawall.apikey_tokens import DIGEST_PREFIX, ROLES, Principal, mint, secret_digest
 from seawall.errors import NotFound, Unauthorized
@@ -53,6 +54,17 @@ class _Snapshot:
 
     keys: dict[str, tuple[str, Principal]] = field(default_factory=dict)
     fresh_until: float = float("-inf")
+    #: The table's :func:`_mark` when it was read: while the mark is the same, so are the keys.
+    mark: tuple[object, ...] | None = None
+
+
+def _mark(s: Session) -> tuple[object, ...]:
+    """Keys, newest id, revoked keys, newest revocation: any creation or revocation changes one of them.
+
+    Read before the keys themselves, so a change between the two reads makes the next mark differ.
+    """
+    return tuple(s.execute(select(func.count(), func.max(ApiKeyRow.id), func.count(ApiKeyRow.revoked_at),
+                                  func.max(ApiKeyRow.revoked_at))).one())
 
 
 class ApiKeys:
@@ -116,6 +128,7 @@ class ApiKeys:
             revocations = self._revocations
         read_at = self.clock()
         with self.db.session() as s:
+            mark = _mark(s)
             rows = s.execute(select(ApiKeyRow.key_id, ApiKeyRow.secret_hash, ApiKeyRow.role, ApiKeyRow.name)
                              .where(ApiKeyRow.revoked_at.is_(None))
                              .order_by(ApiKeyRow.id.desc()).limit(SNAPSHOT_KEYS)).all()
@@ -124,13 +137,29 @@ class ApiKeys:
         with self._lock:
             if revocations != self._revocations:  # a key revoked here meanwhile may be in the rows
                 return 0
-            self._snapshot = _Snapshot(keys, read_at + self.recheck_seconds)
+            self._snapshot = _Snapshot(keys, read_at + self.recheck_seconds, mark)
         return len(keys)
 
     def refresh_snapshot(self) -> None:
-        """Read the snapshot again once half its time is used (the background refresh calls this often)."""
-        if self._snapshot.fresh_until - self.clock() < self.recheck_seconds / 2:
-            self.load_snapshot()
+        """Renew the snapshot once half its time is used (the background refresh calls this often).
+
+        If the table's mark is unchanged the keys are too, and the snapshot only gets a new lifetime: one
+        aggregate read instead of a thousand rows twice a second.
+        """
+        snapshot = self._snapshot
+        if snapshot.fresh_until - self.clock() >= self.recheck_seconds / 2:
+            return
+        with self._lock:
+            revocations = self._revocations
+        read_at = self.clock()
+        with self.db.session() as s:
+            mark = _mark(s)
+        if snapshot.mark is not None and mark == snapshot.mark:
+            with self._lock:
+                if revocations == self._revocations and self._snapshot is snapshot:
+                    self._snapshot = replace(snapshot, fresh_until=read_at + self.recheck_seconds)
+                    return
+        self.load_snapshot()
 
     def from_snapshot(self, token: str) -> Principal | None:
         """The principal if the snapshot is fresh and holds this key with this secret; remembered as a check.
