@@ -111,3 +111,97 @@ def test_wrong_secret_for_a_known_key_id_is_refused(engine: Engine) -> None:
     prefix, key_id, _secret = key.split("_", 2)
     with pytest.raises(Unauthorized):
         ApiKeys(engine.db).authenticate(f"{prefix}_{key_id}_not-the-secret")
+
+
+class CountingReads:
+    """Counts statements reading the api_keys table on a store (to prove a snapshot hit reads nothing)."""
+
+    def __init__(self, engine: Engine, also: str = "") -> None:
+        from sqlalchemy import event
+
+        self.reads = 0
+
+        def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if "FROM api_keys" in statement and also in statement:
+                self.reads += 1
+
+        event.listen(engine.db.engine, "before_cursor_execute", count)
+
+
+def test_a_key_in_the_snapshot_is_checked_without_the_store(engine: Engine) -> None:
+    key, principal = engine.api_keys.create("submitter", "platform")
+    keys = ApiKeys(engine.db, clock=SteppedClock())  # a server process starting
+    assert keys.load_snapshot() == 1
+    reads = CountingReads(engine)
+    prefix, key_id, _secret = key.split("_", 2)
+    assert keys.from_snapshot(f"{prefix}_{key_id}_not-the-secret") is None  # the secret is still checked
+    assert keys.from_snapshot(key) == principal
+    assert keys.cached(key) == principal and keys.verified_before(key)
+    assert keys.authenticate(key) == principal
+    assert reads.reads == 0
+    newer, _ = engine.api_keys.create("reviewer", "newer")
+    assert keys.from_snapshot(newer) is None  # not in the snapshot: not refused, checked in the store
+    assert keys.authenticate(newer).role == "reviewer"
+
+
+def test_a_key_revoked_elsewhere_stops_working_within_the_recheck_time(engine: Engine) -> None:
+    key, principal = engine.api_keys.create("submitter")
+    clock = SteppedClock()
+    keys = ApiKeys(engine.db, recheck_seconds=1.0, clock=clock)
+    keys.load_snapshot()
+    assert keys.from_snapshot(key) == principal
+    engine.api_keys.revoke(principal.key_id)  # another process of the same store
+    clock.advance(0.4)
+    keys.refresh_snapshot()  # not due yet (half the recheck time): the old snapshot still answers
+    assert keys.from_snapshot(key) == principal
+    clock.advance(0.2)
+    keys.refresh_snapshot()  # due: read again, without the revoked key
+    assert keys.from_snapshot(key) is None
+    clock.advance(0.5)  # the entry remembered from the old snapshot expires with it
+    assert keys.cached(key) is None
+    with pytest.raises(Unauthorized):
+        keys.authenticate(key)
+    # a snapshot nobody refreshes answers for recheck_seconds only
+    other, _ = engine.api_keys.create("submitter")
+    keys.load_snapshot()
+    clock.advance(1.0)
+    assert keys.from_snapshot(other) is None
+
+
+def test_an_unchanged_table_renews_the_snapshot_without_reading_the_keys(engine: Engine) -> None:
+    key, principal = engine.api_keys.create("submitter")
+    clock = SteppedClock()
+    keys = ApiKeys(engine.db, recheck_seconds=1.0, clock=clock)
+    keys.load_snapshot()
+    reads = CountingReads(engine, "ORDER BY")
+    for _ in range(5):
+        clock.advance(0.6)
+        keys.refresh_snapshot()
+        assert keys.from_snapshot(key) == principal
+    assert reads.reads == 0
+    newer, _ = engine.api_keys.create("reviewer")  # a new key changes the mark: the keys are read again
+    clock.advance(0.6)
+    keys.refresh_snapshot()
+    assert reads.reads == 1 and keys.from_snapshot(newer) is not None
+
+
+def test_a_key_revoked_here_leaves_the_snapshot_at_once(engine: Engine) -> None:
+    key, principal = engine.api_keys.create("submitter")
+    kept, _ = engine.api_keys.create("submitter", "kept")
+    engine.api_keys.load_snapshot()
+    assert engine.api_keys.from_snapshot(key) == principal
+    engine.api_keys.revoke(principal.key_id)
+    assert engine.api_keys.cached(key) is None and engine.api_keys.from_snapshot(key) is None
+    with pytest.raises(Unauthorized):
+        engine.api_keys.authenticate(key)
+    engine.api_keys.refresh_snapshot()
+    assert engine.api_keys.from_snapshot(key) is None and engine.api_keys.from_snapshot(kept) is not None
+
+
+def test_the_snapshot_holds_digests_only(engine: Engine) -> None:
+    """A legacy argon2 key is left to authenticate, which verifies it once and rewrites it."""
+    key, _ = engine.api_keys.create("reviewer")
+    _as_legacy(engine, key)
+    keys = ApiKeys(engine.db)
+    assert keys.load_snapshot() == 0 and keys.from_snapshot(key) is None
+    assert keys.authenticate(key).role == "reviewer"

@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from seawall.api.app import create_app
 from seawall.api.serving_group import PROCESSES_ENV, READY_DIR_ENV, ServingGroup
+from seawall.composition import build_engine
+from seawall.config import Settings
 from seawall.engine import Engine
+
+from .clocks import eventually
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -141,3 +145,62 @@ def test_light_commands_do_not_import_the_engine(tmp_path: Path) -> None:
     assert heavy == []
     _, heavy = _light(tmp_path, "--help")
     assert heavy == []
+
+
+def test_warm_up_starts_the_background_threads_and_worker_processes(engine: Engine) -> None:
+    """The stage-2 queue's threads and worker processes are running before the server says ready, not
+    started by the first image uploads."""
+    engine.start_workers()
+    slow = engine.items.slow_processes
+    assert slow is not None
+    jobs = slow.jobs
+    timings = engine.warm_up()
+    assert "background" in timings
+    workers = [t for t in threading.enumerate() if t.name.startswith("seawall-worker")]
+    assert len(workers) == engine.settings.workers
+    assert len(slow.pids()) == slow.processes
+    assert slow.jobs == jobs  # the warm-up's jobs are not uploads
+
+
+def test_readiness_includes_the_api_keys_snapshot(settings: Settings) -> None:
+    """A key's first request on a server that says ready reads no key row (the warm-up's snapshot answers);
+    a key revoked by another process is refused as soon as the snapshot is older than the recheck time."""
+    engine = build_engine(settings.model_copy(update={"warm_up": True}))
+    try:
+        key, principal = engine.api_keys.create("submitter", "first")
+        with TestClient(create_app(engine=engine)) as client:  # lifespan: warm-up and background refresh
+            assert engine.ready.wait(300)
+            assert client.get("/readyz").status_code == 200
+            reads: list[str] = []
+            event.listen(engine.db.engine, "before_cursor_execute",
+                         lambda _c, _cur, statement, *_: reads.append(statement) if "FROM api_keys" in statement
+                         else None)
+            r = client.post("/v1/items", json={"content_id": "first", "text": "notice about the weekend market"},
+                            headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 200
+            assert not [s for s in reads if "WHERE api_keys.key_id" in s]  # no lookup of the key itself
+            other = build_engine(settings, migrate=False)  # another process of the same store
+            try:
+                other.api_keys.revoke(principal.key_id)
+            finally:
+                other.close()
+            assert eventually(lambda: client.post(
+                "/v1/items", json={"content_id": "after", "text": "notice about the weekend market"},
+                headers={"Authorization": f"Bearer {key}"}).status_code == 401, timeout=10)
+    finally:
+        engine.close()
+
+
+def test_each_routes_first_call_is_prepared_before_serving(engine: Engine) -> None:
+    """FastAPI's per-endpoint source lookup (for its error messages) runs at start-up, not in a first request."""
+    from fastapi import routing
+
+    cache = getattr(routing, "_endpoint_context_cache", None)
+    if cache is None:
+        pytest.skip("this FastAPI does not look endpoints up on their first call")
+    app = create_app(engine=engine, follow_writes=False)
+    endpoints = [r.dependant.call for r in app.routes if getattr(r, "dependant", None) is not None]
+    for call in endpoints:  # the cache is the process's: other tests' requests may have filled it
+        cache.pop(id(call), None)
+    with TestClient(app):
+        assert endpoints and all(id(call) in cache for call in endpoints)

@@ -184,6 +184,9 @@ class Engine:
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
+                    # the API keys' snapshot stays fresh, so a key's first request in this process is checked
+                    # in memory (seawall.apikeys)
+                    self.api_keys.refresh_snapshot()
                     # saved by the snapshot thread: neither this loop nor any lookup waits for it
                     self.indexes.request_snapshots(min_changes=self.snapshot_after_changes)
                 except Exception:

@@ -8,8 +8,11 @@ times a text item's one or two milliseconds: opening the store's pooled connecti
 API-key lookup and the item, decision and kept-content INSERTs, the decider's and the act stage's
 first run. Running one generated image and one text through the same code, up to a write that is
 rolled back (:meth:`seawall.uploads.ingest.ItemService.rehearse`), and one key lookup for a key that
-does not exist makes the first real upload as fast as the hundredth without storing anything; the
-server reports ``ready`` (``/readyz``, ``/healthz``) once it is done.
+does not exist, and a snapshot of the API keys (:meth:`seawall.apikeys.ApiKeys.load_snapshot`, so a key's
+first request is checked in memory) make the first real upload as fast as the hundredth without storing
+anything. The stage-2 queue's threads and worker processes are started too, each worker process running
+one image's OCR, so the first image uploads do not share the cores with a fresh interpreter importing
+Seawall and Tesseract reading its models. The server reports ``ready`` (``/readyz``, ``/healthz``) once it is done.
 """
 
 from __future__ import annotations
@@ -136,7 +139,8 @@ def warm_up(engine: Engine) -> dict[str, float]:
                 conn.close()
 
     def api_key() -> None:
-        # the key lookup's statement compiled: a well-formed key whose id cannot exist (ids are hex)
+        # the key lookup's statement compiled, for keys the snapshot does not hold (see api_keys below): a
+        # well-formed key whose id cannot exist (ids are hex)
         from seawall.errors import Unauthorized
 
         with contextlib.suppress(Unauthorized):
@@ -150,6 +154,19 @@ def warm_up(engine: Engine) -> dict[str, float]:
             engine.items.rehearse(content)
             engine.matcher.match_in_memory(compute_signals(engine.registry, content, for_query=True))
 
+    def background() -> None:
+        # the stage-2 queue's threads and worker processes started, and one image's OCR and region hashes
+        # run in each worker process (imports, Tesseract's models): otherwise the first image uploads'
+        # stage 2 starts them while the next uploads are being decided
+        from seawall.queue.inprocess import InProcessQueue
+
+        if isinstance(engine.queue, InProcessQueue):
+            engine.queue.start_threads()
+        slow = engine.items.slow_processes
+        if slow is not None:
+            content = engine.content("image", data=data)
+            slow.warm(content, [t.name for t in tasks_for(content)], frozenset(engine.registry.signal_types))
+
     def committer() -> None:
         # the group commit's committer thread, which leads the writes of uploads decided on the event loop,
         # started now (it ends after half a minute without work); its transaction writes nothing
@@ -162,8 +179,12 @@ def warm_up(engine: Engine) -> dict[str, float]:
     step("stage_one", stage_one)
     step("match_kernels", kernels)
     step("ocr", read_text)
+    step("background", background)
     # last, so what it leaves running (threads that end when idle) is fresh when the server says ready
     step("rehearse", rehearse)
     step("committer", committer)
+    # the newest keys read just before ready, so a key's first request is checked in memory (the background
+    # refresh keeps the snapshot fresh from here on: seawall.apikeys)
+    step("api_keys", engine.api_keys.load_snapshot)
     log.info("warm-up done in %.2f s: %s", sum(timings.values()), timings)
     return timings

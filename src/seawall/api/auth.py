@@ -14,14 +14,15 @@ from seawall.errors import Forbidden, RateLimited, Unauthorized
 
 
 async def principal_from(request: Request) -> Principal:
-    """Verified caller; a cache hit costs a dictionary lookup, a miss reads the key row off the event loop."""
+    """Verified caller; a cache hit costs a dictionary lookup, a key in the fresh snapshot of keys a digest,
+    anything else a read of the key row off the event loop."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", code="missing_api_key")
     keys = request.app.state.engine.api_keys
-    cached: Principal | None = keys.cached(token)
+    cached: Principal | None = keys.cached(token) or keys.from_snapshot(token)
     if cached is not None:
         principal = cached
     else:

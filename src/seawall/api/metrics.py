@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from seawall.engine import Engine
 from seawall.health import DEGRADED_REASONS, degraded_reasons, plugin_reasons, source_reasons
-from seawall.models.records import Item
+from seawall.models.records import CONTENT_TYPES, VERDICTS, Item
 
 
 class _IndexCollector(Collector):
@@ -113,6 +113,13 @@ class Metrics:
         )
         self.up = Gauge("seawall_up", "1 while the API serves", registry=self.registry)
         self.up.set(1)
+        # every built-in content type and verdict is counted from zero now: the first item of each kind would
+        # otherwise build its series (label checks, 13 buckets) inside its request, 0.6 ms of the first text's
+        # 4; and Prometheus reads a series that starts at 0 better than one that appears with its first item
+        for content_type in CONTENT_TYPES:
+            self.latency.labels(content_type)
+            for verdict in VERDICTS:
+                self.items.labels(content_type, verdict)
 
     def observe_item(self, item: Item, seconds: float) -> None:
         self.items.labels(item.content_type, item.verdict.verdict).inc()

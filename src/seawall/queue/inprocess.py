@@ -7,6 +7,7 @@ restart loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 class InProcessQueue:
     def __init__(self, workers: int = 1) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seawall-worker")
+        self.workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="seawall-worker")
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._inflight: set[tuple[str, str]] = set()
@@ -47,6 +49,18 @@ class InProcessQueue:
             with self._lock:
                 self._inflight.discard((stage, item_id))
 
+    def start_threads(self, timeout: float = 1.0) -> None:
+        """Start every worker thread now instead of on the first jobs (the warm-up calls this).
+
+        Why: the pool starts a thread when a job finds none idle, so the first image uploads of a
+        process each started one beside their request. Each thread waits here until all have started
+        (at most ``timeout`` seconds, if some are busy with real jobs).
+        """
+        barrier = threading.Barrier(self.workers + 1)
+        for _ in range(self.workers):
+            self._pool.submit(_wait_at, barrier, timeout)
+        _wait_at(barrier, timeout)
+
     def depth(self) -> int:
         with self._lock:
             return len(self._inflight)
@@ -67,3 +81,9 @@ class InProcessQueue:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _wait_at(barrier: threading.Barrier, timeout: float) -> None:
+    # some thread was busy (broken barrier): the ones that came are started all the same
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout)

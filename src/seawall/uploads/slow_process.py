@@ -136,6 +136,21 @@ class SlowProcesses:
             return result
         raise AssertionError("unreachable")
 
+    def warm(self, content: Content, tasks: Sequence[str], signal_types: frozenset[str]) -> None:
+        """Start every worker process now and run one upload's tasks in each (the warm-up calls this).
+
+        Why: a worker is a fresh interpreter that imports Seawall, NumPy and the decoders and, on its first
+        OCR, has Tesseract read its models: about a second of a core, which the first image uploads of a
+        server otherwise shared their two cores with. One job per process, submitted together, starts them
+        all (the pool starts a process for a job that finds none idle).
+        """
+        wanted = [t for t in tasks if t in OFFLOADED]
+        args = (content.content_type, content.data, content.limits,
+                content.ocr if content.ocr is not None else OcrOptions.from_settings(), wanted, signal_types)
+        pool = self._executor()
+        for job in [pool.submit(compute, *args) for _ in range(self.processes)]:
+            job.result()
+
     def pids(self) -> list[int]:
         """Process ids of the running workers (for tests and benchmarks)."""
         with self._lock:
