@@ -52,10 +52,10 @@ def test_a_batch_is_stored_exactly_as_parsed(engine: Engine) -> None:
     with engine.db.session() as s:
         writer = importer._writer(s, engine.db.dialect, bank, "src \\ \t", "me", utcnow())
         try:
-            ids = writer.insert(AWKWARD_ROWS)
+            added = writer.insert(AWKWARD_ROWS)
         finally:
             writer.close()
-    assert len(ids) == 4
+    assert added == 4
     with engine.db.session() as s:
         stored = {r.value: r for r in s.scalars(select(BankEntryRow))}
     assert len(stored) == 4
@@ -75,10 +75,10 @@ def test_a_batch_is_written_in_key_order(engine: Engine) -> None:
     with engine.db.session() as s:
         writer = importer._writer(s, engine.db.dialect, bank, "src", "me", utcnow())
         try:
-            ids = writer.insert(rows)
+            added = writer.insert(rows)
         finally:
             writer.close()
-    assert len(ids) == 500
+    assert added == 500
     with engine.db.session() as s:
         stored = s.execute(select(BankEntryRow.signal_type, BankEntryRow.value_digest, BankEntryRow.value,
                                   BankEntryRow.labels).order_by(BankEntryRow.id)).all()
@@ -118,9 +118,42 @@ def test_overlapped_import_counts_every_batch_and_reimports_nothing(engine: Engi
     values = [secrets.token_hex(16) for _ in range(350)]
     engine.banks.create("b")
     first = engine.import_entries("b", "text", (f"md5 {v}" for v in values), added_by="t", strict=True)
-    assert (first.added, first.duplicates, len(set(first.new_ids))) == (350, 0, 350)
+    assert (first.added, first.duplicates) == (350, 0)
     again = engine.import_entries("b", "text", (f"md5 {v}" for v in values), added_by="t", strict=True)
-    assert (again.added, again.duplicates, again.new_ids) == (0, 350, [])
+    assert (again.added, again.duplicates) == (0, 350)
+    assert sorted(e.value for e in engine.banks.list_entries("b", limit=1000)) == sorted(values)
+
+
+def test_an_import_overlapping_the_bank_part_way_stores_each_value_once(engine: Engine,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the first batches of new values go in without ``ON CONFLICT``; the batch that meets a
+    stored value is undone and written again skipping it, and so is every later one. The counts and what
+    is stored are those of a single ``ON CONFLICT`` import: the stored values once, the new ones added."""
+    monkeypatch.setattr(importer, "BATCH", 100)
+    old = [secrets.token_hex(16) for _ in range(150)]
+    new = [secrets.token_hex(16) for _ in range(320)]
+    engine.banks.create("b")
+    assert engine.import_entries("b", "text", (f"md5 {v}" for v in old), added_by="t").added == 150
+    # new values first (whole batches of them), then the stored ones mixed with more new ones
+    lines = [f"md5 {v}" for v in new[:250]] + [f"md5 {v}" for v in old + new[250:]]
+    report = engine.import_entries("b", "text", lines, added_by="t")
+    assert (report.lines_read, report.added, report.duplicates) == (470, 320, 150)
+    assert sorted(e.value for e in engine.banks.list_entries("b", limit=1000)) == sorted(old + new)
+    again = engine.import_entries("b", "text", reversed(lines), added_by="t")
+    assert (again.added, again.duplicates) == (0, 470)
+    assert _count(engine) == 470
+
+
+def test_a_value_twice_in_one_batch_is_stored_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch holding a key twice skips the plain insert (it would refuse itself) and keeps the first in
+    key order; the batches before and after it are unaffected."""
+    monkeypatch.setattr(importer, "BATCH", 100)
+    monkeypatch.setattr(importer._PostgresWriter, "PLAIN_BATCHES", 3)  # some batches after the last plain one
+    values = [secrets.token_hex(16) for _ in range(600)]
+    lines = [f"md5 {v}" for v in values[:150]] + [f"md5 {values[120]}"] + [f"md5 {v}" for v in values[150:]]
+    engine.banks.create("b")
+    report = engine.import_entries("b", "text", lines, added_by="t")
+    assert (report.lines_read, report.added, report.duplicates) == (601, 600, 1)
     assert sorted(e.value for e in engine.banks.list_entries("b", limit=1000)) == sorted(values)
 
 
@@ -128,16 +161,16 @@ def test_a_batch_failing_on_the_writer_thread_leaves_nothing(engine: Engine,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importer, "BATCH", 100)
     writer = importer._PostgresWriter if engine.db.dialect == "postgresql" else importer._SqliteWriter
-    real = writer.insert
+    real = writer.write
     calls: list[int] = []
 
-    def failing(self: importer._Writer, rows: list[importer._Row]) -> list[int]:
-        calls.append(len(rows))
+    def failing(self: importer._Writer, prepared: object) -> int:
+        calls.append(1)
         if len(calls) == 3:
             raise InvalidInput("the store refused a batch", code="test_failure")
-        return real(self, rows)  # type: ignore[arg-type]
+        return real(self, prepared)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(writer, "insert", failing)
+    monkeypatch.setattr(writer, "write", failing)
     engine.banks.create("b")
     with pytest.raises(InvalidInput, match="refused a batch"):
         engine.import_entries("b", "text", (f"md5 {secrets.token_hex(16)}" for _ in range(450)), added_by="t",

@@ -526,6 +526,10 @@ def bank_import(
             report = _run(lambda: import_entries(
                 store.db, reg, store.banks.get(name), reg.hashlist_format(format), _file_lines(path, progress),
                 added_by="cli", source=source or path.name, labels=label or [], strict=strict))
+        from seawall.store.planner_stats import refresh_after_bulk_write
+
+        # As the server's imports do: servers page feeds of this bank by id, planned from these counts.
+        refresh_after_bulk_write(store.db, report.added)
     finally:
         store.close()
     out.print(f"read {report.lines_read:,} lines: added {report.added:,}, already present "
