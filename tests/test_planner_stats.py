@@ -36,9 +36,10 @@ def test_a_bulk_import_leaves_the_planner_counting_the_new_rows(pg_url: str, tmp
             s.execute(text("ANALYZE bank_entries"))  # statistics counting the table as it is now
         before, counted = _analysed(eng.db)
         assert before is not None and counted == pytest.approx(present, abs=100)
-        eng.banks.create("bulk")
+        bank = f"bulk-{secrets.token_hex(4)}"  # the run's database is shared: other tests have their own banks
+        eng.banks.create(bank)
         lines = [f"md5 {secrets.token_hex(16)}" for _ in range(max(MIN_ROWS, present) + 500)]
-        assert eng.import_entries("bulk", "text", lines, added_by="test").added == len(lines)
+        assert eng.import_entries(bank, "text", lines, added_by="test").added == len(lines)
         after, counted = _analysed(eng.db)
         assert after is not None and after > before
         assert counted == pytest.approx(present + len(lines), rel=0.05)
