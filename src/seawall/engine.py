@@ -220,7 +220,8 @@ class Engine:
         if consume and self.settings.stage2_processes:
             from seawall.uploads.slow_process import shared
 
-            self.items.slow_processes = shared(self.settings.workers, self.settings.stage2_niceness)
+            self.items.slow_processes = shared(self.settings.workers, self.settings.stage2_niceness,
+                                             self.settings.stage2_sched_idle)
         if isinstance(self.queue, InProcessQueue):
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)
