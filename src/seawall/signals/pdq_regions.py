@@ -353,17 +353,26 @@ def _inpaint(a: U8, weight: F32) -> U8:
     return np.where(keep, a, filled).astype(np.uint8)
 
 
+def _grow(mask: U8) -> U8:
+    """A 0/1 mask grown by two pixels every way (the maximum over a 5×5 window, what PIL's
+    ``MaxFilter(5)`` gives, edges included): one OpenCV dilation instead of PIL's rank filter, which
+    sorts every window; three of them were 14 of the 18 ms this lettering search took on a 256 px copy."""
+    import cv2
+
+    grown = cv2.dilate(np.ascontiguousarray(mask), _GROW_KERNEL, borderType=cv2.BORDER_REPLICATE)
+    return grown.astype(np.uint8, copy=False)
+
+
+_GROW_KERNEL = np.ones((5, 5), np.uint8)
+
+
 def _overlaid_text(a: U8) -> F32 | None:
     """Where meme-style lettering is (white letters with a dark outline, or the reverse), as 0/1 weights;
     None when there is none or too much to be lettering."""
     lo, hi = a.min(axis=-1), a.max(axis=-1)
-    white = Image.fromarray(((lo > 225) * 255).astype(np.uint8))
-    black = Image.fromarray(((hi < 40) * 255).astype(np.uint8))
-    near_white = np.asarray(white.filter(ImageFilter.MaxFilter(5))) > 0
-    near_black = np.asarray(black.filter(ImageFilter.MaxFilter(5))) > 0
-    text = (near_white & near_black).astype(np.uint8) * 255
-    grown: F32 = (np.asarray(Image.fromarray(text).filter(ImageFilter.MaxFilter(5)), dtype=np.float32)
-                  / np.float32(255))
+    near_white = _grow((lo > 225).view(np.uint8))
+    near_black = _grow((hi < 40).view(np.uint8))
+    grown: F32 = _grow(near_white & near_black).astype(np.float32)
     share = float(grown.mean())
     return grown if 0.01 <= share <= 0.3 else None
 
