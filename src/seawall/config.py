@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="Run the stage-2 worker processes (and their Tesseract runs) under Linux's SCHED_IDLE "
                     "policy where available: they get only CPU nothing else wants and yield it at once to "
                     "in-request verdicts; the niceness above is the fallback.")
+    sqlite_checkpoint_ms: int = Field(
+        default=200, ge=0, le=60_000,
+        description="SQLite stores: serving processes checkpoint the write-ahead log in a background thread this "
+                    "often instead of inside whichever commit passes 4 MiB of log (an upload's request); "
+                    "0 = SQLite's own checkpoints in the commits.")
     stage2_max_backlog: int = Field(
         default=1000, ge=0,
         description="Jobs the work queue may hold before stage 2 is shed: an image arriving while that many "
