@@ -15,6 +15,7 @@ with OCR, in the queued stage of the upload path: :func:`region_signals` is the 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -377,10 +378,19 @@ def _overlaid_text(a: U8) -> F32 | None:
     return grown if 0.01 <= share <= 0.3 else None
 
 
+#: The lettering found by the last :func:`region_hashes` call, with the pixels it was found in: the ORB
+#: query of the same upload asks for it next (see :func:`lettering_mask`) and need not search again.
+_last_lettering: tuple[weakref.ref[U8], F32 | None] | None = None
+
+
 def lettering_mask(pixels: U8) -> npt.NDArray[np.bool_] | None:
     """Where meme-style lettering is painted over an upload, on a reduced copy (None when there is none):
     local features (:mod:`seawall.signals.orb`) are not taken there."""
-    text = _overlaid_text(_reduce(np.ascontiguousarray(pixels)))
+    last = _last_lettering
+    if last is not None and last[0]() is pixels:
+        text = last[1]
+    else:
+        text = _overlaid_text(_reduce(np.ascontiguousarray(pixels)))
     return None if text is None else text > 0
 
 
@@ -461,6 +471,8 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
             add_box(f"{where} band cut", (n, h, 0, w) if where == "top" else (0, h - n, 0, w))
     small = a
     text = _overlaid_text(small)
+    global _last_lettering
+    _last_lettering = (weakref.ref(pixels), text)
     if text is not None:
         guesses.append(("lettering painted", _inpaint(small, 1 - text)))
         rows = np.flatnonzero(text.mean(axis=1) > 0.02)
