@@ -41,9 +41,9 @@ def _shared() -> Engine:
         return _prototype[0]
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, options: dict[str, bool] | None = None) -> Engine:
     """:func:`seawall.store.db.make_engine`, then the shared dialect and compiled cache for SQLite."""
-    engine = _shipped(url)
+    engine = _shipped(url, options)
     if engine.dialect.name != "sqlite":
         return engine
     shared = _shared()

@@ -74,6 +74,51 @@ def test_worker_computes_what_the_server_thread_would(slow: SlowProcesses) -> No
     assert content.ocr_text() == expected_text and content.notes == []
     assert slow.jobs == jobs + 1
     assert all(os.getpriority(os.PRIO_PROCESS, pid) == 19 for pid in slow.pids())
+    if hasattr(os, "SCHED_IDLE"):  # Linux: the workers take only CPU that stage 1 leaves
+        assert all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in slow.pids())
+
+
+def test_tesseract_runs_inherit_the_idle_policy(slow: SlowProcesses) -> None:
+    """What a worker starts (Tesseract) runs under the worker's policy and niceness too."""
+    if not hasattr(os, "SCHED_IDLE"):
+        pytest.skip("no SCHED_IDLE on this platform")
+    policy, nice = slow._executor().submit(_child_priority).result()
+    assert policy == os.SCHED_IDLE and nice == 19
+
+
+def _child_priority() -> tuple[int, int]:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0), os.nice(0))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+_FALLBACK = """
+import os
+from seawall.uploads.slow_process import lower_priority
+{setup}
+print(lower_priority({niceness}, {idle}), os.nice(0), os.sched_getscheduler(0) == getattr(os, "SCHED_IDLE", -1))
+"""
+
+
+@pytest.mark.parametrize(("setup", "niceness", "idle", "expected"), [
+    ("", 7, True, ["idle", "7", "True"]),
+    ("", 7, False, ["nice", "7", "False"]),
+    ("del os.SCHED_IDLE", 5, True, ["nice", "5", "False"]),  # a platform without the policy: niceness alone
+    ("", 0, False, ["none", "0", "False"]),
+])
+def test_priority_falls_back_to_niceness(setup: str, niceness: int, idle: bool, expected: list[str]) -> None:
+    import subprocess
+    import sys
+
+    if not hasattr(os, "SCHED_IDLE") and expected[0] == "idle":
+        pytest.skip("no SCHED_IDLE on this platform")
+    code = _FALLBACK.format(setup=setup, niceness=niceness, idle=idle)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.split()
+    assert out == expected
 
 
 def test_a_killed_worker_is_replaced(slow: SlowProcesses) -> None:

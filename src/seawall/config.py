@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     stage2_niceness: int = Field(default=19, ge=0, le=19,
                                  description="Niceness of the stage-2 worker processes (and the Tesseract runs "
                                              "they start): stage 2 takes the CPU stage 1 leaves.")
+    stage2_sched_idle: bool = Field(
+        default=True,
+        description="Run the stage-2 worker processes (and their Tesseract runs) under Linux's SCHED_IDLE "
+                    "policy where available: they get only CPU nothing else wants and yield it at once to "
+                    "in-request verdicts; the niceness above is the fallback.")
+    sqlite_checkpoint_ms: int = Field(
+        default=200, ge=0, le=60_000,
+        description="SQLite stores: serving processes checkpoint the write-ahead log in a background thread this "
+                    "often instead of inside whichever commit passes 4 MiB of log (an upload's request); "
+                    "0 = SQLite's own checkpoints in the commits.")
     stage2_max_backlog: int = Field(
         default=1000, ge=0,
         description="Jobs the work queue may hold before stage 2 is shed: an image arriving while that many "

@@ -204,6 +204,9 @@ class Engine:
         """
         if self.queue is not None:
             return
+        if self.settings.sqlite_checkpoint_ms > 0:
+            # SQLite stores: WAL checkpoints in a thread of their own, not inside an upload's commit
+            self.db.checkpoint_in_background(self.settings.sqlite_checkpoint_ms / 1000)
         consume = not self.settings.api_only if consume is None else consume
         if consume and self.settings.retro_window_days > 0:
             self._retro_loop = RetroLoop(self.retro, self.settings.retro_interval_seconds)
@@ -223,7 +226,8 @@ class Engine:
         if consume and self.settings.stage2_processes:
             from seawall.uploads.slow_process import shared
 
-            self.items.slow_processes = shared(self.settings.workers, self.settings.stage2_niceness)
+            self.items.slow_processes = shared(self.settings.workers, self.settings.stage2_niceness,
+                                             self.settings.stage2_sched_idle)
         if isinstance(self.queue, InProcessQueue):
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)

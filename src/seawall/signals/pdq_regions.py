@@ -15,6 +15,7 @@ with OCR, in the queued stage of the upload path: :func:`region_signals` is the 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -353,25 +354,43 @@ def _inpaint(a: U8, weight: F32) -> U8:
     return np.where(keep, a, filled).astype(np.uint8)
 
 
+def _grow(mask: U8) -> U8:
+    """A 0/1 mask grown by two pixels every way (the maximum over a 5×5 window, what PIL's
+    ``MaxFilter(5)`` gives, edges included): one OpenCV dilation instead of PIL's rank filter, which
+    sorts every window; three of them were 14 of the 18 ms this lettering search took on a 256 px copy."""
+    import cv2
+
+    grown = cv2.dilate(np.ascontiguousarray(mask), _GROW_KERNEL, borderType=cv2.BORDER_REPLICATE)
+    return grown.astype(np.uint8, copy=False)
+
+
+_GROW_KERNEL = np.ones((5, 5), np.uint8)
+
+
 def _overlaid_text(a: U8) -> F32 | None:
     """Where meme-style lettering is (white letters with a dark outline, or the reverse), as 0/1 weights;
     None when there is none or too much to be lettering."""
     lo, hi = a.min(axis=-1), a.max(axis=-1)
-    white = Image.fromarray(((lo > 225) * 255).astype(np.uint8))
-    black = Image.fromarray(((hi < 40) * 255).astype(np.uint8))
-    near_white = np.asarray(white.filter(ImageFilter.MaxFilter(5))) > 0
-    near_black = np.asarray(black.filter(ImageFilter.MaxFilter(5))) > 0
-    text = (near_white & near_black).astype(np.uint8) * 255
-    grown: F32 = (np.asarray(Image.fromarray(text).filter(ImageFilter.MaxFilter(5)), dtype=np.float32)
-                  / np.float32(255))
+    near_white = _grow((lo > 225).view(np.uint8))
+    near_black = _grow((hi < 40).view(np.uint8))
+    grown: F32 = _grow(near_white & near_black).astype(np.float32)
     share = float(grown.mean())
     return grown if 0.01 <= share <= 0.3 else None
+
+
+#: The lettering found by the last :func:`region_hashes` call, with the pixels it was found in: the ORB
+#: query of the same upload asks for it next (see :func:`lettering_mask`) and need not search again.
+_last_lettering: tuple[weakref.ref[U8], F32 | None] | None = None
 
 
 def lettering_mask(pixels: U8) -> npt.NDArray[np.bool_] | None:
     """Where meme-style lettering is painted over an upload, on a reduced copy (None when there is none):
     local features (:mod:`seawall.signals.orb`) are not taken there."""
-    text = _overlaid_text(_reduce(np.ascontiguousarray(pixels)))
+    last = _last_lettering
+    if last is not None and last[0]() is pixels:
+        text = last[1]
+    else:
+        text = _overlaid_text(_reduce(np.ascontiguousarray(pixels)))
     return None if text is None else text > 0
 
 
@@ -452,6 +471,8 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
             add_box(f"{where} band cut", (n, h, 0, w) if where == "top" else (0, h - n, 0, w))
     small = a
     text = _overlaid_text(small)
+    global _last_lettering
+    _last_lettering = (weakref.ref(pixels), text)
     if text is not None:
         guesses.append(("lettering painted", _inpaint(small, 1 - text)))
         rows = np.flatnonzero(text.mean(axis=1) > 0.02)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.orm import Session
 
+    from seawall.store.wal_checkpoints import WalCheckpointer
+
 
 #: Errors that say the store did not answer (restarting, connections dropped, pool exhausted), not that a
 #: statement was wrong: the transaction was rolled back and the same work can be tried again shortly.
@@ -31,19 +33,26 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine with per-dialect settings that make concurrent use safe."""
+def make_engine(url: str, options: dict[str, bool] | None = None) -> Engine:
+    """Create an engine with per-dialect settings that make concurrent use safe.
+
+    ``options`` is read each time SQLite opens a connection: with ``"background_checkpoints"`` true the
+    connection leaves WAL checkpoints to :class:`seawall.store.wal_checkpoints.WalCheckpointer`.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_TIMEOUT_S})
+        flags = options if options is not None else {}
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             for pragma in SQLITE_PRAGMAS:
                 cur.execute(pragma)
+            if flags.get("background_checkpoints"):
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         return engine
@@ -101,8 +110,24 @@ class Database:
         self.url = url
         from sqlalchemy.orm import sessionmaker  # here, not at import: light commands use the engine alone
 
-        self.engine = make_engine(url)
+        self._options: dict[str, bool] = {}
+        self.engine = make_engine(url, self._options)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.checkpointer: WalCheckpointer | None = None
+
+    def checkpoint_in_background(self, interval: float) -> WalCheckpointer | None:
+        """SQLite file stores: take WAL checkpoints out of this process's commits and run them in a
+        thread every ``interval`` seconds (see :mod:`seawall.store.wal_checkpoints`). None elsewhere."""
+        path = self.engine.url.database
+        if self.dialect != "sqlite" or not path or path == ":memory:" or self.checkpointer is not None:
+            return self.checkpointer
+        from seawall.store.wal_checkpoints import WalCheckpointer
+
+        self._options["background_checkpoints"] = True
+        self.engine.dispose()  # pooled connections reopen with the automatic checkpoint off
+        self.checkpointer = WalCheckpointer(path, interval)
+        self.checkpointer.start()
+        return self.checkpointer
 
     @property
     def dialect(self) -> str:
@@ -127,4 +152,7 @@ class Database:
             return int(s.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")) or 0)
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+            self.checkpointer = None
         self.engine.dispose()

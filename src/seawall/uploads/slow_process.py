@@ -7,9 +7,14 @@ stage 1. Giving the thread a lower priority would not have helped: a low-priorit
 the GIL and is not scheduled stalls the request threads waiting for the GIL (priority inversion).
 
 So the queue thread hands the upload's bytes to a small pool of ``spawn``-ed processes and waits on a
-pipe, which needs no GIL. Each worker process lowers its own scheduling priority (``os.nice`` to
-``SEAWALL_STAGE2_NICENESS``, 19 by default), and the Tesseract processes it starts inherit that, so on
-a busy machine the kernel runs stage 1 first and stage 2 takes what is left. What crosses the pipe is
+pipe, which needs no GIL. Each worker process lowers its own scheduling priority, and the Tesseract
+processes it starts inherit that, so on a busy machine the kernel runs stage 1 first and stage 2 takes
+what is left. Where Linux offers it the worker takes the ``SCHED_IDLE`` policy
+(``SEAWALL_STAGE2_SCHED_IDLE``, on by default): niceness 19 alone still gets CPU slices beside stage 1
+(weight 15 against 1024) and a waking request thread may wait for the nice process's slice to end,
+whereas a ``SCHED_IDLE`` process runs only on a core nothing else wants and is preempted at once when a
+normal thread wakes. The niceness (``SEAWALL_STAGE2_NICENESS``, 19 by default) is set as well: it is the
+fallback where the policy cannot be set, and what I/O priority follows. What crosses the pipe is
 plain values: the bytes, the decode limits and OCR options in, and the OCR text, notes and region
 signals out. Matching, deciding and storing stay in the serving process, which holds the indexes.
 """
@@ -68,15 +73,33 @@ def compute(content_type: str, data: bytes, limits: DecodeLimits, ocr: OcrOption
     return result
 
 
-def _start_worker(niceness: int) -> None:
-    """In each worker process: one thread for native pools, and a lower scheduling priority."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[name] = "1"
+def lower_priority(niceness: int, idle: bool) -> str:
+    """Lower the calling process's scheduling priority; returns what was applied (for logs and tests).
+
+    ``"idle"`` when the ``SCHED_IDLE`` policy was set, ``"nice"`` when only the niceness could be raised,
+    ``"none"`` when neither was asked for or permitted. Children (Tesseract) inherit both.
+    """
+    applied = "none"
     if niceness > 0:
         try:
             os.nice(niceness)
+            applied = "nice"
         except OSError:  # not permitted here: stage 2 still runs, outside the server's GIL
             log.warning("could not lower the priority of the stage-2 worker process")
+    if idle and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            applied = "idle"
+        except OSError:  # a container or kernel without it: the niceness above is what stage 2 gets
+            log.info("SCHED_IDLE is not available for the stage-2 worker process; using niceness %d", niceness)
+    return applied
+
+
+def _start_worker(niceness: int, idle: bool = True) -> None:
+    """In each worker process: one thread for native pools, and a lower scheduling priority."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[name] = "1"
+    lower_priority(niceness, idle)
     try:
         import cv2
 
@@ -88,9 +111,10 @@ def _start_worker(niceness: int) -> None:
 class SlowProcesses:
     """A pool of ``processes`` low-priority worker processes, started on first use and replaced if one dies."""
 
-    def __init__(self, processes: int = 1, niceness: int = 19) -> None:
+    def __init__(self, processes: int = 1, niceness: int = 19, idle: bool = True) -> None:
         self.processes = max(1, processes)
         self.niceness = niceness
+        self.idle = idle
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -104,7 +128,7 @@ class SlowProcesses:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=self.processes,
                                                  mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(self.niceness,))
+                                                 initializer=_start_worker, initargs=(self.niceness, self.idle))
             return self._pool
 
     def _forget(self, pool: ProcessPoolExecutor) -> None:
@@ -171,12 +195,13 @@ class SlowProcesses:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-_shared: dict[tuple[int, int], SlowProcesses] = {}
+_shared: dict[tuple[int, int, bool], SlowProcesses] = {}
 _shared_lock = threading.Lock()
 
 
-def shared(processes: int, niceness: int) -> SlowProcesses:
-    """The process-wide pool for ``processes`` workers at ``niceness``, started on first use.
+def shared(processes: int, niceness: int, idle: bool = True) -> SlowProcesses:
+    """The process-wide pool for ``processes`` workers at ``niceness`` (and ``SCHED_IDLE`` when ``idle``),
+    started on first use.
 
     A server has one engine per process, so this is its pool; a process that builds engine after engine
     (tests, embedding) keeps one set of workers instead of starting a fresh interpreter, which imports
@@ -184,7 +209,7 @@ def shared(processes: int, niceness: int) -> SlowProcesses:
     compute from the bytes they are sent, so an engine closing has nothing to take back from them; the
     pool ends with the process.
     """
-    key = (max(1, processes), niceness)
+    key = (max(1, processes), niceness, idle)
     with _shared_lock:
         pool = _shared.get(key)
         if pool is None or pool.closed:
