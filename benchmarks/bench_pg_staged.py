@@ -74,6 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entries", type=int, default=400_000)
     ap.add_argument("--group", type=int, default=100_000)
+    ap.add_argument("--no-relabel", action="store_true", help="skip the third pass (labels changed)")
     ap.add_argument("--listing", action="store_true", help="write the pages as a full listing's (a file feed's)")
     args = ap.parse_args()
     dbname, url = make_db()
@@ -100,6 +101,8 @@ def main() -> None:
                 print(f"initial      {cpu:6.1f} {own:6.1f} {wall:6.1f}  added {added:,}", flush=True)
                 cpu, own, wall, added = _pass(eng, groups, source_id, bank_ids, args.listing)
                 print(f"unchanged    {cpu:6.1f} {own:6.1f} {wall:6.1f}  added {added:,}", flush=True)
+                if args.no_relabel:
+                    return
                 groups = [[(t, v, d, lab, ["y"], f, r) for t, v, d, lab, _, f, r in g] for g in groups]
                 cpu, own, wall, added = _pass(eng, groups, source_id, bank_ids, args.listing)
                 print(f"relabelled   {cpu:6.1f} {own:6.1f} {wall:6.1f}  added {added:,}", flush=True)
