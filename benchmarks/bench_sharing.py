@@ -105,7 +105,8 @@ def initial_sync(n: int, tmp: Path) -> None:
                 drop_db(dbname)
 
 
-def feed_sync(n: int, tmp: Path, page_size: int, import_peer: bool = True) -> None:
+def feed_sync(n: int, tmp: Path, page_size: int, import_peer: bool = True,
+              stores: tuple[str, ...] = ("sqlite", "postgresql")) -> None:
     """Initial sync of ``n`` PDQ entries from another Seawall's signed feed over HTTP: a ``seawall serve``
     publisher (PostgreSQL) pages, signs and serves; this process verifies, parses and stores, into
     SQLite and into PostgreSQL in turn, against the bulk import of the same hashes into the same store."""
@@ -137,7 +138,7 @@ def feed_sync(n: int, tmp: Path, page_size: int, import_peer: bool = True) -> No
           "publisher's and the subscriber's databases; on a shared machine compare these, not wall time)")
     try:
         pub.start()
-        for backend in ("sqlite", "postgresql"):
+        for backend in stores:
             dbname, url = make_db() if backend == "postgresql" else ("", None)
             try:
                 sub = build_engine(Settings(data_dir=tmp / f"sub-{backend}", database_url=url, source_sync=False,
@@ -350,6 +351,7 @@ def main() -> None:
     ap.add_argument("--page-size", type=int, default=5000, help="entries a page of the Seawall feed (1b)")
     ap.add_argument("--no-import-peer", action="store_true",
                     help="1b without the bulk import of the same hashes (saves minutes at 2,000,000 entries)")
+    ap.add_argument("--stores", default="sqlite,postgresql", help="stores 1b syncs into, in order")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: sync, feed, propagation, retro")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
@@ -359,7 +361,8 @@ def main() -> None:
         if "sync" not in skip:
             initial_sync(args.entries, tmp)
         if "feed" not in skip:
-            feed_sync(args.entries, tmp, args.page_size, import_peer=not args.no_import_peer)
+            feed_sync(args.entries, tmp, args.page_size, import_peer=not args.no_import_peer,
+                      stores=tuple(args.stores.split(",")))
         if "propagation" not in skip:
             propagation(args.rounds, tmp)
         if "retro" not in skip:

@@ -570,7 +570,7 @@ class SourceService:
         result.seen += len(good)
         if staged.holds_any(good):
             self._write_staged(staged, result)
-        staged.stage(good)
+        staged.stage(good, listing=page.listing)
         if page.tombstones or page.listed_since is not None:
             self._write_staged(staged, result)
             for t in page.tombstones:

@@ -78,6 +78,11 @@ class PgStage:
             for row in rows:
                 write(row)
 
+    def append_text(self, lines: Iterable[str]) -> None:
+        """Add ``lines`` (as :meth:`load_text` takes them) to the stage with one write, keeping its rows."""
+        with self.cur.copy(f"COPY {self.name} ({self.columns}) FROM STDIN") as cp:
+            cp.write("".join(lines))
+
     def load_text(self, lines: Iterable[str]) -> None:
         """Replace the stage's rows with ``lines``, each a text ``COPY`` line ending in a newline.
 

@@ -72,6 +72,11 @@ class Page:
     #: Set on the last page of a full listing (a file feed read to its end): everything the source
     #: still lists was seen since this moment, so its entries not seen since are withdrawn.
     listed_since: datetime | None = None
+    #: The page belongs to a full listing (a file feed): each entry's provenance records that it was seen
+    #: again (``last_seen``), since the listing's end withdraws what was not. A page of a change feed (a
+    #: Seawall feed, an API's updates) leaves an unchanged entry's provenance untouched: re-reading a
+    #: feed of millions then rewrites nothing, and the source's ``last_success_at`` says when it was read.
+    listing: bool = False
 
 
 @dataclass(slots=True)

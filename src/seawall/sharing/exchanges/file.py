@@ -127,10 +127,10 @@ class FileFeedExchange(Exchange):
                 entries.append(RemoteEntry(parsed.signal_type, parsed.value, list(parsed.labels), parsed.first_seen,
                                            None, parsed.line_no))
             if len(entries) + len(rejected) >= PAGE_SIZE:
-                yield Page(entries, [], json.dumps({**base, "line": line_no}), rejected, more=True)
+                yield Page(entries, [], json.dumps({**base, "line": line_no}), rejected, more=True, listing=True)
                 entries, rejected = [], []
         yield Page(entries, [], json.dumps({**base, "line": line_no, "done": True}), rejected, more=False,
-                   listed_since=_parse_time(base.get("started")))
+                   listed_since=_parse_time(base.get("started")), listing=True)
 
 
 def _started(state: dict[str, Any], skip: int) -> dict[str, Any]:
