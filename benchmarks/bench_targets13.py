@@ -320,7 +320,8 @@ def part_a(args: argparse.Namespace, tmp: Path, summary: Summary) -> None:
                  "ocr_rate_run": (ocr_items - at_end) / res.wall_seconds if ocr_items else 0.0}
         results.setdefault(mode, []).append(entry)
         say(f"\n{mode}: warm-up check {check}; settled backlog before the run took {drained:.1f} s.",
-            f"  sent {res.sent}, answered 2xx {res.ok}, statuses {res.statuses}, errors {res.errors}, "
+            f"  sent {res.sent}, answered 2xx {res.ok}, statuses {res.statuses}, errors {res.errors}"
+            f"{f' {res.error_kinds}' if res.error_kinds else ''}, "
             f"client late starts {res.late_starts}, connections {res.connections}, wall {res.wall_seconds:.1f} s",
             f"  latency p50 {res.pct_ms(50):.1f} ms, p90 {res.pct_ms(90):.1f} ms, p99 {res.pct_ms(99):.1f} ms, "
             f"max {res.pct_ms(100):.1f} ms; answered {res.achieved_rate:.1f}/s; server CPU {cpu:.1f} s "

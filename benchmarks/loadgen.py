@@ -42,6 +42,9 @@ class OpenLoopResult:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
+    #: Each error by its exception's name and after how long (a reset, a timeout, a short read), so that an
+    #: error in a table can be told apart from the server's behaviour.
+    error_kinds: dict[str, int] = field(default_factory=dict)
     late_starts: int = 0  # requests the client itself could not send within 10 ms of their time
     connections: int = 0
     wall_seconds: float = 0.0
@@ -111,8 +114,10 @@ async def _run(host: str, port: int, rate: float, seconds: float, requests: Sequ
                 writer.write(requests[k % len(requests)])
                 await asyncio.wait_for(writer.drain(), timeout)
                 status = await asyncio.wait_for(_read_response(reader), timeout)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
                 result.errors += 1
+                kind = f"{type(e).__name__} after {loop.time() - due:.1f} s"
+                result.error_kinds[kind] = result.error_kinds.get(kind, 0) + 1
                 if conn is not None:
                     conn[1].close()
                     open_count -= 1
