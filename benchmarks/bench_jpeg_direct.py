@@ -14,24 +14,20 @@ dropped), as ``bench_stage1_cpu.py`` does::
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import encode_jpeg, machine_summary, synthetic_image
+from common import cpu_ms_per_call, encode_jpeg, machine_summary, stage1_uploads, synthetic_image
 
 
 def main() -> None:
     import seawall.media.image as image_module
-    from seawall.composition import build_engine
-    from seawall.config import Settings
     from seawall.media.image import decode_image
-    from seawall.uploads.stages import STAGE_TWO
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40, help="uploads per variant per round")
@@ -47,36 +43,18 @@ def main() -> None:
     variants = {"direct": direct, "pillow": pillow_only}
     submit_ms: dict[str, list[float]] = {v: [] for v in variants}
     decode_ms: dict[str, list[float]] = {v: [] for v in variants}
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = build_engine(Settings(data_dir=Path(tmp)))
+    frames = itertools.cycle(datas)
+    with stage1_uploads(datas) as upload:
         try:
-            engine.start_workers()
-            assert engine.queue is not None
-            engine.queue.register(STAGE_TWO, lambda item_id: None)
-            counter = [0]
-
-            def upload() -> None:
-                counter[0] += 1
-                i = counter[0]
-                engine.submit(engine.content("image", data=datas[i % len(datas)]), content_id=f"c{i}",
-                              account_id=f"a{i % 3}")
-
             for _ in range(10):
                 upload()
             for _ in range(args.rounds):
                 for name, fn in variants.items():
                     image_module.decode_plain_jpeg = fn  # type: ignore[assignment]
-                    t0 = time.process_time()
-                    for _ in range(args.n):
-                        upload()
-                    submit_ms[name].append(1000 * (time.process_time() - t0) / args.n)
-                    t0 = time.process_time()
-                    for k in range(args.n):
-                        decode_image(datas[k % len(datas)])
-                    decode_ms[name].append(1000 * (time.process_time() - t0) / args.n)
+                    submit_ms[name].append(cpu_ms_per_call(upload, args.n))
+                    decode_ms[name].append(cpu_ms_per_call(lambda: decode_image(next(frames)), args.n))
         finally:
             image_module.decode_plain_jpeg = direct
-            engine.close()
     print(f"\n{args.rounds} rounds × {args.n} uploads per variant; CPU ms of this process per upload, median of "
           "the rounds\n")
     print("| decode | stage 1 CPU ms / upload | decode alone, CPU ms | rounds (stage 1) |")

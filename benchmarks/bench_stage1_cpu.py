@@ -17,21 +17,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import encode_jpeg, machine_summary, synthetic_image
+from common import cpu_ms_per_call, encode_jpeg, machine_summary, stage1_uploads, synthetic_image
 
 
 def main() -> None:
-    from seawall.composition import build_engine
-    from seawall.config import Settings
     from seawall.signals.pdq import native, staged
     from seawall.signals.pdq.signal import pdq_dihedral_from_pixels
-    from seawall.uploads.stages import STAGE_TWO
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40, help="uploads per variant per round")
@@ -40,47 +35,28 @@ def main() -> None:
     print(machine_summary())
     have_native, have_staged = native.AVAILABLE, staged.AVAILABLE
     datas = [encode_jpeg(synthetic_image(100 + i, 1024, 1024), 80) for i in range(16)]
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = build_engine(Settings(data_dir=Path(tmp)))
+    with stage1_uploads(datas) as upload:
+        # (native, staged) flags of each PDQ path
+        variants = {"staged": (True, True), "native": (True, False), "pdqhash": (False, False)}
+        if not have_staged:
+            variants.pop("staged")
+        if not have_native:
+            variants = {"pdqhash": (False, False)}
+        for flags in variants.values():  # warm every path
+            native.AVAILABLE, staged.AVAILABLE = flags
+            for _ in range(3):
+                upload()
+        pixels = upload.engine.content("image", data=datas[0]).pixels()
+        results: dict[str, list[float]] = {name: [] for name in variants}
+        pdq_only: dict[str, list[float]] = {name: [] for name in variants}
         try:
-            engine.start_workers()
-            assert engine.queue is not None
-            engine.queue.register(STAGE_TWO, lambda item_id: None)
-            counter = [0]
-
-            def upload() -> None:
-                counter[0] += 1
-                i = counter[0]
-                engine.submit(engine.content("image", data=datas[i % len(datas)]), content_id=f"c{i}",
-                              account_id=f"a{i % 3}")
-
-            # (native, staged) flags of each PDQ path
-            variants = {"staged": (True, True), "native": (True, False), "pdqhash": (False, False)}
-            if not have_staged:
-                variants.pop("staged")
-            if not have_native:
-                variants = {"pdqhash": (False, False)}
-            for flags in variants.values():  # warm every path
-                native.AVAILABLE, staged.AVAILABLE = flags
-                for _ in range(3):
-                    upload()
-            pixels = engine.content("image", data=datas[0]).pixels()
-            results: dict[str, list[float]] = {name: [] for name in variants}
-            pdq_only: dict[str, list[float]] = {name: [] for name in variants}
             for _ in range(args.rounds):
                 for name, flags in variants.items():
                     native.AVAILABLE, staged.AVAILABLE = flags
-                    t0 = time.process_time()
-                    for _ in range(args.n):
-                        upload()
-                    results[name].append((time.process_time() - t0) / args.n * 1000)
-                    t0 = time.process_time()
-                    for _ in range(args.n):
-                        pdq_dihedral_from_pixels(pixels)
-                    pdq_only[name].append((time.process_time() - t0) / args.n * 1000)
-            native.AVAILABLE, staged.AVAILABLE = have_native, have_staged
+                    results[name].append(cpu_ms_per_call(upload, args.n))
+                    pdq_only[name].append(cpu_ms_per_call(lambda: pdq_dihedral_from_pixels(pixels), args.n))
         finally:
-            engine.close()
+            native.AVAILABLE, staged.AVAILABLE = have_native, have_staged
     print(f"\n{args.rounds} rounds × {args.n} uploads per variant; CPU ms of this process (all its threads) "
           "per upload, median of the rounds\n")
     print("| PDQ path | stage 1 CPU ms / upload | PDQ + 7 rotations alone, CPU ms | rounds (stage 1) |")

@@ -578,3 +578,44 @@ def write_pdq_feed(path: Path, n: int, seed: int = 7) -> None:
         for start in range(0, n, 100_000):
             block = rng.integers(0, 256, (min(100_000, n - start), 32), dtype=np.uint8)
             fh.write("".join(f"pdq {r.tobytes().hex()}\n" for r in block))
+
+
+@contextlib.contextmanager
+def stage1_uploads(datas: Sequence[bytes]) -> Iterator[Any]:
+    """A function that submits the next of ``datas`` as an image upload through a real engine, measuring
+    stage 1 only.
+
+    Why: the stage-1 CPU benchmarks alternate variants in one process (a shared machine's load swings more
+    than the difference measured) over the same engine: SQLite in a temporary folder, the work queue
+    started and its stage-2 jobs dropped, so that the CPU time of this process is the request's own.
+    """
+    from seawall.composition import build_engine
+    from seawall.config import Settings
+    from seawall.uploads.stages import STAGE_TWO
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = build_engine(Settings(data_dir=Path(tmp)))
+        try:
+            engine.start_workers()
+            assert engine.queue is not None
+            engine.queue.register(STAGE_TWO, lambda item_id: None)
+            counter = [0]
+
+            def upload() -> None:
+                counter[0] += 1
+                i = counter[0]
+                engine.submit(engine.content("image", data=datas[i % len(datas)]), content_id=f"c{i}",
+                              account_id=f"a{i % 3}")
+
+            upload.engine = engine  # type: ignore[attr-defined]
+            yield upload
+        finally:
+            engine.close()
+
+
+def cpu_ms_per_call(fn: Any, n: int) -> float:
+    """CPU milliseconds of this process (all its threads) per call of ``fn``, over ``n`` calls."""
+    t0 = time.process_time()
+    for _ in range(n):
+        fn()
+    return 1000 * (time.process_time() - t0) / n
