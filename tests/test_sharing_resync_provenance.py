@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from seawall.engine import Engine
@@ -124,3 +125,12 @@ def test_a_full_listing_marks_every_entry_seen_and_withdraws_the_rest(engine: En
         assert after[v][:3] == before[v][:3] and after[v][3] > started  # seen again, nothing else changed
     with engine.db.session() as s:
         assert s.scalar(select(SourceRow.tombstones_applied).where(SourceRow.id == source_id)) == 5
+
+
+def test_a_page_that_ends_a_listing_must_be_a_listing_page() -> None:
+    """Withdrawal at a listing's end trusts last_seen, which only listing pages move: an exchange that
+    ended a listing without declaring its pages would withdraw entries it still lists, so such a page is
+    refused where the exchange makes it."""
+    with pytest.raises(ValueError, match="listing"):
+        Page([], [], "cp", listed_since=datetime.now(UTC))
+    assert Page([], [], "cp", listed_since=datetime.now(UTC), listing=True).listing

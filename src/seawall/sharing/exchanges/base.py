@@ -70,13 +70,20 @@ class Page:
     #: Total the exchange expects, when it knows (progress bars).
     total: int | None = None
     #: Set on the last page of a full listing (a file feed read to its end): everything the source
-    #: still lists was seen since this moment, so its entries not seen since are withdrawn.
+    #: still lists was seen since this moment, so its entries not seen since are withdrawn. Every page of
+    #: that listing must say ``listing``, or entries it listed again would be withdrawn.
     listed_since: datetime | None = None
     #: The page belongs to a full listing (a file feed): each entry's provenance records that it was seen
     #: again (``last_seen``), since the listing's end withdraws what was not. A page of a change feed (a
     #: Seawall feed, an API's updates) leaves an unchanged entry's provenance untouched: re-reading a
     #: feed of millions then rewrites nothing, and the source's ``last_success_at`` says when it was read.
     listing: bool = False
+
+    def __post_init__(self) -> None:
+        # Withdrawal by listing trusts ``last_seen``, which only pages of a listing move: an exchange that
+        # ended a listing it did not declare would make its source withdraw entries it still lists.
+        if self.listed_since is not None and not self.listing:
+            raise ValueError("a page that ends a full listing (listed_since) must be a listing page")
 
 
 @dataclass(slots=True)
