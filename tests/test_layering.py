@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seawall"
 #: Lowest first. A package may import its own layer's packages and any lower layer, never a higher one.
 LAYERS: list[set[str]] = [
     {"seawall", "errors", "config", "store_location", "data", "storable", "threads", "wakeups", "password_hashing",
-     "heap", "bulk_gc"},  # foundation
+     "heap", "bulk_gc", "child_processes"},  # foundation
     {"models", "plugins"},                            # shared records; the registry (interfaces only)
     {"normalize", "media", "store", "queue"},         # text/URL normalisation, safe decoding, storage, work queue
     {"index"},                                        # match indexes

@@ -27,6 +27,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from seawall.child_processes import exit_with_parent
+
 T = TypeVar("T")
 
 #: The pools by name: ``parse`` (short parsers, ``SEAWALL_OFFLOAD_WORKERS`` processes) and ``import``.
@@ -49,7 +51,8 @@ def _executor(name: str) -> ProcessPoolExecutor:
         pool = _pools.get(name)
         if pool is None:
             size = workers() if name == PARSE else 1
-            pool = _pools[name] = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+            pool = _pools[name] = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
+                                                      initializer=exit_with_parent, initargs=(os.getpid(),))
         return pool
 
 

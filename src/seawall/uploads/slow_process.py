@@ -31,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from seawall.child_processes import exit_with_parent
 from seawall.media.content import Content
 from seawall.media.image import DecodeLimits
 from seawall.media.ocr import OcrOptions
@@ -95,8 +96,11 @@ def lower_priority(niceness: int, idle: bool) -> str:
     return applied
 
 
-def _start_worker(niceness: int, idle: bool = True) -> None:
-    """In each worker process: one thread for native pools, and a lower scheduling priority."""
+def _start_worker(niceness: int, idle: bool = True, parent: int | None = None) -> None:
+    """In each worker process: one thread for native pools, a lower scheduling priority, and an end when
+    the serving process ``parent`` is gone (:mod:`seawall.child_processes`)."""
+    if parent is not None:
+        exit_with_parent(parent)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[name] = "1"
     lower_priority(niceness, idle)
@@ -128,7 +132,8 @@ class SlowProcesses:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=self.processes,
                                                  mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(self.niceness, self.idle))
+                                                 initializer=_start_worker,
+                                                 initargs=(self.niceness, self.idle, os.getpid()))
             return self._pool
 
     def _forget(self, pool: ProcessPoolExecutor) -> None:
