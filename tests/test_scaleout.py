@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCES = os.pathsep.join([str(REPO / "src"), str(REPO)])
 NATS_URL = "nats://127.0.0.1:4222"
 NATS_SERVER = "/usr/sbin/nats-server"
+NATS_PIDFILE = "/tmp/seawall-nats-4222.pid"
 NATS_ARGS = ["-a", "127.0.0.1", "-p", "4222", "-js", "-sd", "/var/lib/nats-server", "-l", "/var/log/nats-server.log"]
 DONE_TIMEOUT = 60.0
 
@@ -101,8 +102,10 @@ def stop_nats() -> None:
 
 
 def start_nats() -> None:
-    subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", NATS_SERVER, "--",
-                    *NATS_ARGS], check=True, timeout=30)
+    # matched by its own pid file, not by executable: a test's private nats-server on another port (or one
+    # left by a killed run) would otherwise count as "already running" and 4222 would stay down
+    subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background", "--make-pidfile", "--pidfile",
+                    NATS_PIDFILE, "--startas", NATS_SERVER, "--", *NATS_ARGS], check=True, timeout=30)
     deadline = time.monotonic() + 30
     while not _nats_ready():
         assert time.monotonic() < deadline, "nats-server did not come back"
