@@ -74,14 +74,12 @@ def test_worker_computes_what_the_server_thread_would(slow: SlowProcesses) -> No
     assert content.ocr_text() == expected_text and content.notes == []
     assert slow.jobs == jobs + 1
     assert all(os.getpriority(os.PRIO_PROCESS, pid) == 19 for pid in slow.pids())
-    if hasattr(os, "SCHED_IDLE"):  # Linux: the workers take only CPU that stage 1 leaves
-        assert all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in slow.pids())
+    assert all(os.sched_getscheduler(pid) == os.SCHED_IDLE for pid in slow.pids())
 
 
 def test_tesseract_runs_inherit_the_idle_policy(slow: SlowProcesses) -> None:
     """What a worker starts (Tesseract) runs under the worker's policy and niceness too."""
-    if not hasattr(os, "SCHED_IDLE"):
-        pytest.skip("no SCHED_IDLE on this platform")
+    assert hasattr(os, "SCHED_IDLE"), "Seawall serves on Linux, which has SCHED_IDLE"
     policy, nice = slow._executor().submit(_child_priority).result()
     assert policy == os.SCHED_IDLE and nice == 19
 
@@ -113,8 +111,7 @@ def test_priority_falls_back_to_niceness(setup: str, niceness: int, idle: bool, 
     import subprocess
     import sys
 
-    if not hasattr(os, "SCHED_IDLE") and expected[0] == "idle":
-        pytest.skip("no SCHED_IDLE on this platform")
+    assert hasattr(os, "SCHED_IDLE"), "Seawall serves on Linux, which has SCHED_IDLE"
     code = _FALLBACK.format(setup=setup, niceness=niceness, idle=idle)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.split()

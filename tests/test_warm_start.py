@@ -196,8 +196,7 @@ def test_each_routes_first_call_is_prepared_before_serving(engine: Engine) -> No
     from fastapi import routing
 
     cache = getattr(routing, "_endpoint_context_cache", None)
-    if cache is None:
-        pytest.skip("this FastAPI does not look endpoints up on their first call")
+    assert cache is not None, "the pinned FastAPI looks endpoints up on their first call; see prime_endpoint_contexts"
     app = create_app(engine=engine, follow_writes=False)
     endpoints = [r.dependant.call for r in app.routes if getattr(r, "dependant", None) is not None]
     for call in endpoints:  # the cache is the process's: other tests' requests may have filled it
