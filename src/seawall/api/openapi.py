@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from seawall.api.declared import fill_registry_names
 from seawall.api.schemas import ErrorBody
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -67,13 +68,15 @@ def truthful_errors(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Serve the rewritten document at ``/openapi.json`` (and to ``/docs``)."""
+    """Serve the rewritten document at ``/openapi.json`` (and to ``/docs``), with the names the app's
+    registry knows (signal types, events, exchanges, actions: plugins add some) in place."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = truthful_errors(get_openapi(
+            doc = truthful_errors(get_openapi(
                 title=app.title, version=app.version, openapi_version=app.openapi_version,
                 description=app.description, routes=app.routes))
+            app.openapi_schema = fill_registry_names(doc, app.state.engine.registry)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from seawall.api.declared import NAME_PATTERN, labels, names, not_null
 from seawall.api.edge import MAX_INT32, StoredJson, StoredText
 
 
@@ -69,21 +70,21 @@ Threshold = Annotated[int, Field(ge=0, le=MAX_INT32)]
 
 class BankCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: StoredText = Field(min_length=1, max_length=100)
+    name: StoredText = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
     description: StoredText = ""
     kind: Literal["block", "allow"] = "block"
     default_action: Literal["block", "review", "label"] = "block"
-    labels: list[StoredText] = Field(default_factory=list)
+    labels: list[StoredText] = Field(default_factory=list, json_schema_extra=labels())
     thresholds: dict[StoredText, Threshold] = Field(default_factory=dict)
     enabled: bool = True
 
 
 class BankPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=not_null)
     description: StoredText | None = None
     kind: Literal["block", "allow"] | None = None
     default_action: Literal["block", "review", "label"] | None = None
-    labels: list[StoredText] | None = None
+    labels: list[StoredText] | None = Field(default=None, json_schema_extra=labels())
     thresholds: dict[StoredText, Threshold] | None = None
     enabled: bool | None = None
 
@@ -103,9 +104,9 @@ class BankOut(BaseModel):
 
 class EntryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    signal_type: StoredText = Field(min_length=1, max_length=32)
+    signal_type: StoredText = Field(min_length=1, max_length=32, json_schema_extra=names("signal_types"))
     value: StoredText = Field(min_length=1, max_length=10_000)
-    labels: list[StoredText] = Field(default_factory=list)
+    labels: list[StoredText] = Field(default_factory=list, json_schema_extra=labels())
     source: StoredText = Field(default="", max_length=200)
     first_seen: datetime | None = None
     note: StoredText = Field(default="", max_length=10_000)
@@ -116,7 +117,7 @@ class EntryTextCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, description="The text itself (UTF-8, at most 1 MB); only its hashes are kept")
-    labels: list[StoredText] = Field(default_factory=list)
+    labels: list[StoredText] = Field(default_factory=list, json_schema_extra=labels())
     source: StoredText = Field(default="", max_length=200)
     note: StoredText = Field(default="", max_length=10_000)
 
@@ -176,6 +177,8 @@ class LookupOut(BaseModel):
 class LaterDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     actions: Annotated[list[Any], StoredJson] = Field(
-        min_length=1, max_length=20,
+        min_length=1, max_length=20, json_schema_extra={"items": {"anyOf": [
+            {"type": "string", **names("action_types")},
+            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": names("action_types")}]}},
         description='Actions as in a rule: "remove", {"label": "text"}, {"suspend": 7}, "strike"')
     note: StoredText = Field(default="", max_length=2000, description="Why, for the record and the user")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.declared import NOT_BLANK
 from seawall.api.edge import Id64, StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
@@ -23,7 +24,8 @@ class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_id: StoredText = Field(min_length=1, max_length=32, description="The item whose decision the user contests")
     account_id: StoredText | None = Field(default=None, max_length=300, description="The appellant; must own the item")
-    statement: StoredText = Field(min_length=1, max_length=10_000, description="The user's own words")
+    statement: StoredText = Field(min_length=1, max_length=10_000, description="The user's own words",
+                                  json_schema_extra={"pattern": NOT_BLANK})
 
 
 def _service(request: Request) -> AppealService:

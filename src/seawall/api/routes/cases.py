@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.declared import NOT_BLANK, SUSPEND, labels
 from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
@@ -35,6 +36,10 @@ from seawall.review.users import ConsoleUser, ConsoleUsers
 router = APIRouter(prefix="/v1/cases", tags=["review"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422, 429)}
 REVIEWER_HEADER = "X-Seawall-Reviewer"
+#: The header every call that changes a case needs, read by :func:`_acting` (which answers its absence
+#: with ``reviewer_required``, after authentication): declared for the document only.
+ACTING = {"parameters": [{"name": REVIEWER_HEADER, "in": "header", "required": True, "schema": {
+    "type": "string", "pattern": NOT_BLANK, "description": "The enabled console user this call acts for"}}]}
 
 
 def case_dict(c: CaseView) -> dict[str, Any]:
@@ -122,7 +127,7 @@ def _decision_hidden(request: Request, case_id: int, principal: Principal) -> bo
     return reviews.blind_review_waits(case_id)
 
 
-@router.post("/{case_id}/take", responses=ERRORS)
+@router.post("/{case_id}/take", responses=ERRORS, openapi_extra=ACTING)
 async def take_case(case_id: Id64, request: Request,
                     principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
@@ -132,7 +137,7 @@ async def take_case(case_id: Id64, request: Request,
     return JSONResponse(case_dict(review.get(case_id)))
 
 
-@router.post("/{case_id}/release", responses=ERRORS)
+@router.post("/{case_id}/release", responses=ERRORS, openapi_extra=ACTING)
 async def release_case(case_id: Id64, request: Request,
                        principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
@@ -147,7 +152,7 @@ class ReassignIn(BaseModel):
     assignee: str = Field(min_length=1, max_length=100, description="The console user who gets the case")
 
 
-@router.post("/{case_id}/reassign", responses=ERRORS)
+@router.post("/{case_id}/reassign", responses=ERRORS, openapi_extra=ACTING)
 async def reassign_case(case_id: Id64, body: ReassignIn, request: Request,
                         principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
@@ -162,7 +167,7 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/{case_id}/notes", status_code=201, responses=ERRORS)
+@router.post("/{case_id}/notes", status_code=201, responses=ERRORS, openapi_extra=ACTING)
 async def add_note(case_id: Id64, body: NoteIn, request: Request,
                    principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     user = _acting(request)
@@ -173,19 +178,24 @@ async def add_note(case_id: Id64, body: NoteIn, request: Request,
 
 
 class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a violating decision either removes or labels the item (reviewer_actions refuses both)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {
+        "required": ["outcome", "remove", "label_text"],
+        "properties": {"outcome": {"const": "violating"}, "remove": {"const": True},
+                       "label_text": {"pattern": NOT_BLANK}}}})
     outcome: Literal["violating", "not_violating", "escalate", "upheld", "rejected"] = Field(
         description="violating, not_violating or escalate; for an appeal case: upheld or rejected")
-    labels: list[str] = Field(default_factory=list, max_length=50)
+    labels: list[str] = Field(default_factory=list, max_length=50, json_schema_extra=labels())
     remove: bool = False
     label_text: str = Field(default="", max_length=500, description="Show the item behind this warning label")
     strike: bool = False
-    suspend: str = Field(default="", max_length=20, description="A number of days, 'default' or 'permanent'")
+    suspend: str = Field(default="", max_length=20, description="A number of days, 'default' or 'permanent'",
+                         json_schema_extra={"pattern": SUSPEND})
     bank: str | None = Field(default=None, max_length=100, description="Teach this block/allow bank (senior)")
     note: str = Field(default="", max_length=2000)
 
 
-@router.post("/{case_id}/decide", responses=ERRORS)
+@router.post("/{case_id}/decide", responses=ERRORS, openapi_extra=ACTING)
 async def decide_case(case_id: Id64, body: DecisionIn, request: Request,
                       principal: Principal = Depends(require("reviewer"))) -> JSONResponse:
     """Decide as in the console: actions run, the bank learns, the decision is audited and announced."""

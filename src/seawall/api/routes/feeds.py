@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.declared import ED25519_KEY, NAME_PATTERN, labels
 from seawall.api.edge import StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
@@ -41,10 +42,11 @@ RECHECK_SECONDS = 1.0
 
 class FeedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: StoredText = Field(min_length=1, max_length=100)
+    name: StoredText = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
     banks: list[StoredText] = Field(min_length=1, max_length=100)
-    partners: list[StoredText] = Field(default_factory=list, max_length=1000)
-    labels: list[StoredText] = Field(default_factory=list, max_length=100,
+    partners: list[StoredText] = Field(default_factory=list, max_length=1000,
+                                       json_schema_extra={"items": {"type": "string", "pattern": NAME_PATTERN}})
+    labels: list[StoredText] = Field(default_factory=list, max_length=100, json_schema_extra=labels(),
                               description="Publish only entries carrying one of these labels (empty: all)")
     contributions_bank: StoredText | None = Field(None, max_length=100,
                                            description="A review-only bank that takes entries partners push "
@@ -53,12 +55,12 @@ class FeedIn(BaseModel):
 
 class PartnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: StoredText = Field(min_length=1, max_length=100)
+    name: StoredText = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
 
 
 class PartnerChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    public_key: StoredText | None = Field(None, max_length=100,
+    public_key: StoredText | None = Field(None, max_length=100, json_schema_extra={"pattern": ED25519_KEY},
                                    description="The partner's Ed25519 public key (base64); its feedback is "
                                                "signed with the matching private key. null clears it.")
     revoked: bool | None = Field(None, description="true stops the partner's token; false restores it")

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
 from seawall.api.auth import ensure_role, principal_from, require
+from seawall.api.declared import names
 from seawall.api.schemas import ErrorBody, LookupOut
 from seawall.apikeys import Principal
 from seawall.engine import Engine
@@ -34,7 +35,8 @@ def _lookup(engine: Engine, signal_type: str, value: str) -> JSONResponse:
 
 
 @router.get("/lookup", response_model=LookupOut, responses=ERRORS)
-async def lookup(request: Request, signal_type: str = Query(..., max_length=32),
+async def lookup(request: Request,
+                 signal_type: str = Query(..., max_length=32, json_schema_extra=names("signal_types")),
                  value: str = Query(..., max_length=10_000),
                  _: Principal = Depends(require(*ROLES))) -> JSONResponse:
     """Matches for one signal value. Runs on the event loop: an index probe takes microseconds."""

@@ -41,7 +41,8 @@ def _legal(request: Request) -> LegalService:
 
 
 @router.get("/preservation/{item_id}", responses=ERRORS)
-async def read_preserved(item_id: str, request: Request, purpose: str = Query(),
+async def read_preserved(item_id: str, request: Request,
+                         purpose: str = Query(json_schema_extra={"enum": list(preservation.PURPOSES)}),
                          p: Principal = Depends(staff)) -> JSONResponse:
     """The preserved content (base64) and related data, for an Art. 6 purpose; the read is audited."""
     legal = _legal(request)

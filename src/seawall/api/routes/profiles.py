@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from seawall.accounts.recidivism import ReappearanceService
+from seawall.accounts.recidivism import MAX_NAME_CHARS, ReappearanceService
 from seawall.api.auth import require
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
@@ -41,17 +41,20 @@ def service(request: Request) -> ReappearanceService:
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "username": {"type": "string"},
-                            "display_name": {"type": "string"},
+                            "username": {"type": "string", "maxLength": MAX_NAME_CHARS},
+                            "display_name": {"type": "string", "maxLength": MAX_NAME_CHARS},
                             "avatar": {"type": "string", "format": "binary"},
                         },
+                        # a username, a display name or both
+                        "anyOf": [{"required": [key], "properties": {key: {"minLength": 1}}}
+                                  for key in ("username", "display_name")],
                     }
                 }
             }
         }
     },
 )
-async def put_profile(account_id: str, request: Request,
+async def put_profile(request: Request, account_id: str = Path(json_schema_extra={"maxLength": MAX_NAME_CHARS}),
                       _: Principal = Depends(require("submitter"))) -> JSONResponse:
     """Register or update an account's profile (form fields ``username``, ``display_name``, optional
     ``avatar`` image) and check it against suspended accounts.

@@ -15,11 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.declared import NOT_BLANK
 from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.errors import InvalidInput, invalid_input_from
 from seawall.legal.annex1 import Locator, RemovalOrderIn
+from seawall.legal.deadline import IMPOSSIBILITY
 from seawall.legal.intake_text import parse
 from seawall.legal.orders import OrderService
 from seawall.legal.pdf import form_pdf
@@ -65,9 +67,13 @@ class Execute(BaseModel):
 
 
 class Impossible(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(description="force_majeure, manifest_errors or insufficient_information")
-    explanation: str = Field(max_length=5000)
+    # as LegalOrders.impossible checks it: an explanation, and what to clarify unless it is force majeure
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"properties": {"reason": {"const": "force_majeure"}}},
+        {"required": ["clarification"], "properties": {"clarification": {"pattern": NOT_BLANK}}}]})
+    reason: str = Field(description="force_majeure, manifest_errors or insufficient_information",
+                        json_schema_extra={"enum": list(IMPOSSIBILITY)})
+    explanation: str = Field(max_length=5000, json_schema_extra={"pattern": NOT_BLANK})
     clarification: str = Field(default="", max_length=5000)
 
 

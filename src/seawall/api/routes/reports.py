@@ -13,19 +13,22 @@ from seawall.api.auth import require
 from seawall.api.edge import StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
-from seawall.review.reports import ReportService
+from seawall.review.reports import ReportService, categories
 
 router = APIRouter(prefix="/v1/reports", tags=["review"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 422)}
 
 
 class ReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # exactly one of item_id and content_id, not empty (ReportService._resolve)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": [key], "properties": {key: {"type": "string", "minLength": 1}}}
+        for key in ("item_id", "content_id")]})
     item_id: StoredText | None = Field(default=None, max_length=32, description="Seawall's item id")
     content_id: StoredText | None = Field(default=None, max_length=300, description="Or the platform's content id")
     reporter_account: StoredText | None = Field(default=None, max_length=300,
                                                 description="Who reported (pseudonymous)")
-    category: StoredText = Field(min_length=1, max_length=64,
+    category: StoredText = Field(min_length=1, max_length=64, json_schema_extra={"enum": [c for c in categories()]},
                                  description="A behaviour slug of the taxonomy, or 'other'")
     text: StoredText = Field(default="", max_length=5_000, description="What the reporter wrote, if anything")
 

@@ -34,7 +34,10 @@ YAML_BODY = {"requestBody": {"content": {
 
 
 class DryRunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # either a stored item or made-up facts (Engine.dry_run refuses both and neither)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["item_id"], "properties": {"item_id": {"type": "string"}}},
+        {"required": ["facts"], "properties": {"facts": {"type": "object"}}}]})
     item_id: str | None = Field(default=None, max_length=32, description="A stored item to re-evaluate")
     facts: FactsIn | None = Field(default=None, description="Or a made-up item")
     source: str | None = Field(default=None, description="Candidate rules (YAML) instead of those in force")

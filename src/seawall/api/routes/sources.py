@@ -14,14 +14,42 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.declared import NAME_PATTERN, labels, names
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
 from seawall.engine import Engine
 from seawall.errors import InvalidInput
+from seawall.models.records import ACTIONS
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 422)}
 admin = require("admin")
+
+
+_BANK_NAMES = {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}}
+#: The fields ``seawall.sharing.sources`` checks, as it checks them; an exchange's own settings (flat or
+#: under ``config``) are the exchange's to check.
+_POLICY: dict[str, Any] = {
+    "bank": {"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {**_BANK_NAMES, "minItems": 1}]},
+    "banks": {"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {**_BANK_NAMES, "minItems": 1}]},
+    "label_map": {"anyOf": [{"type": "object", "additionalProperties": {
+        "anyOf": [{"type": "string", "maxLength": 0}, labels()["items"]]}}, {"type": "null"}],
+        "description": 'remote label → local label ("" drops it)'},
+    "action": {"enum": list(ACTIONS)},
+    "trusted_action": {"enum": list(ACTIONS)},
+    "trusted": {"type": "boolean"},
+    "enabled": {"type": "boolean"},
+    "interval_seconds": {"type": "number", "minimum": 1, "maximum": 86400},
+    "push_banks": {"anyOf": [_BANK_NAMES, {"type": "null"}]},
+}
+_CONFIG = {"description": "The exchange's settings (or give them at the top level)"}
+CREATE_BODY = {"requestBody": {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["name", "kind"],
+    "properties": {"name": {"type": "string", "pattern": NAME_PATTERN},
+                   "kind": {"type": "string", **names("exchanges")}, **_POLICY, "config": _CONFIG}}}}}}
+UPDATE_BODY = {"requestBody": {"content": {"application/json": {"schema": {
+    "type": "object", "additionalProperties": False,
+    "properties": {**_POLICY, "config": {**_CONFIG, "type": "object"}, "checkpoint": {"type": ["string", "null"]}}}}}}}
 
 
 def _engine(request: Request) -> Engine:
@@ -35,7 +63,7 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-@router.post("", status_code=201, responses=ERRORS)
+@router.post("", status_code=201, responses=ERRORS, openapi_extra=CREATE_BODY)
 async def create_source(request: Request, body: Any = Body(...), who: Principal = Depends(admin)) -> JSONResponse:
     """Add a source; its first sync starts in the background (or run ``POST /v1/sources/{name}/sync``)."""
     engine = _engine(request)
@@ -55,7 +83,7 @@ async def get_source(name: str, request: Request, _: Principal = Depends(admin))
     return await run_in_threadpool(_engine(request).sources.get, name)
 
 
-@router.patch("/{name}", responses=ERRORS)
+@router.patch("/{name}", responses=ERRORS, openapi_extra=UPDATE_BODY)
 async def update_source(name: str, request: Request, body: Any = Body(...),
                         _: Principal = Depends(admin)) -> dict[str, Any]:
     """Change enabled, action / trusted_action / trusted (the bank's action follows), label_map, banks,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.declared import ISO_DATE_TIME
 from seawall.api.edge import Id64
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
@@ -34,7 +35,8 @@ def _legal(request: Request) -> LegalService:
 
 
 @router.get("", responses=ERRORS)
-async def list_statements(request: Request, status: str | None = Query(default=None),
+async def list_statements(request: Request,
+                          status: str | None = Query(default=None, json_schema_extra={"enum": [*STATUSES, None]}),
                           item_id: str | None = Query(default=None, max_length=32),
                           limit: int = Query(200, ge=1, le=1000),
                           _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
@@ -73,7 +75,12 @@ async def submit(request: Request, dry_run: bool = Query(default=False), size: i
     return JSONResponse(report.to_dict())
 
 
-@router.post("/validate", responses=ERRORS)
+#: The body ``POST /validate`` reads itself: one statement, a JSON object (its fields are what it checks).
+STATEMENT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "One statement of reasons, as the Transparency Database takes it"}}}}}
+
+
+@router.post("/validate", responses=ERRORS, openapi_extra=STATEMENT_BODY)
 async def check(request: Request, _: Principal = Depends(require("submitter", "reviewer"))) -> JSONResponse:
     """Check one record against the database's field rules; every problem names its field and rule."""
     try:
@@ -102,11 +109,16 @@ async def get_statement(statement_id: Id64, request: Request,
 
 
 reports_router = APIRouter(prefix="/v1/reports", tags=["legal"])
+#: ``from`` and ``to`` as :func:`_when` reads them.
+WHEN = {"pattern": ISO_DATE_TIME}
 
 
 @reports_router.get("/transparency", responses=ERRORS)
-async def transparency(request: Request, start: str = Query(alias="from"), end: str = Query(alias="to"),
-                       format: str = Query(default="json"), _: Principal = Depends(require("admin"))) -> Response:
+async def transparency(request: Request,
+                       start: str = Query(alias="from", json_schema_extra=WHEN),
+                       end: str = Query(alias="to", description="After from", json_schema_extra=WHEN),
+                       format: str = Query(default="json", json_schema_extra={"enum": ["json", "html", "pdf"]}),
+                       _: Principal = Depends(require("admin"))) -> Response:
     """The transparency report (TCO Art. 7; DSA Art. 15/24) for ``[from, to)`` as JSON, HTML or PDF."""
     legal = _legal(request)
     if format not in ("json", "html", "pdf"):

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 from starlette.concurrency import run_in_threadpool
 
 from seawall.api.auth import require
+from seawall.api.declared import WEBHOOK_SECRET, WEBHOOK_URL, names, not_null
 from seawall.api.edge import MAX_INT64, Id32, Id64, StoredText
 from seawall.api.schemas import ErrorBody
 from seawall.apikeys import Principal
@@ -21,22 +23,31 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401
 admin = require("admin")
 
 
+#: What ``seawall.webhooks`` checks of a URL and event list (the URL's address is checked too, when used).
+_URL: JsonDict = {"pattern": WEBHOOK_URL}
+_EVENTS: JsonDict = {"items": {"type": "string", **names("event_types")}}
+
+
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: StoredText = Field(min_length=1, max_length=2000)
-    event_types: list[StoredText] = Field(min_length=1, max_length=50)
+    url: StoredText = Field(min_length=1, max_length=2000, json_schema_extra=_URL)
+    event_types: list[StoredText] = Field(min_length=1, max_length=50, json_schema_extra=_EVENTS)
     description: StoredText = Field(default="", max_length=2000)
     enabled: bool = True
-    secret: StoredText | None = Field(default=None, max_length=200, description="whsec_… (generated when omitted)")
+    secret: StoredText | None = Field(
+        default=None, max_length=200, description="whsec_… (generated when omitted, null or empty)",
+        json_schema_extra={"anyOf": [{"type": "string", "maxLength": 0},
+                                     {"type": "string", "pattern": WEBHOOK_SECRET}, {"type": "null"}]})
 
 
 class WebhookPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: StoredText | None = Field(default=None, min_length=1, max_length=2000)
-    event_types: list[StoredText] | None = Field(default=None, min_length=1, max_length=50)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=not_null)
+    url: StoredText | None = Field(default=None, min_length=1, max_length=2000, json_schema_extra=_URL)
+    event_types: list[StoredText] | None = Field(default=None, min_length=1, max_length=50,
+                                                 json_schema_extra=_EVENTS)
     description: StoredText | None = Field(default=None, max_length=2000)
     enabled: bool | None = None
-    secret: StoredText | None = Field(default=None, max_length=200)
+    secret: StoredText | None = Field(default=None, max_length=200, json_schema_extra={"pattern": WEBHOOK_SECRET})
 
 
 def _engine(request: Request) -> Engine:
