@@ -24,7 +24,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 #: A text field refused when blank once trimmed: it holds at least one non-space character.
 NOT_BLANK = r"\S"
 #: A date or date and time as ``datetime.fromisoformat`` reads it (``2026-01-01``, ``2026-01-01T12:00:00Z``).
-ISO_DATE_TIME = (r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+ISO_DATE_TIME = (r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
                  r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
                  r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$")
 #: A webhook target: http(s), a host, no credentials (``seawall.webhooks.ssrf``; the address is checked too).
