@@ -54,6 +54,10 @@ class Content:
     defer_slow: bool = False
     #: Region hashes and ORB query already computed for this upload (by a stage-2 worker process), or None.
     region_signals: list[ComputedSignal] | None = None
+    #: Where meme-style lettering is painted over the image, as 0/1 weights on the reduced copy the region
+    #: hashes work on (``seawall.signals.pdq_regions``): kept by the region search so the ORB query of the
+    #: same upload does not search again. None: not searched yet; ``(None,)``: searched, none found.
+    lettering: tuple[npt.NDArray[np.float32] | None] | None = field(default=None, repr=False)
     _pixels: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
     _ocr_done: bool = field(default=False, repr=False)
     _ocr_text: str | None = field(default=None, repr=False)

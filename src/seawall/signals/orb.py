@@ -121,10 +121,9 @@ def orb_query_signal(content: Content, pdq_forms: Sequence[str]) -> ComputedSign
     there, and its outlined strokes would take most of the points."""
     if content.content_type != "image" or not pdq_forms or not _have_opencv():
         return None
-    from seawall.signals.pdq_regions import lettering_mask
+    from seawall.signals.pdq_regions import upload_lettering
 
-    pixels = content.pixels()
-    f = orb.features(pixels, orb.QUERY_POINTS, exclude=lettering_mask(pixels))
+    f = orb.features(content.pixels(), orb.QUERY_POINTS, exclude=upload_lettering(content))
     if len(f) < orb.MIN_GOOD:
         return None
     return ComputedSignal(type=OrbSignal.name, value=encode_query(pdq_forms, f), transient=True)

@@ -15,7 +15,6 @@ with OCR, in the queued stage of the upload path: :func:`region_signals` is the 
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -378,19 +377,21 @@ def _overlaid_text(a: U8) -> F32 | None:
     return grown if 0.01 <= share <= 0.3 else None
 
 
-#: The lettering found by the last :func:`region_hashes` call, with the pixels it was found in: the ORB
-#: query of the same upload asks for it next (see :func:`lettering_mask`) and need not search again.
-_last_lettering: tuple[weakref.ref[U8], F32 | None] | None = None
-
-
 def lettering_mask(pixels: U8) -> npt.NDArray[np.bool_] | None:
-    """Where meme-style lettering is painted over an upload, on a reduced copy (None when there is none):
-    local features (:mod:`seawall.signals.orb`) are not taken there."""
-    last = _last_lettering
-    if last is not None and last[0]() is pixels:
-        text = last[1]
-    else:
-        text = _overlaid_text(_reduce(np.ascontiguousarray(pixels)))
+    """Where meme-style lettering is painted over ``pixels``, on a reduced copy (None when there is none):
+    local features (:mod:`seawall.signals.orb`) are not taken there. An upload's is :func:`upload_lettering`."""
+    return _mask(_overlaid_text(_reduce(np.ascontiguousarray(pixels))))
+
+
+def upload_lettering(content: Content) -> npt.NDArray[np.bool_] | None:
+    """:func:`lettering_mask` of an upload, searched once: the ORB query takes the one its region hashes
+    found (kept in ``content.lettering`` by :func:`region_signals`), and keeps one it had to search for."""
+    if content.lettering is None:
+        content.lettering = (_overlaid_text(_reduce(np.ascontiguousarray(content.pixels()))),)
+    return _mask(content.lettering[0])
+
+
+def _mask(text: F32 | None) -> npt.NDArray[np.bool_] | None:
     return None if text is None else text > 0
 
 
@@ -419,8 +420,23 @@ def _rotations(a: U8) -> list[tuple[str, U8]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RegionSearch:
+    """What :func:`region_search` found: the region hashes, and the lettering it painted over (if any)."""
+
+    hashes: list[RegionHash]
+    #: :func:`_overlaid_text` of the reduced upload: 0/1 weights, None when there is no lettering.
+    lettering: F32 | None
+
+
 def region_hashes(pixels: U8) -> list[RegionHash]:
-    """Hashes of where the original picture probably sits in an upload, each named after its guess.
+    """Hashes of where the original picture probably sits in an upload (see :func:`region_search`)."""
+    return region_search(pixels).hashes
+
+
+def region_search(pixels: U8) -> RegionSearch:
+    """Hashes of where the original picture probably sits in an upload, each named after its guess, and
+    the lettering found on the way (the ORB query masks it out, so it is returned rather than searched twice).
 
     Guesses: the upload without uniform or blurred borders; the best rectangles outlined by step edges
     (a picture inside an app's chrome or over another picture); without a text band at the top or bottom,
@@ -471,8 +487,6 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
             add_box(f"{where} band cut", (n, h, 0, w) if where == "top" else (0, h - n, 0, w))
     small = a
     text = _overlaid_text(small)
-    global _last_lettering
-    _last_lettering = (weakref.ref(pixels), text)
     if text is not None:
         guesses.append(("lettering painted", _inpaint(small, 1 - text)))
         rows = np.flatnonzero(text.mean(axis=1) > 0.02)
@@ -494,7 +508,7 @@ def region_hashes(pixels: U8) -> list[RegionHash]:
         value, quality = pdq_from_pixels(_reduce(np.ascontiguousarray(region), HASH_SIDE))
         if quality >= MIN_QUALITY:
             out.append(RegionHash(name[:20], value, quality))
-    return out
+    return RegionSearch(out, text)
 
 
 def region_signals(content: Content) -> list[ComputedSignal]:
@@ -507,7 +521,9 @@ def region_signals(content: Content) -> list[ComputedSignal]:
     if content.content_type != "image":
         return []
     pixels = content.pixels()
-    regions = region_hashes(pixels)
+    search = region_search(pixels)
+    content.lettering = (search.lettering,)  # for the ORB query of this upload (upload_lettering)
+    regions = search.hashes
     whole, whole_quality = pdq_from_pixels(_reduce(np.ascontiguousarray(pixels), HASH_SIDE))
     if whole_quality >= MIN_QUALITY:
         regions.insert(0, RegionHash("whole upload", whole, whole_quality))
