@@ -97,8 +97,11 @@ def test_document_declares_the_checked_rules(spec: dict[str, Any]) -> None:
     profile = _body(spec, "post", "/v1/accounts/{account_id}/profile", "multipart/form-data")
     assert profile["properties"]["username"]["maxLength"] == 300 and len(profile["anyOf"]) == 2
     assert _prop(spec, "post", "/v1/appeals", "statement")["pattern"] == r"\S"
-    entry = _resolve(spec, _body(spec, "post", "/v1/banks/{name}/entries")["oneOf"][0])
-    assert entry["properties"]["signal_type"]["enum"] == sorted(reg.signal_types)
+    # one form of hash entry per signal type, its value in the form that type takes
+    forms = _resolve(spec, _body(spec, "post", "/v1/banks/{name}/entries")["oneOf"][0])["oneOf"]
+    assert [f["properties"]["signal_type"]["const"] for f in forms] == sorted(reg.signal_types)
+    patterns = {f["properties"]["signal_type"]["const"]: f["properties"]["value"].get("pattern") for f in forms}
+    assert patterns["pdq"] == patterns["sha256"] == r"^\s*[0-9A-Fa-f]{64}\s*$" and patterns["url"] is None
     for op in ("take", "release", "reassign", "notes", "decide"):
         header = _param(spec, "post", f"/v1/cases/{{case_id}}/{op}", "X-Seawall-Reviewer")
         assert header["in"] == "header" and header["required"] is True
@@ -128,6 +131,21 @@ def test_registry_names_come_from_the_apps_registry() -> None:
 
 def test_name_pattern_is_the_services_own() -> None:
     assert NAME_PATTERN == _BANK_NAME.pattern == feeds._NAME.pattern == sources._NAME.pattern
+
+
+#: Signal types whose values have a declared form.
+PATTERNED = sorted(name for name, sig in registry().signal_types.items() if sig.value_pattern)
+
+
+def test_hash_signal_types_declare_their_form() -> None:
+    assert {"md5", "sha256", "pdq", "pdq_crop", "tlsh", "text_sha256", "url_md5"} <= set(PATTERNED)
+
+
+@given(st.sampled_from(PATTERNED).flatmap(
+    lambda name: st.tuples(st.just(name), st.from_regex(registry().signal(name).value_pattern, fullmatch=True))))
+def test_every_declared_signal_value_is_accepted(typed: tuple[str, str]) -> None:
+    name, value = typed
+    registry().signal(name).normalize(value)
 
 
 @given(st.from_regex(WEBHOOK_SECRET, fullmatch=True))
@@ -196,6 +214,8 @@ OUTSIDE: list[tuple[str, str, dict[str, Any], int, str, str]] = [
      "labels: unknown behaviour 'nope'"),
     ("post", "/v1/banks/b/entries", {"json": {"signal_type": "nope", "value": "00"}}, 422, "unknown_signal_type",
      "unknown signal type 'nope'"),
+    ("post", "/v1/banks/b/entries", {"json": {"signal_type": "pdq", "value": "0" * 63}}, 422, "invalid_signal_value",
+     "pdq must be 64 hexadecimal characters (256 bits)"),
     ("post", "/v1/accounts/acct/profile", {"data": {"username": "", "display_name": ""}}, 422, "missing_field",
      "send a 'username' and/or 'display_name'"),
     ("post", "/v1/accounts/acct/profile", {"data": {"username": "u" * 301}}, 422, "invalid_field",

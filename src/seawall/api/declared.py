@@ -42,12 +42,20 @@ SUSPEND = r"^\s*(0*([1-9][0-9]{0,3}|[12][0-9]{4}|3[0-5][0-9]{3}|36[0-4][0-9]{2}|
 NAMES_KEY = "x-seawall-names"
 #: Registry tables a schema may take its names from.
 REGISTRY_TABLES = ("signal_types", "event_types", "exchanges", "action_types")
+#: The key marking an object schema whose ``value`` has the form its ``signal_type`` names: it becomes one
+#: form per signal type, each with that type's :attr:`~seawall.signals.base.SignalType.value_pattern`.
+SIGNAL_VALUE_KEY = "x-seawall-signal-value"
 
 
 def names(table: str) -> dict[str, Any]:
     """Annotation: the value is one of the registry's ``table`` names (filled in by :func:`fill_registry_names`)."""
     assert table in REGISTRY_TABLES, table
     return {NAMES_KEY: table}
+
+
+def signal_value() -> dict[str, Any]:
+    """Annotation of a model with ``signal_type`` and ``value`` (see :data:`SIGNAL_VALUE_KEY`)."""
+    return {SIGNAL_VALUE_KEY: True}
 
 
 def label_pattern() -> str:
@@ -74,11 +82,23 @@ def fill_registry_names(doc: Any, registry: Registry) -> Any:
         return [fill_registry_names(v, registry) for v in doc]
     if not isinstance(doc, dict):
         return doc
-    out = {k: fill_registry_names(v, registry) for k, v in doc.items() if k != NAMES_KEY}
+    out = {k: fill_registry_names(v, registry) for k, v in doc.items() if k not in (NAMES_KEY, SIGNAL_VALUE_KEY)}
     table = doc.get(NAMES_KEY)
     if table is not None:
         out["enum"] = sorted(getattr(registry, table))
-    return out
+    return _per_signal_type(out, registry) if doc.get(SIGNAL_VALUE_KEY) else out
+
+
+def _per_signal_type(schema: dict[str, Any], registry: Registry) -> dict[str, Any]:
+    """``schema`` (an object with ``signal_type`` and ``value``) as one form per registered signal type."""
+    forms = []
+    for name, signal in sorted(registry.signal_types.items()):
+        props = dict(schema["properties"])
+        props["signal_type"] = {"type": "string", "const": name}
+        if signal.value_pattern:
+            props["value"] = {**props["value"], "pattern": signal.value_pattern}
+        forms.append({**schema, "title": f"{schema.get('title', 'Value')} ({name})", "properties": props})
+    return {"oneOf": forms}
 
 
 def not_null(schema: dict[str, Any]) -> None:

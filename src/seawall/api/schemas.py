@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from seawall.api.declared import NAME_PATTERN, labels, names, not_null
+from seawall.api.declared import NAME_PATTERN, labels, names, not_null, signal_value
 from seawall.api.edge import MAX_INT32, StoredJson, StoredText
 
 
@@ -103,7 +103,7 @@ class BankOut(BaseModel):
 
 
 class EntryCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=signal_value())
     signal_type: StoredText = Field(min_length=1, max_length=32, json_schema_extra=names("signal_types"))
     value: StoredText = Field(min_length=1, max_length=10_000)
     labels: list[StoredText] = Field(default_factory=list, json_schema_extra=labels())

@@ -55,6 +55,9 @@ class SignalType(ABC):
     #: ``tlsh`` hashes the normalised text, pytx's ``tlsh`` the raw text): left out of pytx-format exports,
     #: so a partner's pytx tooling never reads a value it would compute differently.
     seawall_only: ClassVar[bool] = False
+    #: The form of a value :meth:`normalize` accepts, as a JSON Schema pattern, for the OpenAPI document
+    #: (a bank entry's ``value``); empty when the form is more than a pattern says (a URL, an encoded set).
+    value_pattern: ClassVar[str] = ""
 
     @abstractmethod
     def normalize(self, value: str) -> str:
@@ -131,3 +134,9 @@ class SignalType(ABC):
 
             return Hamming256Index()
         raise NotImplementedError(f"signal type {self.name!r} must provide create_index()")
+
+
+def hex_pattern(length: int) -> str:
+    """:attr:`SignalType.value_pattern` of a value of ``length`` hexadecimal digits, which :meth:`normalize`
+    takes in either case and with surrounding spaces."""
+    return rf"^\s*[0-9A-Fa-f]{{{length}}}\s*$"

@@ -14,7 +14,7 @@ from seawall.errors import InvalidInput
 from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
 from seawall.normalize import matching_text
-from seawall.signals.base import SignalType
+from seawall.signals.base import SignalType, hex_pattern
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -22,6 +22,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 class TextSha256Signal(SignalType):
     name = "text_sha256"
     seawall_only = True
+    value_pattern = hex_pattern(64)
     index_kind = "exact"
     #: Images: the text OCR reads in an uploaded image (see :meth:`Content.signal_text`).
     content_types = ("text", "image")

@@ -18,6 +18,7 @@ from typing import ClassVar
 from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
 from seawall.normalize import links_in, refanged
+from seawall.signals.base import hex_pattern
 from seawall.signals.digest import DigestSignal
 from seawall.signals.link_values import link_signals
 
@@ -55,6 +56,7 @@ class UrlMd5Signal(DigestSignal):
     name = "url_md5"
     algorithm = "md5"
     hex_length = 32
+    value_pattern = hex_pattern(32)
     #: Images: links written in the picture, read by OCR (see :meth:`Content.signal_text`).
     content_types: ClassVar[tuple[str, ...]] = ("text", "image")  # type: ignore[assignment]
 

@@ -19,7 +19,7 @@ import pdqhash
 from seawall.errors import InvalidInput
 from seawall.media.content import Content
 from seawall.models.records import ComputedSignal
-from seawall.signals.base import SignalType
+from seawall.signals.base import SignalType, hex_pattern
 from seawall.signals.pdq import native, staged
 
 if TYPE_CHECKING:
@@ -174,6 +174,7 @@ def _source(variant: int, flip_rows: bool, flip_cols: bool) -> int:
 class PdqSignal(SignalType):
     name = "pdq"
     index_kind = "hamming256"
+    value_pattern = hex_pattern(64)
     content_types = ("image",)
     #: Profile pictures are compared by their PDQ (and its rotations/flips) when re-appearance is checked.
     account_evidence = "avatar"

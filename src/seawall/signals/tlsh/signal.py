@@ -39,6 +39,7 @@ def tlsh_digest(data: bytes) -> str | None:
 class TlshSignal(SignalType):
     name = "tlsh"
     seawall_only = True
+    value_pattern = r"^\s*([Tt]1)?[0-9A-Fa-f]{70}\s*$"
     #: Images: the text OCR reads in an uploaded image (see :meth:`Content.signal_text`).
     content_types = ("text", "image")
     #: Measured in ``benchmarks/bench_text.py``: on generated texts sharing one vocabulary per language the
