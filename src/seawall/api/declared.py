@@ -8,8 +8,13 @@ request model or parameter it governs as JSON Schema *annotations* (``json_schem
 sentence of a refusal stay where they were, so no request is accepted or refused differently.
 
 Names that plugins can add to (signal types, webhook event types, exchanges, actions) are marked with
-:data:`NAMES_KEY` and filled in from the app's registry when the document is built, by
-:func:`fill_registry_names`.
+:data:`NAMES_KEY`, and a bank entry's per-type value form with :data:`SIGNAL_VALUE_KEY`; both are filled
+in from the app's registry when the document is built, by :func:`fill_registry_names`.
+
+A pattern states the form a client should send, which may be narrower than what the check takes (a
+label in lower case, a date from year 1000); some checks look further than a pattern can (a calendar
+date, a URL's address, whether a named bank exists) and refuse as before. ``tests/test_api_declared.py``
+checks that the strings the patterns describe pass their checks.
 """
 
 from __future__ import annotations
