@@ -136,4 +136,7 @@ def test_letter_and_space_gate_is_the_regex_one() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 24)))
         assert " ".join(text.split()) == spaces.sub(" ", text).strip(), repr(text)
-        assert (_ENOUGH_LETTERS.search(text) is not None) == (len(letter.findall(text)) >= MIN_LETTERS), repr(text)
+        assert (_ENOUGH_LETTERS.match(text) is not None) == (len(letter.findall(text)) >= MIN_LETTERS), repr(text)
+    # long runs of non-letters around fewer letters than needed, and letters at the very end
+    for text in ["1 " * 2000 + "abcdefg" + "2 " * 2000, "a1" * 7 + "9" * 4000, "_" * 4000 + "abcdefgh", "é" * 8]:
+        assert (_ENOUGH_LETTERS.match(text) is not None) == (len(letter.findall(text)) >= MIN_LETTERS)

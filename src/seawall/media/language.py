@@ -31,9 +31,10 @@ MAX_CHARS = 2000
 #: The model's class for text that is not in any language.
 _NOT_A_LANGUAGE = "zxx"
 
-#: At least ``MIN_LETTERS`` letters (``[^\W\d_]``), each followed by any non-letters: found by one search
-#: that stops at the eighth letter, instead of a list of every letter (20 → 2 µs for a one-line post).
-_ENOUGH_LETTERS = re.compile(r"(?:[^\W\d_][\W\d_]*){" + str(MIN_LETTERS) + "}")
+#: At least ``MIN_LETTERS`` letters (``[^\W\d_]``): matched from the start, each letter after a possessive
+#: run of non-letters, so the match stops at the eighth letter and never backtracks (linear in the text,
+#: 0.6 µs for a one-line post against 5-20 µs for a list of every letter).
+_ENOUGH_LETTERS = re.compile(r"(?:[\W\d_]*+[^\W\d_]){" + str(MIN_LETTERS) + "}")
 _lock = threading.Lock()
 _identifier: Any = None
 
@@ -132,7 +133,7 @@ def detect_language(text: str | None) -> Language | None:
         return None
     # every run of whitespace as one space, none at the ends (``str.split`` and ``\s`` know the same spaces)
     flat = " ".join(text[: MAX_CHARS * 2].split())
-    if _ENOUGH_LETTERS.search(flat) is None:
+    if _ENOUGH_LETTERS.match(flat) is None:
         return None
     code, confidence = _get_identifier().classify(flat[:MAX_CHARS])
     if not code or code == _NOT_A_LANGUAGE:
