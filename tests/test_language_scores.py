@@ -101,3 +101,42 @@ def test_float32_mirror_widens_only_rows_texts_touch_and_follows_a_new_table(
         assert np.array_equal(fast._decide(text).view(np.uint32), reference._decide(text).view(np.uint32))
         assert fast.classify(text) == reference.classify(text)
     assert fast._mirror[0] is fast.nb_ptc and fast._mirror[1].shape == (table.shape[0], len(langs))
+
+
+def test_compiled_walk_visits_the_features_py3langid_counts_in_its_order() -> None:
+    """The compiled automaton walk yields py3langid's ``visit_counts``: same features, counts and order."""
+    from collections import Counter
+
+    from py3langid.langid import visit_counts
+
+    from seawall.media.language_kernel import visited_features
+
+    fast = _get_identifier()
+    nextmove, rowbase, output = fast._automaton
+    counts = np.zeros(int(output.max()) + 1, dtype=np.int32)
+    rng = random.Random(29)
+    for text in ["", "a", "\u200b"] + [generated_text(rng) for _ in range(300)]:
+        data = fast._encode(text[:MAX_CHARS])
+        want = visit_counts(fast.tk_nextmove, fast._rowbase, fast.tk_output, data) or Counter()
+        idx, seen = visited_features(nextmove, rowbase, output, np.frombuffer(data, dtype=np.uint8), counts)
+        assert list(zip(idx.tolist(), seen.tolist(), strict=True)) == list(want.items()), text
+        assert not counts.any()  # the scratch is left zeroed for the next text
+
+
+def test_letter_and_space_gate_is_the_regex_one() -> None:
+    """Whitespace runs and the letter count are found as ``\\s+`` and ``[^\\W\\d_]`` find them, over every
+    kind of character (letters of many scripts, digits, underscores, marks, odd spaces)."""
+    import re
+
+    from seawall.media.language import _ENOUGH_LETTERS, MIN_LETTERS
+
+    letter, spaces = re.compile(r"[^\W\d_]"), re.compile(r"\s+")
+    chars = [chr(c) for c in range(0x3000)] + list(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u3000_")
+    rng = random.Random(31)
+    for _ in range(5000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 24)))
+        assert " ".join(text.split()) == spaces.sub(" ", text).strip(), repr(text)
+        assert (_ENOUGH_LETTERS.match(text) is not None) == (len(letter.findall(text)) >= MIN_LETTERS), repr(text)
+    # long runs of non-letters around fewer letters than needed, and letters at the very end
+    for text in ["1 " * 2000 + "abcdefg" + "2 " * 2000, "a1" * 7 + "9" * 4000, "_" * 4000 + "abcdefgh", "é" * 8]:
+        assert (_ENOUGH_LETTERS.match(text) is not None) == (len(letter.findall(text)) >= MIN_LETTERS)

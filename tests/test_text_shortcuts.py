@@ -74,7 +74,8 @@ def _fingerprints_plainly(normalized: str) -> npt.NDArray[np.uint32]:
     return np.fromiter(seen, dtype=np.uint32, count=len(seen))
 
 
-@pytest.mark.parametrize("alphabet", ["ab", "abc ", "abcdefghijklmnopqrstuvwxyz  ", "a", "ذبح الكفار "])
+@pytest.mark.parametrize("alphabet", ["ab", "abc ", "abcdefghijklmnopqrstuvwxyz  ", "a", "ذبح الكفار ",
+                                      "z€ß\U0001f600\U0010fffd\x00\u00ff "])
 def test_fingerprints_are_the_plain_winnowing(alphabet: str) -> None:
     rnd = random.Random(alphabet)
     for length in [0, 5, 11, 12, 13, 16, 17, 18, 30, 60, 200, 405, 406, 407, 411, 412, 1000, 3000]:

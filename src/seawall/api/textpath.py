@@ -20,6 +20,7 @@ An exception no handler takes is raised, as from the route, to the app's 500 han
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -28,11 +29,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.headers import add_security_headers
+from seawall.api.headers import ALWAYS, add_security_headers
 from seawall.api.limits import BodyTooLarge, reject_too_large
 from seawall.api.ratelimit import RateLimiter, refuse_address
 from seawall.api.raw_errors import app_handler_for
-from seawall.api.routes.items import _INLINE_JSON_BYTES, _text_item, store_and_answer
+from seawall.api.routes.items import _INLINE_JSON_BYTES, _text_item, pending_answer, store_item
 from seawall.api.slowclients import send_stalled
 
 PATH = "/v1/items"
@@ -41,6 +42,19 @@ ROLES = ("submitter",)
 
 class _Stalled(Exception):
     pass
+
+
+#: What ``JSONResponse`` renders with (``json.dumps`` with these options builds an encoder per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+#: The headers ``JSONResponse`` and the security headers give a JSON answer after its length, in their order.
+_JSON_HEADERS = ((b"content-type", b"application/json"),
+                 *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in ALWAYS))
+
+
+def _ok_start(body: bytes) -> Message:
+    """The ``http.response.start`` of ``JSONResponse(...)`` with the security headers, for a 200 of ``body``."""
+    return {"type": "http.response.start", "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode("latin-1")), *_JSON_HEADERS]}
 
 
 class TextItemFastPath:
@@ -104,7 +118,7 @@ class TextItemFastPath:
 
         request = Request(scope, receive=checked_receive)
         try:
-            response = await self._answer(request)
+            answer = await self._answer(request)
         except _Stalled:
             await send_stalled(send_with_headers, self.body_timeout)
             return
@@ -115,20 +129,29 @@ class TextItemFastPath:
             handler = app_handler_for(request, exc)
             if handler is None:
                 raise
-            response = await handler(request, exc)
-        await response(scope, receive, send_with_headers)
+            answer = await handler(request, exc)
+        if isinstance(answer, bytes):
+            # the 200 JSONResponse the route gives, its headers already with the security headers
+            await send(_ok_start(answer))
+            await send({"type": "http.response.body", "body": answer})
+            return
+        await answer(scope, receive, send_with_headers)
 
     @staticmethod
-    async def _answer(request: Request) -> Response:
-        """The documented route's JSON branch, step for step (``seawall.api.routes.items.submit_item``)."""
+    async def _answer(request: Request) -> Response | bytes:
+        """The documented route's JSON branch, step for step (``seawall.api.routes.items.submit_item``); a
+        200's body is returned as bytes, sent without building a ``JSONResponse`` (its headers are fixed)."""
         principal = ensure_role(await principal_from(request), ROLES)
         engine = request.app.state.engine
         started = time.perf_counter()
         payload, content = _text_item(engine, await request.body())
-        return await store_and_answer(request, engine, principal, content, started,
-                                      content_id=payload.content_id, account_id=payload.account_id,
-                                      keep=payload.keep, once=payload.once, context=payload.context,
-                                      reach=payload.reach)
+        item = await store_item(request, engine, principal, content, content_id=payload.content_id,
+                                account_id=payload.account_id, keep=payload.keep, once=payload.once,
+                                context=payload.context, reach=payload.reach)
+        if item.status == "pending":
+            return pending_answer(item)
+        request.app.state.metrics.observe_item(item, time.perf_counter() - started)
+        return _ENCODER.encode(item.to_dict()).encode("utf-8")
 
 
 #: A well-formed text item that :func:`warm_up` parses (never stored).

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import threading
 from collections import defaultdict
@@ -53,43 +52,26 @@ def _squeeze(normalized: str) -> str:
     return normalized.replace(" ", "")
 
 
-#: Up to this many 12-grams the window minima are taken in plain Python: NumPy's per-call cost is larger than
-#: the work for a post of a few sentences (most posts), and smaller for long ones.
-_PYTHON_WINNOW_MAX = 400
-_blake2b = hashlib.blake2b
-
-
 def fingerprints(normalized: str) -> npt.NDArray[np.uint32]:
     """Winnowed 12-gram hashes of a normalised text, in text order (duplicates kept out).
 
-    Each 12-gram's hash is the first four bytes of its BLAKE2b digest, little-endian; in every window of
-    ``WINDOW`` hashes the leftmost smallest is picked. Picks never move left from one window to the next (a
-    pick still inside the next window is still its smallest, and the leftmost such), so repeated picks
-    are neighbours and are dropped without sorting.
+    Each 12-gram's hash is the first four bytes of its BLAKE2b digest (of the 12-gram in UTF-32-LE),
+    little-endian; in every window of ``WINDOW`` hashes the leftmost smallest is picked, and the picks'
+    values are kept, first seen first. Both steps run compiled (:mod:`seawall.signals.fingerprint_kernel`).
     """
+    from seawall.signals.fingerprint_kernel import gram_hashes, window_minima
+
     s = _squeeze(normalized)[:MAX_QUERY_CHARS]
     n = len(s) - SHINGLE + 1
     if n < 1:
         return np.zeros(0, dtype=np.uint32)
-    data = memoryview(s.encode("utf-32-le"))  # slices of a view: the 12-grams are hashed without copies
-    width = 4 * SHINGLE
-    # the digests joined and read as one array: no Python int per hash
-    hashes = np.frombuffer(b"".join([_blake2b(data[i:i + width], digest_size=4).digest()
-                                     for i in range(0, 4 * n, 4)]), dtype="<u4").astype(np.uint32)
+    hashes = gram_hashes(np.frombuffer(s.encode("utf-32-le"), dtype="<u4"), SHINGLE)
     if n <= WINDOW:
         return hashes[[int(np.argmin(hashes))]]
-    if n <= _PYTHON_WINNOW_MAX:
-        # a window's pick has the window's smallest value, and only the picks' values are kept (first seen
-        # first), so the minima of the windows, taken by ``min`` over ``zip``ped shifts in C, are the answer
-        h = hashes.tolist()
-        count = n - WINDOW + 1
-        seen = dict.fromkeys(map(min, zip(*(h[k:k + count] for k in range(WINDOW)), strict=True)))
-        return np.fromiter(seen, dtype=np.uint32, count=len(seen))
-    windows = np.lib.stride_tricks.sliding_window_view(hashes, WINDOW)
-    picks = np.arange(n - WINDOW + 1) + windows.argmin(axis=1)
-    picks = picks[np.concatenate(([True], picks[1:] != picks[:-1]))]
-    found: dict[int, None] = dict.fromkeys(hashes[picks].tolist())
-    return np.fromiter(found, dtype=np.uint32, count=len(found))
+    # a window's pick has the window's smallest value, and only the picks' values are kept (first seen
+    # first), so the windows' minima in order, duplicates dropped, are the answer
+    seen = dict.fromkeys(window_minima(hashes, WINDOW).tolist())
+    return np.fromiter(seen, dtype=np.uint32, count=len(seen))
 
 
 #: Up to this many fingerprints they are sorted in plain Python (``np.unique`` costs more for a short post).

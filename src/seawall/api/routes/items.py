@@ -22,7 +22,7 @@ from seawall.errors import Forbidden, InvalidInput, TooLarge, UnsupportedMedia
 from seawall.media.content import MAX_TEXT_BYTES, Content
 from seawall.media.image import sniff_image
 from seawall.media.video import sniff_video
-from seawall.models.records import CONTENT_TYPES
+from seawall.models.records import CONTENT_TYPES, Item
 from seawall.plugins import Registry
 from seawall.review.access import ensure_key_may_act_on_item, item_in_senior_queue
 from seawall.uploads.ingest import MAX_CONTEXT_BYTES
@@ -174,6 +174,19 @@ async def store_and_answer(request: Request, engine: Engine, principal: Principa
                            context: dict[str, Any] | None, reach: int | None) -> JSONResponse:
     """Decide and store a parsed upload, then answer: shared by this route and the text-item fast path
     (:mod:`seawall.api.textpath`), so the two cannot answer differently once the request is read."""
+    item = await store_item(request, engine, principal, content, content_id=content_id, account_id=account_id,
+                            keep=keep, once=once, context=context, reach=reach)
+    if item.status == "pending":
+        return pending_answer(item)
+    request.app.state.metrics.observe_item(item, time.perf_counter() - started)
+    return JSONResponse(item.to_dict())
+
+
+async def store_item(request: Request, engine: Engine, principal: Principal, content: Content, *,
+                     content_id: str, account_id: str | None, keep: bool, once: bool,
+                     context: dict[str, Any] | None, reach: int | None) -> Item:
+    """Decide and store a parsed upload (waiting for stage 2 when asked): :func:`store_and_answer` without
+    the answer, which the text-item fast path writes itself."""
     wait_s = _wait_seconds(request, engine, content.content_type)
     # a text item is decided on the event loop when that cannot wait on the store; else in a thread
     item = None if once else await engine.submit_on_loop(
@@ -186,17 +199,22 @@ async def store_and_answer(request: Request, engine: Engine, principal: Principa
         )
     if wait_s > 0 and not item.final:
         item = await run_in_threadpool(engine.wait_final, item, wait_s)
-    if item.status == "pending":
-        return JSONResponse(item.to_dict(), status_code=202, headers={"Location": f"/v1/items/{item.id}"})
-    request.app.state.metrics.observe_item(item, time.perf_counter() - started)
-    return JSONResponse(item.to_dict())
+    return item
+
+
+def pending_answer(item: Item) -> JSONResponse:
+    """The 202 for an item still waiting for its background stage."""
+    return JSONResponse(item.to_dict(), status_code=202, headers={"Location": f"/v1/items/{item.id}"})
 
 
 def _wait_seconds(request: Request, engine: Engine, content_type: str) -> float:
     """How long this request waits for stage 2: ``?wait=final`` (up to ``timeout_ms``), ``?wait=stage1`` (not
     at all), or by default the ``SEAWALL_STAGE2_WAIT`` content types."""
-    wait = request.query_params.get("wait")
-    raw_timeout = request.query_params.get("timeout_ms")
+    if request.scope.get("query_string"):
+        wait = request.query_params.get("wait")
+        raw_timeout = request.query_params.get("timeout_ms")
+    else:  # most uploads: no query string to parse
+        wait = raw_timeout = None
     settings = engine.settings
     if wait not in (None, "final", "stage1"):
         raise InvalidInput("wait: final (wait for stage 2) or stage1 (answer at once)", code="invalid_field")
