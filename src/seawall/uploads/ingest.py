@@ -255,7 +255,7 @@ class ItemService:
             first = self._insert(item, upload=content.raw_bytes if later and spool is None else None,
                                  kept=_kept_row(item, content.raw_bytes, context, "flagged" if flagged else "asked")
                                  if flagged or keep else None, once=key)
-        except BaseException:
+        except Exception:  # not stored: its bytes go too (an interrupted commit leaves them to the start-up sweep)
             if spool is not None:
                 spool.discard(item.id)
             raise
