@@ -310,8 +310,11 @@ def test_kill_9_during_stage_two_loses_nothing_and_acts_once(tmp_path: Path) -> 
         proc.wait()
     with sqlite3.connect(tmp_path / "data" / "seawall.db") as conn:
         waiting = conn.execute("SELECT count(*) FROM items WHERE stage2_pending IS NOT NULL").fetchone()[0]
-        uploads = conn.execute("SELECT count(*) FROM item_uploads").fetchone()[0]
-    assert waiting >= 1 and uploads == waiting  # the kill hit while stage 2 had work; its bytes are stored
+        pending_ids = {r[0] for r in conn.execute("SELECT id FROM items WHERE stage2_pending IS NOT NULL")}
+        in_store = conn.execute("SELECT count(*) FROM item_uploads").fetchone()[0]
+    spooled = {p.name.removesuffix(".stage2") for p in (tmp_path / "data" / "stage2-spool").glob("*/*.stage2")}
+    # the kill hit while stage 2 had work; its bytes are in the node's spool (a SQLite store), not the store
+    assert waiting >= 1 and spooled == pending_ids and in_store == 0
     proc = start()
     try:
         def done() -> bool:
@@ -329,6 +332,7 @@ def test_kill_9_during_stage_two_loses_nothing_and_acts_once(tmp_path: Path) -> 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    assert not list((tmp_path / "data" / "stage2-spool").glob("*/*"))  # finished: no bytes left behind
     with sqlite3.connect(tmp_path / "data" / "seawall.db") as conn:
         per_item = dict(conn.execute("SELECT item_id, count(*) FROM actions GROUP BY item_id").fetchall())
         decisions = dict(conn.execute("SELECT item_id, count(*) FROM decisions GROUP BY item_id").fetchall())

@@ -49,6 +49,7 @@ from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import StoreIdentityRow
 from seawall.uploads.ingest import ItemService
 from seawall.uploads.retro import RetroMatcher
+from seawall.uploads.spool import UploadSpool
 from seawall.uploads.stages import StageTwoWaiters
 from seawall.verdicts.decide import ItemDecider
 from seawall.verdicts.matching import Matcher
@@ -107,6 +108,7 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
                         emit=webhooks.outbox.emit, on_final=stage_two.finished,
                         writes=GroupCommit(db, max_batch=settings.group_commit_max_batch,
                                            max_wait_s=settings.group_commit_max_wait_ms / 1000))
+    items.stage_two_spool = stage_two_spool(settings, db)
     # stopping re-appearance: profiles are checked when sent, new accounts' uploads in the background
     reappearance = ReappearanceService(db, webhooks.outbox, threshold=settings.reappearance_threshold,
                                        min_quality=settings.pdq_min_quality, registry=reg,
@@ -134,6 +136,22 @@ def build_parts(settings: Settings, *, migrate: bool = True, reg: Registry | Non
         upload_watch=upload_watch, retro=retro, sources=sources, feeds=FeedService(db, signer),
         decider=decider, limits=limits, stage_two=stage_two, events_wakeup=events_wakeup,
         retro_wakeup=retro_wakeup)
+
+
+def stage_two_spool(settings: Settings, db: Database) -> UploadSpool | None:
+    """The spool directory for stage-2 bytes, or None to keep them in the store (``SEAWALL_STAGE2_SPOOL``).
+
+    ``auto`` spools to files only where one node runs all of stage 2: a SQLite store without JetStream.
+    A PostgreSQL store may be shared by several nodes whose in-process queues re-queue every pending item
+    at start, and JetStream workers may run on other machines: they must read the bytes from the store.
+    """
+    choice = settings.stage2_spool
+    if choice == "auto":
+        choice = "files" if db.dialect == "sqlite" and settings.nats_url is None else "store"
+    if choice == "store":
+        return None
+    # per store, like the index snapshots: a data dir used with another store never sweeps this one's files
+    return UploadSpool(settings.data_dir / "stage2-spool" / _store_id(db), fsync=settings.stage2_spool_fsync)
 
 
 def content_maker(settings: Settings, limits: DecodeLimits) -> Callable[[str, bytes], Content]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,17 @@ class Settings(BaseSettings):
         description="SQLite stores: serving processes checkpoint the write-ahead log in a background thread this "
                     "often instead of inside whichever commit passes 4 MiB of log (an upload's request); "
                     "0 = SQLite's own checkpoints in the commits.")
+    stage2_spool: Literal["auto", "files", "store"] = Field(
+        default="auto",
+        description="Where uploads waiting for stage 2 keep their bytes: files (a spool directory in data_dir, "
+                    "cheapest) or store (the item_uploads table, readable by every node). auto: files for a "
+                    "SQLite store without NATS (one node runs stage 2), store otherwise (PostgreSQL nodes or "
+                    "JetStream workers may run stage 2 on another machine).")
+    stage2_spool_fsync: bool = Field(
+        default=False,
+        description="Sync each stage-2 spool file (and its directory) before the upload commits. Off by default "
+                    "like SQLite's synchronous=NORMAL commits, which are not synced either; a process crash loses "
+                    "neither.")
     stage2_max_backlog: int = Field(
         default=1000, ge=0,
         description="Jobs the work queue may hold before stage 2 is shed: an image arriving while that many "

@@ -229,6 +229,7 @@ class Engine:
             self.items.slow_processes = shared(self.settings.workers, self.settings.stage2_niceness,
                                              self.settings.stage2_sched_idle)
         if isinstance(self.queue, InProcessQueue):
+            self.items.sweep_stage_two_spool()  # files no stage 2 will read (finished, erased, never committed)
             for item_id in self.items.pending_ids():
                 self.queue.submit(STAGE_SIGNALS, item_id)
             for item_id in self.items.stage_two_ids():
