@@ -38,7 +38,7 @@ from seawall.models.records import Bank, BankEntry
 from seawall.plugins import Registry
 from seawall.sharing.base import HashListFormat, ParsedEntry, RejectedLine
 from seawall.storable import NUL_MESSAGE, check_stored, has_nul
-from seawall.store.bulk import COPY_NULL, InFlight, PgStage, copy_text, sqlite_bulk_settings
+from seawall.store.bulk import COPY_NULL, PG_KEY_COLLATION, InFlight, PgStage, copy_text, sqlite_bulk_settings
 from seawall.store.convert import entry_from_row
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, utcnow, value_digest
@@ -208,8 +208,8 @@ class _PostgresWriter(_Writer):
         dbapi: Any = s.connection().connection.driver_connection
         self._cur = dbapi.cursor()
         self._stage = PgStage(self._cur, "seawall_import_stage", (
-            ("signal_type", "text"), ("value_digest", "text"), ("value", "text"), ("labels", "jsonb"),
-            ("first_seen", "timestamptz"), ("meta", "jsonb")))
+            ("signal_type", f"text {PG_KEY_COLLATION}"), ("value_digest", f"text {PG_KEY_COLLATION}"),
+            ("value", "text"), ("labels", "jsonb"), ("first_seen", "timestamptz"), ("meta", "jsonb")))
         self._plain_left = self.PLAIN_BATCHES
         insert = (
             "INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, first_seen, "

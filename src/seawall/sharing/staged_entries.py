@@ -33,7 +33,7 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from seawall.store.bulk import COPY_NULL, PgStage, copy_text, sqlite_bulk_settings
+from seawall.store.bulk import COPY_NULL, PG_KEY_COLLATION, PgStage, copy_text, sqlite_bulk_settings
 from seawall.store.tables import BankEntryRow
 
 #: A page's entry ready to store: (signal type, value, digest, labels, remote labels, first seen, remote id).
@@ -42,8 +42,16 @@ Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
 Rows = list[tuple[int, str, str]]
 
 _STAGE = "seawall_source_stage"
-_PG_STAGE_COLUMNS = (("signal_type", "text"), ("value", "text"), ("value_digest", "text"), ("labels", "jsonb"),
-                     ("raw_labels", "jsonb"), ("first_seen", "timestamptz"), ("remote_id", "text"))
+#: Staged entries looked up before a group is written: if the bank holds none of them, the group is
+#: taken to be new and inserted plainly (:meth:`_PostgresStaged._insert_plainly`).
+_SAMPLE = 16
+#: Memory a group's sort and hash join may use on PostgreSQL (see :class:`_PostgresStaged`).
+_WORK_MEM = "64MB"
+#: Key columns in the collation of the bank's own (migration 0028): the group's sort and its joins compare
+#: bytes, as the unique key does, not by the locale.
+_PG_STAGE_COLUMNS = (("signal_type", f"text {PG_KEY_COLLATION}"), ("value", "text"),
+                     ("value_digest", f"text {PG_KEY_COLLATION}"), ("labels", "jsonb"), ("raw_labels", "jsonb"),
+                     ("first_seen", "timestamptz"), ("remote_id", f"text {PG_KEY_COLLATION}"))
 
 
 class StagedEntries:
@@ -219,6 +227,13 @@ class _PostgresStaged(StagedEntries):
         # backend CPU a group measured on a bank of 2,000,000, for a plan of index probes JIT cannot speed
         # up. For this transaction only.
         self._cur.execute("SET LOCAL jit = off")
+        # A group's sort by key and its join of returned rows to the stage hold ~100,000 rows (~30 MB):
+        # within the default work_mem (4 MB) both spilled to temporary files, an external merge sort and
+        # a batched hash join each group. Enough memory for one group, for this transaction only.
+        self._cur.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+        from psycopg.errors import UniqueViolation  # here: SQLite stores never load the PostgreSQL driver
+
+        self._unique_violation = UniqueViolation
         self._stage = PgStage(self._cur, _STAGE, _PG_STAGE_COLUMNS)
         self._stage.clear()
 
@@ -238,25 +253,99 @@ class _PostgresStaged(StagedEntries):
         self._stage.append_text(lines)
 
     def _write_bank(self, bank_id: int, now: datetime) -> Rows:
+        if not self.listing and not self._holds_sample(bank_id):
+            inserted = self._insert_plainly(bank_id, now)
+            if inserted is not None:
+                return inserted
+        if self.listing:
+            return self._write_listing(bank_id, now)
+        return self._write_probed(bank_id, now)
+
+    def _holds_sample(self, bank_id: int) -> bool:
+        """Whether the bank holds any of the first staged entries (in the order pages listed them: digests
+        are random, so a fair sample): a re-read of entries already held, which a plain INSERT would only
+        start and undo."""
+        self._cur.execute(
+            f"SELECT EXISTS (SELECT 1 FROM (SELECT signal_type, value_digest FROM {_STAGE} LIMIT {_SAMPLE}) st "
+            "JOIN bank_entries e ON e.bank_id = %s AND e.signal_type = st.signal_type "
+            "AND e.value_digest = st.value_digest)", (bank_id,))
+        return bool(self._cur.fetchone()[0])
+
+    def _insert_plainly(self, bank_id: int, now: datetime) -> Rows | None:
+        """All staged entries inserted with a plain INSERT under a savepoint, their provenance from its
+        returned rows; None (and nothing written) if the bank held any of them.
+
+        ``ON CONFLICT DO NOTHING`` probes the unique key before each row's insert and again while
+        inserting it; a plain INSERT descends once. An initial sync's entries are all new, so the
+        savepoint almost never undoes anything; when it does (an entry the sample missed, or one a
+        concurrent writer committed first) the group takes :meth:`_write_probed` instead, with the same
+        outcome. One savepoint per write, so a transaction holds a handful of subtransactions at most.
+        """
         cur = self._cur
+        cur.execute("SAVEPOINT seawall_source_group")
+        try:
+            cur.execute(self._insert_sql(""), self._insert_params(bank_id, now))
+        except self._unique_violation:
+            cur.execute("ROLLBACK TO SAVEPOINT seawall_source_group")
+            cur.execute("RELEASE SAVEPOINT seawall_source_group")
+            return None
+        inserted = cur.fetchall()
+        cur.execute("RELEASE SAVEPOINT seawall_source_group")
+        return [(int(i), str(t), str(v)) for i, t, v in inserted]
+
+    def _insert_sql(self, on_conflict: str) -> str:
         # The CTE's INSERT hands its new rows to the provenance INSERT directly; a new entry has no
         # provenance yet, so those rows need no conflict handling and no look-up by key.
-        cur.execute(
+        return (
             "WITH ins AS (INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, "
             "first_seen, added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
             f"first_seen, %s, '', '{{}}'::jsonb, %s FROM {_STAGE} ORDER BY signal_type, value_digest "
-            "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value, "
-            "value_digest), "
+            f"{on_conflict}RETURNING id, signal_type, value, value_digest), "
             "prov AS (INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
             f"SELECT ins.id, %s, st.remote_id, st.raw_labels, %s, %s FROM ins JOIN {_STAGE} st "
             "ON st.signal_type = ins.signal_type AND st.value_digest = ins.value_digest) "
-            "SELECT id, signal_type, value FROM ins",
-            (bank_id, self.source, self.added_by, now, self.source_id, now, now))
-        inserted = cur.fetchall()
-        if len(inserted) < len(self.keys) and not self.listing:
-            # Entries the bank already held: each found with one index probe (a LATERAL look-up, whatever
-            # the temporary table's missing statistics suggest) and its provenance read, not locked; only
-            # a missing or changed one is written. The rows just inserted read as unchanged.
+            "SELECT id, signal_type, value FROM ins")
+
+    def _insert_params(self, bank_id: int, now: datetime) -> tuple[Any, ...]:
+        return (bank_id, self.source, self.added_by, now, self.source_id, now, now)
+
+    def _write_probed(self, bank_id: int, now: datetime) -> Rows:
+        """Entries the bank may already hold: each staged entry looked up once by its key (a LATERAL
+        probe, whatever the temporary table's missing statistics suggest); the missing ones inserted
+        with their provenance, a held one's provenance read, not locked, and written only if missing or
+        changed. The key is not probed again by ``ON CONFLICT`` for entries found held."""
+        cur = self._cur
+        cur.execute(
+            "WITH probe AS MATERIALIZED (SELECT st.*, x.id FROM "
+            f"{_STAGE} st LEFT JOIN LATERAL (SELECT e.id FROM bank_entries e WHERE e.bank_id = %s "
+            "AND e.signal_type = st.signal_type AND e.value_digest = st.value_digest LIMIT 1) x ON true), "
+            "ins AS (INSERT INTO bank_entries (bank_id, signal_type, value, value_digest, labels, source, "
+            "first_seen, added_by, note, meta, created_at) SELECT %s, signal_type, value, value_digest, labels, %s, "
+            "first_seen, %s, '', '{}'::jsonb, %s FROM probe WHERE id IS NULL ORDER BY signal_type, value_digest "
+            "ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING RETURNING id, signal_type, value, "
+            "value_digest), "
+            "prov AS (INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+            "SELECT ins.id, %s, pr.remote_id, pr.raw_labels, %s, %s FROM ins JOIN probe pr "
+            "ON pr.signal_type = ins.signal_type AND pr.value_digest = ins.value_digest), "
+            "held AS (INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
+            "SELECT pr.id, %s, pr.remote_id, pr.raw_labels, %s, %s FROM probe pr "
+            "LEFT JOIN LATERAL (SELECT p.entry_id, p.remote_id, p.labels FROM bank_entry_sources p "
+            "WHERE p.entry_id = pr.id AND p.source_id = %s) p ON true WHERE pr.id IS NOT NULL "
+            "AND (p.entry_id IS NULL OR (p.remote_id, p.labels) IS DISTINCT FROM (pr.remote_id, pr.raw_labels)) "
+            "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
+            "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels) "
+            # the new entries, and one row without an id: how many the probe found held
+            "SELECT id, signal_type, value, NULL::bigint FROM ins "
+            "UNION ALL SELECT NULL, NULL, NULL, count(*) FROM probe WHERE id IS NOT NULL",
+            (bank_id, bank_id, self.source, self.added_by, now, self.source_id, now, now,
+             self.source_id, now, now, self.source_id))
+        rows = cur.fetchall()
+        held = sum(int(n) for i, _, _, n in rows if i is None)
+        inserted = [(int(i), str(t), str(v)) for i, t, v, _ in rows if i is not None]
+        if len(inserted) + held < len(self.keys):
+            # A concurrent writer committed some of these keys between the probe and the insert: the
+            # statement neither inserted them nor saw them held. Their provenance now, looked up again
+            # (a new statement sees what that writer committed).
             cur.execute(
                 "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
                 f"SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM {_STAGE} st "
@@ -267,9 +356,16 @@ class _PostgresStaged(StagedEntries):
                 "ON CONFLICT (entry_id, source_id) DO UPDATE SET last_seen = EXCLUDED.last_seen, "
                 "remote_id = EXCLUDED.remote_id, labels = EXCLUDED.labels",
                 (self.source_id, now, now, bank_id, self.source_id))
-        elif len(inserted) < len(self.keys):
-            # A listing: every entry the bank already held is seen again. The rows just inserted are
-            # seen too; their provenance is already exactly this, so it is left as is.
+        return inserted
+
+    def _write_listing(self, bank_id: int, now: datetime) -> Rows:
+        """A listing: every entry the bank already held is seen again. The rows just inserted are seen
+        too; their provenance is already exactly this, so it is left as is."""
+        cur = self._cur
+        cur.execute(self._insert_sql("ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING "),
+                    self._insert_params(bank_id, now))
+        inserted = cur.fetchall()
+        if len(inserted) < len(self.keys):
             cur.execute(
                 "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
                 f"SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM {_STAGE} st "

@@ -26,6 +26,9 @@ SQLITE_BULK_CACHE_KIB = 262_144
 SQLITE_BULK_MMAP_BYTES = 1 << 30
 #: A NULL field in PostgreSQL's text ``COPY`` format.
 COPY_NULL = "\\N"
+#: What the text columns of bank entries' keys compare by on PostgreSQL (migration 0028); a staging
+#: table's key columns declare it too, so its sort and its joins with the bank compare the same way.
+PG_KEY_COLLATION = 'COLLATE "C"'
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 

@@ -30,6 +30,13 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def key_text(length: int) -> String:
+    """A text column of a bank entry's key: compared byte by byte on PostgreSQL (``COLLATE "C"``, migration
+    0028), not by the database's locale, whose ``strcoll`` dominated bulk writes; SQLite compares bytes
+    already."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -76,10 +83,10 @@ class BankEntryRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), nullable=False)
-    signal_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    signal_type: Mapped[str] = mapped_column(key_text(32), nullable=False)
     value: Mapped[str] = mapped_column(Text, nullable=False)
     #: :func:`value_digest` of ``value``.
-    value_digest: Mapped[str] = mapped_column(String(32), nullable=False)
+    value_digest: Mapped[str] = mapped_column(key_text(32), nullable=False)
     labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
     source: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -906,7 +913,7 @@ class BankEntrySourceRow(Base):
 
     entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
-    remote_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    remote_id: Mapped[str | None] = mapped_column(key_text(200), nullable=True)
     labels: Mapped[list[str]] = mapped_column(JsonType, default=list, nullable=False)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
