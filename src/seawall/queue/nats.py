@@ -65,6 +65,8 @@ from seawall.errors import QueueUnavailable
 from seawall.queue.base import Handler
 
 log = logging.getLogger(__name__)
+#: Failures remembered for retried jobs at most (the oldest forgotten first): bounded memory under a flood.
+_FAILURES_KEPT = 10_000
 
 T = TypeVar("T")
 
@@ -114,6 +116,9 @@ class NatsQueue:
         self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="seawall-worker")
         self._running = 0
         self._running_lock = threading.Lock()
+        #: The last failure of each job still being retried here, so a job that then runs out of deliveries
+        #: by a timeout (its nak late on a loaded node) is dead-lettered with the error that failed it.
+        self._failures: dict[tuple[str, str], str] = {}
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._depth_cache: tuple[float, int] = (0.0, 0)
@@ -467,8 +472,9 @@ class NatsQueue:
         item_id = msg.data.decode()
         delivered = int(msg.metadata.num_delivered or 1)
         if delivered > self.config.max_deliveries:
-            await self._dead_letter(stage, item_id, msg, delivered - 1,
-                                    f"no worker finished it in {delivered - 1} deliveries (crashed or timed out)")
+            reason = self._failures.pop((stage, item_id), None) or (
+                f"no worker finished it in {delivered - 1} deliveries (crashed or timed out)")
+            await self._dead_letter(stage, item_id, msg, delivered - 1, reason)
             return
         heartbeat = asyncio.create_task(self._keep_alive(msg))
         loop = asyncio.get_running_loop()
@@ -481,8 +487,12 @@ class NatsQueue:
             first_line = (str(exc).strip().splitlines() or [""])[0]
             reason = f"{type(exc).__name__}: {first_line}"[:300]
             if delivered >= self.config.max_deliveries:
+                self._failures.pop((stage, item_id), None)
                 await self._dead_letter(stage, item_id, msg, delivered, reason)
             else:
+                if len(self._failures) >= _FAILURES_KEPT:
+                    self._failures.pop(next(iter(self._failures)))
+                self._failures[(stage, item_id)] = reason
                 log.warning("%s job for item %s failed on delivery %d (%s); retrying", stage, item_id, delivered,
                             reason)
                 await self._settle(msg.nak(delay=min(self.config.ack_wait, 0.5 * 2 ** (delivered - 1))))
@@ -491,6 +501,7 @@ class NatsQueue:
             heartbeat.cancel()
             with self._running_lock:
                 self._running -= 1
+        self._failures.pop((stage, item_id), None)
         await self._settle(msg.ack())
 
     async def _keep_alive(self, msg: Msg) -> None:
