@@ -115,6 +115,28 @@ def test_concurrent_identical_appeal_decisions_are_one_decision(live: Live, desk
     assert live.eng.items.get(item_id).verdict.verdict == "allow"
 
 
+def test_two_reviewers_taking_one_case_at_once_get_it_for_one(live: Live, desk: dict[str, str]) -> None:
+    """Not identical copies, but the race a take exists to settle: one reviewer's copies win, the other's get 409."""
+    ConsoleUsers(live.eng.db).create("desk-other", PASSWORD, "reviewer")
+    live.eng.rules.save(DEFAULT_RULES, created_by="test")
+    case_id, _ = held_image(live.eng, 82, account="@held:hs", content_id="held-82")
+    names = ["desk-reviewer", "desk-other"] * (DUPLICATES // 2)
+    sent = iter(names)
+
+    def take(c: httpx.Client) -> httpx.Response:
+        return c.post(f"{live.base}/v1/cases/{case_id}/take",
+                      headers={**auth(desk["reviewer"]), ACTING: next(sent)})
+
+    responses = all_at_once(DUPLICATES, take)
+    no_server_errors(responses)
+    assert {r.status_code for r in responses} <= {200, 409}, [f"{r.status_code} {r.text[:200]}" for r in responses]
+    winners = {r.json()["assignee"] for r in responses if r.status_code == 200}
+    assert len(winners) == 1, winners
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"case_assigned"}
+    assert [r.status_code for r in responses].count(200) == DUPLICATES // 2
+    assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.actor != winners.pop()) == 0
+
+
 # --- removal orders --------------------------------------------------------------------------------
 
 def _order(live: Live, **over: Any) -> int:
