@@ -31,6 +31,7 @@ from seawall.store.tables import (
     CaseDecisionRow,
     FeedRow,
     RemovalOrderEventRow,
+    RuntimeFlagRow,
     SourceRow,
     StrikeRow,
     WebhookEventRow,
@@ -135,6 +136,17 @@ def test_two_reviewers_taking_one_case_at_once_get_it_for_one(live: Live, desk: 
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"case_assigned"}
     assert [r.status_code for r in responses].count(200) == DUPLICATES // 2
     assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.actor != winners.pop()) == 0
+
+
+def test_concurrent_identical_crisis_switches_store_one_flag(live: Live) -> None:
+    """The first switch of a store writes its flag row: every copy must find the row one of them wrote."""
+    responses = all_at_once(DUPLICATES, lambda c: c.put(f"{live.base}/v1/rules/crisis-mode", json={"enabled": True},
+                                                         headers=auth(live.admin)))
+    no_server_errors(responses)
+    assert [r.status_code for r in responses] == [200] * DUPLICATES, [r.text[:200] for r in responses]
+    assert {r.json()["enabled"] for r in responses} == {True}
+    assert live.count(RuntimeFlagRow, RuntimeFlagRow.name == "crisis_mode") == 1
+    assert httpx.get(f"{live.base}/v1/rules/crisis-mode", headers=auth(live.admin), timeout=60).json()["enabled"]
 
 
 # --- removal orders --------------------------------------------------------------------------------
