@@ -138,6 +138,17 @@ def test_two_reviewers_taking_one_case_at_once_get_it_for_one(live: Live, desk: 
     assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.actor != winners.pop()) == 0
 
 
+def test_concurrent_identical_releases_release_once(live: Live, desk: dict[str, str]) -> None:
+    live.eng.rules.save(DEFAULT_RULES, created_by="test")
+    case_id, _ = held_image(live.eng, 83, account="@held:hs", content_id="held-83")
+    headers = {**auth(desk["reviewer"]), ACTING: "desk-reviewer"}
+    assert httpx.post(f"{live.base}/v1/cases/{case_id}/take", headers=headers, timeout=60).status_code == 200
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/cases/{case_id}/release", headers=headers))
+    acted = one_acted_rest_refused(responses, 200, 409, "case_not_assigned")
+    assert acted.json()["status"] == "open"
+    assert live.count(AuditRow, AuditRow.action == "case.release", AuditRow.object_id == str(case_id)) == 1
+
+
 def test_concurrent_identical_crisis_switches_store_one_flag(live: Live) -> None:
     """The first switch of a store writes its flag row: every copy must find the row one of them wrote."""
     responses = all_at_once(DUPLICATES, lambda c: c.put(f"{live.base}/v1/rules/crisis-mode", json={"enabled": True},

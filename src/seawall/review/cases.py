@@ -284,6 +284,7 @@ class ReviewService:
     def release(self, case_id: int, user: ConsoleUser) -> None:
         """Put a taken case back in the queue: its assignee, or a senior reviewer for anyone's case."""
         with self.db.session() as s:
+            take_write_lock(s)
             row = s.get(CaseRow, case_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"case {case_id} does not exist", code="case_not_found")
