@@ -513,7 +513,7 @@ def test_media_urls_of_real_cases_as_every_caller(world: World) -> None:
     std, sen = int(world.ids["std"]), int(world.ids["sen"])
     original = {case: review.media(case) for case in (std, sen)}
     taught, _ = held_image(eng, 33, content_id="matrix-taught")
-    eng.banks.create("taught")
+    eng.banks.create("taught", default_action="review")
     assert review.decide(taught, user["senior"], outcome="violating", labels=["behaviour:glorification"],
                          bank="taught")["added"] >= 1
     with eng.db.session() as s:
@@ -521,7 +521,9 @@ def test_media_urls_of_real_cases_as_every_caller(world: World) -> None:
     assert thumb is not None
     thumb_original = entry_thumbnail(eng.db, thumb)
     assert thumb_original is not None
+    again, _ = held_image(eng, 33, content_id="matrix-again")  # the taught picture again: it matches the entry
     reveal = {role: review.reveal(case, user[role]) for role, case in (("reviewer", std), ("senior", sen))}
+    again_token = review.reveal(again, user["reviewer"])
     shielded, revealed = "shielded", "original"
     # (path, the console roles that get it, what they get, the upload it must or must not be)
     media: list[tuple[str, set[str], str, bytes]] = [
@@ -530,6 +532,7 @@ def test_media_urls_of_real_cases_as_every_caller(world: World) -> None:
         (f"/console/entries/{thumb}/thumbnail", set(CONSOLE_ROLES), shielded, thumb_original[1]),
         (f"/console/reveals/{reveal['reviewer']}", {"reviewer"}, revealed, original[std][1]),
         (f"/console/reveals/{reveal['senior']}", {"senior"}, revealed, original[sen][1]),
+        (f"/console/reveals/{again_token}/entries/{thumb}", {"reviewer"}, revealed, thumb_original[1]),
     ]
     wrong: list[str] = []
     for path, allowed, kind, upload in media:
