@@ -18,10 +18,11 @@ from sqlalchemy import select
 from seawall.composition import build_engine
 from seawall.config import Settings
 from seawall.engine import Engine
-from seawall.sharing.exchanges.base import Page, RemoteEntry
+from seawall.sharing.exchanges.base import Page
 from seawall.store.db import alembic_config, upgrade
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow, value_digest
 from tests.conftest import PG_ADMIN_DSN
+from tests.source_pages import apply_pages, file_source, md5_entries
 
 pytestmark = pytest.mark.postgres
 
@@ -84,27 +85,6 @@ def _engine(url: str, data: Path) -> Engine:
     return build_engine(Settings(data_dir=data, database_url=url, source_sync=False, retro_window_days=0))
 
 
-def _entries(values: list[str], remote: dict[str, str] | None = None) -> list[RemoteEntry]:
-    remote = remote or {}
-    return [RemoteEntry("md5", v, ["tag:a"], None, remote.get(v, f"r-{v[:8]}"), i) for i, v in enumerate(values)]
-
-
-def _source(engine: Engine, tmp: Path) -> int:
-    feed = tmp / "list.txt"
-    feed.write_text("")
-    engine.sources.create({"name": "src", "kind": "file", "path": str(feed), "bank": "synced"}, created_by="t")
-    with engine.db.session() as s:
-        return int(s.scalar(select(SourceRow.id).where(SourceRow.name == "src")) or 0)
-
-
-def _apply(engine: Engine, source_id: int, pages: list[Page]) -> None:
-    with engine.db.session() as s:
-        checkpoint = s.scalar(select(SourceRow.checkpoint).where(SourceRow.id == source_id))
-    for page in pages:
-        assert engine.sources.apply_page(source_id, checkpoint, page).applied
-        checkpoint = page.checkpoint
-
-
 def _synced(engine: Engine, source_id: int) -> tuple[set[tuple[Any, ...]], tuple[int, int]]:
     """What the source stored, without ids or time stamps; its (added, seen) counters."""
     with engine.db.session() as s:
@@ -120,11 +100,11 @@ def _synced(engine: Engine, source_id: int) -> tuple[set[tuple[Any, ...]], tuple
 
 
 VALUES = [f"{i:032x}" for i in range(1, 61)]
-FIRST = [Page(_entries(VALUES[:20]), [], "c1", more=True), Page(_entries(VALUES[20:30]), [], "c2")]
+FIRST = [Page(md5_entries(VALUES[:20]), [], "c1", more=True), Page(md5_entries(VALUES[20:30]), [], "c2")]
 # New entries before held ones (a group the sample of its first entries takes for new), then held ones
 # before new ones, one with another remote id.
-AGAIN = [Page(_entries(VALUES[30:50] + VALUES[:10]), [], "c3", more=True),
-         Page(_entries(VALUES[10:30] + VALUES[50:], remote={VALUES[12]: "r-moved"}), [], "c4")]
+AGAIN = [Page(md5_entries(VALUES[30:50] + VALUES[:10]), [], "c3", more=True),
+         Page(md5_entries(VALUES[10:30] + VALUES[50:], remote={VALUES[12]: "r-moved"}), [], "c4")]
 
 
 def test_0028_upgrades_and_downgrades_a_store_holding_entries(new_db: Any, tmp_path: Path) -> None:
@@ -132,7 +112,7 @@ def test_0028_upgrades_and_downgrades_a_store_holding_entries(new_db: Any, tmp_p
     upgrade(url)
     engine = _engine(url, tmp_path)
     try:
-        _apply(engine, _source(engine, tmp_path), FIRST)
+        apply_pages(engine, file_source(engine, tmp_path), FIRST)
     finally:
         engine.close()
     stored = _stored(url)
@@ -161,8 +141,8 @@ def test_a_sync_into_a_migrated_store_stores_what_a_new_store_does(new_db: Any, 
     upgrade(migrated)
     engine = _engine(migrated, tmp_path / "a")
     try:
-        source_a = _source(engine, tmp_path / "a")
-        _apply(engine, source_a, FIRST)
+        source_a = file_source(engine, tmp_path / "a")
+        apply_pages(engine, source_a, FIRST)
     finally:
         engine.close()
     command.downgrade(alembic_config(migrated), "0027")
@@ -170,11 +150,11 @@ def test_a_sync_into_a_migrated_store_stores_what_a_new_store_does(new_db: Any, 
 
     engine_a, engine_b = _engine(migrated, tmp_path / "a"), _engine(fresh, tmp_path / "b")
     try:
-        source_b = _source(engine_b, tmp_path / "b")
-        _apply(engine_b, source_b, FIRST)
+        source_b = file_source(engine_b, tmp_path / "b")
+        apply_pages(engine_b, source_b, FIRST)
         assert _synced(engine_a, source_a) == _synced(engine_b, source_b)
-        _apply(engine_a, source_a, AGAIN)
-        _apply(engine_b, source_b, AGAIN)
+        apply_pages(engine_a, source_a, AGAIN)
+        apply_pages(engine_b, source_b, AGAIN)
         got = _synced(engine_a, source_a)
         assert got == _synced(engine_b, source_b)
     finally:

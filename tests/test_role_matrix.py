@@ -15,6 +15,7 @@ they pass the role check but change nothing (unknown names, invalid bodies, read
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,13 +26,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import select
 
 from seawall.api.app import create_app
 from seawall.composition import build_engine, review_service
 from seawall.config import Settings
+from seawall.review.context import entry_thumbnail
+from seawall.review.shield import MAX_SIDE
 from seawall.review.users import ConsoleUsers
 from seawall.sharing.feedback_signing import signed_feedback
 from seawall.sharing.signing import public_text
+from seawall.store.tables import BankEntryMediaRow
 
 from .console_support import PASSWORD, csrf_of, held_image
 from .legal_support import order_body, post_text_item
@@ -427,6 +433,11 @@ def expected_status(probe: Probe, actor: str) -> int:
 
 def send(w: World, method: str, probe: Probe, actor: str) -> int:
     """Send ``probe`` as ``actor`` on a fresh cookie jar; the console form carries the session's CSRF token."""
+    return request_as(w, method, probe, actor).status_code
+
+
+def request_as(w: World, method: str, probe: Probe, actor: str) -> Any:
+    """:func:`send`, answering with the whole response."""
     c = w.client
     c.cookies.clear()
     kind, _, role = actor.partition(":")
@@ -453,7 +464,7 @@ def send(w: World, method: str, probe: Probe, actor: str) -> int:
     assert r.status_code < 500, f"{method} {path} as {actor}: {r.status_code} {r.text[:300]}"
     if r.status_code == 303 and kind != "console" and not probe.open:
         assert r.headers["location"].endswith("/console/login"), r.headers["location"]
-    return r.status_code
+    return r
 
 
 def sign_in(c: TestClient, username: str) -> str:
@@ -483,3 +494,85 @@ def test_role_matrix(world: World) -> None:
                 if got != want:
                     wrong.append(f"{method} {route} ({probe.path}) as {actor}: {got}, expected {want}")
     assert not wrong, "\n".join(wrong)
+
+
+def _greyscale_small(data: bytes) -> bool:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.mode == "L" and max(img.size) <= MAX_SIDE
+
+
+def test_media_urls_of_real_cases_as_every_caller(world: World) -> None:
+    """The media URLs the matrix probes with objects that do not exist, now with real ones: a standard and a
+    senior-queue case, a bank thumbnail cut from a decided case, and each lead's own reveal. Whoever may open
+    a case gets a shielded rendition (greyscale, small, never the upload); the original only behind the
+    caller's own reveal; nobody else gets either, and static files are open to all."""
+    eng = world.client.app.state.engine
+    review = review_service(eng)
+    users = ConsoleUsers(eng.db)
+    user = {role: users.by_name(f"matrix-{role}") for role in CONSOLE_ROLES}
+    std, sen = int(world.ids["std"]), int(world.ids["sen"])
+    original = {case: review.media(case) for case in (std, sen)}
+    taught, _ = held_image(eng, 33, content_id="matrix-taught")
+    eng.banks.create("taught", default_action="review")
+    assert review.decide(taught, user["senior"], outcome="violating", labels=["behaviour:glorification"],
+                         bank="taught")["added"] >= 1
+    with eng.db.session() as s:
+        thumb = s.scalars(select(BankEntryMediaRow.entry_id).where(BankEntryMediaRow.case_id == taught)).first()
+    assert thumb is not None
+    thumb_original = entry_thumbnail(eng.db, thumb)
+    assert thumb_original is not None
+    again, _ = held_image(eng, 33, content_id="matrix-again")  # the taught picture again: it matches the entry
+    reveal = {role: review.reveal(case, user[role]) for role, case in (("reviewer", std), ("senior", sen))}
+    again_token = review.reveal(again, user["reviewer"])
+    shielded, revealed = "shielded", "original"
+    # (path, the console roles that get it, what they get, the upload it must or must not be)
+    media: list[tuple[str, set[str], str, bytes]] = [
+        (f"/console/cases/{std}/media", set(CONSOLE_ROLES), shielded, original[std][1]),
+        (f"/console/cases/{sen}/media", {"senior", "admin"}, shielded, original[sen][1]),
+        (f"/console/entries/{thumb}/thumbnail", set(CONSOLE_ROLES), shielded, thumb_original[1]),
+        (f"/console/reveals/{reveal['reviewer']}", {"reviewer"}, revealed, original[std][1]),
+        (f"/console/reveals/{reveal['senior']}", {"senior"}, revealed, original[sen][1]),
+        (f"/console/reveals/{again_token}/entries/{thumb}", {"reviewer"}, revealed, thumb_original[1]),
+    ]
+    wrong: list[str] = []
+    for path, allowed, kind, upload in media:
+        for actor in ACTORS:
+            who, _, role = actor.partition(":")
+            r = request_as(world, "GET", Probe(path, 200, console="reviewer"), actor)
+            if who != "console":
+                want = 303
+            elif role in allowed:
+                want = 200
+            else:  # a senior-queue case is forbidden; someone else's reveal does not exist for them
+                want = 404 if kind == revealed else 403
+            if r.status_code != want:
+                wrong.append(f"{path} as {actor}: {r.status_code}, expected {want}")
+            elif want == 200 and kind == shielded and (r.content == upload or not _greyscale_small(r.content)):
+                wrong.append(f"{path} as {actor}: not a shielded rendition")
+            elif want == 200 and kind == revealed and r.content != upload:
+                wrong.append(f"{path} as {actor}: not the revealed original")
+            elif want != 200 and upload in r.content:
+                wrong.append(f"{path} as {actor}: the refusal carries the upload")
+    for actor in ACTORS:
+        r = request_as(world, "GET", anyone("/static/console.css", 200), actor)
+        if r.status_code != 200:
+            wrong.append(f"/static/console.css as {actor}: {r.status_code}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_reveal_ends_when_its_case_moves_to_the_senior_queue(world: World) -> None:
+    """A reviewer's live reveal of a standard case must not outlive the case's move to the senior queue:
+    from then on only seniors may see the case at all, shielded or not."""
+    eng = world.client.app.state.engine
+    review = review_service(eng)
+    reviewer = ConsoleUsers(eng.db).by_name("matrix-reviewer")
+    assert reviewer is not None
+    std = int(world.ids["std"])
+    original = review.media(std)[1]
+    token = review.reveal(std, reviewer)
+    url = f"/console/reveals/{token}"
+    assert request_as(world, "GET", Probe(url, 200, console="reviewer"), "console:reviewer").status_code == 200
+    review.escalate(std, reviewer)
+    for path in (url, f"/console/cases/{std}/media"):
+        r = request_as(world, "GET", Probe(path, 200, console="reviewer"), "console:reviewer")
+        assert r.status_code == 403 and original not in r.content, (path, r.status_code)

@@ -19,33 +19,10 @@ import pytest
 from sqlalchemy import select, text
 
 from seawall.engine import Engine
-from seawall.sharing.exchanges.base import Page, RemoteEntry
+from seawall.sharing.exchanges.base import Page
 from seawall.store.convert import aware
 from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
-
-
-def _source(engine: Engine, tmp_path: Path) -> int:
-    feed = tmp_path / "list.txt"
-    feed.write_text("")
-    engine.sources.create({"name": "src", "kind": "file", "path": str(feed), "bank": "synced"}, created_by="t")
-    with engine.db.session() as s:
-        return int(s.scalar(select(SourceRow.id).where(SourceRow.name == "src")) or 0)
-
-
-def _entries(values: list[str], labels: dict[str, list[str]] | None = None,
-             remote: dict[str, str] | None = None) -> list[RemoteEntry]:
-    labels, remote = labels or {}, remote or {}
-    return [RemoteEntry("md5", v, list(labels.get(v, ["tag:a"])), None, remote.get(v, f"r-{v[:8]}"), i)
-            for i, v in enumerate(values)]
-
-
-def _apply(engine: Engine, source_id: int, pages: list[Page]) -> None:
-    """Apply ``pages`` from the source's current checkpoint, one transaction each."""
-    with engine.db.session() as s:
-        checkpoint = s.scalar(select(SourceRow.checkpoint).where(SourceRow.id == source_id))
-    for page in pages:
-        assert engine.sources.apply_page(source_id, checkpoint, page).applied
-        checkpoint = page.checkpoint
+from tests.source_pages import apply_pages, file_source, md5_entries
 
 
 def _provenance(engine: Engine, source_id: int) -> dict[str, tuple[Any, ...]]:
@@ -67,15 +44,17 @@ def _last_success(engine: Engine, source_id: int) -> datetime | None:
 
 
 def test_an_unchanged_feed_read_again_leaves_provenance_untouched(engine: Engine, tmp_path: Path) -> None:
-    source_id = _source(engine, tmp_path)
+    source_id = file_source(engine, tmp_path)
     values = [secrets.token_hex(16) for _ in range(30)]
-    _apply(engine, source_id, [Page(_entries(values[:15]), [], "c1", more=True), Page(_entries(values[15:]), [], "c2")])
+    apply_pages(engine, source_id, [Page(md5_entries(values[:15]), [], "c1", more=True),
+                                    Page(md5_entries(values[15:]), [], "c2")])
     before, success = _provenance(engine, source_id), _last_success(engine, source_id)
     assert len(before) == 30
     time.sleep(0.01)
 
     # the same feed from the start, grouped as a sync groups waiting pages
-    _apply(engine, source_id, [Page(_entries(values[:20]), [], "c3", more=True), Page(_entries(values[20:]), [], "c4")])
+    apply_pages(engine, source_id, [Page(md5_entries(values[:20]), [], "c3", more=True),
+                                    Page(md5_entries(values[20:]), [], "c4")])
 
     assert _provenance(engine, source_id) == before  # same values, same last_seen, same row versions
     after = _last_success(engine, source_id)
@@ -86,14 +65,14 @@ def test_an_unchanged_feed_read_again_leaves_provenance_untouched(engine: Engine
 
 
 def test_a_changed_entry_read_again_has_its_provenance_updated(engine: Engine, tmp_path: Path) -> None:
-    source_id = _source(engine, tmp_path)
+    source_id = file_source(engine, tmp_path)
     values = [secrets.token_hex(16) for _ in range(12)]
-    _apply(engine, source_id, [Page(_entries(values), [], "c1")])
+    apply_pages(engine, source_id, [Page(md5_entries(values), [], "c1")])
     before = _provenance(engine, source_id)
     time.sleep(0.01)
 
     relabelled, moved = values[3], values[7]
-    _apply(engine, source_id, [Page(_entries(values, labels={relabelled: ["tag:b"]}, remote={moved: "r-new"}),
+    apply_pages(engine, source_id, [Page(md5_entries(values, labels={relabelled: ["tag:b"]}, remote={moved: "r-new"}),
                                     [], "c2")])
 
     after = _provenance(engine, source_id)
@@ -105,10 +84,10 @@ def test_a_changed_entry_read_again_has_its_provenance_updated(engine: Engine, t
 
 
 def test_a_full_listing_marks_every_entry_seen_and_withdraws_the_rest(engine: Engine, tmp_path: Path) -> None:
-    source_id = _source(engine, tmp_path)
+    source_id = file_source(engine, tmp_path)
     values = [secrets.token_hex(16) for _ in range(20)]
-    _apply(engine, source_id, [Page(_entries(values[:10]), [], "c1", more=True, listing=True),
-                               Page(_entries(values[10:]), [], "c2", listing=True)])
+    apply_pages(engine, source_id, [Page(md5_entries(values[:10]), [], "c1", more=True, listing=True),
+                               Page(md5_entries(values[10:]), [], "c2", listing=True)])
     before = _provenance(engine, source_id)
     time.sleep(0.01)
     started = datetime.now(before[values[0]][3].tzinfo)
@@ -116,8 +95,8 @@ def test_a_full_listing_marks_every_entry_seen_and_withdraws_the_rest(engine: En
 
     # the list again, unchanged but for five hashes it no longer lists
     kept = values[:15]
-    _apply(engine, source_id, [Page(_entries(kept[:8]), [], "c3", more=True, listing=True),
-                               Page(_entries(kept[8:]), [], "c4", listing=True, listed_since=started)])
+    apply_pages(engine, source_id, [Page(md5_entries(kept[:8]), [], "c3", more=True, listing=True),
+                               Page(md5_entries(kept[8:]), [], "c4", listing=True, listed_since=started)])
 
     after = _provenance(engine, source_id)
     assert sorted(after) == sorted(kept)

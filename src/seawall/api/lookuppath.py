@@ -19,25 +19,20 @@ takes is raised to the app's 500 handler, as from the route.
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.headers import ALWAYS, add_security_headers
-from seawall.api.ratelimit import RateLimiter, refuse_address
+from seawall.api.fastpath_prelude import admitted
+from seawall.api.headers import ALWAYS
+from seawall.api.ratelimit import RateLimiter
 from seawall.api.raw_errors import app_handler_for, send_error
-from seawall.engine import Engine
-from seawall.errors import InvalidInput
+from seawall.api.routes.lookup import ROLES, lookup_body, lookup_query
 from seawall.storable import NUL_MESSAGE
 
 PATH = "/v1/lookup"
-#: Who may look up (``admin`` always may): as the documented route.
-ROLES = ("submitter", "reviewer")
-#: Query parameters and their longest accepted value, as the documented route declares them.
-LIMITS = (("signal_type", 32), ("value", 10_000))
 #: Headers of a 200 after its length: the content type, then the security headers every answer carries.
 _OK_HEADERS = [(b"content-type", b"application/json"),
                *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in ALWAYS)]
@@ -60,13 +55,10 @@ class LookupFastPath:
             await self.app(scope, receive, send)
             return
         self.served += 1
-
-        async def send_with_headers(message: Message) -> None:
-            add_security_headers(message)
-            await send(message)
-
-        # AddressRateLimitMiddleware, then NulGuardMiddleware (the layers that run before the route)
-        if await refuse_address(self.address_limiter, scope, send_with_headers):
+        # SecurityHeadersMiddleware and AddressRateLimitMiddleware, then NulGuardMiddleware (the layers
+        # that run before the route)
+        send_with_headers = await admitted(self.address_limiter, scope, send)
+        if send_with_headers is None:
             return
         query: bytes = scope.get("query_string", b"")
         if b"\x00" in query or b"%00" in query:
@@ -92,17 +84,8 @@ async def _answer(request: Request, query: bytes) -> bytes:
     ensure_role(await principal_from(request), ROLES)
     # as Starlette's QueryParams: latin-1, blank values kept, the last of a repeated name wins
     params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
-    for name, limit in LIMITS:
-        given = params.get(name)
-        if given is None:
-            raise InvalidInput(f"{name}: Field required", code="invalid_request")
-        if len(given) > limit:
-            raise InvalidInput(f"{name}: at most {limit} characters", code="invalid_request")
-    signal_type, value = params["signal_type"], params["value"]
-    engine: Engine = request.app.state.engine
-    matches = engine.lookup(signal_type, value)
-    doc: dict[str, Any] = {"signal_type": signal_type, "value": value.strip().lower(),
-                           "matches": [m.to_dict() for m in matches]}
+    signal_type, value = lookup_query(params)
+    doc = lookup_body(request.app.state.engine, signal_type, value)
     return _encode(doc).encode("utf-8")
 
 

@@ -30,6 +30,7 @@ from seawall.models.records import Action
 from seawall.review.audit import record
 from seawall.review.reversal import reverse
 from seawall.store.tables import ItemRow, RemovalOrderEventRow, RemovalOrderRow
+from seawall.store.write_lock import take_write_lock
 
 if TYPE_CHECKING:
     from seawall.accounts import AccountService
@@ -70,6 +71,8 @@ class OrderService:
     # --- reading -------------------------------------------------------------------------------
     def _row(self, s: Session, order_id: int, *, lock: bool = False) -> RemovalOrderRow:
         q = select(RemovalOrderRow).where(RemovalOrderRow.id == order_id)
+        if lock:
+            take_write_lock(s)
         row = s.scalar(q.with_for_update() if lock else q)
         if row is None:
             raise NotFound(f"no removal order {order_id}", code="order_not_found")

@@ -30,6 +30,7 @@ from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, SeawallE
 from seawall.media.sniff import sniff_media_type
 from seawall.models.labels import severity, validate_labels
 from seawall.models.records import Action, Item
+from seawall.review.access import ensure_row_open_to
 from seawall.review.audit import AuditLog, record
 from seawall.review.near_media import NearMediaIndex, keep_case_hashes
 from seawall.review.priority import Score, score
@@ -53,6 +54,7 @@ from seawall.store.tables import (
     MatchRow,
     utcnow,
 )
+from seawall.store.write_lock import take_write_lock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -282,6 +284,7 @@ class ReviewService:
     def release(self, case_id: int, user: ConsoleUser) -> None:
         """Put a taken case back in the queue: its assignee, or a senior reviewer for anyone's case."""
         with self.db.session() as s:
+            take_write_lock(s)
             row = s.get(CaseRow, case_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"case {case_id} does not exist", code="case_not_found")
@@ -392,13 +395,15 @@ class ReviewService:
             return revealed_in(s, case_id, user)
 
     def revealed_media(self, token: str, user: ConsoleUser) -> tuple[int, tuple[str, bytes] | None]:
-        """The case and original media behind a live reveal token issued to this reviewer; else 404."""
+        """The case and original media behind a live reveal token issued to this reviewer; else 404, or 403
+        once the case has moved to the senior queue and the reviewer may no longer open it at all."""
         with self.db.session() as s:
             row = s.scalar(select(CaseRevealRow).where(CaseRevealRow.token == token))
             if row is None or row.user_id != user.id or aware(row.expires_at) <= utcnow():
                 raise NotFound("this reveal link is not yours or has expired; reveal the item again",
                                code="reveal_expired")
             case_id = row.case_id
+            ensure_row_open_to(s.scalar(select(CaseRow.queue).where(CaseRow.id == case_id)) or "", user)
         return case_id, self.media(case_id)
 
     def shielded_media(self, case_id: int, strength: str) -> tuple[str, bytes] | None:
@@ -645,7 +650,8 @@ def _decided_by(s: Session, row: CaseRow) -> int | None:
 
 def _lock_open_case(s: Session, case_id: int, user: ConsoleUser) -> CaseRow:
     """The case row, locked, if it is still open and not assigned to someone else; else 404/409."""
-    row = s.get(CaseRow, case_id, with_for_update=True)
+    take_write_lock(s)
+    row = s.get(CaseRow, case_id, with_for_update=True, populate_existing=True)
     if row is None:
         raise NotFound(f"case {case_id} does not exist", code="case_not_found")
     if row.status == "decided":

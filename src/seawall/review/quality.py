@@ -35,6 +35,7 @@ from seawall.store.tables import (
     SecondReviewRow,
     utcnow,
 )
+from seawall.store.write_lock import take_write_lock
 
 #: Outcomes a second reviewer may give (escalation is not a judgement to agree with).
 SECOND_OUTCOMES = ("violating", "not_violating")
@@ -122,6 +123,7 @@ class SecondReviews:
         if outcome == "not_violating":
             labels = []
         with self.db.session() as s:
+            take_write_lock(s)
             row = s.get(SecondReviewRow, review_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"second review {review_id} does not exist", code="second_review_not_found")

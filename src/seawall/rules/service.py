@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from seawall.errors import NotFound
 from seawall.plugins import Registry
@@ -23,6 +23,7 @@ from seawall.rules.language import ActionKind, RuleSet, parse_rules
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import RuleSetRow, RuntimeFlagRow, utcnow
+from seawall.store.upsert import insert_unless_exists
 
 CRISIS_FLAG = "crisis_mode"
 #: What :meth:`RuleService.refresh` reads in every server process four times a second, built once and run on a
@@ -123,14 +124,12 @@ class RuleService:
         return self._crisis_flag if self._crisis_flag is not None else self.crisis_default
 
     def set_crisis_mode(self, enabled: bool, *, updated_by: str) -> bool:
+        """Store the switch for every node. The store's first switch inserts the flag's row; copies of it sent
+        at once must not both insert (the loser failed on the primary key), so the database decides."""
+        values = {"value": enabled, "updated_by": updated_by, "updated_at": utcnow()}
         with self.db.session() as s:
-            row = s.get(RuntimeFlagRow, CRISIS_FLAG, with_for_update=True)
-            if row is None:
-                s.add(RuntimeFlagRow(name=CRISIS_FLAG, value=enabled, updated_by=updated_by, updated_at=utcnow()))
-            else:
-                row.value = enabled
-                row.updated_by = updated_by
-                row.updated_at = utcnow()
+            if insert_unless_exists(s, RuntimeFlagRow, {"name": CRISIS_FLAG, **values}, ["name"]) is None:
+                s.execute(update(RuntimeFlagRow).where(RuntimeFlagRow.name == CRISIS_FLAG).values(**values))
         self._crisis_flag = enabled
         return enabled
 

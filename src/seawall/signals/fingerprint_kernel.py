@@ -5,6 +5,9 @@ and a slice (about 1.3 µs apiece, most of the signal's 66 µs). A 12-gram of UT
 BLAKE2b block, so its hash is a single compression, done here for every 12-gram in one call; the
 result is the very digest ``hashlib`` gives (RFC 7693, 4-byte digest, no key), which
 ``tests/test_text_shortcuts.py`` checks against ``hashlib`` over texts of every size and script.
+No library call can take its place: numba's compiled loop cannot call ``hashlib`` (an object per hash is
+the very cost removed), no dependency hashes many short messages in one call, and another hash function
+would change every fingerprint already stored.
 
 A module of its own: importing numba and loading the cached kernels is paid by the first text a
 process fingerprints (servers do it in their warm-up), not by every process that loads the registry.

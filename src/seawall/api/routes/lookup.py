@@ -7,6 +7,7 @@ FastAPI declaration below exists for the OpenAPI document and behaves identicall
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -22,16 +23,28 @@ from seawall.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 422)}
+#: Who may look up (``admin`` always may); the fast path (``seawall.api.lookuppath``) checks the same.
 ROLES = ("submitter", "reviewer")
+#: Query parameters and their longest accepted value, as the documented route declares them.
+LIMITS = (("signal_type", 32), ("value", 10_000))
 
 
-def _lookup(engine: Engine, signal_type: str, value: str) -> JSONResponse:
+def lookup_query(params: Mapping[str, str]) -> tuple[str, str]:
+    """(signal_type, value) from the query, or the 422 the documented route's validation gives: one check
+    for the two undocumented ways in (this module's plain route and the ASGI fast path)."""
+    for name, limit in LIMITS:
+        given = params.get(name)
+        if given is None:
+            raise InvalidInput(f"{name}: Field required", code="invalid_request")
+        if len(given) > limit:
+            raise InvalidInput(f"{name}: at most {limit} characters", code="invalid_request")
+    return params["signal_type"], params["value"]
+
+
+def lookup_body(engine: Engine, signal_type: str, value: str) -> dict[str, Any]:
+    """The answer's document: the query as looked up and every match."""
     matches = engine.lookup(signal_type, value)
-    return JSONResponse({
-        "signal_type": signal_type,
-        "value": value.strip().lower(),
-        "matches": [m.to_dict() for m in matches],
-    })
+    return {"signal_type": signal_type, "value": value.strip().lower(), "matches": [m.to_dict() for m in matches]}
 
 
 @router.get("/lookup", response_model=LookupOut, responses=ERRORS)
@@ -40,21 +53,14 @@ async def lookup(request: Request,
                  value: str = Query(..., max_length=10_000),
                  _: Principal = Depends(require(*ROLES))) -> JSONResponse:
     """Matches for one signal value. Runs on the event loop: an index probe takes microseconds."""
-    return _lookup(request.app.state.engine, signal_type, value)
+    return JSONResponse(lookup_body(request.app.state.engine, signal_type, value))
 
 
 async def lookup_fast(request: Request) -> JSONResponse:
     """The same endpoint without per-request dependency injection (see the module docstring)."""
     ensure_role(await principal_from(request), ROLES)
-    params = request.query_params
-    signal_type, value = params.get("signal_type"), params.get("value")
-    for name, given, limit in (("signal_type", signal_type, 32), ("value", value, 10_000)):
-        if given is None:
-            raise InvalidInput(f"{name}: Field required", code="invalid_request")
-        if len(given) > limit:
-            raise InvalidInput(f"{name}: at most {limit} characters", code="invalid_request")
-    assert signal_type is not None and value is not None
-    return _lookup(request.app.state.engine, signal_type, value)
+    signal_type, value = lookup_query(request.query_params)
+    return JSONResponse(lookup_body(request.app.state.engine, signal_type, value))
 
 
 fast_route = Route("/v1/lookup", lookup_fast, methods=["GET"], include_in_schema=False)

@@ -1,0 +1,23 @@
+"""Take the store's write lock at the start of a transaction that reads a row to decide whether to change it.
+
+PostgreSQL locks the row itself (``SELECT … FOR UPDATE``). SQLite has no row locks, ignores ``FOR UPDATE``,
+and Python's driver runs the reads of a transaction outside it until its first write: two copies of one
+call (a double-clicked decision, a retried confirmation) would both read the case or order as still open,
+then both write, one after the other. A write that changes nothing, as the transaction's first statement,
+takes SQLite's single write lock before the row is read, so the read is the newest and nothing else can
+commit until this transaction ends.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+#: Changes nothing (no row matches) but, as a write, begins the transaction and takes the write lock.
+_TAKE_LOCK = text("UPDATE store_identity SET id = id WHERE 1 = 0")
+
+
+def take_write_lock(s: Session) -> None:
+    """On SQLite, hold the write lock from now until ``s`` ends; elsewhere nothing (rows are locked instead)."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(_TAKE_LOCK)
