@@ -335,7 +335,8 @@ class ItemService:
         first, write = self._writer(item, content.raw_bytes if in_store else None, kept, None, None)
 
         def write_then_undo(s: Session) -> int:
-            write(s)
+            if write is not None:
+                write(s)
             s.flush()
             raise _Rehearsed()
 
@@ -702,9 +703,11 @@ class ItemService:
             self.on_events()
 
     def _writer(self, item: Item, upload: bytes | None, kept: dict[str, Any] | None, once: str | None,
-                content: bytes | None) -> tuple[list[tuple[Any, dict[str, Any]]], Callable[[Session], int]]:
+                content: bytes | None) -> tuple[list[tuple[Any, dict[str, Any]]], Callable[[Session], int] | None]:
         """The rows inserted first, with their group's (the item's, and the act stage's when it can be
-        pooled), and the rest of its write, for the group commit."""
+        pooled), and the rest of its write, for the group commit: None when there is no rest (most text
+        items: no upload, nothing kept, no match, the act stage pooled), so a group of such items needs
+        no ORM session."""
         complete = item.status == "complete"
         pooled = self.pooled(item, self.db.dialect) if complete and self.pooled is not None else None
 
@@ -731,7 +734,9 @@ class ItemService:
                 return 0
             return self.after_write(s, item, content)
 
-        return [(_INSERT_ITEM, row), *(pooled or ())], write
+        rest = (upload is not None or kept is not None or (complete and bool(item.verdict.matches))
+                or (pooled is None and self.after_write is not None))
+        return [(_INSERT_ITEM, row), *(pooled or ())], write if rest else None
 
     @staticmethod
     def _insert_matches(s: Session, item: Item) -> None:
