@@ -48,8 +48,10 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
 
 def _create(name: str, child: str, column: str, parent: str) -> list[str]:
     fn = f"seawall_{name}"
-    violation = (f"RAISE EXCEPTION 'insert or update on table \"{child}\" violates foreign key constraint "
-                 f"\"{name}\"' USING ERRCODE = 'foreign_key_violation'")
+    violation = (
+        f'RAISE EXCEPTION \'insert or update on table "{child}" violates foreign key constraint '
+        f"\"{name}\"' USING ERRCODE = 'foreign_key_violation'"
+    )
     return [
         f"""CREATE FUNCTION {fn}_ins() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE ids bigint[]; found bigint;
