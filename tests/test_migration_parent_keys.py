@@ -22,7 +22,11 @@ from tests.conftest import PG_ADMIN_DSN
 pytestmark = pytest.mark.postgres
 
 #: The foreign keys the migration replaces: (constraint, child table).
-REPLACED = {("bank_entries_bank_id_fkey", "bank_entries"), ("bank_entry_sources_source_id_fkey", "bank_entry_sources")}
+REPLACED = {
+    ("bank_entries_bank_id_fkey", "bank_entries"),
+    ("bank_entry_sources_source_id_fkey", "bank_entry_sources"),
+    ("bank_entry_sources_entry_id_fkey", "bank_entry_sources"),
+}
 
 
 @pytest.fixture
@@ -83,8 +87,8 @@ def _count(conn: Any, sql: str, *args: Any) -> int:
     return int(conn.execute(sql, args).fetchone()[0])
 
 
-def _dangling(conn: Any) -> tuple[int, int]:
-    """Entries of no bank, provenance of no source."""
+def _dangling(conn: Any) -> tuple[int, int, int]:
+    """Entries of no bank, provenance of no source, provenance of no entry."""
     return (
         _count(
             conn, "SELECT count(*) FROM bank_entries e WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = e.bank_id)"
@@ -93,6 +97,11 @@ def _dangling(conn: Any) -> tuple[int, int]:
             conn,
             "SELECT count(*) FROM bank_entry_sources p WHERE NOT EXISTS "
             "(SELECT 1 FROM sources s WHERE s.id = p.source_id)",
+        ),
+        _count(
+            conn,
+            "SELECT count(*) FROM bank_entry_sources p WHERE NOT EXISTS "
+            "(SELECT 1 FROM bank_entries e WHERE e.id = p.entry_id)",
         ),
     )
 
@@ -121,6 +130,11 @@ def test_missing_parents_are_refused(db: str) -> None:
             )
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             _provenance(conn, ids, source + 1000)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):  # one missing entry among present ones
+            _provenance(conn, [*ids, ids[-1] + 1000], source)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():  # entry deleted meanwhile
+            conn.execute("DELETE FROM bank_entries WHERE id = %s", (ids[0],))
+            _provenance(conn, ids, source)
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute("UPDATE bank_entries SET bank_id = %s WHERE id = %s", (bank + 1000, ids[0]))
         _provenance(conn, ids, source)
@@ -134,10 +148,10 @@ def test_missing_parents_are_refused(db: str) -> None:
             conn.execute("TRUNCATE sources")
         conn.execute("UPDATE bank_entries SET labels = '[\"x\"]'")  # not a key: no check
         assert _count(conn, "SELECT count(*) FROM bank_entry_sources") == 3
-        assert _dangling(conn) == (0, 0)
+        assert _dangling(conn) == (0, 0, 0)
 
 
-def test_deleting_a_bank_or_a_source_leaves_nothing_of_it(db: str) -> None:
+def test_deleting_a_bank_a_source_or_an_entry_leaves_nothing_of_it(db: str) -> None:
     with psycopg.connect(db, autocommit=True) as conn:
         keep, gone = _bank(conn, "keep"), _bank(conn, "gone")
         s_keep, s_gone = _source(conn, "keep"), _source(conn, "gone")
@@ -148,14 +162,15 @@ def test_deleting_a_bank_or_a_source_leaves_nothing_of_it(db: str) -> None:
         assert _count(conn, "SELECT count(*) FROM bank_entries") == 5
         assert _count(conn, "SELECT count(*) FROM bank_entry_sources WHERE source_id = %s", s_keep) == 5
         conn.execute("DELETE FROM sources WHERE id = %s", (s_gone,))
-        assert _count(conn, "SELECT count(*) FROM bank_entry_sources") == 5
-        assert _dangling(conn) == (0, 0)
+        conn.execute("DELETE FROM bank_entries WHERE id = ANY(%s)", (kept[:2],))
+        assert _count(conn, "SELECT count(*) FROM bank_entry_sources") == 3
+        assert _dangling(conn) == (0, 0, 0)
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             with pytest.raises(psycopg.errors.SerializationFailure):
                 conn.execute("DELETE FROM banks WHERE id = %s", (keep,))
             raise psycopg.Rollback
-        assert _count(conn, "SELECT count(*) FROM bank_entries") == 5
+        assert _count(conn, "SELECT count(*) FROM bank_entries") == 3
 
 
 def _wait_for_lock(conn: Any, pid: int) -> None:
@@ -167,7 +182,7 @@ def _wait_for_lock(conn: Any, pid: int) -> None:
     raise AssertionError("the delete never waited for the transaction adding to its parent")
 
 
-@pytest.mark.parametrize("parent", ["bank", "source"])
+@pytest.mark.parametrize("parent", ["bank", "source", "entry"])
 def test_a_delete_waits_for_a_transaction_adding_children_and_takes_them_too(db: str, parent: str) -> None:
     with psycopg.connect(db, autocommit=True) as setup:
         bank, source = _bank(setup, "b"), _source(setup, "s")
@@ -176,12 +191,14 @@ def test_a_delete_waits_for_a_transaction_adding_children_and_takes_them_too(db:
     try:
         ids = _entries(adder, bank, 50, "n")
         _provenance(adder, ids + earlier, source)
-        table, key = ("banks", bank) if parent == "bank" else ("sources", source)
+        table, keys = {"bank": ("banks", [bank]), "source": ("sources", [source]), "entry": ("bank_entries", earlier)}[
+            parent
+        ]
         errors: list[BaseException] = []
 
         def delete() -> None:
             try:
-                deleter.execute(f"DELETE FROM {table} WHERE id = %s", (key,))
+                deleter.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,))
             except BaseException as e:
                 errors.append(e)
 
@@ -193,24 +210,26 @@ def test_a_delete_waits_for_a_transaction_adding_children_and_takes_them_too(db:
         worker.join(30)
         assert not worker.is_alive() and not errors
         with psycopg.connect(db, autocommit=True) as conn:
-            assert _dangling(conn) == (0, 0)
+            assert _dangling(conn) == (0, 0, 0)
             if parent == "bank":
                 assert _count(conn, "SELECT count(*) FROM bank_entries") == 0
-            assert _count(conn, "SELECT count(*) FROM bank_entry_sources") == 0
+            assert _count(conn, "SELECT count(*) FROM bank_entry_sources") == (50 if parent == "entry" else 0)
     finally:
         adder.close()
         deleter.close()
 
 
-@pytest.mark.parametrize("parent", ["bank", "source"])
+@pytest.mark.parametrize("parent", ["bank", "source", "entry"])
 def test_children_of_a_parent_deleted_meanwhile_are_refused(db: str, parent: str) -> None:
     with psycopg.connect(db, autocommit=True) as setup:
         bank, source = _bank(setup, "b"), _source(setup, "s")
         ids = _entries(setup, bank, 2, "e")
     deleter, adder = psycopg.connect(db), psycopg.connect(db, autocommit=True)
     try:
-        table, key = ("banks", bank) if parent == "bank" else ("sources", source)
-        deleter.execute(f"DELETE FROM {table} WHERE id = %s", (key,))
+        table, keys = {"bank": ("banks", [bank]), "source": ("sources", [source]), "entry": ("bank_entries", ids)}[
+            parent
+        ]
+        deleter.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,))
         errors: list[BaseException] = []
 
         def add() -> None:
@@ -231,7 +250,7 @@ def test_children_of_a_parent_deleted_meanwhile_are_refused(db: str, parent: str
         assert not worker.is_alive()
         assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
         with psycopg.connect(db, autocommit=True) as conn:
-            assert _dangling(conn) == (0, 0)
+            assert _dangling(conn) == (0, 0, 0)
     finally:
         deleter.close()
         adder.close()
@@ -258,4 +277,4 @@ def test_0029_downgrades_to_foreign_keys_and_upgrades_again(db: str) -> None:
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             _entries(conn, bank + 1000, 1, "x")
         conn.execute("DELETE FROM banks WHERE id = %s", (bank,))
-        assert _dangling(conn) == (0, 0) and _count(conn, "SELECT count(*) FROM bank_entry_sources") == 0
+        assert _dangling(conn) == (0, 0, 0) and _count(conn, "SELECT count(*) FROM bank_entry_sources") == 0
