@@ -93,7 +93,9 @@ def luma(pixels: npt.NDArray[np.uint8], out: F32 | None = None) -> F32:
 
 def hex_of(h: Hash256) -> str:
     """The hash as 64 hex characters, most significant word first (as ``bits_to_hex`` of ``pdqhash``'s vector)."""
-    return np.frombuffer(bytes(h), dtype="<u2")[::-1].astype(">u2").tobytes().hex()
+    # the sixteen little-endian words, word 15 the most significant, are one little-endian 256-bit number
+    # (a third of the time of reversing the words through numpy; eight hashes per image upload)
+    return format(int.from_bytes(bytes(h), "little"), "064x")
 
 
 def _ptr(a: F32) -> ctypes._Pointer[ctypes.c_float]:
