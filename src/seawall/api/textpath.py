@@ -29,9 +29,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.headers import ALWAYS, add_security_headers
+from seawall.api.fastpath_prelude import admitted
+from seawall.api.headers import ALWAYS
 from seawall.api.limits import BodyTooLarge, reject_too_large
-from seawall.api.ratelimit import RateLimiter, refuse_address
+from seawall.api.ratelimit import RateLimiter
 from seawall.api.raw_errors import app_handler_for
 from seawall.api.routes.items import _INLINE_JSON_BYTES, _text_item, pending_answer, store_item
 from seawall.api.slowclients import send_stalled
@@ -94,11 +95,9 @@ class TextItemFastPath:
             return
         self.served += 1
 
-        async def send_with_headers(message: Message) -> None:
-            add_security_headers(message)
-            await send(message)
-
-        if await refuse_address(self.address_limiter, scope, send_with_headers):
+        # SecurityHeadersMiddleware and AddressRateLimitMiddleware: the layers that run before the route
+        send_with_headers = await admitted(self.address_limiter, scope, send)
+        if send_with_headers is None:
             return
         received = 0
 
