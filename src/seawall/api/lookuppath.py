@@ -18,26 +18,19 @@ takes is raised to the app's 500 handler, as from the route.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.fastpath_prelude import admitted
-from seawall.api.headers import ALWAYS
+from seawall.api.fastpath_prelude import admitted, json_body, send_json_ok
 from seawall.api.ratelimit import RateLimiter
 from seawall.api.raw_errors import app_handler_for, send_error
 from seawall.api.routes.lookup import ROLES, lookup_body, lookup_query
 from seawall.storable import NUL_MESSAGE
 
 PATH = "/v1/lookup"
-#: Headers of a 200 after its length: the content type, then the security headers every answer carries.
-_OK_HEADERS = [(b"content-type", b"application/json"),
-               *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in ALWAYS)]
-#: The encoder of Starlette's ``JSONResponse``, so a body is byte for byte what the route sends.
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode
 
 
 class LookupFastPath:
@@ -74,9 +67,7 @@ class LookupFastPath:
             response = await handler(request, exc)
             await response(scope, receive, send_with_headers)
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(body)).encode()), *_OK_HEADERS]})
-        await send({"type": "http.response.body", "body": body})
+        await send_json_ok(send, body)
 
 
 async def _answer(request: Request, query: bytes) -> bytes:
@@ -86,6 +77,6 @@ async def _answer(request: Request, query: bytes) -> bytes:
     params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
     signal_type, value = lookup_query(params)
     doc = lookup_body(request.app.state.engine, signal_type, value)
-    return _encode(doc).encode("utf-8")
+    return json_body(doc)
 
 

@@ -20,7 +20,6 @@ An exception no handler takes is raised, as from the route, to the app's 500 han
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -29,8 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.fastpath_prelude import admitted
-from seawall.api.headers import ALWAYS
+from seawall.api.fastpath_prelude import admitted, json_body, send_json_ok
 from seawall.api.limits import BodyTooLarge, reject_too_large
 from seawall.api.ratelimit import RateLimiter
 from seawall.api.raw_errors import app_handler_for
@@ -43,19 +41,6 @@ ROLES = ("submitter",)
 
 class _Stalled(Exception):
     pass
-
-
-#: What ``JSONResponse`` renders with (``json.dumps`` with these options builds an encoder per call).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
-#: The headers ``JSONResponse`` and the security headers give a JSON answer after its length, in their order.
-_JSON_HEADERS = ((b"content-type", b"application/json"),
-                 *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in ALWAYS))
-
-
-def _ok_start(body: bytes) -> Message:
-    """The ``http.response.start`` of ``JSONResponse(...)`` with the security headers, for a 200 of ``body``."""
-    return {"type": "http.response.start", "status": 200,
-            "headers": [(b"content-length", str(len(body)).encode("latin-1")), *_JSON_HEADERS]}
 
 
 class TextItemFastPath:
@@ -131,8 +116,7 @@ class TextItemFastPath:
             answer = await handler(request, exc)
         if isinstance(answer, bytes):
             # the 200 JSONResponse the route gives, its headers already with the security headers
-            await send(_ok_start(answer))
-            await send({"type": "http.response.body", "body": answer})
+            await send_json_ok(send, answer)
             return
         await answer(scope, receive, send_with_headers)
 
@@ -150,7 +134,7 @@ class TextItemFastPath:
         if item.status == "pending":
             return pending_answer(item)
         request.app.state.metrics.observe_item(item, time.perf_counter() - started)
-        return _ENCODER.encode(item.to_dict()).encode("utf-8")
+        return json_body(item.to_dict())
 
 
 #: A well-formed text item that :func:`warm_up` parses (never stored).
