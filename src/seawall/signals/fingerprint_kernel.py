@@ -21,6 +21,7 @@ from numba import njit
 
 _IV = np.array([0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
                 0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179], dtype=np.uint64)
+#: The message schedule of RFC 7693: round r uses row r mod 10 (rounds 10 and 11 reuse rows 0 and 1).
 _SIGMA = np.array([
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
     [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
@@ -32,8 +33,6 @@ _SIGMA = np.array([
     [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
     [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
     [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-    [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
 ], dtype=np.int64)
 #: h[0] of a 4-byte digest without key: the IV's first word xor the parameter block's first word.
 _H0 = np.uint64(0x6A09E667F3BCC908 ^ 0x01010004)
@@ -84,7 +83,7 @@ def gram_hashes(codepoints: npt.NDArray[np.uint32], width: int) -> npt.NDArray[n
         v14 = _IV[6] ^ _ALL_ONES  # the last block
         v15 = _IV[7]
         for r in range(12):
-            s = _SIGMA[r]
+            s = _SIGMA[r % 10]
             v0, v4, v8, v12 = _mix(v0, v4, v8, v12, m[s[0]], m[s[1]])
             v1, v5, v9, v13 = _mix(v1, v5, v9, v13, m[s[2]], m[s[3]])
             v2, v6, v10, v14 = _mix(v2, v6, v10, v14, m[s[4]], m[s[5]])
