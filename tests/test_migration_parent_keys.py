@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -173,13 +173,31 @@ def test_deleting_a_bank_a_source_or_an_entry_leaves_nothing_of_it(db: str) -> N
         assert _count(conn, "SELECT count(*) FROM bank_entries") == 3
 
 
-def _wait_for_lock(conn: Any, pid: int) -> None:
-    """Until the backend ``pid`` waits for a lock (it must: the test fails if it never does)."""
-    for _ in range(400):
-        if conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == "Lock":
-            return
-        time.sleep(0.05)
-    raise AssertionError("the delete never waited for the transaction adding to its parent")
+def _blocked_then_committed(db: str, waiting: Any, work: Callable[[], object], committing: Any) -> list[BaseException]:
+    """Run ``work`` (on connection ``waiting``) in a thread until it waits for a lock ``committing`` holds (it
+    must: the test fails if it never does), commit ``committing``, and return what ``work`` raised."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as e:
+            errors.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    query = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s"
+    with psycopg.connect(db, autocommit=True) as watch:
+        for _ in range(400):
+            if watch.execute(query, (waiting.info.backend_pid,)).fetchone()[0] == "Lock":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the second transaction never waited for the first")
+    committing.commit()
+    worker.join(30)
+    assert not worker.is_alive()
+    return errors
 
 
 @pytest.mark.parametrize("parent", ["bank", "source", "entry"])
@@ -194,21 +212,9 @@ def test_a_delete_waits_for_a_transaction_adding_children_and_takes_them_too(db:
         table, keys = {"bank": ("banks", [bank]), "source": ("sources", [source]), "entry": ("bank_entries", earlier)}[
             parent
         ]
-        errors: list[BaseException] = []
-
-        def delete() -> None:
-            try:
-                deleter.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,))
-            except BaseException as e:
-                errors.append(e)
-
-        worker = threading.Thread(target=delete)
-        worker.start()
-        with psycopg.connect(db, autocommit=True) as watch:
-            _wait_for_lock(watch, deleter.info.backend_pid)
-        adder.commit()
-        worker.join(30)
-        assert not worker.is_alive() and not errors
+        errors = _blocked_then_committed(
+            db, deleter, lambda: deleter.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,)), adder)
+        assert not errors
         with psycopg.connect(db, autocommit=True) as conn:
             assert _dangling(conn) == (0, 0, 0)
             if parent == "bank":
@@ -230,24 +236,14 @@ def test_children_of_a_parent_deleted_meanwhile_are_refused(db: str, parent: str
             parent
         ]
         deleter.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,))
-        errors: list[BaseException] = []
 
         def add() -> None:
-            try:
-                if parent == "bank":
-                    _entries(adder, bank, 5, "late")
-                else:
-                    _provenance(adder, ids, source)
-            except BaseException as e:
-                errors.append(e)
+            if parent == "bank":
+                _entries(adder, bank, 5, "late")
+            else:
+                _provenance(adder, ids, source)
 
-        worker = threading.Thread(target=add)
-        worker.start()
-        with psycopg.connect(db, autocommit=True) as watch:
-            _wait_for_lock(watch, adder.info.backend_pid)
-        deleter.commit()
-        worker.join(30)
-        assert not worker.is_alive()
+        errors = _blocked_then_committed(db, adder, add, deleter)
         assert len(errors) == 1 and isinstance(errors[0], psycopg.errors.ForeignKeyViolation)
         with psycopg.connect(db, autocommit=True) as conn:
             assert _dangling(conn) == (0, 0, 0)
