@@ -200,6 +200,14 @@ def _blocked_then_committed(db: str, waiting: Any, work: Callable[[], object], c
     return errors
 
 
+def _delete(conn: Any, parent: str, bank: int, source: int, entry_ids: list[int]) -> None:
+    """Delete the parent the test is about: the bank, the source, or the entries ``entry_ids``."""
+    table, keys = {"bank": ("banks", [bank]), "source": ("sources", [source]), "entry": ("bank_entries", entry_ids)}[
+        parent
+    ]
+    conn.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,))
+
+
 @pytest.mark.parametrize("parent", ["bank", "source", "entry"])
 def test_a_delete_waits_for_a_transaction_adding_children_and_takes_them_too(db: str, parent: str) -> None:
     with psycopg.connect(db, autocommit=True) as setup:
@@ -209,11 +217,7 @@ def test_a_delete_waits_for_a_transaction_adding_children_and_takes_them_too(db:
     try:
         ids = _entries(adder, bank, 50, "n")
         _provenance(adder, ids + earlier, source)
-        table, keys = {"bank": ("banks", [bank]), "source": ("sources", [source]), "entry": ("bank_entries", earlier)}[
-            parent
-        ]
-        errors = _blocked_then_committed(
-            db, deleter, lambda: deleter.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,)), adder)
+        errors = _blocked_then_committed(db, deleter, lambda: _delete(deleter, parent, bank, source, earlier), adder)
         assert not errors
         with psycopg.connect(db, autocommit=True) as conn:
             assert _dangling(conn) == (0, 0, 0)
@@ -232,10 +236,7 @@ def test_children_of_a_parent_deleted_meanwhile_are_refused(db: str, parent: str
         ids = _entries(setup, bank, 2, "e")
     deleter, adder = psycopg.connect(db), psycopg.connect(db, autocommit=True)
     try:
-        table, keys = {"bank": ("banks", [bank]), "source": ("sources", [source]), "entry": ("bank_entries", ids)}[
-            parent
-        ]
-        deleter.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (keys,))
+        _delete(deleter, parent, bank, source, ids)
 
         def add() -> None:
             if parent == "bank":
