@@ -27,11 +27,13 @@ admin = require("admin")
 
 
 _BANK_NAMES = {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}}
+#: ``bank`` and ``banks`` are the same field under two names: one bank's name, or a list of them.
+_BANK_OR_BANKS = {"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {**_BANK_NAMES, "minItems": 1}]}
 #: The fields ``seawall.sharing.sources`` checks, as it checks them; an exchange's own settings (flat or
 #: under ``config``) are the exchange's to check.
 _POLICY: dict[str, Any] = {
-    "bank": {"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {**_BANK_NAMES, "minItems": 1}]},
-    "banks": {"anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {**_BANK_NAMES, "minItems": 1}]},
+    "bank": _BANK_OR_BANKS,
+    "banks": _BANK_OR_BANKS,
     "label_map": {"anyOf": [{"type": "object", "additionalProperties": {
         "anyOf": [{"type": "string", "maxLength": 0}, labels()["items"]]}}, {"type": "null"}],
         "description": 'remote label → local label ("" drops it)'},
