@@ -111,17 +111,19 @@ async def get_statement(statement_id: Id64, request: Request,
 reports_router = APIRouter(prefix="/v1/reports", tags=["legal"])
 #: ``from`` and ``to`` as :func:`_when` reads them.
 WHEN = {"pattern": ISO_DATE_TIME}
+#: The forms the transparency report is given in: declared in the document and checked by the route.
+REPORT_FORMATS = ("json", "html", "pdf")
 
 
 @reports_router.get("/transparency", responses=ERRORS)
 async def transparency(request: Request,
                        start: str = Query(alias="from", json_schema_extra=WHEN),
                        end: str = Query(alias="to", description="After from", json_schema_extra=WHEN),
-                       format: str = Query(default="json", json_schema_extra={"enum": ["json", "html", "pdf"]}),
+                       format: str = Query(default="json", json_schema_extra={"enum": list(REPORT_FORMATS)}),
                        _: Principal = Depends(require("admin"))) -> Response:
     """The transparency report (TCO Art. 7; DSA Art. 15/24) for ``[from, to)`` as JSON, HTML or PDF."""
     legal = _legal(request)
-    if format not in ("json", "html", "pdf"):
+    if format not in REPORT_FORMATS:
         raise InvalidInput("format: json, html or pdf", code="invalid_format")
     begin, finish = _when(start, "from"), _when(end, "to")
     report = await run_in_threadpool(lambda: compute(legal.db, begin, finish,
