@@ -53,6 +53,14 @@ def valid_id(item_id: str) -> bool:
     return _ITEM_ID.fullmatch(item_id) is not None
 
 
+def _id_of(name: str, suffix: str) -> str | None:
+    """The item id a file name of this spool ends with ``suffix`` after, or None for any other name."""
+    if not name.endswith(suffix):
+        return None
+    item_id = name[:-len(suffix)]
+    return item_id if valid_id(item_id) else None
+
+
 class UploadSpool:
     """One directory of ``<item id>.stage2`` files, written atomically, read and removed by stage 2."""
 
@@ -129,7 +137,7 @@ class UploadSpool:
             names = os.listdir(self.directory)
         except FileNotFoundError:
             return []
-        return [n[:-len(SUFFIX)] for n in names if n.endswith(SUFFIX) and valid_id(n[:-len(SUFFIX)])]
+        return [item_id for n in names if (item_id := _id_of(n, SUFFIX)) is not None]
 
     def sweep(self, pending: Callable[[list[str]], tuple[set[str], set[str]]],
               grace: float = ORPHAN_GRACE_SECONDS) -> int:
@@ -149,11 +157,10 @@ class UploadSpool:
         removed = 0
         by_id: dict[str, os.DirEntry[str]] = {}
         for entry in entries:
-            name = entry.name
-            if name.endswith(SUFFIX) and valid_id(name[:-len(SUFFIX)]):
-                by_id[name[:-len(SUFFIX)]] = entry
-            elif (name.endswith(SUFFIX + PARTIAL) and valid_id(name[:-len(SUFFIX + PARTIAL)])
-                  and _age(entry, now) > grace):
+            item_id = _id_of(entry.name, SUFFIX)
+            if item_id is not None:
+                by_id[item_id] = entry
+            elif _id_of(entry.name, SUFFIX + PARTIAL) is not None and _age(entry, now) > grace:
                 removed += _remove(entry)
         ids = list(by_id)
         for start in range(0, len(ids), 500):
