@@ -89,7 +89,15 @@ class RetroLead:
             return False
 
     def _drop_connection(self) -> None:
+        """Release the lead's session lock, then close its connection. Closing alone releases it too, but
+        only once the server has read the connection's end, after ``close`` returns: another process asking
+        at once could still find the lead taken."""
         if self._lead_conn is not None:
+            try:
+                self._lead_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LEAD_KEY})
+                self._lead_conn.commit()
+            except Exception:  # a broken connection: the server has released its locks already
+                log.debug("retro lead connection was already gone", exc_info=True)
             try:
                 self._lead_conn.close()
             except Exception:  # a broken connection: the server has released its locks already
