@@ -42,6 +42,7 @@ from seawall.store.tables import (
     FeedFeedbackRow,
     FeedPartnerRow,
     FeedRow,
+    ItemContentRow,
     RemovalOrderRow,
     ReportRow,
     SourceRow,
@@ -250,6 +251,20 @@ def test_concurrent_identical_reports_are_one_report_in_one_case(live: Live) -> 
     other = httpx.post(f"{live.base}/v1/reports", json={**body, "reporter_account": "@another:hs"},
                        headers=auth(live.submitter), timeout=60)
     assert other.status_code == 201 and other.json()["report_count"] == 2, "another reporter still counts"
+
+
+def test_concurrent_reports_bringing_the_content_keep_it_once(live: Live) -> None:
+    text = "an ordinary generated post, reported by many at once"
+    item_id = _item(live, text)
+    body = {"item_id": item_id, "category": "other", "content_text": text}  # anonymous: each one counts
+    responses = all_at_once(DUPLICATES, lambda c:
+                            c.post(f"{live.base}/v1/reports", json=body, headers=auth(live.submitter)))
+    no_server_errors(responses)
+    assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+    assert sorted(r.json()["report_count"] for r in responses) == list(range(1, DUPLICATES + 1))
+    assert live.count(ReportRow, ReportRow.item_id == item_id) == DUPLICATES
+    assert live.count(CaseRow, CaseRow.item_id == item_id) == 1
+    assert live.count(ItemContentRow, ItemContentRow.item_id == item_id) == 1
 
 
 def test_concurrent_identical_appeals_are_one_appeal(live: Live) -> None:

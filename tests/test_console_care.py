@@ -59,7 +59,7 @@ def test_report_and_appeal_cases_show_the_stored_content(client: TestClient, eng
     assert r.status_code == 201, r.text
     sign_in(client, "senior")
     page = client.get(f"/console/cases/{r.json()['case_id']}").text
-    assert "THE-END-OF-THE-POST" in page and "No media stored" not in page
+    assert "THE-END-OF-THE-POST" in page and "did not keep this content" not in page
 
     engine.banks.create("hard", default_action="block", labels=["behaviour:glorification"])
     data = encode(textured_image(901))
@@ -71,7 +71,7 @@ def test_report_and_appeal_cases_show_the_stored_content(client: TestClient, eng
                          json={"item_id": blocked.id, "statement": "it is from a documentary"})
     assert appeal.status_code == 201, appeal.text
     page = client.get(f"/console/cases/{appeal.json()['case_id']}").text
-    assert 'data-testid="media"' in page and "No media stored" not in page
+    assert 'data-testid="media"' in page and "did not keep this content" not in page
     outcome = re.search(r'<strong id="contested-outcome">([^<]*)</strong>', page)
     assert outcome and outcome.group(1) == "verdict block", page
     assert "behaviour:glorification" in page.split('id="contested"')[1].split("</p>")[0]

@@ -6,6 +6,10 @@ one piece of work, not a hundred. A report names the item by Seawall's item id o
 platform's ``content_id`` (the newest item with that id), so the item must have been submitted
 before; categories are the taxonomy's behaviours plus ``other``, so reports speak the labels'
 language and a reported threat is ranked by that behaviour's severity.
+
+Content that was allowed at upload is not kept by default, so the reviewer of a report would judge it
+blind; the platform, which still has it (it is up), may send it with the report. It is kept only when its
+SHA-256 is the item's own, so a report cannot put other content in front of a reviewer.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from seawall.errors import InvalidInput, NotFound
+from seawall.media.sniff import sniff_media_type
 from seawall.models.labels import severity, taxonomy
 from seawall.review.audit import record
 from seawall.review.cases import open_case
-from seawall.store.tables import CaseMediaRow, CaseRow, ItemRow, ReportRow, utcnow
+from seawall.store.tables import CaseMediaRow, CaseRow, ItemContentRow, ItemRow, ReportRow, utcnow
 from seawall.store.upsert import insert_unless_exists
 
 if TYPE_CHECKING:
@@ -69,11 +74,14 @@ class ReportService:
         return str(found)
 
     def report(self, *, item_id: str | None = None, content_id: str | None = None, category: str,
-               reporter_account: str | None = None, text: str = "", submitted_by: str | None = None) -> dict[str, Any]:
+               reporter_account: str | None = None, text: str = "", submitted_by: str | None = None,
+               content: bytes | None = None) -> dict[str, Any]:
         """Store the report and put its item in the queue (new case, or one more report on the open one).
 
         A named reporter's second identical report on the same case is the first one again
-        (``created`` false), so a re-sent report never counts twice.
+        (``created`` false), so a re-sent report never counts twice. ``content`` is the reported item's
+        bytes (a text as UTF-8), kept for the reviewer when Seawall did not keep them at upload; content
+        that is not the item's is refused before anything is stored (422 ``content_mismatch``).
         """
         if category not in categories():
             raise InvalidInput(f"category: one of {', '.join(categories())}", code="invalid_category")
@@ -83,9 +91,11 @@ class ReportService:
             raise InvalidInput("reporter_account: at most 300 characters", code="invalid_field")
         resolved = self._resolve(item_id, content_id)
         item = self.items.get(resolved)
+        if content is not None:
+            check_reported_content(item, content)
         for attempt in range(3):
             try:
-                out, queued = self._store(item, category, reporter_account, text, submitted_by)
+                out, queued = self._store(item, category, reporter_account, text, submitted_by, content)
                 break
             except IntegrityError:
                 # a concurrent first report opened the item's case (SQLite takes no row lock): the
@@ -97,10 +107,15 @@ class ReportService:
         return out
 
     def _store(self, item: Item, category: str, reporter_account: str | None, text: str,
-               submitted_by: str | None) -> tuple[dict[str, Any], int]:
+               submitted_by: str | None, content: bytes | None) -> tuple[dict[str, Any], int]:
         with self.db.session() as s:
             # one writer per item at a time, so two simultaneous first reports cannot open two cases
             s.execute(select(ItemRow.id).where(ItemRow.id == item.id).with_for_update())
+            if content is not None:
+                # kept once per item (its primary key): content kept at upload or by an earlier report stays
+                insert_unless_exists(s, ItemContentRow, {
+                    "item_id": item.id, "media_type": sniff_media_type(content, item.content_type), "data": content,
+                    "context": {}, "reason": "reported", "created_at": utcnow()}, conflict=("item_id",))
             tier = "high" if severity([f"behaviour:{category}"]) >= HIGH_TIER_SEVERITY else REPORT_TIER
             case_id = open_case(s, item, source="report", reason=f"user report: {category}", tier=tier,
                                 media=_earlier_media(s, item.id), kind="report",
@@ -134,6 +149,17 @@ class ReportService:
     def for_case(self, case_id: int, limit: int = 50) -> list[dict[str, Any]]:
         with self.db.session() as s:
             return reports_of_case(s, case_id, limit)
+
+
+def check_reported_content(item: Item, content: bytes) -> None:
+    """Refuse content sent with a report unless its SHA-256 is the reported item's (422 ``content_mismatch``)."""
+    digests = [sig.value for sig in item.signals if sig.type == "sha256"]
+    if not digests:
+        raise InvalidInput(f"item {item.id!r} has no SHA-256 to check the content against; send the report without "
+                           "content", code="content_mismatch")
+    if hashlib.sha256(content).hexdigest() not in digests:
+        raise InvalidInput(f"the content sent is not what item {item.id!r} was submitted with (its SHA-256 differs); "
+                           "send the exact bytes or text of the item, or no content", code="content_mismatch")
 
 
 def reports_of_case(s: Session, case_id: int, limit: int = 50) -> list[dict[str, Any]]:

@@ -179,9 +179,10 @@ class ItemUploadRow(Base):
 class ItemContentRow(Base):
     """What an item was (its bytes, or its text as UTF-8) and the platform's context for it, kept as evidence.
 
-    Written for every item that was not allowed, and for any item whose submitter asked to keep it, so
-    that what is blocked or later removed can be shown to a reviewer, explained in an appeal and
-    preserved for the six months the EU TCO Regulation (Art. 6) requires after a removal.
+    Written for every item that was not allowed, for any item whose submitter asked to keep it, and for a
+    reported item whose content the platform sent with the report, so that what is blocked, reported or
+    later removed can be shown to a reviewer, explained in an appeal and preserved for the six months the
+    EU TCO Regulation (Art. 6) requires after a removal.
     """
 
     __tablename__ = "item_content"
@@ -191,7 +192,8 @@ class ItemContentRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     #: The platform's own record of the upload (e.g. the full Matrix event), as it sent it.
     context: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, nullable=False)
-    #: ``flagged`` (kept because the verdict was not allow) or ``asked`` (the submitter asked to keep it).
+    #: ``flagged`` (kept because the verdict was not allow), ``asked`` (the submitter asked to keep it) or
+    #: ``reported`` (sent with a user report, checked against the item's SHA-256).
     reason: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
