@@ -191,6 +191,25 @@ def test_refused_decision_keeps_input_and_navigation(client: TestClient, engine:
     assert other.status_code == 404 and 'href="/console/dashboard"' in other.text
 
 
+def test_unknown_console_addresses_answer_a_console_page_and_the_api_keeps_json(
+        client: TestClient, engine: Engine, users: ConsoleUsers) -> None:
+    sign_in(client, "reviewer")
+    for path, status, code in (("/console/no-such-page", 404, "not_found"),
+                               ("/console/cases/not-a-number", 422, "invalid_request"),
+                               ("/console/cases/1/decide", 405, "method_not_allowed")):
+        r = client.get(path)
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), (path, r.text)
+        assert f'data-code="{code}"' in r.text and 'href="/console/dashboard"' in r.text, r.text  # navigation
+        assert r.headers["x-frame-options"] == "DENY"
+    client.cookies.clear()
+    r = client.get("/console/no-such-page")
+    assert r.status_code == 404 and "That did not work" in r.text and 'href="/console/dashboard"' not in r.text
+    for path in ("/v1/no-such-endpoint", "/consoles", "/console"):
+        r = client.get(path, follow_redirects=False)
+        if r.status_code == 404:
+            assert r.json()["code"] == "not_found", path
+
+
 def test_queue_and_case_speak_in_banks_labels_and_ages(client: TestClient, engine: Engine,
                                                        users: ConsoleUsers) -> None:
     case_id, _ = held_image(engine, 905)

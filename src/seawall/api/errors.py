@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from seawall.errors import SeawallError
 from seawall.store.db import UNAVAILABLE_ERRORS
@@ -50,6 +51,17 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "request"
 
 
+#: Addresses whose refusals a person reads in a browser: answered with the console's error page when the
+#: console is installed (``app.state.console_error_page``), else as JSON like the rest of the API.
+CONSOLE_PREFIX = "/console/"
+
+
+def _console_page(request: Request) -> Any:
+    if request.url.path.startswith(CONSOLE_PREFIX):
+        return getattr(request.app.state, "console_error_page", None)
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SeawallError)
     async def _seawall(_: Request, exc: SeawallError) -> JSONResponse:
@@ -61,12 +73,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.message, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         field = _field_name(tuple(first.get("loc", ())))
+        message = f"{field}: {first.get('msg', 'invalid')}"
+        page = _console_page(request)
+        if page is not None:
+            return await page(request, 422, "invalid_request", message)
         detail = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
-        return error_response(422, "invalid_request", f"{field}: {first.get('msg', 'invalid')}", detail)
+        return error_response(422, "invalid_request", message, detail)
 
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
@@ -89,8 +105,15 @@ def install_error_handlers(app: FastAPI) -> None:
                                                      "was logged for its operator")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "error")
+        page = _console_page(request) if exc.status_code in (404, 405) else None
+        if page is not None:
+            message = "there is no such page in the console" if exc.status_code == 404 else \
+                f"{request.method} is not allowed on this console page"
+            response: Response = await page(request, exc.status_code, code, message)
+            response.headers.update(getattr(exc, "headers", None) or {})
+            return response
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = f"there is no endpoint {request.method} {request.url.path}; see /docs"
         elif exc.status_code == 405:

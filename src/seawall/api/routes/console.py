@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from seawall.api.attach import attach_router
 from seawall.api.edge import Id64
@@ -462,19 +463,27 @@ def install(app: FastAPI) -> None:
     async def login_required(request: Request, exc: Exception) -> Response:
         return RedirectResponse("/console/login", status_code=303)
 
-    async def denied(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Denied)
+    def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
         token = request.cookies.get(SESSION_COOKIE)
         user = _users(request).resolve(token) if token else None
         if user is None or token is None:
-            return _render(request, "error.html", exc.status, message=exc.message, code=exc.code, user=None)
+            return _render(request, "error.html", status, message=message, code=code, user=None)
         back = request.headers.get("referer", "")
         back = back if back.startswith(str(request.base_url)) else ""
-        return _page(request, user, token, "error.html", exc.status, message=exc.message, code=exc.code,
-                     back=back)
+        return _page(request, user, token, "error.html", status, message=message, code=code, back=back)
+
+    async def denied(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Denied)
+        return await run_in_threadpool(error_page, request, exc.status, exc.code, exc.message)
+
+    async def page_error(request: Request, status: int, code: str, message: str) -> Response:
+        return await run_in_threadpool(error_page, request, status, code, message)
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(Denied, denied)
+    #: how the app's generic handlers answer a console address they refuse (an unknown page, a malformed id):
+    #: a page with the console's navigation, not the API's JSON
+    app.state.console_error_page = page_error
     attach_router(app, router)
     from seawall.api.routes.console_admin import router as admin_router
 
