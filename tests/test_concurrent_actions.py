@@ -31,6 +31,7 @@ from seawall.store.tables import (
     CaseDecisionRow,
     FeedRow,
     RemovalOrderEventRow,
+    RuleSetRow,
     RuntimeFlagRow,
     SourceRow,
     StrikeRow,
@@ -158,6 +159,18 @@ def test_concurrent_identical_crisis_switches_store_one_flag(live: Live) -> None
     assert {r.json()["enabled"] for r in responses} == {True}
     assert live.count(RuntimeFlagRow, RuntimeFlagRow.name == "crisis_mode") == 1
     assert httpx.get(f"{live.base}/v1/rules/crisis-mode", headers=auth(live.admin), timeout=60).json()["enabled"]
+
+
+def test_concurrent_identical_rule_saves_store_one_version(live: Live) -> None:
+    """A retried PUT of the rules sent many times at once: one new version, and every copy answers it."""
+    before = live.count(RuleSetRow)
+    source = DEFAULT_RULES + "\n# reviewed by the policy team\n"
+    responses = all_at_once(DUPLICATES, lambda c: c.put(f"{live.base}/v1/rules", json={"source": source},
+                                                         headers=auth(live.admin)))
+    no_server_errors(responses)
+    assert [r.status_code for r in responses] == [200] * DUPLICATES, [r.text[:200] for r in responses]
+    assert len({r.json()["version"] for r in responses}) == 1
+    assert live.count(RuleSetRow) == before + 1
 
 
 # --- removal orders --------------------------------------------------------------------------------

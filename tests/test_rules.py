@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from seawall.engine import Engine
 from seawall.models.records import Action, Match
 from seawall.plugins import registry
 from seawall.rules.defaults import DEFAULT_RULES
 from seawall.rules.evaluate import evaluate
 from seawall.rules.facts import AccountFact, Facts, MatchFact, match_facts
-from seawall.rules.language import RulesInvalid, parse_rules
+from seawall.rules.language import RuleSet, RulesInvalid, parse_rules
 from seawall.rules.precedence import resolve
+from seawall.store.tables import RuleSetRow, utcnow
+from seawall.store.write_lock import lock_table_for_append
 from seawall.verdicts.decide import decide
 
 from .conftest import auth
@@ -270,9 +275,35 @@ def test_put_rules_versioned_and_invalid_rules_leave_old_in_force(client: TestCl
     assert [h["version"] for h in client.get("/v1/rules/history", headers=admin).json()] == [1]
     r = client.put("/v1/rules", json={"source": DEFAULT_RULES, "note": "back"}, headers=admin)
     assert r.json()["version"] == 2
+    # the same rules again (a retried PUT) are the version in force, not a new one; a change back is new
+    again = client.put("/v1/rules", json={"source": DEFAULT_RULES, "note": "retry"}, headers=admin)
+    assert again.status_code == 200 and again.json()["version"] == 2 and again.json()["note"] == "back"
+    assert [h["version"] for h in client.get("/v1/rules/history", headers=admin).json()] == [2, 1]
+    assert client.put("/v1/rules", content=POLICY, headers={**admin, "content-type": "application/yaml"}
+                      ).json()["version"] == 3
+    assert client.put("/v1/rules", json={"source": DEFAULT_RULES}, headers=admin).json()["version"] == 4
     assert client.get("/v1/rules?version=1", headers=admin).json()["source"] == POLICY
     assert client.get("/v1/rules?version=9", headers=admin).status_code == 404
     assert client.post("/v1/rules/validate", content="rules: 3", headers=admin).status_code == 422
+
+
+def test_a_save_during_another_waits_for_it_and_answers_its_version(engine: Engine) -> None:
+    """A save that reads the newest version while another save is storing the same rules must wait for it,
+    or both store a version (what copies of one PUT sent at once did)."""
+    source = DEFAULT_RULES + "\n# reviewed\n"
+    saved: list[RuleSet] = []
+    with engine.db.session() as s:
+        lock_table_for_append(s, RuleSetRow.__tablename__)
+        s.add(RuleSetRow(source=source, created_by="first", note="", created_at=utcnow()))
+        s.flush()
+        second = threading.Thread(target=lambda: saved.append(engine.rules.save(source, created_by="second")))
+        second.start()
+        second.join(1.5)
+        assert second.is_alive(), "the second save went ahead while the first was storing"
+    second.join(30)
+    assert [r.created_by for r in saved] == ["first"]
+    with engine.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(RuleSetRow)) == 1
 
 
 def test_rules_change_decisions_and_crisis_mode(client: TestClient, keys: dict[str, str]) -> None:

@@ -1,7 +1,9 @@
 """Stored, versioned rules: validate before saving, keep every version, serve the newest from memory.
 
-Each save is a new version; the rules in force are the newest stored version, or the built-in
-defaults (version 0) until an operator stores their own. A refused save changes nothing. Every
+Each save that changes the rules is a new version; the rules in force are the newest stored version, or
+the built-in defaults (version 0) until an operator stores their own. A refused save changes nothing, and
+so does a save of exactly the rules in force (a retried or repeated ``PUT``): it answers the version in
+force, so the history lists changes, not requests. Every
 process keeps the parsed rules in memory and picks up a newer version (saved by another process)
 when the engine refreshes, within a fraction of a second on a server.
 """
@@ -24,6 +26,7 @@ from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import RuleSetRow, RuntimeFlagRow, utcnow
 from seawall.store.upsert import insert_unless_exists
+from seawall.store.write_lock import lock_table_for_append
 
 CRISIS_FLAG = "crisis_mode"
 #: What :meth:`RuleService.refresh` reads in every server process four times a second, built once and run on a
@@ -91,13 +94,20 @@ class RuleService:
         return rules
 
     def save(self, source: str, *, created_by: str, note: str = "") -> RuleSet:
-        """Validate, then store as a new version and put it in force; invalid rules change nothing."""
+        """Validate, then store as a new version and put it in force; invalid rules change nothing, and a
+        source identical to the newest version's stores nothing and returns that version."""
         self.parse(source)
         with self.db.session() as s:
-            row = RuleSetRow(source=source, created_by=created_by, note=note, created_at=utcnow())
-            s.add(row)
-            s.flush()
-            stored = self._from_row(row)
+            # copies of one PUT sent at once: each must see the version the first one stored
+            lock_table_for_append(s, RuleSetRow.__tablename__)
+            newest = s.scalar(select(RuleSetRow).order_by(RuleSetRow.id.desc()).limit(1))
+            if newest is not None and newest.source == source:
+                stored = self._from_row(newest)
+            else:
+                row = RuleSetRow(source=source, created_by=created_by, note=note, created_at=utcnow())
+                s.add(row)
+                s.flush()
+                stored = self._from_row(row)
         with self._lock:
             if stored.version > self._current.version:
                 self._current = stored

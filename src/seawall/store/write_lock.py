@@ -21,3 +21,16 @@ def take_write_lock(s: Session) -> None:
     """On SQLite, hold the write lock from now until ``s`` ends; elsewhere nothing (rows are locked instead)."""
     if s.get_bind().dialect.name == "sqlite":
         s.execute(_TAKE_LOCK)
+
+
+def lock_table_for_append(s: Session, table: str) -> None:
+    """Hold off other writers of ``table`` until ``s`` ends, so a read of its newest row stays the newest.
+
+    For a check-then-insert on an append-only table (store a new version unless it equals the newest):
+    no existing row can be locked against a row that does not exist yet. PostgreSQL's SHARE ROW EXCLUSIVE
+    lock conflicts with itself and with inserts, not with plain reads; SQLite takes its write lock.
+    """
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(_TAKE_LOCK)
+    else:
+        s.execute(text(f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE'))
