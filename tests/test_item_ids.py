@@ -4,6 +4,8 @@ index on their id; the form (32 lowercase hex digits) is the one every reader of
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 
 from sqlalchemy import select
@@ -25,6 +27,30 @@ def test_an_id_is_32_hex_digits_led_by_its_millisecond() -> None:
     # the 80 bits after the time are random: across 2000 ids every hex digit turns up in every place
     for place in range(12, 32):
         assert len({i[place] for i in ids}) == 16
+
+
+def test_threads_and_forked_children_never_hand_out_the_same_id() -> None:
+    """Ids are drawn from random bytes kept per thread: other threads, and a child forked after this process
+    drew some, get bytes of their own (the child's first id is not the parent's next)."""
+    new_item_id()  # this thread now holds random bytes not yet handed out
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id to the parent, then gone
+        os.write(write, new_item_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    others: list[str] = []
+    threads = [threading.Thread(target=lambda: others.extend(new_item_id() for _ in range(50))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    mine = [new_item_id() for _ in range(50)]
+    tails = [i[12:] for i in [child, *others, *mine]]
+    assert len(set(tails)) == len(tails) == 251
 
 
 def test_stored_items_sort_by_id_in_the_order_they_arrived(engine: Engine) -> None:
