@@ -10,16 +10,20 @@ must be the same apart from ids and times. The ``plain`` kind also shows that no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from seawall.engine import Engine
 from seawall.models.records import Item
-from seawall.store.group_commit import GroupCommit
+from seawall.store.group_commit import _PREPARED, GroupCommit, _insert_first, _Write
 from seawall.store.tables import AccountRow, Base
+from seawall.uploads.ingest import _new_item
 
 #: Columns that differ between any two stored uploads, whichever way they were stored.
 PER_ITEM = {"id", "item_id", "decision_id", "received_at", "created_at", "updated_at", "first_seen"}
@@ -108,3 +112,61 @@ def test_rows_and_answer_are_the_same_with_or_without_a_session(engine: Engine, 
     if kind == "plain":
         assert opened == 0  # stored on a Core connection: no session was begun for it
         assert len(sessions) > opened  # and the twin's group ran in one
+
+
+class _Undo(Exception):
+    pass
+
+
+def _raw_rows(conn: Connection, item_ids: list[str], accounts: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows as the database driver returns them (JSON as its text, times as stored), nothing left out."""
+    marks = ", ".join(f"'{i}'" for i in item_ids)
+    names = ", ".join(f"'{a}'" for a in accounts)
+    return {
+        "items": list(conn.exec_driver_sql(f"SELECT * FROM items WHERE id IN ({marks}) ORDER BY id")),
+        "decisions": [r[1:] for r in conn.exec_driver_sql(
+            f"SELECT * FROM decisions WHERE item_id IN ({marks}) ORDER BY item_id")],
+        "accounts": list(conn.exec_driver_sql(f"SELECT * FROM accounts WHERE id IN ({names}) ORDER BY id")),
+    }
+
+
+def _stored_then_undone(engine: Engine, insert: Callable[[Connection], None], item_ids: list[str],
+                        accounts: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with contextlib.suppress(_Undo), engine.db.engine.begin() as conn:
+        insert(conn)
+        out = _raw_rows(conn, item_ids, accounts)
+        raise _Undo()
+    return out
+
+
+def test_pooled_rows_are_stored_as_sqlalchemy_stores_them(engine: Engine) -> None:
+    """A group's pooled rows go to the driver through a statement prepared once (``_prepared``), bound as
+    SQLAlchemy binds them: the same rows, inserted by SQLAlchemy's own execution and that way, are stored
+    alike to the byte (ids, times, JSON text, flags), for a group of every kind of pooled row."""
+    svc = engine.items
+    group: list[_Write[Any]] = []
+    for n, kind in enumerate(["plain", "account", "urls", "account", "allowed"]):
+        spec = KINDS[kind]
+        content = engine.content("text", text=spec["text"])
+        item = _new_item(content, f"c-{n}", f"acct-{n % 2}" if spec.get("account") else None, "test",
+                         spec.get("reach"))
+        svc._decide(item, content)
+        first, write = svc._writer(item, None, None, None, None)
+        assert write is None  # nothing but pooled rows
+        group.append(_Write(None, first))
+    item_ids = [w.first[0][1]["id"] for w in group]
+    accounts = ["acct-0", "acct-1"]
+
+    def by_sqlalchemy(conn: Connection) -> None:
+        for w in group:
+            for stmt, row in w.first:
+                conn.execute(stmt, [row])
+
+    expected = _stored_then_undone(engine, by_sqlalchemy, item_ids, accounts)
+    stored = _stored_then_undone(engine, lambda conn: _insert_first(conn, group), item_ids, accounts)
+    assert stored == expected
+    assert len(expected["items"]) == 5 and len(expected["decisions"]) == 5 and len(expected["accounts"]) == 2
+    prepared = [p for (_, dialect, _), (_, p) in _PREPARED.items() if dialect == engine.db.dialect]
+    # SQLite takes positional placeholders: every pooled statement went the prepared way; psycopg's are named
+    assert prepared and all((p is not None) == (engine.db.dialect == "sqlite") for p in prepared)

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +36,7 @@ from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
+from seawall.uploads.item_ids import new_item_id
 from seawall.uploads.slow_process import OFFLOADED, SlowProcesses, adopt
 from seawall.uploads.spool import UploadSpool
 from seawall.uploads.stages import STAGE_TWO, STAGE_TWO_TASKS, SlowTask, by_names, image_region_signals, tasks_for
@@ -115,7 +115,7 @@ def _checked(content_id: str, account_id: str | None, context: dict[str, Any] | 
 
 
 def _new_item(content: Content, cid: str, aid: str | None, submitted_by: str | None, reach: int | None) -> Item:
-    return Item(id=uuid.uuid4().hex, content_id=cid, account_id=aid, content_type=content.content_type,
+    return Item(id=new_item_id(), content_id=cid, account_id=aid, content_type=content.content_type,
                 received_at=utcnow(), signals=[], verdict=Verdict("allow"), size_bytes=len(content.raw_bytes),
                 submitted_by=submitted_by, reach=reach)
 

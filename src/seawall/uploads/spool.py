@@ -16,7 +16,7 @@ an item; :meth:`UploadSpool.sweep` removes those at start, together with files o
 finished or gone.
 
 Only names this module makes are ever opened: an item id must be 32 lowercase hex digits (what
-:func:`uuid.uuid4` gives), so no id can reach outside the directory.
+:func:`seawall.uploads.item_ids.new_item_id` gives), so no id can reach outside the directory.
 """
 
 from __future__ import annotations
