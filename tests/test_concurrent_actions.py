@@ -149,6 +149,23 @@ def test_concurrent_identical_releases_release_once(live: Live, desk: dict[str, 
     assert live.count(AuditRow, AuditRow.action == "case.release", AuditRow.object_id == str(case_id)) == 1
 
 
+def test_concurrent_identical_reassigns_assign_once(live: Live, desk: dict[str, str]) -> None:
+    """Copies of one reassignment give the case once: every copy answers with it, one audit entry is written."""
+    live.eng.rules.save(DEFAULT_RULES, created_by="test")
+    case_id, _ = held_image(live.eng, 84, account="@held:hs", content_id="held-84")
+    headers = {**auth(desk["senior"]), ACTING: "desk-senior"}
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/cases/{case_id}/reassign",
+                                                         json={"assignee": "desk-reviewer"}, headers=headers))
+    no_server_errors(responses)
+    assert [r.status_code for r in responses] == [200] * DUPLICATES, [r.text[:200] for r in responses]
+    assert {(r.json()["assignee"], r.json()["status"]) for r in responses} == {("desk-reviewer", "assigned")}
+    assert live.count(AuditRow, AuditRow.action == "case.reassign", AuditRow.object_id == str(case_id)) == 1
+    again = httpx.post(f"{live.base}/v1/cases/{case_id}/reassign", json={"assignee": "desk-senior"},
+                       headers=headers, timeout=60)
+    assert again.status_code == 200 and again.json()["assignee"] == "desk-senior", again.text
+    assert live.count(AuditRow, AuditRow.action == "case.reassign", AuditRow.object_id == str(case_id)) == 2
+
+
 def test_concurrent_identical_crisis_switches_store_one_flag(live: Live) -> None:
     """The first switch of a store writes its flag row: every copy must find the row one of them wrote."""
     responses = all_at_once(DUPLICATES, lambda c: c.put(f"{live.base}/v1/rules/crisis-mode", json={"enabled": True},
