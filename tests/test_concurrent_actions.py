@@ -135,7 +135,9 @@ def test_two_reviewers_taking_one_case_at_once_get_it_for_one(live: Live, desk: 
     assert len(winners) == 1, winners
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"case_assigned"}
     assert [r.status_code for r in responses].count(200) == DUPLICATES // 2
-    assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.actor != winners.pop()) == 0
+    winner = winners.pop()
+    assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.actor != winner) == 0
+    assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.object_id == str(case_id)) == 1
 
 
 def test_concurrent_identical_releases_release_once(live: Live, desk: dict[str, str]) -> None:

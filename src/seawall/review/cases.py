@@ -270,9 +270,15 @@ class ReviewService:
             return media_in(s, case_id)
 
     def take(self, case_id: int, user: ConsoleUser) -> None:
-        """Assign an open case to oneself, so two reviewers never work the same case."""
+        """Assign an open case to oneself, so two reviewers never work the same case.
+
+        Taking a case one already holds (a double click, a retried call) changes nothing: no second audit
+        entry, and the take's clock keeps running from the first take.
+        """
         with self.db.session() as s:
             row = _lock_open_case(s, case_id, user)
+            if _held_by(row, user.id):
+                return
             if row.kind == "appeal" and _decided_by(s, row) == user.id:
                 raise Forbidden("you made the decision under appeal; a different reviewer must take the appeal",
                                 code="same_reviewer")
