@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from seawall.store.tables import (
     BankRow,
     CaseDecisionRow,
     FeedRow,
+    PreservedContentRow,
     RemovalOrderEventRow,
     RuntimeFlagRow,
     SourceRow,
@@ -216,6 +218,28 @@ def test_concurrent_executions_of_one_order_remove_once(live: Live) -> None:
     assert live.count(AuditRow, AuditRow.action == "removal_order.execute") == 1
     assert live.count(WebhookEventRow, WebhookEventRow.type == "removal_order.removed") == 1
     assert live.count(ActionRow, ActionRow.type == "remove") == 1
+
+
+def test_concurrent_identical_preservation_extensions_extend_once(live: Live) -> None:
+    """Copies of one extension asked by a court extend the stay once: one record, one audit entry; the rest are
+    told the stay already reaches that date."""
+    r = httpx.post(f"{live.base}/v1/items", json={"content_id": "kept-1", "account_id": "@kept:hs", "keep": True,
+                                                  "text": "a generated post an order removes"},
+                   headers=auth(live.submitter), timeout=60)
+    assert r.status_code == 200, r.text
+    item_id = r.json()["id"]
+    _order(live, url="https://social.example/posts/kept-1", reference="KEEP-1")
+    assert live.count(PreservedContentRow, PreservedContentRow.item_id == item_id) == 1
+    until = (datetime.now(UTC) + timedelta(days=400)).isoformat()
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/preservation/{item_id}/extend",
+                                                         json={"until": until, "requested_by": "a generated court"},
+                                                         headers=auth(live.admin)))
+    acted = one_acted_rest_refused(responses, 200, 422, "invalid_field")
+    assert len(acted.json()["extensions"]) == 1
+    assert live.count(AuditRow, AuditRow.action == "preservation.extend", AuditRow.object_id == item_id) == 1
+    with live.eng.db.session() as s:
+        row = s.scalar(select(PreservedContentRow).where(PreservedContentRow.item_id == item_id))
+        assert row is not None and len(row.extensions) == 1
 
 
 # --- deletions -------------------------------------------------------------------------------------
