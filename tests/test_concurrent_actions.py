@@ -220,6 +220,28 @@ def test_concurrent_executions_of_one_order_remove_once(live: Live) -> None:
     assert live.count(ActionRow, ActionRow.type == "remove") == 1
 
 
+def test_concurrent_pauses_resumptions_and_reversals_of_one_order_act_once(live: Live) -> None:
+    """Annex III, its resumption and a reversal on scrutiny: each sent many times at once is one event, one
+    audit entry and one announcement; every other copy is told the order's state with a code."""
+    order_id = _order(live, url="https://social.example/posts/paused-1", reference="PAUSE-1")
+    live.eng.webhooks.create(url="http://127.0.0.1:9/order-states", event_types=[
+        "removal_order.paused", "removal_order.resumed", "removal_order.reversed"])
+    base = f"{live.base}/v1/removal-orders/{order_id}"
+    steps = [("impossible", {"reason": "force_majeure", "explanation": "a generated outage"}, live.submitter,
+              "order_not_running", "paused", "removal_order.impossible"),
+             ("resume", {}, live.submitter, "order_not_paused", "resumed", "removal_order.resume"),
+             ("reverse", {"decided_by": "a generated court"}, live.admin, "order_reversed", "reversed",
+              "removal_order.reverse")]
+    for step, body, key, code, kind, action in steps:
+        responses = all_at_once(DUPLICATES, lambda c, step=step, body=body, key=key: c.post(
+            f"{base}/{step}", json=body, headers=auth(key)))
+        one_acted_rest_refused(responses, 200, 409, code)
+        assert live.count(RemovalOrderEventRow, RemovalOrderEventRow.order_id == order_id,
+                          RemovalOrderEventRow.kind == kind) == 1, step
+        assert live.count(AuditRow, AuditRow.action == action, AuditRow.object_id == str(order_id)) == 1, step
+        assert live.count(WebhookEventRow, WebhookEventRow.type == f"removal_order.{kind}") == 1, step
+
+
 def test_concurrent_identical_preservation_extensions_extend_once(live: Live) -> None:
     """Copies of one extension asked by a court extend the stay once: one record, one audit entry; the rest are
     told the stay already reaches that date."""
