@@ -317,6 +317,23 @@ def test_concurrent_deletions_of_one_bank_delete_it_once(live: Live) -> None:
 
 # --- sharing ---------------------------------------------------------------------------------------
 
+def test_concurrent_changes_to_one_sources_settings_are_all_kept(live: Live) -> None:
+    """A change to a source's settings is merged into them: two changes at once (one moves the list, one
+    changes its format) must both stay, neither merged into settings read before the other was stored."""
+    first, moved = live.tmp / "first.txt", live.tmp / "moved.csv"
+    for path in (first, moved):
+        path.write_text("", encoding="utf-8")
+    live.eng.sources.create({"name": "merged", "kind": "file", "path": str(first), "bank": "merged"}, created_by="t")
+    bodies = iter([{"config": {"path": str(moved)}}, {"config": {"format": "tcap-csv"}}] * (DUPLICATES // 2))
+    responses = all_at_once(DUPLICATES, lambda c: c.patch(f"{live.base}/v1/sources/merged", json=next(bodies),
+                                                          headers=auth(live.admin)))
+    no_server_errors(responses)
+    assert [r.status_code for r in responses] == [200] * DUPLICATES, [r.text[:200] for r in responses]
+    with live.eng.db.session() as s:
+        row = s.scalar(select(SourceRow).where(SourceRow.name == "merged"))
+        assert row is not None and row.config == {"path": str(moved), "format": "tcap-csv"}
+
+
 def test_concurrent_syncs_of_one_source_add_each_entry_once(live: Live) -> None:
     values = [hashlib.sha256(f"listed {i}".encode()).hexdigest() for i in range(50)]
     listed = live.tmp / "list.txt"
