@@ -11,7 +11,9 @@ PostgreSQL against a real server (``tests/live_server.py``), the copies released
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +41,7 @@ from seawall.store.tables import (
     WebhookEventRow,
     WebhookRow,
     value_digest,
+    webhook_key,
 )
 
 from .conftest import auth
@@ -262,6 +265,37 @@ def test_concurrent_identical_preservation_extensions_extend_once(live: Live) ->
     with live.eng.db.session() as s:
         row = s.scalar(select(PreservedContentRow).where(PreservedContentRow.item_id == item_id))
         assert row is not None and len(row.extensions) == 1
+
+
+def test_concurrent_changes_to_one_webhook_keep_its_key_true(live: Live) -> None:
+    """One change moves a subscription to another URL while another changes its events: both stay, and the key
+    that keeps subscriptions unique is that of the URL and events stored, not of a row read before the other
+    change (else an identical subscription would no longer be refused). Many rounds of changes at once,
+    through the service so that they overlap closely."""
+    copies, rounds = 8, 30
+    stale = []
+    for n in range(rounds):
+        hook = live.eng.webhooks.create(url=f"http://127.0.0.1:9/before-{n}", event_types=["item.verdict"])
+        after: dict[str, Any] = {"url": f"http://127.0.0.1:9/after-{n}", "event_types": ["case.decided"]}
+        barrier = threading.Barrier(copies)
+
+        def change(i: int, hook_id: int = hook["id"], after: dict[str, Any] = after,
+                   barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            live.eng.webhooks.update(hook_id, {"url": after["url"]} if i % 2 else {"event_types": after["event_types"]})
+
+        with ThreadPoolExecutor(copies) as pool:
+            list(pool.map(change, range(copies)))
+        with live.eng.db.session() as s:
+            row = s.get(WebhookRow, hook["id"])
+            assert row is not None and (row.url, row.event_types) == (after["url"], after["event_types"])
+            if row.dedupe_key != webhook_key(row.url, row.event_types):
+                stale.append(n)
+    assert stale == []
+    again = httpx.post(f"{live.base}/v1/webhooks", json={"url": "http://127.0.0.1:9/after-0",
+                                                         "event_types": ["case.decided"]},
+                       headers=auth(live.admin), timeout=60)
+    assert again.status_code == 409 and again.json()["code"] == "webhook_exists", again.text
 
 
 # --- deletions -------------------------------------------------------------------------------------
