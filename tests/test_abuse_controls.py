@@ -4,10 +4,13 @@ fast key revocation across processes, bounded key memory (SQLite and PostgreSQL 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from seawall.api.app import create_app
 from seawall.api.ratelimit import RateLimiter
@@ -17,7 +20,8 @@ from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.errors import Unauthorized
 from seawall.review.throttle import AddressThrottle, backoff_seconds
-from seawall.review.users import ConsoleUsers
+from seawall.review.users import ConsoleUsers, LoginFailed
+from seawall.store.tables import AuditRow, ConsoleUserRow
 from tests.clocks import SteppedClock
 from tests.conftest import auth
 
@@ -125,6 +129,31 @@ def test_failed_sign_ins_back_off_the_address_not_the_account(limited: tuple[Eng
     with TestClient(app, client=("198.51.100.1", 1),
                     cookies={"seawall_device": admin_browser.cookies.get("seawall_device") or ""}) as again:
         assert _attempt(again, "admin", PASSWORD)[0] == 303
+
+
+def test_failed_sign_ins_from_many_addresses_at_once_are_each_counted(engine: Engine) -> None:
+    """A distributed attack sends its guesses at once: every failure counts towards the account's back-off
+    (none lost to another failure written at the same moment), as the audit log records them."""
+    users = ConsoleUsers(engine.db, free_failures=1000)  # count only: no back-off refuses a guess here
+    users.create("kim", PASSWORD, "reviewer")
+    bots = 20
+    barrier = threading.Barrier(bots)
+
+    def guess(i: int) -> str:
+        barrier.wait()
+        try:
+            users.login("kim", "wrong password!", client=f"203.0.113.{i}")
+        except LoginFailed as exc:
+            return str(exc)
+        return "signed in"
+
+    with ThreadPoolExecutor(bots) as pool:
+        answers = list(pool.map(guess, range(bots)))
+    assert set(answers) == {"wrong username or password"}, answers
+    with engine.db.session() as s:
+        failures = s.scalar(select(ConsoleUserRow.failed_logins).where(ConsoleUserRow.username == "kim"))
+        logged = s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.action == "login.failed"))
+    assert (failures, logged) == (bots, bots)
 
 
 def test_login_requests_are_rate_limited_per_address(settings: Settings) -> None:

@@ -4,14 +4,16 @@ revocation seen by other processes."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select
 
 from seawall import apikeys
 from seawall.apikeys import ApiKeys
 from seawall.engine import Engine
-from seawall.errors import Unauthorized
+from seawall.errors import NotFound, Unauthorized
 from seawall.store.tables import ApiKeyRow
 
 from .clocks import SteppedClock
@@ -205,3 +207,20 @@ def test_the_snapshot_holds_digests_only(engine: Engine) -> None:
     keys = ApiKeys(engine.db)
     assert keys.load_snapshot() == 0 and keys.from_snapshot(key) is None
     assert keys.authenticate(key).role == "reviewer"
+
+
+def test_revoking_a_key_again_keeps_the_time_it_was_revoked(engine: Engine) -> None:
+    _, principal = engine.api_keys.create("submitter", "leaked")
+
+    def revoked_at() -> object:
+        with engine.db.session() as s:
+            return s.scalar(select(ApiKeyRow.revoked_at).where(ApiKeyRow.key_id == principal.key_id))
+
+    engine.api_keys.revoke(principal.key_id)
+    first = revoked_at()
+    assert first is not None
+    time.sleep(0.01)
+    engine.api_keys.revoke(principal.key_id)
+    assert revoked_at() == first
+    with pytest.raises(NotFound):
+        engine.api_keys.revoke("no-such-key")

@@ -11,7 +11,10 @@ PostgreSQL against a real server (``tests/live_server.py``), the copies released
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +33,7 @@ from seawall.store.tables import (
     BankRow,
     CaseDecisionRow,
     FeedRow,
+    PreservedContentRow,
     RemovalOrderEventRow,
     RuleSetRow,
     RuntimeFlagRow,
@@ -38,6 +42,7 @@ from seawall.store.tables import (
     WebhookEventRow,
     WebhookRow,
     value_digest,
+    webhook_key,
 )
 
 from .conftest import auth
@@ -136,7 +141,9 @@ def test_two_reviewers_taking_one_case_at_once_get_it_for_one(live: Live, desk: 
     assert len(winners) == 1, winners
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"case_assigned"}
     assert [r.status_code for r in responses].count(200) == DUPLICATES // 2
-    assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.actor != winners.pop()) == 0
+    winner = winners.pop()
+    assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.actor != winner) == 0
+    assert live.count(AuditRow, AuditRow.action == "case.take", AuditRow.object_id == str(case_id)) == 1
 
 
 def test_concurrent_identical_releases_release_once(live: Live, desk: dict[str, str]) -> None:
@@ -148,6 +155,23 @@ def test_concurrent_identical_releases_release_once(live: Live, desk: dict[str, 
     acted = one_acted_rest_refused(responses, 200, 409, "case_not_assigned")
     assert acted.json()["status"] == "open"
     assert live.count(AuditRow, AuditRow.action == "case.release", AuditRow.object_id == str(case_id)) == 1
+
+
+def test_concurrent_identical_reassigns_assign_once(live: Live, desk: dict[str, str]) -> None:
+    """Copies of one reassignment give the case once: every copy answers with it, one audit entry is written."""
+    live.eng.rules.save(DEFAULT_RULES, created_by="test")
+    case_id, _ = held_image(live.eng, 84, account="@held:hs", content_id="held-84")
+    headers = {**auth(desk["senior"]), ACTING: "desk-senior"}
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/cases/{case_id}/reassign",
+                                                         json={"assignee": "desk-reviewer"}, headers=headers))
+    no_server_errors(responses)
+    assert [r.status_code for r in responses] == [200] * DUPLICATES, [r.text[:200] for r in responses]
+    assert {(r.json()["assignee"], r.json()["status"]) for r in responses} == {("desk-reviewer", "assigned")}
+    assert live.count(AuditRow, AuditRow.action == "case.reassign", AuditRow.object_id == str(case_id)) == 1
+    again = httpx.post(f"{live.base}/v1/cases/{case_id}/reassign", json={"assignee": "desk-senior"},
+                       headers=headers, timeout=60)
+    assert again.status_code == 200 and again.json()["assignee"] == "desk-senior", again.text
+    assert live.count(AuditRow, AuditRow.action == "case.reassign", AuditRow.object_id == str(case_id)) == 2
 
 
 def test_concurrent_identical_crisis_switches_store_one_flag(live: Live) -> None:
@@ -212,6 +236,81 @@ def test_concurrent_executions_of_one_order_remove_once(live: Live) -> None:
     assert live.count(ActionRow, ActionRow.type == "remove") == 1
 
 
+def test_concurrent_pauses_resumptions_and_reversals_of_one_order_act_once(live: Live) -> None:
+    """Annex III, its resumption and a reversal on scrutiny: each sent many times at once is one event, one
+    audit entry and one announcement; every other copy is told the order's state with a code."""
+    order_id = _order(live, url="https://social.example/posts/paused-1", reference="PAUSE-1")
+    live.eng.webhooks.create(url="http://127.0.0.1:9/order-states", event_types=[
+        "removal_order.paused", "removal_order.resumed", "removal_order.reversed"])
+    base = f"{live.base}/v1/removal-orders/{order_id}"
+    steps = [("impossible", {"reason": "force_majeure", "explanation": "a generated outage"}, live.submitter,
+              "order_not_running", "paused", "removal_order.impossible"),
+             ("resume", {}, live.submitter, "order_not_paused", "resumed", "removal_order.resume"),
+             ("reverse", {"decided_by": "a generated court"}, live.admin, "order_reversed", "reversed",
+              "removal_order.reverse")]
+    for step, body, key, code, kind, action in steps:
+        responses = all_at_once(DUPLICATES, lambda c, step=step, body=body, key=key: c.post(
+            f"{base}/{step}", json=body, headers=auth(key)))
+        one_acted_rest_refused(responses, 200, 409, code)
+        assert live.count(RemovalOrderEventRow, RemovalOrderEventRow.order_id == order_id,
+                          RemovalOrderEventRow.kind == kind) == 1, step
+        assert live.count(AuditRow, AuditRow.action == action, AuditRow.object_id == str(order_id)) == 1, step
+        assert live.count(WebhookEventRow, WebhookEventRow.type == f"removal_order.{kind}") == 1, step
+
+
+def test_concurrent_identical_preservation_extensions_extend_once(live: Live) -> None:
+    """Copies of one extension asked by a court extend the stay once: one record, one audit entry; the rest are
+    told the stay already reaches that date."""
+    r = httpx.post(f"{live.base}/v1/items", json={"content_id": "kept-1", "account_id": "@kept:hs", "keep": True,
+                                                  "text": "a generated post an order removes"},
+                   headers=auth(live.submitter), timeout=60)
+    assert r.status_code == 200, r.text
+    item_id = r.json()["id"]
+    _order(live, url="https://social.example/posts/kept-1", reference="KEEP-1")
+    assert live.count(PreservedContentRow, PreservedContentRow.item_id == item_id) == 1
+    until = (datetime.now(UTC) + timedelta(days=400)).isoformat()
+    responses = all_at_once(DUPLICATES, lambda c: c.post(f"{live.base}/v1/preservation/{item_id}/extend",
+                                                         json={"until": until, "requested_by": "a generated court"},
+                                                         headers=auth(live.admin)))
+    acted = one_acted_rest_refused(responses, 200, 422, "invalid_field")
+    assert len(acted.json()["extensions"]) == 1
+    assert live.count(AuditRow, AuditRow.action == "preservation.extend", AuditRow.object_id == item_id) == 1
+    with live.eng.db.session() as s:
+        row = s.scalar(select(PreservedContentRow).where(PreservedContentRow.item_id == item_id))
+        assert row is not None and len(row.extensions) == 1
+
+
+def test_concurrent_changes_to_one_webhook_keep_its_key_true(live: Live) -> None:
+    """One change moves a subscription to another URL while another changes its events: both stay, and the key
+    that keeps subscriptions unique is that of the URL and events stored, not of a row read before the other
+    change (else an identical subscription would no longer be refused). Many rounds of changes at once,
+    through the service so that they overlap closely."""
+    copies, rounds = 8, 30
+    stale = []
+    for n in range(rounds):
+        hook = live.eng.webhooks.create(url=f"http://127.0.0.1:9/before-{n}", event_types=["item.verdict"])
+        after: dict[str, Any] = {"url": f"http://127.0.0.1:9/after-{n}", "event_types": ["case.decided"]}
+        barrier = threading.Barrier(copies)
+
+        def change(i: int, hook_id: int = hook["id"], after: dict[str, Any] = after,
+                   barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            live.eng.webhooks.update(hook_id, {"url": after["url"]} if i % 2 else {"event_types": after["event_types"]})
+
+        with ThreadPoolExecutor(copies) as pool:
+            list(pool.map(change, range(copies)))
+        with live.eng.db.session() as s:
+            row = s.get(WebhookRow, hook["id"])
+            assert row is not None and (row.url, row.event_types) == (after["url"], after["event_types"])
+            if row.dedupe_key != webhook_key(row.url, row.event_types):
+                stale.append(n)
+    assert stale == []
+    again = httpx.post(f"{live.base}/v1/webhooks", json={"url": "http://127.0.0.1:9/after-0",
+                                                         "event_types": ["case.decided"]},
+                       headers=auth(live.admin), timeout=60)
+    assert again.status_code == 409 and again.json()["code"] == "webhook_exists", again.text
+
+
 # --- deletions -------------------------------------------------------------------------------------
 
 def _deleted_once(responses: list[httpx.Response], code: str) -> None:
@@ -264,6 +363,23 @@ def test_concurrent_deletions_of_one_bank_delete_it_once(live: Live) -> None:
 
 
 # --- sharing ---------------------------------------------------------------------------------------
+
+def test_concurrent_changes_to_one_sources_settings_are_all_kept(live: Live) -> None:
+    """A change to a source's settings is merged into them: two changes at once (one moves the list, one
+    changes its format) must both stay, neither merged into settings read before the other was stored."""
+    first, moved = live.tmp / "first.txt", live.tmp / "moved.csv"
+    for path in (first, moved):
+        path.write_text("", encoding="utf-8")
+    live.eng.sources.create({"name": "merged", "kind": "file", "path": str(first), "bank": "merged"}, created_by="t")
+    bodies = iter([{"config": {"path": str(moved)}}, {"config": {"format": "tcap-csv"}}] * (DUPLICATES // 2))
+    responses = all_at_once(DUPLICATES, lambda c: c.patch(f"{live.base}/v1/sources/merged", json=next(bodies),
+                                                          headers=auth(live.admin)))
+    no_server_errors(responses)
+    assert [r.status_code for r in responses] == [200] * DUPLICATES, [r.text[:200] for r in responses]
+    with live.eng.db.session() as s:
+        row = s.scalar(select(SourceRow).where(SourceRow.name == "merged"))
+        assert row is not None and row.config == {"path": str(moved), "format": "tcap-csv"}
+
 
 def test_concurrent_syncs_of_one_source_add_each_entry_once(live: Live) -> None:
     values = [hashlib.sha256(f"listed {i}".encode()).hexdigest() for i in range(50)]

@@ -5,6 +5,8 @@ of at most 100 to a local stand-in of the database. SQLite and PostgreSQL where 
 from __future__ import annotations
 
 import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -177,6 +179,28 @@ def test_batches_of_at_most_100_are_all_or_nothing(engine: Engine) -> None:
             "category: 'STATEMENT_CATEGORY_TERRORISM' is not one of " + ", ".join(CATEGORIES))}]}
     export = tdb.export(engine.db, status="submitted", size=50)
     assert [len(b["statements"]) for b in export["batches"]] == [50, 50, 50, 50, 3]
+
+
+def test_concurrent_submissions_leave_every_stored_statement_submitted(engine: Engine) -> None:
+    """Two submissions at once (a double click, a retry) send the same pending statements: the database stores
+    each once and refuses the copy as not unique. That refusal must not mark a statement the database holds as
+    rejected: every statement ends submitted, with the database's uuid."""
+    _pending(engine, 150)
+    copies = 6
+    barrier = threading.Barrier(copies)
+
+    def submit(_: int) -> tdb.SubmitReport:
+        barrier.wait()
+        return tdb.submit(engine.db, fake.url, "tok", T0, size=50)
+
+    with FakeTransparencyDatabase("tok") as fake, ThreadPoolExecutor(copies) as pool:
+        reports = list(pool.map(submit, range(copies)))
+    assert len(fake.stored) == 150
+    assert _statuses(engine) == {"submitted": 150}, [r.to_dict()["rejected"].keys() for r in reports]
+    with engine.db.session() as s:
+        rows = s.scalars(select(StatementRow)).all()
+        assert {r.puid: r.tdb_uuid for r in rows} == {p: st["uuid"] for p, st in fake.stored.items()}
+        assert all(r.error is None and r.submitted_at is not None for r in rows)
 
 
 def test_a_reviewers_restriction_gets_a_partly_automated_statement(

@@ -93,11 +93,13 @@ class ApiKeys:
         return key.token, key.principal
 
     def revoke(self, key_id: str) -> None:
+        """Stop a key. Revoking it again changes nothing: the time it was first revoked is kept (one
+        conditional UPDATE, so copies run at once keep it too)."""
         with self.db.session() as s:
-            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
-            if row is None:
+            if s.scalar(select(ApiKeyRow.id).where(ApiKeyRow.key_id == key_id)) is None:
                 raise NotFound(f"no API key {key_id!r}", code="api_key_not_found")
-            row.revoked_at = utcnow()
+            s.execute(update(ApiKeyRow).where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
+                      .values(revoked_at=utcnow()))
         with self._lock:
             self._revocations += 1
             self._snapshot = _Snapshot()  # the next refresh reads one without the key

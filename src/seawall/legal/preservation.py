@@ -18,6 +18,7 @@ from seawall.errors import InvalidInput, NotFound
 from seawall.legal.clock import as_utc
 from seawall.review.audit import record
 from seawall.store.tables import ActionRow, DecisionRow, ItemContentRow, ItemRow, MatchRow, PreservedContentRow
+from seawall.store.write_lock import take_write_lock
 
 #: Art. 6(3): why someone may read preserved content.
 PURPOSES = ("administrative_review", "judicial_review", "complaint", "investigation")
@@ -74,7 +75,12 @@ def vault_dict(row: PreservedContentRow) -> dict[str, Any]:
 
 def extend(s: Session, item_id: str, *, until: datetime, requested_by: str, reason: str, actor: str,
            now: datetime) -> dict[str, Any]:
-    """Art. 6(2): keep longer because an authority or court asked (for as long as review needs)."""
+    """Art. 6(2): keep longer because an authority or court asked (for as long as review needs).
+
+    The row is read under the write lock (see :mod:`seawall.store.write_lock`): copies of one request sent at
+    once extend once, and two different requests both keep their record.
+    """
+    take_write_lock(s)
     row = s.scalar(select(PreservedContentRow).where(PreservedContentRow.item_id == item_id).with_for_update())
     if row is None:
         raise NotFound(f"item {item_id!r} is not in the preservation vault", code="not_preserved")

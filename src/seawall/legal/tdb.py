@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from seawall.errors import InvalidInput, SeawallError
 from seawall.legal.clock import as_utc
@@ -120,8 +120,8 @@ def submit(db: Database, base_url: str, token: str, now: datetime, *, dry_run: b
             elif resp.status_code == 422:
                 errors = (resp.json() or {}).get("errors", {})
                 named = {int(k.split("_", 1)[1]): v for k, v in errors.items() if k.startswith("statement_")}
-                _mark_rejected(db, batch, named)
-                report.rejected.update({batch[i].puid: e for i, e in named.items() if i < len(batch)})
+                marked = _mark_rejected(db, batch, named)
+                report.rejected.update({batch[i].puid: e for i, e in named.items() if i in marked})
                 report.pending += len(batch) - len(named)
             else:  # 429 rate limit, 5xx: nothing stored, try the rest next time
                 report.stopped = f"HTTP {resp.status_code}"
@@ -131,23 +131,29 @@ def submit(db: Database, base_url: str, token: str, now: datetime, *, dry_run: b
 
 
 def _mark_submitted(db: Database, batch: list[StatementRow], stored: dict[str, Any], now: datetime) -> None:
+    """The database stored these: they are submitted, whatever another run marked meanwhile (its copy of the
+    batch was refused as not unique because this one was stored)."""
     with db.session() as s:
         for r in batch:
-            row = s.get(StatementRow, r.id)
-            if row is None:
-                continue
-            row.status = "submitted"
-            row.submitted_at = as_utc(now)
-            row.tdb_uuid = str((stored.get(r.puid) or {}).get("uuid") or "")[:64] or None
-            row.error = None
+            s.execute(update(StatementRow).where(StatementRow.id == r.id).values(
+                status="submitted", submitted_at=as_utc(now), error=None,
+                tdb_uuid=str((stored.get(r.puid) or {}).get("uuid") or "")[:64] or None))
 
 
-def _mark_rejected(db: Database, batch: list[StatementRow], named: dict[int, Any]) -> None:
+def _mark_rejected(db: Database, batch: list[StatementRow], named: dict[int, Any]) -> set[int]:
+    """Mark the statements the database named as rejected, if still pending: one that another run submitted
+    meanwhile (so the database refused this copy as not unique) stays submitted. Returns the indexes marked.
+
+    One conditional UPDATE per statement, so the check and the change are one step on SQLite too.
+    """
+    marked = set()
     with db.session() as s:
         for i, errors in named.items():
             if i >= len(batch):
                 continue
-            row = s.get(StatementRow, batch[i].id)
-            if row is not None:
-                row.status = "rejected"
-                row.error = {"tdb": errors}
+            done = s.execute(update(StatementRow).where(StatementRow.id == batch[i].id,
+                                                        StatementRow.status == "pending")
+                             .values(status="rejected", error={"tdb": errors}))
+            if getattr(done, "rowcount", 0):
+                marked.add(i)
+    return marked

@@ -270,9 +270,15 @@ class ReviewService:
             return media_in(s, case_id)
 
     def take(self, case_id: int, user: ConsoleUser) -> None:
-        """Assign an open case to oneself, so two reviewers never work the same case."""
+        """Assign an open case to oneself, so two reviewers never work the same case.
+
+        Taking a case one already holds (a double click, a retried call) changes nothing: no second audit
+        entry, and the take's clock keeps running from the first take.
+        """
         with self.db.session() as s:
             row = _lock_open_case(s, case_id, user)
+            if _held_by(row, user.id):
+                return
             if row.kind == "appeal" and _decided_by(s, row) == user.id:
                 raise Forbidden("you made the decision under appeal; a different reviewer must take the appeal",
                                 code="same_reviewer")
@@ -301,11 +307,17 @@ class ReviewService:
             record(s, user.username, "case.release", "case", case_id, {"was_assigned_to": was})
 
     def reassign(self, case_id: int, user: ConsoleUser, to_username: str) -> None:
-        """Give an undecided case to a named reviewer (senior role): for absences and specialist cases."""
+        """Give an undecided case to a named reviewer (senior role): for absences and specialist cases.
+
+        Giving a case to the reviewer who already holds it (a double click, a retried call) changes
+        nothing: no second audit entry, and the take's clock keeps running from when it was given. Copies
+        sent at once are serialised by the row lock (the write lock on SQLite), so one of them acts.
+        """
         if not user.has("senior"):
             raise Forbidden("reassigning a case needs the senior or admin role", code="forbidden")
         with self.db.session() as s:
-            row = s.get(CaseRow, case_id, with_for_update=True)
+            take_write_lock(s)
+            row = s.get(CaseRow, case_id, with_for_update=True, populate_existing=True)
             if row is None:
                 raise NotFound(f"case {case_id} does not exist", code="case_not_found")
             if row.status == "decided":
@@ -319,6 +331,8 @@ class ReviewService:
             if row.kind == "appeal" and _decided_by(s, row) == target.id:
                 raise InvalidInput(f"assignee: {target.username} made the decision under appeal",
                                    code="same_reviewer")
+            if _held_by(row, target.id):
+                return
             was = s.scalar(select(ConsoleUserRow.username).where(ConsoleUserRow.id == row.assignee_id)) \
                 if row.assignee_id else None
             row.assignee_id = target.id
@@ -646,6 +660,12 @@ def _decided_by(s: Session, row: CaseRow) -> int | None:
     """The console user whose decision an appeal case contests (None for an automated decision)."""
     return s.scalar(select(CaseDecisionRow.user_id).join(AppealRow, AppealRow.case_decision_id == CaseDecisionRow.id)
                     .where(AppealRow.id == row.appeal_id))
+
+
+def _held_by(row: CaseRow, user_id: int) -> bool:
+    """Whether ``user_id`` holds the case by a take (or reassignment) that has not expired."""
+    return (row.status == "assigned" and row.assignee_id == user_id and row.assigned_at is not None
+            and aware(row.assigned_at) >= utcnow() - TAKE_WINDOW)
 
 
 def _lock_open_case(s: Session, case_id: int, user: ConsoleUser) -> CaseRow:

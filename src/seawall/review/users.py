@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound
 from seawall.password_hashing import hasher, profile_name
@@ -93,6 +94,18 @@ class LoginFailed(Exception):
         self.retry_after = retry_after
 
 
+def _count_failure(s: Session, user_id: int) -> int:
+    """Add one failed sign-in to the account's count in the database itself, and return the new count.
+
+    SQLite reads the account before this transaction takes its write lock, so two failures at once (a
+    distributed attack from many addresses) read one count; adding to what each read lost one of them.
+    """
+    stmt = (update(ConsoleUserRow).where(ConsoleUserRow.id == user_id)
+            .values(failed_logins=ConsoleUserRow.failed_logins + 1).returning(ConsoleUserRow.failed_logins)
+            .execution_options(synchronize_session=False))
+    return int(s.execute(stmt).scalar_one())
+
+
 class ConsoleUsers:
     def __init__(self, db: Database, *, free_failures: int = MAX_FAILURES,
                  backoff_max_seconds: float = LOCKOUT.total_seconds()) -> None:
@@ -156,9 +169,9 @@ class ConsoleUsers:
                 try:
                     hasher().verify(row.password_hash, password)
                 except (VerificationError, InvalidHashError):
-                    row.failed_logins += 1
-                    detail: dict[str, object] = {"failures": row.failed_logins, "client": client}
-                    pause = backoff_seconds(row.failed_logins, self.free_failures, self.backoff_max_seconds)
+                    failures = _count_failure(s, row.id)
+                    detail: dict[str, object] = {"failures": failures, "client": client}
+                    pause = backoff_seconds(failures, self.free_failures, self.backoff_max_seconds)
                     if pause > 0:
                         row.locked_until = now + timedelta(seconds=pause)
                         detail["backing_off_until"] = row.locked_until.isoformat()

@@ -62,6 +62,7 @@ from seawall.store.tables import (
     value_digest,
     value_digests,
 )
+from seawall.store.write_lock import take_write_lock
 from seawall.webhooks.ssrf import TargetPolicy
 
 log = logging.getLogger(__name__)
@@ -244,8 +245,14 @@ class SourceService:
         return ex
 
     # --- management -----------------------------------------------------------------------------
-    def _row(self, s: Session, name: str) -> SourceRow:
-        row = s.scalar(select(SourceRow).where(SourceRow.name == name))
+    def _row(self, s: Session, name: str, *, lock: bool = False) -> SourceRow:
+        """The source named ``name``; with ``lock``, read under its row lock (SQLite: the write lock), for a
+        change computed from what is stored (two changes at once must not both start from the same row)."""
+        q = select(SourceRow).where(SourceRow.name == name)
+        if lock:
+            take_write_lock(s)
+            q = q.with_for_update()
+        row = s.scalar(q)
         if row is None:
             raise NotFound(f"no source named {name!r}", code="source_not_found")
         return row
@@ -390,7 +397,7 @@ class SourceService:
         fields = self._check_fields({k: v for k, v in changes.items() if k not in ("config", "checkpoint")})
         key = self._instance_key()
         with self.db.session() as s:
-            row = self._row(s, name)
+            row = self._row(s, name, lock=True)  # config is merged into what is stored
             ex_type = self.exchange_type(row.kind)
             if "push_banks" in fields:
                 self._check_push(ex_type, fields["push_banks"])

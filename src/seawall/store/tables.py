@@ -642,10 +642,11 @@ class CaseMediaRow(Base):
 
 
 class CaseDecisionRow(Base):
-    """What a reviewer decided on a case, and which bank (if any) learned from it."""
+    """What a reviewer decided on a case, and which bank (if any) learned from it; one per case (an appeal
+    is a case of its own, with its own decision)."""
 
     __tablename__ = "case_decisions"
-    __table_args__ = (Index("ix_case_decisions_case_id", "case_id"),)
+    __table_args__ = (Index("uq_case_decisions_case_id", "case_id", unique=True),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)

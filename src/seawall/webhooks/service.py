@@ -22,6 +22,7 @@ from seawall.store.tables import (
     utcnow,
     webhook_key,
 )
+from seawall.store.write_lock import take_write_lock
 from seawall.webhooks.events import EVENT_TYPES
 from seawall.webhooks.outbox import Outbox
 from seawall.webhooks.ssrf import TargetPolicy
@@ -77,8 +78,12 @@ class WebhookService:
         self.event_types: Mapping[str, str] = EVENT_TYPES if event_types is None else event_types
         self.outbox = Outbox(db)
 
-    def _get(self, s: Session, webhook_id: int) -> WebhookRow:
-        row = s.get(WebhookRow, webhook_id)
+    def _get(self, s: Session, webhook_id: int, *, lock: bool = False) -> WebhookRow:
+        """The subscription; with ``lock``, read under its row lock (SQLite: the write lock) for a change whose
+        key is computed from what is stored, so a change made at the same moment cannot leave a stale key."""
+        if lock:
+            take_write_lock(s)
+        row = s.get(WebhookRow, webhook_id, with_for_update=lock)
         if row is None:
             raise NotFound(f"no webhook {webhook_id}", code="webhook_not_found")
         return row
@@ -131,7 +136,7 @@ class WebhookService:
             changes["secret"] = _check_secret(changes["secret"])
         try:
             with self.db.session() as s:
-                row = self._get(s, webhook_id)
+                row = self._get(s, webhook_id, lock=True)
                 for key, value in changes.items():
                     setattr(row, key, value)
                 row.dedupe_key = webhook_key(row.url, list(row.event_types or []))
