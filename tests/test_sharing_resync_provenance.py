@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from seawall.engine import Engine
-from seawall.sharing.exchanges.base import Page
+from seawall.sharing.exchanges.base import Page, RemoteEntry
 from seawall.store.convert import aware
-from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow
+from seawall.store.tables import BankEntryRow, BankEntrySourceRow, SourceRow, value_digest
 from tests.source_pages import apply_pages, file_source, md5_entries
 
 
@@ -113,3 +113,33 @@ def test_a_page_that_ends_a_listing_must_be_a_listing_page() -> None:
     with pytest.raises(ValueError, match="listing"):
         Page([], [], "cp", listed_since=datetime.now(UTC))
     assert Page([], [], "cp", listed_since=datetime.now(UTC), listing=True).listing
+
+
+def test_a_page_of_two_signal_types_stores_each_entry_with_its_own_provenance(engine: Engine, tmp_path: Path) -> None:
+    """A group holding entries of several types is inserted in digest order across the types (one sort the
+    database settles cheaply); each entry must still be stored once with the provenance it was listed
+    with, exactly as a page of one type is, and a second read of the same page changes nothing."""
+    source_id = file_source(engine, tmp_path)
+    md5s = [secrets.token_hex(16) for _ in range(40)]
+    pdqs = [secrets.token_hex(32) for _ in range(40)]
+    entries = md5_entries(md5s, remote={v: f"m-{i}" for i, v in enumerate(md5s)}) + [
+        RemoteEntry("pdq", v, [] if i % 2 else ["tag:a"], None, f"p-{i}", 40 + i) for i, v in enumerate(pdqs)]
+    apply_pages(engine, source_id, [Page(entries, [], "c1")])
+
+    with engine.db.session() as s:
+        stored = s.execute(
+            select(BankEntryRow.id, BankEntryRow.signal_type, BankEntryRow.value, BankEntryRow.value_digest,
+                   BankEntryRow.labels, BankEntrySourceRow.remote_id, BankEntrySourceRow.labels)
+            .join(BankEntrySourceRow, BankEntrySourceRow.entry_id == BankEntryRow.id)
+            .where(BankEntrySourceRow.source_id == source_id)).all()
+    assert len({r[0] for r in stored}) == len(stored) == 80
+    # "tag:a" is no label of the taxonomy: kept as the source's raw label, not as the entry's
+    expected = {("md5", v, value_digest(v), (), f"m-{i}", ("tag:a",)) for i, v in enumerate(md5s)} | {
+        ("pdq", v, value_digest(v), (), f"p-{i}", () if i % 2 else ("tag:a",)) for i, v in enumerate(pdqs)}
+    assert {(t, v, d, tuple(lab), rid, tuple(raw)) for _, t, v, d, lab, rid, raw in stored} == expected
+    before = _provenance(engine, source_id)
+
+    apply_pages(engine, source_id, [Page(entries, [], "c2")])
+    assert _provenance(engine, source_id) == before
+    with engine.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(BankEntryRow)) == 80

@@ -32,7 +32,7 @@ from seawall.bulk_gc import fewer_collections
 from seawall.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from seawall.models.labels import validate_labels
 from seawall.sharing.feedback_signing import open_feedback
-from seawall.sharing.signing import Signer, b64, canonical, public_key_from, public_text
+from seawall.sharing.signing import Signer, b64, public_key_from, public_text
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.tables import (
@@ -284,16 +284,21 @@ class FeedService:
     def signed_page(self, partner: Partner, after: str | None, *, limit: int = 1000) -> SignedPage:
         """The page of :meth:`page` already serialised: the canonical JSON the signature covers is written
         once and sent as it is (``{"signature": …, "page": <those bytes>}``), so the signed bytes are the
-        bytes on the wire and a subscriber can check them without serialising the page again."""
+        bytes on the wire and a subscriber can check them without serialising the page again. The JSON is
+        written from the page's rows directly (:func:`page_json`), not from a dictionary per entry."""
         with fewer_collections():  # a page is tens of thousands of short-lived objects
-            body = self.page_body(partner, after, limit=limit)
-            raw = canonical(body)
+            parts = self._page_parts(partner, after, limit=limit)
+            raw = page_json(parts)
         signature = b64(self.signer.key().sign(raw))
         wire = b'{"signature":"' + signature.encode("ascii") + b'","page":' + raw + b"}"
-        return SignedPage(body["checkpoint"], bool(body["more"]), bool(body["entries"] or body["tombstones"]), wire)
+        return SignedPage(parts.checkpoint, parts.more, bool(parts.entries or parts.tombstones), wire)
 
     def page_body(self, partner: Partner, after: str | None, *, limit: int = 1000) -> dict[str, Any]:
-        """The unsigned page after ``after``. Entries are read as plain rows (no ORM objects, labels left as
+        """The unsigned page after ``after``."""
+        return page_dict(self._page_parts(partner, after, limit=limit))
+
+    def _page_parts(self, partner: Partner, after: str | None, *, limit: int = 1000) -> PageParts:
+        """What the page after ``after`` says. Entries are read as plain rows (no ORM objects, labels left as
         JSON text unless an entry has any): at thousands of entries a page, building objects cost more
         than the query."""
         limit = max(1, min(int(limit), PAGE_MAX))
@@ -355,23 +360,21 @@ class FeedService:
             return not wanted or bool(wanted & (set(labels) | set(bank_labels.get(bank_id, []))))
 
         iso = _IsoCache()
-        out_entries: list[dict[str, Any]] = []
+        out_entries: list[EntryParts] = []
         for entry_id, bank_id, signal_type, value, labels_text, first_seen, created_at in entries:
             labels = _labels(labels_text)
             if wanted and not shown(labels, bank_id):
                 continue
             extra = bank_labels.get(bank_id) or []
-            out_entries.append({"id": entry_id, "signal_type": signal_type, "value": value,
-                                "labels": sorted(set(labels) | set(extra)) if labels or extra else [],
-                                "first_seen": iso(first_seen or created_at)})
-        return {
-            "feed": partner.feed, "partner": partner.name, "after": after or "", "checkpoint": cur.format(),
-            "more": more, "public_key": self.signer.public(), "signed_at": utcnow().isoformat(),
-            "entries": out_entries,
-            "tombstones": [{"id": t.entry_id, "signal_type": t.signal_type, "value": t.value,
-                            "deleted_at": _iso(t.deleted_at)}
-                           for t in tombs if shown(list(t.labels or []), t.bank_id)],
-        }
+            shown_labels = sorted(set(labels) | set(extra)) if labels or extra else []
+            out_entries.append((entry_id, signal_type, value, shown_labels, iso(first_seen or created_at)))
+        return PageParts(
+            feed=partner.feed, partner=partner.name, after=after or "", checkpoint=cur.format(), more=more,
+            public_key=self.signer.public(), signed_at=utcnow().isoformat(), entries=out_entries,
+            tombstones=[{"id": t.entry_id, "signal_type": t.signal_type, "value": t.value,
+                         "deleted_at": _iso(t.deleted_at)}
+                        for t in tombs if shown(list(t.labels or []), t.bank_id)],
+        )
 
     # --- feedback -------------------------------------------------------------------------------
     def feedback(self, partner: Partner, raw: bytes) -> dict[str, Any]:
@@ -486,6 +489,60 @@ class SignedPage:
         return self.has_rows or self.more
 
 
+#: An entry of a page: (id, signal type, value, labels, first seen as ISO text).
+EntryParts = tuple[int, str, str, list[str], str | None]
+
+
+@dataclass(slots=True)
+class PageParts:
+    """What one page says, before it is a dictionary (:func:`page_dict`) or canonical JSON (:func:`page_json`)."""
+
+    feed: str
+    partner: str
+    after: str
+    checkpoint: str
+    more: bool
+    public_key: str
+    signed_at: str
+    entries: list[EntryParts]
+    tombstones: list[dict[str, Any]]
+
+
+def page_dict(parts: PageParts) -> dict[str, Any]:
+    """The page as the dictionary :meth:`FeedService.page` signs."""
+    return {
+        "feed": parts.feed, "partner": parts.partner, "after": parts.after, "checkpoint": parts.checkpoint,
+        "more": parts.more, "public_key": parts.public_key, "signed_at": parts.signed_at,
+        "entries": [{"id": i, "signal_type": t, "value": v, "labels": labels, "first_seen": first}
+                    for i, t, v, labels, first in parts.entries],
+        "tombstones": parts.tombstones,
+    }
+
+
+def page_json(parts: PageParts) -> bytes:
+    """``canonical(page_dict(parts))``, byte for byte, written without the dictionaries: keys in sorted order
+    by construction, strings escaped by the JSON module's own encoder. A page of 20,000 entries spent more
+    on building a dictionary per entry and sorting its keys than on reading the rows."""
+    enc = _encode_string
+    entries = ",".join([
+        f'{{"first_seen":{"null" if first is None else enc(first)},"id":{int(i)},'
+        f'"labels":{_json_strings(labels)},"signal_type":{enc(t)},"value":{enc(v)}}}'
+        for i, t, v, labels, first in parts.entries])
+    tombstones = json.dumps(parts.tombstones, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (f'{{"after":{enc(parts.after)},"checkpoint":{enc(parts.checkpoint)},"entries":[{entries}],'
+            f'"feed":{enc(parts.feed)},"more":{"true" if parts.more else "false"},"partner":{enc(parts.partner)},'
+            f'"public_key":{enc(parts.public_key)},"signed_at":{enc(parts.signed_at)},'
+            f'"tombstones":{tombstones}}}').encode()
+
+
+#: The string encoder ``json.dumps(..., ensure_ascii=False)`` uses.
+_encode_string: Any = json.encoder.encode_basestring
+
+
+def _json_strings(values: list[str]) -> str:
+    return "[" + ",".join(map(_encode_string, values)) + "]" if values else "[]"
+
+
 #: Response headers repeating a page's checkpoint and ``more`` outside the signed bytes (a hint only).
 CHECKPOINT_HEADER = "seawall-checkpoint"
 MORE_HEADER = "seawall-more"
@@ -506,7 +563,7 @@ def _entry_rows(s: Session, bank_ids: list[int], limit: int, params: dict[str, A
     t = BankEntryRow.__table__.c
     q = (select(t.id, t.bank_id, t.signal_type, t.value, cast_(t.labels, String), t.first_seen, t.created_at)
          .where(t.bank_id.in_(bank_ids), *where).order_by(t.id).limit(limit))
-    return list(s.execute(q, params or {}).all())
+    return list(s.connection().execute(q, params or {}).all())  # Core rows: no ORM result processing
 
 
 def _labels(raw: Any) -> list[str]:
