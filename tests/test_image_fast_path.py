@@ -114,7 +114,7 @@ def assert_same(fast: httpx.Response, twin: httpx.Response) -> None:
 
 def test_uploads_are_answered_and_stored_alike(pair: Pair, keys: dict[str, str]) -> None:
     sub = auth(keys["submitter"])
-    before = pair.served()
+    before, split = pair.served(), fast_layer(pair.fast_app).split
     extras: list[dict[str, str | bytes]] = [{}, {"account_id": "acct-7", "reach": "1200"},
                                             {"keep": "true", "context": '{"room": "r1"}'},
                                             {"content_type": "image", "once": "false"}]
@@ -127,6 +127,19 @@ def test_uploads_are_answered_and_stored_alike(pair: Pair, keys: dict[str, str])
         stored = [pair.twin.get(f"/v1/items/{r.json()['id']}", headers=sub) for r in (fast, twin)]
         assert_same(*stored)
     assert pair.served() == before + len(extras)
+    assert fast_layer(pair.fast_app).split == split + len(extras)  # plain bodies: split in one pass
+
+
+def test_a_client_encoded_upload_is_split_and_answered_alike(pair: Pair, keys: dict[str, str]) -> None:
+    """httpx writes its own multipart bodies (its boundary, its part headers): the plain shape, taken."""
+    sub = auth(keys["submitter"])
+    split = fast_layer(pair.fast_app).split
+    fast, twin = (c.post("/v1/items", files={"file": ("a.jpg", jpeg(12), "image/jpeg")},
+                         data={"content_id": "httpx", "account_id": "acct-2"}, headers=sub)
+                  for c in (pair.fast, pair.twin))
+    assert fast.status_code == 200, fast.text
+    assert_same(fast, twin)
+    assert fast_layer(pair.fast_app).split == split + 1
 
 
 def test_banked_image_is_blocked_kept_and_counted_alike(pair: Pair, keys: dict[str, str], engine: Engine) -> None:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from seawall.api import offload
@@ -146,18 +146,27 @@ class FormItem(NamedTuple):
     reach: int | None
 
 
-async def form_item(request: Request, engine: Engine, raw: bytes | None) -> FormItem:
+#: Parts of a form upload: one file, and few fields (the item's own and a text).
+FORM_MAX_FILES = 1
+FORM_MAX_FIELDS = 20
+#: The largest non-file part, in bytes: Starlette's parser's default, which the route keeps.
+FORM_MAX_PART = 1024 * 1024
+
+
+async def form_item(request: Request, engine: Engine, raw: bytes | None, form: FormData | None = None) -> FormItem:
     """Parse and check a form upload (``raw``: the whole body when it was read first, see
-    :func:`_check_form_text`): shared by this route and the image-upload fast path
-    (:mod:`seawall.api.imagepath`), so the two cannot read a form differently.
+    :func:`_check_form_text`; ``form``: the body already parsed, by :mod:`seawall.api.formparse`): shared by
+    this route and the image-upload fast path (:mod:`seawall.api.imagepath`), so the two cannot read a
+    form differently.
     """
-    try:
-        form = await request.form(max_files=1, max_fields=20)
-    except HTTPException as exc:  # the parser caps a non-file field at 1 MiB: only a text can reach it
-        if exc.status_code == 400 and "maximum size" in str(exc.detail):
-            raise TooLarge(f"the text is over the limit of {MAX_TEXT_BYTES:,} bytes of UTF-8",
-                           code="text_too_large") from None
-        raise
+    if form is None:
+        try:
+            form = await request.form(max_files=FORM_MAX_FILES, max_fields=FORM_MAX_FIELDS)
+        except HTTPException as exc:  # the parser caps a non-file field at 1 MiB: only a text can reach it
+            if exc.status_code == 400 and "maximum size" in str(exc.detail):
+                raise TooLarge(f"the text is over the limit of {MAX_TEXT_BYTES:,} bytes of UTF-8",
+                               code="text_too_large") from None
+            raise
     try:
         upload = form.get("file")
         text = form.get("text")
