@@ -19,6 +19,7 @@ from seawall.api.edge import NulGuardMiddleware
 from seawall.api.errors import install_error_handlers
 from seawall.api.gil import favour_event_loop
 from seawall.api.headers import SecurityHeadersMiddleware
+from seawall.api.imagepath import ImageUploadFastPath
 from seawall.api.limits import BodyLimitMiddleware
 from seawall.api.lookuppath import LookupFastPath
 from seawall.api.metrics import Metrics
@@ -99,12 +100,14 @@ def page_templates() -> Environment:
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               follow_writes: bool = True, text_fast_path: bool = True, lookup_fast_path: bool = True) -> FastAPI:
+               follow_writes: bool = True, text_fast_path: bool = True, lookup_fast_path: bool = True,
+               image_fast_path: bool = True) -> FastAPI:
     """Build the app. Pass an ``engine`` to share one with the caller (tests, embedded use).
 
     ``text_fast_path=False`` leaves out :class:`~seawall.api.textpath.TextItemFastPath`, so plain JSON text
     items take the documented route (tests compare the two); ``lookup_fast_path=False`` does the same for
-    :class:`~seawall.api.lookuppath.LookupFastPath` and ``GET /v1/lookup``.
+    :class:`~seawall.api.lookuppath.LookupFastPath` and ``GET /v1/lookup``, ``image_fast_path=False`` for
+    :class:`~seawall.api.imagepath.ImageUploadFastPath` and multipart uploads.
     """
     settings = settings or (engine.settings if engine else Settings())
     owns_engine = engine is None
@@ -166,6 +169,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(SecurityHeadersMiddleware)
     if text_fast_path:  # outermost: a plain JSON text item skips the layers above (it applies them itself)
         app.add_middleware(TextItemFastPath, json_limit=limit_for("/v1/items", "application/json"),
+                           address_limiter=address_limiter, body_timeout=settings.body_read_timeout_seconds)
+    if image_fast_path:  # outermost too: a multipart upload skips the layers above (it applies them itself)
+        app.add_middleware(ImageUploadFastPath, upload_limit=limit_for("/v1/items", "multipart/form-data"),
                            address_limiter=address_limiter, body_timeout=settings.body_read_timeout_seconds)
     if lookup_fast_path:  # outermost too: GET /v1/lookup skips the layers above (it applies them itself)
         app.add_middleware(LookupFastPath, address_limiter=address_limiter)

@@ -1,20 +1,50 @@
 """What every ASGI fast path does around its own work, as the stack and the route do it.
 
-The lookup and text-item fast paths answer requests without the middleware stack, so each must still
-put the security headers on every answer and take a token from the address rate limit first (what
-``SecurityHeadersMiddleware`` and ``AddressRateLimitMiddleware`` do), and send a 200 byte for byte as the
-route's ``JSONResponse`` would; one module keeps them alike.
+The lookup, text-item and image-upload fast paths answer requests without the middleware stack, so each
+must still put the security headers on every answer and take a token from the address rate limit first
+(what ``SecurityHeadersMiddleware`` and ``AddressRateLimitMiddleware`` do), and send a 200 byte for byte as
+the route's ``JSONResponse`` would; the two with a request body also bound each read of it in time and
+the whole of it in size (``BodyReadTimeoutMiddleware``, ``BodyLimitMiddleware``) and answer errors with
+the app's own handlers (:func:`serve_with_body`). One module keeps them alike.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.types import Message, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from seawall.api.headers import ALWAYS, add_security_headers
+from seawall.api.limits import BodyTooLarge, reject_too_large
 from seawall.api.ratelimit import RateLimiter, refuse_address
+from seawall.api.raw_errors import app_handler_for
+from seawall.api.slowclients import send_stalled
+
+
+def declared_post(scope: Scope, path: str) -> tuple[bytes, int] | None:
+    """The content type and declared length of a ``POST`` to exactly ``path`` (no query string, no mount
+    prefix) with one numeric ``Content-Length`` (the first ``Content-Type`` counts, as Starlette's headers
+    read it); None for any other request, which a fast path leaves to the stack."""
+    if (scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != path
+            or scope.get("query_string") or scope.get("root_path")):
+        return None
+    ctype = length = None
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            if ctype is None:
+                ctype = value
+        elif name == b"content-length":
+            if length is not None:
+                return None
+            length = value
+    if ctype is None or length is None or not length.isdigit():
+        return None
+    return ctype, int(length)
 
 
 def with_security_headers(send: Send) -> Send:
@@ -54,3 +84,62 @@ async def send_json_ok(send: Send, body: bytes) -> None:
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(body)).encode("latin-1")), *_OK_HEADERS]})
     await send({"type": "http.response.body", "body": body})
+
+
+class _Stalled(Exception):
+    pass
+
+
+#: A fast path's own work on a request whose body it reads: a 200's body as bytes (see :func:`json_body`),
+#: or any other answer as a response.
+Answer = Callable[[Request], Awaitable[Response | bytes]]
+
+
+async def serve_with_body(scope: Scope, receive: Receive, send: Send, *, address_limiter: RateLimiter,
+                          body_timeout: float, body_limit: int, answer: Answer) -> None:
+    """Answer a request with a body through ``answer``, with the layers the stack runs around the route.
+
+    In the stack's order: the security headers on every answer and the address rate limit
+    (:func:`admitted`); each read of the body bounded by ``body_timeout`` (408 and close, as
+    ``BodyReadTimeoutMiddleware``) and the body by ``body_limit`` (413 and close, as ``BodyLimitMiddleware``);
+    an exception ``answer`` raises goes to the app's handler for it, and one no handler takes is raised, as
+    from the route, to the app's 500 handler.
+    """
+    send_with_headers = await admitted(address_limiter, scope, send)
+    if send_with_headers is None:
+        return
+    received = 0
+
+    async def checked_receive() -> Message:
+        # what BodyReadTimeoutMiddleware and BodyLimitMiddleware do to each read of the body
+        nonlocal received
+        try:
+            async with asyncio.timeout(body_timeout):
+                message = await receive()
+        except TimeoutError:
+            raise _Stalled() from None
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > body_limit:
+                raise BodyTooLarge()
+        return message
+
+    request = Request(scope, receive=checked_receive)
+    try:
+        result = await answer(request)
+    except _Stalled:
+        await send_stalled(send_with_headers, body_timeout)
+        return
+    except BodyTooLarge:
+        await reject_too_large(send_with_headers, body_limit)
+        return
+    except Exception as exc:
+        handler = app_handler_for(request, exc)
+        if handler is None:
+            raise
+        result = await handler(request, exc)
+    if isinstance(result, bytes):
+        # the 200 JSONResponse the route gives, its headers already with the security headers
+        await send_json_ok(send, result)
+        return
+    await result(scope, receive, send_with_headers)

@@ -19,28 +19,20 @@ An exception no handler takes is raised, as from the route, to the app's 500 han
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.fastpath_prelude import admitted, json_body, send_json_ok
-from seawall.api.limits import BodyTooLarge, reject_too_large
+from seawall.api.fastpath_prelude import declared_post, serve_with_body
 from seawall.api.ratelimit import RateLimiter
-from seawall.api.raw_errors import app_handler_for
-from seawall.api.routes.items import _INLINE_JSON_BYTES, _text_item, pending_answer, store_item
-from seawall.api.slowclients import send_stalled
+from seawall.api.routes.items import _INLINE_JSON_BYTES, _text_item, item_answer, store_item
 
 PATH = "/v1/items"
 ROLES = ("submitter",)
-
-
-class _Stalled(Exception):
-    pass
 
 
 class TextItemFastPath:
@@ -59,66 +51,17 @@ class TextItemFastPath:
         self.served = 0
 
     def _takes(self, scope: Scope) -> bool:
-        if (scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != PATH
-                or scope.get("query_string") or scope.get("root_path")):
-            return False
-        ctype = length = None
-        for name, value in scope.get("headers", ()):
-            if name == b"content-type":
-                if ctype is None:
-                    ctype = value
-            elif name == b"content-length":
-                if length is not None:
-                    return False
-                length = value
-        return (ctype is not None and ctype.startswith(b"application/json") and length is not None
-                and length.isdigit() and int(length) <= self.max_length)
+        declared = declared_post(scope, PATH)
+        return (declared is not None and declared[0].startswith(b"application/json")
+                and declared[1] <= self.max_length)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._takes(scope):
             await self.app(scope, receive, send)
             return
         self.served += 1
-
-        # SecurityHeadersMiddleware and AddressRateLimitMiddleware: the layers that run before the route
-        send_with_headers = await admitted(self.address_limiter, scope, send)
-        if send_with_headers is None:
-            return
-        received = 0
-
-        async def checked_receive() -> Message:
-            # what BodyReadTimeoutMiddleware and BodyLimitMiddleware do to each read of the body
-            nonlocal received
-            try:
-                async with asyncio.timeout(self.body_timeout):
-                    message = await receive()
-            except TimeoutError:
-                raise _Stalled() from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.json_limit:
-                    raise BodyTooLarge()
-            return message
-
-        request = Request(scope, receive=checked_receive)
-        try:
-            answer = await self._answer(request)
-        except _Stalled:
-            await send_stalled(send_with_headers, self.body_timeout)
-            return
-        except BodyTooLarge:
-            await reject_too_large(send_with_headers, self.json_limit)
-            return
-        except Exception as exc:
-            handler = app_handler_for(request, exc)
-            if handler is None:
-                raise
-            answer = await handler(request, exc)
-        if isinstance(answer, bytes):
-            # the 200 JSONResponse the route gives, its headers already with the security headers
-            await send_json_ok(send, answer)
-            return
-        await answer(scope, receive, send_with_headers)
+        await serve_with_body(scope, receive, send, address_limiter=self.address_limiter,
+                              body_timeout=self.body_timeout, body_limit=self.json_limit, answer=self._answer)
 
     @staticmethod
     async def _answer(request: Request) -> Response | bytes:
@@ -131,10 +74,7 @@ class TextItemFastPath:
         item = await store_item(request, engine, principal, content, content_id=payload.content_id,
                                 account_id=payload.account_id, keep=payload.keep, once=payload.once,
                                 context=payload.context, reach=payload.reach)
-        if item.status == "pending":
-            return pending_answer(item)
-        request.app.state.metrics.observe_item(item, time.perf_counter() - started)
-        return json_body(item.to_dict())
+        return item_answer(request, item, started)
 
 
 #: A well-formed text item that :func:`warm_up` parses (never stored).

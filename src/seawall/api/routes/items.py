@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from seawall.api import offload
 from seawall.api.auth import require
+from seawall.api.fastpath_prelude import json_body
 from seawall.api.schemas import ErrorBody, ItemOut, ItemText, LaterDecision
 from seawall.apikeys import Principal
 from seawall.engine import Engine
@@ -105,43 +106,7 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         # Latin-1, and only the bytes can tell that apart from a genuine "café" (see _check_form_text).
         length = request.headers.get("content-length", "")
         raw = await request.body() if length.isdigit() and int(length) <= _RAW_FORM_LIMIT else None
-        try:
-            form = await request.form(max_files=1, max_fields=20)
-        except HTTPException as exc:  # the parser caps a non-file field at 1 MiB: only a text can reach it
-            if exc.status_code == 400 and "maximum size" in str(exc.detail):
-                raise TooLarge(f"the text is over the limit of {MAX_TEXT_BYTES:,} bytes of UTF-8",
-                               code="text_too_large") from None
-            raise
-        try:
-            upload = form.get("file")
-            text = form.get("text")
-            fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type", "keep", "once",
-                                               "context", "reach")}
-            if upload is not None and not isinstance(upload, UploadFile):
-                raise InvalidInput("file: must be a file part", code="invalid_field")
-            if text is not None and not isinstance(text, str):
-                raise InvalidInput("text: must be a text field", code="invalid_field")
-            for key, value in fields.items():
-                if value is not None and not isinstance(value, str):
-                    raise InvalidInput(f"{key}: must be a text field", code="invalid_field")
-            if upload is None and text is None:
-                raise InvalidInput("send a 'file' part or a 'text' field", code="missing_content")
-            if upload is not None:
-                data = await upload.read()
-                kind = _content_type_for(engine.registry, fields["content_type"], upload.content_type, data)  # type: ignore[arg-type]
-                if kind == "text":
-                    raise InvalidInput("content_type: text items are sent as a 'text' field", code="invalid_field")
-                content = engine.content(kind, data=data)
-            else:
-                assert text is not None
-                _check_form_text(text, raw)
-                content = engine.content("text", text=text)
-        finally:
-            await form.close()
-        content_id, account_id = fields["content_id"], fields["account_id"]
-        keep, once = _flag(fields["keep"], "keep"), _flag(fields["once"], "once")
-        context = _json_object(fields["context"])
-        reach = _reach(fields["reach"])  # type: ignore[arg-type]
+        content, content_id, account_id, keep, once, context, reach = await form_item(request, engine, raw)
     elif ctype.startswith("application/json"):
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_JSON_ITEM_BYTES:
@@ -165,8 +130,74 @@ async def submit_item(request: Request, principal: Principal = Depends(require("
         raise UnsupportedMedia(
             "send multipart/form-data (a file) or application/json (text)", code="unsupported_media_type"
         )
-    return await store_and_answer(request, engine, principal, content, started, content_id=content_id or "",  # type: ignore[arg-type]
-                                  account_id=account_id, keep=keep, once=once, context=context, reach=reach)  # type: ignore[arg-type]
+    return await store_and_answer(request, engine, principal, content, started, content_id=content_id or "",
+                                  account_id=account_id, keep=keep, once=once, context=context, reach=reach)
+
+
+class FormItem(NamedTuple):
+    """A multipart (or URL-encoded) upload's content and fields, checked."""
+
+    content: Content
+    content_id: str | None
+    account_id: str | None
+    keep: bool
+    once: bool
+    context: dict[str, Any] | None
+    reach: int | None
+
+
+#: Parts of a form upload: one file, and few fields (the item's own and a text).
+FORM_MAX_FILES = 1
+FORM_MAX_FIELDS = 20
+#: The largest non-file part, in bytes: Starlette's parser's default, which the route keeps.
+FORM_MAX_PART = 1024 * 1024
+
+
+async def form_item(request: Request, engine: Engine, raw: bytes | None, form: FormData | None = None) -> FormItem:
+    """Parse and check a form upload (``raw``: the whole body when it was read first, see
+    :func:`_check_form_text`; ``form``: the body already parsed, by :mod:`seawall.api.formparse`): shared by
+    this route and the image-upload fast path (:mod:`seawall.api.imagepath`), so the two cannot read a
+    form differently.
+    """
+    if form is None:
+        try:
+            form = await request.form(max_files=FORM_MAX_FILES, max_fields=FORM_MAX_FIELDS)
+        except HTTPException as exc:  # the parser caps a non-file field at 1 MiB: only a text can reach it
+            if exc.status_code == 400 and "maximum size" in str(exc.detail):
+                raise TooLarge(f"the text is over the limit of {MAX_TEXT_BYTES:,} bytes of UTF-8",
+                               code="text_too_large") from None
+            raise
+    try:
+        upload = form.get("file")
+        text = form.get("text")
+        fields = {k: form.get(k) for k in ("content_id", "account_id", "content_type", "keep", "once",
+                                           "context", "reach")}
+        if upload is not None and not isinstance(upload, UploadFile):
+            raise InvalidInput("file: must be a file part", code="invalid_field")
+        if text is not None and not isinstance(text, str):
+            raise InvalidInput("text: must be a text field", code="invalid_field")
+        for key, value in fields.items():
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"{key}: must be a text field", code="invalid_field")
+        if upload is None and text is None:
+            raise InvalidInput("send a 'file' part or a 'text' field", code="missing_content")
+        if upload is not None:
+            data = await upload.read()
+            kind = _content_type_for(engine.registry, fields["content_type"], upload.content_type, data)  # type: ignore[arg-type]
+            if kind == "text":
+                raise InvalidInput("content_type: text items are sent as a 'text' field", code="invalid_field")
+            content = engine.content(kind, data=data)
+        else:
+            assert text is not None
+            _check_form_text(text, raw)
+            content = engine.content("text", text=text)
+    finally:
+        await form.close()
+    content_id, account_id = fields["content_id"], fields["account_id"]
+    keep, once = _flag(fields["keep"], "keep"), _flag(fields["once"], "once")
+    context = _json_object(fields["context"])
+    reach = _reach(fields["reach"])  # type: ignore[arg-type]
+    return FormItem(content, content_id, account_id, keep, once, context, reach)  # type: ignore[arg-type]
 
 
 async def store_and_answer(request: Request, engine: Engine, principal: Principal, content: Content,
@@ -200,6 +231,15 @@ async def store_item(request: Request, engine: Engine, principal: Principal, con
     if wait_s > 0 and not item.final:
         item = await run_in_threadpool(engine.wait_final, item, wait_s)
     return item
+
+
+def item_answer(request: Request, item: Item, started: float) -> JSONResponse | bytes:
+    """A fast path's answer for a stored item: a 200's body as bytes (the route's ``JSONResponse`` body, sent
+    by :func:`seawall.api.fastpath_prelude.send_json_ok`), the 202 as a response; counted as the route does."""
+    if item.status == "pending":
+        return pending_answer(item)
+    request.app.state.metrics.observe_item(item, time.perf_counter() - started)
+    return json_body(item.to_dict())
 
 
 def pending_answer(item: Item) -> JSONResponse:
