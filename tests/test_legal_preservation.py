@@ -45,7 +45,17 @@ def test_removed_content_is_kept_six_months_read_with_a_purpose_then_deleted(
                         json={**body, "until": (T0 + timedelta(days=10)).isoformat()})
     assert short.status_code == 422
     r = client.post(f"/v1/preservation/{item_id}/extend", json=body, headers=auth(keys["admin"]))
-    assert r.status_code == 200 and r.json()["preserve_until"] == until
+    assert r.status_code == 200 and r.json()["preserve_until"] == until and r.json()["extended"] is True
+    # the same request again (a retry) is answered with the vault as it stands: nothing recorded twice
+    again = client.post(f"/v1/preservation/{item_id}/extend", json=body, headers=auth(keys["admin"]))
+    assert again.status_code == 200 and again.json()["extended"] is False
+    assert again.json()["extensions"] == r.json()["extensions"] and len(r.json()["extensions"]) == 1
+    with engine.db.session() as s:
+        assert len(s.scalars(select(AuditRow).where(AuditRow.action == "preservation.extend")).all()) == 1
+    # another authority asking for no longer than the stay already runs is still told so
+    other = client.post(f"/v1/preservation/{item_id}/extend", headers=auth(keys["admin"]),
+                        json={**body, "requested_by": "another generated court"})
+    assert other.status_code == 422 and other.json()["code"] == "invalid_field"
     clock.advance(days=200)  # past six months, within the extension
     assert legal(client).tick()["purged"] == []
     clock.advance(days=101)

@@ -69,12 +69,12 @@ def test_0030_keeps_one_decision_per_case_and_downgrades(url: str) -> None:
         stored = _decisions(engine)
 
         with pytest.raises(RuntimeError, match=r"\(cases 2\)"):
-            upgrade(url)
+            upgrade(url, "0030")
         assert _decisions(engine) == stored and _version(engine) == "0029", "nothing deleted, nothing changed"
 
         with engine.begin() as conn:
             conn.execute(sa.text("DELETE FROM case_decisions WHERE username = 'second'"))
-        upgrade(url)
+        upgrade(url, "0030")
         assert _version(engine) == "0030"
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             _decide(conn, 1, "again")
@@ -87,7 +87,7 @@ def test_0030_keeps_one_decision_per_case_and_downgrades(url: str) -> None:
             _decide(conn, 1, "again")  # the old schema allowed it
             conn.execute(sa.text("DELETE FROM case_decisions WHERE username = 'again'"))
         engine.dispose()
-        upgrade(url)
+        upgrade(url, "0030")
         assert _version(engine) == "0030" and _decisions(engine) == [(2, "first"), (1, "only")]
     finally:
         engine.dispose()

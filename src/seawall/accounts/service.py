@@ -33,6 +33,7 @@ from seawall.store.tables import (
     SuspensionRow,
     utcnow,
 )
+from seawall.store.write_lock import take_write_lock
 
 MAX_APPEAL_CHARS = 10_000
 
@@ -66,6 +67,8 @@ class StrikeOutcome:
     strike: dict[str, Any]
     active_strikes: int
     suspension: dict[str, Any] | None
+    #: The item had already given the account this strike: nothing was added, suspended or announced.
+    repeated: bool = False
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -151,6 +154,11 @@ class AccountService:
         return None if stmt is None else (stmt, {"id": account_id, "first_seen": utcnow()})
 
     def _lock(self, s: Session, account_id: str) -> None:
+        """Hold the account until ``s`` ends, so its strikes and suspensions read here are the newest.
+
+        PostgreSQL locks the account's row; SQLite, which ignores ``FOR UPDATE``, takes its write lock.
+        """
+        take_write_lock(s)
         self.ensure(s, account_id)
         s.execute(select(AccountRow.id).where(AccountRow.id == account_id).with_for_update())
 
@@ -182,10 +190,19 @@ class AccountService:
         """Add a strike; crossing a threshold of active strikes suspends the account in the same transaction.
 
         A strike while already suspended does not stack another temporary suspension; only the
-        permanent threshold changes a running suspension.
+        permanent threshold changes a running suspension. One item gives an account one strike: a strike
+        for an item that already gave one (not withdrawn; expired counts) answers with that strike and
+        changes nothing, so a repeated or concurrent decision cannot push the account over a threshold.
+        The account's row lock orders those decisions; a unique index keeps it in the database too.
         """
         now = now or utcnow()
         self._lock(s, account_id)
+        if item_id is not None:
+            given = s.scalar(select(StrikeRow).where(StrikeRow.account_id == account_id, StrikeRow.item_id == item_id,
+                                                     StrikeRow.withdrawn_at.is_(None)).limit(1))
+            if given is not None:
+                return StrikeOutcome(strike_dict(given, now), self._active_strikes(s, account_id, now), None,
+                                     repeated=True)
         row = StrikeRow(account_id=account_id, item_id=item_id, rule_id=rule_id, reason=reason, created_at=now,
                         expires_at=now + self.policy.strike_expiry)
         s.add(row)
@@ -233,6 +250,7 @@ class AccountService:
         if expires is not None and expires <= now:
             return None
         row.expires_at = now
+        row.withdrawn_at = now
         row.reason = f"{row.reason} [withdrawn: {why}]"[:5000]
         return strike_dict(row, now)
 

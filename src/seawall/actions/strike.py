@@ -17,6 +17,9 @@ class StrikeAction(ActionExecutor):
         reason = f"item {ctx.item.content_id} ({ctx.item.id}): rule {action.rule}"
         outcome = ctx.accounts.add_strike(ctx.session, account, item_id=ctx.item.id, rule_id=action.rule,
                                           reason=reason)
+        if outcome.repeated:  # this item already counted against the account: no new strike, nothing to announce
+            return ActionResult("done", {"strike_id": outcome.strike["id"], "active_strikes": outcome.active_strikes,
+                                         "already_given": True})
         ctx.emit("account.strike", {"account_id": account, "strike": outcome.strike,
                                     "active_strikes": outcome.active_strikes, "decision_id": ctx.decision_id})
         detail = {"strike_id": outcome.strike["id"], "active_strikes": outcome.active_strikes}

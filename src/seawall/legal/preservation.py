@@ -78,7 +78,10 @@ def extend(s: Session, item_id: str, *, until: datetime, requested_by: str, reas
     """Art. 6(2): keep longer because an authority or court asked (for as long as review needs).
 
     The row is read under the write lock (see :mod:`seawall.store.write_lock`): copies of one request sent at
-    once extend once, and two different requests both keep their record.
+    once extend once, and two different requests both keep their record. A repeat of the extension that is
+    already the newest (same end, same authority, same reason: a retry, a double click) is answered with the
+    vault as it stands and ``extended: false``, recording and auditing nothing, as other repeats are answered
+    with the row they made; a different request ending no later than the current period is refused.
     """
     take_write_lock(s)
     row = s.scalar(select(PreservedContentRow).where(PreservedContentRow.item_id == item_id).with_for_update())
@@ -88,6 +91,9 @@ def extend(s: Session, item_id: str, *, until: datetime, requested_by: str, reas
         raise InvalidInput("the preserved content was already deleted at the end of its period",
                            code="preservation_expired")
     until = as_utc(until)
+    if row.extensions and _same_extension(row.extensions[-1], until, requested_by, reason) \
+            and until == as_utc(row.preserve_until):
+        return {**vault_dict(row), "extended": False}
     if until <= as_utc(row.preserve_until):
         raise InvalidInput("until: an extension must end after the current preservation period",
                            code="invalid_field")
@@ -98,7 +104,13 @@ def extend(s: Session, item_id: str, *, until: datetime, requested_by: str, reas
     row.preserve_until = until
     record(s, actor, "preservation.extend", "item", item_id, {"until": until.isoformat(),
                                                               "requested_by": requested_by[:300]})
-    return vault_dict(row)
+    return {**vault_dict(row), "extended": True}
+
+
+def _same_extension(stored: dict[str, Any], until: datetime, requested_by: str, reason: str) -> bool:
+    """Whether a stored extension is the one now asked for again (compared as it was stored: cut to length)."""
+    return (as_utc(datetime.fromisoformat(stored["until"])) == until and stored["requested_by"] == requested_by[:300]
+            and stored["reason"] == reason[:2000])
 
 
 def read(s: Session, item_id: str, *, actor: str, purpose: str) -> dict[str, Any]:

@@ -305,9 +305,15 @@ class AccountRow(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
 
+#: A strike that counts for its item: one per account and item (migration 0031), withdrawn ones aside.
+_OPEN_ITEM_STRIKE = sa_text("item_id IS NOT NULL AND withdrawn_at IS NULL")
+
+
 class StrikeRow(Base):
     __tablename__ = "strikes"
-    __table_args__ = (Index("ix_strikes_account_expires", "account_id", "expires_at"),)
+    __table_args__ = (Index("ix_strikes_account_expires", "account_id", "expires_at"),
+                      Index("uq_strikes_account_item_open", "account_id", "item_id", unique=True,
+                            postgresql_where=_OPEN_ITEM_STRIKE, sqlite_where=_OPEN_ITEM_STRIKE))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
@@ -316,6 +322,8 @@ class StrikeRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Set when an upheld appeal withdrew it (it stays on record); the item may then be struck again.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SuspensionRow(Base):

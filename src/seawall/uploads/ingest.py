@@ -35,7 +35,18 @@ from seawall.storable import check_stored
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.group_commit import GroupCommit
-from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
+from seawall.store.tables import (
+    ActionRow,
+    CaseDecisionRow,
+    CaseRow,
+    DecisionRow,
+    ItemContentRow,
+    ItemRow,
+    ItemUploadRow,
+    MatchRow,
+    utcnow,
+)
+from seawall.store.write_lock import take_write_lock
 from seawall.uploads.item_ids import new_item_id
 from seawall.uploads.slow_process import OFFLOADED, SlowProcesses, adopt
 from seawall.uploads.spool import UploadSpool
@@ -467,6 +478,7 @@ class ItemService:
 
     def _finish(self, item: Item, data: bytes) -> None:
         with self.db.session() as s:
+            take_write_lock(s)  # SQLite: two deliveries of one job must not both read it as pending and act
             row = s.get(ItemRow, item.id, with_for_update=True)
             if row is None or row.status != "pending":
                 return
@@ -484,6 +496,7 @@ class ItemService:
 
     def _fail(self, item_id: str, code: str, message: str) -> None:
         with self.db.session() as s:
+            take_write_lock(s)
             row = s.get(ItemRow, item_id, with_for_update=True)
             if row is None or row.status != "pending":
                 return
@@ -572,13 +585,17 @@ class ItemService:
         signals = [*item.signals, *found]
         queued = 0
         with self.db.session() as s:
+            # SQLite ignores FOR UPDATE: without its write lock the row read here could predate a reviewer's
+            # decision committed before this transaction writes, and stage 2 would put its verdict back
+            take_write_lock(s)
             row = s.get(ItemRow, item.id, with_for_update=True)
             if row is None or not row.stage2_pending:
                 return  # another delivery finished it first
             row.stage2_pending = None
             row.signals = [sig.stored_dict() for sig in signals if not sig.transient]
-            if row.verdict != before.verdict:
-                # decided while stage 2 ran (a reviewer, an appeal, a removal order): that decision stands;
+            if row.verdict != before.verdict or _decided_by_a_person(s, item.id):
+                # decided while stage 2 ran (a reviewer, an appeal, a removal order): that decision stands,
+                # even one that left the verdict as it was (a strike alone, a violating case kept up);
                 # what stage 2 found is recorded with it, and nothing is acted on again
                 changed = False
                 verdict = Verdict(row.verdict or before.verdict, [*before.matches, *fresh],
@@ -642,6 +659,7 @@ class ItemService:
         """End an item's stage 2 without running it (it failed, or its job was dead-lettered): the stage-1
         verdict stands, with ``note`` among its reasons."""
         with self.db.session() as s:
+            take_write_lock(s)  # SQLite: the reasons read are the newest, so a note never drops another's
             row = s.get(ItemRow, item_id, with_for_update=True)
             if row is None or not row.stage2_pending:
                 return
@@ -752,6 +770,19 @@ class ItemService:
     def get(self, item_id: str) -> Item:
         with self.db.session() as s:
             return item_in(s, item_id)
+
+
+def _decided_by_a_person(s: Session, item_id: str) -> bool:
+    """Whether a person (a reviewer, a removal order, an appeal) decided about the item after its upload.
+
+    Every such decision is stored with ``automated = false`` (the upload's own decision is automated), and
+    a decided case, an appeal's included, has its case decision even when it acted on nothing.
+    """
+    if s.scalar(select(DecisionRow.id).where(DecisionRow.item_id == item_id, DecisionRow.automated.is_(False))
+                .limit(1)) is not None:
+        return True
+    return s.scalar(select(CaseDecisionRow.id).join(CaseRow, CaseRow.id == CaseDecisionRow.case_id)
+                    .where(CaseRow.item_id == item_id).limit(1)) is not None
 
 
 def item_in(s: Session, item_id: str) -> Item:
