@@ -26,7 +26,6 @@ does, so that each commit still carries the checkpoint of its last page.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from operator import itemgetter
@@ -44,15 +43,7 @@ Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
 Rows = list[tuple[int, str, str]]
 
 _TYPE_OF = itemgetter(0)
-_VALUE_OF = itemgetter(1)
 _DIGEST_OF = itemgetter(2)
-_LABELS_OF = itemgetter(3)
-_RAW_LABELS_OF = itemgetter(4)
-_FIRST_SEEN_OF = itemgetter(5)
-_REMOTE_ID_OF = itemgetter(6)
-
-#: A character a text ``COPY`` field must escape (see :func:`~seawall.store.bulk.copy_text`).
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 _STAGE = "seawall_source_stage"
 #: Staged entries looked up before a group is written: if the bank holds none of them, the group is
@@ -178,33 +169,6 @@ def copy_lines(entries: list[Good]) -> list[str]:
     return lines
 
 
-def plain_copy_lines(entries: list[Good]) -> list[str] | None:
-    """:func:`copy_lines` of the usual page, or None for any other: one signal type, no labels, every
-    entry with a remote id and no character ``COPY`` escapes in a type, value or id (one search of
-    each column's joined text, not four substring tests per field), so the lines need no escaping call."""
-    if not entries or len(set(map(_TYPE_OF, entries))) != 1 or any(map(_LABELS_OF, entries)) or any(
-            map(_RAW_LABELS_OF, entries)):
-        return None
-    rids = list(map(_REMOTE_ID_OF, entries))
-    if None in rids:
-        return None
-    values = list(map(_VALUE_OF, entries))
-    signal_type = entries[0][0]
-    if any(_COPY_SPECIAL.search(x) for x in (signal_type, "".join(values), "".join(cast(list[str], rids)))):
-        return None
-    null = COPY_NULL
-    prev: Any = plain_copy_lines
-    first_text = null
-    firsts = []
-    for first in map(_FIRST_SEEN_OF, entries):
-        if first is not prev:  # one import's entries share their time stamp: formatted once a run
-            prev, first_text = first, null if first is None else first.isoformat()
-        firsts.append(first_text)
-    head = f"{signal_type}\t"
-    return [f"{head}{v}\t{d}\t[]\t[]\t{f}\t{rid}\n"
-            for v, d, f, rid in zip(values, map(_DIGEST_OF, entries), firsts, rids, strict=True)]
-
-
 class _SqliteStaged(StagedEntries):
     """SQLite: pages are held as bound rows (the columns' own bind processors applied by hand, time
     stamps converted once per run of equal values) and go into a temporary table with one
@@ -326,7 +290,7 @@ class _PostgresStaged(StagedEntries):
     def _load(self, entries: list[Good]) -> None:
         # Text COPY lines formatted here in one pass and sent with one write: a ``write_row`` per entry
         # was the subscriber's largest own cost (a call, an adaptation per field, a send per 32 KiB).
-        self._stage.append_text(plain_copy_lines(entries) or copy_lines(entries))
+        self._stage.append_text(copy_lines(entries))
 
     def _write_bank(self, bank_id: int, now: datetime) -> Rows:
         if not self.listing and not self._holds_sample(bank_id):
