@@ -469,10 +469,14 @@ class SourceService:
                 firsts = list(map(_FIRST_SEEN_OF, group))
                 rows = zip(repeat(name), values, digests, repeat(_NO_LABELS), repeat(_NO_LABELS), firsts,
                            map(_REMOTE_ID_OF, group))
-                good.update(zip(zip(repeat(name), digests), cast(Iterator[Good], rows), strict=True))
                 latest = max(filter(None, firsts), default=None)
                 if latest is not None and (newest is None or latest > newest):
                     newest = latest
+                if len(by_type) == 1 and len(set(digests)) == len(digests):
+                    # the whole page, no hash listed twice: nothing to fold, so no (type, digest) key and
+                    # dictionary slot per entry; the same rows in the same order as the folding below
+                    return list(cast(Iterator[Good], rows)), newest
+                good.update(zip(zip(repeat(name), digests), cast(Iterator[Good], rows), strict=True))
                 continue
             digests = value_digests([v if isinstance(v, str) else "" for v in values])
             for e, value, digest in zip(group, values, digests, strict=True):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -40,6 +41,9 @@ from seawall.store.tables import BankEntryRow
 Good = tuple[str, str, str, list[str], list[str], datetime | None, str | None]
 #: (entry id, signal type, value) of entries the indexes must learn.
 Rows = list[tuple[int, str, str]]
+
+_TYPE_OF = itemgetter(0)
+_DIGEST_OF = itemgetter(2)
 
 _STAGE = "seawall_source_stage"
 #: Staged entries looked up before a group is written: if the bank holds none of them, the group is
@@ -74,24 +78,45 @@ class StagedEntries:
         self.source_id = source_id
         self.source = source_name[:200]
         self.added_by = f"source:{source_name}"[:200]
-        self.keys: set[tuple[str, str]] = set()
+        #: Digests staged, per signal type: a page is thousands of values of one type, so whether it lists a
+        #: staged key again is one set operation in C, with no (type, digest) tuple made per entry.
+        self.keys: dict[str, set[str]] = {}
+        self._count = 0
         #: Whether a staged page belongs to a full listing: then every entry's ``last_seen`` moves.
         self.listing = False
 
     @property
     def count(self) -> int:
-        return len(self.keys)
+        return self._count
 
     def holds_any(self, entries: list[Good]) -> bool:
         keys = self.keys
-        return bool(keys) and any((e[0], e[2]) in keys for e in entries)
+        if not keys or not entries:
+            return False
+        types = set(map(_TYPE_OF, entries))
+        if len(types) == 1:
+            held = keys.get(types.pop())
+            return held is not None and not held.isdisjoint(map(_DIGEST_OF, entries))
+        return any(e[2] in keys.get(e[0], ()) for e in entries)
 
     def stage(self, entries: list[Good], *, listing: bool = False) -> None:
         """Copy a page's entries into the staging table (no key of theirs may be staged already);
         ``listing``: the page belongs to a full listing (see the module docstring)."""
         if entries:
             self._load(entries)
-            self.keys.update((e[0], e[2]) for e in entries)
+            keys = self.keys
+            types = set(map(_TYPE_OF, entries))
+            if len(types) == 1:
+                held = keys.setdefault(types.pop(), set())
+                before = len(held)
+                held.update(map(_DIGEST_OF, entries))
+                self._count += len(held) - before
+            else:
+                for e in entries:
+                    held = keys.setdefault(e[0], set())
+                    if e[2] not in held:
+                        held.add(e[2])
+                        self._count += 1
             self.listing = self.listing or listing
 
     def write(self, now: datetime) -> Rows:
@@ -106,6 +131,7 @@ class StagedEntries:
             new.extend(self._write_bank(bank_id, now))
         self._clear()
         self.keys.clear()
+        self._count = 0
         self.listing = False
         return new
 
@@ -126,6 +152,21 @@ def staged_entries(s: Session, dialect: str, bank_ids: list[int], source_id: int
     """The staging of this store's kind, ready for pages."""
     cls = _PostgresStaged if dialect == "postgresql" else _SqliteStaged
     return cls(s, bank_ids, source_id, source_name)
+
+
+def copy_lines(entries: list[Good]) -> list[str]:
+    """Text ``COPY`` lines of the stage's columns for ``entries``, any entry (labels as JSON text)."""
+    dumps, text, null = json.dumps, copy_text, COPY_NULL
+    prev: Any = copy_lines
+    first_text = null
+    lines = []
+    for t, v, d, lab, raw, first, rid in entries:
+        if first is not prev:  # one import's entries share their time stamp: formatted once a run
+            prev, first_text = first, null if first is None else first.isoformat()
+        lines.append(f"{text(t)}\t{text(v)}\t{d}\t{text(dumps(lab)) if lab else '[]'}\t"
+                     f"{text(dumps(raw)) if raw else '[]'}\t{first_text}\t"
+                     f"{null if rid is None else text(rid)}\n")
+    return lines
 
 
 class _SqliteStaged(StagedEntries):
@@ -249,17 +290,7 @@ class _PostgresStaged(StagedEntries):
     def _load(self, entries: list[Good]) -> None:
         # Text COPY lines formatted here in one pass and sent with one write: a ``write_row`` per entry
         # was the subscriber's largest own cost (a call, an adaptation per field, a send per 32 KiB).
-        dumps, text, null = json.dumps, copy_text, COPY_NULL
-        prev: Any = self
-        first_text = null
-        lines = []
-        for t, v, d, lab, raw, first, rid in entries:
-            if first is not prev:  # one import's entries share their time stamp: formatted once a run
-                prev, first_text = first, null if first is None else first.isoformat()
-            lines.append(f"{text(t)}\t{text(v)}\t{d}\t{text(dumps(lab)) if lab else '[]'}\t"
-                         f"{text(dumps(raw)) if raw else '[]'}\t{first_text}\t"
-                         f"{null if rid is None else text(rid)}\n")
-        self._stage.append_text(lines)
+        self._stage.append_text(copy_lines(entries))
 
     def _write_bank(self, bank_id: int, now: datetime) -> Rows:
         if not self.listing and not self._holds_sample(bank_id):
@@ -298,9 +329,10 @@ class _PostgresStaged(StagedEntries):
             cur.execute("ROLLBACK TO SAVEPOINT seawall_source_group")
             cur.execute("RELEASE SAVEPOINT seawall_source_group")
             return None
-        inserted = cur.fetchall()
+        # psycopg's rows are already (int, str, str) tuples: handed on as they came, not copied per entry
+        inserted: Rows = cur.fetchall()
         cur.execute("RELEASE SAVEPOINT seawall_source_group")
-        return [(int(i), str(t), str(v)) for i, t, v in inserted]
+        return inserted
 
     def _insert_sql(self, on_conflict: str) -> str:
         # The CTE's INSERT hands its new rows to the provenance INSERT directly; a new entry has no
@@ -355,7 +387,7 @@ class _PostgresStaged(StagedEntries):
         rows = cur.fetchall()
         held = sum(int(n) for i, _, _, n in rows if i is None)
         inserted = [(int(i), str(t), str(v)) for i, t, v, _ in rows if i is not None]
-        if len(inserted) + held < len(self.keys):
+        if len(inserted) + held < self._count:
             # A concurrent writer committed some of these keys between the probe and the insert: the
             # statement neither inserted them nor saw them held. Their provenance now, looked up again
             # (a new statement sees what that writer committed).
@@ -378,7 +410,7 @@ class _PostgresStaged(StagedEntries):
         cur.execute(self._insert_sql("ON CONFLICT (bank_id, signal_type, value_digest) DO NOTHING "),
                     self._insert_params(bank_id, now))
         inserted = cur.fetchall()
-        if len(inserted) < len(self.keys):
+        if len(inserted) < self._count:
             cur.execute(
                 "INSERT INTO bank_entry_sources (entry_id, source_id, remote_id, labels, first_seen, last_seen) "
                 f"SELECT x.id, %s, st.remote_id, st.raw_labels, %s, %s FROM {_STAGE} st "
