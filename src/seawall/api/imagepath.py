@@ -29,10 +29,10 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.fastpath_prelude import declared_post, serve_with_body
+from seawall.api.fastpath_prelude import BodyFastPath
 from seawall.api.formparse import simple_form
 from seawall.api.ratelimit import RateLimiter
 from seawall.api.routes.items import (
@@ -49,36 +49,20 @@ PATH = "/v1/items"
 ROLES = ("submitter",)
 
 
-class ImageUploadFastPath:
+class ImageUploadFastPath(BodyFastPath):
     """Serves multipart uploads (see the module docstring); every other request goes to ``app``."""
+
+    path = PATH
+    content_type = b"multipart/form-data"
 
     def __init__(self, app: ASGIApp, *, upload_limit: int, address_limiter: RateLimiter,
                  body_timeout: float) -> None:
-        self.app = app
-        #: The body limit the stack applies to a multipart request (``BodyLimitMiddleware``).
-        self.upload_limit = upload_limit
-        self.address_limiter = address_limiter
-        self.body_timeout = body_timeout
-        #: The largest declared body taken here; larger ones go the documented way.
-        self.max_length = min(upload_limit, _RAW_FORM_LIMIT)
-        #: Requests answered here, and of them those whose body :func:`simple_form` split (tests check both).
-        self.served = 0
+        super().__init__(app, body_limit=upload_limit, max_length=min(upload_limit, _RAW_FORM_LIMIT),
+                         address_limiter=address_limiter, body_timeout=body_timeout)
+        #: Of the requests answered here, those whose body :func:`simple_form` split (tests check it).
         self.split = 0
 
-    def _takes(self, scope: Scope) -> bool:
-        declared = declared_post(scope, PATH)
-        return (declared is not None and declared[0].startswith(b"multipart/form-data")
-                and declared[1] <= self.max_length)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._takes(scope):
-            await self.app(scope, receive, send)
-            return
-        self.served += 1
-        await serve_with_body(scope, receive, send, address_limiter=self.address_limiter,
-                              body_timeout=self.body_timeout, body_limit=self.upload_limit, answer=self._answer)
-
-    async def _answer(self, request: Request) -> Response | bytes:
+    async def answer(self, request: Request) -> Response | bytes:
         """The documented route's form branch, step for step (``seawall.api.routes.items.submit_item``); a
         200's body is returned as bytes, sent without building a ``JSONResponse`` (its headers are fixed)."""
         principal = ensure_role(await principal_from(request), ROLES)

@@ -24,10 +24,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from seawall.api.auth import ensure_role, principal_from
-from seawall.api.fastpath_prelude import declared_post, serve_with_body
+from seawall.api.fastpath_prelude import BodyFastPath
 from seawall.api.ratelimit import RateLimiter
 from seawall.api.routes.items import _INLINE_JSON_BYTES, _text_item, item_answer, store_item
 
@@ -35,36 +35,18 @@ PATH = "/v1/items"
 ROLES = ("submitter",)
 
 
-class TextItemFastPath:
+class TextItemFastPath(BodyFastPath):
     """Serves plain JSON text items (see the module docstring); every other request goes to ``app``."""
+
+    path = PATH
+    content_type = b"application/json"
 
     def __init__(self, app: ASGIApp, *, json_limit: int, address_limiter: RateLimiter,
                  body_timeout: float) -> None:
-        self.app = app
-        #: The body limit the stack applies to a JSON request (``BodyLimitMiddleware``).
-        self.json_limit = json_limit
-        self.address_limiter = address_limiter
-        self.body_timeout = body_timeout
-        #: The largest declared body taken here; larger ones go the documented way.
-        self.max_length = min(json_limit, _INLINE_JSON_BYTES)
-        #: Requests answered here (tests check that the path is taken; ``/metrics`` needs no more).
-        self.served = 0
+        super().__init__(app, body_limit=json_limit, max_length=min(json_limit, _INLINE_JSON_BYTES),
+                         address_limiter=address_limiter, body_timeout=body_timeout)
 
-    def _takes(self, scope: Scope) -> bool:
-        declared = declared_post(scope, PATH)
-        return (declared is not None and declared[0].startswith(b"application/json")
-                and declared[1] <= self.max_length)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._takes(scope):
-            await self.app(scope, receive, send)
-            return
-        self.served += 1
-        await serve_with_body(scope, receive, send, address_limiter=self.address_limiter,
-                              body_timeout=self.body_timeout, body_limit=self.json_limit, answer=self._answer)
-
-    @staticmethod
-    async def _answer(request: Request) -> Response | bytes:
+    async def answer(self, request: Request) -> Response | bytes:
         """The documented route's JSON branch, step for step (``seawall.api.routes.items.submit_item``); a
         200's body is returned as bytes, sent without building a ``JSONResponse`` (its headers are fixed)."""
         principal = ensure_role(await principal_from(request), ROLES)
