@@ -129,6 +129,23 @@ def test_ocr_caps_image_size_and_reads_large_images() -> None:
     assert result.text is not None and result.text.lower().split() == slogan(11).lower().split()
 
 
+def test_ocr_writes_no_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The image reaches Tesseract on its standard input: a server stopped while Tesseract ran used to leave
+    the uploaded image behind in a temporary directory."""
+    import tempfile
+
+    def no_files(*args: object, **kwargs: object) -> str:
+        raise AssertionError("OCR made a temporary file or directory")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_files)
+    monkeypatch.setattr(tempfile, "mkstemp", no_files)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    img = Image.open(io.BytesIO(text_image(slogan(12)))).convert("RGB")
+    result = read_text(np.asarray(img), OcrOptions())
+    assert result.text is not None and result.text.lower().split() == slogan(12).lower().split()
+    assert list(tmp_path.iterdir()) == []
+
+
 def line_image(text: str, size: tuple[int, int] = (1900, 200), font_size: int = 40) -> bytes:
     """One line of black text on white."""
     img = Image.new("RGB", size, "white")

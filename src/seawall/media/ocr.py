@@ -26,12 +26,12 @@ so that such a link is still recognised.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -176,25 +176,25 @@ def _run_tesseract(img: Image.Image, langs: str, deadline: float, threads: int,
                    niceness: int = 0) -> dict[str, list[str]]:
     """Tesseract's word table (``tsv``) for the image, columns by name; raises ``TimeoutExpired`` at the deadline.
 
-    The image goes to Tesseract as an uncompressed PGM in a private temporary directory (PNG encoding of a
-    large image costs more than the file write saves), and the process's own environment limits its threads.
-    A positive ``niceness`` starts it through ``nice``, so the kernel serves in-request verdicts first.
+    The image goes to Tesseract as an uncompressed PGM on its standard input (PNG encoding of a large image
+    costs more than it saves). Never through a file: a server stopped while Tesseract ran left the uploaded
+    image behind in a temporary directory. The process's own environment limits its threads. A positive
+    ``niceness`` starts it through ``nice``, so the kernel serves in-request verdicts first.
     """
     import pytesseract
 
     env = dict(os.environ, OMP_THREAD_LIMIT=str(threads))
-    with tempfile.TemporaryDirectory(prefix="seawall-ocr-") as tmp:
-        path = os.path.join(tmp, "image.pgm")
-        img.save(path, format="PPM")
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise subprocess.TimeoutExpired("tesseract", 0)
-        nice = shutil.which("nice") if niceness > 0 else None
-        prefix = [nice, "-n", str(niceness)] if nice else []
-        done = subprocess.run(
-            [*prefix, pytesseract.pytesseract.tesseract_cmd, path, "stdout", "-l", langs, "tsv"],
-            capture_output=True, env=env, timeout=remaining, check=False, stdin=subprocess.DEVNULL,
-        )
+    pgm = io.BytesIO()
+    img.save(pgm, format="PPM")
+    remaining = deadline - time.perf_counter()
+    if remaining <= 0:
+        raise subprocess.TimeoutExpired("tesseract", 0)
+    nice = shutil.which("nice") if niceness > 0 else None
+    prefix = [nice, "-n", str(niceness)] if nice else []
+    done = subprocess.run(
+        [*prefix, pytesseract.pytesseract.tesseract_cmd, "stdin", "stdout", "-l", langs, "tsv"],
+        input=pgm.getvalue(), capture_output=True, env=env, timeout=remaining, check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {done.returncode}")
     table: dict[str, list[str]] = {}
