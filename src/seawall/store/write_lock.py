@@ -31,6 +31,6 @@ def lock_table_for_append(s: Session, table: str) -> None:
     lock conflicts with itself and with inserts, not with plain reads; SQLite takes its write lock.
     """
     if s.get_bind().dialect.name == "sqlite":
-        s.execute(_TAKE_LOCK)
+        take_write_lock(s)
     else:
         s.execute(text(f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE'))

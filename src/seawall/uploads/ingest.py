@@ -37,9 +37,6 @@ from seawall.store.db import Database
 from seawall.store.group_commit import GroupCommit
 from seawall.store.tables import (
     ActionRow,
-    CaseDecisionRow,
-    CaseRow,
-    DecisionRow,
     ItemContentRow,
     ItemRow,
     ItemUploadRow,
@@ -48,6 +45,7 @@ from seawall.store.tables import (
 )
 from seawall.store.write_lock import take_write_lock
 from seawall.uploads.item_ids import new_item_id
+from seawall.uploads.person_decisions import decided_by_a_person
 from seawall.uploads.slow_process import OFFLOADED, SlowProcesses, adopt
 from seawall.uploads.spool import UploadSpool
 from seawall.uploads.stages import STAGE_TWO, STAGE_TWO_TASKS, SlowTask, by_names, image_region_signals, tasks_for
@@ -593,7 +591,7 @@ class ItemService:
                 return  # another delivery finished it first
             row.stage2_pending = None
             row.signals = [sig.stored_dict() for sig in signals if not sig.transient]
-            if row.verdict != before.verdict or _decided_by_a_person(s, item.id):
+            if row.verdict != before.verdict or decided_by_a_person(s, item.id):
                 # decided while stage 2 ran (a reviewer, an appeal, a removal order): that decision stands,
                 # even one that left the verdict as it was (a strike alone, a violating case kept up);
                 # what stage 2 found is recorded with it, and nothing is acted on again
@@ -770,19 +768,6 @@ class ItemService:
     def get(self, item_id: str) -> Item:
         with self.db.session() as s:
             return item_in(s, item_id)
-
-
-def _decided_by_a_person(s: Session, item_id: str) -> bool:
-    """Whether a person (a reviewer, a removal order, an appeal) decided about the item after its upload.
-
-    Every such decision is stored with ``automated = false`` (the upload's own decision is automated), and
-    a decided case, an appeal's included, has its case decision even when it acted on nothing.
-    """
-    if s.scalar(select(DecisionRow.id).where(DecisionRow.item_id == item_id, DecisionRow.automated.is_(False))
-                .limit(1)) is not None:
-        return True
-    return s.scalar(select(CaseDecisionRow.id).join(CaseRow, CaseRow.id == CaseDecisionRow.case_id)
-                    .where(CaseRow.item_id == item_id).limit(1)) is not None
 
 
 def item_in(s: Session, item_id: str) -> Item:

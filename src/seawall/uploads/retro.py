@@ -18,7 +18,8 @@ What it does to a hit: the item's new matches are stored and the item is decided
 rules with all its matches, in one transaction with its actions and events (``item.retro_match``
 plus whatever the actions emit). The item is already published, so ``block`` is carried out as
 ``remove``; an action already carried out on the item is not repeated. Only enabled block banks
-count: an allow entry is no reason to revisit anything.
+count: an allow entry is no reason to revisit anything. An item a person already decided about is the
+exception: their decision stands and the item goes back to review instead (see :meth:`RetroMatcher._apply`).
 
 Crash and concurrency safety: (item, entry) pairs already recorded are skipped, so a run repeated
 after a crash repeats work, never actions; the cursor advances after the pass. One pass runs
@@ -53,6 +54,8 @@ from seawall.signals.pdq.index import hamming, hex_rows_to_array
 from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
+from seawall.store.write_lock import take_write_lock
+from seawall.uploads.person_decisions import decided_by_a_person, reviewed_media
 from seawall.uploads.retro_forms import ItemFormIndex, SyncResult, form_index_types
 from seawall.uploads.retro_lead import RetroLead
 from seawall.uploads.retro_scan import (
@@ -484,7 +487,12 @@ class RetroMatcher:
                 report.matches += len(fresh)
 
     def _apply(self, item_id: str, fresh: list[Match]) -> int:
-        """Store the new matches, decide the item again and act, in one transaction; returns actions taken."""
+        """Store the new matches, decide the item again and act, in one transaction; returns actions taken.
+
+        An item a person already decided about (a reviewer, an appeal, a removal order) is not acted on:
+        that decision stands, the matches are recorded with it, and when the rules would now act the item
+        goes back to the review queue at high priority with the new match in the case's reason.
+        """
         item = self.load_item(item_id)
         done = {a.type for a in item.verdict.actions}
         notes = [f"retro-match: {m.signal_type} entry {m.entry_id} of bank {m.bank_name} was added after this "
@@ -496,24 +504,52 @@ class RetroMatcher:
             if kind not in done and all(kind != b.type for b in actions):
                 actions.append(Action(kind, dict(a.params), a.rule))
         verdict.actions = actions
-        item.verdict = verdict
         with self.db.session() as s:
+            # SQLite: a reviewer's decision committed after the check below would otherwise be acted over
+            take_write_lock(s)
             s.execute(insert(MatchRow), [
                 {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
                  "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
                  "action": m.action, "variant": m.variant} for m in fresh])
             tag_cases_of_item(s, item.id, fresh)
-            s.execute(update(ItemRow).where(ItemRow.id == item.id)
-                      .values(verdict=verdict.verdict, reasons=verdict.reasons))
-            queued = self.runner.record(s, item)
-            queued += self.outbox.emit(s, [("item.retro_match", {
-                "item_id": item.id, "content_id": item.content_id, "account_id": item.account_id,
-                "verdict": verdict.verdict, "matches": [m.to_dict() for m in fresh],
-                "actions": [a.to_dict() for a in actions], "reasons": verdict.reasons,
-            })])
+            event: dict[str, Any] = {"item_id": item.id, "content_id": item.content_id,
+                                     "account_id": item.account_id, "matches": [m.to_dict() for m in fresh]}
+            if decided_by_a_person(s, item.id):
+                queued = self._hold_for_review(s, item, fresh, notes, verdict, event)
+                actions = []
+            else:
+                item.verdict = verdict
+                s.execute(update(ItemRow).where(ItemRow.id == item.id)
+                          .values(verdict=verdict.verdict, reasons=verdict.reasons))
+                queued = self.runner.record(s, item)
+                queued += self.outbox.emit(s, [("item.retro_match", {
+                    **event, "verdict": verdict.verdict, "actions": [a.to_dict() for a in actions],
+                    "reasons": verdict.reasons})])
         if queued and self.on_events is not None:
             self.on_events()
         return len(actions)
+
+    def _hold_for_review(self, s: Session, item: Item, fresh: list[Match], notes: list[str], verdict: Verdict,
+                         event: dict[str, Any]) -> int:
+        """A person decided about ``item``: keep its verdict, note the new matches, and when the rules would
+        act on them and it is still up, open (or raise) its review case; returns the webhook deliveries queued."""
+        row = s.get(ItemRow, item.id)
+        kept = row.verdict if row is not None and row.verdict else item.verdict.verdict
+        reasons = [*(row.reasons if row is not None and row.reasons else item.verdict.reasons),
+                   *(f"{n}; a person decided about this item before, so nothing was acted on" for n in notes)]
+        s.execute(update(ItemRow).where(ItemRow.id == item.id).values(reasons=reasons))
+        case_id = None
+        # taken down already: nothing left for a reviewer to decide about the content
+        if verdict.actions and kept != "block" and self.runner.cases is not None:
+            item.verdict = Verdict(kept, [*item.verdict.matches, *fresh], reasons)
+            found = ", ".join(f"{m.signal_type} entry {m.entry_id} of bank {m.bank_name}" for m in fresh)
+            case_id = self.runner.cases(
+                s, item, source="retro", reason=f"retro-match after a person's decision: {found}; the rules "
+                f"would now {', '.join(a.type for a in verdict.actions)}", tier="high",
+                media=reviewed_media(s, item.id))
+        return self.outbox.emit(s, [("item.retro_match", {
+            **event, "verdict": kept, "actions": [], "reasons": reasons, "decided_by_a_person": True,
+            "review_case_id": case_id})])
 
 
 class RetroLoop:
