@@ -76,6 +76,10 @@ from seawall.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+#: Verdicts under which the platform shows an item: a person who left an item up sees it again when a new
+#: bank entry would now act on it.
+VISIBLE = ("allow", "label")
+
 #: Where the cursor lives (a row of the shared runtime-state table).
 STATE_NAME = "retro_match"
 #: Entries taken into one run; a larger import is worked off over several runs.
@@ -532,15 +536,17 @@ class RetroMatcher:
     def _hold_for_review(self, s: Session, item: Item, fresh: list[Match], notes: list[str], verdict: Verdict,
                          event: dict[str, Any]) -> int:
         """A person decided about ``item``: keep its verdict, note the new matches, and when the rules would
-        act on them and it is still up, open (or raise) its review case; returns the webhook deliveries queued."""
+        act on them and a person let it stay up, open (or raise) its review case; returns the webhook deliveries
+        queued."""
         row = s.get(ItemRow, item.id)
         kept = row.verdict if row is not None and row.verdict else item.verdict.verdict
         reasons = [*(row.reasons if row is not None and row.reasons else item.verdict.reasons),
                    *(f"{n}; a person decided about this item before, so nothing was acted on" for n in notes)]
         s.execute(update(ItemRow).where(ItemRow.id == item.id).values(reasons=reasons))
         case_id = None
-        # taken down already: nothing left for a reviewer to decide about the content
-        if verdict.actions and kept != "block" and self.runner.cases is not None:
+        # only an item a person let stay up (allowed, or up with a label) is worth a second look; one they took
+        # down or held is theirs to finish, and nothing is carried out over their choice of actions
+        if verdict.actions and kept in VISIBLE and self.runner.cases is not None:
             item.verdict = Verdict(kept, [*item.verdict.matches, *fresh], reasons)
             found = ", ".join(f"{m.signal_type} entry {m.entry_id} of bank {m.bank_name}" for m in fresh)
             case_id = self.runner.cases(
