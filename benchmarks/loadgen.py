@@ -67,6 +67,13 @@ class OpenLoopResult:
         return float(np.percentile(np.asarray(self.latencies), p)) * 1000.0
 
 
+#: Longest a pooled connection waits for its next request. Servers close keep-alive connections idle for
+#: a few seconds (uvicorn: 5 s); a request written just as the server closes one fails with no answer (a
+#: reused connection's race that HTTP clients avoid the same way), which is the client's doing, not the
+#: server's: such connections are closed here and a new one opened instead.
+IDLE_LIMIT_S = 3.0
+
+
 async def _read_response(reader: asyncio.StreamReader) -> int:
     """Read one response (Content-Length or chunked body); returns its status code."""
     head = await reader.readuntil(b"\r\n\r\n")
@@ -95,7 +102,8 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 async def _run(host: str, port: int, rate: float, seconds: float, requests: Sequence[bytes],
                max_connections: int, timeout: float) -> OpenLoopResult:
     result = OpenLoopResult(rate, seconds)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # (reader, writer, when it went idle): a connection idle longer than IDLE_LIMIT_S is not reused
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     open_count = 0
     gate = asyncio.Semaphore(max_connections)
     loop = asyncio.get_running_loop()
@@ -104,7 +112,14 @@ async def _run(host: str, port: int, rate: float, seconds: float, requests: Sequ
     async def one(k: int, due: float) -> None:
         nonlocal open_count
         async with gate:
-            conn = idle.pop() if idle else None
+            conn = None
+            while idle and conn is None:
+                reader, writer, since = idle.pop()
+                if loop.time() - since <= IDLE_LIMIT_S:
+                    conn = (reader, writer)
+                else:  # the server may be closing it right now: a request sent on it could meet the close
+                    writer.close()
+                    open_count -= 1
             try:
                 if conn is None:
                     conn = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
@@ -124,7 +139,7 @@ async def _run(host: str, port: int, rate: float, seconds: float, requests: Sequ
                 return
             result.latencies.append(loop.time() - due)
             result.statuses[status] = result.statuses.get(status, 0) + 1
-            idle.append(conn)
+            idle.append((conn[0], conn[1], loop.time()))
 
     tasks: list[asyncio.Task[None]] = []
     total = int(rate * seconds)
@@ -139,7 +154,7 @@ async def _run(host: str, port: int, rate: float, seconds: float, requests: Sequ
         tasks.append(asyncio.create_task(one(k, due)))
     await asyncio.gather(*tasks)
     result.wall_seconds = time.perf_counter() - started
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return result
 
