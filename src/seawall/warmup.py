@@ -127,13 +127,21 @@ def warm_up(engine: Engine) -> dict[str, float]:
 
     def connections() -> None:
         # the pool's connections opened now (PostgreSQL: a handshake each; SQLite: its pragmas), as many
-        # as a request, the group commit and the background refresh hold at once
+        # as a request, the group commit and the background refresh hold at once, and each one's schema
+        # read: a connection parses the store's schema on its first statement (SQLite: about a millisecond
+        # for its tables and indexes), which was the first real upload's commit
+        from sqlalchemy import false, select
+
+        from seawall.store.tables import ItemRow
+
         pool = engine.db.engine.pool
         size = pool.size() if hasattr(pool, "size") else 1
         held = []
         try:
             for _ in range(min(POOLED_CONNECTIONS, max(1, size))):
                 held.append(engine.db.engine.connect())
+                held[-1].execute(select(ItemRow.id).where(false())).close()
+                held[-1].rollback()
         finally:
             for conn in held:
                 conn.close()
