@@ -9,7 +9,8 @@ EVENT_TYPES: dict[str, str] = {
     "item.verdict": "An item was decided (every automated decision, with its actions and reasons).",
     "item.redecided": "Stage 2 (OCR…) of an upload found more and decided it again: new verdict, matches, actions.",
     "item.removed": "A published item must be taken down (decided after upload, or by a later decision).",
-    "item.retro_match": "A past item matched a bank entry added after it was received, and was decided again.",
+    "item.retro_match": "A past item matched a bank entry added after it was received, and was decided again "
+                        "(an item a person decided about keeps that decision and may go back to review).",
     "item.labelled": "An item is to be shown behind a warning label (its text is in the event).",
     "item.escalated": "An imminent threat: urgent review and a person should be alerted now.",
     "account.strike": "An account got a strike.",
