@@ -10,6 +10,8 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,10 +22,14 @@ from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.models.records import Action
 from seawall.rules.defaults import DEFAULT_RULES
-from seawall.store.tables import ActionRow, CaseRow, WebhookEventRow
+from seawall.store.tables import ActionRow, CaseRow, ItemRow, WebhookEventRow
+from seawall.store.write_lock import take_write_lock
 from tests.conftest import encode, textured_image
 
 from .console_support import engine_for, held_image, make_users, strikes
+
+#: How long the reviewer's transaction stays open once the pass may start: ample for it to reach its check.
+HOLD_S = 1.5
 
 RULES = """\
 rules:
@@ -144,3 +150,46 @@ def test_a_held_upload_cleared_by_a_reviewer_comes_back_with_the_media_it_was_ju
     with eng.db.session() as s:
         [again] = s.scalars(select(CaseRow.id).where(CaseRow.item_id == item_id, CaseRow.status != "decided")).all()
     assert review.media(again) == data
+
+
+def test_a_pass_waits_for_a_decision_being_made_and_keeps_it(eng: Engine) -> None:
+    """The reviewer's transaction is open (the item's row locked; on SQLite the write lock) when the pass comes
+    to act: the pass waits, then sees the decision and acts on nothing. Had the pass checked for a person's
+    decision before waiting for the row, it would have found none, removed the labelled item and struck its
+    uploader."""
+    eng.rules.save(RULES, created_by="test")
+    data = encode(textured_image(45, (320, 240)))
+    item = eng.submit(eng.content("image", data=data), content_id="post-45", account_id="acct-racing")
+    _bank_later(eng, data)
+    held, pass_done = threading.Event(), threading.Event()
+    waited: list[bool] = []
+    failures: list[BaseException] = []
+
+    def reviewer() -> None:
+        try:
+            with eng.db.session() as s:
+                take_write_lock(s)
+                s.get(ItemRow, item.id, with_for_update=True)
+                held.set()
+                time.sleep(HOLD_S)
+                eng.actions.decide_later(s, eng.items.get(item.id), eng.actions.parse([{"label": "news"}]),
+                                         decided_by="key:desk", note="")
+                waited.append(not pass_done.is_set())
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+            held.set()
+
+    desk = threading.Thread(target=reviewer, name="reviewer")
+    desk.start()
+    assert held.wait(30)
+    report = eng.retro.run()
+    pass_done.set()
+    desk.join(timeout=60)
+    assert not desk.is_alive() and not failures, failures
+    assert waited == [True]  # the pass was still waiting when the decision committed
+    assert report.items_matched == 1 and report.actions == 0
+    after = eng.items.get(item.id)
+    assert after.verdict.verdict == "label" and strikes(eng, "acct-racing") == 0
+    assert _action_types(eng, item.id) == ["label"]
+    [event] = _retro_events(eng)
+    assert event["decided_by_a_person"] is True and event["review_case_id"] is not None  # labelled: still up

@@ -509,8 +509,10 @@ class RetroMatcher:
                 actions.append(Action(kind, dict(a.params), a.rule))
         verdict.actions = actions
         with self.db.session() as s:
-            # SQLite: a reviewer's decision committed after the check below would otherwise be acted over
+            # the check below must see a person's decision committed before this transaction acts: SQLite's
+            # write lock, elsewhere the item's row (a case decision updates it in its own transaction)
             take_write_lock(s)
+            s.execute(select(ItemRow.id).where(ItemRow.id == item.id).with_for_update())
             s.execute(insert(MatchRow), [
                 {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
                  "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
