@@ -9,6 +9,7 @@ withdrawn; the dashboard draws its charts; a reviewer cannot reach the admin pag
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_appeal_flow_and_dashboard_in_chromium(server: tuple[str, dict[str, str]
             assert bea.locator("#case-kind").inner_text() == "appeal"
             assert bea.locator("#contested-by").inner_text() == "sam"
             media = bea.locator("[data-testid=media]")
-            assert "blur" in media.evaluate("e => getComputedStyle(e).filter")
+            sync_api.expect(media).to_have_css("filter", re.compile("blur"))  # once the stylesheet applies
             bea.screenshot(path=str(SHOTS / "appeal-case.png"), full_page=True)
             bea.click("#appeal-uphold")
             bea.wait_for_selector("#decided")
@@ -172,12 +173,11 @@ def test_review_flow_in_chromium(server: tuple[str, dict[str, str]], tmp_path: P
             page.screenshot(path=str(SHOTS / "queue.png"))
             page.click("table.queue a")
             media = page.locator("[data-testid=media]")
-            assert "blur" in media.evaluate("e => getComputedStyle(e).filter")
-            assert "grayscale" in media.evaluate("e => getComputedStyle(e).filter")
+            sync_api.expect(media).to_have_css("filter", re.compile("blur.*grayscale|grayscale.*blur"))
             page.screenshot(path=str(SHOTS / "case-shielded.png"))
             page.click("#reveal")
             page.wait_for_load_state()
-            assert page.locator("[data-testid=media]").evaluate("e => getComputedStyle(e).filter") == "none"
+            sync_api.expect(page.locator("[data-testid=media]")).to_have_css("filter", "none")
             assert page.locator("#exposure").inner_text() == "1"
             page.check("input[value='behaviour:glorification']")
             page.select_option("#block_bank", "known")
@@ -278,6 +278,9 @@ def test_keyboard_walkthrough_reports_cluster_reveal_and_accessibility(server: t
             sync_api.expect(rita.locator("#case-kind")).to_have_text("report")
             post = rita.locator("[data-testid=media]")
             assert "END-OF-POST" in post.inner_text()
+            # the console's stylesheet may still be loading when the case text is in the page: wait for its
+            # wrapping rule to apply, then check that the long text wraps inside the box
+            sync_api.expect(post).to_have_css("white-space", "pre-wrap")
             assert post.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # long text wraps
             assert _axe_serious(rita) == []
             rita.keyboard.press("t")
@@ -291,7 +294,8 @@ def test_keyboard_walkthrough_reports_cluster_reveal_and_accessibility(server: t
             assert "decided" in rita.locator("p.ok").inner_text()
             media = rita.locator("[data-testid=media]")
             src = media.get_attribute("src") or ""
-            assert src.endswith("/media") and "blur" in media.evaluate("e => getComputedStyle(e).filter")
+            assert src.endswith("/media")
+            sync_api.expect(media).to_have_css("filter", re.compile("blur"))  # once the stylesheet applies
             shielded = api.get(f"{base}{src}", headers={"Cookie": _cookie(rita)}).content
             assert shielded != data  # the plain media URL is a rendition, even outside the page
             assert rita.locator(".entry-labels").first.inner_text() == "behaviour:glorification"
