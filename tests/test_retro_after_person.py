@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from seawall.api.app import create_app
 from seawall.composition import report_service, review_service
 from seawall.config import Settings
 from seawall.engine import Engine
@@ -26,7 +28,7 @@ from seawall.store.tables import ActionRow, CaseRow, ItemRow, WebhookEventRow
 from seawall.store.write_lock import take_write_lock
 from tests.conftest import encode, textured_image
 
-from .console_support import engine_for, held_image, make_users, strikes
+from .console_support import engine_for, held_image, make_users, sign_in, strikes
 
 #: How long the reviewer's transaction stays open once the pass may start: ample for it to reach its check.
 HOLD_S = 1.5
@@ -99,6 +101,16 @@ def test_a_reviewer_allowed_item_goes_back_to_review_instead_of_being_removed(en
     [event] = _retro_events(eng)
     assert event["decided_by_a_person"] is True and event["review_case_id"] == again.id
     assert event["actions"] == [] and event["verdict"] == "allow"
+
+    # the reviewer finds it in the console: the case page says why it is back, with the media shielded
+    with TestClient(create_app(engine=eng, follow_writes=False)) as client:
+        sign_in(client, "reviewer2")
+        queue = client.get("/console/queue")
+        assert queue.status_code == 200 and f"/console/cases/{again.id}" in queue.text
+        page = client.get(f"/console/cases/{again.id}")
+        assert page.status_code == 200
+        assert "retro-match after a person&#39;s decision" in page.text and "late-list" in page.text
+        assert 'class="shielded' in page.text
 
     # the second look decides: now it comes down, with the strike the reviewer gives
     review.decide(again.id, users.by_name("reviewer2"), outcome="violating",  # type: ignore[arg-type]
