@@ -128,8 +128,8 @@ def warm_up(engine: Engine) -> dict[str, float]:
     def connections() -> None:
         # the pool's connections opened now (PostgreSQL: a handshake each; SQLite: its pragmas), as many
         # as a request, the group commit and the background refresh hold at once, and each one's schema
-        # read: a connection parses the store's schema on its first statement (SQLite: about a millisecond
-        # for its tables and indexes), which was the first real upload's commit
+        # read: a connection parses the store's schema on its first statement, which otherwise happened
+        # inside the first real upload's commit (benchmarks/profile_first_text.py times that commit)
         from sqlalchemy import false, select
 
         from seawall.store.tables import ItemRow

@@ -494,8 +494,9 @@ class RetroMatcher:
         """Store the new matches, decide the item again and act, in one transaction; returns actions taken.
 
         An item a person already decided about (a reviewer, an appeal, a removal order) is not acted on:
-        that decision stands, the matches are recorded with it, and when the rules would now act the item
-        goes back to the review queue at high priority with the new match in the case's reason.
+        that decision stands and the matches are recorded with it. When the rules would now act on an item
+        the person left up, it goes back to the review queue at high priority, with the new match in the
+        case's reason (:meth:`_hold_for_review`).
         """
         item = self.load_item(item_id)
         done = {a.type for a in item.verdict.actions}
