@@ -54,7 +54,7 @@ from seawall.store.tables import (
     MatchRow,
     utcnow,
 )
-from seawall.store.write_lock import take_write_lock
+from seawall.store.write_lock import get_locked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -290,8 +290,7 @@ class ReviewService:
     def release(self, case_id: int, user: ConsoleUser) -> None:
         """Put a taken case back in the queue: its assignee, or a senior reviewer for anyone's case."""
         with self.db.session() as s:
-            take_write_lock(s)
-            row = s.get(CaseRow, case_id, with_for_update=True)
+            row = get_locked(s, CaseRow, case_id)
             if row is None:
                 raise NotFound(f"case {case_id} does not exist", code="case_not_found")
             if row.status == "decided":
@@ -316,8 +315,7 @@ class ReviewService:
         if not user.has("senior"):
             raise Forbidden("reassigning a case needs the senior or admin role", code="forbidden")
         with self.db.session() as s:
-            take_write_lock(s)
-            row = s.get(CaseRow, case_id, with_for_update=True, populate_existing=True)
+            row = get_locked(s, CaseRow, case_id, populate_existing=True)
             if row is None:
                 raise NotFound(f"case {case_id} does not exist", code="case_not_found")
             if row.status == "decided":
@@ -670,8 +668,7 @@ def _held_by(row: CaseRow, user_id: int) -> bool:
 
 def _lock_open_case(s: Session, case_id: int, user: ConsoleUser) -> CaseRow:
     """The case row, locked, if it is still open and not assigned to someone else; else 404/409."""
-    take_write_lock(s)
-    row = s.get(CaseRow, case_id, with_for_update=True, populate_existing=True)
+    row = get_locked(s, CaseRow, case_id, populate_existing=True)
     if row is None:
         raise NotFound(f"case {case_id} does not exist", code="case_not_found")
     if row.status == "decided":

@@ -35,7 +35,7 @@ from seawall.store.tables import (
     SecondReviewRow,
     utcnow,
 )
-from seawall.store.write_lock import take_write_lock
+from seawall.store.write_lock import get_locked
 
 #: Outcomes a second reviewer may give (escalation is not a judgement to agree with).
 SECOND_OUTCOMES = ("violating", "not_violating")
@@ -123,8 +123,7 @@ class SecondReviews:
         if outcome == "not_violating":
             labels = []
         with self.db.session() as s:
-            take_write_lock(s)
-            row = s.get(SecondReviewRow, review_id, with_for_update=True)
+            row = get_locked(s, SecondReviewRow, review_id)
             if row is None:
                 raise NotFound(f"second review {review_id} does not exist", code="second_review_not_found")
             self._check(s, row, user)

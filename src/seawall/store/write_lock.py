@@ -10,8 +10,12 @@ commit until this transaction ends.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+R = TypeVar("R")
 
 #: Changes nothing (no row matches) but, as a write, begins the transaction and takes the write lock.
 _TAKE_LOCK = text("UPDATE store_identity SET id = id WHERE 1 = 0")
@@ -21,6 +25,13 @@ def take_write_lock(s: Session) -> None:
     """On SQLite, hold the write lock from now until ``s`` ends; elsewhere nothing (rows are locked instead)."""
     if s.get_bind().dialect.name == "sqlite":
         s.execute(_TAKE_LOCK)
+
+
+def get_locked(s: Session, entity: type[R], ident: Any, **options: Any) -> R | None:
+    """The row of ``entity`` keyed ``ident``, held until ``s`` ends (None when there is none): the write lock
+    on SQLite, then the row's own lock (``FOR UPDATE``); ``options`` go to :meth:`Session.get`."""
+    take_write_lock(s)
+    return s.get(entity, ident, with_for_update=True, **options)
 
 
 def lock_table_for_append(s: Session, table: str) -> None:

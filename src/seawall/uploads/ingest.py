@@ -35,15 +35,8 @@ from seawall.storable import check_stored
 from seawall.store.convert import aware
 from seawall.store.db import Database
 from seawall.store.group_commit import GroupCommit
-from seawall.store.tables import (
-    ActionRow,
-    ItemContentRow,
-    ItemRow,
-    ItemUploadRow,
-    MatchRow,
-    utcnow,
-)
-from seawall.store.write_lock import take_write_lock
+from seawall.store.tables import ActionRow, ItemContentRow, ItemRow, ItemUploadRow, MatchRow, utcnow
+from seawall.store.write_lock import get_locked
 from seawall.uploads.item_ids import new_item_id
 from seawall.uploads.person_decisions import decided_by_a_person
 from seawall.uploads.slow_process import OFFLOADED, SlowProcesses, adopt
@@ -476,8 +469,8 @@ class ItemService:
 
     def _finish(self, item: Item, data: bytes) -> None:
         with self.db.session() as s:
-            take_write_lock(s)  # SQLite: two deliveries of one job must not both read it as pending and act
-            row = s.get(ItemRow, item.id, with_for_update=True)
+            # SQLite too: two deliveries of one job must not both read it as pending and act
+            row = get_locked(s, ItemRow, item.id)
             if row is None or row.status != "pending":
                 return
             if item.verdict.verdict != "allow" and s.get(ItemContentRow, item.id) is None:
@@ -494,8 +487,7 @@ class ItemService:
 
     def _fail(self, item_id: str, code: str, message: str) -> None:
         with self.db.session() as s:
-            take_write_lock(s)
-            row = s.get(ItemRow, item_id, with_for_update=True)
+            row = get_locked(s, ItemRow, item_id)
             if row is None or row.status != "pending":
                 return
             row.status = "failed"
@@ -585,8 +577,7 @@ class ItemService:
         with self.db.session() as s:
             # SQLite ignores FOR UPDATE: without its write lock the row read here could predate a reviewer's
             # decision committed before this transaction writes, and stage 2 would put its verdict back
-            take_write_lock(s)
-            row = s.get(ItemRow, item.id, with_for_update=True)
+            row = get_locked(s, ItemRow, item.id)
             if row is None or not row.stage2_pending:
                 return  # another delivery finished it first
             row.stage2_pending = None
@@ -657,8 +648,8 @@ class ItemService:
         """End an item's stage 2 without running it (it failed, or its job was dead-lettered): the stage-1
         verdict stands, with ``note`` among its reasons."""
         with self.db.session() as s:
-            take_write_lock(s)  # SQLite: the reasons read are the newest, so a note never drops another's
-            row = s.get(ItemRow, item_id, with_for_update=True)
+            # SQLite too: the reasons read are the newest, so a note never drops another's
+            row = get_locked(s, ItemRow, item_id)
             if row is None or not row.stage2_pending:
                 return
             row.stage2_pending = None

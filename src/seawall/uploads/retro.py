@@ -54,7 +54,7 @@ from seawall.signals.pdq.index import hamming, hex_rows_to_array
 from seawall.store.case_tags import tag_cases_of_item
 from seawall.store.db import Database
 from seawall.store.tables import BankEntryRow, BankRow, ItemRow, MatchRow, RuntimeFlagRow, utcnow
-from seawall.store.write_lock import take_write_lock
+from seawall.store.write_lock import get_locked
 from seawall.uploads.person_decisions import decided_by_a_person, reviewed_media
 from seawall.uploads.retro_forms import ItemFormIndex, SyncResult, form_index_types
 from seawall.uploads.retro_lead import RetroLead
@@ -510,10 +510,9 @@ class RetroMatcher:
                 actions.append(Action(kind, dict(a.params), a.rule))
         verdict.actions = actions
         with self.db.session() as s:
-            # the check below must see a person's decision committed before this transaction acts: SQLite's
-            # write lock, elsewhere the item's row (a case decision updates it in its own transaction)
-            take_write_lock(s)
-            s.execute(select(ItemRow.id).where(ItemRow.id == item.id).with_for_update())
+            # the check below must see a person's decision committed before this transaction acts: the item's
+            # row is held (a case decision updates it in its own transaction)
+            row = get_locked(s, ItemRow, item.id)
             s.execute(insert(MatchRow), [
                 {"item_id": item.id, "bank_id": m.bank_id, "bank_name": m.bank_name, "bank_kind": m.bank_kind,
                  "entry_id": m.entry_id, "signal_type": m.signal_type, "distance": m.distance, "labels": m.labels,
@@ -522,7 +521,7 @@ class RetroMatcher:
             event: dict[str, Any] = {"item_id": item.id, "content_id": item.content_id,
                                      "account_id": item.account_id, "matches": [m.to_dict() for m in fresh]}
             if decided_by_a_person(s, item.id):
-                queued = self._hold_for_review(s, item, fresh, notes, verdict, event)
+                queued = self._hold_for_review(s, row, item, fresh, notes, verdict, event)
                 actions = []
             else:
                 item.verdict = verdict
@@ -536,12 +535,11 @@ class RetroMatcher:
             self.on_events()
         return len(actions)
 
-    def _hold_for_review(self, s: Session, item: Item, fresh: list[Match], notes: list[str], verdict: Verdict,
-                         event: dict[str, Any]) -> int:
+    def _hold_for_review(self, s: Session, row: ItemRow | None, item: Item, fresh: list[Match], notes: list[str],
+                         verdict: Verdict, event: dict[str, Any]) -> int:
         """A person decided about ``item``: keep its verdict, note the new matches, and when the rules would
         act on them and a person let it stay up, open (or raise) its review case; returns the webhook deliveries
-        queued."""
-        row = s.get(ItemRow, item.id)
+        queued (``row``: the item's row, held by the caller)."""
         kept = row.verdict if row is not None and row.verdict else item.verdict.verdict
         reasons = [*(row.reasons if row is not None and row.reasons else item.verdict.reasons),
                    *(f"{n}; a person decided about this item before, so nothing was acted on" for n in notes)]
