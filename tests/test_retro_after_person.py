@@ -10,8 +10,6 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,14 +22,11 @@ from seawall.config import Settings
 from seawall.engine import Engine
 from seawall.models.records import Action
 from seawall.rules.defaults import DEFAULT_RULES
-from seawall.store.tables import ActionRow, CaseRow, ItemRow, WebhookEventRow
-from seawall.store.write_lock import take_write_lock
+from seawall.store.tables import ActionRow, CaseRow, WebhookEventRow
 from tests.conftest import encode, textured_image
 
 from .console_support import engine_for, held_image, make_users, sign_in, strikes
-
-#: How long the reviewer's transaction stays open once the pass may start: ample for it to reach its check.
-HOLD_S = 1.5
+from .held_decision import HeldDecision
 
 RULES = """\
 rules:
@@ -173,32 +168,10 @@ def test_a_pass_waits_for_a_decision_being_made_and_keeps_it(eng: Engine) -> Non
     data = encode(textured_image(45, (320, 240)))
     item = eng.submit(eng.content("image", data=data), content_id="post-45", account_id="acct-racing")
     _bank_later(eng, data)
-    held, pass_done = threading.Event(), threading.Event()
-    waited: list[bool] = []
-    failures: list[BaseException] = []
-
-    def reviewer() -> None:
-        try:
-            with eng.db.session() as s:
-                take_write_lock(s)
-                s.get(ItemRow, item.id, with_for_update=True)
-                held.set()
-                time.sleep(HOLD_S)
-                eng.actions.decide_later(s, eng.items.get(item.id), eng.actions.parse([{"label": "news"}]),
-                                         decided_by="key:desk", note="")
-                waited.append(not pass_done.is_set())
-        except BaseException as exc:  # reported below
-            failures.append(exc)
-            held.set()
-
-    desk = threading.Thread(target=reviewer, name="reviewer")
+    desk = HeldDecision(eng, item.id, [{"label": "news"}])
     desk.start()
-    assert held.wait(30)
     report = eng.retro.run()
-    pass_done.set()
-    desk.join(timeout=60)
-    assert not desk.is_alive() and not failures, failures
-    assert waited == [True]  # the pass was still waiting when the decision committed
+    assert desk.finish()  # the pass was still waiting when the decision committed
     assert report.items_matched == 1 and report.actions == 0
     after = eng.items.get(item.id)
     assert after.verdict.verdict == "label" and strikes(eng, "acct-racing") == 0

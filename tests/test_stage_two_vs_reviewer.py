@@ -11,8 +11,6 @@ fresh match is certain and the moment of the reviewer's decision is chosen by th
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -24,12 +22,12 @@ from seawall.engine import Engine
 from seawall.models.records import ComputedSignal
 from seawall.plugins import Registry
 from seawall.rules.defaults import DEFAULT_RULES
-from seawall.store.tables import ActionRow, ItemRow, StrikeRow
-from seawall.store.write_lock import take_write_lock
+from seawall.store.tables import ActionRow, StrikeRow
 from seawall.uploads.ingest import compute_signals
 from seawall.uploads.stages import SlowTask
 
 from .console_support import held_image, make_users
+from .held_decision import HeldDecision
 from .test_ocr_language import _bank_text, slogan, text_image
 
 #: The banks' default actions, and a strike for every match in a block bank.
@@ -41,9 +39,6 @@ RULES = DEFAULT_RULES + """\
       match: {bank_kind: block, bank_action: block}
     then: [strike]
 """
-#: How long the reviewer's transaction stays open after stage 2 was let go: ample for it to reach its read.
-HOLD_S = 1.5
-
 
 @pytest.fixture
 def eng(settings: Settings) -> Iterator[Engine]:
@@ -109,39 +104,16 @@ def test_stage_two_waits_for_a_reviewer_decision_being_made_and_keeps_it(eng: En
     item and struck its uploader."""
     item = eng.submit(eng.content("image", data=text_image(slogan(31))), content_id="post-42", account_id="@up:hs")
     assert item.verdict.verdict == "allow" and item.pending == ["ocr", "regions"]
-    held = threading.Event()
-    stage_two_done = threading.Event()
-    waited: list[bool] = []
-    failures: list[BaseException] = []
-
-    def reviewer() -> None:
-        try:
-            with eng.db.session() as s:
-                take_write_lock(s)
-                s.get(ItemRow, item.id, with_for_update=True)
-                held.set()
-                time.sleep(HOLD_S)
-                eng.actions.decide_later(s, eng.items.get(item.id), eng.actions.parse([{"label": "satire"}]),
-                                         decided_by="key:desk", note="")
-                waited.append(not stage_two_done.is_set())
-        except BaseException as exc:  # reported by the test below
-            failures.append(exc)
-            held.set()
-
-    desk = threading.Thread(target=reviewer, name="reviewer")
+    desk = HeldDecision(eng, item.id, [{"label": "satire"}])
 
     def ocr_then_reviewer_starts(registry: Registry, content: object,
                                  earlier: Sequence[ComputedSignal]) -> list[ComputedSignal]:
         desk.start()
-        assert held.wait(30)
         return _banned_text_found(eng)
 
     _stage_two(eng, SlowTask("ocr", lambda c: True, ocr_then_reviewer_starts))
     eng.items.process_stage_two(item.id)
-    stage_two_done.set()
-    desk.join(timeout=60)
-    assert not desk.is_alive() and not failures, failures
-    assert waited == [True]  # stage 2 was still waiting when the reviewer's decision committed
+    assert desk.finish()  # stage 2 was still waiting when the reviewer's decision committed
     after = eng.items.get(item.id)
     assert after.final and after.verdict.verdict == "label", after.verdict
     assert {m.signal_type for m in after.verdict.matches} & {"text_sha256", "text_minhash"}
